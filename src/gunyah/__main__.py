@@ -1,0 +1,7 @@
+"""`python -m gunyah` is the `gunyah` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

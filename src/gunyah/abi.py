@@ -1,0 +1,503 @@
+"""Gunyah's identification ABI as data, each fact declared once.
+
+Sources (see ABI.md beside the project's reference notes):
+quic/gunyah-hypervisor hyp/interfaces/smccc/smccc.tc (call classes, UID),
+hyp/interfaces/api/api.tc (API info and flags), hyp/core/base/types.tc and
+the seed-era Linux include/linux/gunyah.h (errors and their errno).
+Decoders keep unknown values visible as numbers; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import errno
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from . import smccc
+
+# ---------------------------------------------------------------------------
+# Vendor-hypervisor function numbers: bits 15:14 class, 13:0 number.
+CLASS_SHIFT = 14
+CLASS_MASK = 0x3
+NUMBER_MASK = 0x3FFF
+
+CLASS_PLATFORM_CALL = 0b00
+CLASS_HYPERCALL = 0b10
+CLASS_SERVICE = 0b11
+CALL_CLASSES = {
+    CLASS_PLATFORM_CALL: "platform-call",
+    0b01: "reserved",
+    CLASS_HYPERCALL: "hypercall",
+    CLASS_SERVICE: "service",
+}
+
+SERVICE_CALL_COUNT = 0x3F00
+SERVICE_CALL_UID = 0x3F01
+SERVICE_REVISION = 0x3F03
+SERVICES = {
+    SERVICE_CALL_COUNT: "CALL_COUNT",
+    SERVICE_CALL_UID: "CALL_UID",
+    SERVICE_REVISION: "REVISION",
+}
+
+# Native ABI: hvc #0x6000 + call number (docs/api/gunyah_api.md).
+NATIVE_HVC_BASE = 0x6000
+NATIVE_HVC_LAST = 0x61FF
+NATIVE_CALL_COUNT = NATIVE_HVC_LAST - NATIVE_HVC_BASE + 1
+
+
+def _load_catalogue() -> dict[int, str]:
+    text = resources.files(__package__).joinpath("data/hypercalls.tsv").read_text("ascii")
+    table: dict[int, str] = {}
+    for line in text.splitlines()[1:]:
+        if line.strip():
+            num, name = line.split("\t")
+            table[int(num, 16)] = name
+    return table
+
+
+HYPERCALLS: dict[int, str] = _load_catalogue()
+"""Native call number -> name, from the hypervisor's .hvc interface files."""
+
+HYPERCALL_NUMBERS = {name: num for num, name in HYPERCALLS.items()}
+HYP_IDENTIFY_NUMBER = HYPERCALL_NUMBERS["hypervisor_identify"]
+
+
+def vendor_hyp_function(call_class: int, number: int) -> int:
+    """The 16-bit function number of a vendor-hypervisor call."""
+    if not 0 <= call_class <= CLASS_MASK:
+        raise ValueError(f"call class {call_class} is outside 0..3")
+    if not 0 <= number <= NUMBER_MASK:
+        raise ValueError(f"call number {number:#x} is outside 0..0x3fff")
+    return call_class << CLASS_SHIFT | number
+
+
+def hypercall_id(number: int) -> int:
+    """SMCCC ID of native call N: fast, 64-bit, vendor hypervisor, class 0b10."""
+    return smccc.make_function_id(
+        fast=True,
+        smc64=True,
+        owner=smccc.OWNER_VENDOR_HYP,
+        function=vendor_hyp_function(CLASS_HYPERCALL, number),
+    )
+
+
+def service_id(number: int) -> int:
+    """SMCCC ID of a service: fast, 32-bit, vendor hypervisor, class 0b11."""
+    return smccc.make_function_id(
+        fast=True,
+        smc64=False,
+        owner=smccc.OWNER_VENDOR_HYP,
+        function=vendor_hyp_function(CLASS_SERVICE, number & NUMBER_MASK),
+    )
+
+
+HYP_IDENTIFY = hypercall_id(HYP_IDENTIFY_NUMBER)  # 0xC6008000
+CALL_UID = service_id(SERVICE_CALL_UID)  # 0x8600FF01
+REVISION = service_id(SERVICE_REVISION)  # 0x8600FF03
+
+
+def native_imm(number: int) -> int:
+    """The HVC immediate of native call N."""
+    if not 0 <= number < NATIVE_CALL_COUNT:
+        raise ValueError(f"native call number {number:#x} is outside 0..0x1ff")
+    return NATIVE_HVC_BASE + number
+
+
+@dataclass(frozen=True)
+class VendorHypCall:
+    """Bits 15:0 of a vendor-hypervisor function ID, Gunyah's reading."""
+
+    call_class: int
+    number: int
+
+    @classmethod
+    def decode(cls, function: int) -> VendorHypCall:
+        return cls(function >> CLASS_SHIFT & CLASS_MASK, function & NUMBER_MASK)
+
+    @property
+    def class_name(self) -> str:
+        return CALL_CLASSES[self.call_class]
+
+    @property
+    def name(self) -> str | None:
+        if self.call_class == CLASS_HYPERCALL:
+            return HYPERCALLS.get(self.number)
+        if self.call_class == CLASS_SERVICE:
+            return SERVICES.get(self.number)
+        return None
+
+    def accepted(self, fast: bool, smc64: bool) -> bool:
+        """Gunyah takes hypercalls only as fast 64-bit, services only as fast 32-bit."""
+        if self.call_class == CLASS_HYPERCALL:
+            return fast and smc64
+        if self.call_class == CLASS_SERVICE:
+            return fast and not smc64
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "class": {"value": self.call_class, "name": self.class_name},
+            "number": self.number,
+            "name": self.name,
+        }
+
+
+# ---------------------------------------------------------------------------
+# hypervisor_identify: X0 = API info, X1..X3 = API flags 0..2 (api.tc).
+API_VERSION_MASK = 0x3FFF  # bits 13:0 (the API document's 0x1FFF is wrong)
+API_VERSION_DOC_MASK = 0x1FFF  # what docs/api/gunyah_api.md says
+BIG_ENDIAN_BIT = 14
+IS_64BIT_BIT = 15
+API_INFO_RES0_MASK = ((1 << 40) - 1) << 16  # bits 55:16
+VARIANT_SHIFT = 56
+VARIANT_MASK = 0xFF
+API_V1 = 1
+
+VARIANT_UNKNOWN = 0x00
+VARIANT_GUNYAH = 0x48
+VARIANT_QUALCOMM = 0x51
+VARIANTS = {
+    VARIANT_UNKNOWN: "unknown",
+    VARIANT_GUNYAH: "gunyah",
+    VARIANT_QUALCOMM: "qualcomm",
+}
+
+# Flag bits per flags word: word -> {bit: feature name}.
+FLAGS0_FEATURES = {
+    0: "partition-cspace",
+    1: "doorbell",
+    2: "msgqueue",
+    3: "vic",
+    4: "vpm",
+    5: "vcpu",
+    6: "memextent",
+    7: "trace-ctrl",
+    8: "watchdog",
+    9: "virtio-mmio",
+    10: "prng",
+    11: "vcpu-run",
+    # bit 16 is declared reserved_16 in api.tc: a set bit 16 is reported as
+    # an unknown bit, since nothing says what it would mean.
+}
+FLAGS1_FEATURES = {0: "sve"}
+FLAG_FEATURES: tuple[dict[int, str], ...] = (FLAGS0_FEATURES, FLAGS1_FEATURES, {})
+
+SCHEDULER_SHIFT = 28
+SCHEDULER_MASK = 0xF  # flags 0 bits 31:28
+SCHEDULERS = {0: "trivial", 1: "fprr"}
+_SCHEDULER_FIELD = SCHEDULER_MASK << SCHEDULER_SHIFT
+
+
+def variant_name(value: int) -> str:
+    return VARIANTS.get(value, "unknown")
+
+
+def scheduler_name(value: int) -> str:
+    return SCHEDULERS.get(value, "unknown")
+
+
+def encode_api_info(
+    *, version: int, big_endian: bool, is_64bit: bool, variant: int, reserved: int = 0
+) -> int:
+    if not 0 <= version <= API_VERSION_MASK:
+        raise ValueError(f"API version {version} is outside 0..{API_VERSION_MASK}")
+    if not 0 <= variant <= VARIANT_MASK:
+        raise ValueError(f"variant {variant:#x} is outside 0..0xff")
+    if reserved & ~API_INFO_RES0_MASK:
+        raise ValueError(f"reserved bits {reserved:#x} fall outside bits 55:16")
+    return (
+        version
+        | int(big_endian) << BIG_ENDIAN_BIT
+        | int(is_64bit) << IS_64BIT_BIT
+        | reserved
+        | variant << VARIANT_SHIFT
+    )
+
+
+def encode_flags0(features: list[str] | tuple[str, ...], scheduler: int, extra: int = 0) -> int:
+    bits = {name: bit for bit, name in FLAGS0_FEATURES.items()}
+    value = extra
+    for name in features:
+        value |= 1 << bits[name]
+    if not 0 <= scheduler <= SCHEDULER_MASK:
+        raise ValueError(f"scheduler {scheduler} is outside 0..15")
+    return value | scheduler << SCHEDULER_SHIFT
+
+
+@dataclass(frozen=True)
+class FlagBit:
+    word: int
+    bit: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"flags": self.word, "bit": self.bit}
+
+
+@dataclass(frozen=True)
+class HypIdentify:
+    """A decoded hypervisor_identify result; `api_info` and `flags` are raw."""
+
+    api_info: int
+    flags: tuple[int, int, int]
+
+    @classmethod
+    def decode(cls, x0: int, x1: int = 0, x2: int = 0, x3: int = 0) -> HypIdentify:
+        for name, v in (("X0", x0), ("X1", x1), ("X2", x2), ("X3", x3)):
+            if not 0 <= v <= smccc.MASK64:
+                raise ValueError(f"{name} = {v:#x} does not fit in 64 bits")
+        return cls(x0, (x1, x2, x3))
+
+    @property
+    def api_version(self) -> int:
+        return self.api_info & API_VERSION_MASK
+
+    @property
+    def big_endian(self) -> bool:
+        return bool(self.api_info >> BIG_ENDIAN_BIT & 1)
+
+    @property
+    def is_64bit(self) -> bool:
+        return bool(self.api_info >> IS_64BIT_BIT & 1)
+
+    @property
+    def variant(self) -> int:
+        return self.api_info >> VARIANT_SHIFT & VARIANT_MASK
+
+    @property
+    def reserved_bits(self) -> int:
+        """Bits 55:16 of API info, which the hypervisor defines as zero."""
+        return self.api_info & API_INFO_RES0_MASK
+
+    @property
+    def scheduler(self) -> int:
+        return self.flags[0] >> SCHEDULER_SHIFT & SCHEDULER_MASK
+
+    @property
+    def features(self) -> list[str]:
+        return [
+            name
+            for word, table in enumerate(FLAG_FEATURES)
+            for bit, name in sorted(table.items())
+            if self.flags[word] >> bit & 1
+        ]
+
+    @property
+    def unknown_flag_bits(self) -> list[FlagBit]:
+        """Set bits no table names (the scheduler field is named)."""
+        out = []
+        for word, table in enumerate(FLAG_FEATURES):
+            value = self.flags[word] & ~(_SCHEDULER_FIELD if word == 0 else 0)
+            for bit in range(64):
+                if value >> bit & 1 and bit not in table:
+                    out.append(FlagBit(word, bit))
+        return out
+
+    @property
+    def linux_banner(self) -> str:
+        """The line the Linux driver logs for this result."""
+        return f"Running under Gunyah hypervisor {self.variant:x}/v{self.api_version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "api_info": self.api_info,
+            "api_version": self.api_version,
+            "big_endian": self.big_endian,
+            "is_64bit": self.is_64bit,
+            "variant": {"value": self.variant, "name": variant_name(self.variant)},
+            "reserved_bits": self.reserved_bits,
+            "flags": list(self.flags),
+            "features": self.features,
+            "unknown_flag_bits": [b.to_dict() for b in self.unknown_flag_bits],
+            "scheduler": {"value": self.scheduler, "name": scheduler_name(self.scheduler)},
+        }
+
+
+# ---------------------------------------------------------------------------
+# Known call UIDs (ABI.md section 1). Words are what W0..W3 carry.
+@dataclass(frozen=True)
+class KnownUid:
+    key: str
+    name: str
+    uuid: uuid.UUID
+    is_gunyah: bool
+    source: str
+
+    @property
+    def words(self) -> tuple[int, int, int, int]:
+        return smccc.uuid_to_uid(self.uuid)
+
+
+KNOWN_UIDS: tuple[KnownUid, ...] = (
+    KnownUid(
+        "gunyah",
+        "Gunyah (standard build)",
+        uuid.UUID("c1d58fcd-a453-5fdb-9265-ce36673d5f14"),
+        True,
+        "quic/gunyah-hypervisor: hyp/interfaces/smccc/smccc.tc",
+    ),
+    KnownUid(
+        "gunyah-qualcomm",
+        "Gunyah (Qualcomm build)",
+        uuid.UUID("19bd54bd-0b37-571b-946f-609b54539de6"),
+        True,
+        "Linux Gunyah guest driver, gh_known_uuids",
+    ),
+    KnownUid(
+        "kvm",
+        "KVM",
+        uuid.UUID("28b46fb6-2ec5-11e9-a9ca-4b564d003a74"),
+        False,
+        "include/linux/arm-smccc.h: ARM_SMCCC_VENDOR_HYP_UID_KVM",
+    ),
+    KnownUid(
+        "xen",
+        "Xen",
+        uuid.UUID("a71812dc-c698-4369-9acf-79d18ddee667"),
+        False,
+        "xen/include/public/arch-arm/smccc.h: XEN_SMCCC_UID",
+    ),
+)
+UIDS_BY_UUID = {k.uuid: k for k in KNOWN_UIDS}
+UIDS_BY_KEY = {k.key: k for k in KNOWN_UIDS}
+GUNYAH_UUIDS = frozenset(k.uuid for k in KNOWN_UIDS if k.is_gunyah)
+
+# The UID words of one early revision of the Linux patches: another word and
+# byte order, so a guest that compares against them never recognises Gunyah.
+LEGACY_GUNYAH_UID_WORDS = (0x673D5F14, 0x9265CE36, 0xA4535FDB, 0xC1D58FCD)
+
+
+@dataclass(frozen=True)
+class CallUid:
+    """A decoded call UID: the four 32-bit words and what they name."""
+
+    words: tuple[int, int, int, int]
+
+    @classmethod
+    def decode(cls, w0: int, w1: int, w2: int, w3: int) -> CallUid:
+        words = (w0, w1, w2, w3)
+        for i, w in enumerate(words):
+            if not 0 <= w <= smccc.MASK32:
+                raise ValueError(f"W{i} = {w:#x} does not fit in 32 bits")
+        return cls(words)
+
+    @property
+    def not_supported(self) -> bool:
+        return smccc.uid_is_unknown(self.words)
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        return smccc.uid_to_uuid(self.words)
+
+    @property
+    def known(self) -> KnownUid | None:
+        return None if self.not_supported else UIDS_BY_UUID.get(self.uuid)
+
+    @property
+    def is_gunyah(self) -> bool:
+        return not self.not_supported and self.uuid in GUNYAH_UUIDS
+
+    @property
+    def hypervisor(self) -> str:
+        if self.not_supported:
+            return "none (CALL_UID not supported)"
+        known = self.known
+        return known.name if known else "unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "words": list(self.words),
+            "uuid": None if self.not_supported else str(self.uuid),
+            "hypervisor": self.hypervisor,
+        }
+
+
+# ---------------------------------------------------------------------------
+# Gunyah error codes (hyp/core/base/types.tc) and the Linux errno the
+# seed-era gh_remap_error() gives each (ABI.md section 4).
+@dataclass(frozen=True)
+class GunyahError:
+    code: int
+    name: str
+    linux_errno: int  # negative, as the kernel returns it
+
+
+_E = errno
+GUNYAH_ERRORS: tuple[GunyahError, ...] = (
+    GunyahError(0, "OK", 0),
+    GunyahError(-1, "UNIMPLEMENTED", -_E.EINVAL),
+    GunyahError(-2, "RETRY", -_E.EINVAL),
+    GunyahError(1, "ARG_INVAL", -_E.EINVAL),
+    GunyahError(2, "ARG_SIZE", -_E.EINVAL),
+    GunyahError(3, "ARG_ALIGN", -_E.EINVAL),
+    GunyahError(10, "NOMEM", -_E.ENOMEM),
+    GunyahError(11, "NORESOURCES", -_E.EINVAL),
+    GunyahError(20, "ADDR_OVFL", -_E.EINVAL),
+    GunyahError(21, "ADDR_UNFL", -_E.EINVAL),
+    GunyahError(22, "ADDR_INVAL", -_E.EINVAL),
+    GunyahError(30, "DENIED", -_E.EACCES),
+    GunyahError(31, "BUSY", -_E.EBUSY),
+    GunyahError(32, "IDLE", -_E.EBUSY),
+    GunyahError(36, "FAILURE", -_E.EINVAL),
+    GunyahError(40, "IRQ_BOUND", -_E.EPERM),
+    GunyahError(41, "IRQ_UNBOUND", -_E.EPERM),
+    GunyahError(50, "CSPACE_CAP_NULL", -_E.EACCES),
+    GunyahError(51, "CSPACE_CAP_REVOKED", -_E.EACCES),
+    GunyahError(52, "CSPACE_WRONG_OBJ_TYPE", -_E.EACCES),
+    GunyahError(53, "CSPACE_INSUF_RIGHTS", -_E.EACCES),
+    GunyahError(54, "CSPACE_FULL", -_E.EACCES),
+    GunyahError(60, "MSGQUEUE_EMPTY", -_E.EPERM),
+    GunyahError(61, "MSGQUEUE_FULL", -_E.EPERM),
+)
+ERRORS_BY_CODE = {e.code: e for e in GUNYAH_ERRORS}
+ERROR_OK = 0
+ERROR_UNIMPLEMENTED = -1
+
+
+def error_name(code: int) -> str:
+    """Name of a Gunyah error code; an unknown code keeps its number."""
+    known = ERRORS_BY_CODE.get(code)
+    return known.name if known else f"unknown({code})"
+
+
+def linux_errno(code: int) -> int:
+    """gh_remap_error(): unnamed codes fall to the default branch, -EINVAL."""
+    known = ERRORS_BY_CODE.get(code)
+    return known.linux_errno if known else -_E.EINVAL
+
+
+def native_call_name(imm: int) -> str | None:
+    """Name of the native call an HVC immediate selects, if catalogued."""
+    if NATIVE_HVC_BASE <= imm <= NATIVE_HVC_LAST:
+        return HYPERCALLS.get(imm - NATIVE_HVC_BASE)
+    return None
+
+
+def describe_function_id(value: int) -> dict[str, Any]:
+    """Everything known about a function ID, SMCCC fields plus Gunyah's reading."""
+    fid = smccc.FunctionId.decode(value)
+    out = smccc.function_id_dict(fid)
+    name = smccc.generic_name(fid)
+    if fid.owner == smccc.OWNER_VENDOR_HYP:
+        call = VendorHypCall.decode(fid.function)
+        out["gunyah"] = {**call.to_dict(), "accepted": call.accepted(fid.fast, fid.smc64)}
+        if call.name is not None and name is None:
+            name = call.name
+        elif call.name is not None:
+            name = f"{name} (gunyah {call.name})"
+    out["name"] = name
+    return out
+
+
+def describe_hvc_imm(imm: int) -> dict[str, Any]:
+    """What an HVC immediate selects on a Gunyah hypervisor."""
+    if not 0 <= imm <= 0xFFFF:
+        raise ValueError(f"HVC immediate {imm:#x} does not fit in 16 bits")
+    if imm == 0:
+        return {"imm": imm, "abi": "smccc", "number": None, "name": None}
+    if NATIVE_HVC_BASE <= imm <= NATIVE_HVC_LAST:
+        number = imm - NATIVE_HVC_BASE
+        return {"imm": imm, "abi": "native", "number": number, "name": HYPERCALLS.get(number)}
+    return {"imm": imm, "abi": "none", "number": None, "name": None}

@@ -1,0 +1,270 @@
+"""The `gunyah` command: argument parsing and rendering only.
+
+Every fact comes from the layers below; this module picks one, renders it as
+text or as JSON, and maps outcomes to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from . import abi, render, smccc
+from .conduit import Conduit, Kind
+from .guest import VERDICT_NOT_GUNYAH, VERDICT_SUPPORTED, identify
+from .hypervisor import Hypervisor, describe_call
+from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME
+
+EXIT_OK = 0
+EXIT_NOT_GUNYAH = 1
+EXIT_USAGE = 2
+EXIT_UNSUPPORTED_API = 3
+VERDICT_EXIT = {VERDICT_SUPPORTED: EXIT_OK, VERDICT_NOT_GUNYAH: EXIT_NOT_GUNYAH}
+
+
+class UsageError(Exception):
+    """Bad input from the user: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def number(bits: int) -> Callable[[str], int]:
+    """argparse type: hex (0x..., underscores allowed) or decimal, in 0..2**bits-1."""
+
+    def parse(text: str) -> int:
+        t = text.strip().lower()
+        try:
+            if t.startswith("0x"):
+                value = int(t[2:], 16) if t[2:] and not t[2:].startswith("_") else int("x")
+            elif t.isdigit():
+                value = int(t, 10)
+            else:
+                raise ValueError
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number (use hex like 0xc6008000 or decimal)"
+            ) from None
+        if value >> bits:
+            raise argparse.ArgumentTypeError(f"{text} does not fit in {bits} bits")
+        return value
+
+    parse.__name__ = f"{bits}-bit number"
+    return parse
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(text)
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _add_persona(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--persona",
+        default=DEFAULT_PERSONA,
+        choices=list(PERSONAS_BY_NAME),
+        metavar="NAME",
+        help=f"hypervisor the model plays (default {DEFAULT_PERSONA}; see 'gunyah personas')",
+    )
+
+
+# -- identify -----------------------------------------------------------------
+def cmd_identify(args: argparse.Namespace) -> int:
+    kind: Kind = "smc" if args.smc else "hvc"
+    hyp = Hypervisor(args.persona)
+    result = identify(Conduit(hyp, kind))
+    data = {"persona": args.persona, "conduit": kind, **result.to_dict()}
+    _emit(args, data, render.identification(data))
+    return VERDICT_EXIT.get(result.verdict, EXIT_UNSUPPORTED_API)
+
+
+# -- call ---------------------------------------------------------------------
+def cmd_call(args: argparse.Namespace) -> int:
+    kind: Kind = "smc" if args.smc else "hvc"
+    imm = args.hvc_imm or 0
+    values: list[int] = args.values
+    hyp = Hypervisor(args.persona)
+    if imm == 0 and not values:
+        raise UsageError("give a FUNCTION_ID (or --hvc-imm N with register values)")
+    if len(values) > 18:
+        raise UsageError(f"at most 18 register values (X0..X17), got {len(values)}")
+    if imm == 0 and values[0] >> 32:
+        raise UsageError(f"function ID {values[0]:#x} does not fit in 32 bits")
+    regs = values + [0] * (18 - len(values))
+    Conduit(hyp, kind, imm).trap(regs)
+    fid = None if imm else abi.describe_function_id(values[0])
+    width = 32 if fid is not None and not fid["smc64"] else 64
+    results = [r & smccc.MASK32 if width == 32 else r for r in regs[:4]]
+    meaning: dict[str, Any] = {
+        "note": describe_call(hyp.persona, kind, imm, values[0] if values else 0)
+    }
+    if fid is not None and fid["function"] == 0xFF01 and not smccc.uid_is_unknown(results):
+        meaning["uid"] = abi.CallUid.decode(*results).to_dict()
+    if _is_identify(fid, imm) and results[0] != smccc.MASK64:
+        meaning["identify"] = abi.HypIdentify.decode(*results).to_dict()
+    data = {
+        "persona": args.persona,
+        "conduit": kind,
+        "imm": imm,
+        "function": fid,
+        "hvc": abi.describe_hvc_imm(imm) if fid is None else None,
+        "arguments": values[1:] if imm == 0 else values,
+        "width": width,
+        "results": results,
+        "registers": regs,
+        "meaning": meaning,
+    }
+    _emit(args, data, render.call_result(data))
+    return EXIT_OK
+
+
+def _is_identify(fid: dict[str, Any] | None, imm: int) -> bool:
+    if fid is None:
+        return imm == abi.native_imm(abi.HYP_IDENTIFY_NUMBER)
+    g = fid.get("gunyah")
+    return g is not None and g["name"] == "hypervisor_identify" and fid["smc64"] and fid["fast"]
+
+
+# -- decode -------------------------------------------------------------------
+def cmd_decode(args: argparse.Namespace) -> int:
+    values: list[int] = args.values
+    if args.uid:
+        if len(values) != 4:
+            raise UsageError(f"--uid takes exactly 4 words W0 W1 W2 W3, got {len(values)}")
+        if any(v >> 32 for v in values):
+            raise UsageError("--uid words are 32-bit; a value does not fit")
+        uid = abi.CallUid.decode(*values)
+        d = uid.to_dict()
+        d["is_gunyah"] = uid.is_gunyah
+        _emit(args, d, render.uid(d))
+        return EXIT_OK
+    if args.identify:
+        if not 1 <= len(values) <= 4:
+            raise UsageError(f"--identify takes X0 [X1 X2 X3], got {len(values)} values")
+        d = abi.HypIdentify.decode(*values).to_dict()
+        _emit(args, d, render.identify_result(d))
+        return EXIT_OK
+    if not values:
+        raise UsageError("give at least one VALUE to decode")
+    if args.hvc_imm:
+        if any(v >> 16 for v in values):
+            raise UsageError("an HVC immediate is 16 bits; a value does not fit")
+        rows = [abi.describe_hvc_imm(v) for v in values]
+        _emit(args, rows, "\n".join(render.hvc_imm(r) for r in rows))
+        return EXIT_OK
+    if any(v >> 32 for v in values):
+        bad = next(v for v in values if v >> 32)
+        raise UsageError(f"function ID {bad:#x} does not fit in 32 bits")
+    rows = [abi.describe_function_id(v) for v in values]
+    _emit(args, rows, "\n".join(render.function_id(r) for r in rows))
+    return EXIT_OK
+
+
+# -- personas -----------------------------------------------------------------
+def cmd_personas(args: argparse.Namespace) -> int:
+    rows = [p.to_dict() for p in PERSONAS]
+    _emit(args, rows, render.personas(rows))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gunyah",
+        description="The Gunyah hypervisor's guest-identification ABI, both sides of SMCCC: "
+        "a guest driver, an executable hypervisor model, and decoders.",
+        epilog="Numbers are hex (0x..., underscores allowed) or decimal. "
+        "Run 'gunyah COMMAND --help' for each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "identify",
+        help="run the guest's identification against the hypervisor model",
+        description="Run the Linux guest's identification procedure (CALL_UID, then "
+        "hypervisor_identify) against the hypervisor model and report what it decides. "
+        "Exit status: 0 supported, 1 not Gunyah, 3 Gunyah with an API this guest "
+        "must refuse, 2 bad usage.",
+    )
+    _add_persona(p)
+    p.add_argument("--smc", action="store_true", help="use SMC #0 as the conduit (default HVC #0)")
+    _add_json(p)
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser(
+        "call",
+        help="make one call into the hypervisor model and explain the result",
+        description="Make one HVC or SMC into the hypervisor model. With immediate 0 "
+        "(the default) the first value is the SMCCC function ID (X0) and the rest are "
+        "X1, X2, ...; with --hvc-imm N (Gunyah's native ABI is 0x6000..0x61ff) the values "
+        "are X0, X1, ... as given. Prints X0..X3 at the call's width and what they mean.",
+    )
+    p.add_argument(
+        "values",
+        nargs="*",
+        type=number(64),
+        metavar="VALUE",
+        help="FUNCTION_ID then arguments, or registers from X0 with --hvc-imm",
+    )
+    _add_persona(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--hvc-imm", type=number(16), metavar="N", help="HVC immediate (default 0, SMCCC)"
+    )
+    g.add_argument("--smc", action="store_true", help="trap with SMC #0 instead of HVC #0")
+    _add_json(p)
+    p.set_defaults(func=cmd_call)
+
+    p = sub.add_parser(
+        "decode",
+        help="decode function IDs, HVC immediates, call UIDs or identify results",
+        description="Decode SMCCC function IDs (the default), HVC immediates (--hvc-imm), "
+        "a call UID's four words (--uid W0 W1 W2 W3), or a hypervisor_identify result "
+        "(--identify X0 [X1 X2 X3]).",
+    )
+    p.add_argument("values", nargs="*", type=number(64), metavar="VALUE")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--hvc-imm", action="store_true", help="values are HVC immediates")
+    g.add_argument("--uid", action="store_true", help="values are the UID words W0..W3")
+    g.add_argument("--identify", action="store_true", help="values are X0 [X1 X2 X3]")
+    _add_json(p)
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser(
+        "personas",
+        help="list the hypervisors the model can play",
+        description="List the model's personas with the verdict a correct guest reaches.",
+    )
+    _add_json(p)
+    p.set_defaults(func=cmd_personas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        code: int = args.func(args)
+        return code
+    except UsageError as e:
+        print(f"gunyah: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

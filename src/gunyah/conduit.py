@@ -1,0 +1,101 @@
+"""The one seam between a guest and a hypervisor: a register file and a trap.
+
+A guest never calls the hypervisor's code; it fills registers and executes
+HVC or SMC. `Conduit` is that act for Python guests. Underneath it is a full
+64-bit register file (X0..X17), because a real guest sees whatever the
+hypervisor leaves in the upper halves; on top are two typed calls, as SMCCC
+defines them: a 32-bit call takes 7 arguments and gives 8 results of 32
+bits, a 64-bit call takes 17 and gives 18 of 64 bits. The width is in the
+method, so truncation cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from .smccc import MASK32, SMC64_BIT
+
+Kind = Literal["hvc", "smc"]
+KINDS: tuple[Kind, ...] = ("hvc", "smc")
+NUM_REGS = 18  # X0..X17: SMCCC 1.2 arguments and results
+ARGS32 = 7
+ARGS64 = 17
+RESULTS32 = 8
+RESULTS64 = 18
+
+
+class TrapHandler(Protocol):
+    """What sits behind a conduit: it reads and rewrites the register file."""
+
+    def handle(self, regs: list[int], kind: Kind, imm: int) -> None: ...
+
+
+class Results32(tuple[int, ...]):
+    """W0..W7 of a 32-bit call: each value already truncated to 32 bits."""
+
+
+class Results64(tuple[int, ...]):
+    """X0..X17 of a 64-bit call."""
+
+
+def _check(values: tuple[int, ...], limit: int, bits: int, what: str) -> None:
+    if len(values) > limit:
+        raise ValueError(f"a {bits}-bit call takes at most {limit} {what}, got {len(values)}")
+    top = (1 << bits) - 1
+    for i, v in enumerate(values, start=1):
+        if not 0 <= v <= top:
+            raise ValueError(f"argument {i} = {v:#x} does not fit in {bits} bits")
+
+
+class Conduit:
+    """HVC or SMC with a chosen immediate into a trap handler."""
+
+    def __init__(self, handler: TrapHandler, kind: Kind = "hvc", imm: int = 0) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"conduit kind must be hvc or smc, not {kind!r}")
+        self.handler = handler
+        self.kind: Kind = kind
+        self.imm = imm
+        self.last_regs: list[int] = [0] * NUM_REGS
+
+    def trap(self, regs: list[int], imm: int | None = None) -> list[int]:
+        """Execute the trap on a full register file; returns it, as the guest sees it."""
+        if len(regs) != NUM_REGS:
+            raise ValueError(f"the register file holds {NUM_REGS} registers, got {len(regs)}")
+        self.handler.handle(regs, self.kind, self.imm if imm is None else imm)
+        self.last_regs = regs
+        return regs
+
+    def call32(self, function_id: int, *args: int) -> Results32:
+        """An SMC32/HVC32 call: the upper halves of the results are discarded."""
+        _check(args, ARGS32, 32, "arguments")
+        if function_id >> SMC64_BIT & 1:
+            raise ValueError(f"{function_id:#010x} is a 64-bit call; use call64")
+        regs = self._regs(function_id, args)
+        self.trap(regs)
+        return Results32(r & MASK32 for r in regs[:RESULTS32])
+
+    def call64(self, function_id: int, *args: int) -> Results64:
+        """An SMC64/HVC64 call: 18 results of 64 bits."""
+        _check(args, ARGS64, 64, "arguments")
+        if not function_id >> SMC64_BIT & 1:
+            raise ValueError(f"{function_id:#010x} is a 32-bit call; use call32")
+        regs = self._regs(function_id, args)
+        self.trap(regs)
+        return Results64(regs)
+
+    def native(self, imm: int, *args: int) -> Results64:
+        """A call of Gunyah's native ABI: `hvc #imm`, arguments from X0."""
+        _check(args, 8, 64, "arguments")
+        regs = list(args) + [0] * (NUM_REGS - len(args))
+        self.trap(regs, imm)
+        return Results64(regs)
+
+    @staticmethod
+    def _regs(function_id: int, args: tuple[int, ...]) -> list[int]:
+        if not 0 <= function_id <= MASK32:
+            raise ValueError(f"function ID {function_id:#x} does not fit in 32 bits")
+        regs = [function_id, *args]
+        regs.extend([0] * (NUM_REGS - len(regs)))
+        return regs
+

@@ -1,0 +1,100 @@
+"""The guest side: how a Linux guest decides it runs under Gunyah (ABI.md section 5).
+
+It speaks only through a `Conduit`, never to the model directly, so the same
+procedure runs against the in-process model or anything else behind a trap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import abi, smccc
+from .conduit import Conduit
+
+VERDICT_SUPPORTED = "supported"
+VERDICT_NOT_GUNYAH = "not-gunyah"
+VERDICT_UNSUPPORTED_API = "unsupported-api"
+VERDICTS = (VERDICT_SUPPORTED, VERDICT_NOT_GUNYAH, VERDICT_UNSUPPORTED_API)
+
+
+@dataclass(frozen=True)
+class GuestProfile:
+    """What the guest itself is; the API must match it."""
+
+    big_endian: bool = False
+    is_64bit: bool = True
+
+
+AARCH64_LE = GuestProfile()
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The outcome of the procedure, with everything it saw."""
+
+    uid: abi.CallUid
+    identify: abi.HypIdentify | None
+    verdict: str
+    reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def is_gunyah(self) -> bool:
+        return self.uid.is_gunyah
+
+    @property
+    def banner(self) -> str | None:
+        """The line the Linux driver would print, when it gets that far."""
+        return self.identify.linux_banner if self.identify else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid.to_dict(),
+            "is_gunyah": self.is_gunyah,
+            "identify": self.identify.to_dict() if self.identify else None,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+        }
+
+
+def get_uid(conduit: Conduit) -> abi.CallUid:
+    """Step 1: CALL_UID over SMCCC, keeping the low 32 bits of W0..W3."""
+    w0, w1, w2, w3 = conduit.call32(smccc.VENDOR_HYP_CALL_UID)[:4]
+    return abi.CallUid.decode(w0, w1, w2, w3)
+
+
+def hyp_identify(conduit: Conduit) -> abi.HypIdentify:
+    """Step 3: HYP_IDENTIFY; API info = X0, flags = X1..X3, 64 bits each."""
+    x0, x1, x2, x3 = conduit.call64(abi.HYP_IDENTIFY)[:4]
+    return abi.HypIdentify.decode(x0, x1, x2, x3)
+
+
+def judge(ident: abi.HypIdentify, profile: GuestProfile = AARCH64_LE) -> tuple[str, ...]:
+    """Step 5: why a guest of this profile must refuse this API (empty: it may go on)."""
+    reasons = []
+    if ident.api_version != abi.API_V1:
+        reasons.append(f"API version {ident.api_version} is not the supported version 1")
+    if ident.big_endian != profile.big_endian:
+        api = "big" if ident.big_endian else "little"
+        own = "big" if profile.big_endian else "little"
+        reasons.append(f"the API is {api}-endian but the guest is {own}-endian")
+    if ident.is_64bit != profile.is_64bit:
+        api = "64" if ident.is_64bit else "32"
+        own = "64" if profile.is_64bit else "32"
+        reasons.append(f"the API is {api}-bit but the guest is {own}-bit")
+    return tuple(reasons)
+
+
+def identify(conduit: Conduit, profile: GuestProfile = AARCH64_LE) -> Identification:
+    """The whole procedure: UID, then (only for Gunyah) identify and judge."""
+    uid = get_uid(conduit)
+    if not uid.is_gunyah:
+        if uid.not_supported:
+            why = "CALL_UID is not supported (W0 = 0xffffffff)"
+        else:
+            why = f"call UID {uid.uuid} is {uid.hypervisor}, not a known Gunyah UID"
+        return Identification(uid, None, VERDICT_NOT_GUNYAH, (why,))
+    ident = hyp_identify(conduit)
+    reasons = judge(ident, profile)
+    verdict = VERDICT_UNSUPPORTED_API if reasons else VERDICT_SUPPORTED
+    return Identification(uid, ident, verdict, reasons)

@@ -1,0 +1,261 @@
+"""An executable model of the hypervisor side of the identification ABI.
+
+It answers a trapped HVC/SMC the way the Gunyah hypervisor's dispatcher does
+(quic/gunyah-hypervisor: hyp/vm/smccc/aarch64/src/smccc_64.c,
+src/smccc_hypercalls.c, src/smccc.c, templates/hyp_wrapper.c.tmpl), down to
+which registers it writes and at which width:
+
+* imm 0 is SMCCC. X0's low 32 bits are the function ID. Bits 23:17 set:
+  X0 = -1 (64-bit) and nothing else.
+* Vendor-hypervisor owner: class 0b10 (hypercall) only as fast 64-bit, the
+  native call's arguments from X1 and results from X0; class 0b11 (service)
+  only as fast 32-bit: CALL_UID writes X0..X3, REVISION writes the 64-bit API
+  info word to X0, CALL_COUNT is deprecated (-1); any other form -1.
+* Arm and standard-hypervisor fast 32-bit calls it implements (SMCCC_VERSION,
+  SMCCC_ARCH_FEATURES, CALL_UID, REVISION) pass through the 32-bit dispatch:
+  X0..X3 all come back zero-extended from 32 bits, X1..X3 truncated copies of
+  what the guest passed where the handler leaves them.
+* Anything unhandled: X0 = -1 in the full 64 bits, other registers untouched.
+* `hvc #0x6000+N` is native call N, arguments and results from X0; any other
+  non-zero immediate, and SMC with one, is unhandled (-1).
+
+Only hypervisor_identify is modelled among the native calls: the others in
+the catalogue answer UNIMPLEMENTED (-1) here, which `describe_call` says.
+Modules this model leaves out (PSCI, CPU workarounds) answer -1 too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import abi, smccc
+from .conduit import NUM_REGS, Kind
+from .personas import DEFAULT_PERSONA, Persona, get_persona
+from .smccc import MASK32, MASK64
+
+Route = Callable[[list[int]], None]
+_ROUTE_CACHE_LIMIT = 4096
+# _PADS[n]: the zeros that fill a register file after X0 and n arguments
+_PADS = tuple((0,) * (NUM_REGS - 1 - n) for n in range(NUM_REGS))
+
+# KVM's vendor-hypervisor calls (include/linux/arm-smccc.h).
+KVM_FEATURES = 0x8600_0000
+KVM_FEATURES_BITMAP = 1 << 0  # ARM_SMCCC_KVM_FUNC_FEATURES itself
+
+
+def _unknown(regs: list[int]) -> None:
+    regs[0] = MASK64
+
+
+class Hypervisor:
+    """The model behind a conduit; configure it with a persona."""
+
+    def __init__(self, persona: Persona | str = DEFAULT_PERSONA) -> None:
+        self.persona = get_persona(persona) if isinstance(persona, str) else persona
+        p = self.persona
+        self._identify = self._write((p.api_info, *p.flags))
+        self._routes: dict[int, Route] = {}
+        self._route_for: Callable[[int], Route] = {
+            "gunyah": self._gunyah_route,
+            "kvm": self._kvm_route,
+            "none": lambda fid: _unknown,
+        }[p.dispatch]
+
+    # -- the trap -----------------------------------------------------------
+    def handle(self, regs: list[int], kind: Kind, imm: int) -> None:
+        """Serve one trap: read and rewrite the 18-register file in place."""
+        if imm:
+            self._trap_imm(regs, kind, imm)
+            return
+        fid = regs[0] & MASK32
+        route = self._routes.get(fid)
+        if route is None:
+            route = self._new_route(fid)
+        route(regs)
+
+    def call(self, function_id: int, *args: int, kind: Kind = "hvc", imm: int = 0) -> list[int]:
+        """One call from Python: X0 = function_id, X1.. = args; returns X0..X17.
+
+        The body repeats `handle` inline: this is the benchmarked hot path.
+        """
+        try:
+            regs = [function_id, *args, *_PADS[len(args)]]
+        except IndexError:
+            raise ValueError(f"at most {NUM_REGS - 1} arguments, got {len(args)}") from None
+        if imm:
+            self._trap_imm(regs, kind, imm)
+            return regs
+        route = self._routes.get(function_id & MASK32)
+        if route is None:
+            route = self._new_route(function_id & MASK32)
+        route(regs)
+        return regs
+
+    def _new_route(self, fid: int) -> Route:
+        route = self._route_for(fid)
+        if len(self._routes) < _ROUTE_CACHE_LIMIT:
+            self._routes[fid] = route
+        return route
+
+    # -- non-zero immediates: Gunyah's native ABI -------------------------------
+    def _trap_imm(self, regs: list[int], kind: Kind, imm: int) -> None:
+        p = self.persona
+        if (
+            kind == "hvc"
+            and p.dispatch == "gunyah"
+            and p.native
+            and abi.NATIVE_HVC_BASE <= imm <= abi.NATIVE_HVC_LAST
+        ):
+            self._native_route(imm - abi.NATIVE_HVC_BASE)(regs)
+        else:
+            regs[0] = MASK64
+
+    def _native_route(self, number: int) -> Route:
+        """Native call N; results from X0 whichever way it came in (the SMCCC
+        path takes arguments from X1, the native one from X0: identify has none)."""
+        if number == abi.HYP_IDENTIFY_NUMBER:
+            return self._identify
+        return _unknown  # unknown number, or a catalogued call not modelled
+
+    # -- Gunyah's SMCCC dispatcher ------------------------------------------
+    def _gunyah_route(self, fid: int) -> Route:
+        f = smccc.FunctionId.decode(fid)
+        if not f.valid:
+            return _unknown
+        if f.owner == smccc.OWNER_VENDOR_HYP:
+            return self._vendor_route(f)
+        if f.fast and not f.smc64:
+            handler = self._fast32_handler(f)
+            if handler is not None:
+                return self._fast32(handler)
+        return _unknown
+
+    def _vendor_route(self, f: smccc.FunctionId) -> Route:
+        p = self.persona
+        if not p.vendor_smccc:
+            return _unknown
+        call = abi.VendorHypCall.decode(f.function)
+        if call.call_class == abi.CLASS_HYPERCALL:
+            if not (f.fast and f.smc64):
+                return _unknown
+            return self._native_route(call.number)
+        if call.call_class == abi.CLASS_SERVICE and f.fast and not f.smc64:
+            if call.number == abi.SERVICE_CALL_UID and p.uid is not None:
+                return self._dirty(self._write(p.uid))
+            if call.number == abi.SERVICE_REVISION:
+                return self._dirty(self._write((p.api_info,)))
+        # platform calls: the public build has none; falls to the default (-1)
+        return _unknown
+
+    def _fast32_handler(self, f: smccc.FunctionId) -> Callable[[list[int]], None] | None:
+        """Handlers of the 32-bit dispatch: they write 32-bit ret0..ret3 in place."""
+        p = self.persona
+        if f.owner == smccc.OWNER_ARCH and f.function == 0x0000:
+
+            def version(r: list[int]) -> None:
+                r[0] = p.smccc_version
+
+            return version
+        if f.owner == smccc.OWNER_ARCH and f.function == 0x0001:
+            return self._arch_features
+        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == 0xFF01 and p.uid is not None:
+            uid = p.uid
+
+            def call_uid(r: list[int]) -> None:
+                r[0:4] = uid
+
+            return call_uid
+        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == 0xFF03:
+
+            def revision(r: list[int]) -> None:
+                r[0], r[1] = 1, 0  # major 1, minor 0
+
+            return revision
+        return None
+
+    @staticmethod
+    def _arch_features(r: list[int]) -> None:
+        """SMCCC_ARCH_FEATURES(X1): 0 for the calls registered above, else -1 (32-bit)."""
+        f = smccc.FunctionId.decode(r[1])
+        implemented = {
+            smccc.OWNER_ARCH: (0x0000, 0x0001),
+            smccc.OWNER_STANDARD_HYP: (0xFF01, 0xFF03),
+        }.get(f.owner, ())
+        ok = f.fast and f.valid and not f.smc64 and f.function in implemented
+        r[0] = 0 if ok else MASK32
+
+    def _fast32(self, handler: Callable[[list[int]], None]) -> Route:
+        dirty = self.persona.dirty_upper << 32
+
+        def route(regs: list[int]) -> None:
+            r = [regs[0] & MASK32, regs[1] & MASK32, regs[2] & MASK32, regs[3] & MASK32]
+            handler(r)
+            regs[0:4] = [(v & MASK32) | dirty for v in r]
+
+        return route
+
+    def _write(self, values: tuple[int, ...]) -> Route:
+        n = len(values)
+        vals = list(values)
+
+        def route(regs: list[int]) -> None:
+            regs[0:n] = vals
+
+        return route
+
+    def _dirty(self, route: Route) -> Route:
+        """A persona that leaves garbage in the upper halves of 32-bit results."""
+        if not self.persona.dirty_upper:
+            return route
+        dirty = self.persona.dirty_upper << 32
+
+        def wrapped(regs: list[int]) -> None:
+            route(regs)
+            regs[0:4] = [(v & MASK32) | dirty for v in regs[0:4]]
+
+        return wrapped
+
+    # -- KVM ----------------------------------------------------------------
+    def _kvm_route(self, fid: int) -> Route:
+        p = self.persona
+        if fid == smccc.SMCCC_VERSION:
+            return self._kvm_result(p.smccc_version)
+        if fid == smccc.VENDOR_HYP_CALL_UID and p.uid is not None:
+            return self._kvm_result(*p.uid)
+        if fid == KVM_FEATURES:
+            return self._kvm_result(KVM_FEATURES_BITMAP)
+        return self._kvm_result(MASK64)
+
+    @staticmethod
+    def _kvm_result(*values: int) -> Route:
+        """KVM sets X0..X3 on every call it answers, zero where it has nothing."""
+        out = [*values, 0, 0, 0][:4]
+
+        def route(regs: list[int]) -> None:
+            regs[0:4] = out
+
+        return route
+
+
+def describe_call(persona: Persona, kind: Kind, imm: int, function_id: int) -> str | None:
+    """A note on what the model does not model about this call, if anything."""
+    number: int | None = None
+    if imm and kind == "hvc" and abi.NATIVE_HVC_BASE <= imm <= abi.NATIVE_HVC_LAST:
+        number = imm - abi.NATIVE_HVC_BASE
+    elif not imm:
+        f = smccc.FunctionId.decode(function_id & MASK32)
+        if f.owner == smccc.OWNER_VENDOR_HYP:
+            call = abi.VendorHypCall.decode(f.function)
+            if call.call_class == abi.CLASS_HYPERCALL:
+                number = call.number
+    if (
+        persona.dispatch == "gunyah"
+        and number is not None
+        and number != abi.HYP_IDENTIFY_NUMBER
+        and number in abi.HYPERCALLS
+    ):
+        return (
+            f"{abi.HYPERCALLS[number]} is a real Gunyah call that this model does not "
+            "perform; it answers UNIMPLEMENTED (-1)"
+        )
+    return None

@@ -1,0 +1,135 @@
+"""Text renderings of decoded objects; `--json` prints their dicts instead.
+
+Nothing here decodes: every value comes from a decoder's dict or object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import smccc
+
+
+def hex64(v: int) -> str:
+    return f"{v:#018x}"
+
+
+def hex32(v: int) -> str:
+    return f"{v:#010x}"
+
+
+def function_id(d: dict[str, Any]) -> str:
+    call = "fast" if d["fast"] else "yielding"
+    conv = "SMC64/HVC64" if d["smc64"] else "SMC32/HVC32"
+    owner = d["owner"]
+    lines = [f"{hex32(d['value'])}  {d['name'] or 'unknown call'}"]
+    lines.append(
+        f"  {call} call, {conv}, owner {owner['value']} ({owner['name']}), "
+        f"function {d['function']:#06x}" + (", SVE state not live" if d["sve_hint"] else "")
+    )
+    if not d["valid"]:
+        lines.append(
+            f"  invalid: bits 23:17 = {d['res0']:#x} must be zero; a hypervisor answers -1"
+        )
+    g = d.get("gunyah")
+    if g is not None:
+        cls = g["class"]
+        lines.append(
+            f"  gunyah: class {cls['name']} ({cls['value']:#04b}), number {g['number']:#06x}"
+            + (f" = {g['name']}" if g["name"] else " (not a catalogued call)")
+        )
+        if g["class"]["name"] in ("hypercall", "service") and not g["accepted"]:
+            form = "fast 64-bit" if g["class"]["name"] == "hypercall" else "fast 32-bit"
+            lines.append(f"  Gunyah answers -1: a {g['class']['name']} is taken only as {form}")
+    return "\n".join(lines)
+
+
+def hvc_imm(d: dict[str, Any]) -> str:
+    imm = d["imm"]
+    if d["abi"] == "smccc":
+        return f"hvc #{imm:#x}  SMCCC: X0 holds the function ID"
+    if d["abi"] == "native":
+        name = d["name"] or "not a catalogued call (answers -1)"
+        return f"hvc #{imm:#x}  Gunyah native call {d['number']:#x}: {name}"
+    return f"hvc #{imm:#x}  no Gunyah ABI uses this immediate (answers -1)"
+
+
+def uid(d: dict[str, Any]) -> str:
+    words = " ".join(hex32(w) for w in d["words"])
+    u = d["uuid"] or "-"
+    return f"UID:        {u}  ({d['hypervisor']})\n            words {words}"
+
+
+def identify_result(d: dict[str, Any]) -> str:
+    v = d["variant"]
+    endian = "big-endian" if d["big_endian"] else "little-endian"
+    width = "64-bit" if d["is_64bit"] else "32-bit"
+    sched = d["scheduler"]
+    lines = [
+        f"API info:   {hex64(d['api_info'])}  version {d['api_version']}, {endian}, {width}, "
+        f"variant {v['value']:#04x} ({v['name']})",
+        "Flags:      " + " ".join(hex64(f) for f in d["flags"]),
+        "Features:   " + (" ".join(d["features"]) or "none"),
+        f"Scheduler:  {sched['name']} ({sched['value']})",
+    ]
+    if d["reserved_bits"]:
+        lines.append(f"Reserved:   API info bits 55:16 set: {hex64(d['reserved_bits'])}")
+    if d["unknown_flag_bits"]:
+        bits = ", ".join(f"flags{b['flags']} bit {b['bit']}" for b in d["unknown_flag_bits"])
+        lines.append(f"Unknown:    {bits}")
+    return "\n".join(lines)
+
+
+def identification(d: dict[str, Any]) -> str:
+    ident = d["identify"]
+    lines = []
+    if ident is not None:
+        v = ident["variant"]["value"]
+        lines.append(f"Running under Gunyah hypervisor {v:x}/v{ident['api_version']}")
+    else:
+        lines.append("Not running under Gunyah")
+    lines.append(uid(d["uid"]))
+    if ident is not None:
+        lines.append(identify_result(ident))
+    lines.append(f"Verdict:    {d['verdict']}")
+    lines.extend(f"  - {r}" for r in d["reasons"])
+    return "\n".join(lines)
+
+
+def call_result(d: dict[str, Any]) -> str:
+    lines = []
+    if d["function"] is not None:
+        lines.append(function_id(d["function"]))
+    else:
+        lines.append(hvc_imm(d["hvc"]))
+    width = d["width"]
+    for i, r in enumerate(d["results"]):
+        shown = hex64(r) if width == 64 else hex32(r)
+        suffix = _meaning_of(r, width) if i == 0 else ""
+        lines.append(f"  X{i:<2} = {shown}{suffix}")
+    if width == 32 and any(r >> 32 for r in d["registers"][:4]):
+        raw = " ".join(hex64(r) for r in d["registers"][:4])
+        lines.append(f"  upper halves set (undefined for a 32-bit call): {raw}")
+    for key in ("uid", "identify"):
+        if d["meaning"].get(key) is not None:
+            render = uid if key == "uid" else identify_result
+            lines.append(render(d["meaning"][key]))
+    if d["meaning"].get("note"):
+        lines.append(f"  note: {d['meaning']['note']}")
+    return "\n".join(lines)
+
+
+def _meaning_of(value: int, width: int) -> str:
+    name = smccc.return_code_name(value, width)
+    return f"  ({smccc.to_signed(value, width)} {name})" if name and value else ""
+
+
+def personas(rows: list[dict[str, Any]]) -> str:
+    width = max(len(r["name"]) for r in rows)
+    vw = max(len(r["expected_verdict"]) for r in rows)
+    out = [f"{'persona'.ljust(width)}  {'verdict'.ljust(vw)}  description"]
+    for r in rows:
+        out.append(
+            f"{r['name'].ljust(width)}  {r['expected_verdict'].ljust(vw)}  {r['description']}"
+        )
+    return "\n".join(out)

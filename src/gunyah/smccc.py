@@ -1,0 +1,277 @@
+"""The Arm SMC Calling Convention (DEN0028) as a pure codec.
+
+Function identifiers, owners, standard return codes, the well-known IDs and
+the call-UID <-> UUID rule. Nothing here knows about Gunyah: that is `abi`.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+MASK32 = 0xFFFF_FFFF
+MASK64 = 0xFFFF_FFFF_FFFF_FFFF
+
+# Bit layout of a function ID (DEN0028 section 2.5; include/linux/arm-smccc.h).
+FAST_BIT = 31
+SMC64_BIT = 30
+OWNER_SHIFT = 24
+OWNER_MASK = 0x3F
+RES0_SHIFT = 17
+RES0_MASK = 0x7F  # bits 23:17
+SVE_HINT_BIT = 16
+FUNCTION_MASK = 0xFFFF
+
+# Owner numbers (bits 29:24).
+OWNER_ARCH = 0
+OWNER_CPU = 1
+OWNER_SIP = 2
+OWNER_OEM = 3
+OWNER_STANDARD = 4
+OWNER_STANDARD_HYP = 5
+OWNER_VENDOR_HYP = 6
+OWNER_TRUSTED_APP = 48
+OWNER_TRUSTED_APP_END = 49
+OWNER_TRUSTED_OS = 50
+OWNER_TRUSTED_OS_END = 63
+
+_OWNER_NAMES = {
+    OWNER_ARCH: "arm-architecture",
+    OWNER_CPU: "cpu-service",
+    OWNER_SIP: "sip-service",
+    OWNER_OEM: "oem-service",
+    OWNER_STANDARD: "standard-secure-service",
+    OWNER_STANDARD_HYP: "standard-hypervisor-service",
+    OWNER_VENDOR_HYP: "vendor-hypervisor-service",
+}
+
+
+def owner_name(owner: int) -> str:
+    """Name of an owner number; every value 0..63 has one (ranges included)."""
+    if owner in _OWNER_NAMES:
+        return _OWNER_NAMES[owner]
+    if OWNER_TRUSTED_APP <= owner <= OWNER_TRUSTED_APP_END:
+        return "trusted-application"
+    if OWNER_TRUSTED_OS <= owner <= OWNER_TRUSTED_OS_END:
+        return "trusted-os"
+    if 0 <= owner <= OWNER_MASK:
+        return "reserved"
+    raise ValueError(f"owner {owner} is outside 0..63")
+
+
+# Standard return codes (DEN0028 "return codes"; arm-smccc.h SMCCC_RET_*).
+RET_SUCCESS = 0
+RET_NOT_SUPPORTED = -1
+RET_NOT_REQUIRED = -2
+RET_INVALID_PARAMETER = -3
+RETURN_CODES = {
+    RET_SUCCESS: "SUCCESS",
+    RET_NOT_SUPPORTED: "NOT_SUPPORTED",
+    RET_NOT_REQUIRED: "NOT_REQUIRED",
+    RET_INVALID_PARAMETER: "INVALID_PARAMETER",
+}
+
+# SMCCC_VERSION answers: major in bits 30:16, minor in 15:0.
+VERSION_1_0 = 0x10000
+VERSION_1_1 = 0x10001
+VERSION_1_2 = 0x10002
+VERSION_1_3 = 0x10003
+
+
+def to_signed(value: int, bits: int) -> int:
+    """Two's-complement reading of a register value of the given width."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def return_code_name(value: int, bits: int = 64) -> str | None:
+    """The standard return code a register value spells, if any."""
+    return RETURN_CODES.get(to_signed(value, bits))
+
+
+def make_function_id(
+    *, fast: bool, smc64: bool, owner: int, function: int, sve_hint: bool = False
+) -> int:
+    """Encode a function ID; out-of-range fields are refused, never masked."""
+    if not 0 <= owner <= OWNER_MASK:
+        raise ValueError(f"owner {owner} is outside 0..63")
+    if not 0 <= function <= FUNCTION_MASK:
+        raise ValueError(f"function number {function:#x} is outside 0..0xffff")
+    return (
+        (int(fast) << FAST_BIT)
+        | (int(smc64) << SMC64_BIT)
+        | (owner << OWNER_SHIFT)
+        | (int(sve_hint) << SVE_HINT_BIT)
+        | function
+    )
+
+
+@dataclass(frozen=True)
+class FunctionId:
+    """A decoded 32-bit SMCCC function ID; `raw` keeps every bit."""
+
+    raw: int
+    fast: bool
+    smc64: bool
+    owner: int
+    res0: int
+    sve_hint: bool
+    function: int
+
+    @classmethod
+    def decode(cls, value: int) -> FunctionId:
+        if not 0 <= value <= MASK32:
+            raise ValueError(f"function ID {value:#x} does not fit in 32 bits")
+        return cls(
+            raw=value,
+            fast=bool(value >> FAST_BIT & 1),
+            smc64=bool(value >> SMC64_BIT & 1),
+            owner=value >> OWNER_SHIFT & OWNER_MASK,
+            res0=value >> RES0_SHIFT & RES0_MASK,
+            sve_hint=bool(value >> SVE_HINT_BIT & 1),
+            function=value & FUNCTION_MASK,
+        )
+
+    def encode(self) -> int:
+        return make_function_id(
+            fast=self.fast,
+            smc64=self.smc64,
+            owner=self.owner,
+            function=self.function,
+            sve_hint=self.sve_hint,
+        ) | (self.res0 << RES0_SHIFT)
+
+    @property
+    def valid(self) -> bool:
+        """Bits 23:17 must be zero; a call with any set is unknown (-1)."""
+        return self.res0 == 0
+
+    @property
+    def owner_name(self) -> str:
+        return owner_name(self.owner)
+
+    @property
+    def canonical(self) -> int:
+        """The ID with the SVE hint cleared: the hint does not change the call."""
+        return self.raw & ~(1 << SVE_HINT_BIT)
+
+    @property
+    def width(self) -> int:
+        return 64 if self.smc64 else 32
+
+
+# Well-known calls, keyed by (owner, function number). Names follow the
+# specifications: DEN0028 (Arm architecture calls and the general service
+# queries at 0xff00..0xff03), DEN0022 (PSCI, include/uapi/linux/psci.h),
+# DEN0098 (TRNG), DEN0057 (PV time), and KVM's vendor calls (arm-smccc.h).
+GENERAL_QUERIES = {
+    0xFF00: "CALL_COUNT",
+    0xFF01: "CALL_UID",
+    0xFF03: "REVISION",
+}
+
+ARCH_CALLS = {
+    0x0000: "SMCCC_VERSION",
+    0x0001: "SMCCC_ARCH_FEATURES",
+    0x0002: "SMCCC_ARCH_SOC_ID",
+    0x3FFF: "SMCCC_ARCH_WORKAROUND_3",
+    0x7FFF: "SMCCC_ARCH_WORKAROUND_2",
+    0x8000: "SMCCC_ARCH_WORKAROUND_1",
+}
+
+STANDARD_SECURE_CALLS = {
+    0x0000: "PSCI_VERSION",
+    0x0001: "PSCI_CPU_SUSPEND",
+    0x0002: "PSCI_CPU_OFF",
+    0x0003: "PSCI_CPU_ON",
+    0x0004: "PSCI_AFFINITY_INFO",
+    0x0005: "PSCI_MIGRATE",
+    0x0006: "PSCI_MIGRATE_INFO_TYPE",
+    0x0007: "PSCI_MIGRATE_INFO_UP_CPU",
+    0x0008: "PSCI_SYSTEM_OFF",
+    0x0009: "PSCI_SYSTEM_RESET",
+    0x000A: "PSCI_FEATURES",
+    0x000B: "PSCI_CPU_FREEZE",
+    0x000C: "PSCI_CPU_DEFAULT_SUSPEND",
+    0x000D: "PSCI_NODE_HW_STATE",
+    0x000E: "PSCI_SYSTEM_SUSPEND",
+    0x000F: "PSCI_SET_SUSPEND_MODE",
+    0x0010: "PSCI_STAT_RESIDENCY",
+    0x0011: "PSCI_STAT_COUNT",
+    0x0012: "PSCI_SYSTEM_RESET2",
+    0x0013: "PSCI_MEM_PROTECT",
+    0x0014: "PSCI_MEM_PROTECT_CHECK_RANGE",
+    0x0050: "TRNG_VERSION",
+    0x0051: "TRNG_FEATURES",
+    0x0052: "TRNG_GET_UUID",
+    0x0053: "TRNG_RND",
+}
+
+STANDARD_HYP_CALLS = {
+    0x0020: "PV_TIME_FEATURES",
+    0x0021: "PV_TIME_ST",
+}
+
+WELL_KNOWN: dict[int, dict[int, str]] = {
+    OWNER_ARCH: ARCH_CALLS,
+    OWNER_STANDARD: STANDARD_SECURE_CALLS,
+    OWNER_STANDARD_HYP: STANDARD_HYP_CALLS,
+}
+
+# The IDs every identification path meets (ABI.md section 1).
+SMCCC_VERSION = 0x8000_0000
+SMCCC_ARCH_FEATURES = 0x8000_0001
+SMCCC_ARCH_SOC_ID = 0x8000_0002
+VENDOR_HYP_CALL_COUNT = 0x8600_FF00
+VENDOR_HYP_CALL_UID = 0x8600_FF01
+VENDOR_HYP_REVISION = 0x8600_FF03
+STANDARD_HYP_CALL_UID = 0x8500_FF01
+STANDARD_HYP_REVISION = 0x8500_FF03
+
+
+def generic_name(fid: FunctionId) -> str | None:
+    """The name SMCCC (not any one vendor) gives this call, if it gives one."""
+    if fid.function in GENERAL_QUERIES and not fid.smc64 and fid.fast:
+        return f"{fid.owner_name}:{GENERAL_QUERIES[fid.function]}"
+    table = WELL_KNOWN.get(fid.owner)
+    if table is not None and fid.function in table:
+        return table[fid.function]
+    return None
+
+
+# Call UID <-> UUID (ABI.md section 1): the 16 UUID bytes are the
+# little-endian bytes of W0, W1, W2, W3 in that order.
+def uid_to_uuid(words: tuple[int, int, int, int] | list[int]) -> uuid.UUID:
+    if len(words) != 4:
+        raise ValueError(f"a call UID is 4 words, got {len(words)}")
+    for w in words:
+        if not 0 <= w <= MASK32:
+            raise ValueError(f"UID word {w:#x} does not fit in 32 bits")
+    return uuid.UUID(bytes=struct.pack("<4I", *words))
+
+
+def uuid_to_uid(value: uuid.UUID | str) -> tuple[int, int, int, int]:
+    u = value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    w0, w1, w2, w3 = struct.unpack("<4I", u.bytes)
+    return (w0, w1, w2, w3)
+
+
+def uid_is_unknown(words: tuple[int, ...] | list[int]) -> bool:
+    """SMCCC: W0 = 0xffffffff means 'no UID' (NOT_SUPPORTED)."""
+    return (words[0] & MASK32) == MASK32
+
+
+def function_id_dict(fid: FunctionId) -> dict[str, Any]:
+    """The SMCCC fields of a function ID as JSON-ready values."""
+    return {
+        "value": fid.raw,
+        "fast": fid.fast,
+        "smc64": fid.smc64,
+        "owner": {"value": fid.owner, "name": fid.owner_name},
+        "sve_hint": fid.sve_hint,
+        "res0": fid.res0,
+        "valid": fid.valid,
+        "function": fid.function,
+    }

@@ -1,0 +1,285 @@
+"""Gunyah facts against the values their sources name (ABI.md sections 2-4)."""
+
+from __future__ import annotations
+
+import errno
+import uuid
+
+import pytest
+from conftest import REFERENCE
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gunyah import abi, smccc
+
+M64 = st.integers(0, smccc.MASK64)
+
+
+def test_hypercall_and_service_ids() -> None:
+    # Linux GUNYAH_HYPERCALL(0x8000) / ARM_SMCCC_VENDOR_HYP_CALL_UID_FUNC_ID
+    assert abi.HYP_IDENTIFY == 0xC6008000
+    assert abi.CALL_UID == 0x8600FF01
+    assert abi.REVISION == 0x8600FF03
+    assert abi.hypercall_id(0x65) == 0xC6008065
+    assert abi.service_id(abi.SERVICE_CALL_COUNT) == 0x8600FF00
+
+
+def test_call_classes() -> None:
+    # smccc.tc: smccc_vendor_hyp_function_class
+    assert abi.CLASS_PLATFORM_CALL == 0b00
+    assert abi.CLASS_HYPERCALL == 0b10
+    assert abi.CLASS_SERVICE == 0b11
+    assert abi.SERVICE_CALL_COUNT == 0x3F00
+    assert abi.SERVICE_CALL_UID == 0x3F01
+    assert abi.SERVICE_REVISION == 0x3F03
+    assert abi.VendorHypCall.decode(0xFF01) == abi.VendorHypCall(abi.CLASS_SERVICE, 0x3F01)
+    assert abi.VendorHypCall.decode(0x4123).class_name == "reserved"
+
+
+def test_vendor_function_refuses_out_of_range() -> None:
+    with pytest.raises(ValueError):
+        abi.vendor_hyp_function(4, 0)
+    with pytest.raises(ValueError):
+        abi.vendor_hyp_function(2, 0x4000)
+
+
+def test_native_range() -> None:
+    assert abi.NATIVE_HVC_BASE == 0x6000
+    assert abi.NATIVE_HVC_LAST == 0x61FF
+    assert abi.native_imm(0) == 0x6000
+    with pytest.raises(ValueError):
+        abi.native_imm(0x200)
+
+
+def test_catalogue_spot_values() -> None:
+    assert abi.HYPERCALLS[0x0000] == "hypervisor_identify"
+    assert abi.HYPERCALLS[0x0065] == "vcpu_run"
+    assert abi.HYPERCALLS[0x0068] == "vcpu_run_check"
+    assert 0x0008 not in abi.HYPERCALLS  # a gap in the catalogue stays a gap
+    assert len(abi.HYPERCALLS) == 93  # rows of the reference catalogue
+
+
+def test_catalogue_matches_reference() -> None:
+    ref = REFERENCE / "gunyah-hypercalls.tsv"
+    if not ref.exists():
+        pytest.skip(f"reference catalogue not present at {ref}")
+    rows = [line.split("\t") for line in ref.read_text().splitlines()[1:] if line]
+    assert {int(n, 16): name for n, name in rows} == abi.HYPERCALLS
+
+
+def test_api_info_bits() -> None:
+    # api.tc hyp_api_info: 13:0 version, 14 big_endian, 15 is_64bit, 63:56 variant
+    assert abi.API_VERSION_MASK == 0x3FFF
+    assert abi.BIG_ENDIAN_BIT == 14
+    assert abi.IS_64BIT_BIT == 15
+    assert abi.VARIANT_SHIFT == 56
+    assert abi.API_INFO_RES0_MASK == 0x00FFFFFFFFFF0000
+    info = abi.encode_api_info(version=1, big_endian=False, is_64bit=True, variant=0x51)
+    assert info == 0x5100000000008001
+
+
+def test_api_version_mask_disagreement() -> None:
+    # The API document masks 13:0 with 0x1FFF; the code (api.tc) uses 14 bits.
+    # The running hypervisor's code wins: bit 13 is part of the version.
+    assert abi.API_VERSION_DOC_MASK == 0x1FFF
+    ident = abi.HypIdentify.decode(0x2001 | 1 << 15)
+    assert ident.api_version == 0x2001
+    assert ident.api_version & abi.API_VERSION_DOC_MASK != ident.api_version
+
+
+def test_variants() -> None:
+    assert abi.VARIANT_UNKNOWN == 0x00
+    assert abi.VARIANT_GUNYAH == 0x48 == ord("H")
+    assert abi.VARIANT_QUALCOMM == 0x51 == ord("Q")
+    assert abi.variant_name(0x7A) == "unknown"
+
+
+def test_flags0_bits() -> None:
+    expected = [
+        "partition-cspace",
+        "doorbell",
+        "msgqueue",
+        "vic",
+        "vpm",
+        "vcpu",
+        "memextent",
+        "trace-ctrl",
+        "watchdog",
+        "virtio-mmio",
+        "prng",
+        "vcpu-run",
+    ]
+    assert [abi.FLAGS0_FEATURES[b] for b in range(12)] == expected
+    assert abi.SCHEDULER_SHIFT == 28
+    assert abi.SCHEDULERS == {0: "trivial", 1: "fprr"}
+    assert abi.FLAGS1_FEATURES == {0: "sve"}
+
+
+def test_linux_identify_bits_match() -> None:
+    # seed include/linux/gunyah.h GH_IDENTIFY_* bits 0..7
+    linux = {
+        0: "PARTITION_CSPACE",
+        1: "DOORBELL",
+        2: "MSGQUEUE",
+        3: "VIC",
+        4: "VPM",
+        5: "VCPU",
+        6: "MEMEXTENT",
+        7: "TRACE_CTRL",
+    }
+    for bit, name in linux.items():
+        assert abi.FLAGS0_FEATURES[bit].replace("-", "_").upper() == name
+
+
+def test_unknown_flag_bits_stay_visible() -> None:
+    ident = abi.HypIdentify.decode(
+        0x5100000000008001, 1 << 12 | 1 << 16 | 1 << 28 | 1, 1 << 5 | 1, 1 << 63
+    )
+    assert ident.features == ["partition-cspace", "sve"]
+    assert [(b.word, b.bit) for b in ident.unknown_flag_bits] == [(0, 12), (0, 16), (1, 5), (2, 63)]
+    assert ident.scheduler == 1
+
+
+def test_linux_banner() -> None:
+    assert abi.HypIdentify.decode(0x5100000000008001).linux_banner == (
+        "Running under Gunyah hypervisor 51/v1"
+    )
+    assert abi.HypIdentify.decode(0x4800000000008001).linux_banner == (
+        "Running under Gunyah hypervisor 48/v1"
+    )
+
+
+def test_known_uids() -> None:
+    by = abi.UIDS_BY_KEY
+    assert by["gunyah"].words == (0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67)
+    assert by["kvm"].words == (0xB66FB428, 0xE911C52E, 0x564BCAA9, 0x743A004D)
+    assert by["gunyah-qualcomm"].uuid == uuid.UUID("19bd54bd-0b37-571b-946f-609b54539de6")
+    assert by["xen"].uuid == uuid.UUID("a71812dc-c698-4369-9acf-79d18ddee667")
+    assert {by["gunyah"].uuid, by["gunyah-qualcomm"].uuid} == abi.GUNYAH_UUIDS
+
+
+def test_legacy_uid_words_do_not_name_gunyah() -> None:
+    legacy = abi.CallUid.decode(*abi.LEGACY_GUNYAH_UID_WORDS)
+    assert not legacy.is_gunyah
+    assert legacy.hypervisor == "unknown"
+    # and today's words are not what the early patch compared against
+    assert abi.UIDS_BY_KEY["gunyah"].words != abi.LEGACY_GUNYAH_UID_WORDS
+
+
+def test_uid_not_supported() -> None:
+    uid = abi.CallUid.decode(0xFFFFFFFF, 0, 0, 0)
+    assert uid.not_supported and not uid.is_gunyah
+    assert uid.to_dict()["uuid"] is None
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "err"),
+    [
+        (0, "OK", 0),
+        (-1, "UNIMPLEMENTED", -errno.EINVAL),
+        (-2, "RETRY", -errno.EINVAL),
+        (1, "ARG_INVAL", -errno.EINVAL),
+        (2, "ARG_SIZE", -errno.EINVAL),
+        (3, "ARG_ALIGN", -errno.EINVAL),
+        (10, "NOMEM", -errno.ENOMEM),
+        (20, "ADDR_OVFL", -errno.EINVAL),
+        (21, "ADDR_UNFL", -errno.EINVAL),
+        (22, "ADDR_INVAL", -errno.EINVAL),
+        (30, "DENIED", -errno.EACCES),
+        (31, "BUSY", -errno.EBUSY),
+        (32, "IDLE", -errno.EBUSY),
+        (40, "IRQ_BOUND", -errno.EPERM),
+        (41, "IRQ_UNBOUND", -errno.EPERM),
+        (50, "CSPACE_CAP_NULL", -errno.EACCES),
+        (51, "CSPACE_CAP_REVOKED", -errno.EACCES),
+        (52, "CSPACE_WRONG_OBJ_TYPE", -errno.EACCES),
+        (53, "CSPACE_INSUF_RIGHTS", -errno.EACCES),
+        (54, "CSPACE_FULL", -errno.EACCES),
+        (60, "MSGQUEUE_EMPTY", -errno.EPERM),
+        (61, "MSGQUEUE_FULL", -errno.EPERM),
+        (11, "NORESOURCES", -errno.EINVAL),
+        (36, "FAILURE", -errno.EINVAL),
+    ],
+)
+def test_errors(code: int, name: str, err: int) -> None:
+    assert abi.error_name(code) == name
+    assert abi.linux_errno(code) == err
+
+
+def test_unknown_error_keeps_number() -> None:
+    assert abi.error_name(99) == "unknown(99)"
+    assert abi.linux_errno(99) == -errno.EINVAL
+
+
+def test_describe_identify_and_refused_forms() -> None:
+    d = abi.describe_function_id(0xC6008000)
+    assert d["name"] == "hypervisor_identify"
+    assert d["gunyah"] == {
+        "class": {"value": 2, "name": "hypercall"},
+        "number": 0,
+        "name": "hypervisor_identify",
+        "accepted": True,
+    }
+    assert abi.describe_function_id(0x86008000)["gunyah"]["accepted"] is False
+    assert abi.describe_function_id(0xC600FF01)["gunyah"]["accepted"] is False
+
+
+@given(st.integers(0, smccc.MASK32))
+def test_describe_any_function_id(value: int) -> None:
+    d = abi.describe_function_id(value)
+    assert d["value"] == value
+    assert d["owner"]["value"] == value >> 24 & 0x3F
+
+
+@given(st.integers(0, 0xFFFF))
+def test_describe_any_imm(imm: int) -> None:
+    d = abi.describe_hvc_imm(imm)
+    assert d["abi"] == ("smccc" if imm == 0 else "native" if 0x6000 <= imm <= 0x61FF else "none")
+
+
+@given(
+    st.integers(0, abi.API_VERSION_MASK),
+    st.booleans(),
+    st.booleans(),
+    st.integers(0, 0xFF),
+    st.integers(0, (1 << 40) - 1),
+)
+def test_api_info_round_trip(ver: int, be: bool, b64: bool, var: int, res: int) -> None:
+    info = abi.encode_api_info(
+        version=ver, big_endian=be, is_64bit=b64, variant=var, reserved=res << 16
+    )
+    d = abi.HypIdentify.decode(info)
+    assert (d.api_version, d.big_endian, d.is_64bit, d.variant, d.reserved_bits) == (
+        ver,
+        be,
+        b64,
+        var,
+        res << 16,
+    )
+
+
+@given(M64, M64, M64, M64)
+def test_identify_decode_never_loses_a_bit(x0: int, x1: int, x2: int, x3: int) -> None:
+    d = abi.HypIdentify.decode(x0, x1, x2, x3)
+    info = abi.encode_api_info(
+        version=d.api_version,
+        big_endian=d.big_endian,
+        is_64bit=d.is_64bit,
+        variant=d.variant,
+        reserved=d.reserved_bits,
+    )
+    assert info == x0
+    for word, value in enumerate((x1, x2, x3)):
+        rebuilt = sum(1 << b.bit for b in d.unknown_flag_bits if b.word == word)
+        table = abi.FLAG_FEATURES[word]
+        rebuilt |= sum(1 << bit for bit, name in table.items() if name in d.features)
+        if word == 0:
+            rebuilt |= d.scheduler << abi.SCHEDULER_SHIFT
+        assert rebuilt == value
+    d.to_dict()
+
+
+@given(M64)
+def test_identify_decode_refuses_wide_values(x: int) -> None:
+    with pytest.raises(ValueError):
+        abi.HypIdentify.decode(x + (1 << 64))

@@ -1,0 +1,149 @@
+"""The command through its real entry point: output, JSON shape, exit codes, errors."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import assert_usage_error, gunyah, gunyah_json
+
+
+def test_identify_default_text() -> None:
+    p = gunyah("identify")
+    assert p.returncode == 0
+    lines = p.stdout.splitlines()
+    assert lines[0] == "Running under Gunyah hypervisor 51/v1"
+    assert "c1d58fcd-a453-5fdb-9265-ce36673d5f14" in p.stdout
+    assert "Verdict:    supported" in p.stdout
+
+
+@pytest.mark.parametrize(
+    ("persona", "code", "verdict"),
+    [
+        ("gunyah", 0, "supported"),
+        ("qualcomm", 0, "supported"),
+        ("kvm", 1, "not-gunyah"),
+        ("none", 1, "not-gunyah"),
+    ],
+)
+def test_identify_exit_codes(persona: str, code: int, verdict: str) -> None:
+    rc, d = gunyah_json("identify", "--persona", persona)
+    assert rc == code
+    assert d["verdict"] == verdict and d["persona"] == persona
+
+
+def test_identify_json_keys() -> None:
+    rc, d = gunyah_json("identify")
+    assert rc == 0
+    assert {"persona", "uid", "is_gunyah", "identify", "verdict", "reasons"} <= set(d)
+    assert d["uid"]["words"] == [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]
+    i = d["identify"]
+    assert i["api_info"] == 0x5100000000008001
+    assert i["variant"] == {"value": 0x51, "name": "qualcomm"}
+    assert i["flags"] == [0x10000FFF, 0, 0]
+    assert i["scheduler"] == {"value": 1, "name": "fprr"}
+    assert "doorbell" in i["features"] and i["unknown_flag_bits"] == []
+
+
+def test_identify_over_smc() -> None:
+    rc, d = gunyah_json("identify", "--smc")
+    assert rc == 0 and d["conduit"] == "smc"
+
+
+def test_decode_names_hypervisor_identify() -> None:
+    p = gunyah("decode", "0xc6008000")
+    assert p.returncode == 0
+    assert "hypervisor_identify" in p.stdout.splitlines()[0]
+
+
+def test_decode_json_shape() -> None:
+    rc, rows = gunyah_json("decode", "0xC600_8000", "2248212225")
+    assert rc == 0
+    assert [r["value"] for r in rows] == [0xC6008000, 0x8600FF01]
+    r = rows[0]
+    assert {
+        "value",
+        "fast",
+        "smc64",
+        "owner",
+        "sve_hint",
+        "res0",
+        "valid",
+        "function",
+        "name",
+        "gunyah",
+    } <= set(r)
+    assert r["gunyah"]["number"] == 0 and r["gunyah"]["class"]["name"] == "hypercall"
+    assert r["owner"] == {"value": 6, "name": "vendor-hypervisor-service"}
+
+
+def test_decode_invalid_res0_visible() -> None:
+    rc, rows = gunyah_json("decode", "0x80020000")
+    assert rows[0]["valid"] is False and rows[0]["res0"] == 1
+    assert "invalid" in gunyah("decode", "0x80020000").stdout
+
+
+def test_decode_hvc_imm() -> None:
+    rc, rows = gunyah_json("decode", "--hvc-imm", "0x6000", "0x6001", "7")
+    assert [r["abi"] for r in rows] == ["native", "native", "none"]
+    assert rows[1]["name"] == "partition_create_partition"
+
+
+def test_decode_uid_and_identify() -> None:
+    rc, d = gunyah_json("decode", "--uid", "0xb66fb428", "0xe911c52e", "0x564bcaa9", "0x743a004d")
+    assert d["hypervisor"] == "KVM" and d["is_gunyah"] is False
+    rc, d = gunyah_json("decode", "--identify", "0x4800000000004002", "0x1000")
+    assert d["api_version"] == 2 and d["big_endian"] and not d["is_64bit"]
+    assert d["variant"]["name"] == "gunyah"
+    assert d["unknown_flag_bits"] == [{"flags": 0, "bit": 12}]
+
+
+def test_call_identify_and_uid() -> None:
+    rc, d = gunyah_json("call", "0xc6008000")
+    assert rc == 0 and d["results"] == [0x5100000000008001, 0x10000FFF, 0, 0]
+    assert d["meaning"]["identify"]["api_version"] == 1
+    rc, d = gunyah_json("call", "0x8600ff01", "--persona", "qualcomm")
+    assert d["width"] == 32 and d["meaning"]["uid"]["hypervisor"] == "Gunyah (Qualcomm build)"
+
+
+def test_call_native() -> None:
+    rc, d = gunyah_json("call", "--hvc-imm", "0x6000")
+    assert d["function"] is None and d["hvc"]["name"] == "hypervisor_identify"
+    assert d["results"][0] == 0x5100000000008001
+
+
+def test_call_unknown_says_not_supported() -> None:
+    p = gunyah("call", "0x82000000")
+    assert p.returncode == 0 and "-1 NOT_SUPPORTED" in p.stdout
+
+
+def test_personas_lists_all() -> None:
+    rc, rows = gunyah_json("personas")
+    assert {r["name"] for r in rows} >= {"gunyah", "qualcomm", "kvm", "none"}
+    assert all(r["expected_verdict"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("decode", "0xzz"), "not a number"),
+        (("decode", "12ab"), "not a number"),
+        (("decode", "-1"), ""),
+        (("decode", "0x1_0000_0000"), "does not fit in 32 bits"),
+        (("decode", "0x1_0000_0000_0000_0000"), "does not fit in 64 bits"),
+        (("decode", "--uid", "1", "2"), "exactly 4 words"),
+        (("decode", "--hvc-imm", "0x10000"), "16 bits"),
+        (("decode",), "at least one VALUE"),
+        (("identify", "--persona", "nope"), "invalid choice"),
+        (("call",), "FUNCTION_ID"),
+        (("call", "0x1_0000_0000"), "32 bits"),
+        (("call", "0x8600ff01", "--hvc-imm", "0x10000"), "16 bits"),
+        (("frobnicate",), "invalid choice"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args: tuple[str, ...], fragment: str) -> None:
+    assert_usage_error(gunyah(*args), fragment)
+
+
+def test_help_everywhere() -> None:
+    for cmd in ("identify", "call", "decode", "personas"):
+        p = gunyah(cmd, "--help")
+        assert p.returncode == 0 and "--json" in p.stdout

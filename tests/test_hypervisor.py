@@ -1,0 +1,193 @@
+"""The model answers as the Gunyah dispatcher does, register by register."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gunyah import abi, smccc
+from gunyah.hypervisor import KVM_FEATURES, Hypervisor, describe_call
+from gunyah.personas import PERSONAS, get_persona
+
+M32 = smccc.MASK32
+M64 = smccc.MASK64
+GUNYAH_UID = (0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67)
+INFO = 0x5100000000008001
+
+
+@pytest.fixture
+def hyp() -> Hypervisor:
+    return Hypervisor("gunyah")
+
+
+def test_call_uid(hyp: Hypervisor) -> None:
+    regs = hyp.call(0x8600FF01, 7, 8, 9, 10)
+    assert tuple(regs[:4]) == GUNYAH_UID
+    assert regs[4] == 10  # registers the call does not write are preserved
+
+
+def test_identify_over_smccc(hyp: Hypervisor) -> None:
+    regs = hyp.call(0xC6008000)
+    assert regs[:4] == [INFO, 0x10000FFF, 0, 0]
+
+
+def test_identify_native(hyp: Hypervisor) -> None:
+    regs = hyp.call(0, kind="hvc", imm=0x6000)
+    assert regs[:4] == [INFO, 0x10000FFF, 0, 0]
+
+
+def test_smc_conduit_is_smccc_too(hyp: Hypervisor) -> None:
+    assert hyp.call(0xC6008000, kind="smc")[0] == INFO
+
+
+def test_native_immediate_over_smc_is_unknown(hyp: Hypervisor) -> None:
+    assert hyp.call(0, kind="smc", imm=0x6000)[0] == M64
+
+
+@pytest.mark.parametrize("imm", [1, 0x5FFF, 0x6200, 0xFFFF])
+def test_other_immediates_are_unknown(hyp: Hypervisor, imm: int) -> None:
+    regs = hyp.call(0xC6008000, 5, kind="hvc", imm=imm)
+    assert regs[0] == M64 and regs[1] == 5
+
+
+def test_native_uncatalogued_number(hyp: Hypervisor) -> None:
+    assert hyp.call(0, kind="hvc", imm=0x61FF)[0] == M64
+
+
+@pytest.mark.parametrize("res0", [1, 0x40, 0x7F])
+def test_res0_bits_give_minus_one(hyp: Hypervisor, res0: int) -> None:
+    for fid in (0xC6008000, 0x8600FF01, 0x80000000):
+        regs = hyp.call(fid | res0 << 17, 1, 2, 3)
+        assert regs[:4] == [M64, 1, 2, 3]
+
+
+@pytest.mark.parametrize("fid", [0x86008000, 0x46008000, 0x06008000])
+def test_hypercall_class_only_fast_64(hyp: Hypervisor, fid: int) -> None:
+    assert hyp.call(fid, 1, 2, 3)[:4] == [M64, 1, 2, 3]
+
+
+@pytest.mark.parametrize("fid", [0xC600FF01, 0x0600FF01, 0x4600FF01])
+def test_service_class_only_fast_32(hyp: Hypervisor, fid: int) -> None:
+    assert hyp.call(fid, 1, 2, 3)[:4] == [M64, 1, 2, 3]
+
+
+def test_call_count_is_deprecated(hyp: Hypervisor) -> None:
+    assert hyp.call(0x8600FF00)[0] == M64
+
+
+def test_revision_is_api_info_in_full_width(hyp: Hypervisor) -> None:
+    # smccc_hypercalls.c writes the 64-bit hyp_api_info word into X0 of a 32-bit call
+    regs = hyp.call(0x8600FF03, 1, 2, 3)
+    assert regs[:4] == [INFO, 1, 2, 3]
+
+
+def test_reserved_class_and_platform_calls(hyp: Hypervisor) -> None:
+    assert hyp.call(0x86004000)[0] == M64  # class 0b01
+    assert hyp.call(0x86000001)[0] == M64  # platform call: none in the public build
+
+
+def test_unknown_hypercall_number(hyp: Hypervisor) -> None:
+    assert hyp.call(0xC6003FFF, 1)[:2] == [M64, 1]
+
+
+def test_smccc_version_zero_extends_and_truncates_x1_x3(hyp: Hypervisor) -> None:
+    regs = hyp.call(0x80000000, 0x1_2345_6789, 0xFFFF_FFFF_0000_0001, 3, 4)
+    assert regs[:5] == [0x10003, 0x2345_6789, 1, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("queried", "answer"),
+    [
+        (0x80000000, 0),
+        (0x80000001, 0),
+        (0x8500FF01, 0),
+        (0x8500FF03, 0),
+        (0x80000002, M32),
+        (0xC0000000, M32),
+        (0x80008000, M32),
+        (0x8600FF01, M32),
+        (0x84000000, M32),
+        (0x80FE0000, M32),
+    ],
+)
+def test_arch_features(hyp: Hypervisor, queried: int, answer: int) -> None:
+    assert hyp.call(0x80000001, queried)[0] == answer
+
+
+def test_standard_hyp_uid_and_revision(hyp: Hypervisor) -> None:
+    assert tuple(hyp.call(0x8500FF01)[:4]) == GUNYAH_UID
+    assert hyp.call(0x8500FF03, 9, 9, 9)[:4] == [1, 0, 9, 9]
+
+
+@pytest.mark.parametrize("fid", [0x82000000, 0x83000000, 0x84000000, 0xC0000000, 0x00000000])
+def test_unhandled_owners_minus_one_full_width(hyp: Hypervisor, fid: int) -> None:
+    assert hyp.call(fid, 1, 2, 3)[:4] == [M64, 1, 2, 3]
+
+
+def test_sve_hint_does_not_change_the_call(hyp: Hypervisor) -> None:
+    assert hyp.call(0xC6018000)[0] == INFO
+    assert tuple(hyp.call(0x8601FF01)[:4]) == GUNYAH_UID
+
+
+def test_qualcomm_persona_uid() -> None:
+    regs = Hypervisor("qualcomm").call(0x8600FF01)
+    uid = abi.CallUid.decode(*regs[:4])
+    assert uid.known is not None and uid.known.key == "gunyah-qualcomm"
+
+
+def test_kvm_persona() -> None:
+    kvm = Hypervisor("kvm")
+    assert kvm.call(0x8600FF01)[:4] == [0xB66FB428, 0xE911C52E, 0x564BCAA9, 0x743A004D]
+    assert kvm.call(0x80000000, 5, 5, 5)[:4] == [0x10001, 0, 0, 0]
+    assert kvm.call(KVM_FEATURES)[0] == 1
+    assert kvm.call(0xC6008000)[0] == M64
+    assert kvm.call(0, imm=0x6000)[0] == M64
+
+
+def test_none_persona_everything_minus_one() -> None:
+    none = Hypervisor("none")
+    for fid in (0x8600FF01, 0xC6008000, 0x80000000):
+        assert none.call(fid, 1)[:2] == [M64, 1]
+    assert none.call(0, imm=0x6000)[0] == M64
+
+
+def test_unknown_persona() -> None:
+    with pytest.raises(ValueError, match="known personas"):
+        get_persona("xen")
+
+
+def test_describe_call_marks_unmodelled_calls() -> None:
+    p = get_persona("gunyah")
+    assert "not perform" in (describe_call(p, "hvc", 0, 0xC6008001) or "")
+    assert "not perform" in (describe_call(p, "hvc", 0x6001, 0) or "")
+    assert describe_call(p, "hvc", 0, 0xC6008000) is None
+
+
+def test_route_cache_agrees_with_first_answer(hyp: Hypervisor) -> None:
+    first = hyp.call(0x80000001, 0x80000000)
+    second = hyp.call(0x80000001, 0x80000000)
+    assert first == second
+
+
+@given(
+    st.sampled_from([p.name for p in PERSONAS]),
+    st.sampled_from(["hvc", "smc"]),
+    st.integers(0, 0xFFFF),
+    st.lists(st.integers(0, M64), min_size=1, max_size=18),
+)
+def test_model_never_raises(name: str, kind: str, imm: int, regs: list[int]) -> None:
+    hyp = Hypervisor(name)
+    regs = regs + [0] * (18 - len(regs))
+    before = list(regs)
+    hyp.handle(regs, kind, imm)  # type: ignore[arg-type]
+    assert len(regs) == 18
+    assert all(0 <= r <= M64 for r in regs)
+    assert regs[4:] == before[4:]  # identification calls never touch X4..X17
+
+
+@given(st.integers(0, M32), st.lists(st.integers(0, M64), min_size=3, max_size=3))
+def test_fresh_and_cached_routes_agree(fid: int, args: list[int]) -> None:
+    warm = Hypervisor("gunyah")
+    warm.call(fid, *args)
+    assert warm.call(fid, *args) == Hypervisor("gunyah").call(fid, *args)
