@@ -18,6 +18,8 @@ from .guest import VERDICT_NOT_GUNYAH, VERDICT_SUPPORTED, identify
 from .hypervisor import Hypervisor, describe_call
 from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME
 
+EXIT_GUEST_FAILED = 125
+
 EXIT_OK = 0
 EXIT_NOT_GUNYAH = 1
 EXIT_USAGE = 2
@@ -58,6 +60,26 @@ def number(bits: int) -> Callable[[str], int]:
     return parse
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
+
+
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
@@ -83,8 +105,22 @@ def _add_persona(p: argparse.ArgumentParser) -> None:
 def cmd_identify(args: argparse.Namespace) -> int:
     kind: Kind = "smc" if args.smc else "hvc"
     hyp = Hypervisor(args.persona)
-    result = identify(Conduit(hyp, kind))
-    data = {"persona": args.persona, "conduit": kind, **result.to_dict()}
+    if args.vcpu:
+        from .builtin_guest import GuestFailure, run_builtin
+
+        try:
+            result, _run = run_builtin(hyp, kind)
+        except GuestFailure as e:
+            print(f"gunyah: {e}", file=sys.stderr)
+            return EXIT_GUEST_FAILED
+    else:
+        result = identify(Conduit(hyp, kind))
+    data = {
+        "persona": args.persona,
+        "conduit": kind,
+        "driver": "vcpu" if args.vcpu else "python",
+        **result.to_dict(),
+    }
     _emit(args, data, render.identification(data))
     return VERDICT_EXIT.get(result.verdict, EXIT_UNSUPPORTED_API)
 
@@ -134,6 +170,39 @@ def _is_identify(fid: dict[str, Any] | None, imm: int) -> bool:
         return imm == abi.native_imm(abi.HYP_IDENTIFY_NUMBER)
     g = fid.get("gunyah")
     return g is not None and g["name"] == "hypervisor_identify" and fid["smc64"] and fid["fast"]
+
+
+# -- run ----------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from .vcpu import GuestError, VCpu, load_elf, load_raw
+
+    try:
+        image = load_raw(args.guest, args.raw) if args.raw is not None else load_elf(args.guest)
+        cpu = VCpu(
+            Hypervisor(args.persona),
+            max_instructions=args.max_instructions,
+            timeout=args.timeout,
+            stack_size=args.stack_size,
+            trace=args.trace or args.json,
+        )
+    except (GuestError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    result = cpu.run(image)
+    data = result.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        sys.stdout.write(result.output)
+        if result.output and not result.output.endswith("\n"):
+            sys.stdout.write("\n")
+        for call in data["calls"]:
+            print(render.trap_record(call))
+    if result.fault is not None:
+        if not args.json:
+            recent = [c.to_dict() for c in result.recent]
+            print(render.fault(result.fault.to_dict(), recent), file=sys.stderr)
+        return EXIT_GUEST_FAILED
+    return result.exit_status if result.exit_status is not None else EXIT_GUEST_FAILED
 
 
 # -- decode -------------------------------------------------------------------
@@ -198,8 +267,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_persona(p)
     p.add_argument("--smc", action="store_true", help="use SMC #0 as the conduit (default HVC #0)")
+    p.add_argument(
+        "--vcpu",
+        action="store_true",
+        help="run the procedure as AArch64 machine code (the built-in guest) on the vCPU",
+    )
     _add_json(p)
     p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser(
+        "run",
+        help="run an AArch64 guest program with its HVC/SMC trapped into the model",
+        description="Run a static AArch64 ELF (or, with --raw ADDR, a raw binary) on an "
+        "emulated CPU at EL1. Every HVC/SMC it executes goes to the hypervisor model; "
+        "BRK #0 ends the run with exit status X0 & 0xff, and Arm semihosting serves console "
+        "output and exit. Exit status: the guest's own when it stopped itself, 125 when it "
+        "faulted or ran out of budget or time, 2 for bad usage.",
+    )
+    p.add_argument("guest", metavar="GUEST", help="the guest program")
+    _add_persona(p)
+    p.add_argument("--trace", action="store_true", help="print every trapped call")
+    p.add_argument(
+        "--max-instructions",
+        type=positive_int,
+        default=50_000_000,
+        metavar="N",
+        help="instruction budget (default 50000000)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="wall-clock limit in seconds (default 10)",
+    )
+    p.add_argument(
+        "--stack-size",
+        type=positive_int,
+        default=1 << 20,
+        metavar="BYTES",
+        help="stack size (default 1 MiB; a multiple of 16)",
+    )
+    p.add_argument(
+        "--raw",
+        type=number(48),
+        metavar="ADDR",
+        help="GUEST is a raw binary: load it at ADDR and start there",
+    )
+    _add_json(p)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
         "call",

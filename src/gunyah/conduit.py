@@ -98,4 +98,3 @@ class Conduit:
         regs = [function_id, *args]
         regs.extend([0] * (NUM_REGS - len(regs)))
         return regs
-

@@ -85,16 +85,24 @@ def judge(ident: abi.HypIdentify, profile: GuestProfile = AARCH64_LE) -> tuple[s
     return tuple(reasons)
 
 
-def identify(conduit: Conduit, profile: GuestProfile = AARCH64_LE) -> Identification:
-    """The whole procedure: UID, then (only for Gunyah) identify and judge."""
-    uid = get_uid(conduit)
+def conclude(
+    uid: abi.CallUid, ident: abi.HypIdentify | None, profile: GuestProfile = AARCH64_LE
+) -> Identification:
+    """The verdict the procedure reaches from what the two calls returned."""
     if not uid.is_gunyah:
         if uid.not_supported:
             why = "CALL_UID is not supported (W0 = 0xffffffff)"
         else:
             why = f"call UID {uid.uuid} is {uid.hypervisor}, not a known Gunyah UID"
         return Identification(uid, None, VERDICT_NOT_GUNYAH, (why,))
-    ident = hyp_identify(conduit)
+    if ident is None:
+        raise ValueError("a Gunyah UID without a hypervisor_identify result")
     reasons = judge(ident, profile)
     verdict = VERDICT_UNSUPPORTED_API if reasons else VERDICT_SUPPORTED
     return Identification(uid, ident, verdict, reasons)
+
+
+def identify(conduit: Conduit, profile: GuestProfile = AARCH64_LE) -> Identification:
+    """The whole procedure: UID, then (only for Gunyah) identify and judge."""
+    uid = get_uid(conduit)
+    return conclude(uid, hyp_identify(conduit) if uid.is_gunyah else None, profile)

@@ -133,3 +133,20 @@ def personas(rows: list[dict[str, Any]]) -> str:
             f"{r['name'].ljust(width)}  {r['expected_verdict'].ljust(vw)}  {r['description']}"
         )
     return "\n".join(out)
+
+
+def trap_record(d: dict[str, Any]) -> str:
+    """One trapped call on one line; `gunyah trace` reads this form back."""
+    x0 = d["function_id"] if d["function_id"] is not None else d["arguments"][0]
+    name = d["name"] or "unknown"
+    results = " ".join(f"{r:#x}" for r in d["results"][:4])
+    return f"{d['pc']:#018x} {d['conduit']} #{d['imm']:#x} x0={x0:#x} {name} -> {results}"
+
+
+def fault(d: dict[str, Any], recent: list[dict[str, Any]]) -> str:
+    where = f" at address {d['address']:#x}" if d["address"] is not None else ""
+    lines = [f"guest stopped: {d['kind']} at pc {d['pc']:#x}{where}: {d['message']}"]
+    if recent:
+        lines.append("last trapped calls:")
+        lines.extend("  " + trap_record(c) for c in recent)
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""Builds AArch64 guest programs from C with `ziglang`, a pip-installable clang.
+
+Used by the tests and to rebuild the built-in guest that ships in the
+package (`python -m gunyah.toolchain`). Users of `gunyah run` need no
+compiler: any static AArch64 ELF will do.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+GUESTS_DIR = Path(__file__).resolve().parent / "guests"
+BUILTIN_SOURCE = GUESTS_DIR / "identify.c"
+BUILTIN_ELF = GUESTS_DIR / "identify.elf"
+
+CFLAGS = (
+    "-target", "aarch64-freestanding-none",
+    "-nostdlib", "-ffreestanding", "-static",
+    "-O2", "-g0", "-fno-ident",
+    "-Wall", "-Werror",
+    "-Wl,-e,_start", "-Wl,--build-id=none",
+)  # fmt: skip
+
+
+class BuildError(Exception):
+    """The compiler refused a guest; the message carries what it said."""
+
+
+def build(sources: list[Path], output: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Compile and link a freestanding static AArch64 ELF; returns its path."""
+    cmd = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *extra, f"-I{GUESTS_DIR}",
+           "-o", str(output), *map(str, sources)]  # fmt: skip
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError as e:
+        raise BuildError(f"cannot run the compiler: {e}") from None
+    if p.returncode != 0:
+        raise BuildError(f"building {output.name} failed:\n{p.stderr.strip()}")
+    return output
+
+
+def build_builtin(output: Path = BUILTIN_ELF) -> Path:
+    """(Re)build the guest that `gunyah identify --vcpu` runs."""
+    return build([BUILTIN_SOURCE], output)
+
+
+if __name__ == "__main__":
+    print(build_builtin())

@@ -1,0 +1,534 @@
+"""A Unicorn-backed AArch64 vCPU whose HVC and SMC trap into the hypervisor model.
+
+The CPU runs at EL1 with SCR_EL3.HCE set, so `HVC` traps instead of being
+undefined (UNICORN-NOTES.md). Every `HVC #imm` / `SMC #imm` hands X0..X17 to
+the model's `handle` with the immediate read from the trapping instruction,
+and the model's result registers X0..X7 go back before execution resumes
+after the instruction. `BRK #0` and Arm semihosting end a run; faults,
+an instruction budget and a wall-clock limit end it too, with a report.
+
+Register traffic on the hot path goes through the engine's C batch calls
+with ctypes arrays allocated once: one call reads X0..X17 and PC, one writes
+X0..X7, where the binding would make a call (over a microsecond) each.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import unicorn
+from unicorn import arm64_const as a64
+from unicorn.unicorn_py3.unicorn import Uc, UcError, uclib
+
+from . import abi, smccc
+from .conduit import NUM_REGS, Kind, TrapHandler
+
+PAGE = 0x1000
+RESULT_REGS = 8  # X0..X7: the most any modelled call writes (the native ABI's results)
+DEFAULT_STACK_SIZE = 1 << 20
+DEFAULT_MAX_INSTRUCTIONS = 50_000_000
+DEFAULT_TIMEOUT = 10.0
+RECENT_CALLS = 16
+
+# Exception numbers the engine reports to an interrupt hook (UNICORN-NOTES.md).
+EXCP_UDEF = 1
+EXCP_SWI = 2
+EXCP_BKPT = 7
+EXCP_HVC = 11
+EXCP_SMC = 13
+
+HVC_MASK, HVC_BITS = 0xFFE0001F, 0xD4000002
+SMC_MASK, SMC_BITS = 0xFFE0001F, 0xD4000003
+SEMIHOSTING_HLT = 0xD45E0000  # HLT #0xF000
+
+# SCR_EL3 (op0=3, op1=6, CRn=1, CRm=1, op2=0): NS | HCE | RW
+SCR_EL3_VALUE = 1 << 0 | 1 << 8 | 1 << 10
+
+# Arm semihosting operations (Arm "Semihosting for AArch32 and AArch64").
+SYS_OPEN = 0x01
+SYS_WRITEC = 0x03
+SYS_WRITE0 = 0x04
+SYS_WRITE = 0x05
+SYS_EXIT = 0x18
+SYS_EXIT_EXTENDED = 0x20
+ADP_STOPPED_APPLICATION_EXIT = 0x20026
+CONSOLE_HANDLES = {1, 2}  # stdout and stderr as SYS_OPEN(":tt") hands them out
+MAX_STRING = 1 << 20
+
+STOPPED_BY = ("brk", "semihosting-exit", "fault", "budget", "timeout")
+
+
+class GuestError(Exception):
+    """A guest file that cannot be loaded; the message names file and reason."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    address: int
+    data: bytes
+    size: int  # in memory; the part past `data` is zero (.bss)
+
+
+@dataclass(frozen=True)
+class Image:
+    """What to put in memory and where to start."""
+
+    segments: tuple[Segment, ...]
+    entry: int
+    source: str
+
+    @property
+    def end(self) -> int:
+        return max(s.address + s.size for s in self.segments)
+
+
+def load_elf(path: str | Path) -> Image:
+    """Every PT_LOAD of a static little-endian AArch64 ELF64 executable."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    p = Path(path)
+    try:
+        blob = p.read_bytes()
+    except OSError as e:
+        raise GuestError(f"{p}: cannot read: {e.strerror or e}") from None
+    if blob[:4] != b"\x7fELF":
+        raise GuestError(f"{p}: not an ELF file (use --raw ADDR for a raw binary)")
+    if len(blob) < 64:
+        raise GuestError(f"{p}: truncated ELF header ({len(blob)} bytes)")
+    if blob[4] != 2:
+        raise GuestError(f"{p}: a 32-bit ELF; the vCPU runs AArch64 (ELF64) guests")
+    if blob[5] != 1:
+        raise GuestError(f"{p}: a big-endian ELF; the vCPU runs little-endian AArch64")
+    try:
+        import io
+
+        elf = ELFFile(io.BytesIO(blob))
+        machine = elf.header.e_machine
+        if machine != "EM_AARCH64":
+            raise GuestError(f"{p}: built for {machine}, not AArch64 (EM_AARCH64)")
+        if elf.header.e_type != "ET_EXEC":
+            raise GuestError(
+                f"{p}: {elf.header.e_type} is not a static executable (link with -static)"
+            )
+        segments = []
+        for seg in elf.iter_segments():
+            h = seg.header
+            if h.p_type != "PT_LOAD" or h.p_memsz == 0:
+                continue
+            if h.p_offset + h.p_filesz > len(blob):
+                raise GuestError(
+                    f"{p}: truncated: a segment at {h.p_vaddr:#x} needs bytes up to "
+                    f"{h.p_offset + h.p_filesz:#x} but the file has {len(blob):#x}"
+                )
+            if h.p_filesz > h.p_memsz:
+                raise GuestError(f"{p}: corrupt: a segment's file size exceeds its memory size")
+            data = blob[h.p_offset : h.p_offset + h.p_filesz]
+            segments.append(Segment(h.p_vaddr, data, h.p_memsz))
+        entry = elf.header.e_entry
+    except ELFError as e:
+        raise GuestError(f"{p}: corrupt ELF: {e}") from None
+    except (struct.error, ValueError) as e:
+        raise GuestError(f"{p}: corrupt or truncated ELF: {e}") from None
+    if not segments:
+        raise GuestError(f"{p}: no loadable segment")
+    return Image(tuple(segments), entry, str(p))
+
+
+def load_raw(path: str | Path, address: int) -> Image:
+    """A raw binary placed at `address` and entered there."""
+    p = Path(path)
+    try:
+        blob = p.read_bytes()
+    except OSError as e:
+        raise GuestError(f"{p}: cannot read: {e.strerror or e}") from None
+    if not blob:
+        raise GuestError(f"{p}: empty file")
+    if address % 4:
+        raise GuestError(f"{p}: load address {address:#x} is not 4-byte aligned")
+    if address + len(blob) > 1 << 48:
+        raise GuestError(f"{p}: does not fit below 2**48 at {address:#x}")
+    return Image((Segment(address, blob, len(blob)),), address, str(p))
+
+
+@dataclass(frozen=True)
+class TrapRecord:
+    """One trapped call: where, how, and the registers in and out."""
+
+    pc: int
+    conduit: Kind
+    imm: int
+    before: tuple[int, ...]  # X0..X17 as the guest left them
+    after: tuple[int, ...]  # X0..X7 as the model left them
+
+    def to_dict(self) -> dict[str, Any]:
+        smccc_call = self.imm == 0
+        fid = self.before[0] & smccc.MASK32
+        if smccc_call:
+            name = abi.describe_function_id(fid)["name"]
+        else:
+            name = abi.native_call_name(self.imm) if self.conduit == "hvc" else None
+        return {
+            "pc": self.pc,
+            "conduit": self.conduit,
+            "imm": self.imm,
+            "function_id": fid if smccc_call else None,
+            "name": name,
+            "arguments": list(self.before[1:] if smccc_call else self.before[:8]),
+            "results": list(self.after),
+        }
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    pc: int
+    address: int | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "pc": self.pc, "address": self.address, "message": self.message}
+
+
+@dataclass
+class RunResult:
+    stopped_by: str
+    exit_status: int | None
+    fault: Fault | None
+    output: str
+    calls: list[TrapRecord]
+    trace_complete: bool
+    recent: list[TrapRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exit_status": self.exit_status,
+            "stopped_by": self.stopped_by,
+            "fault": self.fault.to_dict() if self.fault else None,
+            "output": self.output,
+            "calls": [c.to_dict() for c in self.calls],
+        }
+
+
+# a trap as recorded on the hot path: pc, kind, imm, X0..X17 before and after (raw bytes)
+_Raw = tuple[int, Kind, int, bytes, bytes]
+_UNPACK = struct.Struct(f"<{NUM_REGS}Q").unpack
+_INTR_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+
+
+class VCpu:
+    """One AArch64 CPU, its memory, and a trap handler behind its HVC/SMC."""
+
+    def __init__(
+        self,
+        handler: TrapHandler,
+        *,
+        max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
+        timeout: float = DEFAULT_TIMEOUT,
+        stack_size: int = DEFAULT_STACK_SIZE,
+        trace: bool = False,
+    ) -> None:
+        if max_instructions <= 0:
+            raise ValueError("the instruction budget must be positive")
+        if timeout <= 0:
+            raise ValueError("the timeout must be positive")
+        if stack_size <= 0 or stack_size % 16:
+            raise ValueError("the stack size must be a positive multiple of 16")
+        self.handler = handler
+        self.max_instructions = max_instructions
+        self.timeout = timeout
+        self.stack_size = stack_size
+        self.trace = trace
+
+    def run(self, image: Image, initial: dict[int, int] | None = None) -> RunResult:
+        """Load the image, set X0.. from `initial`, run until the guest stops."""
+        return _Run(self, image, initial or {}).go()
+
+
+def make_engine(image: Image, initial: dict[int, int], stack_size: int) -> Uc:
+    """A CPU at EL1 with HVC enabled, the image in memory, SP and X0.. set."""
+    uc = Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
+    pages: set[int] = set()
+    for s in image.segments:
+        pages.update(range(s.address // PAGE, (s.address + s.size - 1) // PAGE + 1))
+    for start, count in _runs(sorted(pages)):
+        uc.mem_map(start * PAGE, count * PAGE, unicorn.UC_PROT_ALL)
+    for s in image.segments:
+        uc.mem_write(s.address, s.data)  # the rest of a fresh mapping is zero (.bss)
+    stack_base = _align_up(image.end, 1 << 20) + (1 << 20)
+    size = _align_up(stack_size, PAGE)
+    uc.mem_map(stack_base, size, unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
+    uc.reg_write(a64.UC_ARM64_REG_CP_REG, (1, 1, 3, 6, 0, SCR_EL3_VALUE))
+    uc.reg_write(a64.UC_ARM64_REG_SP, stack_base + size)
+    for reg, value in initial.items():
+        uc.reg_write(a64.UC_ARM64_REG_X0 + reg, value)
+    return uc
+
+
+class _Run:
+    """The state of one run; a fresh engine each time keeps runs independent."""
+
+    def __init__(self, cpu: VCpu, image: Image, initial: dict[int, int]) -> None:
+        self.cpu = cpu
+        self.image = image
+        uc = make_engine(image, initial, cpu.stack_size)
+        self.uc = uc
+
+        self.output = bytearray()
+        # raw (pc, kind, imm, before, after) tuples; TrapRecords are made at the end
+        self.records: list[_Raw] | deque[_Raw] = [] if cpu.trace else deque(maxlen=RECENT_CALLS)
+        self.stopped_by: str | None = None
+        self.exit_status: int | None = None
+        self.fault: Fault | None = None
+        self.mem_fault: tuple[str, int] | None = None
+        self.imm_cache: dict[int, int] = {}
+
+        # C-level batch register access, arrays allocated once. The functions are
+        # looked up afresh, without the binding's argtypes: converting arguments
+        # through those prototypes costs more than the calls themselves.
+        lib = ctypes.CDLL(uclib._name)
+        self._uch = ctypes.c_void_p(uc._uch.value)
+        self._read_batch = lib.uc_reg_read_batch
+        self._write_batch = lib.uc_reg_write_batch
+        # X0..X17 live in one array that the model works on in place; X0..X7 are
+        # written back from its first elements, so no copying in between.
+        self._regs = (ctypes.c_uint64 * NUM_REGS)()
+        self._pc = ctypes.c_uint64()
+        base = ctypes.addressof(self._regs)
+        read = [(a64.UC_ARM64_REG_X0 + i, base + 8 * i) for i in range(NUM_REGS)]
+        read.append((a64.UC_ARM64_REG_PC, ctypes.addressof(self._pc)))
+        self._n_read = ctypes.c_int(len(read))
+        self._read_ids = (ctypes.c_int * len(read))(*[r for r, _ in read])
+        self._read_ptrs = (ctypes.c_void_p * len(read))(*[a for _, a in read])
+        self._n_write = ctypes.c_int(RESULT_REGS)
+        self._write_ids = self._read_ids
+        self._write_ptrs = self._read_ptrs
+        self.hook_intr = self._add_intr_hook(uc)
+        self.internal_error: BaseException | None = None
+        uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+
+    # -- hooks ----------------------------------------------------------------
+    def _add_intr_hook(self, uc: Uc) -> int:
+        """Register the exception hook with the engine directly.
+
+        HVC and SMC take the hot path inline, with everything it touches bound
+        to locals: registers in (one batch call), the model on the register
+        array in place, registers out (one batch call), a raw record kept. The
+        binding's own hook wrapper would add three Python frames per trap.
+        """
+        read, write = self._read_batch, self._write_batch
+        uch, pc_value, regs = self._uch, self._pc, self._regs
+        r_ids, r_ptrs, r_n = self._read_ids, self._read_ptrs, self._n_read
+        w_ids, w_ptrs, w_n = self._write_ids, self._write_ptrs, self._n_write
+        model = self.cpu.handler.handle
+        cache, insn, record = self.imm_cache, self._insn, self.records.append
+        other = self._on_other
+
+        def on_intr(_handle: int, intno: int, _key: int) -> None:
+            try:
+                if intno in (EXCP_HVC, EXCP_SMC):
+                    read(uch, r_ids, r_ptrs, r_n)
+                    pc = pc_value.value - 4
+                    imm = cache.get(pc)
+                    if imm is None:
+                        imm = cache[pc] = insn(pc) >> 5 & 0xFFFF
+                    kind: Kind = "hvc" if intno == EXCP_HVC else "smc"
+                    before = bytes(regs)
+                    # the ctypes array does what the model asks of a register
+                    # list: indexing and slice assignment of ints
+                    model(regs, kind, imm)  # type: ignore[arg-type]
+                    write(uch, w_ids, w_ptrs, w_n)
+                    record((pc, kind, imm, before, bytes(regs)))
+                else:
+                    other(intno)
+            except BaseException as e:  # an error of ours, not the guest's
+                self.internal_error = e
+                uc.emu_stop()
+
+        self._intr_cb = _INTR_CALLBACK(on_intr)  # kept alive as long as the run
+        handle = ctypes.c_size_t()
+        status = uclib.uc_hook_add(
+            uc._uch, ctypes.byref(handle), unicorn.UC_HOOK_INTR,
+            ctypes.cast(self._intr_cb, ctypes.c_void_p), None, ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+        )  # fmt: skip
+        if status != unicorn.UC_ERR_OK:
+            raise UcError(status)
+        return handle.value
+
+    def _on_other(self, intno: int) -> None:
+        """Every exception but HVC and SMC: semihosting, BRK, faults."""
+        uc = self.uc
+        if intno == EXCP_UDEF:
+            pc = uc.reg_read(a64.UC_ARM64_REG_PC)
+            if self._insn(pc) == SEMIHOSTING_HLT:
+                self._semihost(pc)
+            else:
+                self._stop_fault(
+                    "undefined-instruction",
+                    pc,
+                    None,
+                    f"undefined instruction {self._insn(pc):#010x}",
+                )
+        elif intno == EXCP_BKPT:
+            self.exit_status = uc.reg_read(a64.UC_ARM64_REG_X0) & 0xFF
+            self._stop("brk")
+        elif intno == EXCP_SWI:
+            pc = uc.reg_read(a64.UC_ARM64_REG_PC) - 4
+            self._stop_fault("svc", pc, None, "SVC: no operating system behind this guest")
+        else:
+            pc = uc.reg_read(a64.UC_ARM64_REG_PC)
+            self._stop_fault("exception", pc, None, f"CPU exception {intno}")
+
+    def _on_unmapped(
+        self, uc: Uc, access: int, address: int, size: int, value: int, _d: object
+    ) -> bool:
+        kind = {
+            unicorn.UC_MEM_READ_UNMAPPED: "unmapped-read",
+            unicorn.UC_MEM_WRITE_UNMAPPED: "unmapped-write",
+            unicorn.UC_MEM_FETCH_UNMAPPED: "unmapped-fetch",
+        }.get(access, "unmapped-access")
+        self.mem_fault = (kind, address)
+        return False
+
+    # -- semihosting ----------------------------------------------------------
+    def _semihost(self, pc: int) -> None:
+        uc = self.uc
+        op = uc.reg_read(a64.UC_ARM64_REG_X0) & smccc.MASK32
+        arg = uc.reg_read(a64.UC_ARM64_REG_X1)
+        try:
+            result = self._semihost_op(op, arg)
+        except UcError:
+            self._stop_fault(
+                "semihosting",
+                pc,
+                arg,
+                f"semihosting call {op:#x} points at unmapped memory {arg:#x}",
+            )
+            return
+        if result is not None:
+            uc.reg_write(a64.UC_ARM64_REG_X0, result & smccc.MASK64)
+        if self.stopped_by is None:
+            uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
+
+    def _semihost_op(self, op: int, arg: int) -> int | None:
+        uc = self.uc
+        if op == SYS_WRITEC:
+            self.output += bytes(uc.mem_read(arg, 1))
+            return None
+        if op == SYS_WRITE0:
+            self.output += self._cstring(arg)
+            return None
+        if op == SYS_WRITE:
+            handle, buf, length = struct.unpack("<3Q", uc.mem_read(arg, 24))
+            if handle not in CONSOLE_HANDLES:
+                return int(length)  # nothing written
+            self.output += bytes(uc.mem_read(buf, length))
+            return 0
+        if op == SYS_OPEN:
+            name_ptr, mode, _length = struct.unpack("<3Q", uc.mem_read(arg, 24))
+            if self._cstring(name_ptr) != b":tt":
+                return -1
+            return 0 if mode < 4 else 1 if mode < 8 else 2
+        if op in (SYS_EXIT, SYS_EXIT_EXTENDED):
+            reason, subcode = struct.unpack("<2Q", uc.mem_read(arg, 16))
+            if reason == ADP_STOPPED_APPLICATION_EXIT:
+                self.exit_status = subcode & 0xFF
+            else:
+                self.exit_status = 1
+            self._stop("semihosting-exit")
+            return None
+        pc: int = uc.reg_read(a64.UC_ARM64_REG_PC)
+        self._stop_fault("semihosting", pc, None, f"unsupported semihosting operation {op:#x}")
+        return None
+
+    def _cstring(self, address: int) -> bytes:
+        out = bytearray()
+        while len(out) < MAX_STRING:
+            chunk = bytes(self.uc.mem_read(address + len(out), 1))
+            if chunk == b"\0":
+                return bytes(out)
+            out += chunk
+        return bytes(out)
+
+    # -- stopping -------------------------------------------------------------
+    def _insn(self, pc: int) -> int:
+        word: int = struct.unpack("<I", self.uc.mem_read(pc, 4))[0]
+        return word
+
+    def _stop(self, why: str) -> None:
+        self.stopped_by = why
+        self.uc.emu_stop()
+
+    def _stop_fault(self, kind: str, pc: int, address: int | None, message: str) -> None:
+        self.fault = Fault(kind, pc, address, message)
+        self._stop("fault")
+
+    def go(self) -> RunResult:
+        cpu = self.cpu
+        started = time.monotonic()
+        try:
+            self.uc.emu_start(
+                self.image.entry,
+                0xFFFF_FFFF_FFFF_FFFC,
+                timeout=int(cpu.timeout * 1_000_000),
+                count=cpu.max_instructions,
+            )
+        except UcError as e:
+            pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
+            if self.mem_fault is not None:
+                kind, address = self.mem_fault
+                what = kind.replace("unmapped-", "")
+                self.fault = Fault(kind, pc, address, f"{what} of unmapped address {address:#x}")
+            else:
+                self.fault = Fault("exception", pc, None, f"the CPU stopped: {e}")
+            self.stopped_by = "fault"
+        if self.internal_error is not None:
+            err = self.internal_error
+            pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
+            self.fault = Fault("internal-error", pc, None, f"{type(err).__name__}: {err}")
+            self.stopped_by = "fault"
+        if self.stopped_by is None:
+            pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
+            if time.monotonic() - started >= cpu.timeout * 0.95:
+                self.stopped_by = "timeout"
+                self.fault = Fault("timeout", pc, None, f"still running after {cpu.timeout:g} s")
+            else:
+                self.stopped_by = "budget"
+                self.fault = Fault(
+                    "budget", pc, None, f"ran out of its {cpu.max_instructions} instructions"
+                )
+        records = [
+            TrapRecord(pc, kind, imm, _UNPACK(before), _UNPACK(after)[:RESULT_REGS])
+            for pc, kind, imm, before, after in self.records
+        ]
+        return RunResult(
+            stopped_by=self.stopped_by,
+            exit_status=self.exit_status,
+            fault=self.fault,
+            output=self.output.decode("utf-8", "replace"),
+            calls=records if cpu.trace else [],
+            trace_complete=cpu.trace,
+            recent=records[-RECENT_CALLS:],
+        )
+
+
+def _align_up(value: int, align: int) -> int:
+    return (value + align - 1) // align * align
+
+
+def _runs(pages: list[int]) -> list[tuple[int, int]]:
+    """Consecutive page numbers as (first, count) runs."""
+    out: list[tuple[int, int]] = []
+    for p in pages:
+        if out and out[-1][0] + out[-1][1] == p:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((p, 1))
+    return out
