@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -18,3 +19,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "project"))
 ROOT = Path(__file__).resolve().parent.parent
 # The reference notes live beside the repository in a checkout of the project.
 REFERENCE = ROOT.parent / "shared" / "reference"
+
+
+GUESTS_SRC = Path(__file__).resolve().parent / "guests"
+
+
+@pytest.fixture(scope="session")
+def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every test guest under tests/guests, built once per session with ziglang."""
+    from gunyah.toolchain import build
+
+    out = tmp_path_factory.mktemp("guests")
+    built = {}
+    for src in sorted(GUESTS_SRC.glob("*.c")):
+        # the foreign guest is built as its author might: no optimisation
+        extra = ("-O0",) if src.stem == "foreign" else ()
+        built[src.stem] = build([src], out / f"{src.stem}.elf", extra)
+    return built

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from cli_helpers import assert_usage_error, gunyah, gunyah_json
 
@@ -144,6 +147,70 @@ def test_bad_input_one_line_exit_2(args: tuple[str, ...], fragment: str) -> None
 
 
 def test_help_everywhere() -> None:
-    for cmd in ("identify", "call", "decode", "personas"):
+    for cmd in ("identify", "call", "decode", "personas", "run"):
         p = gunyah(cmd, "--help")
         assert p.returncode == 0 and "--json" in p.stdout
+
+
+def test_run_json(guests: dict[str, Path]) -> None:
+    p = gunyah("run", str(guests["semihosting"]), "--json")
+    assert p.returncode == 7, p.stderr
+    d = json.loads(p.stdout)
+    assert set(d) == {"exit_status", "stopped_by", "fault", "output", "calls"}
+    assert (d["exit_status"], d["stopped_by"], d["fault"]) == (7, "semihosting-exit", None)
+    assert d["output"].startswith("A\nhello\n")
+
+
+def test_run_trace_text(guests: dict[str, Path]) -> None:
+    p = gunyah("run", str(guests["foreign"]), "--trace")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 2
+    assert " hvc #0x0 x0=0x8600ff01 " in lines[0]
+    assert "hypervisor_identify -> 0x5100000000008001" in lines[1]
+
+
+def test_run_persona_changes_exit(guests: dict[str, Path]) -> None:
+    assert gunyah("run", str(guests["foreign"]), "--persona", "kvm").returncode == 1
+
+
+def test_run_fault_report(guests: dict[str, Path]) -> None:
+    p = gunyah("run", str(guests["faults"]), "--max-instructions", "100000")
+    # mode 0 (X0 = 0 at entry): a read of unmapped memory
+    assert p.returncode == 125
+    assert "Traceback" not in p.stderr
+    assert "unmapped-read" in p.stderr and "0x10" in p.stderr
+    assert "x0=0x8600ff01" in p.stderr  # the last trapped call
+
+
+def test_run_fault_json(guests: dict[str, Path]) -> None:
+    p = gunyah("run", str(guests["faults"]), "--json")
+    d = json.loads(p.stdout)
+    assert p.returncode == 125
+    assert d["stopped_by"] == "fault"
+    assert d["fault"]["kind"] == "unmapped-read" and d["fault"]["address"] == 0x10
+
+
+def test_run_raw(tmp_path: Path) -> None:
+    p = tmp_path / "g.bin"
+    p.write_bytes(bytes.fromhex("400080d2000020d4"))  # mov x0, #2; brk #0
+    assert gunyah("run", str(p), "--raw", "0x40000").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("run", "/nonexistent/guest"), "cannot read"),
+        (("run", "--max-instructions", "0", "x"), "must be positive"),
+        (("run", "--timeout", "soon", "x"), "not a number of seconds"),
+        (("run", "--raw", "zz", "x"), "not a number"),
+    ],
+)
+def test_run_bad_usage(args: tuple[str, ...], fragment: str) -> None:
+    assert_usage_error(gunyah(*args), fragment)
+
+
+def test_run_not_an_elf(tmp_path: Path) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_text("hello")
+    assert_usage_error(gunyah("run", str(p)), f"{p}: not an ELF file")

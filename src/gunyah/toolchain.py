@@ -18,7 +18,7 @@ BUILTIN_ELF = GUESTS_DIR / "identify.elf"
 CFLAGS = (
     "-target", "aarch64-freestanding-none",
     "-nostdlib", "-ffreestanding", "-static",
-    "-O2", "-g0", "-fno-ident",
+    "-O2", "-g0", "-fno-ident", "-fno-sanitize=all",
     "-Wall", "-Werror",
     "-Wl,-e,_start", "-Wl,--build-id=none",
 )  # fmt: skip
