@@ -31,8 +31,9 @@ def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     out = tmp_path_factory.mktemp("guests")
     built = {}
-    for src in sorted(GUESTS_SRC.glob("*.c")):
+    for src in sorted(GUESTS_SRC.rglob("*.c")):
+        name = src.relative_to(GUESTS_SRC).with_suffix("").as_posix()
         # the foreign guest is built as its author might: no optimisation
-        extra = ("-O0",) if src.stem == "foreign" else ()
-        built[src.stem] = build([src], out / f"{src.stem}.elf", extra)
+        extra = ("-O0",) if name == "foreign" else ()
+        built[name] = build([src], out / f"{name.replace('/', '-')}.elf", extra)
     return built

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from . import abi, render, smccc
@@ -205,6 +206,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_status if result.exit_status is not None else EXIT_GUEST_FAILED
 
 
+# -- conformance ----------------------------------------------------------------
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from . import conformance
+    from .vcpu import GuestError, load_elf
+
+    kind: Kind = "smc" if args.smc else "hvc"
+    names = args.persona or [p.name for p in PERSONAS]
+    personas = [PERSONAS_BY_NAME[n] for n in dict.fromkeys(names)]
+    if args.guest is None:
+        rows = conformance.check_python(personas, kind) + conformance.check_builtin(personas, kind)
+    else:
+        try:
+            image = load_elf(args.guest)
+        except GuestError as e:
+            raise UsageError(str(e)) from None
+        rows = conformance.check_image(
+            image, personas, Path(args.guest).name,
+            max_instructions=args.max_instructions, timeout=args.timeout,
+        )  # fmt: skip
+    m = conformance.Matrix(tuple(rows))
+    data = m.to_dict()
+    _emit(args, data, render.matrix(data))
+    return EXIT_OK if m.passed else 1
+
+
 # -- decode -------------------------------------------------------------------
 def cmd_decode(args: argparse.Namespace) -> int:
     values: list[int] = args.values
@@ -355,6 +381,44 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--identify", action="store_true", help="values are X0 [X1 X2 X3]")
     _add_json(p)
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser(
+        "conformance",
+        help="try a guest's identification against every persona",
+        description="Run a guest's identification against every persona (or those named "
+        "with --persona) and print a matrix: expected verdict, observed verdict, pass or "
+        "fail, and the trapped calls behind each failure. GUEST is a static AArch64 ELF "
+        "that reports its verdict by exit status (0 supported, 1 not-gunyah, 3 "
+        "unsupported-api); without it the built-in Python driver and the built-in AArch64 "
+        "guest are checked. Exit status: 0 every row passes, 1 some row fails, 2 bad usage.",
+    )
+    p.add_argument("guest", nargs="?", metavar="GUEST", help="the guest program to check")
+    p.add_argument(
+        "--persona",
+        action="append",
+        choices=list(PERSONAS_BY_NAME),
+        metavar="NAME",
+        help="check only this persona (repeatable)",
+    )
+    p.add_argument(
+        "--smc", action="store_true", help="the built-in guests use SMC #0 instead of HVC #0"
+    )
+    p.add_argument(
+        "--max-instructions",
+        type=positive_int,
+        default=50_000_000,
+        metavar="N",
+        help="instruction budget per persona (default 50000000)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="wall-clock limit per persona in seconds (default 10)",
+    )
+    _add_json(p)
+    p.set_defaults(func=cmd_conformance)
 
     p = sub.add_parser(
         "personas",

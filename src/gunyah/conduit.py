@@ -11,8 +11,10 @@ method, so truncation cannot be forgotten.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
+from . import abi
 from .smccc import MASK32, SMC64_BIT
 
 Kind = Literal["hvc", "smc"]
@@ -22,12 +24,54 @@ ARGS32 = 7
 ARGS64 = 17
 RESULTS32 = 8
 RESULTS64 = 18
+RESULT_REGS = 8  # X0..X7: the most any modelled call writes (the native ABI's results)
 
 
 class TrapHandler(Protocol):
     """What sits behind a conduit: it reads and rewrites the register file."""
 
     def handle(self, regs: list[int], kind: Kind, imm: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrapRecord:
+    """One trapped call: where, how, and the registers in and out."""
+
+    pc: int | None  # where the guest trapped; None for a call made from Python
+    conduit: Kind
+    imm: int
+    before: tuple[int, ...]  # X0..X17 as the guest left them
+    after: tuple[int, ...]  # X0..X7 as the model left them
+
+    def to_dict(self) -> dict[str, Any]:
+        smccc_call = self.imm == 0
+        fid = self.before[0] & MASK32
+        if smccc_call:
+            name = abi.describe_function_id(fid)["name"]
+        else:
+            name = abi.native_call_name(self.imm) if self.conduit == "hvc" else None
+        return {
+            "pc": self.pc,
+            "conduit": self.conduit,
+            "imm": self.imm,
+            "function_id": fid if smccc_call else None,
+            "name": name,
+            "arguments": list(self.before[1:] if smccc_call else self.before[:8]),
+            "results": list(self.after),
+        }
+
+
+class RecordingHandler:
+    """A trap handler in front of another that keeps a record of every trap."""
+
+    def __init__(self, inner: TrapHandler) -> None:
+        self.inner = inner
+        self.records: list[TrapRecord] = []
+
+    def handle(self, regs: list[int], kind: Kind, imm: int) -> None:
+        before = tuple(regs)
+        self.inner.handle(regs, kind, imm)
+        self.records.append(TrapRecord(None, kind, imm, before, tuple(regs[:RESULT_REGS])))
 
 
 class Results32(tuple[int, ...]):

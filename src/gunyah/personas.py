@@ -105,6 +105,87 @@ PERSONAS: tuple[Persona, ...] = (
         uid=None,
     ),
 )
+# Hypervisors a guest may meet that test how it handles the unusual and the
+# broken; each names the mistake it exposes.
+DIRTY_UPPER = 0xDEADBEEF
+PERSONAS += (
+    Persona(
+        "gunyah-variant-h",
+        "Variant 0x48 ('H', once \"Haven\"): still Gunyah, still API v1.",
+        "supported",
+        api_info=_info(variant=abi.VARIANT_GUNYAH),
+    ),
+    Persona(
+        "unknown-variant",
+        "A variant nobody defines (0x7a): a guest must show it as unknown, not refuse it.",
+        "supported",
+        api_info=_info(variant=0x7A),
+    ),
+    Persona(
+        "api-v2",
+        "API version 2: a v1 guest must refuse it.",
+        "unsupported-api",
+        api_info=_info(version=2),
+    ),
+    Persona(
+        "api-version-bit13",
+        "API version 0x2001: bit 13 is part of the version in the hypervisor's code, "
+        "though the API document's 0x1fff mask would read it as 1.",
+        "unsupported-api",
+        api_info=_info(version=0x2001),
+    ),
+    Persona(
+        "big-endian",
+        "The API is big-endian: a little-endian guest must refuse it.",
+        "unsupported-api",
+        api_info=_info(big_endian=True),
+    ),
+    Persona(
+        "api-32bit",
+        "The API is 32-bit: a 64-bit guest must refuse it.",
+        "unsupported-api",
+        api_info=_info(is_64bit=False),
+    ),
+    Persona(
+        "dirty-upper",
+        f"Every 32-bit call's X0..X3 carry {DIRTY_UPPER:#x} in bits 63:32, which SMCCC "
+        "leaves undefined: a guest that does not truncate the UID words fails here.",
+        "supported",
+        dirty_upper=DIRTY_UPPER,
+    ),
+    Persona(
+        "legacy-uid-order",
+        "Answers the UID words of an early Linux patch revision (another word and byte "
+        "order): not a Gunyah UID.",
+        "not-gunyah",
+        uid=abi.LEGACY_GUNYAH_UID_WORDS,
+    ),
+    Persona(
+        "future-flags",
+        "Flag bits nobody names yet set in flags 0, 1 and 2: still supported, and every "
+        "unknown bit must stay visible.",
+        "supported",
+        flags=(
+            abi.encode_flags0(FULL_BUILD_FEATURES, SCHEDULER_FPRR, extra=1 << 12 | 1 << 40),
+            1 << 1 | 1 << 63,
+            1 << 0,
+        ),
+    ),
+    Persona(
+        "api-reserved-bits",
+        "API info bits 55:16, reserved as zero, are set: the fields a guest reads are "
+        "unchanged, so it must not refuse.",
+        "supported",
+        api_info=_info() | 0x00A5_0000_0000_0000,
+    ),
+    Persona(
+        "native-only",
+        "The SMCCC vendor-hypervisor range answers -1; only hvc #0x6000 works: an SMCCC "
+        "guest cannot identify Gunyah here.",
+        "not-gunyah",
+        vendor_smccc=False,
+    ),
+)
 PERSONAS_BY_NAME = {p.name: p for p in PERSONAS}
 DEFAULT_PERSONA = "gunyah"
 

@@ -150,3 +150,22 @@ def fault(d: dict[str, Any], recent: list[dict[str, Any]]) -> str:
         lines.append("last trapped calls:")
         lines.extend("  " + trap_record(c) for c in recent)
     return "\n".join(lines)
+
+
+def matrix(d: dict[str, Any]) -> str:
+    """The conformance matrix as an aligned table; calls under each failing row."""
+    head = ("guest", "persona", "expected", "observed", "result")
+    table = [
+        (r["guest"], r["persona"], r["expected"], r["observed"], "pass" if r["passed"] else "FAIL")
+        for r in d["rows"]
+    ]
+    widths = [max(len(row[i]) for row in [head, *table]) for i in range(4)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, [*widths, 0], strict=True)).rstrip()]
+    for r, row in zip(d["rows"], table, strict=True):
+        out.append("  ".join(c.ljust(w) for c, w in zip(row, [*widths, 0], strict=True)).rstrip())
+        if not r["passed"]:
+            out.extend("      " + trap_record(c) for c in r["calls"])
+            if not r["calls"]:
+                out.append("      (no trapped calls)")
+    out.append(f"{d['total'] - d['failed']} passed, {d['failed']} failed")
+    return "\n".join(out)

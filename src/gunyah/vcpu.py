@@ -26,11 +26,10 @@ import unicorn
 from unicorn import arm64_const as a64
 from unicorn.unicorn_py3.unicorn import Uc, UcError, uclib
 
-from . import abi, smccc
-from .conduit import NUM_REGS, Kind, TrapHandler
+from . import smccc
+from .conduit import NUM_REGS, RESULT_REGS, Kind, TrapHandler, TrapRecord
 
 PAGE = 0x1000
-RESULT_REGS = 8  # X0..X7: the most any modelled call writes (the native ABI's results)
 DEFAULT_STACK_SIZE = 1 << 20
 DEFAULT_MAX_INSTRUCTIONS = 50_000_000
 DEFAULT_TIMEOUT = 10.0
@@ -155,34 +154,6 @@ def load_raw(path: str | Path, address: int) -> Image:
     if address + len(blob) > 1 << 48:
         raise GuestError(f"{p}: does not fit below 2**48 at {address:#x}")
     return Image((Segment(address, blob, len(blob)),), address, str(p))
-
-
-@dataclass(frozen=True)
-class TrapRecord:
-    """One trapped call: where, how, and the registers in and out."""
-
-    pc: int
-    conduit: Kind
-    imm: int
-    before: tuple[int, ...]  # X0..X17 as the guest left them
-    after: tuple[int, ...]  # X0..X7 as the model left them
-
-    def to_dict(self) -> dict[str, Any]:
-        smccc_call = self.imm == 0
-        fid = self.before[0] & smccc.MASK32
-        if smccc_call:
-            name = abi.describe_function_id(fid)["name"]
-        else:
-            name = abi.native_call_name(self.imm) if self.conduit == "hvc" else None
-        return {
-            "pc": self.pc,
-            "conduit": self.conduit,
-            "imm": self.imm,
-            "function_id": fid if smccc_call else None,
-            "name": name,
-            "arguments": list(self.before[1:] if smccc_call else self.before[:8]),
-            "results": list(self.after),
-        }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,111 @@
+"""A conformance matrix: a guest's identification against every persona.
+
+Each persona names the verdict a correct guest reaches against it (ABI.md
+section 5). A guest is the Python driver, the built-in AArch64 guest, or any
+static AArch64 ELF that reports its verdict by exit status: 0 supported,
+1 not-gunyah, 3 unsupported-api. A row passes when the observed verdict is
+the expected one; a failing row keeps the trapped calls behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .builtin_guest import EXIT_VERDICTS
+from .conduit import Conduit, Kind, RecordingHandler, TrapRecord
+from .guest import identify
+from .hypervisor import Hypervisor
+from .personas import Persona
+from .toolchain import BUILTIN_ELF
+from .vcpu import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT, Image, VCpu, load_elf
+
+DRIVER_PYTHON = "python"
+DRIVER_BUILTIN = "builtin-aarch64"
+
+
+@dataclass(frozen=True)
+class Row:
+    guest: str
+    persona: Persona
+    observed: str  # a verdict, or what happened instead ("exit 7", "fault: ...")
+    calls: tuple[TrapRecord, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.observed == self.persona.expected_verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "guest": self.guest,
+            "persona": self.persona.name,
+            "expected": self.persona.expected_verdict,
+            "observed": self.observed,
+            "passed": self.passed,
+            "calls": [c.to_dict() for c in self.calls],
+        }
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple[Row, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    @property
+    def failures(self) -> tuple[Row, ...]:
+        return tuple(r for r in self.rows if not r.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "total": len(self.rows),
+            "failed": len(self.failures),
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def check_python(personas: Iterable[Persona], kind: Kind = "hvc") -> list[Row]:
+    """The Python driver against each persona, its calls recorded at the conduit."""
+    rows = []
+    for p in personas:
+        recorder = RecordingHandler(Hypervisor(p))
+        verdict = identify(Conduit(recorder, kind)).verdict
+        rows.append(Row(DRIVER_PYTHON, p, verdict, tuple(recorder.records)))
+    return rows
+
+
+def check_image(
+    image: Image,
+    personas: Iterable[Persona],
+    label: str,
+    *,
+    initial: dict[int, int] | None = None,
+    max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[Row]:
+    """An AArch64 guest against each persona; its exit status is its verdict."""
+    rows = []
+    for p in personas:
+        cpu = VCpu(Hypervisor(p), max_instructions=max_instructions, timeout=timeout, trace=True)
+        result = cpu.run(image, initial)
+        if result.fault is not None:
+            observed = f"{result.stopped_by}: {result.fault.kind}: {result.fault.message}"
+            calls = result.calls or result.recent
+        elif result.exit_status in EXIT_VERDICTS:
+            observed = EXIT_VERDICTS[result.exit_status]
+            calls = result.calls
+        else:
+            observed = f"exit status {result.exit_status} (not a verdict: 0, 1 or 3)"
+            calls = result.calls
+        rows.append(Row(label, p, observed, tuple(calls)))
+    return rows
+
+
+def check_builtin(personas: Iterable[Persona], kind: Kind = "hvc") -> list[Row]:
+    """The shipped AArch64 guest (identify.c) against each persona."""
+    image = load_elf(BUILTIN_ELF)
+    return check_image(image, personas, DRIVER_BUILTIN, initial={0: int(kind == "smc")})

@@ -1,0 +1,104 @@
+"""The conformance matrix: all green for a correct guest, and each deliberate
+mistake caught on exactly the personas where it shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import assert_usage_error, gunyah
+
+from gunyah import conformance
+from gunyah.personas import PERSONAS
+
+GUNYAH_UID_PERSONAS = {
+    "gunyah", "qualcomm", "gunyah-variant-h", "unknown-variant", "api-v2", "api-version-bit13",
+    "big-endian", "api-32bit", "dirty-upper", "future-flags", "api-reserved-bits",
+}  # fmt: skip
+MISTAKES = {
+    "mistakes/correct": set(),
+    "mistakes/no_truncation": GUNYAH_UID_PERSONAS,
+    "mistakes/full_x0": {"dirty-upper"},
+    "mistakes/legacy_uid": (GUNYAH_UID_PERSONAS - {"qualcomm"}) | {"legacy-uid-order"},
+    "mistakes/ignore_version": {"api-v2", "api-version-bit13"},
+    "mistakes/ignore_endianness": {"big-endian"},
+}
+
+
+def matrix(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    p = gunyah("conformance", *args, "--json")
+    assert "Traceback" not in p.stderr
+    return p.returncode, json.loads(p.stdout)
+
+
+def test_builtin_guests_all_green() -> None:
+    rc, d = matrix()
+    assert rc == 0 and d["passed"] and d["failed"] == 0
+    assert d["total"] == 2 * len(PERSONAS)
+    assert {r["guest"] for r in d["rows"]} == {"python", "builtin-aarch64"}
+
+
+def test_builtin_guests_over_smc() -> None:
+    rc, d = matrix("--smc")
+    assert rc == 0
+    assert all(c["conduit"] == "smc" for r in d["rows"] for c in r["calls"])
+
+
+@pytest.mark.parametrize("guest", sorted(MISTAKES))
+def test_each_mistake_fails_exactly_where_it_shows(guests: dict[str, Path], guest: str) -> None:
+    rc, d = matrix(str(guests[guest]))
+    failed = {r["persona"] for r in d["rows"] if not r["passed"]}
+    assert failed == MISTAKES[guest]
+    assert rc == (1 if failed else 0)
+    for r in d["rows"]:
+        if not r["passed"]:
+            assert r["calls"], "a failing row shows the calls behind it"
+
+
+def test_full_x0_failure_points_at_the_uid_call(guests: dict[str, Path]) -> None:
+    rc, d = matrix(str(guests["mistakes/full_x0"]), "--persona", "dirty-upper")
+    (row,) = d["rows"]
+    assert (row["expected"], row["observed"]) == ("supported", "not-gunyah")
+    (call,) = row["calls"]
+    assert call["function_id"] == 0x8600FF01
+    assert call["results"][0] >> 32 == 0xDEADBEEF
+
+
+def test_text_table_marks_failures(guests: dict[str, Path]) -> None:
+    p = gunyah("conformance", str(guests["mistakes/ignore_endianness"]))
+    assert p.returncode == 1
+    lines = p.stdout.splitlines()
+    fail = [line for line in lines if line.rstrip().endswith("FAIL")]
+    assert len(fail) == 1 and "big-endian" in fail[0]
+    assert "x0=0xc6008000 hypervisor_identify -> 0x510000000000c001" in p.stdout
+    assert lines[-1] == f"{len(PERSONAS) - 1} passed, 1 failed"
+    # every row's columns line up
+    header = lines[0]
+    assert all(line.index("  ") <= header.index("persona") for line in lines[1:3])
+
+
+def test_guest_that_faults_is_a_failure(guests: dict[str, Path]) -> None:
+    rc, d = matrix(str(guests["faults"]), "--persona", "gunyah")
+    (row,) = d["rows"]
+    assert rc == 1 and not row["passed"]
+    assert row["observed"].startswith("fault: unmapped-read")
+
+
+def test_guest_with_other_exit_status(guests: dict[str, Path]) -> None:
+    rc, d = matrix(str(guests["semihosting"]), "--persona", "kvm")
+    assert rc == 1 and d["rows"][0]["observed"].startswith("exit status 7")
+
+
+def test_persona_selection_and_bad_usage(tmp_path: Path) -> None:
+    rc, d = matrix("--persona", "kvm", "--persona", "none", "--persona", "kvm")
+    assert [r["persona"] for r in d["rows"]] == ["kvm", "none", "kvm", "none"]
+    assert_usage_error(gunyah("conformance", "--persona", "xen"), "invalid choice")
+    bad = tmp_path / "x.txt"
+    bad.write_text("no")
+    assert_usage_error(gunyah("conformance", str(bad)), "not an ELF")
+
+
+def test_library_matrix() -> None:
+    m = conformance.Matrix(tuple(conformance.check_python(PERSONAS)))
+    assert m.passed and len(m.rows) == len(PERSONAS)
