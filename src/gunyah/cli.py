@@ -231,6 +231,28 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return EXIT_OK if m.passed else 1
 
 
+# -- probe --------------------------------------------------------------------
+def cmd_probe(args: argparse.Namespace) -> int:
+    from . import probe
+
+    try:
+        report = probe.probe(args.root)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.capture:
+        try:
+            probe.write_capture(report, args.capture)
+        except OSError as e:
+            raise UsageError(
+                f"{args.capture}: cannot write the capture: {e.strerror or e}"
+            ) from None
+    data = report.to_dict()
+    _emit(args, data, render.probe_report(data))
+    if args.capture and not args.json:
+        print(f"Evidence written to {args.capture}; read it back with --root {args.capture}")
+    return EXIT_OK if report.verdict in probe.GUNYAH_VERDICTS else 1
+
+
 # -- decode -------------------------------------------------------------------
 def cmd_decode(args: argparse.Namespace) -> int:
     values: list[int] = args.values
@@ -419,6 +441,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(p)
     p.set_defaults(func=cmd_conformance)
+
+    p = sub.add_parser(
+        "probe",
+        help="look at this machine (read-only): under Gunyah, hosting it, or neither?",
+        description="Gather, without changing anything, what this Linux or Android system "
+        "shows about its hypervisor: the device tree's /hypervisor node and its children, "
+        "/sys/hypervisor, /dev/gunyah, Gunyah modules and drivers, the Gunyah driver's "
+        "kernel log lines, the CPU implementer, DMI, the kernel version. Verdict: "
+        "gunyah-host, gunyah-guest, other-hypervisor or no-evidence. Exit status: 0 for a "
+        "Gunyah verdict, 1 otherwise, 2 bad usage.",
+    )
+    p.add_argument(
+        "--root",
+        default="/",
+        metavar="DIR",
+        help="read the system tree rooted at DIR, or a capture file, instead of /",
+    )
+    p.add_argument(
+        "--capture",
+        metavar="FILE",
+        help="also write what was read to FILE (a tar; .gz compresses) for a bug "
+        "report; --root FILE reads it back",
+    )
+    _add_json(p)
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser(
         "personas",

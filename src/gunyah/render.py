@@ -169,3 +169,15 @@ def matrix(d: dict[str, Any]) -> str:
                 out.append("      (no trapped calls)")
     out.append(f"{d['total'] - d['failed']} passed, {d['failed']} failed")
     return "\n".join(out)
+
+
+_MARKS = {"found": "+", "absent": "-", "unreadable": "!", "malformed": "!", "info": "."}
+
+
+def probe_report(d: dict[str, Any]) -> str:
+    lines = [f"Verdict: {d['verdict']}: {d['summary']}", "Evidence:"]
+    width = max(len(e["source"]) for e in d["evidence"]) if d["evidence"] else 0
+    for e in d["evidence"]:
+        lines.append(f"  {_MARKS.get(e['status'], '?')} {e['source'].ljust(width)}  {e['meaning']}")
+    lines.append("(+ found, - absent, ! unreadable or malformed, . for information)")
+    return "\n".join(lines)
