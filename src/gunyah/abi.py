@@ -481,12 +481,15 @@ def describe_function_id(value: int) -> dict[str, Any]:
     out = smccc.function_id_dict(fid)
     name = smccc.generic_name(fid)
     if fid.owner == smccc.OWNER_VENDOR_HYP:
+        # vendor-specific: each hypervisor's reading, Gunyah's first
         call = VendorHypCall.decode(fid.function)
         out["gunyah"] = {**call.to_dict(), "accepted": call.accepted(fid.fast, fid.smc64)}
-        if call.name is not None and name is None:
+        kvm = smccc.KVM_VENDOR_CALLS.get(fid.function)
+        out["kvm"] = kvm
+        if name is None and call.name is not None:
             name = call.name
-        elif call.name is not None:
-            name = f"{name} (gunyah {call.name})"
+        elif name is None and kvm is not None:
+            name = kvm
     out["name"] = name
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from .hypervisor import Hypervisor, describe_call
 from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME
 
 EXIT_GUEST_FAILED = 125
+EXIT_INTERNAL = 70  # EX_SOFTWARE
+FORMATS_CHOICES = ("auto", "ftrace", "jsonl", "csv", "run")  # gunyah.trace.FORMATS
 
 EXIT_OK = 0
 EXIT_NOT_GUNYAH = 1
@@ -253,6 +256,59 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return EXIT_OK if report.verdict in probe.GUNYAH_VERDICTS else 1
 
 
+# -- trace --------------------------------------------------------------------
+def _progress(paths: list[str], quiet: bool) -> Any:
+    """A progress bar on a terminal for big inputs; nothing in --json or a pipe."""
+    size = sum(os.path.getsize(p) for p in paths if p != "-" and os.path.isfile(p))
+    if quiet or size < 64 << 20 or not (sys.stderr.isatty() and sys.stdout.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=size, unit="B", unit_scale=True, desc="reading", leave=False)
+
+
+def cmd_trace_stats(args: argparse.Namespace) -> int:
+    from . import trace
+
+    bar = _progress(args.files, args.json)
+    try:
+        s = trace.stats(args.files, args.format, bar.update if bar else None)
+    except trace.TraceError as e:
+        raise UsageError(str(e)) from None
+    finally:
+        if bar:
+            bar.close()
+    data = s.to_dict()
+    _emit(args, data, render.trace_stats(data))
+    return EXIT_OK
+
+
+def cmd_trace_decode(args: argparse.Namespace) -> int:
+    from . import trace
+
+    bad = trace.Malformed()
+    names: dict[tuple[str, int, int | None], str] = {}
+    try:
+        for calls, _lines in trace.iter_calls(args.file, args.format, bad):
+            for line, smc, pc, r0, imm in zip(
+                calls.line.tolist(), calls.smc.tolist(), calls.pc.tolist(),
+                calls.r0.tolist(), calls.imm.tolist(), strict=True,
+            ):  # fmt: skip
+                key = trace.call_key(smc, r0, imm)
+                if key not in names:
+                    names[key] = trace.call_name(*key)
+                d = {"file": args.file, "line": line, "conduit": key[0], "imm": imm, "pc": pc,
+                     "r0": r0, "function_id": key[2], "name": names[key]}  # fmt: skip
+                print(json.dumps(d) if args.json else render.trace_call(d))
+    except trace.TraceError as e:
+        raise UsageError(str(e)) from None
+    for source, line, text in bad.first:
+        print(f"gunyah: {source}:{line}: malformed: {text}", file=sys.stderr)
+    if bad.count > len(bad.first):
+        print(f"gunyah: {bad.count - len(bad.first)} more malformed lines", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- decode -------------------------------------------------------------------
 def cmd_decode(args: argparse.Namespace) -> int:
     values: list[int] = args.values
@@ -468,6 +524,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser(
+        "trace",
+        help="summarise or decode hypercall traces (ftrace, JSON lines, CSV, gunyah run)",
+        description="Read hypercall traces: arm64 KVM's kvm_hvc_arm64/kvm_smc_arm64 "
+        "tracepoint output, JSON lines or CSV with function_id (or r0/x0), imm, conduit "
+        "and pc, or what 'gunyah run --trace' prints. Files may be gzip-compressed; - is "
+        "standard input.",
+    )
+    tsub = p.add_subparsers(dest="trace_command", metavar="COMMAND", parser_class=_Parser,
+                            required=True)  # fmt: skip
+    t = tsub.add_parser(
+        "stats",
+        help="count calls by name",
+        description="Count every call in the traces by conduit, immediate and function ID, "
+        "named by the same decoder as 'gunyah decode'; malformed lines are counted and the "
+        "first few shown with their line numbers, and never stop the run.",
+    )
+    t.add_argument("files", nargs="+", metavar="FILE", help="trace files (- for stdin)")
+    t.add_argument(
+        "--format",
+        choices=FORMATS_CHOICES,
+        default="auto",
+        help="input format (default: detected from the first lines)",
+    )
+    _add_json(t)
+    t.set_defaults(func=cmd_trace_stats)
+    t = tsub.add_parser(
+        "decode",
+        help="print every call with its name, streaming",
+        description="Print each call of a trace on its own line with its decoded name, as "
+        "it is read; --json prints one JSON object per line. Malformed lines go to stderr.",
+    )
+    t.add_argument("file", metavar="FILE", help="trace file (- for stdin)")
+    t.add_argument(
+        "--format",
+        choices=FORMATS_CHOICES,
+        default="auto",
+        help="input format (default: detected from the first lines)",
+    )
+    _add_json(t)
+    t.set_defaults(func=cmd_trace_decode)
+
+    p = sub.add_parser(
         "personas",
         help="list the hypervisors the model can play",
         description="List the model's personas with the verdict a correct guest reaches.",
@@ -491,6 +589,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug of ours: one line, and how to see the rest
+        if os.environ.get("GUNYAH_DEBUG"):
+            raise
+        print(
+            f"gunyah: internal error: {type(e).__name__}: {e} "
+            "(set GUNYAH_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

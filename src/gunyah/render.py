@@ -41,6 +41,8 @@ def function_id(d: dict[str, Any]) -> str:
         if g["class"]["name"] in ("hypercall", "service") and not g["accepted"]:
             form = "fast 64-bit" if g["class"]["name"] == "hypercall" else "fast 32-bit"
             lines.append(f"  Gunyah answers -1: a {g['class']['name']} is taken only as {form}")
+    if d.get("kvm"):
+        lines.append(f"  kvm: {d['kvm']}")
     return "\n".join(lines)
 
 
@@ -181,3 +183,31 @@ def probe_report(d: dict[str, Any]) -> str:
         lines.append(f"  {_MARKS.get(e['status'], '?')} {e['source'].ljust(width)}  {e['meaning']}")
     lines.append("(+ found, - absent, ! unreadable or malformed, . for information)")
     return "\n".join(lines)
+
+
+def trace_stats(d: dict[str, Any]) -> str:
+    files = ", ".join(d["files"])
+    bad = d["malformed"]
+    lines = [
+        f"{d['calls']} calls in {d['lines']} lines of {files}; {bad['count']} malformed lines",
+    ]
+    if d["by_call"]:
+        lines.append(f"{'count':>12}  {'share':>6}  {'call':<18}  name")
+        for r in d["by_call"]:
+            call = (
+                f"{r['conduit']} {r['function_id']:#010x}"
+                if r["function_id"] is not None
+                else f"{r['conduit']} #{r['imm']:#x}"
+            )
+            lines.append(f"{r['count']:>12}  {r['share']:>6.1%}  {call:<18}  {r['name']}")
+    if bad["first"]:
+        lines.append(f"malformed lines (first {len(bad['first'])}):")
+        lines.extend(f"  {m['file']}:{m['line']}: {m['text']}" for m in bad["first"])
+    return "\n".join(lines)
+
+
+def trace_call(d: dict[str, Any]) -> str:
+    x0 = f"x0={d['r0']:#x}"
+    return (
+        f"{d['file']}:{d['line']}: {d['conduit']} #{d['imm']:#x} pc={d['pc']:#x} {x0} {d['name']}"
+    )

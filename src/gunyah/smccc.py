@@ -231,10 +231,35 @@ STANDARD_HYP_CALL_UID = 0x8500_FF01
 STANDARD_HYP_REVISION = 0x8500_FF03
 
 
+# Short owner prefixes for the general queries' names (VENDOR_HYP_CALL_UID ...),
+# as Linux spells them (ARM_SMCCC_VENDOR_HYP_CALL_UID_FUNC_ID).
+_QUERY_PREFIX = {
+    OWNER_ARCH: "ARCH",
+    OWNER_CPU: "CPU",
+    OWNER_SIP: "SIP",
+    OWNER_OEM: "OEM",
+    OWNER_STANDARD: "STD",
+    OWNER_STANDARD_HYP: "STD_HYP",
+    OWNER_VENDOR_HYP: "VENDOR_HYP",
+}
+
+# KVM's vendor-hypervisor calls (include/linux/arm-smccc.h, ARM_SMCCC_KVM_FUNC_*).
+# Vendor-specific: the same numbers mean something else to another hypervisor.
+KVM_VENDOR_CALLS = {
+    0: "KVM_FEATURES",
+    1: "KVM_PTP",
+    2: "KVM_HYP_MEMINFO",
+    3: "KVM_MEM_SHARE",
+    4: "KVM_MEM_UNSHARE",
+    127: "KVM_FEATURES_2",
+}
+
+
 def generic_name(fid: FunctionId) -> str | None:
     """The name SMCCC (not any one vendor) gives this call, if it gives one."""
     if fid.function in GENERAL_QUERIES and not fid.smc64 and fid.fast:
-        return f"{fid.owner_name}:{GENERAL_QUERIES[fid.function]}"
+        prefix = _QUERY_PREFIX.get(fid.owner, fid.owner_name.upper().replace("-", "_"))
+        return f"{prefix}_{GENERAL_QUERIES[fid.function]}"
     table = WELL_KNOWN.get(fid.owner)
     if table is not None and fid.function in table:
         return table[fid.function]

@@ -1,0 +1,600 @@
+"""Hypercall traces: read them fast, decode every call with the `decode` decoder.
+
+Formats:
+- `ftrace`: the arm64 KVM tracepoints `kvm_hvc_arm64` / `kvm_smc_arm64`,
+  `HVC at 0x<pc> (r0: 0x<r0>, imm: 0x<imm>)` (8 hex digits in older kernels,
+  16 in newer; arch/arm64/kvm/trace_handle_exit.h). Lines of other events are
+  counted and passed over.
+- `jsonl`: one JSON object per line with `function_id` (or `r0`/`x0`), and
+  optionally `imm`, `conduit` (`hvc`/`smc`) and `pc`; numbers or hex strings.
+- `csv`: a header row naming the same columns.
+- `run`: what `gunyah run --trace` prints.
+
+ftrace, the format that runs to gigabytes, is parsed with numpy over 16 MiB
+chunks: the events are found by their `HVC at`/`SMC at` anchor and their hex
+fields converted as whole arrays, so memory stays flat and no Python object
+is made per line. Names are looked up once per distinct call.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import abi, smccc
+
+CHUNK = 4 << 20  # fits a CPU's cache well enough for the gathers of the fast path
+MAX_MALFORMED_SHOWN = 5
+FORMATS = ("auto", "ftrace", "jsonl", "csv", "run")
+SNIFF_BYTES = 256 << 10
+
+U8 = npt.NDArray[np.uint8]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+_HEX = np.full(256, 255, np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
+_PAD = bytes(64)
+_AT = np.frombuffer(b" at 0x", np.uint8)
+_R0 = np.frombuffer(b"(r0: 0x", np.uint8)
+_IMM = np.frombuffer(b", imm: 0x", np.uint8)
+_EIGHT = np.arange(8)
+
+CONDUITS = ("hvc", "smc")
+
+
+class TraceError(Exception):
+    """A file that cannot be read as a trace at all."""
+
+
+@dataclass(frozen=True)
+class Calls:
+    """Calls parsed from one piece of a trace, as parallel arrays."""
+
+    line: I64  # 1-based line numbers in the file
+    smc: npt.NDArray[np.bool_]
+    pc: U64
+    r0: U64
+    imm: U64
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+
+@dataclass
+class Malformed:
+    count: int = 0
+    first: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def add(self, source: str, line: int, text: str) -> None:
+        self.count += 1
+        if len(self.first) < MAX_MALFORMED_SHOWN:
+            self.first.append((source, line, text[:200]))
+
+
+# ---------------------------------------------------------------------------
+# ftrace, vectorised
+def _hex_field(a: U8, start: I64, width: int, end: int) -> tuple[U64, I64, npt.NDArray[np.bool_]]:
+    """Hex digits from each `start`, at most `width`, ended by byte `end`.
+
+    Returns the values, the position after the terminator, and which parsed."""
+    win = a[start[:, None] + np.arange(width + 1)]
+    nib = _HEX[win]
+    isdig = nib != 255
+    length = np.argmin(isdig, axis=1)  # first non-digit (0 if none: invalid below)
+    rows = np.arange(len(start))
+    ok = (length > 0) & ~isdig.all(axis=1) & (win[rows, length] == end)
+    k = np.arange(width)
+    use = k < length[:, None]
+    shift = np.where(use, 4 * (length[:, None] - 1 - k), 0).astype(np.uint64)
+    digits = np.where(use, nib[:, :width], 0).astype(np.uint64)
+    value = np.bitwise_or.reduce(digits << shift, axis=1)
+    return value.astype(np.uint64), start + length + 1, ok
+
+
+def _matches(a: U8, at: I64, pattern: U8) -> npt.NDArray[np.bool_]:
+    ok: npt.NDArray[np.bool_] = (a[at[:, None] + np.arange(len(pattern))] == pattern).all(axis=1)
+    return ok
+
+
+def parse_ftrace(data: bytes, first_line: int) -> tuple[Calls, I64]:
+    """Every HVC/SMC event in `data` (whole lines); also the lines that claim
+    to be one and are not (malformed), as 1-based line numbers."""
+    a = np.frombuffer(data + _PAD, np.uint8)
+    n = len(data)
+    c = np.flatnonzero(a[:n] == ord("C"))
+    c = c[c >= 2]
+    hv = (a[c - 2] == ord("H")) & (a[c - 1] == ord("V"))
+    sm = (a[c - 2] == ord("S")) & (a[c - 1] == ord("M"))
+    anchor = hv | sm
+    c, smc = c[anchor], sm[anchor]
+    event = _matches(a, c + 1, _AT)
+    c, smc = c[event], smc[event]
+    pc, after_pc, ok = _hex_field(a, c + 7, 16, ord(" "))
+    ok &= _matches(a, after_pc, _R0)
+    r0, after_r0, ok_r0 = _hex_field(a, after_pc + len(_R0), 16, ord(","))
+    ok &= ok_r0
+    # the ", imm: 0x" separator starts at the comma that ended r0
+    ok &= _matches(a, after_r0 - 1, _IMM)
+    imm, _, ok_imm = _hex_field(a, after_r0 - 1 + len(_IMM), 16, ord(")"))
+    ok &= ok_imm
+    newlines = np.flatnonzero(a[:n] == ord("\n"))
+    line = np.searchsorted(newlines, c).astype(np.int64) + first_line
+    calls = Calls(line[ok], smc[ok], pc[ok], r0[ok], imm[ok])
+    return calls, np.unique(line[~ok])
+
+
+def _hexdigit(d: U8) -> tuple[U8, npt.NDArray[np.bool_]]:
+    """Value and validity of ASCII hex digits, by arithmetic (no table lookups)."""
+    v = d - np.uint8(48)
+    low = (d | np.uint8(32)) - np.uint8(87)
+    digit = v < 10
+    letter = (low >= 10) & (low < 16)
+    return np.where(digit, v, low), digit | letter
+
+
+@dataclass(frozen=True)
+class FastCalls:
+    smc: npt.NDArray[np.bool_]
+    fid: U64
+    imm: U64
+    at: I64  # where each call's "(r0: 0x" is
+    bad: I64  # where an event's "(r0: 0x" is whose line does not parse
+
+
+def ftrace_calls_fast(a: U8, n: int) -> FastCalls:
+    """What `stats` needs from every event in a[:n] (whole lines, zero padding
+    after): conduit (True for SMC), function ID (X0's low 32 bits), immediate;
+    and the positions of events that do not parse.
+
+    Anchored on the '(' of "(r0: 0x", it reads only the bytes it uses: the
+    conduit's "HVC"/"SMC", the last 8 digits of r0 (8 or 16 in all), the
+    immediate and the separators around them. The pc is not read: a line whose
+    pc alone is garbled still counts here (`decode`, which prints it, says so).
+    """
+    q = np.flatnonzero(a[:n] == ord("("))
+    q = q[q >= 26]
+    q = q[(a[q + 1] == ord("r")) & (a[q + 6] == ord("x"))]
+    r16 = a[q + 23] == ord(",")
+    good = r16 | (a[q + 15] == ord(","))
+    lo = q + 7 + 8 * r16  # the last 8 digits of r0
+    v, ok = _hexdigit(a[lo[:, None] + _EIGHT])
+    good &= ok.all(axis=1)
+    # nibble pairs make bytes; four bytes read big-endian are the function ID
+    packed = np.ascontiguousarray((v[:, 0::2] << np.uint8(4)) | v[:, 1::2])
+    fid = packed.view(">u4")[:, 0].astype(np.uint64)
+    e = lo + 8  # the ',' of ", imm: 0x"
+    good &= (a[e + 1] == 32) & (a[e + 2] == ord("i")) & (a[e + 5] == ord(":"))
+    good &= a[e + 8] == ord("x")
+    imm = np.zeros(len(q), np.uint64)
+    done = np.zeros(len(q), np.bool_)
+    closed = np.zeros(len(q), np.bool_)
+    for j in range(5):  # up to 4 digits (16 bits), then ')'
+        d = a[e + 9 + j]
+        v, ok = _hexdigit(d)
+        step = ~done & ok & (j < 4)
+        imm = np.where(step, (imm << np.uint64(4)) | v, imm)
+        closed |= ~done & (d == ord(")")) & (j > 0)
+        done |= ~step
+    good &= closed
+    # before it: "HVC at 0x" or "SMC at 0x", then a pc of 16 or 8 digits, then ' '
+    p16 = a[q - 18] == ord("x")
+    h = np.where(p16, q - 26, q - 18)
+    smc = (a[h] == ord("S")) & (a[h + 1] == ord("M"))
+    hvc = (a[h] == ord("H")) & (a[h + 1] == ord("V"))
+    good &= (p16 | (a[q - 10] == ord("x"))) & (smc | hvc) & (a[h + 2] == ord("C"))
+    for i, byte in enumerate(b" at 0x", start=3):
+        good &= a[h + i] == byte
+    good &= a[q - 1] == 32
+    return FastCalls(smc[good], fid[good], imm[good], q[good], q[~good])
+
+
+SPILL = 1 << 20  # room for the partial line carried from one block to the next
+
+
+def _blocks(f: IO[bytes]) -> Iterator[tuple[U8, int]]:
+    """Whole lines in a[:n] of one reused buffer, zero-padded after n.
+
+    The array is overwritten by the next block: use it before asking for more."""
+    buf = bytearray(CHUNK + SPILL + 64)
+    view = memoryview(buf)
+    a = np.frombuffer(buf, np.uint8)
+    rest = 0
+    while True:
+        got = f.readinto(view[rest : rest + CHUNK])  # type: ignore[attr-defined]
+        end = rest + got
+        a[end : end + 64] = 0
+        if not got:
+            if rest:
+                yield a, rest
+            return
+        cut = buf.rfind(b"\n", 0, end) + 1
+        if cut == 0:
+            if end + CHUNK <= CHUNK + SPILL:
+                rest = end  # no line ends yet: read on
+                continue
+            cut = end  # a line longer than SPILL: take it as it is
+        yield a, cut
+        rest = end - cut
+        buf[:rest] = buf[cut:end]
+
+
+class _KeyCounter:
+    """Counts of uint64 call keys; few distinct keys, so a sorted array of
+    those seen and `searchsorted` beat a sort of every chunk."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.uint64)
+        self.counts = np.zeros(0, np.int64)
+
+    def add(self, key: U64) -> None:
+        if not len(key):
+            return
+        idx = np.searchsorted(self.keys, key)
+        hit = idx < len(self.keys)
+        hit[hit] = self.keys[idx[hit]] == key[hit]
+        if not hit.all():
+            new = np.unique(key[~hit])
+            merged = np.union1d(self.keys, new)
+            self.counts = np.bincount(
+                np.searchsorted(merged, self.keys), weights=self.counts, minlength=len(merged)
+            ).astype(np.int64)
+            self.keys = merged
+            idx = np.searchsorted(self.keys, key)
+        self.counts += np.bincount(idx, minlength=len(self.keys))
+
+
+def _chunks(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Whole-line chunks of about CHUNK bytes, with the first line's number."""
+    rest = b""
+    line = 1
+    while True:
+        block = f.read(CHUNK)
+        if not block:
+            if rest:
+                yield rest, line
+            return
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            rest = block
+            continue
+        piece, rest = block[:cut], block[cut:]
+        yield piece, line
+        line += piece.count(b"\n")
+
+
+# ---------------------------------------------------------------------------
+# the small formats, line by line
+_RUN_LINE = re.compile(
+    r"^(0x[0-9a-fA-F]+|\(python\)) (hvc|smc) #(0x[0-9a-fA-F]+) x0=(0x[0-9a-fA-F]+)\b"
+)
+
+
+def _number(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str):
+        n = int(value, 0)
+    else:
+        raise ValueError(f"{value!r} is not a number")
+    if not 0 <= n <= smccc.MASK64:
+        raise ValueError(f"{n} does not fit in 64 bits")
+    return n
+
+
+def _from_record(rec: dict[str, Any]) -> tuple[bool, int, int, int]:
+    key = next((k for k in ("function_id", "r0", "x0") if k in rec), None)
+    if key is None:
+        raise ValueError("no function_id, r0 or x0")
+    conduit = str(rec.get("conduit", rec.get("kind", "hvc"))).lower()
+    if conduit not in CONDUITS:
+        raise ValueError(f"conduit {conduit!r} is neither hvc nor smc")
+    imm = _number(rec.get("imm", 0))
+    if imm > 0xFFFF:
+        raise ValueError(f"imm {imm:#x} does not fit in 16 bits")
+    pc = _number(rec["pc"]) if rec.get("pc") not in (None, "") else 0
+    return conduit == "smc", pc, _number(rec[key]), imm
+
+
+def _records(kind: str, text: Iterator[str]) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+    """(line number, line, record or None when malformed) for the line formats."""
+    if kind == "csv":
+        reader = csv.DictReader(text)
+        if not reader.fieldnames or not {"function_id", "r0", "x0"} & set(reader.fieldnames):
+            raise TraceError("a CSV trace needs a header with function_id, r0 or x0")
+        for row in reader:
+            yield reader.line_num, ",".join(v or "" for v in row.values()), dict(row)
+        return
+    for n, line in enumerate(text, start=1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        if kind == "jsonl":
+            try:
+                rec = json.loads(s)
+                yield n, s, rec if isinstance(rec, dict) else None
+            except json.JSONDecodeError:
+                yield n, s, None
+        else:  # run: the guest's own output lines are not calls, and not errors
+            m = _RUN_LINE.match(s)
+            if m is not None:
+                pc = 0 if m.group(1) == "(python)" else int(m.group(1), 16)
+                yield n, s, {"pc": pc, "conduit": m.group(2), "imm": m.group(3),
+                             "function_id": m.group(4)}  # fmt: skip
+
+
+def _line_calls(kind: str, f: IO[bytes], source: str, bad: Malformed) -> Iterator[Calls]:
+    text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="")
+    rows: list[tuple[int, bool, int, int, int]] = []
+    for n, line, rec in _records(kind, text):
+        try:
+            if rec is None:
+                raise ValueError
+            rows.append((n, *_from_record(rec)))
+        except (ValueError, TypeError):
+            bad.add(source, n, line)
+            continue
+        if len(rows) >= 65536:
+            yield _calls_of(rows)
+            rows = []
+    if rows:
+        yield _calls_of(rows)
+
+
+def _calls_of(rows: list[tuple[int, bool, int, int, int]]) -> Calls:
+    line, smc, pc, r0, imm = zip(*rows, strict=True)
+    return Calls(
+        np.array(line, np.int64),
+        np.array(smc, np.bool_),
+        np.array(pc, np.uint64),
+        np.array(r0, np.uint64),
+        np.array(imm, np.uint64),
+    )
+
+
+# ---------------------------------------------------------------------------
+def open_trace(path: str) -> IO[bytes]:
+    """A file, `-` for standard input, gzip data decompressed as it is read."""
+    try:
+        f = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        magic = f.peek(2)[:2]  # type: ignore[union-attr]
+    except OSError as e:
+        raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
+    return f
+
+
+def sniff(head: bytes) -> str:
+    """The format of a trace from its first bytes, or TraceError."""
+    text = head.decode("utf-8", "replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if (
+        "HVC at 0x" in text
+        or "SMC at 0x" in text
+        or any(ln.startswith("# tracer:") for ln in lines)
+    ):
+        return "ftrace"
+    body = [ln for ln in lines if not ln.startswith("#")]
+    if not body:
+        raise TraceError("empty: no trace lines")
+    if body[0].startswith("{"):
+        return "jsonl"
+    if any(_RUN_LINE.match(ln) for ln in body):
+        return "run"
+    header = {h.strip().lower() for h in body[0].split(",")}
+    if "," in body[0] and header & {"function_id", "r0", "x0"}:
+        return "csv"
+    raise TraceError(
+        "not a trace: no kvm_hvc_arm64/kvm_smc_arm64 events, JSON lines, CSV header "
+        "or 'gunyah run --trace' lines in its first lines"
+    )
+
+
+class _Peekable(io.RawIOBase):
+    """A stream whose first bytes were read to sniff its format."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if size < 0 or size >= len(self.head):
+                out, self.head = self.head, b""
+                more = self.rest.read(-1 if size < 0 else size - len(out))
+                return out + more
+            out, self.head = self.head[:size], self.head[size:]
+            return out
+        return self.rest.read(size)
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _open_sniffed(path: str, fmt: str) -> tuple[str, IO[bytes], IO[bytes]]:
+    """The format, a stream from the file's first byte, and the file to close."""
+    f = open_trace(path)
+    try:
+        head = f.read(SNIFF_BYTES)
+        kind = sniff(head) if fmt == "auto" else fmt
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise TraceError(f"{path}: cannot read: {e}") from None
+    except TraceError as e:
+        raise TraceError(f"{path}: {e}") from None
+    return kind, io.BufferedReader(_Peekable(head, f)), f
+
+
+def iter_calls(path: str, fmt: str, bad: Malformed) -> Iterator[tuple[Calls, int]]:
+    """Every call of one trace, fully parsed (pc too), chunk by chunk, with the
+    number of lines each chunk held."""
+    kind, stream, f = _open_sniffed(path, fmt)
+    try:
+        if kind == "ftrace":
+            first = 1
+            for a, n in _blocks(stream):
+                piece = a[:n].tobytes()
+                calls, malformed = parse_ftrace(piece, first)
+                if len(malformed):
+                    lines = piece.split(b"\n")
+                    for ln in malformed.tolist():
+                        bad.add(path, ln, lines[ln - first].decode("utf-8", "replace"))
+                count = piece.count(b"\n") + (not piece.endswith(b"\n"))
+                first += count
+                yield calls, count
+        else:
+            seen = 0
+            for calls in _line_calls(kind, stream, path, bad):
+                last = int(calls.line[-1])
+                yield calls, last - seen
+                seen = last
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise TraceError(f"{path}: cannot read: {e}") from None
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+# ---------------------------------------------------------------------------
+# naming, once per distinct call
+def call_key(smc: bool, r0: int, imm: int) -> tuple[str, int, int | None]:
+    """What identifies a call for counting: conduit, immediate, function ID
+    (X0's low 32 bits; none for native calls, whose X0 is an argument)."""
+    return ("smc" if smc else "hvc", imm, r0 & smccc.MASK32 if imm == 0 else None)
+
+
+def call_name(conduit: str, imm: int, fid: int | None) -> str:
+    if fid is not None:
+        name = abi.describe_function_id(fid)["name"]
+        return name or f"unknown ({smccc.owner_name(fid >> 24 & 0x3F)} {fid & 0xFFFF:#06x})"
+    if conduit == "hvc":
+        d = abi.describe_hvc_imm(imm)
+        if d["abi"] == "native":
+            return d["name"] or f"gunyah native {d['number']:#x} (not catalogued)"
+    return f"{conduit} #{imm:#x} (no ABI)"
+
+
+def _call_keys(smc: npt.NDArray[np.bool_], r0: U64, imm: U64) -> U64:
+    """One uint64 per call: conduit (bit 63), immediate (55:40), and below it
+    the function ID, or bit 32 alone for a native call (whose X0 is an argument)."""
+    fid = np.where(imm == 0, r0 & np.uint64(smccc.MASK32), np.uint64(1 << 32))
+    key: U64 = (smc.astype(np.uint64) << np.uint64(63)) | (imm << np.uint64(40)) | fid
+    return key
+
+
+def _unkey(v: int) -> tuple[str, int, int | None]:
+    f = v & 0x1_FFFF_FFFF
+    return ("smc" if v >> 63 else "hvc", v >> 40 & 0xFFFF, None if f >> 32 else f)
+
+
+@dataclass
+class Stats:
+    files: list[str]
+    lines: int = 0
+    calls: int = 0
+    malformed: Malformed = field(default_factory=Malformed)
+    _keys: _KeyCounter = field(default_factory=_KeyCounter)
+
+    def add(self, calls: Calls) -> None:
+        self.calls += len(calls)
+        self._keys.add(_call_keys(calls.smc, calls.r0, calls.imm))
+
+    @property
+    def counts(self) -> Counter[tuple[str, int, int | None]]:
+        return Counter(
+            {_unkey(k): n for k, n in zip(self._keys.keys.tolist(), self._keys.counts.tolist(),
+                                          strict=True) if n}
+        )  # fmt: skip
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for (conduit, imm, fid), n in self.counts.most_common():
+            out.append({
+                "conduit": conduit,
+                "imm": imm,
+                "function_id": fid,
+                "name": call_name(conduit, imm, fid),
+                "count": n,
+                "share": n / self.calls if self.calls else 0.0,
+            })  # fmt: skip
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "lines": self.lines,
+            "calls": self.calls,
+            "malformed": {
+                "count": self.malformed.count,
+                "first": [{"file": f, "line": n, "text": t} for f, n, t in self.malformed.first],
+            },
+            "by_call": self.rows(),
+        }
+
+
+def _ftrace_stats(stream: IO[bytes], path: str, st: Stats,
+                  progress: Callable[[int], None] | None) -> None:  # fmt: skip
+    line = 1
+    for a, n in _blocks(stream):
+        found = ftrace_calls_fast(a, n)
+        st.calls += len(found.fid)
+        st._keys.add(_call_keys(found.smc, found.fid, found.imm))
+        for pos in found.bad.tolist():
+            if len(st.malformed.first) >= MAX_MALFORMED_SHOWN:
+                st.malformed.count += 1
+                continue
+            start = (
+                int(np.flatnonzero(a[:pos] == 10)[-1]) + 1 if pos and (a[:pos] == 10).any() else 0
+            )
+            stop = pos + int(np.argmax(a[pos:n] == 10)) if (a[pos:n] == 10).any() else n
+            at = line + int(np.count_nonzero(a[:pos] == 10))
+            st.malformed.add(path, at, a[start:stop].tobytes().decode("utf-8", "replace"))
+        newlines = int(np.count_nonzero(a[:n] == 10))
+        lines = newlines + int(a[n - 1] != 10)
+        line += lines
+        st.lines += lines
+        if progress:
+            progress(n)
+
+
+def stats(
+    paths: list[str], fmt: str = "auto", progress: Callable[[int], None] | None = None
+) -> Stats:
+    """Counts of every call in the traces; ftrace by the fast path."""
+    st = Stats(list(paths))
+    for path in paths:
+        kind, stream, f = _open_sniffed(path, fmt)
+        try:
+            if kind == "ftrace":
+                _ftrace_stats(stream, path, st, progress)
+            else:
+                for calls, lines in iter_calls(path, kind, st.malformed):
+                    st.add(calls)
+                    st.lines += lines
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise TraceError(f"{path}: cannot read: {e}") from None
+        finally:
+            if f is not sys.stdin.buffer:
+                f.close()
+    return st
