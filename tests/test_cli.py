@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pytest
 from cli_helpers import assert_usage_error, gunyah, gunyah_json
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gunyah import cli
 
 
 def test_identify_default_text() -> None:
@@ -214,3 +219,14 @@ def test_run_not_an_elf(tmp_path: Path) -> None:
     p = tmp_path / "notes.txt"
     p.write_text("hello")
     assert_usage_error(gunyah("run", str(p)), f"{p}: not an ELF file")
+
+
+@given(st.text(max_size=30))
+def test_number_parser_accepts_or_refuses_cleanly(text: str) -> None:
+    parse = cli.number(64)
+    try:
+        value = parse(text)
+    except argparse.ArgumentTypeError as e:
+        assert str(e)
+    else:
+        assert 0 <= value < 1 << 64

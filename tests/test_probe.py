@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import assert_usage_error, gunyah
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gunyah import probe
 
@@ -217,3 +219,10 @@ def test_dt_strings() -> None:
     assert probe._dt_strings(b"a") is None
     assert probe._dt_strings(b"\0") is None
     assert probe._dt_strings(b"a\0\0") is None
+
+
+@given(st.binary(max_size=200))
+def test_dt_strings_never_crash(blob: bytes) -> None:
+    out = probe._dt_strings(blob)
+    if out is not None:
+        assert b"\0".join(s.encode() for s in out) + b"\0" == blob

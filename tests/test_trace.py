@@ -205,3 +205,9 @@ def test_arbitrary_bytes_never_crash(blob: bytes) -> None:
     trace.parse_ftrace(blob, 1)
     with contextlib.suppress(trace.TraceError):
         trace.sniff(blob)
+
+
+def test_cli_offers_every_format() -> None:
+    from gunyah import cli
+
+    assert cli.FORMATS_CHOICES == trace.FORMATS

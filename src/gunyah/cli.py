@@ -105,6 +105,23 @@ def _add_persona(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_limits(p: argparse.ArgumentParser, each: str = "") -> None:
+    """The vCPU's instruction budget and wall-clock limit (VCpu's defaults)."""
+    from .vcpu import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
+
+    p.add_argument("--max-instructions", type=positive_int, default=DEFAULT_MAX_INSTRUCTIONS,
+                   metavar="N", help=f"instruction budget{each} (default "
+                   f"{DEFAULT_MAX_INSTRUCTIONS})")  # fmt: skip
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
+                   help=f"wall-clock limit{each} in seconds "
+                   f"(default {DEFAULT_TIMEOUT:g})")  # fmt: skip
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=FORMATS_CHOICES, default="auto",
+                   help="input format (default: detected from the first lines)")  # fmt: skip
+
+
 # -- identify -----------------------------------------------------------------
 def cmd_identify(args: argparse.Namespace) -> int:
     kind: Kind = "smc" if args.smc else "hvc"
@@ -391,20 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("guest", metavar="GUEST", help="the guest program")
     _add_persona(p)
     p.add_argument("--trace", action="store_true", help="print every trapped call")
-    p.add_argument(
-        "--max-instructions",
-        type=positive_int,
-        default=50_000_000,
-        metavar="N",
-        help="instruction budget (default 50000000)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="wall-clock limit in seconds (default 10)",
-    )
+    _add_limits(p)
     p.add_argument(
         "--stack-size",
         type=positive_int,
@@ -481,20 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smc", action="store_true", help="the built-in guests use SMC #0 instead of HVC #0"
     )
-    p.add_argument(
-        "--max-instructions",
-        type=positive_int,
-        default=50_000_000,
-        metavar="N",
-        help="instruction budget per persona (default 50000000)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="wall-clock limit per persona in seconds (default 10)",
-    )
+    _add_limits(p, " per persona")
     _add_json(p)
     p.set_defaults(func=cmd_conformance)
 
@@ -541,12 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
         "first few shown with their line numbers, and never stop the run.",
     )
     t.add_argument("files", nargs="+", metavar="FILE", help="trace files (- for stdin)")
-    t.add_argument(
-        "--format",
-        choices=FORMATS_CHOICES,
-        default="auto",
-        help="input format (default: detected from the first lines)",
-    )
+    _add_format(t)
     _add_json(t)
     t.set_defaults(func=cmd_trace_stats)
     t = tsub.add_parser(
@@ -556,12 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it is read; --json prints one JSON object per line. Malformed lines go to stderr.",
     )
     t.add_argument("file", metavar="FILE", help="trace file (- for stdin)")
-    t.add_argument(
-        "--format",
-        choices=FORMATS_CHOICES,
-        default="auto",
-        help="input format (default: detected from the first lines)",
-    )
+    _add_format(t)
     _add_json(t)
     t.set_defaults(func=cmd_trace_decode)
 
