@@ -191,3 +191,11 @@ def test_fresh_and_cached_routes_agree(fid: int, args: list[int]) -> None:
     warm = Hypervisor("gunyah")
     warm.call(fid, *args)
     assert warm.call(fid, *args) == Hypervisor("gunyah").call(fid, *args)
+
+
+def test_dirty_upper_only_touches_32_bit_calls() -> None:
+    dirty = Hypervisor("dirty-upper")
+    assert dirty.call(0x80000000)[0] == 0xDEADBEEF_00010003
+    assert [r >> 32 for r in dirty.call(0x8600FF01)[:4]] == [0xDEADBEEF] * 4
+    assert dirty.call(0xC6008000)[0] == INFO  # a 64-bit call's results are all defined
+    assert dirty.call(0, imm=0x6000)[0] == INFO

@@ -74,21 +74,12 @@ class Hypervisor:
         route(regs)
 
     def call(self, function_id: int, *args: int, kind: Kind = "hvc", imm: int = 0) -> list[int]:
-        """One call from Python: X0 = function_id, X1.. = args; returns X0..X17.
-
-        The body repeats `handle` inline: this is the benchmarked hot path.
-        """
+        """One call from Python: X0 = function_id, X1.. = args; returns X0..X17."""
         try:
             regs = [function_id, *args, *_PADS[len(args)]]
         except IndexError:
             raise ValueError(f"at most {NUM_REGS - 1} arguments, got {len(args)}") from None
-        if imm:
-            self._trap_imm(regs, kind, imm)
-            return regs
-        route = self._routes.get(function_id & MASK32)
-        if route is None:
-            route = self._new_route(function_id & MASK32)
-        route(regs)
+        self.handle(regs, kind, imm)
         return regs
 
     def _new_route(self, fid: int) -> Route:
@@ -127,7 +118,7 @@ class Hypervisor:
         if f.fast and not f.smc64:
             handler = self._fast32_handler(f)
             if handler is not None:
-                return self._fast32(handler)
+                return self._dirty(self._fast32(handler))
         return _unknown
 
     def _vendor_route(self, f: smccc.FunctionId) -> Route:
@@ -184,13 +175,15 @@ class Hypervisor:
         ok = f.fast and f.valid and not f.smc64 and f.function in implemented
         r[0] = 0 if ok else MASK32
 
-    def _fast32(self, handler: Callable[[list[int]], None]) -> Route:
-        dirty = self.persona.dirty_upper << 32
+    @staticmethod
+    def _fast32(handler: Callable[[list[int]], None]) -> Route:
+        """The 32-bit dispatch: ret0..ret3 start as X0..X3 truncated, and all four
+        go back zero-extended, whatever the handler wrote."""
 
         def route(regs: list[int]) -> None:
             r = [regs[0] & MASK32, regs[1] & MASK32, regs[2] & MASK32, regs[3] & MASK32]
             handler(r)
-            regs[0:4] = [(v & MASK32) | dirty for v in r]
+            regs[0:4] = [v & MASK32 for v in r]
 
         return route
 

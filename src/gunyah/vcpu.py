@@ -15,6 +15,7 @@ X0..X7, where the binding would make a call (over a microsecond) each.
 from __future__ import annotations
 
 import ctypes
+import io
 import struct
 import time
 from collections import deque
@@ -60,8 +61,6 @@ ADP_STOPPED_APPLICATION_EXIT = 0x20026
 CONSOLE_HANDLES = {1, 2}  # stdout and stderr as SYS_OPEN(":tt") hands them out
 MAX_STRING = 1 << 20
 
-STOPPED_BY = ("brk", "semihosting-exit", "fault", "budget", "timeout")
-
 
 class GuestError(Exception):
     """A guest file that cannot be loaded; the message names file and reason."""
@@ -106,8 +105,6 @@ def load_elf(path: str | Path) -> Image:
     if blob[5] != 1:
         raise GuestError(f"{p}: a big-endian ELF; the vCPU runs little-endian AArch64")
     try:
-        import io
-
         elf = ELFFile(io.BytesIO(blob))
         machine = elf.header.e_machine
         if machine != "EM_AARCH64":
@@ -174,7 +171,6 @@ class RunResult:
     fault: Fault | None
     output: str
     calls: list[TrapRecord]
-    trace_complete: bool
     recent: list[TrapRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -280,7 +276,7 @@ class _Run:
         self._n_write = ctypes.c_int(RESULT_REGS)
         self._write_ids = self._read_ids
         self._write_ptrs = self._read_ptrs
-        self.hook_intr = self._add_intr_hook(uc)
+        self._add_intr_hook(uc)
         self.internal_error: BaseException | None = None
         uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
 
@@ -485,7 +481,6 @@ class _Run:
             fault=self.fault,
             output=self.output.decode("utf-8", "replace"),
             calls=records if cpu.trace else [],
-            trace_complete=cpu.trace,
             recent=records[-RECENT_CALLS:],
         )
 
