@@ -165,3 +165,10 @@ def test_uuid_round_trip(u: uuid.UUID) -> None:
 def test_to_signed_inverts_masking(value: int, bits: int) -> None:
     v = value & ((1 << bits) - 1)
     assert smccc.to_signed(v, bits) & ((1 << bits) - 1) == v
+
+
+def test_names_only_for_the_forms_the_specs_define() -> None:
+    assert smccc.generic_name(FunctionId.decode(0x00000001)) is None  # yielding
+    assert smccc.generic_name(FunctionId.decode(0xC0000000)) is None  # arch calls are 32-bit
+    assert smccc.generic_name(FunctionId.decode(0xC4000003)) == "PSCI_CPU_ON"  # 64-bit form
+    assert smccc.generic_name(FunctionId.decode(0xC600FF01)) is None  # queries are 32-bit

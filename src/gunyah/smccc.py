@@ -256,10 +256,17 @@ KVM_VENDOR_CALLS = {
 
 
 def generic_name(fid: FunctionId) -> str | None:
-    """The name SMCCC (not any one vendor) gives this call, if it gives one."""
-    if fid.function in GENERAL_QUERIES and not fid.smc64 and fid.fast:
+    """The name SMCCC (not any one vendor) gives this call, if it gives one.
+
+    Every call these tables name is a fast call; the Arm architecture calls and
+    the general queries exist only in the 32-bit convention."""
+    if not fid.fast:
+        return None
+    if fid.function in GENERAL_QUERIES and not fid.smc64:
         prefix = _QUERY_PREFIX.get(fid.owner, fid.owner_name.upper().replace("-", "_"))
         return f"{prefix}_{GENERAL_QUERIES[fid.function]}"
+    if fid.owner == OWNER_ARCH and fid.smc64:
+        return None
     table = WELL_KNOWN.get(fid.owner)
     if table is not None and fid.function in table:
         return table[fid.function]

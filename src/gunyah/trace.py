@@ -10,7 +10,7 @@ Formats:
 - `csv`: a header row naming the same columns.
 - `run`: what `gunyah run --trace` prints.
 
-ftrace, the format that runs to gigabytes, is parsed with numpy over 16 MiB
+ftrace, the format that runs to gigabytes, is parsed with numpy over 4 MiB
 chunks: the events are found by their `HVC at`/`SMC at` anchor and their hex
 fields converted as whole arrays, so memory stays flat and no Python object
 is made per line. Names are looked up once per distinct call.
@@ -258,26 +258,6 @@ class _KeyCounter:
         self.counts += np.bincount(idx, minlength=len(self.keys))
 
 
-def _chunks(f: IO[bytes]) -> Iterator[tuple[bytes, int]]:
-    """Whole-line chunks of about CHUNK bytes, with the first line's number."""
-    rest = b""
-    line = 1
-    while True:
-        block = f.read(CHUNK)
-        if not block:
-            if rest:
-                yield rest, line
-            return
-        block = rest + block
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            rest = block
-            continue
-        piece, rest = block[:cut], block[cut:]
-        yield piece, line
-        line += piece.count(b"\n")
-
-
 # ---------------------------------------------------------------------------
 # the small formats, line by line
 _RUN_LINE = re.compile(
@@ -451,29 +431,33 @@ def iter_calls(path: str, fmt: str, bad: Malformed) -> Iterator[tuple[Calls, int
     number of lines each chunk held."""
     kind, stream, f = _open_sniffed(path, fmt)
     try:
-        if kind == "ftrace":
-            first = 1
-            for a, n in _blocks(stream):
-                piece = a[:n].tobytes()
-                calls, malformed = parse_ftrace(piece, first)
-                if len(malformed):
-                    lines = piece.split(b"\n")
-                    for ln in malformed.tolist():
-                        bad.add(path, ln, lines[ln - first].decode("utf-8", "replace"))
-                count = piece.count(b"\n") + (not piece.endswith(b"\n"))
-                first += count
-                yield calls, count
-        else:
-            seen = 0
-            for calls in _line_calls(kind, stream, path, bad):
-                last = int(calls.line[-1])
-                yield calls, last - seen
-                seen = last
+        yield from _calls(kind, stream, path, bad)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise TraceError(f"{path}: cannot read: {e}") from None
     finally:
         if f is not sys.stdin.buffer:
             f.close()
+
+
+def _calls(kind: str, stream: IO[bytes], path: str, bad: Malformed) -> Iterator[tuple[Calls, int]]:
+    if kind == "ftrace":
+        first = 1
+        for a, n in _blocks(stream):
+            piece = a[:n].tobytes()
+            calls, malformed = parse_ftrace(piece, first)
+            if len(malformed):
+                lines = piece.split(b"\n")
+                for ln in malformed.tolist():
+                    bad.add(path, ln, lines[ln - first].decode("utf-8", "replace"))
+            count = piece.count(b"\n") + (not piece.endswith(b"\n"))
+            first += count
+            yield calls, count
+    else:
+        seen = 0
+        for calls in _line_calls(kind, stream, path, bad):
+            last = int(calls.line[-1])
+            yield calls, last - seen
+            seen = last
 
 
 # ---------------------------------------------------------------------------
@@ -486,8 +470,9 @@ def call_key(smc: bool, r0: int, imm: int) -> tuple[str, int, int | None]:
 
 def call_name(conduit: str, imm: int, fid: int | None) -> str:
     if fid is not None:
-        name = abi.describe_function_id(fid)["name"]
-        return name or f"unknown ({smccc.owner_name(fid >> 24 & 0x3F)} {fid & 0xFFFF:#06x})"
+        d = abi.describe_function_id(fid)
+        name = d["name"] or f"unknown ({d['owner']['name']} {d['function']:#06x})"
+        return name if d["valid"] else f"{name} (invalid: bits 23:17 set)"
     if conduit == "hvc":
         d = abi.describe_hvc_imm(imm)
         if d["abi"] == "native":
@@ -589,7 +574,7 @@ def stats(
             if kind == "ftrace":
                 _ftrace_stats(stream, path, st, progress)
             else:
-                for calls, lines in iter_calls(path, kind, st.malformed):
+                for calls, lines in _calls(kind, stream, path, st.malformed):
                     st.add(calls)
                     st.lines += lines
         except (OSError, EOFError, gzip.BadGzipFile) as e:
