@@ -547,10 +547,11 @@ class _Prober:
                     break
 
     def kernel_version(self) -> None:
-        text = self.text("proc/sys/kernel/osrelease") or self.text("proc/version")
-        if text is not None:
-            self.add("/proc/sys/kernel/osrelease", "info", f"kernel {text.strip()}",
-                     value=text.strip())  # fmt: skip
+        for path in ("proc/sys/kernel/osrelease", "proc/version"):
+            text = self.text(path)
+            if text:
+                self.add("/" + path, "info", f"kernel {text.strip()}", value=text.strip())
+                return
 
 
 def _dt_strings(data: bytes) -> list[str] | None:
