@@ -180,7 +180,7 @@ def ftrace_calls_fast(a: U8, n: int) -> FastCalls:
     e = lo + 8  # the ',' of ", imm: 0x"
     good &= (a[e + 1] == 32) & (a[e + 2] == ord("i")) & (a[e + 5] == ord(":"))
     good &= a[e + 8] == ord("x")
-    imm = np.zeros(len(q), np.uint64)
+    imm: U64 = np.zeros(len(q), np.uint64)
     done = np.zeros(len(q), np.bool_)
     closed = np.zeros(len(q), np.bool_)
     for j in range(5):  # up to 4 digits (16 bits), then ')'
@@ -238,8 +238,8 @@ class _KeyCounter:
     those seen and `searchsorted` beat a sort of every chunk."""
 
     def __init__(self) -> None:
-        self.keys = np.zeros(0, np.uint64)
-        self.counts = np.zeros(0, np.int64)
+        self.keys: U64 = np.zeros(0, np.uint64)
+        self.counts: I64 = np.zeros(0, np.int64)
 
     def add(self, key: U64) -> None:
         if not len(key):
