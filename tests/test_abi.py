@@ -283,3 +283,17 @@ def test_identify_decode_never_loses_a_bit(x0: int, x1: int, x2: int, x3: int) -
 def test_identify_decode_refuses_wide_values(x: int) -> None:
     with pytest.raises(ValueError):
         abi.HypIdentify.decode(x + (1 << 64))
+
+
+def test_describe_results() -> None:
+    uid = [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]
+    assert (
+        abi.describe_results(0x8600FF01, 0, uid)["uid"]["hypervisor"] == "Gunyah (standard build)"
+    )
+    assert abi.describe_results(0x8500FF01, 0, uid)["uid"]["uuid"].startswith("c1d58fcd")
+    assert abi.describe_results(0x8600FF01, 0, [0xFFFFFFFF, 0, 0, 0]) == {}
+    info = [0x5100000000008001, 0, 0, 0]
+    assert abi.describe_results(0xC6008000, 0, info)["identify"]["api_version"] == 1
+    assert abi.describe_results(None, 0x6000, info)["identify"]["variant"]["value"] == 0x51
+    assert abi.describe_results(0xC6008000, 0, [2**64 - 1, 0, 0, 0]) == {}
+    assert abi.describe_results(0x86008000, 0, info) == {}  # not the form Gunyah takes

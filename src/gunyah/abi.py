@@ -504,3 +504,22 @@ def describe_hvc_imm(imm: int) -> dict[str, Any]:
         number = imm - NATIVE_HVC_BASE
         return {"imm": imm, "abi": "native", "number": number, "name": HYPERCALLS.get(number)}
     return {"imm": imm, "abi": "none", "number": None, "name": None}
+
+
+def describe_results(function_id: int | None, imm: int, results: list[int]) -> dict[str, Any]:
+    """What X0..X3 (already at the call's width) say, for the calls whose results
+    this ABI defines: a call UID query, and hypervisor_identify by either path."""
+    out: dict[str, Any] = {}
+    if function_id is None:
+        if native_call_name(imm) == "hypervisor_identify" and results[0] != smccc.MASK64:
+            out["identify"] = HypIdentify.decode(*results[:4]).to_dict()
+        return out
+    fid = smccc.FunctionId.decode(function_id)
+    if fid.function == smccc.FUNC_CALL_UID and not fid.smc64:
+        if not smccc.uid_is_unknown(results) and all(r <= smccc.MASK32 for r in results[:4]):
+            out["uid"] = CallUid.decode(*results[:4]).to_dict()
+    elif fid.owner == smccc.OWNER_VENDOR_HYP and fid.fast and fid.smc64:
+        call = VendorHypCall.decode(fid.function)
+        if call.name == "hypervisor_identify" and results[0] != smccc.MASK64:
+            out["identify"] = HypIdentify.decode(*results[:4]).to_dict()
+    return out

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import abi, render, smccc
-from .conduit import Conduit, Kind
+from .conduit import NUM_REGS, Conduit, Kind
 from .guest import VERDICT_NOT_GUNYAH, VERDICT_SUPPORTED, identify
 from .hypervisor import Hypervisor, describe_call
 from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME
@@ -154,22 +154,19 @@ def cmd_call(args: argparse.Namespace) -> int:
     hyp = Hypervisor(args.persona)
     if imm == 0 and not values:
         raise UsageError("give a FUNCTION_ID (or --hvc-imm N with register values)")
-    if len(values) > 18:
-        raise UsageError(f"at most 18 register values (X0..X17), got {len(values)}")
+    if len(values) > NUM_REGS:
+        raise UsageError(f"at most {NUM_REGS} register values (X0..X17), got {len(values)}")
     if imm == 0 and values[0] >> 32:
         raise UsageError(f"function ID {values[0]:#x} does not fit in 32 bits")
-    regs = values + [0] * (18 - len(values))
+    regs = values + [0] * (NUM_REGS - len(values))
     Conduit(hyp, kind, imm).trap(regs)
     fid = None if imm else abi.describe_function_id(values[0])
     width = 32 if fid is not None and not fid["smc64"] else 64
     results = [r & smccc.MASK32 if width == 32 else r for r in regs[:4]]
-    meaning: dict[str, Any] = {
-        "note": describe_call(hyp.persona, kind, imm, values[0] if values else 0)
+    meaning = {
+        "note": describe_call(hyp.persona, kind, imm, values[0] if values else 0),
+        **abi.describe_results(None if imm else values[0], imm, results),
     }
-    if fid is not None and fid["function"] == 0xFF01 and not smccc.uid_is_unknown(results):
-        meaning["uid"] = abi.CallUid.decode(*results).to_dict()
-    if _is_identify(fid, imm) and results[0] != smccc.MASK64:
-        meaning["identify"] = abi.HypIdentify.decode(*results).to_dict()
     data = {
         "persona": args.persona,
         "conduit": kind,
@@ -184,13 +181,6 @@ def cmd_call(args: argparse.Namespace) -> int:
     }
     _emit(args, data, render.call_result(data))
     return EXIT_OK
-
-
-def _is_identify(fid: dict[str, Any] | None, imm: int) -> bool:
-    if fid is None:
-        return imm == abi.native_imm(abi.HYP_IDENTIFY_NUMBER)
-    g = fid.get("gunyah")
-    return g is not None and g["name"] == "hypervisor_identify" and fid["smc64"] and fid["fast"]
 
 
 # -- run ----------------------------------------------------------------------

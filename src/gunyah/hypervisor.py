@@ -149,14 +149,14 @@ class Hypervisor:
             return version
         if f.owner == smccc.OWNER_ARCH and f.function == 0x0001:
             return self._arch_features
-        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == 0xFF01 and p.uid is not None:
+        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == smccc.FUNC_CALL_UID and p.uid:
             uid = p.uid
 
             def call_uid(r: list[int]) -> None:
                 r[0:4] = uid
 
             return call_uid
-        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == 0xFF03:
+        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == smccc.FUNC_REVISION:
 
             def revision(r: list[int]) -> None:
                 r[0], r[1] = 1, 0  # major 1, minor 0
@@ -170,7 +170,7 @@ class Hypervisor:
         f = smccc.FunctionId.decode(r[1])
         implemented = {
             smccc.OWNER_ARCH: (0x0000, 0x0001),
-            smccc.OWNER_STANDARD_HYP: (0xFF01, 0xFF03),
+            smccc.OWNER_STANDARD_HYP: (smccc.FUNC_CALL_UID, smccc.FUNC_REVISION),
         }.get(f.owner, ())
         ok = f.fast and f.valid and not f.smc64 and f.function in implemented
         r[0] = 0 if ok else MASK32

@@ -166,10 +166,13 @@ class FunctionId:
 # specifications: DEN0028 (Arm architecture calls and the general service
 # queries at 0xff00..0xff03), DEN0022 (PSCI, include/uapi/linux/psci.h),
 # DEN0098 (TRNG), DEN0057 (PV time), and KVM's vendor calls (arm-smccc.h).
+FUNC_CALL_COUNT = 0xFF00
+FUNC_CALL_UID = 0xFF01
+FUNC_REVISION = 0xFF03
 GENERAL_QUERIES = {
-    0xFF00: "CALL_COUNT",
-    0xFF01: "CALL_UID",
-    0xFF03: "REVISION",
+    FUNC_CALL_COUNT: "CALL_COUNT",
+    FUNC_CALL_UID: "CALL_UID",
+    FUNC_REVISION: "REVISION",
 }
 
 ARCH_CALLS = {
