@@ -219,6 +219,7 @@ def test_describe_identify_and_refused_forms() -> None:
         "number": 0,
         "name": "hypervisor_identify",
         "accepted": True,
+        "accepted_form": "fast 64-bit",
     }
     assert abi.describe_function_id(0x86008000)["gunyah"]["accepted"] is False
     assert abi.describe_function_id(0xC600FF01)["gunyah"]["accepted"] is False

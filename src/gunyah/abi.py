@@ -129,6 +129,11 @@ class VendorHypCall:
             return SERVICES.get(self.number)
         return None
 
+    @property
+    def accepted_form(self) -> str | None:
+        """The one form Gunyah takes this class in (smccc_hypercalls.c)."""
+        return {CLASS_HYPERCALL: "fast 64-bit", CLASS_SERVICE: "fast 32-bit"}.get(self.call_class)
+
     def accepted(self, fast: bool, smc64: bool) -> bool:
         """Gunyah takes hypercalls only as fast 64-bit, services only as fast 32-bit."""
         if self.call_class == CLASS_HYPERCALL:
@@ -483,7 +488,11 @@ def describe_function_id(value: int) -> dict[str, Any]:
     if fid.owner == smccc.OWNER_VENDOR_HYP:
         # vendor-specific: each hypervisor's reading, Gunyah's first
         call = VendorHypCall.decode(fid.function)
-        out["gunyah"] = {**call.to_dict(), "accepted": call.accepted(fid.fast, fid.smc64)}
+        out["gunyah"] = {
+            **call.to_dict(),
+            "accepted": call.accepted(fid.fast, fid.smc64),
+            "accepted_form": call.accepted_form,
+        }
         kvm = smccc.KVM_VENDOR_CALLS.get(fid.function)
         out["kvm"] = kvm
         if name is None and call.name is not None:

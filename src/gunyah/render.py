@@ -38,9 +38,10 @@ def function_id(d: dict[str, Any]) -> str:
             f"  gunyah: class {cls['name']} ({cls['value']:#04b}), number {g['number']:#06x}"
             + (f" = {g['name']}" if g["name"] else " (not a catalogued call)")
         )
-        if g["class"]["name"] in ("hypercall", "service") and not g["accepted"]:
-            form = "fast 64-bit" if g["class"]["name"] == "hypercall" else "fast 32-bit"
-            lines.append(f"  Gunyah answers -1: a {g['class']['name']} is taken only as {form}")
+        if g["accepted_form"] and not g["accepted"]:
+            lines.append(
+                f"  Gunyah answers -1: a {cls['name']} is taken only as {g['accepted_form']}"
+            )
     if d.get("kvm"):
         lines.append(f"  kvm: {d['kvm']}")
     return "\n".join(lines)
