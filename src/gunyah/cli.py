@@ -362,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gunyah",
         description="The Gunyah hypervisor's guest-identification ABI, both sides of SMCCC: "
-        "a guest driver, an executable hypervisor model, and decoders.",
+        "a guest driver, an executable hypervisor model, an AArch64 vCPU that traps real "
+        "guest code into it, decoders, a conformance matrix, a read-only probe of this "
+        "machine, and hypercall-trace statistics.",
         epilog="Numbers are hex (0x..., underscores allowed) or decimal. "
         "Run 'gunyah COMMAND --help' for each command.",
     )
