@@ -134,3 +134,9 @@ def test_verdict_follows_the_rules(ver: int, be: bool, b64: bool, var: int, dirt
     p = dataclasses.replace(get_persona("gunyah"), api_info=info, dirty_upper=dirty)
     expected = "supported" if (ver == 1 and not be and b64) else "unsupported-api"
     assert run(p).verdict == expected
+
+
+def test_every_persona_names_a_verdict_the_driver_can_reach() -> None:
+    from gunyah.guest import VERDICTS
+
+    assert {p.expected_verdict for p in PERSONAS} <= set(VERDICTS)

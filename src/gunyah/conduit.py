@@ -23,7 +23,6 @@ NUM_REGS = 18  # X0..X17: SMCCC 1.2 arguments and results
 ARGS32 = 7
 ARGS64 = 17
 RESULTS32 = 8
-RESULTS64 = 18
 RESULT_REGS = 8  # X0..X7: the most any modelled call writes (the native ABI's results)
 
 
