@@ -30,3 +30,20 @@ def test_vcpu_guest_agrees_with_python_driver(persona: str, conduit: list[str]) 
     assert (py.pop("driver"), vm.pop("driver")) == ("python", "vcpu")
     assert vm == py
     assert rc_vm == rc_py
+
+
+@pytest.mark.parametrize(
+    ("output", "status", "fragment"),
+    [("uid 0x1 0x2\n", 1, "malformed"),
+     ("identify 0x1 0x0 0x0 0x0\n", 0, "malformed"),
+     ("uid 0xcd8fd5c1 0xdb5f53a4 0x36ce6592 0x145f3d67\n", 1, "incomplete"),
+     ("uid 0xb66fb428 0xe911c52e 0x564bcaa9 0x743a004d\n", 0, "says supported where"),
+     ("", 7, "did not finish")],
+)  # fmt: skip
+def test_a_report_that_does_not_add_up_is_refused(output: str, status: int, fragment: str) -> None:
+    from gunyah.builtin_guest import GuestFailure, parse_report
+    from gunyah.vcpu import RunResult
+
+    result = RunResult("semihosting-exit", status, None, output, [])
+    with pytest.raises(GuestFailure, match=fragment):
+        parse_report(result)

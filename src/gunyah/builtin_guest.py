@@ -29,6 +29,7 @@ class GuestFailure(Exception):
 
 
 def run_builtin(hyp: Hypervisor, kind: Kind = "hvc") -> tuple[Identification, RunResult]:
+    """The shipped guest on the vCPU against `hyp`, over HVC or SMC (X0 at entry)."""
     result = VCpu(hyp, trace=True).run(load_elf(BUILTIN_ELF), {0: int(kind == "smc")})
     return parse_report(result), result
 
@@ -50,7 +51,10 @@ def parse_report(result: RunResult) -> Identification:
             f"the built-in guest's report is malformed ({e}): {result.output!r}"
         ) from None
     verdict = EXIT_VERDICTS[result.exit_status]
-    expected = conclude(uid, ident)
+    try:
+        expected = conclude(uid, ident)
+    except ValueError as e:
+        raise GuestFailure(f"the built-in guest's report is incomplete: {e}") from None
     if expected.verdict != verdict:
         raise GuestFailure(
             f"the built-in guest says {verdict} where the procedure says {expected.verdict}"
