@@ -18,6 +18,7 @@ is made per line. Names are looked up once per distinct call.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -43,11 +44,6 @@ U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
-_HEX = np.full(256, 255, np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _HEX[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _HEX[_c] = 10 + _i
 _PAD = bytes(64)
 _AT = np.frombuffer(b" at 0x", np.uint8)
 _R0 = np.frombuffer(b"(r0: 0x", np.uint8)
@@ -93,8 +89,7 @@ def _hex_field(a: U8, start: I64, width: int, end: int) -> tuple[U64, I64, npt.N
 
     Returns the values, the position after the terminator, and which parsed."""
     win = a[start[:, None] + np.arange(width + 1)]
-    nib = _HEX[win]
-    isdig = nib != 255
+    nib, isdig = _hexdigit(win)
     length = np.argmin(isdig, axis=1)  # first non-digit (0 if none: invalid below)
     rows = np.arange(len(start))
     ok = (length > 0) & ~isdig.all(axis=1) & (win[rows, length] == end)
@@ -413,30 +408,30 @@ class _Peekable(io.RawIOBase):
         return len(data)
 
 
-def _open_sniffed(path: str, fmt: str) -> tuple[str, IO[bytes], IO[bytes]]:
-    """The format, a stream from the file's first byte, and the file to close."""
+@contextlib.contextmanager
+def _trace_stream(path: str, fmt: str) -> Iterator[tuple[str, IO[bytes]]]:
+    """The trace's format and a stream from its first byte; read errors inside
+    become one TraceError naming the file, and the file is always closed."""
     f = open_trace(path)
     try:
         head = f.read(SNIFF_BYTES)
-        kind = sniff(head) if fmt == "auto" else fmt
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise TraceError(f"{path}: cannot read: {e}") from None
-    except TraceError as e:
-        raise TraceError(f"{path}: {e}") from None
-    return kind, io.BufferedReader(_Peekable(head, f)), f
-
-
-def iter_calls(path: str, fmt: str, bad: Malformed) -> Iterator[tuple[Calls, int]]:
-    """Every call of one trace, fully parsed (pc too), chunk by chunk, with the
-    number of lines each chunk held."""
-    kind, stream, f = _open_sniffed(path, fmt)
-    try:
-        yield from _calls(kind, stream, path, bad)
+        try:
+            kind = sniff(head) if fmt == "auto" else fmt
+        except TraceError as e:
+            raise TraceError(f"{path}: {e}") from None
+        yield kind, io.BufferedReader(_Peekable(head, f))
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise TraceError(f"{path}: cannot read: {e}") from None
     finally:
         if f is not sys.stdin.buffer:
             f.close()
+
+
+def iter_calls(path: str, fmt: str, bad: Malformed) -> Iterator[tuple[Calls, int]]:
+    """Every call of one trace, fully parsed (pc too), chunk by chunk, with the
+    number of lines each chunk held."""
+    with _trace_stream(path, fmt) as (kind, stream):
+        yield from _calls(kind, stream, path, bad)
 
 
 def _calls(kind: str, stream: IO[bytes], path: str, bad: Malformed) -> Iterator[tuple[Calls, int]]:
@@ -569,17 +564,11 @@ def stats(
     """Counts of every call in the traces; ftrace by the fast path."""
     st = Stats(list(paths))
     for path in paths:
-        kind, stream, f = _open_sniffed(path, fmt)
-        try:
+        with _trace_stream(path, fmt) as (kind, stream):
             if kind == "ftrace":
                 _ftrace_stats(stream, path, st, progress)
             else:
                 for calls, lines in _calls(kind, stream, path, st.malformed):
                     st.add(calls)
                     st.lines += lines
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            raise TraceError(f"{path}: cannot read: {e}") from None
-        finally:
-            if f is not sys.stdin.buffer:
-                f.close()
     return st
