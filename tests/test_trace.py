@@ -1,10 +1,14 @@
-"""Trace reading: every format, bad lines, and the fast path against the full parser."""
+"""Trace reading: every format, bad lines, and the compiled scanner against the numpy parser."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
 import json
+import os
+import shutil
+import sysconfig
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -140,71 +144,136 @@ def test_forced_format_on_wrong_input(tmp_path: Path) -> None:
     assert s.calls == 0 and s.malformed.count > 0  # every line bad, none fatal
 
 
-def test_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lines cut by the reader's block size are put back together."""
-    body = BOOT * 50
-    p = write(tmp_path, "many.trace", body)
+needs_scanner = pytest.mark.skipif(trace._ftrace is None, reason="no compiled scanner")
+
+
+def test_compiled_scanner_is_built() -> None:
+    """Where a C compiler is, the install built the scanner (setup.py makes it
+    optional, so a failed build would pass unseen but for this test)."""
+    cc = os.environ.get("CC") or (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if trace._ftrace is None and not shutil.which(cc):
+        pytest.skip(f"no C compiler ({cc}) on PATH: trace stats runs on numpy")
+    assert trace.scanner() == "compiled", f"{cc} is on PATH but the scanner was not built"
+
+
+@pytest.fixture(params=[pytest.param("compiled", marks=needs_scanner), "numpy"])
+def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with each way `stats` can count ftrace."""
+    if request.param == "numpy":
+        monkeypatch.setattr(trace, "_ftrace", None)
+    return str(request.param)
+
+
+def test_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanner: str) -> None:
+    """Lines cut by the reader's block size are put back together, in order,
+    however many threads scan the blocks."""
+    p = write(tmp_path, "many.trace", BOOT * 50)
     whole = trace.stats([p])
     monkeypatch.setattr(trace, "CHUNK", 97)
     monkeypatch.setattr(trace, "SPILL", 4096)
+    monkeypatch.setattr(trace, "_workers", lambda: 3)
     small = trace.stats([p])
+    assert trace.scanner() == scanner
     assert small.to_dict() == whole.to_dict()
-    assert whole.calls == 8 * 50 and whole.malformed.count == 2 * 50
+    assert whole.calls == 8 * 50 and whole.malformed.count == 2 * 50 and whole.lines == 13 * 50
+    assert [n for _, n, _ in whole.malformed.first] == [12, 13, 25, 26, 38]
 
 
-hexes = st.integers(0, 2**64 - 1)
+def test_line_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  scanner: str) -> None:  # fmt: skip
+    """A line longer than the reader holds is cut, not lost, and counted once."""
+    monkeypatch.setattr(trace, "CHUNK", 256)
+    monkeypatch.setattr(trace, "SPILL", 256)  # event lines fit; the comment does not
+    text = ev("HVC", 0x1000, 0x84000000, 0) + "\n" + "# " + "x" * 1000 + "\n" + BOOT + "tail"
+    s = trace.stats([write(tmp_path, "long.trace", text)])
+    assert s.lines == 2 + 13 + 1 and s.calls == 9
+
+
+@needs_scanner
+def test_same_counts_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled scanner and the numpy parser give the same stats."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))
+    import gen_trace  # the benchmark's own mix, malformed lines and all
+
+    p = tmp_path / "gen.trace"
+    p.write_bytes(gen_trace.block(gen_trace.random.Random(7), 3000))
+    compiled = trace.stats([str(p)]).to_dict()
+    monkeypatch.setattr(trace, "_ftrace", None)
+    assert trace.stats([str(p)]).to_dict() == compiled
+    assert compiled["calls"] > 2000 and compiled["malformed"]["count"] > 0
+
+
+def hex_text(draw: st.DrawFn) -> str:
+    """A hex number as a kernel might print it, or not quite: any width up
+    to 18 digits, either case."""
+    value = draw(st.integers(0, 2**64 - 1) | st.integers(0, 0x1FFFF))
+    digits = f"{value:0{draw(st.integers(1, 18))}x}"
+    return digits.upper() if draw(st.booleans()) else digits
 
 
 @st.composite
-def event_lines(draw: st.DrawFn) -> str:
+def trace_lines(draw: st.DrawFn) -> bytes:
     kind = draw(st.sampled_from(["HVC", "SMC"]))
-    wide = draw(st.booleans())
-    top = 2**64 - 1 if wide else 2**32 - 1
-    line = ev(kind, draw(st.integers(0, top)), draw(st.integers(0, top)),
-              draw(st.integers(0, 0xFFFF)), wide)  # fmt: skip
-    if draw(st.booleans()):  # corrupt one byte somewhere after the event name
+    name = "kvm_smc_arm64" if kind == "SMC" else "kvm_hvc_arm64"
+    event = f"{kind} at 0x{hex_text(draw)} (r0: 0x{hex_text(draw)}, imm: 0x{hex_text(draw)})"
+    line = (HEAD + name + ": " + event).encode()
+    shape = draw(st.sampled_from(["event", "corrupt", "two", "other", "junk"]))
+    if shape == "corrupt":  # one byte changed somewhere after the event name
         i = draw(st.integers(len(HEAD) + 15, len(line) - 1))
-        line = line[:i] + draw(st.sampled_from("z(),: x")) + line[i + 1 :]
+        byte = draw(st.sampled_from([b"z", b"(", b")", b",", b":", b" ", b"x", b"\x80", b"\n"]))
+        line = line[:i] + byte + line[i + 1 :]
+    elif shape == "two":
+        line += b" " + event.encode()
+    elif shape == "other":
+        line = (HEAD + "kvm_exit: TRAP: HSR_EC: 0x0016 (HVC64), PC: 0x0000000040080004").encode()
+    elif shape == "junk":
+        line = draw(st.binary(max_size=80)).replace(b"\n", b" ")
     return line
 
 
-@given(st.lists(event_lines(), min_size=1, max_size=30))
-def test_fast_path_agrees_with_full_parser(lines: list[str]) -> None:
-    data = ("\n".join(lines) + "\n").encode()
-    a = np.frombuffer(data + bytes(64), np.uint8)
-    fast = trace.ftrace_calls_fast(a, len(data))
-    full, malformed = trace.parse_ftrace(data, 1)
-
-    def line_of(pos: int) -> int:
-        return data.count(b"\n", 0, pos) + 1
-
-    fast_calls = {
-        line_of(p): (s, f, i)
-        for p, s, f, i in zip(fast.at.tolist(), fast.smc.tolist(), fast.fid.tolist(),
-                              fast.imm.tolist(), strict=True)
-    }  # fmt: skip
-    full_calls = {
-        n: (s, r & 0xFFFFFFFF, i)
-        for n, s, r, i in zip(full.line.tolist(), full.smc.tolist(), full.r0.tolist(),
-                              full.imm.tolist(), strict=True)
-    }  # fmt: skip
-    bad_full = set(malformed.tolist())
-    # every call the full parser finds, the fast path finds alike
-    assert {n: fast_calls.get(n) for n in full_calls} == full_calls
-    # the fast path takes more only where the full parser found the pc garbled
-    assert set(fast_calls) - set(full_calls) <= bad_full
-    # what the fast path calls malformed, the full parser does not call a call
-    for pos in fast.bad.tolist():
-        assert line_of(pos) not in full_calls
+def compiled_scan(data: bytes) -> tuple[int, int, dict[int, int], int, list[tuple[int, int]]]:
+    assert trace._ftrace is not None
+    table = trace._ftrace.table()
+    bad = np.zeros((trace.MAX_MALFORMED_SHOWN, 2), np.int64)
+    lines, calls, nbad = trace._ftrace.scan(data, 0, len(data), table, bad)
+    shown = [(int(o), int(n)) for o, n in bad[: min(nbad, len(bad))].tolist()]
+    return lines, calls, trace._ftrace.counts(table), nbad, shown
 
 
-@given(st.binary(max_size=400))
-def test_arbitrary_bytes_never_crash(blob: bytes) -> None:
-    a = np.frombuffer(blob + bytes(64), np.uint8)
-    trace.ftrace_calls_fast(a, len(blob))
+@needs_scanner
+@given(st.lists(trace_lines(), max_size=30), st.booleans())
+def test_compiled_scanner_agrees_with_numpy_parser(lines: list[bytes], end_newline: bool) -> None:
+    data = b"\n".join(lines) + (b"\n" if end_newline else b"")
+    n_lines, n_calls, counts, n_bad, shown = compiled_scan(data)
+    calls, malformed = trace.parse_ftrace(data, 1)
+    keys = Counter(trace._call_keys(calls.smc, calls.r0, calls.imm).tolist())
+    assert n_lines == data.count(b"\n")
+    assert n_calls == len(calls) and counts == keys
+    assert n_bad == len(malformed)
+    for (offset, index), line in zip(shown, malformed.tolist(), strict=False):
+        assert offset == 0 or data[offset - 1] == ord("\n")  # where the line starts
+        assert index == data.count(b"\n", 0, offset) == line - 1
+
+
+@given(st.binary(max_size=400), st.integers(0, 400), st.integers(0, 400))
+def test_arbitrary_bytes_never_crash(blob: bytes, start: int, stop: int) -> None:
     trace.parse_ftrace(blob, 1)
+    if trace._ftrace is not None and start <= stop <= len(blob):
+        compiled_scan(blob[start:stop])
     with contextlib.suppress(trace.TraceError):
         trace.sniff(blob)
+
+
+@needs_scanner
+def test_scan_refuses_bad_arguments() -> None:
+    assert trace._ftrace is not None
+    table, bad = trace._ftrace.table(), np.zeros((1, 2), np.int64)
+    with pytest.raises(ValueError, match="within"):
+        trace._ftrace.scan(b"abc", 2, 1, table, bad)
+    with pytest.raises(ValueError, match="pairs"):
+        trace._ftrace.scan(b"abc", 0, 3, table, np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="Capsule"):
+        trace._ftrace.scan(b"abc", 0, 3, object(), bad)  # not a table
 
 
 def test_cli_offers_every_format() -> None:

@@ -10,10 +10,13 @@ Formats:
 - `csv`: a header row naming the same columns.
 - `run`: what `gunyah run --trace` prints.
 
-ftrace, the format that runs to gigabytes, is parsed with numpy over 4 MiB
-chunks: the events are found by their `HVC at`/`SMC at` anchor and their hex
-fields converted as whole arrays, so memory stays flat and no Python object
-is made per line. Names are looked up once per distinct call.
+ftrace, the format that runs to gigabytes, is read in 4 MiB blocks into a
+few reused buffers, so memory stays flat. `stats` counts calls with the
+compiled scanner (`_ftrace.c`, built at install) on worker threads, one block
+each, while this thread reads the next; `decode`, and `stats` where the
+scanner was not built, parse with numpy: events found by their `HVC at`/`SMC
+at` anchor and their hex fields converted as whole arrays. Both read the same
+grammar (a test holds them to it). Names are looked up once per distinct call.
 """
 
 from __future__ import annotations
@@ -22,18 +25,29 @@ import contextlib
 import csv
 import gzip
 import io
+import itertools
 import json
+import os
 import re
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import abi, smccc
+
+_ftrace: ModuleType | None
+try:
+    from . import _ftrace
+except ImportError:  # built without a C compiler: stats falls back to numpy
+    _ftrace = None
 
 CHUNK = 4 << 20  # fits a CPU's cache well enough for the gathers of the fast path
 MAX_MALFORMED_SHOWN = 5
@@ -48,7 +62,6 @@ _PAD = bytes(64)
 _AT = np.frombuffer(b" at 0x", np.uint8)
 _R0 = np.frombuffer(b"(r0: 0x", np.uint8)
 _IMM = np.frombuffer(b", imm: 0x", np.uint8)
-_EIGHT = np.arange(8)
 
 CONDUITS = ("hvc", "smc")
 
@@ -84,21 +97,39 @@ class Malformed:
 
 # ---------------------------------------------------------------------------
 # ftrace, vectorised
-def _hex_field(a: U8, start: I64, width: int, end: int) -> tuple[U64, I64, npt.NDArray[np.bool_]]:
-    """Hex digits from each `start`, at most `width`, ended by byte `end`.
+def _hex_field(a: U8, start: I64, end: int) -> tuple[U64, I64, npt.NDArray[np.bool_]]:
+    """1 to 16 hex digits from each `start`, ended by byte `end`.
 
-    Returns the values, the position after the terminator, and which parsed."""
-    win = a[start[:, None] + np.arange(width + 1)]
-    nib, isdig = _hexdigit(win)
-    length = np.argmin(isdig, axis=1)  # first non-digit (0 if none: invalid below)
-    rows = np.arange(len(start))
-    ok = (length > 0) & ~isdig.all(axis=1) & (win[rows, length] == end)
-    k = np.arange(width)
-    use = k < length[:, None]
-    shift = np.where(use, 4 * (length[:, None] - 1 - k), 0).astype(np.uint64)
-    digits = np.where(use, nib[:, :width], 0).astype(np.uint64)
-    value = np.bitwise_or.reduce(digits << shift, axis=1)
-    return value.astype(np.uint64), start + length + 1, ok
+    Returns the values, the position after the terminator, and which parsed.
+    The widths the kernel prints (16 and 8 digits) go as whole rows; the rest
+    digit by digit, for as long as any row still has digits."""
+    value: U64 = np.zeros(len(start), np.uint64)
+    length: I64 = np.zeros(len(start), np.int64)
+    todo = np.arange(len(start))
+    for width, dtype in ((16, ">u8"), (8, ">u4")):
+        rows = todo[a[start[todo] + width] == end]
+        nib, ok = _hexdigit(a[start[rows, None] + np.arange(width)])
+        ok = ok.all(axis=1)
+        rows, nib = rows[ok], nib[ok]
+        # nibble pairs make bytes, read big-endian
+        packed = np.ascontiguousarray((nib[:, 0::2] << np.uint8(4)) | nib[:, 1::2])
+        value[rows] = packed.view(dtype)[:, 0]
+        length[rows] = width
+        todo = todo[length[todo] == 0]
+    at = start[todo]
+    v: U64 = np.zeros(len(todo), np.uint64)
+    n: I64 = np.zeros(len(todo), np.int64)
+    alive = np.ones(len(todo), np.bool_)
+    for k in range(17):  # a 17th digit makes the row invalid below
+        nib, ok = _hexdigit(a[at + k])
+        alive &= ok
+        if not alive.any():
+            break
+        v = np.where(alive, (v << np.uint64(4)) | nib, v)
+        n += alive
+    value[todo], length[todo] = v, n
+    ok = (length >= 1) & (length <= 16) & (a[start + length] == end)
+    return value, start + length + 1, ok
 
 
 def _matches(a: U8, at: I64, pattern: U8) -> npt.NDArray[np.bool_]:
@@ -119,14 +150,14 @@ def parse_ftrace(data: bytes, first_line: int) -> tuple[Calls, I64]:
     c, smc = c[anchor], sm[anchor]
     event = _matches(a, c + 1, _AT)
     c, smc = c[event], smc[event]
-    pc, after_pc, ok = _hex_field(a, c + 7, 16, ord(" "))
+    pc, after_pc, ok = _hex_field(a, c + 7, ord(" "))
     ok &= _matches(a, after_pc, _R0)
-    r0, after_r0, ok_r0 = _hex_field(a, after_pc + len(_R0), 16, ord(","))
+    r0, after_r0, ok_r0 = _hex_field(a, after_pc + len(_R0), ord(","))
     ok &= ok_r0
     # the ", imm: 0x" separator starts at the comma that ended r0
     ok &= _matches(a, after_r0 - 1, _IMM)
-    imm, _, ok_imm = _hex_field(a, after_r0 - 1 + len(_IMM), 16, ord(")"))
-    ok &= ok_imm
+    imm, _, ok_imm = _hex_field(a, after_r0 - 1 + len(_IMM), ord(")"))
+    ok &= ok_imm & (imm <= 0xFFFF)  # the instruction's 16-bit immediate
     newlines = np.flatnonzero(a[:n] == ord("\n"))
     line = np.searchsorted(newlines, c).astype(np.int64) + first_line
     calls = Calls(line[ok], smc[ok], pc[ok], r0[ok], imm[ok])
@@ -142,67 +173,12 @@ def _hexdigit(d: U8) -> tuple[U8, npt.NDArray[np.bool_]]:
     return np.where(digit, v, low), digit | letter
 
 
-@dataclass(frozen=True)
-class FastCalls:
-    smc: npt.NDArray[np.bool_]
-    fid: U64
-    imm: U64
-    at: I64  # where each call's "(r0: 0x" is
-    bad: I64  # where an event's "(r0: 0x" is whose line does not parse
-
-
-def ftrace_calls_fast(a: U8, n: int) -> FastCalls:
-    """What `stats` needs from every event in a[:n] (whole lines, zero padding
-    after): conduit (True for SMC), function ID (X0's low 32 bits), immediate;
-    and the positions of events that do not parse.
-
-    Anchored on the '(' of "(r0: 0x", it reads only the bytes it uses: the
-    conduit's "HVC"/"SMC", the last 8 digits of r0 (8 or 16 in all), the
-    immediate and the separators around them. The pc is not read: a line whose
-    pc alone is garbled still counts here (`decode`, which prints it, says so).
-    """
-    q = np.flatnonzero(a[:n] == ord("("))
-    q = q[q >= 26]
-    q = q[(a[q + 1] == ord("r")) & (a[q + 6] == ord("x"))]
-    r16 = a[q + 23] == ord(",")
-    good = r16 | (a[q + 15] == ord(","))
-    lo = q + 7 + 8 * r16  # the last 8 digits of r0
-    v, ok = _hexdigit(a[lo[:, None] + _EIGHT])
-    good &= ok.all(axis=1)
-    # nibble pairs make bytes; four bytes read big-endian are the function ID
-    packed = np.ascontiguousarray((v[:, 0::2] << np.uint8(4)) | v[:, 1::2])
-    fid = packed.view(">u4")[:, 0].astype(np.uint64)
-    e = lo + 8  # the ',' of ", imm: 0x"
-    good &= (a[e + 1] == 32) & (a[e + 2] == ord("i")) & (a[e + 5] == ord(":"))
-    good &= a[e + 8] == ord("x")
-    imm: U64 = np.zeros(len(q), np.uint64)
-    done = np.zeros(len(q), np.bool_)
-    closed = np.zeros(len(q), np.bool_)
-    for j in range(5):  # up to 4 digits (16 bits), then ')'
-        d = a[e + 9 + j]
-        v, ok = _hexdigit(d)
-        step = ~done & ok & (j < 4)
-        imm = np.where(step, (imm << np.uint64(4)) | v, imm)
-        closed |= ~done & (d == ord(")")) & (j > 0)
-        done |= ~step
-    good &= closed
-    # before it: "HVC at 0x" or "SMC at 0x", then a pc of 16 or 8 digits, then ' '
-    p16 = a[q - 18] == ord("x")
-    h = np.where(p16, q - 26, q - 18)
-    smc = (a[h] == ord("S")) & (a[h + 1] == ord("M"))
-    hvc = (a[h] == ord("H")) & (a[h + 1] == ord("V"))
-    good &= (p16 | (a[q - 10] == ord("x"))) & (smc | hvc) & (a[h + 2] == ord("C"))
-    for i, byte in enumerate(b" at 0x", start=3):
-        good &= a[h + i] == byte
-    good &= a[q - 1] == 32
-    return FastCalls(smc[good], fid[good], imm[good], q[good], q[~good])
-
-
 SPILL = 1 << 20  # room for the partial line carried from one block to the next
 
 
-def _blocks(f: IO[bytes]) -> Iterator[tuple[U8, int]]:
-    """Whole lines in a[:n] of one reused buffer, zero-padded after n.
+def _blocks(f: IO[bytes]) -> Iterator[tuple[U8, int, bool]]:
+    """Whole lines in a[:n] of one reused buffer, zero-padded after n, and
+    whether they are the last.
 
     The array is overwritten by the next block: use it before asking for more."""
     buf = bytearray(CHUNK + SPILL + 64)
@@ -215,7 +191,7 @@ def _blocks(f: IO[bytes]) -> Iterator[tuple[U8, int]]:
         a[end : end + 64] = 0
         if not got:
             if rest:
-                yield a, rest
+                yield a, rest, True
             return
         cut = buf.rfind(b"\n", 0, end) + 1
         if cut == 0:
@@ -223,34 +199,9 @@ def _blocks(f: IO[bytes]) -> Iterator[tuple[U8, int]]:
                 rest = end  # no line ends yet: read on
                 continue
             cut = end  # a line longer than SPILL: take it as it is
-        yield a, cut
+        yield a, cut, False
         rest = end - cut
         buf[:rest] = buf[cut:end]
-
-
-class _KeyCounter:
-    """Counts of uint64 call keys; few distinct keys, so a sorted array of
-    those seen and `searchsorted` beat a sort of every chunk."""
-
-    def __init__(self) -> None:
-        self.keys: U64 = np.zeros(0, np.uint64)
-        self.counts: I64 = np.zeros(0, np.int64)
-
-    def add(self, key: U64) -> None:
-        if not len(key):
-            return
-        idx = np.searchsorted(self.keys, key)
-        hit = idx < len(self.keys)
-        hit[hit] = self.keys[idx[hit]] == key[hit]
-        if not hit.all():
-            new = np.unique(key[~hit])
-            merged = np.union1d(self.keys, new)
-            self.counts = np.bincount(
-                np.searchsorted(merged, self.keys), weights=self.counts, minlength=len(merged)
-            ).astype(np.int64)
-            self.keys = merged
-            idx = np.searchsorted(self.keys, key)
-        self.counts += np.bincount(idx, minlength=len(self.keys))
 
 
 # ---------------------------------------------------------------------------
@@ -403,6 +354,8 @@ class _Peekable(io.RawIOBase):
         return self.rest.read(size)
 
     def readinto(self, b: Any) -> int:
+        if not self.head:
+            return self.rest.readinto(b)  # type: ignore[attr-defined, no-any-return]
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
@@ -434,25 +387,33 @@ def iter_calls(path: str, fmt: str, bad: Malformed) -> Iterator[tuple[Calls, int
         yield from _calls(kind, stream, path, bad)
 
 
-def _calls(kind: str, stream: IO[bytes], path: str, bad: Malformed) -> Iterator[tuple[Calls, int]]:
+def _calls(
+    kind: str,
+    stream: IO[bytes],
+    path: str,
+    bad: Malformed,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[Calls, int]]:
     if kind == "ftrace":
         first = 1
-        for a, n in _blocks(stream):
+        for a, n, last in _blocks(stream):
             piece = a[:n].tobytes()
             calls, malformed = parse_ftrace(piece, first)
             if len(malformed):
                 lines = piece.split(b"\n")
                 for ln in malformed.tolist():
                     bad.add(path, ln, lines[ln - first].decode("utf-8", "replace"))
-            count = piece.count(b"\n") + (not piece.endswith(b"\n"))
+            count = piece.count(b"\n") + (last and not piece.endswith(b"\n"))
             first += count
+            if progress:
+                progress(n)
             yield calls, count
     else:
         seen = 0
         for calls in _line_calls(kind, stream, path, bad):
-            last = int(calls.line[-1])
-            yield calls, last - seen
-            seen = last
+            upto = int(calls.line[-1])
+            yield calls, upto - seen
+            seen = upto
 
 
 # ---------------------------------------------------------------------------
@@ -494,22 +455,23 @@ class Stats:
     lines: int = 0
     calls: int = 0
     malformed: Malformed = field(default_factory=Malformed)
-    _keys: _KeyCounter = field(default_factory=_KeyCounter)
+    keys: Counter[int] = field(default_factory=Counter)  # _call_keys layout
 
     def add(self, calls: Calls) -> None:
         self.calls += len(calls)
-        self._keys.add(_call_keys(calls.smc, calls.r0, calls.imm))
+        keys, counts = np.unique(_call_keys(calls.smc, calls.r0, calls.imm), return_counts=True)
+        self.keys.update(dict(zip(keys.tolist(), counts.tolist(), strict=True)))
 
     @property
     def counts(self) -> Counter[tuple[str, int, int | None]]:
-        return Counter(
-            {_unkey(k): n for k, n in zip(self._keys.keys.tolist(), self._keys.counts.tolist(),
-                                          strict=True) if n}
-        )  # fmt: skip
+        return Counter({_unkey(k): n for k, n in self.keys.items() if n})
 
     def rows(self) -> list[dict[str, Any]]:
+        """One row per call, most frequent first (ties in key order, so the
+        same trace always gives the same table)."""
         out = []
-        for (conduit, imm, fid), n in self.counts.most_common():
+        for key, n in sorted(self.keys.items(), key=lambda kv: (-kv[1], kv[0])):
+            conduit, imm, fid = _unkey(key)
             out.append({
                 "conduit": conduit,
                 "imm": imm,
@@ -533,42 +495,131 @@ class Stats:
         }
 
 
-def _ftrace_stats(stream: IO[bytes], path: str, st: Stats,
-                  progress: Callable[[int], None] | None) -> None:  # fmt: skip
+def _workers() -> int:
+    """Scanning threads: the CPUs this process may use, up to 4 (beyond that
+    reading the blocks, on one thread, is what limits)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cpus or 1))
+
+
+def _scan_ftrace(stream: IO[bytes], path: str, st: Stats,
+                 progress: Callable[[int], None] | None) -> None:  # fmt: skip
+    """ftrace counted by the compiled scanner on worker threads. Each worker
+    takes the next block of whole lines (reading it under a lock, so blocks
+    come in file order) into its own buffer, then scans it while the others
+    read: the block is still in its core's cache, and the scanner lets go of
+    the GIL. Line numbers are put together from the blocks' order at the end."""
+    ft = _ftrace
+    assert ft is not None
+    lock = threading.Lock()
+    carry = bytearray()  # the partial line the last block read ended with
+    order = itertools.count()
+    done = threading.Event()  # end of file, or a worker failed
+    blocks: list[tuple[int, int, int, int, list[tuple[int, str]]]] = []
+    tables: list[Any] = []
+
+    def next_block(buf: bytearray) -> tuple[int, int, bool]:
+        """Reads the next block into buf: its number, its length, whether it
+        is the last."""
+        view = memoryview(buf)
+        rest = len(carry)
+        buf[:rest] = carry
+        while True:
+            got = stream.readinto(view[rest : rest + CHUNK])  # type: ignore[attr-defined]
+            end = rest + got
+            if not got:
+                done.set()
+                cut = end
+                break
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if cut:
+                break
+            if end + CHUNK > len(buf):
+                cut = end  # a line longer than SPILL: take it as it is
+                break
+            rest = end  # no line ends yet: read on
+        carry[:] = view[cut:end]
+        return next(order), cut, not got
+
+    kept: dict[int, int] = {}  # malformed lines kept for showing, by block
+    prefix = [0, 0]  # blocks 0.. done in a row so far, and the lines they kept
+
+    def needs_lines() -> bool:
+        """Whether the next block's malformed lines may be among the first shown."""
+        while prefix[0] in kept:
+            prefix[1] += kept.pop(prefix[0])
+            prefix[0] += 1
+        return prefix[1] < MAX_MALFORMED_SHOWN
+
+    def work() -> None:
+        buf = bytearray(CHUNK + SPILL)
+        bad = np.zeros((MAX_MALFORMED_SHOWN, 2), np.int64)  # (offset, line in block)
+        table = ft.table()
+        tables.append(table)
+        try:
+            while not done.is_set():
+                with lock:
+                    if done.is_set():
+                        return
+                    seq, n, last = next_block(buf)
+                    # only the first few in the file are shown: the line numbers
+                    # of later ones need not be counted
+                    room = bad if needs_lines() else bad[:0]
+                if not n:
+                    return
+                lines, calls, nbad = ft.scan(buf, 0, n, table, room)
+                shown = []
+                for pos, at in room[: min(nbad, len(room))].tolist():
+                    stop = buf.find(b"\n", pos, n)
+                    text = bytes(buf[pos : n if stop < 0 else stop]).decode("utf-8", "replace")
+                    shown.append((at, text))
+                lines += last and buf[n - 1] != 10  # a last line without a newline
+                with lock:
+                    blocks.append((seq, lines, calls, nbad, shown))
+                    kept[seq] = len(shown)
+                    if progress:
+                        progress(n)
+        except BaseException:
+            done.set()  # the others stop too; the error is raised below
+            raise
+
+    workers = _workers()
+    with ThreadPoolExecutor(workers, thread_name_prefix="gunyah-scan") as pool:
+        try:
+            for job in [pool.submit(work) for _ in range(workers)]:
+                job.result()
+        except BaseException:  # Ctrl-C too: the workers stop after their block
+            done.set()
+            raise
     line = 1
-    for a, n in _blocks(stream):
-        found = ftrace_calls_fast(a, n)
-        st.calls += len(found.fid)
-        st._keys.add(_call_keys(found.smc, found.fid, found.imm))
-        for pos in found.bad.tolist():
-            if len(st.malformed.first) >= MAX_MALFORMED_SHOWN:
-                st.malformed.count += 1
-                continue
-            start = (
-                int(np.flatnonzero(a[:pos] == 10)[-1]) + 1 if pos and (a[:pos] == 10).any() else 0
-            )
-            stop = pos + int(np.argmax(a[pos:n] == 10)) if (a[pos:n] == 10).any() else n
-            at = line + int(np.count_nonzero(a[:pos] == 10))
-            st.malformed.add(path, at, a[start:stop].tobytes().decode("utf-8", "replace"))
-        newlines = int(np.count_nonzero(a[:n] == 10))
-        lines = newlines + int(a[n - 1] != 10)
+    for _, lines, calls, nbad, shown in sorted(blocks):
+        for at, text in shown:
+            st.malformed.add(path, line + at, text)
+        st.malformed.count += nbad - len(shown)
         line += lines
         st.lines += lines
-        if progress:
-            progress(n)
+        st.calls += calls
+    for table in tables:
+        st.keys.update(ft.counts(table))
+
+
+def scanner() -> str:
+    """Which parser `stats` counts ftrace with: "compiled" or "numpy"."""
+    return "numpy" if _ftrace is None else "compiled"
 
 
 def stats(
     paths: list[str], fmt: str = "auto", progress: Callable[[int], None] | None = None
 ) -> Stats:
-    """Counts of every call in the traces; ftrace by the fast path."""
+    """Counts of every call in the traces; ftrace by the compiled scanner when
+    it was built."""
     st = Stats(list(paths))
     for path in paths:
         with _trace_stream(path, fmt) as (kind, stream):
-            if kind == "ftrace":
-                _ftrace_stats(stream, path, st, progress)
-            else:
-                for calls, lines in _calls(kind, stream, path, st.malformed):
-                    st.add(calls)
-                    st.lines += lines
+            if kind == "ftrace" and _ftrace is not None:
+                _scan_ftrace(stream, path, st, progress)
+                continue
+            for calls, lines in _calls(kind, stream, path, st.malformed, progress):
+                st.add(calls)
+                st.lines += lines
     return st

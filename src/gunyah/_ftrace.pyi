@@ -1,0 +1,9 @@
+"""Types of the compiled ftrace scanner (_ftrace.c)."""
+
+from typing import Any, NewType
+
+Table = NewType("Table", object)
+
+def table() -> Table: ...
+def scan(data: Any, start: int, stop: int, table: Table, bad: Any, /) -> tuple[int, int, int]: ...
+def counts(table: Table, /) -> dict[int, int]: ...
