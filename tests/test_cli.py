@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -230,3 +232,10 @@ def test_number_parser_accepts_or_refuses_cleanly(text: str) -> None:
         assert str(e)
     else:
         assert 0 <= value < 1 << 64
+
+
+def test_commands_that_need_no_cpu_do_not_load_it() -> None:
+    """decode, trace and probe start without the CPU emulator (tens of ms)."""
+    code = "import sys, gunyah.cli; gunyah.cli.build_parser(); print('unicorn' in sys.modules)"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert p.stdout.strip() == "False"

@@ -18,6 +18,7 @@ from . import abi, render, smccc
 from .conduit import NUM_REGS, Conduit, Kind
 from .guest import VERDICT_NOT_GUNYAH, VERDICT_SUPPORTED, identify
 from .hypervisor import Hypervisor, describe_call
+from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
 from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME
 
 EXIT_GUEST_FAILED = 125
@@ -107,8 +108,6 @@ def _add_persona(p: argparse.ArgumentParser) -> None:
 
 def _add_limits(p: argparse.ArgumentParser, each: str = "") -> None:
     """The vCPU's instruction budget and wall-clock limit (VCpu's defaults)."""
-    from .vcpu import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
-
     p.add_argument("--max-instructions", type=positive_int, default=DEFAULT_MAX_INSTRUCTIONS,
                    metavar="N", help=f"instruction budget{each} (default "
                    f"{DEFAULT_MAX_INSTRUCTIONS})")  # fmt: skip

@@ -17,9 +17,10 @@ from .builtin_guest import EXIT_VERDICTS
 from .conduit import Conduit, Kind, RecordingHandler, TrapRecord
 from .guest import identify
 from .hypervisor import Hypervisor
+from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
 from .personas import Persona
 from .toolchain import BUILTIN_ELF
-from .vcpu import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT, Image, VCpu, load_elf
+from .vcpu import Image, VCpu, load_elf
 
 DRIVER_PYTHON = "python"
 DRIVER_BUILTIN = "builtin-aarch64"

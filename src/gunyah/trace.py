@@ -108,9 +108,9 @@ def _hex_field(a: U8, start: I64, end: int) -> tuple[U64, I64, npt.NDArray[np.bo
     todo = np.arange(len(start))
     for width, dtype in ((16, ">u8"), (8, ">u4")):
         rows = todo[a[start[todo] + width] == end]
-        nib, ok = _hexdigit(a[start[rows, None] + np.arange(width)])
-        ok = ok.all(axis=1)
-        rows, nib = rows[ok], nib[ok]
+        nib, isdig = _hexdigit(a[start[rows, None] + np.arange(width)])
+        whole = isdig.all(axis=1)
+        rows, nib = rows[whole], nib[whole]
         # nibble pairs make bytes, read big-endian
         packed = np.ascontiguousarray((nib[:, 0::2] << np.uint8(4)) | nib[:, 1::2])
         value[rows] = packed.view(dtype)[:, 0]

@@ -29,11 +29,10 @@ from unicorn.unicorn_py3.unicorn import Uc, UcError, uclib
 
 from . import smccc
 from .conduit import NUM_REGS, RESULT_REGS, Kind, TrapHandler, TrapRecord
+from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
 
 PAGE = 0x1000
 DEFAULT_STACK_SIZE = 1 << 20
-DEFAULT_MAX_INSTRUCTIONS = 50_000_000
-DEFAULT_TIMEOUT = 10.0
 RECENT_CALLS = 16
 
 # Exception numbers the engine reports to an interrupt hook (UNICORN-NOTES.md).
