@@ -4,7 +4,7 @@
 
 The mix looks like a guest's life: PSCI and SMCCC discovery, Gunyah's
 identification over SMCCC and natively, hypercalls, other KVM events between
-them, both the 8-digit (older kernels) and 16-digit formats, and a few
+them, both the %08lx (older kernels) and %016lx formats, and a few
 malformed lines. A block of lines is generated once and repeated to size.
 """
 

@@ -39,7 +39,9 @@ BOOT = "\n".join([
     ev("HVC", 0x40080040, 0xFFFFFFFF_C6008000, 0),   # identify, junk in r0's upper half
     ev("HVC", 0x40080050, 0x0, 0x6000),              # native hypervisor_identify
     ev("HVC", 0x40080060, 0x86000000, 0),            # KVM_FEATURES
-    ev("HVC", 0x40080070, 0x84000000, 0),
+    # an older kernel's line: no comm name recorded, four flag characters
+    "           <...>-16291 [015] .... 780932.836905: kvm_hvc_arm64: "
+    "HVC at 0x4098e46c (r0: 0x84000000, imm: 0x0)",
     f"{HEAD}kvm_hvc_arm64: HVC at 0x0000000040080080 (r0: 0x00000000840zz000, imm: 0x0)",
     f"{HEAD}kvm_hvc_arm64: HVC at 0x0000000040080090 (r0: 0x0000000084000000, imm: 0x0",
 ]) + "\n"  # fmt: skip

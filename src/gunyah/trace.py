@@ -2,9 +2,11 @@
 
 Formats:
 - `ftrace`: the arm64 KVM tracepoints `kvm_hvc_arm64` / `kvm_smc_arm64`,
-  `HVC at 0x<pc> (r0: 0x<r0>, imm: 0x<imm>)` (8 hex digits in older kernels,
-  16 in newer; arch/arm64/kvm/trace_handle_exit.h). Lines of other events are
-  counted and passed over.
+  `HVC at 0x<pc> (r0: 0x<r0>, imm: 0x<imm>)`: pc and r0 as `%08lx` in older
+  kernels (8 digits, more for bigger values), `%016lx` in newer ones
+  (arch/arm64/kvm/trace_handle_exit.h); any width of 1 to 16 digits is read,
+  and the immediate, `%lx`, must fit the instruction's 16 bits. Lines of other
+  events are counted and passed over.
 - `jsonl`: one JSON object per line with `function_id` (or `r0`/`x0`), and
   optionally `imm`, `conduit` (`hvc`/`smc`) and `pc`; numbers or hex strings.
 - `csv`: a header row naming the same columns.
@@ -12,11 +14,12 @@ Formats:
 
 ftrace, the format that runs to gigabytes, is read in 4 MiB blocks into a
 few reused buffers, so memory stays flat. `stats` counts calls with the
-compiled scanner (`_ftrace.c`, built at install) on worker threads, one block
-each, while this thread reads the next; `decode`, and `stats` where the
-scanner was not built, parse with numpy: events found by their `HVC at`/`SMC
-at` anchor and their hex fields converted as whole arrays. Both read the same
-grammar (a test holds them to it). Names are looked up once per distinct call.
+compiled scanner (`_ftrace.c`, built at install) on worker threads, each
+reading its next block and scanning it while the others read; `decode`, and
+`stats` where the scanner was not built, parse with numpy: events found by
+their `HVC at`/`SMC at` anchor and their hex fields converted as whole arrays.
+Both read the same grammar (a property test holds them to it). Names are
+looked up once per distinct call.
 """
 
 from __future__ import annotations
