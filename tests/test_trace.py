@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import mmap
 import os
 import shutil
 import sysconfig
@@ -166,19 +167,40 @@ def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
-def test_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanner: str) -> None:
+@pytest.mark.parametrize("name", ["many.trace", "many.trace.gz"])  # mapped, and streamed
+def test_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanner: str,
+                          name: str) -> None:  # fmt: skip
     """Lines cut by the reader's block size are put back together, in order,
     however many threads scan the blocks."""
-    p = write(tmp_path, "many.trace", BOOT * 50)
+    p = write(tmp_path, name, BOOT * 200)
     whole = trace.stats([p])
     monkeypatch.setattr(trace, "CHUNK", 97)
     monkeypatch.setattr(trace, "SPILL", 4096)
+    monkeypatch.setattr(trace, "RELEASE", mmap.PAGESIZE)
     monkeypatch.setattr(trace, "_workers", lambda: 3)
     small = trace.stats([p])
     assert trace.scanner() == scanner
     assert small.to_dict() == whole.to_dict()
-    assert whole.calls == 8 * 50 and whole.malformed.count == 2 * 50 and whole.lines == 13 * 50
+    assert whole.calls == 8 * 200 and whole.malformed.count == 2 * 200
+    assert whole.lines == 13 * 200
     assert [n for _, n, _ in whole.malformed.first] == [12, 13, 25, 26, 38]
+
+
+def test_mapped_pages_are_let_go_behind_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trace, "RELEASE", mmap.PAGESIZE)
+    page = mmap.PAGESIZE
+    f = tmp_path / "t"
+    f.write_bytes(b"x" * (10 * page))
+    with open(f, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        blocks = trace._MappedBlocks(mm)
+        blocks.done(3 * page + 5, 7 * page)  # out of order: nothing before it is done
+        assert blocks.released == 0
+        blocks.done(0, 3 * page + 5)  # now 0 .. 7 pages are scanned in a row
+        assert blocks.scanned == 7 * page and blocks.released == 7 * page
+        blocks.done(7 * page, 9 * page + 1)
+        assert blocks.released == 9 * page  # whole windows only
 
 
 def test_line_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -30,8 +30,10 @@ import gzip
 import io
 import itertools
 import json
+import mmap
 import os
 import re
+import stat
 import sys
 import threading
 from collections import Counter
@@ -177,6 +179,7 @@ def _hexdigit(d: U8) -> tuple[U8, npt.NDArray[np.bool_]]:
 
 
 SPILL = 1 << 20  # room for the partial line carried from one block to the next
+RELEASE = 16 << 20  # a mapped file's pages are let go in windows of this size
 
 
 def _blocks(f: IO[bytes]) -> Iterator[tuple[U8, int, bool]]:
@@ -365,8 +368,9 @@ class _Peekable(io.RawIOBase):
 
 
 @contextlib.contextmanager
-def _trace_stream(path: str, fmt: str) -> Iterator[tuple[str, IO[bytes]]]:
-    """The trace's format and a stream from its first byte; read errors inside
+def _trace_stream(path: str, fmt: str) -> Iterator[tuple[str, IO[bytes], IO[bytes] | None]]:
+    """The trace's format, a stream from its first byte, and the file itself
+    where it is a plain one (not standard input, not gzip); read errors inside
     become one TraceError naming the file, and the file is always closed."""
     f = open_trace(path)
     try:
@@ -375,7 +379,8 @@ def _trace_stream(path: str, fmt: str) -> Iterator[tuple[str, IO[bytes]]]:
             kind = sniff(head) if fmt == "auto" else fmt
         except TraceError as e:
             raise TraceError(f"{path}: {e}") from None
-        yield kind, io.BufferedReader(_Peekable(head, f))
+        plain = None if path == "-" or isinstance(f, gzip.GzipFile) else f
+        yield kind, io.BufferedReader(_Peekable(head, f)), plain
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise TraceError(f"{path}: cannot read: {e}") from None
     finally:
@@ -386,7 +391,7 @@ def _trace_stream(path: str, fmt: str) -> Iterator[tuple[str, IO[bytes]]]:
 def iter_calls(path: str, fmt: str, bad: Malformed) -> Iterator[tuple[Calls, int]]:
     """Every call of one trace, fully parsed (pc too), chunk by chunk, with the
     number of lines each chunk held."""
-    with _trace_stream(path, fmt) as (kind, stream):
+    with _trace_stream(path, fmt) as (kind, stream, _):
         yield from _calls(kind, stream, path, bad)
 
 
@@ -505,33 +510,34 @@ def _workers() -> int:
     return max(1, min(4, cpus or 1))
 
 
-def _scan_ftrace(stream: IO[bytes], path: str, st: Stats,
-                 progress: Callable[[int], None] | None) -> None:  # fmt: skip
-    """ftrace counted by the compiled scanner on worker threads. Each worker
-    takes the next block of whole lines (reading it under a lock, so blocks
-    come in file order) into its own buffer, then scans it while the others
-    read: the block is still in its core's cache, and the scanner lets go of
-    the GIL. Line numbers are put together from the blocks' order at the end."""
-    ft = _ftrace
-    assert ft is not None
-    lock = threading.Lock()
-    carry = bytearray()  # the partial line the last block read ended with
-    order = itertools.count()
-    done = threading.Event()  # end of file, or a worker failed
-    blocks: list[tuple[int, int, int, int, list[tuple[int, str]]]] = []
-    tables: list[Any] = []
+Buffer = bytearray | mmap.mmap
 
-    def next_block(buf: bytearray) -> tuple[int, int, bool]:
-        """Reads the next block into buf: its number, its length, whether it
-        is the last."""
+
+class _StreamBlocks:
+    """Blocks of whole lines read from a stream, each into its worker's own
+    buffer; the partial line a block ends with starts the next."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.carry = bytearray()
+        self.ended = False
+
+    def buffer(self) -> bytearray:
+        return bytearray(CHUNK + SPILL)
+
+    def next(self, buf: Buffer) -> tuple[Buffer, int, int, bool] | None:
+        """The next block, read into buf: (data, start, stop, whether last)."""
+        assert isinstance(buf, bytearray)
+        if self.ended:
+            return None
         view = memoryview(buf)
-        rest = len(carry)
-        buf[:rest] = carry
+        rest = len(self.carry)
+        buf[:rest] = self.carry
         while True:
-            got = stream.readinto(view[rest : rest + CHUNK])  # type: ignore[attr-defined]
+            got = self.stream.readinto(view[rest : rest + CHUNK])  # type: ignore[attr-defined]
             end = rest + got
             if not got:
-                done.set()
+                self.ended = True
                 cut = end
                 break
             cut = buf.rfind(b"\n", 0, end) + 1
@@ -541,9 +547,75 @@ def _scan_ftrace(stream: IO[bytes], path: str, st: Stats,
                 cut = end  # a line longer than SPILL: take it as it is
                 break
             rest = end  # no line ends yet: read on
-        carry[:] = view[cut:end]
-        return next(order), cut, not got
+        self.carry[:] = view[cut:end]
+        return (buf, 0, cut, self.ended) if cut else None
 
+    def done(self, start: int, stop: int) -> None:
+        pass
+
+
+class _MappedBlocks:
+    """Blocks of whole lines of a file mapped into memory: nothing is copied,
+    and the pages behind the scan are let go (every RELEASE bytes), so the
+    process holds a few blocks of the file, not all of it."""
+
+    def __init__(self, mm: mmap.mmap) -> None:
+        self.mm = mm
+        self.pos = 0  # where the next block starts
+        self.finished: dict[int, int] = {}  # blocks scanned out of order: start -> stop
+        self.scanned = 0  # everything before this is scanned
+        self.released = 0  # the pages before this are let go
+        if hasattr(mm, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+
+    def buffer(self) -> mmap.mmap:
+        return self.mm
+
+    def next(self, buf: Buffer) -> tuple[Buffer, int, int, bool] | None:
+        start, size = self.pos, len(self.mm)
+        if start >= size:
+            return None
+        stop = self.mm.find(b"\n", min(start + CHUNK, size)) + 1 or size
+        self.pos = stop
+        return self.mm, start, stop, stop == size
+
+    def done(self, start: int, stop: int) -> None:
+        """Marks a block scanned, and lets go of the whole windows before the
+        first block not yet scanned."""
+        self.finished[start] = stop
+        while self.scanned in self.finished:
+            self.scanned = self.finished.pop(self.scanned)
+        window = self.scanned - self.scanned % RELEASE
+        if window > self.released and hasattr(mmap, "MADV_DONTNEED"):
+            self.mm.madvise(mmap.MADV_DONTNEED, self.released, window - self.released)
+            self.released = window
+
+
+def _mapped(f: IO[bytes] | None) -> mmap.mmap | None:
+    """A plain file mapped read-only, where it is a regular file that can be."""
+    if f is None:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # empty, or a file system that cannot map
+        return None
+
+
+def _scan_ftrace(blocks: _StreamBlocks | _MappedBlocks, path: str, st: Stats,
+                 progress: Callable[[int], None] | None) -> None:  # fmt: skip
+    """ftrace counted by the compiled scanner on worker threads. Each worker
+    takes the next block of whole lines under a lock (so blocks come in file
+    order), then scans it while the others take theirs: the scanner lets go of
+    the GIL. Line numbers are put together from the blocks' order at the end."""
+    ft = _ftrace
+    assert ft is not None
+    lock = threading.Lock()
+    order = itertools.count()
+    failed = threading.Event()
+    found: list[tuple[int, int, int, int, list[tuple[int, str]]]] = []
+    tables: list[Any] = []
     kept: dict[int, int] = {}  # malformed lines kept for showing, by block
     prefix = [0, 0]  # blocks 0.. done in a row so far, and the lines they kept
 
@@ -555,35 +627,36 @@ def _scan_ftrace(stream: IO[bytes], path: str, st: Stats,
         return prefix[1] < MAX_MALFORMED_SHOWN
 
     def work() -> None:
-        buf = bytearray(CHUNK + SPILL)
+        buf = blocks.buffer()
         bad = np.zeros((MAX_MALFORMED_SHOWN, 2), np.int64)  # (offset, line in block)
         table = ft.table()
         tables.append(table)
         try:
-            while not done.is_set():
+            while not failed.is_set():
                 with lock:
-                    if done.is_set():
+                    block = blocks.next(buf)
+                    if block is None:
                         return
-                    seq, n, last = next_block(buf)
+                    seq = next(order)
                     # only the first few in the file are shown: the line numbers
                     # of later ones need not be counted
                     room = bad if needs_lines() else bad[:0]
-                if not n:
-                    return
-                lines, calls, nbad = ft.scan(buf, 0, n, table, room)
+                data, start, stop, last = block
+                lines, calls, nbad = ft.scan(data, start, stop, table, room)
                 shown = []
                 for pos, at in room[: min(nbad, len(room))].tolist():
-                    stop = buf.find(b"\n", pos, n)
-                    text = bytes(buf[pos : n if stop < 0 else stop]).decode("utf-8", "replace")
-                    shown.append((at, text))
-                lines += last and buf[n - 1] != 10  # a last line without a newline
+                    end = data.find(b"\n", pos, stop)
+                    text = bytes(data[pos : stop if end < 0 else end])
+                    shown.append((at, text.decode("utf-8", "replace")))
+                lines += last and data[stop - 1] != 10  # a last line without a newline
                 with lock:
-                    blocks.append((seq, lines, calls, nbad, shown))
+                    blocks.done(start, stop)
+                    found.append((seq, lines, calls, nbad, shown))
                     kept[seq] = len(shown)
                     if progress:
-                        progress(n)
+                        progress(stop - start)
         except BaseException:
-            done.set()  # the others stop too; the error is raised below
+            failed.set()  # the others stop too; the error is raised below
             raise
 
     workers = _workers()
@@ -592,10 +665,10 @@ def _scan_ftrace(stream: IO[bytes], path: str, st: Stats,
             for job in [pool.submit(work) for _ in range(workers)]:
                 job.result()
         except BaseException:  # Ctrl-C too: the workers stop after their block
-            done.set()
+            failed.set()
             raise
     line = 1
-    for _, lines, calls, nbad, shown in sorted(blocks):
+    for _, lines, calls, nbad, shown in sorted(found):
         for at, text in shown:
             st.malformed.add(path, line + at, text)
         st.malformed.count += nbad - len(shown)
@@ -618,9 +691,15 @@ def stats(
     it was built."""
     st = Stats(list(paths))
     for path in paths:
-        with _trace_stream(path, fmt) as (kind, stream):
+        with _trace_stream(path, fmt) as (kind, stream, plain):
             if kind == "ftrace" and _ftrace is not None:
-                _scan_ftrace(stream, path, st, progress)
+                mm = _mapped(plain)
+                try:
+                    blocks = _StreamBlocks(stream) if mm is None else _MappedBlocks(mm)
+                    _scan_ftrace(blocks, path, st, progress)
+                finally:
+                    if mm is not None:
+                        mm.close()
                 continue
             for calls, lines in _calls(kind, stream, path, st.malformed, progress):
                 st.add(calls)
