@@ -12,14 +12,14 @@ Formats:
 - `csv`: a header row naming the same columns.
 - `run`: what `gunyah run --trace` prints.
 
-ftrace, the format that runs to gigabytes, is read in 4 MiB blocks into a
-few reused buffers, so memory stays flat. `stats` counts calls with the
-compiled scanner (`_ftrace.c`, built at install) on worker threads, each
-reading its next block and scanning it while the others read; `decode`, and
-`stats` where the scanner was not built, parse with numpy: events found by
-their `HVC at`/`SMC at` anchor and their hex fields converted as whole arrays.
-Both read the same grammar (a property test holds them to it). Names are
-looked up once per distinct call.
+ftrace, the format that runs to gigabytes, is taken in 4 MiB blocks, so
+memory stays flat. `stats` counts calls with the compiled scanner
+(`_ftrace.c`, built at install) on worker threads, a block each: a plain file
+is mapped and its pages let go behind the scan, a pipe or gzip is read into a
+buffer per worker. `decode`, and `stats` where the scanner was not built,
+parse with numpy: events found by their `HVC at`/`SMC at` anchor and their
+hex fields converted as whole arrays. Both read the same grammar (a property
+test holds them to it). Names are looked up once per distinct call.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ try:
 except ImportError:  # built without a C compiler: stats falls back to numpy
     _ftrace = None
 
-CHUNK = 4 << 20  # fits a CPU's cache well enough for the gathers of the fast path
+CHUNK = 4 << 20  # a block: per-block costs vanish, and it still sits in the CPU's cache
 MAX_MALFORMED_SHOWN = 5
 FORMATS = ("auto", "ftrace", "jsonl", "csv", "run")
 SNIFF_BYTES = 256 << 10
@@ -504,10 +504,10 @@ class Stats:
 
 
 def _workers() -> int:
-    """Scanning threads: the CPUs this process may use, up to 4 (beyond that
-    reading the blocks, on one thread, is what limits)."""
+    """Scanning threads: one per CPU this process may use, at most 8 (each
+    holds a block; more than that would only wait on memory)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, cpus or 1))
+    return max(1, min(8, cpus or 1))
 
 
 Buffer = bytearray | mmap.mmap
