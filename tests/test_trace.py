@@ -300,6 +300,27 @@ def test_scan_refuses_bad_arguments() -> None:
         trace._ftrace.scan(b"abc", 0, 3, object(), bad)  # not a table
 
 
+def test_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from gunyah import cli
+
+    big = tmp_path / "big.trace"
+    with open(big, "wb") as f:
+        f.truncate(65 << 20)  # sparse: big by its size, not on disk
+    gz = write(tmp_path, "small.trace.gz", BOOT)
+    for stream in (sys.stdout, sys.stderr):
+        monkeypatch.setattr(stream, "isatty", lambda: True)
+    bar = cli._progress([str(big)], False)
+    assert bar is not None and bar.total == 65 << 20
+    bar.close()
+    bar = cli._progress([str(big), gz], False)  # counts text, so no total from a gzip size
+    assert bar is not None and bar.total is None
+    bar.close()
+    assert cli._progress([str(big)], True) is None  # --json
+    assert cli._progress([gz], False) is None  # small
+
+
 def test_cli_offers_every_format() -> None:
     from gunyah import cli
 

@@ -264,13 +264,23 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 # -- trace --------------------------------------------------------------------
 def _progress(paths: list[str], quiet: bool) -> Any:
-    """A progress bar on a terminal for big inputs; nothing in --json or a pipe."""
-    size = sum(os.path.getsize(p) for p in paths if p != "-" and os.path.isfile(p))
+    """A progress bar on a terminal for big inputs; nothing in --json or a pipe.
+    It counts the bytes of text taken, so a gzip file's size is no total for it."""
+    files = [p for p in paths if p != "-" and os.path.isfile(p)]
+    size = sum(os.path.getsize(p) for p in files)
     if quiet or size < 64 << 20 or not (sys.stderr.isatty() and sys.stdout.isatty()):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=size, unit="B", unit_scale=True, desc="reading", leave=False)
+    def gzipped(path: str) -> bool:
+        try:
+            with open(path, "rb") as f:
+                return f.read(2) == b"\x1f\x8b"
+        except OSError:
+            return False
+
+    total = None if any(gzipped(p) for p in files) or len(files) < len(paths) else size
+    return tqdm(total=total, unit="B", unit_scale=True, desc="reading", leave=False)
 
 
 def cmd_trace_stats(args: argparse.Namespace) -> int:
