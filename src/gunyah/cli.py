@@ -532,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
         "named by the same decoder as 'gunyah decode'; malformed lines are counted and the "
         "first few shown with their line numbers, and never stop the run.",
     )
-    t.add_argument("files", nargs="+", metavar="FILE", help="trace files (- for stdin)")
+    t.add_argument("files", nargs="+", metavar="FILE",
+                   help="trace files (- for stdin; gzip is decompressed as it is read)")  # fmt: skip
     _add_format(t)
     _add_json(t)
     t.set_defaults(func=cmd_trace_stats)
@@ -542,7 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print each call of a trace on its own line with its decoded name, as "
         "it is read; --json prints one JSON object per line. Malformed lines go to stderr.",
     )
-    t.add_argument("file", metavar="FILE", help="trace file (- for stdin)")
+    t.add_argument("file", metavar="FILE",
+                   help="trace file (- for stdin; gzip is decompressed as it is read)")  # fmt: skip
     _add_format(t)
     _add_json(t)
     t.set_defaults(func=cmd_trace_decode)
