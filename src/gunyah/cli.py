@@ -533,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
         "first few shown with their line numbers, and never stop the run.",
     )
     t.add_argument("files", nargs="+", metavar="FILE",
-                   help="trace files (- for stdin; gzip is decompressed as it is read)")  # fmt: skip
+                   help="trace files (- for stdin; gzip is read decompressed)")  # fmt: skip
     _add_format(t)
     _add_json(t)
     t.set_defaults(func=cmd_trace_stats)
@@ -544,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it is read; --json prints one JSON object per line. Malformed lines go to stderr.",
     )
     t.add_argument("file", metavar="FILE",
-                   help="trace file (- for stdin; gzip is decompressed as it is read)")  # fmt: skip
+                   help="trace file (- for stdin; gzip is read decompressed)")  # fmt: skip
     _add_format(t)
     _add_json(t)
     t.set_defaults(func=cmd_trace_decode)
