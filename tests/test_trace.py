@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib.util
 import json
 import mmap
 import os
 import shutil
+import subprocess
+import sys
 import sysconfig
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -159,12 +163,42 @@ def test_compiled_scanner_is_built() -> None:
     assert trace.scanner() == "compiled", f"{cc} is on PATH but the scanner was not built"
 
 
-@pytest.fixture(params=[pytest.param("compiled", marks=needs_scanner), "numpy"])
+@pytest.fixture(scope="session")
+def plain_c(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The scanner built without its SSE2/AVX2 loops (ziglang, -DGUNYAH_NO_SIMD):
+    the plain C loop that CPUs without them, AArch64 among them, run."""
+    src = Path(trace.__file__).with_name("_ftrace.c")
+    out = tmp_path_factory.mktemp("plain-c") / f"_ftrace{sysconfig.get_config_var('EXT_SUFFIX')}"
+    include = sysconfig.get_paths()["include"]
+    cmd = [sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2", "-DGUNYAH_NO_SIMD",
+           "-Wall", "-Werror", f"-I{include}", "-o", str(out), str(src)]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    spec = importlib.util.spec_from_file_location("_ftrace", out)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session", params=[pytest.param("as built", marks=needs_scanner), "plain C"])
+def scan_module(request: pytest.FixtureRequest) -> ModuleType:
+    """Each compiled scanner: as the install built it, and its plain C loop."""
+    if request.param == "plain C":
+        module: ModuleType = request.getfixturevalue("plain_c")
+        return module
+    assert trace._ftrace is not None
+    return trace._ftrace
+
+
+@pytest.fixture(params=[pytest.param("compiled", marks=needs_scanner), "plain C", "numpy"])
 def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test with each way `stats` can count ftrace."""
     if request.param == "numpy":
         monkeypatch.setattr(trace, "_ftrace", None)
-    return str(request.param)
+    elif request.param == "plain C":
+        monkeypatch.setattr(trace, "_ftrace", request.getfixturevalue("plain_c"))
+    return "numpy" if request.param == "numpy" else "compiled"
 
 
 @pytest.mark.parametrize("name", ["many.trace", "many.trace.gz"])  # mapped, and streamed
@@ -255,20 +289,22 @@ def trace_lines(draw: st.DrawFn) -> bytes:
     return line
 
 
-def compiled_scan(data: bytes) -> tuple[int, int, dict[int, int], int, list[tuple[int, int]]]:
-    assert trace._ftrace is not None
-    table = trace._ftrace.table()
+def compiled_scan(
+    module: ModuleType, data: bytes
+) -> tuple[int, int, dict[int, int], int, list[tuple[int, int]]]:
+    table = module.table()
     bad = np.zeros((trace.MAX_MALFORMED_SHOWN, 2), np.int64)
-    lines, calls, nbad = trace._ftrace.scan(data, 0, len(data), table, bad)
+    lines, calls, nbad = module.scan(data, 0, len(data), table, bad)
     shown = [(int(o), int(n)) for o, n in bad[: min(nbad, len(bad))].tolist()]
-    return lines, calls, trace._ftrace.counts(table), nbad, shown
+    return lines, calls, module.counts(table), nbad, shown
 
 
-@needs_scanner
-@given(st.lists(trace_lines(), max_size=30), st.booleans())
-def test_compiled_scanner_agrees_with_numpy_parser(lines: list[bytes], end_newline: bool) -> None:
+@given(lines=st.lists(trace_lines(), max_size=30), end_newline=st.booleans())
+def test_compiled_scanner_agrees_with_numpy_parser(
+    scan_module: ModuleType, lines: list[bytes], end_newline: bool
+) -> None:
     data = b"\n".join(lines) + (b"\n" if end_newline else b"")
-    n_lines, n_calls, counts, n_bad, shown = compiled_scan(data)
+    n_lines, n_calls, counts, n_bad, shown = compiled_scan(scan_module, data)
     calls, malformed = trace.parse_ftrace(data, 1)
     keys = Counter(trace._call_keys(calls.smc, calls.r0, calls.imm).tolist())
     assert n_lines == data.count(b"\n")
@@ -279,11 +315,13 @@ def test_compiled_scanner_agrees_with_numpy_parser(lines: list[bytes], end_newli
         assert index == data.count(b"\n", 0, offset) == line - 1
 
 
-@given(st.binary(max_size=400), st.integers(0, 400), st.integers(0, 400))
-def test_arbitrary_bytes_never_crash(blob: bytes, start: int, stop: int) -> None:
+@given(blob=st.binary(max_size=400), start=st.integers(0, 400), stop=st.integers(0, 400))
+def test_arbitrary_bytes_never_crash(
+    scan_module: ModuleType, blob: bytes, start: int, stop: int
+) -> None:
     trace.parse_ftrace(blob, 1)
-    if trace._ftrace is not None and start <= stop <= len(blob):
-        compiled_scan(blob[start:stop])
+    if start <= stop <= len(blob):
+        compiled_scan(scan_module, blob[start:stop])
     with contextlib.suppress(trace.TraceError):
         trace.sniff(blob)
 

@@ -18,10 +18,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
+/* GUNYAH_NO_SIMD builds the plain C loop alone, as on CPUs without SSE2:
+ * the tests build it so, to check the loop AArch64 runs. */
+#if defined(__SSE2__) && !defined(GUNYAH_NO_SIMD)
+#define HAVE_SSE2_LOOP 1
 #include <emmintrin.h>
 #endif
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(GUNYAH_NO_SIMD)
+#define HAVE_AVX2_LOOP 1
 #include <immintrin.h>
 #endif
 
@@ -266,6 +270,7 @@ static ALWAYS_INLINE const unsigned char *at_c(scanner *s, const unsigned char *
     return NULL;
 }
 
+#if defined(HAVE_SSE2_LOOP) || defined(HAVE_AVX2_LOOP)
 /* The 'C's marked in m (bit i: p + i) of a step of `step` bytes at p: where
  * the next step starts. A call's text holds no newline and no other event, so
  * hits inside it are passed over, and a call that runs past this step is
@@ -286,11 +291,13 @@ static ALWAYS_INLINE const unsigned char *take_hits(scanner *s, const unsigned c
     return next;
 }
 
+#endif
+
 /* The vector loops below take a block 16 or 32 bytes a step: newlines are
  * counted in byte lanes (summed before any lane can pass 255), and each 'C'
  * with ' ' after it and 'x' six on (the "C at 0x" of an event) is looked at.
  * Each stops where fewer bytes are left than a step reads, and returns where. */
-#ifdef __SSE2__
+#ifdef HAVE_SSE2_LOOP
 static const unsigned char *scan_sse2(scanner *s, const unsigned char *p)
 {
     const __m128i nl = _mm_set1_epi8('\n'), cc = _mm_set1_epi8('C');
@@ -318,8 +325,7 @@ static const unsigned char *scan_sse2(scanner *s, const unsigned char *p)
 }
 #endif
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define HAVE_AVX2_LOOP 1
+#ifdef HAVE_AVX2_LOOP
 /* The same, 32 bytes a step, on CPUs with AVX2. */
 __attribute__((target("avx2"))) static const unsigned char *scan_avx2(scanner *s,
                                                                       const unsigned char *p)
@@ -363,7 +369,7 @@ static scan_result scan(const unsigned char *base, size_t start, size_t stop, ta
     if (have_avx2)
         p = scan_avx2(&s, p);
 #endif
-#ifdef __SSE2__
+#ifdef HAVE_SSE2_LOOP
     p = scan_sse2(&s, p);
 #endif
     while (p < s.end) {
