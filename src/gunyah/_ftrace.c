@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
 /* GUNYAH_NO_SIMD builds the plain C loop alone, as on CPUs without SSE2:
  * the tests build it so, to check the loop AArch64 runs. */
 #if defined(__SSE2__) && !defined(GUNYAH_NO_SIMD)
@@ -290,7 +291,6 @@ static ALWAYS_INLINE const unsigned char *take_hits(scanner *s, const unsigned c
     }
     return next;
 }
-
 #endif
 
 /* The vector loops below take a block 16 or 32 bytes a step: newlines are
