@@ -163,22 +163,38 @@ def test_compiled_scanner_is_built() -> None:
     assert trace.scanner() == "compiled", f"{cc} is on PATH but the scanner was not built"
 
 
-@pytest.fixture(scope="session")
-def plain_c(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The scanner built without its SSE2/AVX2 loops (ziglang, -DGUNYAH_NO_SIMD):
-    the plain C loop that CPUs without them, AArch64 among them, run."""
+def build_scanner(out: Path, *flags: str) -> Path:
+    """The scanner's C source built into a Python extension with ziglang."""
     src = Path(trace.__file__).with_name("_ftrace.c")
-    out = tmp_path_factory.mktemp("plain-c") / f"_ftrace{sysconfig.get_config_var('EXT_SUFFIX')}"
     include = sysconfig.get_paths()["include"]
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2", "-DGUNYAH_NO_SIMD",
-           "-Wall", "-Werror", f"-I{include}", "-o", str(out), str(src)]  # fmt: skip
+    cmd = [sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2", *flags,
+           "-Wall", "-Wextra", "-Werror", f"-I{include}", "-o", str(out), str(src)]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def plain_c(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The scanner built without its SSE2/AVX2 loops (-DGUNYAH_NO_SIMD): the
+    plain C loop that CPUs without them, AArch64 among them, run."""
+    name = f"_ftrace{sysconfig.get_config_var('EXT_SUFFIX')}"
+    out = build_scanner(tmp_path_factory.mktemp("plain-c") / name, "-DGUNYAH_NO_SIMD")
     spec = importlib.util.spec_from_file_location("_ftrace", out)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_scanner_builds_for_aarch64(tmp_path: Path) -> None:
+    """Where Gunyah runs: the build a Snapdragon host or an Arm server makes
+    (its plain C loop is checked above, run on this machine)."""
+    from elftools.elf.elffile import ELFFile
+
+    out = build_scanner(tmp_path / "_ftrace.so", "-target", "aarch64-linux-gnu")
+    with open(out, "rb") as f:
+        assert ELFFile(f)["e_machine"] == "EM_AARCH64"
 
 
 @pytest.fixture(scope="session", params=[pytest.param("as built", marks=needs_scanner), "plain C"])
