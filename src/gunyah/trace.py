@@ -63,10 +63,7 @@ U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
-_PAD = bytes(64)
-_AT = np.frombuffer(b" at 0x", np.uint8)
-_R0 = np.frombuffer(b"(r0: 0x", np.uint8)
-_IMM = np.frombuffer(b", imm: 0x", np.uint8)
+_PAD = bytes(64)  # after the text: every read of a field stays inside
 
 CONDUITS = ("hvc", "smc")
 
@@ -102,80 +99,99 @@ class Malformed:
 
 # ---------------------------------------------------------------------------
 # ftrace, vectorised
-def _hex_field(a: U8, start: I64, end: int) -> tuple[U64, I64, npt.NDArray[np.bool_]]:
+# Every field is read eight bytes at a time: `_words` views the text as one
+# little-endian uint64 at every offset, so one gather reads eight bytes, and
+# the hex digits in them are told and valued by arithmetic on whole words, as
+# the compiled scanner does (SWAR: adding 0x80 - k to a byte below 0x80 sets
+# its high bit exactly when it is >= k).
+_ONES = 0x0101010101010101
+_HIGH = np.uint64(0x80 * _ONES)
+
+
+def _u64(x: int) -> np.uint64:
+    u: np.uint64 = np.uint64(x & smccc.MASK64)
+    return u
+
+
+def _words(text: bytes) -> U64:
+    """The 8 bytes at every offset of `text`, as little-endian uint64."""
+    view: U64 = np.ndarray(shape=(len(text) - 7,), dtype="<u8", buffer=text, strides=(1,))
+    return view
+
+
+def _literal(w: U64, at: I64, text: bytes) -> npt.NDArray[np.bool_]:
+    """Whether `text` (8 bytes at most) stands at each `at`."""
+    mask = _u64((1 << 8 * len(text)) - 1)
+    ok: npt.NDArray[np.bool_] = (w[at] & mask) == _u64(int.from_bytes(text, "little"))
+    return ok
+
+
+def _not_hex(w: U64) -> U64:
+    """The bytes of each word that are not hex digits, as their high bits;
+    exact up to the first of them (a byte >= 0x80 may carry into the next)."""
+    low = w | _u64(0x20 * _ONES)  # 'A'-'F' -> 'a'-'f'; no other byte becomes a letter
+    digit = (w + _u64((0x80 - 0x30) * _ONES)) & ~(w + _u64((0x80 - 0x3A) * _ONES))
+    letter = (low + _u64((0x80 - 0x61) * _ONES)) & ~(low + _u64((0x80 - 0x67) * _ONES))
+    out: U64 = (~(digit | letter) | w) & _HIGH
+    return out
+
+
+def _first_marked(m: U64) -> I64:
+    """The index of the lowest byte whose high bit is set in each word, 8 if none."""
+    lowest = m & (~m + _u64(1))  # 2**(8i + 7)
+    index = ((lowest >> _u64(7)) * _u64(0x0001020304050607)) >> _u64(56)
+    return np.where(m == 0, 8, index.astype(np.int64))
+
+
+def _hex_value8(w: U64) -> U64:
+    """The value of eight hex digits, the first in the lowest byte; a zero byte
+    is a zero digit. A digit's value is its low nibble, a letter's (bit 6 set)
+    its low nibble + 9."""
+    v: npt.NDArray[Any] = (w & _u64(0x0F * _ONES)) + ((w >> _u64(6)) & _u64(_ONES)) * _u64(9)
+    v = ((v << _u64(4)) | (v >> _u64(8))) & _u64(0x00FF00FF00FF00FF)  # digit pairs
+    v = ((v << _u64(8)) | (v >> _u64(16))) & _u64(0x0000FFFF0000FFFF)  # quads
+    out: npt.NDArray[Any] = ((v << _u64(16)) | (v >> _u64(32))) & _u64(0xFFFFFFFF)
+    return out
+
+
+def _hex_field(w: U64, start: I64, end: int) -> tuple[U64, I64, npt.NDArray[np.bool_]]:
     """1 to 16 hex digits from each `start`, ended by byte `end`.
 
-    Returns the values, the position after the terminator, and which parsed.
-    The widths the kernel prints (16 and 8 digits) go as whole rows; the rest
-    digit by digit, for as long as any row still has digits."""
-    value: U64 = np.zeros(len(start), np.uint64)
-    length: I64 = np.zeros(len(start), np.int64)
-    todo = np.arange(len(start))
-    for width, dtype in ((16, ">u8"), (8, ">u4")):
-        rows = todo[a[start[todo] + width] == end]
-        nib, isdig = _hexdigit(a[start[rows, None] + np.arange(width)])
-        whole = isdig.all(axis=1)
-        rows, nib = rows[whole], nib[whole]
-        # nibble pairs make bytes, read big-endian
-        packed = np.ascontiguousarray((nib[:, 0::2] << np.uint8(4)) | nib[:, 1::2])
-        value[rows] = packed.view(dtype)[:, 0]
-        length[rows] = width
-        todo = todo[length[todo] == 0]
-    at = start[todo]
-    v: U64 = np.zeros(len(todo), np.uint64)
-    n: I64 = np.zeros(len(todo), np.int64)
-    alive = np.ones(len(todo), np.bool_)
-    for k in range(17):  # a 17th digit makes the row invalid below
-        nib, ok = _hexdigit(a[at + k])
-        alive &= ok
-        if not alive.any():
-            break
-        v = np.where(alive, (v << np.uint64(4)) | nib, v)
-        n += alive
-    value[todo], length[todo] = v, n
-    ok = (length >= 1) & (length <= 16) & (a[start + length] == end)
+    Returns the values, the position after the terminator, and which parsed."""
+    first, second = w[start], w[start + 8]
+    n0, n1 = _not_hex(first), _not_hex(second)
+    length = np.where(n0 != 0, _first_marked(n0), 8 + _first_marked(n1))  # 0..16
+    ok = (length >= 1) & ((w[start + length] & _u64(0xFF)) == _u64(end))
+    # the digits moved to the top of a word (their last eight, where more)
+    shift = (8 * np.where(length <= 8, 8 - length, 16 - length)).astype(np.uint64)
+    tail = _hex_value8(np.where(length <= 8, first, second) << shift)
+    head = np.where(length > 8, _hex_value8(first), _u64(0))
+    value: U64 = (head << (4 * np.maximum(length - 8, 0)).astype(np.uint64)) | tail
     return value, start + length + 1, ok
-
-
-def _matches(a: U8, at: I64, pattern: U8) -> npt.NDArray[np.bool_]:
-    ok: npt.NDArray[np.bool_] = (a[at[:, None] + np.arange(len(pattern))] == pattern).all(axis=1)
-    return ok
 
 
 def parse_ftrace(data: bytes, first_line: int) -> tuple[Calls, I64]:
     """Every HVC/SMC event in `data` (whole lines); also the lines that claim
     to be one and are not (malformed), as 1-based line numbers."""
-    a = np.frombuffer(data + _PAD, np.uint8)
+    text = data + _PAD
+    a = np.frombuffer(text, np.uint8)
+    w = _words(text)
     n = len(data)
-    c = np.flatnonzero(a[:n] == ord("C"))
+    c = np.flatnonzero(a[:n] == ord("C"))  # the C of "HVC at 0x" / "SMC at 0x"
     c = c[c >= 2]
-    hv = (a[c - 2] == ord("H")) & (a[c - 1] == ord("V"))
-    sm = (a[c - 2] == ord("S")) & (a[c - 1] == ord("M"))
-    anchor = hv | sm
-    c, smc = c[anchor], sm[anchor]
-    event = _matches(a, c + 1, _AT)
+    smc = _literal(w, c - 2, b"SMC at 0")
+    event = (smc | _literal(w, c - 2, b"HVC at 0")) & (a[c + 6] == ord("x"))
     c, smc = c[event], smc[event]
-    pc, after_pc, ok = _hex_field(a, c + 7, ord(" "))
-    ok &= _matches(a, after_pc, _R0)
-    r0, after_r0, ok_r0 = _hex_field(a, after_pc + len(_R0), ord(","))
-    ok &= ok_r0
-    # the ", imm: 0x" separator starts at the comma that ended r0
-    ok &= _matches(a, after_r0 - 1, _IMM)
-    imm, _, ok_imm = _hex_field(a, after_r0 - 1 + len(_IMM), ord(")"))
+    pc, after_pc, ok = _hex_field(w, c + 7, ord(" "))
+    ok &= _literal(w, after_pc, b"(r0: 0x")
+    r0, after_r0, ok_r0 = _hex_field(w, after_pc + 7, ord(","))
+    ok &= ok_r0 & _literal(w, after_r0, b" imm: 0x")
+    imm, _, ok_imm = _hex_field(w, after_r0 + 8, ord(")"))
     ok &= ok_imm & (imm <= 0xFFFF)  # the instruction's 16-bit immediate
     newlines = np.flatnonzero(a[:n] == ord("\n"))
     line = np.searchsorted(newlines, c).astype(np.int64) + first_line
     calls = Calls(line[ok], smc[ok], pc[ok], r0[ok], imm[ok])
     return calls, np.unique(line[~ok])
-
-
-def _hexdigit(d: U8) -> tuple[U8, npt.NDArray[np.bool_]]:
-    """Value and validity of ASCII hex digits, by arithmetic (no table lookups)."""
-    v = d - np.uint8(48)
-    low = (d | np.uint8(32)) - np.uint8(87)
-    digit = v < 10
-    letter = (low >= 10) & (low < 16)
-    return np.where(digit, v, low), digit | letter
 
 
 SPILL = 1 << 20  # room for the partial line carried from one block to the next
