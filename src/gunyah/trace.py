@@ -423,10 +423,12 @@ def _calls(
         for a, n, last in _blocks(stream):
             piece = a[:n].tobytes()
             calls, malformed = parse_ftrace(piece, first)
-            if len(malformed):
-                lines = piece.split(b"\n")
-                for ln in malformed.tolist():
+            shown = malformed[: max(0, MAX_MALFORMED_SHOWN - len(bad.first))].tolist()
+            if shown:  # only these need their text
+                lines = piece.split(b"\n", shown[-1] - first + 1)
+                for ln in shown:
                     bad.add(path, ln, lines[ln - first].decode("utf-8", "replace"))
+            bad.count += len(malformed) - len(shown)
             count = piece.count(b"\n") + (last and not piece.endswith(b"\n"))
             first += count
             if progress:
