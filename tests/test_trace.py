@@ -189,7 +189,7 @@ def plain_c(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
 
 def test_scanner_builds_for_aarch64(tmp_path: Path) -> None:
     """Where Gunyah runs: the build a Snapdragon host or an Arm server makes
-    (its plain C loop is checked above, run on this machine)."""
+    (its plain C loop runs here, in the tests that use `plain_c`)."""
     from elftools.elf.elffile import ELFFile
 
     out = build_scanner(tmp_path / "_ftrace.so", "-target", "aarch64-linux-gnu")
