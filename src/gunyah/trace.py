@@ -198,32 +198,48 @@ SPILL = 1 << 20  # room for the partial line carried from one block to the next
 RELEASE = 16 << 20  # a mapped file's pages are let go in windows of this size
 
 
-def _blocks(f: IO[bytes]) -> Iterator[tuple[U8, int, bool]]:
-    """Whole lines in a[:n] of one reused buffer, zero-padded after n, and
-    whether they are the last.
+Buffer = bytearray | mmap.mmap
 
-    The array is overwritten by the next block: use it before asking for more."""
-    buf = bytearray(CHUNK + SPILL + 64)
-    view = memoryview(buf)
-    a = np.frombuffer(buf, np.uint8)
-    rest = 0
-    while True:
-        got = f.readinto(view[rest : rest + CHUNK])  # type: ignore[attr-defined]
-        end = rest + got
-        a[end : end + 64] = 0
-        if not got:
-            if rest:
-                yield a, rest, True
-            return
-        cut = buf.rfind(b"\n", 0, end) + 1
-        if cut == 0:
-            if end + CHUNK <= CHUNK + SPILL:
-                rest = end  # no line ends yet: read on
-                continue
-            cut = end  # a line longer than SPILL: take it as it is
-        yield a, cut, False
-        rest = end - cut
-        buf[:rest] = buf[cut:end]
+
+class _StreamBlocks:
+    """Blocks of whole lines read from a stream, each into its worker's own
+    buffer; the partial line a block ends with starts the next."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.carry = bytearray()
+        self.ended = False
+
+    def buffer(self) -> bytearray:
+        return bytearray(CHUNK + SPILL)
+
+    def next(self, buf: Buffer) -> tuple[Buffer, int, int, bool] | None:
+        """The next block, read into buf: (data, start, stop, whether last)."""
+        assert isinstance(buf, bytearray)
+        if self.ended:
+            return None
+        view = memoryview(buf)
+        rest = len(self.carry)
+        buf[:rest] = self.carry
+        while True:
+            got = self.stream.readinto(view[rest : rest + CHUNK])  # type: ignore[attr-defined]
+            end = rest + got
+            if not got:
+                self.ended = True
+                cut = end
+                break
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if cut:
+                break
+            if end + CHUNK > len(buf):
+                cut = end  # a line longer than SPILL: take it as it is
+                break
+            rest = end  # no line ends yet: read on
+        self.carry[:] = view[cut:end]
+        return (buf, 0, cut, self.ended) if cut else None
+
+    def done(self, start: int, stop: int) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------
@@ -420,8 +436,11 @@ def _calls(
 ) -> Iterator[tuple[Calls, int]]:
     if kind == "ftrace":
         first = 1
-        for a, n, last in _blocks(stream):
-            piece = a[:n].tobytes()
+        blocks = _StreamBlocks(stream)
+        buf = blocks.buffer()
+        while (block := blocks.next(buf)) is not None:
+            _, _, n, last = block
+            piece = bytes(buf[:n])
             calls, malformed = parse_ftrace(piece, first)
             shown = malformed[: max(0, MAX_MALFORMED_SHOWN - len(bad.first))].tolist()
             if shown:  # only these need their text
@@ -488,10 +507,6 @@ class Stats:
         keys, counts = np.unique(_call_keys(calls.smc, calls.r0, calls.imm), return_counts=True)
         self.keys.update(dict(zip(keys.tolist(), counts.tolist(), strict=True)))
 
-    @property
-    def counts(self) -> Counter[tuple[str, int, int | None]]:
-        return Counter({_unkey(k): n for k, n in self.keys.items() if n})
-
     def rows(self) -> list[dict[str, Any]]:
         """One row per call, most frequent first (ties in key order, so the
         same trace always gives the same table)."""
@@ -526,50 +541,6 @@ def _workers() -> int:
     holds a block; more than that would only wait on memory)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(8, cpus or 1))
-
-
-Buffer = bytearray | mmap.mmap
-
-
-class _StreamBlocks:
-    """Blocks of whole lines read from a stream, each into its worker's own
-    buffer; the partial line a block ends with starts the next."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream = stream
-        self.carry = bytearray()
-        self.ended = False
-
-    def buffer(self) -> bytearray:
-        return bytearray(CHUNK + SPILL)
-
-    def next(self, buf: Buffer) -> tuple[Buffer, int, int, bool] | None:
-        """The next block, read into buf: (data, start, stop, whether last)."""
-        assert isinstance(buf, bytearray)
-        if self.ended:
-            return None
-        view = memoryview(buf)
-        rest = len(self.carry)
-        buf[:rest] = self.carry
-        while True:
-            got = self.stream.readinto(view[rest : rest + CHUNK])  # type: ignore[attr-defined]
-            end = rest + got
-            if not got:
-                self.ended = True
-                cut = end
-                break
-            cut = buf.rfind(b"\n", 0, end) + 1
-            if cut:
-                break
-            if end + CHUNK > len(buf):
-                cut = end  # a line longer than SPILL: take it as it is
-                break
-            rest = end  # no line ends yet: read on
-        self.carry[:] = view[cut:end]
-        return (buf, 0, cut, self.ended) if cut else None
-
-    def done(self, start: int, stop: int) -> None:
-        pass
 
 
 class _MappedBlocks:
