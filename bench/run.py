@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from unicorn import UC_HOOK_INTR
 from unicorn import arm64_const as a64
@@ -173,18 +174,12 @@ def bench_trace(mb: int = 1024, per_line_mb: int = 64) -> list[dict[str, Any]]:
     from gen_trace import write
 
     def numpy_stats(path: str) -> None:
-        scanner, trace._ftrace = trace._ftrace, None
-        try:
+        with patch.object(trace, "_ftrace", None):
             trace.stats([path])
-        finally:
-            trace._ftrace = scanner
 
     def streamed_stats(path: str) -> None:  # as from a pipe or gzip: read, not mapped
-        mapped, trace._mapped = trace._mapped, lambda f: None
-        try:
+        with patch.object(trace, "_mapped", lambda f: None):
             trace.stats([path])
-        finally:
-            trace._mapped = mapped
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write(Path(tmp) / "kvm.trace", mb)

@@ -272,10 +272,12 @@ def _progress(paths: list[str], quiet: bool) -> Any:
         return None
     from tqdm import tqdm
 
+    from .trace import GZIP_MAGIC
+
     def gzipped(path: str) -> bool:
         try:
             with open(path, "rb") as f:
-                return f.read(2) == b"\x1f\x8b"
+                return f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
         except OSError:
             return False
 

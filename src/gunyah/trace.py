@@ -58,6 +58,7 @@ CHUNK = 4 << 20  # a block: per-block costs vanish, and it still sits in the CPU
 MAX_MALFORMED_SHOWN = 5
 FORMATS = ("auto", "ftrace", "jsonl", "csv", "run")
 SNIFF_BYTES = 256 << 10
+GZIP_MAGIC = b"\x1f\x8b"  # a gzip member's first bytes (RFC 1952)
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -341,7 +342,7 @@ def open_trace(path: str) -> IO[bytes]:
         magic = f.peek(2)[:2]  # type: ignore[union-attr]
     except OSError as e:
         raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
-    if magic == b"\x1f\x8b":
+    if magic == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
     return f
 
