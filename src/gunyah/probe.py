@@ -28,6 +28,7 @@ Where the names come from:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -264,13 +265,7 @@ class Evidence:
     value: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "status": self.status,
-            "meaning": self.meaning,
-            "supports": self.supports,
-            "value": self.value,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass
