@@ -102,3 +102,15 @@ def test_persona_selection_and_bad_usage(tmp_path: Path) -> None:
 def test_library_matrix() -> None:
     m = conformance.Matrix(tuple(conformance.check_python(PERSONAS)))
     assert m.passed and len(m.rows) == len(PERSONAS)
+
+
+def test_an_exit_status_past_255_is_not_a_verdict(guests: dict[str, Path]) -> None:
+    """0x100 would read as 0 (supported) modulo 256: the whole status is kept."""
+    elf = str(guests["exit_0x100"])
+    rc, d = matrix(elf, "--persona", "gunyah")
+    assert rc == 1 and d["failed"] == 1
+    assert d["rows"][0]["observed"].startswith("exit status 256 ")
+    assert d["rows"][0]["calls"], "the calls behind the failure are shown"
+    p = gunyah("run", elf)
+    assert p.returncode == 125
+    assert "exit status 0x100 is not a process exit status" in p.stderr

@@ -212,7 +212,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             recent = [c.to_dict() for c in result.recent]
             print(render.fault(result.fault.to_dict(), recent), file=sys.stderr)
         return EXIT_GUEST_FAILED
-    return result.exit_status if result.exit_status is not None else EXIT_GUEST_FAILED
+    status = result.exit_status
+    if status is not None and 0 <= status <= 255:
+        return status
+    print(f"gunyah: the guest's exit status {status:#x} is not a process exit status (0..255)",
+          file=sys.stderr)  # fmt: skip
+    return EXIT_GUEST_FAILED
 
 
 # -- conformance ----------------------------------------------------------------
@@ -244,6 +249,10 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from . import probe
 
+    if args.capture is not None and not args.capture:
+        raise UsageError("--capture needs a file name, not ''")
+    if args.capture and os.path.lexists(args.capture):
+        raise UsageError(f"{args.capture}: already exists; the capture never replaces a file")
     try:
         report = probe.probe(args.root)
     except ValueError as e:
@@ -251,6 +260,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.capture:
         try:
             probe.write_capture(report, args.capture)
+        except FileExistsError:
+            raise UsageError(
+                f"{args.capture}: already exists; the capture never replaces a file"
+            ) from None
         except OSError as e:
             raise UsageError(
                 f"{args.capture}: cannot write the capture: {e.strerror or e}"
@@ -321,7 +334,8 @@ def cmd_trace_decode(args: argparse.Namespace) -> int:
     except trace.TraceError as e:
         raise UsageError(str(e)) from None
     for source, line, text in bad.first:
-        print(f"gunyah: {source}:{line}: malformed: {text}", file=sys.stderr)
+        print(f"gunyah: {render.printable(source)}:{line}: malformed: {render.printable(text)}",
+              file=sys.stderr)  # fmt: skip
     if bad.count > len(bad.first):
         print(f"gunyah: {bad.count - len(bad.first)} more malformed lines", file=sys.stderr)
     return EXIT_OK
@@ -404,9 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run an AArch64 guest program with its HVC/SMC trapped into the model",
         description="Run a static AArch64 ELF (or, with --raw ADDR, a raw binary) on an "
         "emulated CPU at EL1. Every HVC/SMC it executes goes to the hypervisor model; "
-        "BRK #0 ends the run with exit status X0 & 0xff, and Arm semihosting serves console "
-        "output and exit. Exit status: the guest's own when it stopped itself, 125 when it "
-        "faulted or ran out of budget or time, 2 for bad usage.",
+        "BRK #0 ends the run with exit status X0, and Arm semihosting serves console "
+        "output and exit. Exit status: the guest's own when it stopped itself (125 when "
+        "that is outside 0..255), 125 when it faulted or ran out of budget or time, 2 for "
+        "bad usage.",
     )
     p.add_argument("guest", metavar="GUEST", help="the guest program")
     _add_persona(p)

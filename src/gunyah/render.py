@@ -10,6 +10,15 @@ from typing import Any
 from . import smccc
 
 
+def printable(text: str) -> str:
+    """Text from the system or file being examined, safe for a terminal: control
+    and other non-printing characters (escape sequences, bidi overrides) are
+    shown as Python escapes, never sent raw."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] if c != "'" else c for c in text)
+
+
 def hex64(v: int) -> str:
     return f"{v:#018x}"
 
@@ -178,10 +187,12 @@ _MARKS = {"found": "+", "absent": "-", "unreadable": "!", "malformed": "!", "inf
 
 
 def probe_report(d: dict[str, Any]) -> str:
-    lines = [f"Verdict: {d['verdict']}: {d['summary']}", "Evidence:"]
-    width = max(len(e["source"]) for e in d["evidence"]) if d["evidence"] else 0
-    for e in d["evidence"]:
-        lines.append(f"  {_MARKS.get(e['status'], '?')} {e['source'].ljust(width)}  {e['meaning']}")
+    lines = [f"Verdict: {d['verdict']}: {printable(d['summary'])}", "Evidence:"]
+    rows = [(_MARKS.get(e["status"], "?"), printable(e["source"]), printable(e["meaning"]))
+            for e in d["evidence"]]  # fmt: skip
+    width = max((len(source) for _, source, _ in rows), default=0)
+    for mark, source, meaning in rows:
+        lines.append(f"  {mark} {source.ljust(width)}  {meaning}")
     lines.append("(+ found, - absent, ! unreadable or malformed, . for information)")
     return "\n".join(lines)
 
@@ -203,7 +214,8 @@ def trace_stats(d: dict[str, Any]) -> str:
             lines.append(f"{r['count']:>12}  {r['share']:>6.1%}  {call:<18}  {r['name']}")
     if bad["first"]:
         lines.append(f"malformed lines (first {len(bad['first'])}):")
-        lines.extend(f"  {m['file']}:{m['line']}: {m['text']}" for m in bad["first"])
+        lines.extend(f"  {printable(m['file'])}:{m['line']}: {printable(m['text'])}"
+                     for m in bad["first"])  # fmt: skip
     return "\n".join(lines)
 
 

@@ -343,7 +343,7 @@ class _Run:
                     f"undefined instruction {self._insn(pc):#010x}",
                 )
         elif intno == EXCP_BKPT:
-            self.exit_status = uc.reg_read(a64.UC_ARM64_REG_X0) & 0xFF
+            self.exit_status = uc.reg_read(a64.UC_ARM64_REG_X0)  # whole: 0x100 is not 0
             self._stop("brk")
         elif intno == EXCP_SWI:
             pc = uc.reg_read(a64.UC_ARM64_REG_PC) - 4
@@ -405,7 +405,7 @@ class _Run:
         if op in (SYS_EXIT, SYS_EXIT_EXTENDED):
             reason, subcode = struct.unpack("<2Q", uc.mem_read(arg, 16))
             if reason == ADP_STOPPED_APPLICATION_EXIT:
-                self.exit_status = subcode & 0xFF
+                self.exit_status = subcode
             else:
                 self.exit_status = 1
             self._stop("semihosting-exit")

@@ -2,7 +2,7 @@
  * Console output by every supported semihosting call, then an exit chosen
  * by X0 at entry:
  *   0: SYS_EXIT, application exit, status 7    1: SYS_EXIT_EXTENDED, status 42
- *   2: BRK #0 with X0 = 0x1234 (status 0x34)  3: SYS_EXIT, runtime error
+ *   2: BRK #0 with X0 = 0x1234 (status 0x1234, whole)  3: SYS_EXIT, runtime error
  */
 #include "gunyah_guest.h"
 

@@ -1,0 +1,58 @@
+"""A read-only look at a machine: under Gunyah, hosting it, or neither?
+
+`views` reads a root (a directory, never leaving it, or a capture),
+`checks` looks at each place, `kernel_log` says which log lines count,
+`report` adds the evidence up, `capture` writes and reads bug-report tars.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import capture
+from .capture import CaptureError, TarView
+from .checks import _dt_strings, run
+from .report import (
+    GUNYAH_VERDICTS,
+    VERDICT_GUEST,
+    VERDICT_HOST,
+    VERDICT_NONE,
+    VERDICT_OTHER,
+    Evidence,
+    Report,
+)
+from .views import DirView, View
+
+__all__ = [
+    "GUNYAH_VERDICTS", "VERDICT_GUEST", "VERDICT_HOST", "VERDICT_NONE", "VERDICT_OTHER",
+    "CaptureError", "Evidence", "Report", "View", "_dt_strings", "open_view", "probe",
+    "write_capture",
+]  # fmt: skip
+
+
+def open_view(root: str) -> View:
+    """A directory is a system tree; a file is a capture from `--capture`.
+    Raises ValueError with one line that names the root."""
+    if not root:
+        raise ValueError("--root needs a directory or a capture file, not ''")
+    try:
+        if os.path.isdir(root):
+            return DirView(root)
+        if os.path.isfile(root):
+            return TarView(root)
+    except OSError as e:
+        raise ValueError(f"{root}: cannot read: {e.strerror or e}") from None
+    if os.path.exists(root):
+        raise ValueError(f"{root}: not a directory or a capture file")
+    raise ValueError(f"{root}: no such directory or capture file")
+
+
+def probe(root: str = "/") -> Report:
+    with open_view(root) as view:
+        return run(view)
+
+
+def write_capture(report: Report, path: str) -> None:
+    """A tar of exactly what the probe read, which `--root` reads back; an
+    existing file is never replaced (FileExistsError)."""
+    capture.write(path, report.root, report.read, report.unreadable, report.nodes)

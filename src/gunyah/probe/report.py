@@ -1,0 +1,91 @@
+"""What the probe found: evidence, and the verdict it adds up to."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .views import NodeInfo
+
+VERDICT_GUEST = "gunyah-guest"
+VERDICT_HOST = "gunyah-host"
+VERDICT_OTHER = "other-hypervisor"
+VERDICT_NONE = "no-evidence"
+GUNYAH_VERDICTS = (VERDICT_GUEST, VERDICT_HOST)
+UNKNOWN = "unknown"  # how a hypervisor the system does not name is listed
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One thing the probe looked at: where, what it found, what it means."""
+
+    source: str
+    status: str  # "found", "absent", "unreadable", "malformed", "info"
+    meaning: str
+    supports: str | None = None  # the verdict this points to, if any
+    value: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Report:
+    root: str
+    evidence: list[Evidence] = field(default_factory=list)
+    read: dict[str, bytes] = field(default_factory=dict)  # what a capture keeps
+    unreadable: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    api_version: int | None = None
+    variant: int | None = None
+    other: list[str] = field(default_factory=list)
+    x86: bool = False  # an x86 CPU: no Gunyah evidence can be true here
+
+    @property
+    def verdict(self) -> str:
+        supports = {e.supports for e in self.evidence}
+        if not self.x86:
+            if VERDICT_HOST in supports:
+                return VERDICT_HOST
+            if VERDICT_GUEST in supports:
+                return VERDICT_GUEST
+        if VERDICT_OTHER in supports:
+            return VERDICT_OTHER
+        return VERDICT_NONE
+
+    @property
+    def hypervisors(self) -> list[str]:
+        """The hypervisors named, or the unnamed hints where none is."""
+        seen = list(dict.fromkeys(self.other))
+        named = [n for n in seen if not n.startswith(UNKNOWN)]
+        return named or seen
+
+    @property
+    def summary(self) -> str:
+        v = self.verdict
+        if v == VERDICT_HOST:
+            return "Gunyah is here and this system can create VMs on it (/dev/gunyah)"
+        if v == VERDICT_GUEST:
+            told = ""
+            if self.api_version is not None and self.variant is not None:
+                told = f" (the kernel logged variant {self.variant:x}, API v{self.api_version})"
+            return f"running as a guest of Gunyah{told}"
+        if v == VERDICT_OTHER:
+            names = ", ".join(self.hypervisors) or "type not told"
+            return f"running under a hypervisor that is not Gunyah: {names}"
+        return (
+            "no evidence of Gunyah or of any other hypervisor: bare metal, or a "
+            "hypervisor that shows nothing to its guests"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "api_version": self.api_version,
+            "variant": self.variant,
+            "hypervisors": self.hypervisors,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
