@@ -24,7 +24,7 @@ from unicorn import UC_HOOK_INTR
 from unicorn import arm64_const as a64
 
 from gunyah import HYP_IDENTIFY, Conduit, Hypervisor, identify, trace
-from gunyah.toolchain import build
+from gunyah.toolchain import BuildError, build
 from gunyah.vcpu import DEFAULT_STACK_SIZE, EXCP_BKPT, VCpu, load_elf, make_engine
 
 HERE = Path(__file__).resolve().parent
@@ -245,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         **BENCHES,
         "trace": lambda: bench_trace(args.trace_mb),
     }
-    rows = [row for name in (args.only or BENCHES) for row in runs[name]()]
+    try:
+        rows = [row for name in (args.only or BENCHES) for row in runs[name]()]
+    except BuildError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -33,3 +33,37 @@ def assert_usage_error(p: subprocess.CompletedProcess[str], fragment: str) -> No
     assert len(lines) == 1, p.stderr
     assert "Traceback" not in p.stderr
     assert fragment in lines[0], lines[0]
+
+
+def run_measured(
+    *args: str, stdin: Any = subprocess.DEVNULL, timeout: float = 120, signal_after: float = 0
+) -> tuple[int, int, str]:
+    """(exit status, peak resident memory in MiB, stderr) of one `gunyah` run,
+    measured by the kernel (wait4's rusage). With `signal_after`, SIGINT is
+    sent that many seconds in, as Ctrl-C would."""
+    import os
+    import signal
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([*COMMAND, *args], stdin=stdin, stdout=subprocess.DEVNULL,
+                                stderr=err)  # fmt: skip
+        started = time.monotonic()
+        signalled = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            elapsed = time.monotonic() - started
+            if signal_after and not signalled and elapsed >= signal_after:
+                proc.send_signal(signal.SIGINT)
+                signalled = True
+            if elapsed > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise AssertionError(f"gunyah {' '.join(args)} still running after {timeout} s")
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return proc.returncode, usage.ru_maxrss // 1024, err.read().decode()

@@ -136,7 +136,7 @@ def test_personas_lists_all() -> None:
     [
         (("decode", "0xzz"), "not a number"),
         (("decode", "12ab"), "not a number"),
-        (("decode", "-1"), ""),
+        (("decode", "-1"), "'-1' is not a number"),
         (("decode", "0x1_0000_0000"), "does not fit in 32 bits"),
         (("decode", "0x1_0000_0000_0000_0000"), "does not fit in 64 bits"),
         (("decode", "--uid", "1", "2"), "exactly 4 words"),
@@ -163,7 +163,9 @@ def test_run_json(guests: dict[str, Path]) -> None:
     p = gunyah("run", str(guests["semihosting"]), "--json")
     assert p.returncode == 7, p.stderr
     d = json.loads(p.stdout)
-    assert set(d) == {"exit_status", "stopped_by", "fault", "output", "calls"}
+    assert set(d) == {"exit_status", "stopped_by", "fault", "output", "calls", "calls_dropped",
+                      "output_dropped"}  # fmt: skip
+    assert d["calls_dropped"] == d["output_dropped"] == 0
     assert (d["exit_status"], d["stopped_by"], d["fault"]) == (7, "semihosting-exit", None)
     assert d["output"].startswith("A\nhello\n")
 
@@ -200,15 +202,16 @@ def test_run_fault_json(guests: dict[str, Path]) -> None:
 
 def test_run_raw(tmp_path: Path) -> None:
     p = tmp_path / "g.bin"
-    p.write_bytes(bytes.fromhex("400080d2000020d4"))  # mov x0, #2; brk #0
-    assert gunyah("run", str(p), "--raw", "0x40000").returncode == 2
+    p.write_bytes(bytes.fromhex("a00080d2000020d4"))  # mov x0, #5; brk #0
+    r = gunyah("run", str(p), "--raw", "0x40000")
+    assert (r.returncode, r.stderr) == (5, "")  # the guest's status, not a usage error
 
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
         (("run", "/nonexistent/guest"), "cannot read"),
-        (("run", "--max-instructions", "0", "x"), "must be positive"),
+        (("run", "--max-instructions", "0", "x"), "must be from 1 to"),
         (("run", "--timeout", "soon", "x"), "not a number of seconds"),
         (("run", "--raw", "zz", "x"), "not a number"),
     ],

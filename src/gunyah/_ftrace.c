@@ -226,7 +226,7 @@ typedef struct {
     table_t *t;
     unsigned char *bad; /* int64 pairs (offset, line), possibly unaligned */
     size_t bad_room;
-    const unsigned char *last_bad_line;
+    const unsigned char *last_bad; /* the last malformed event's 'C', or NULL */
     const unsigned char *counted; /* newlines before here are in `before` */
     size_t before;
     scan_result r;
@@ -247,11 +247,16 @@ static ALWAYS_INLINE const unsigned char *at_c(scanner *s, const unsigned char *
             s->r.nomem = 1;
         return after;
     case MALFORMED: {
+        /* a line is malformed once, however many bad events it holds; each
+         * byte is looked at once here, so a line dense with bad events costs
+         * its length, not its length squared */
+        const unsigned char *from = s->last_bad;
+        s->last_bad = c;
+        if (from && !memchr(from, '\n', (size_t)(c - from)))
+            break;
         const unsigned char *line = c;
         while (line > s->first && line[-1] != '\n')
             line--;
-        if (line == s->last_bad_line)
-            break; /* a line is malformed once, however many bad events it holds */
         if (s->r.bad < s->bad_room) {
             /* its line number in the block: newlines counted on from the last */
             for (const unsigned char *q = s->counted;
@@ -262,7 +267,6 @@ static ALWAYS_INLINE const unsigned char *at_c(scanner *s, const unsigned char *
             memcpy(s->bad + sizeof pair * s->r.bad, pair, sizeof pair);
         }
         s->r.bad++;
-        s->last_bad_line = line;
         break;
     }
     default:

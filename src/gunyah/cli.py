@@ -7,8 +7,10 @@ text or as JSON, and maps outcomes to exit codes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,11 +20,19 @@ from . import abi, render, smccc
 from .conduit import NUM_REGS, Conduit, Kind
 from .guest import VERDICT_NOT_GUNYAH, VERDICT_SUPPORTED, identify
 from .hypervisor import Hypervisor, describe_call
-from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
+from .limits import (
+    DEFAULT_MAX_INSTRUCTIONS,
+    DEFAULT_TIMEOUT,
+    MAX_INSTRUCTIONS,
+    MAX_STACK,
+    MAX_TIMEOUT,
+)
 from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME
 
 EXIT_GUEST_FAILED = 125
 EXIT_INTERNAL = 70  # EX_SOFTWARE
+EXIT_OUTPUT = 74  # EX_IOERR: the report could not be written
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 FORMATS_CHOICES = ("auto", "ftrace", "jsonl", "csv", "run")  # gunyah.trace.FORMATS
 
 EXIT_OK = 0
@@ -36,27 +46,74 @@ class UsageError(Exception):
     """Bad input from the user: one line on stderr, exit 2."""
 
 
+class OutputError(Exception):
+    """Standard output cannot be written (a full disk, a closed or broken file)."""
+
+
+class _GuardedOutput:
+    """Standard output whose write errors say they are output errors, so they
+    are told apart from reading errors and bugs."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            n: int = self._stream.write(text)
+            return n
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise OutputError(e.strerror or str(e)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise OutputError(e.strerror or str(e)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Points fd 1 at /dev/null, so that the interpreter's last flush of what
+    could not be written fails quietly instead of printing a traceback."""
+    if sys.__stdout__ is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+        os.close(devnull)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F](?:_?[0-9a-fA-F])*|[0-9](?:_?[0-9])*")
+
+
+def parse_number(text: str) -> int | None:
+    """Hex (0x...) or decimal, underscores between digits allowed; ASCII digits
+    only, no sign, no spaces. None where `text` is not such a number."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    return int(text, 0) if text[:2].lower() == "0x" else int(text.replace("_", ""), 10)
 
 
 def number(bits: int) -> Callable[[str], int]:
     """argparse type: hex (0x..., underscores allowed) or decimal, in 0..2**bits-1."""
 
     def parse(text: str) -> int:
-        t = text.strip().lower()
-        try:
-            if t.startswith("0x"):
-                value = int(t[2:], 16) if t[2:] and not t[2:].startswith("_") else int("x")
-            elif t.isdigit():
-                value = int(t, 10)
-            else:
-                raise ValueError
-        except ValueError:
+        value = parse_number(text) if len(text) <= 80 else None
+        if value is None:
             raise argparse.ArgumentTypeError(
-                f"{text!r} is not a number (use hex like 0xc6008000 or decimal)"
-            ) from None
+                f"{text[:40]!r} is not a number (use hex like 0xc6008000 or decimal)"
+            )
         if value >> bits:
             raise argparse.ArgumentTypeError(f"{text} does not fit in {bits} bits")
         return value
@@ -65,23 +122,31 @@ def number(bits: int) -> Callable[[str], int]:
     return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""), 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
+def count(most: int) -> Callable[[str], int]:
+    """argparse type: a whole number from 1 to `most`."""
+
+    def parse(text: str) -> int:
+        value = parse_number(text) if len(text) <= 80 else None
+        if value is None:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number")
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"{text} must be from 1 to {most}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
 
 
-def positive_float(text: str) -> float:
+def seconds(text: str) -> float:
+    """argparse type: a positive number of seconds the engine can count in microseconds."""
     try:
-        value = float(text)
+        value = float(text) if len(text) <= 80 and text.isascii() else float("nan")
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+        value = float("nan")
+    if value != value:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds")
+    if not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most {MAX_TIMEOUT} s")
     return value
 
 
@@ -108,10 +173,11 @@ def _add_persona(p: argparse.ArgumentParser) -> None:
 
 def _add_limits(p: argparse.ArgumentParser, each: str = "") -> None:
     """The vCPU's instruction budget and wall-clock limit (VCpu's defaults)."""
-    p.add_argument("--max-instructions", type=positive_int, default=DEFAULT_MAX_INSTRUCTIONS,
+    p.add_argument("--max-instructions", type=count(MAX_INSTRUCTIONS),
+                   default=DEFAULT_MAX_INSTRUCTIONS,
                    metavar="N", help=f"instruction budget{each} (default "
                    f"{DEFAULT_MAX_INSTRUCTIONS})")  # fmt: skip
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
+    p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
                    help=f"wall-clock limit{each} in seconds "
                    f"(default {DEFAULT_TIMEOUT:g})")  # fmt: skip
 
@@ -197,7 +263,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except (GuestError, ValueError) as e:
         raise UsageError(str(e)) from None
-    result = cpu.run(image)
+    try:
+        result = cpu.run(image)
+    except GuestError as e:
+        raise UsageError(str(e)) from None
     data = result.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
@@ -205,8 +274,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(result.output)
         if result.output and not result.output.endswith("\n"):
             sys.stdout.write("\n")
+        if result.calls_dropped:
+            print(f"({result.calls_dropped} earlier calls not kept; the last "
+                  f"{len(result.calls)} follow)")  # fmt: skip
         for call in data["calls"]:
             print(render.trap_record(call))
+    if result.output_dropped and not args.json:
+        print(f"gunyah: {result.output_dropped} more bytes of console output not kept",
+              file=sys.stderr)  # fmt: skip
     if result.fault is not None:
         if not args.json:
             recent = [c.to_dict() for c in result.recent]
@@ -233,12 +308,12 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     else:
         try:
             image = load_elf(args.guest)
+            rows = conformance.check_image(
+                image, personas, Path(args.guest).name,
+                max_instructions=args.max_instructions, timeout=args.timeout,
+            )  # fmt: skip
         except GuestError as e:
             raise UsageError(str(e)) from None
-        rows = conformance.check_image(
-            image, personas, Path(args.guest).name,
-            max_instructions=args.max_instructions, timeout=args.timeout,
-        )  # fmt: skip
     m = conformance.Matrix(tuple(rows))
     data = m.to_dict()
     _emit(args, data, render.matrix(data))
@@ -304,14 +379,16 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
     bar = _progress(args.files, args.json)
     try:
         s = trace.stats(args.files, args.format, bar.update if bar else None)
-    except trace.TraceError as e:
-        raise UsageError(str(e)) from None
     finally:
         if bar:
             bar.close()
-    data = s.to_dict()
-    _emit(args, data, render.trace_stats(data))
-    return EXIT_OK
+    read_any = len(s.errors) < len(args.files)
+    if read_any:
+        data = s.to_dict()
+        _emit(args, data, render.trace_stats(data))
+    for e in s.errors:
+        print(f"gunyah: {e}" + (" (left out of the counts)" if read_any else ""), file=sys.stderr)
+    return EXIT_USAGE if s.errors else EXIT_OK
 
 
 def cmd_trace_decode(args: argparse.Namespace) -> int:
@@ -429,10 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limits(p)
     p.add_argument(
         "--stack-size",
-        type=positive_int,
+        type=count(MAX_STACK),
         default=1 << 20,
         metavar="BYTES",
-        help="stack size (default 1 MiB; a multiple of 16)",
+        help=f"stack size (default 1 MiB; a multiple of 16, at most {MAX_STACK >> 20} MiB)",
     )
     p.add_argument(
         "--raw",
@@ -577,21 +654,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stdout is None:  # started with standard output closed
+        if sys.stderr is not None:
+            print("gunyah: standard output is closed: nothing could be reported", file=sys.stderr)
+        return EXIT_OUTPUT
     parser = build_parser()
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedOutput(real_stdout)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
         code: int = args.func(args)
+        sys.stdout.flush()
         return code
     except UsageError as e:
         print(f"gunyah: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:
+    except OutputError as e:
+        _silence_stdout()
+        print(f"gunyah: cannot write the output: {e}", file=sys.stderr)
+        return EXIT_OUTPUT
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        _silence_stdout()
         return EXIT_OK
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # a bug of ours: one line, and how to see the rest
         if os.environ.get("GUNYAH_DEBUG"):
             raise
@@ -601,6 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        sys.stdout = real_stdout
 
 
 if __name__ == "__main__":

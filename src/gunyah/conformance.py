@@ -22,6 +22,7 @@ from .personas import Persona
 from .toolchain import BUILTIN_ELF
 from .vcpu import Image, VCpu, load_elf
 
+MAX_CALLS = 256  # calls a row keeps (the last ones): enough to see why it failed
 DRIVER_PYTHON = "python"
 DRIVER_BUILTIN = "builtin-aarch64"
 
@@ -91,7 +92,8 @@ def check_image(
     """An AArch64 guest against each persona; its exit status is its verdict."""
     rows = []
     for p in personas:
-        cpu = VCpu(Hypervisor(p), max_instructions=max_instructions, timeout=timeout, trace=True)
+        cpu = VCpu(Hypervisor(p), max_instructions=max_instructions, timeout=timeout, trace=True,
+                   max_calls=MAX_CALLS)  # fmt: skip
         result = cpu.run(image, initial)
         if result.fault is not None:
             observed = f"{result.stopped_by}: {result.fault.kind}: {result.fault.message}"

@@ -7,6 +7,7 @@ compiler: any static AArch64 ELF will do.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,11 @@ class BuildError(Exception):
 
 def build(sources: list[Path], output: Path, extra: tuple[str, ...] = ()) -> Path:
     """Compile and link a freestanding static AArch64 ELF; returns its path."""
+    if importlib.util.find_spec("ziglang") is None:
+        raise BuildError(
+            "the AArch64 compiler (ziglang) is not installed: "
+            "pip install -e '.[test]' installs it with the other test tools"
+        )
     cmd = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *extra, f"-I{GUESTS_DIR}",
            "-o", str(output), *map(str, sources)]  # fmt: skip
     try:

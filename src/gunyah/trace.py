@@ -36,6 +36,7 @@ import re
 import stat
 import sys
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,7 @@ except ImportError:  # built without a C compiler: stats falls back to numpy
 
 CHUNK = 4 << 20  # a block: per-block costs vanish, and it still sits in the CPU's cache
 MAX_MALFORMED_SHOWN = 5
+MAX_SHOWN = 200  # characters of a malformed line shown
 FORMATS = ("auto", "ftrace", "jsonl", "csv", "run")
 SNIFF_BYTES = 256 << 10
 GZIP_MAGIC = b"\x1f\x8b"  # a gzip member's first bytes (RFC 1952)
@@ -95,7 +97,7 @@ class Malformed:
     def add(self, source: str, line: int, text: str) -> None:
         self.count += 1
         if len(self.first) < MAX_MALFORMED_SHOWN:
-            self.first.append((source, line, text[:200]))
+            self.first.append((source, line, text[:MAX_SHOWN]))
 
 
 # ---------------------------------------------------------------------------
@@ -278,14 +280,24 @@ def _from_record(rec: dict[str, Any]) -> tuple[bool, int, int, int]:
     return conduit == "smc", pc, _number(rec[key]), imm
 
 
+MAX_LINE = 1 << 20  # a line of the line formats; a longer one is malformed, not held
+
+
+def _bounded_lines(f: IO[bytes]) -> Iterator[str]:
+    """The stream's lines, each at most MAX_LINE bytes: the rest of a longer
+    line is read past, not kept (it becomes a line that parses as nothing)."""
+    while line := f.readline(MAX_LINE):
+        if len(line) == MAX_LINE and not line.endswith(b"\n"):
+            while (more := f.readline(MAX_LINE)) and not more.endswith(b"\n"):
+                pass
+            line = b"(a line longer than 1 MiB: not read)\n"
+        yield line.decode("utf-8", "replace")
+
+
 def _records(kind: str, text: Iterator[str]) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
     """(line number, line, record or None when malformed) for the line formats."""
     if kind == "csv":
-        reader = csv.DictReader(text)
-        if not reader.fieldnames or not {"function_id", "r0", "x0"} & set(reader.fieldnames):
-            raise TraceError("a CSV trace needs a header with function_id, r0 or x0")
-        for row in reader:
-            yield reader.line_num, ",".join(v or "" for v in row.values()), dict(row)
+        yield from _csv_records(text)
         return
     for n, line in enumerate(text, start=1):
         s = line.strip()
@@ -294,9 +306,9 @@ def _records(kind: str, text: Iterator[str]) -> Iterator[tuple[int, str, dict[st
         if kind == "jsonl":
             try:
                 rec = json.loads(s)
-                yield n, s, rec if isinstance(rec, dict) else None
-            except json.JSONDecodeError:
-                yield n, s, None
+            except (ValueError, RecursionError):  # bad JSON, digits past the int limit, nesting
+                rec = None
+            yield n, s, rec if isinstance(rec, dict) else None
         else:  # run: the guest's own output lines are not calls, and not errors
             m = _RUN_LINE.match(s)
             if m is not None:
@@ -305,10 +317,31 @@ def _records(kind: str, text: Iterator[str]) -> Iterator[tuple[int, str, dict[st
                              "function_id": m.group(4)}  # fmt: skip
 
 
+def _csv_records(text: Iterator[str]) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+    """A header row, then one record per row; a row that does not fit the
+    header (more or fewer fields, a field past csv's limit) is malformed."""
+    reader = csv.reader(text)
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise TraceError(f"a CSV trace whose header cannot be read: {e}") from None
+    if not header or not {"function_id", "r0", "x0"} & set(header):
+        raise TraceError("a CSV trace needs a header with function_id, r0 or x0")
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as e:
+            yield reader.line_num, f"({e})", None
+            continue
+        if row is None:
+            return
+        rec = dict(zip(header, row, strict=True)) if len(row) == len(header) else None
+        yield reader.line_num, ",".join(row)[:MAX_SHOWN], rec
+
+
 def _line_calls(kind: str, f: IO[bytes], source: str, bad: Malformed) -> Iterator[Calls]:
-    text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="")
     rows: list[tuple[int, bool, int, int, int]] = []
-    for n, line, rec in _records(kind, text):
+    for n, line, rec in _records(kind, _bounded_lines(f)):
         try:
             if rec is None:
                 raise ValueError
@@ -337,6 +370,8 @@ def _calls_of(rows: list[tuple[int, bool, int, int, int]]) -> Calls:
 # ---------------------------------------------------------------------------
 def open_trace(path: str) -> IO[bytes]:
     """A file, `-` for standard input, gzip data decompressed as it is read."""
+    if path == "-" and sys.stdin is None:
+        raise TraceError("-: standard input is closed")
     try:
         f = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
         magic = f.peek(2)[:2]  # type: ignore[union-attr]
@@ -414,8 +449,9 @@ def _trace_stream(path: str, fmt: str) -> Iterator[tuple[str, IO[bytes], IO[byte
             raise TraceError(f"{path}: {e}") from None
         plain = None if path == "-" or isinstance(f, gzip.GzipFile) else f
         yield kind, io.BufferedReader(_Peekable(head, f)), plain
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise TraceError(f"{path}: cannot read: {e}") from None
+    except (OSError, EOFError, zlib.error) as e:  # gzip's BadGzipFile is an OSError
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise TraceError(f"{path}: cannot read: {why}") from None
     finally:
         if f is not sys.stdin.buffer:
             f.close()
@@ -502,6 +538,16 @@ class Stats:
     calls: int = 0
     malformed: Malformed = field(default_factory=Malformed)
     keys: Counter[int] = field(default_factory=Counter)  # _call_keys layout
+    errors: list[str] = field(default_factory=list)  # files that could not be read
+
+    def merge(self, other: Stats) -> None:
+        """Adds another file's counts after this one's."""
+        self.lines += other.lines
+        self.calls += other.calls
+        self.keys.update(other.keys)
+        self.malformed.count += other.malformed.count
+        room = MAX_MALFORMED_SHOWN - len(self.malformed.first)
+        self.malformed.first.extend(other.malformed.first[: max(0, room)])
 
     def add(self, calls: Calls) -> None:
         self.calls += len(calls)
@@ -534,6 +580,7 @@ class Stats:
                 "first": [{"file": f, "line": n, "text": t} for f, n, t in self.malformed.first],
             },
             "by_call": self.rows(),
+            "unreadable": self.errors,
         }
 
 
@@ -678,20 +725,31 @@ def stats(
     paths: list[str], fmt: str = "auto", progress: Callable[[int], None] | None = None
 ) -> Stats:
     """Counts of every call in the traces; ftrace by the compiled scanner when
-    it was built."""
+    it was built. A file that cannot be read to its end is left out of the
+    counts and named in `errors`; the others are counted."""
     st = Stats(list(paths))
     for path in paths:
-        with _trace_stream(path, fmt) as (kind, stream, plain):
-            if kind == "ftrace" and _ftrace is not None:
-                mm = _mapped(plain)
-                try:
-                    blocks = _StreamBlocks(stream) if mm is None else _MappedBlocks(mm)
-                    _scan_ftrace(blocks, path, st, progress)
-                finally:
-                    if mm is not None:
-                        mm.close()
-                continue
-            for calls, lines in _calls(kind, stream, path, st.malformed, progress):
-                st.add(calls)
-                st.lines += lines
+        one = Stats([path])
+        try:
+            _count(path, fmt, one, progress)
+        except TraceError as e:
+            st.errors.append(str(e))
+            continue
+        st.merge(one)
     return st
+
+
+def _count(path: str, fmt: str, st: Stats, progress: Callable[[int], None] | None) -> None:
+    with _trace_stream(path, fmt) as (kind, stream, plain):
+        if kind == "ftrace" and _ftrace is not None:
+            mm = _mapped(plain)
+            try:
+                blocks = _StreamBlocks(stream) if mm is None else _MappedBlocks(mm)
+                _scan_ftrace(blocks, path, st, progress)
+            finally:
+                if mm is not None:
+                    mm.close()
+            return
+        for calls, lines in _calls(kind, stream, path, st.malformed, progress):
+            st.add(calls)
+            st.lines += lines

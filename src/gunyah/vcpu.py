@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import ctypes
 import io
+import itertools
+import math
+import os
+import stat
 import struct
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,11 +34,22 @@ from unicorn.unicorn_py3.unicorn import Uc, UcError, uclib
 
 from . import smccc
 from .conduit import NUM_REGS, RESULT_REGS, Kind, TrapHandler, TrapRecord
-from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
+from .limits import (
+    DEFAULT_MAX_INSTRUCTIONS,
+    DEFAULT_TIMEOUT,
+    MAX_INSTRUCTIONS,
+    MAX_MEMORY,
+    MAX_TIMEOUT,
+)
 
 PAGE = 0x1000
 DEFAULT_STACK_SIZE = 1 << 20
 RECENT_CALLS = 16
+MAX_CALLS = 10_000  # calls a run keeps (the last ones); the rest are counted
+MAX_OUTPUT = 1 << 20  # bytes of console output a run keeps; the rest are counted
+MAX_FILE = 64 << 20  # a guest file, ELF or raw
+ADDRESS_LIMIT = 1 << 48  # the vCPU's virtual address space
+WFI = 0xD503207F
 
 # Exception numbers the engine reports to an interrupt hook (UNICORN-NOTES.md).
 EXCP_UDEF = 1
@@ -84,6 +100,11 @@ class Image:
     def end(self) -> int:
         return max(s.address + s.size for s in self.segments)
 
+    @property
+    def memory(self) -> int:
+        """Bytes of the pages the segments need."""
+        return sum(count for _, count in _page_runs(self.segments)) * PAGE
+
 
 def load_elf(path: str | Path) -> Image:
     """Every PT_LOAD of a static little-endian AArch64 ELF64 executable."""
@@ -91,10 +112,7 @@ def load_elf(path: str | Path) -> Image:
     from elftools.elf.elffile import ELFFile
 
     p = Path(path)
-    try:
-        blob = p.read_bytes()
-    except OSError as e:
-        raise GuestError(f"{p}: cannot read: {e.strerror or e}") from None
+    blob = _read_guest(p)
     if blob[:4] != b"\x7fELF":
         raise GuestError(f"{p}: not an ELF file (use --raw ADDR for a raw binary)")
     if len(blob) < 64:
@@ -124,6 +142,9 @@ def load_elf(path: str | Path) -> Image:
                 )
             if h.p_filesz > h.p_memsz:
                 raise GuestError(f"{p}: corrupt: a segment's file size exceeds its memory size")
+            if h.p_vaddr + h.p_memsz > ADDRESS_LIMIT:
+                raise GuestError(f"{p}: a segment at {h.p_vaddr:#x} of {h.p_memsz:#x} bytes "
+                                 "runs past the 48-bit address space")  # fmt: skip
             data = blob[h.p_offset : h.p_offset + h.p_filesz]
             segments.append(Segment(h.p_vaddr, data, h.p_memsz))
         entry = elf.header.e_entry
@@ -133,21 +154,36 @@ def load_elf(path: str | Path) -> Image:
         raise GuestError(f"{p}: corrupt or truncated ELF: {e}") from None
     if not segments:
         raise GuestError(f"{p}: no loadable segment")
-    return Image(tuple(segments), entry, str(p))
+    image = Image(tuple(segments), entry, str(p))
+    if image.memory > MAX_MEMORY:
+        raise GuestError(f"{p}: its segments need {image.memory >> 20} MiB; the vCPU gives a "
+                         f"guest at most {MAX_MEMORY >> 20} MiB")  # fmt: skip
+    return image
+
+
+def _read_guest(p: Path) -> bytes:
+    """The whole file, if it is a regular file of at most MAX_FILE bytes."""
+    try:
+        with open(p, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise GuestError(f"{p}: not a regular file")
+            blob = f.read(MAX_FILE + 1)
+    except OSError as e:
+        raise GuestError(f"{p}: cannot read: {e.strerror or e}") from None
+    if len(blob) > MAX_FILE:
+        raise GuestError(f"{p}: larger than {MAX_FILE >> 20} MiB: not a guest this vCPU runs")
+    return blob
 
 
 def load_raw(path: str | Path, address: int) -> Image:
     """A raw binary placed at `address` and entered there."""
     p = Path(path)
-    try:
-        blob = p.read_bytes()
-    except OSError as e:
-        raise GuestError(f"{p}: cannot read: {e.strerror or e}") from None
+    blob = _read_guest(p)
     if not blob:
         raise GuestError(f"{p}: empty file")
     if address % 4:
         raise GuestError(f"{p}: load address {address:#x} is not 4-byte aligned")
-    if address + len(blob) > 1 << 48:
+    if address + len(blob) > ADDRESS_LIMIT:
         raise GuestError(f"{p}: does not fit below 2**48 at {address:#x}")
     return Image((Segment(address, blob, len(blob)),), address, str(p))
 
@@ -171,6 +207,8 @@ class RunResult:
     output: str
     calls: list[TrapRecord]
     recent: list[TrapRecord] = field(default_factory=list)
+    calls_dropped: int = 0  # calls made before the ones kept
+    output_dropped: int = 0  # bytes of console output past what was kept
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,12 +216,15 @@ class RunResult:
             "stopped_by": self.stopped_by,
             "fault": self.fault.to_dict() if self.fault else None,
             "output": self.output,
+            "output_dropped": self.output_dropped,
+            "calls_dropped": self.calls_dropped,
             "calls": [c.to_dict() for c in self.calls],
         }
 
 
-# a trap as recorded on the hot path: pc, kind, imm, X0..X17 before and after (raw bytes)
-_Raw = tuple[int, Kind, int, bytes, bytes]
+# a trap as recorded on the hot path: its number, pc, kind, imm, X0..X17 before
+# and after (raw bytes)
+_Raw = tuple[int, int, Kind, int, bytes, bytes]
 _UNPACK = struct.Struct(f"<{NUM_REGS}Q").unpack
 _INTR_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 
@@ -199,6 +240,7 @@ class VCpu:
         timeout: float = DEFAULT_TIMEOUT,
         stack_size: int = DEFAULT_STACK_SIZE,
         trace: bool = False,
+        max_calls: int = MAX_CALLS,
     ) -> None:
         if max_instructions <= 0:
             raise ValueError("the instruction budget must be positive")
@@ -206,29 +248,40 @@ class VCpu:
             raise ValueError("the timeout must be positive")
         if stack_size <= 0 or stack_size % 16:
             raise ValueError("the stack size must be a positive multiple of 16")
+        if stack_size > MAX_MEMORY:
+            raise ValueError(f"the stack size must be at most {MAX_MEMORY >> 20} MiB")
+        if max_instructions > MAX_INSTRUCTIONS:
+            raise ValueError(f"the instruction budget must be at most {MAX_INSTRUCTIONS}")
+        if timeout > MAX_TIMEOUT:
+            raise ValueError(f"the timeout must be at most {MAX_TIMEOUT:g} s")
         self.handler = handler
         self.max_instructions = max_instructions
         self.timeout = timeout
         self.stack_size = stack_size
         self.trace = trace
+        self.max_calls = max_calls
 
     def run(self, image: Image, initial: dict[int, int] | None = None) -> RunResult:
-        """Load the image, set X0.. from `initial`, run until the guest stops."""
+        """Load the image, set X0.. from `initial`, run until the guest stops.
+        GuestError where the image and stack do not fit the vCPU's memory."""
         return _Run(self, image, initial or {}).go()
 
 
 def make_engine(image: Image, initial: dict[int, int], stack_size: int) -> Uc:
     """A CPU at EL1 with HVC enabled, the image in memory, SP and X0.. set."""
     uc = Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
-    pages: set[int] = set()
-    for s in image.segments:
-        pages.update(range(s.address // PAGE, (s.address + s.size - 1) // PAGE + 1))
-    for start, count in _runs(sorted(pages)):
+    for start, count in _page_runs(image.segments):
         uc.mem_map(start * PAGE, count * PAGE, unicorn.UC_PROT_ALL)
     for s in image.segments:
         uc.mem_write(s.address, s.data)  # the rest of a fresh mapping is zero (.bss)
     stack_base = _align_up(image.end, 1 << 20) + (1 << 20)
     size = _align_up(stack_size, PAGE)
+    if image.memory + size > MAX_MEMORY:
+        raise GuestError(f"{image.source}: image and stack need more than the "
+                         f"{MAX_MEMORY >> 20} MiB the vCPU gives a guest")  # fmt: skip
+    if stack_base + size > ADDRESS_LIMIT:
+        raise GuestError(f"{image.source}: no room for the stack above the image "
+                         "in the 48-bit address space")  # fmt: skip
     uc.mem_map(stack_base, size, unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
     uc.reg_write(a64.UC_ARM64_REG_CP_REG, (1, 1, 3, 6, 0, SCR_EL3_VALUE))
     uc.reg_write(a64.UC_ARM64_REG_SP, stack_base + size)
@@ -247,8 +300,12 @@ class _Run:
         self.uc = uc
 
         self.output = bytearray()
-        # raw (pc, kind, imm, before, after) tuples; TrapRecords are made at the end
-        self.records: list[_Raw] | deque[_Raw] = [] if cpu.trace else deque(maxlen=RECENT_CALLS)
+        self.output_dropped = 0
+        # raw (seq, pc, kind, imm, before, after) tuples, the last ones only;
+        # TrapRecords are made at the end, and the count says what was dropped
+        keep = cpu.max_calls if cpu.trace else RECENT_CALLS
+        self.records: deque[_Raw] = deque(maxlen=keep)
+        self.seq = itertools.count()
         self.stopped_by: str | None = None
         self.exit_status: int | None = None
         self.fault: Fault | None = None
@@ -293,7 +350,7 @@ class _Run:
         r_ids, r_ptrs, r_n = self._read_ids, self._read_ptrs, self._n_read
         w_ids, w_ptrs, w_n = self._write_ids, self._write_ptrs, self._n_write
         model = self.cpu.handler.handle
-        cache, insn, record = self.imm_cache, self._insn, self.records.append
+        cache, insn, record, seq = self.imm_cache, self._insn, self.records.append, self.seq
         other = self._on_other
 
         def on_intr(_handle: int, intno: int, _key: int) -> None:
@@ -310,7 +367,7 @@ class _Run:
                     # list: indexing and slice assignment of ints
                     model(regs, kind, imm)  # type: ignore[arg-type]
                     write(uch, w_ids, w_ptrs, w_n)
-                    record((pc, kind, imm, before, bytes(regs)))
+                    record((next(seq), pc, kind, imm, before, bytes(regs)))
                 else:
                     other(intno)
             except BaseException as e:  # an error of ours, not the guest's
@@ -386,16 +443,16 @@ class _Run:
     def _semihost_op(self, op: int, arg: int) -> int | None:
         uc = self.uc
         if op == SYS_WRITEC:
-            self.output += bytes(uc.mem_read(arg, 1))
+            self._console(arg, 1)
             return None
         if op == SYS_WRITE0:
-            self.output += self._cstring(arg)
+            self.output += self._cstring(arg, MAX_OUTPUT - len(self.output))
             return None
         if op == SYS_WRITE:
             handle, buf, length = struct.unpack("<3Q", uc.mem_read(arg, 24))
             if handle not in CONSOLE_HANDLES:
                 return int(length)  # nothing written
-            self.output += bytes(uc.mem_read(buf, length))
+            self._console(buf, length)
             return 0
         if op == SYS_OPEN:
             name_ptr, mode, _length = struct.unpack("<3Q", uc.mem_read(arg, 24))
@@ -414,12 +471,23 @@ class _Run:
         self._stop_fault("semihosting", pc, None, f"unsupported semihosting operation {op:#x}")
         return None
 
-    def _cstring(self, address: int) -> bytes:
+    def _console(self, address: int, length: int) -> None:
+        """Console output, kept up to MAX_OUTPUT bytes; the rest only counted."""
+        keep = min(length, MAX_OUTPUT - len(self.output))
+        if keep:
+            self.output += self.uc.mem_read(address, keep)
+        self.output_dropped += length - keep
+
+    def _cstring(self, address: int, limit: int = MAX_STRING) -> bytes:
+        """A NUL-terminated string, read a page at a time, at most `limit` bytes."""
         out = bytearray()
-        while len(out) < MAX_STRING:
-            chunk = bytes(self.uc.mem_read(address + len(out), 1))
-            if chunk == b"\0":
-                return bytes(out)
+        limit = min(limit, MAX_STRING)
+        while len(out) < limit:
+            at = address + len(out)
+            chunk = bytes(self.uc.mem_read(at, min(PAGE - at % PAGE, limit - len(out))))
+            end = chunk.find(b"\0")
+            if end >= 0:
+                return bytes(out + chunk[:end])
             out += chunk
         return bytes(out)
 
@@ -436,16 +504,48 @@ class _Run:
         self.fault = Fault(kind, pc, address, message)
         self._stop("fault")
 
+    def _emulate(self) -> None:
+        """The engine runs on a thread of its own (it lets go of the GIL), so
+        that Ctrl-C reaches this one at once, stops the engine, and ends the
+        whole command rather than becoming the guest's fault."""
+        cpu, error = self.cpu, []
+
+        def run() -> None:
+            try:
+                self.uc.emu_start(
+                    self.image.entry,
+                    0xFFFF_FFFF_FFFF_FFFC,
+                    # at least a microsecond: the engine reads 0 as no limit
+                    timeout=max(1, math.ceil(cpu.timeout * 1_000_000)),
+                    count=cpu.max_instructions,
+                )
+            except UcError as e:
+                error.append(e)
+
+        engine = threading.Thread(target=run, name="gunyah-vcpu", daemon=True)
+        engine.start()
+        try:
+            while engine.is_alive():
+                engine.join(0.25)
+        except KeyboardInterrupt:
+            self.uc.emu_stop()
+            engine.join()
+            raise
+        if error:
+            raise error[0]
+
+    def _waits_for_interrupt(self, pc: int) -> bool:
+        """Whether the engine stopped on a WFI (it does, having no interrupts)."""
+        try:
+            return pc >= 4 and self._insn(pc - 4) == WFI
+        except UcError:
+            return False
+
     def go(self) -> RunResult:
         cpu = self.cpu
         started = time.monotonic()
         try:
-            self.uc.emu_start(
-                self.image.entry,
-                0xFFFF_FFFF_FFFF_FFFC,
-                timeout=int(cpu.timeout * 1_000_000),
-                count=cpu.max_instructions,
-            )
+            self._emulate()
         except UcError as e:
             pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
             if self.mem_fault is not None:
@@ -462,7 +562,11 @@ class _Run:
             self.stopped_by = "fault"
         if self.stopped_by is None:
             pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
-            if time.monotonic() - started >= cpu.timeout * 0.95:
+            if self._waits_for_interrupt(pc):
+                self.stopped_by = "wfi"
+                self.fault = Fault("wfi", pc - 4, None, "WFI: the guest waits for an interrupt, "
+                                   "and this vCPU has none to give")  # fmt: skip
+            elif time.monotonic() - started >= cpu.timeout * 0.95:
                 self.stopped_by = "timeout"
                 self.fault = Fault("timeout", pc, None, f"still running after {cpu.timeout:g} s")
             else:
@@ -472,8 +576,9 @@ class _Run:
                 )
         records = [
             TrapRecord(pc, kind, imm, _UNPACK(before), _UNPACK(after)[:RESULT_REGS])
-            for pc, kind, imm, before, after in self.records
+            for _, pc, kind, imm, before, after in self.records
         ]
+        total = self.records[-1][0] + 1 if self.records else 0
         return RunResult(
             stopped_by=self.stopped_by,
             exit_status=self.exit_status,
@@ -481,6 +586,8 @@ class _Run:
             output=self.output.decode("utf-8", "replace"),
             calls=records if cpu.trace else [],
             recent=records[-RECENT_CALLS:],
+            calls_dropped=total - len(records) if cpu.trace else 0,
+            output_dropped=self.output_dropped,
         )
 
 
@@ -488,12 +595,16 @@ def _align_up(value: int, align: int) -> int:
     return (value + align - 1) // align * align
 
 
-def _runs(pages: list[int]) -> list[tuple[int, int]]:
-    """Consecutive page numbers as (first, count) runs."""
+def _page_runs(segments: tuple[Segment, ...]) -> list[tuple[int, int]]:
+    """The pages the segments cover, as (first page, count) runs: from the
+    segments' ranges sorted and merged, so a huge segment costs no more than
+    a small one."""
+    spans = sorted((s.address // PAGE, (s.address + s.size - 1) // PAGE + 1) for s in segments)
     out: list[tuple[int, int]] = []
-    for p in pages:
-        if out and out[-1][0] + out[-1][1] == p:
-            out[-1] = (out[-1][0], out[-1][1] + 1)
+    for first, stop in spans:
+        if out and first <= out[-1][0] + out[-1][1]:
+            start = out[-1][0]
+            out[-1] = (start, max(out[-1][1], stop - start))
         else:
-            out.append((p, 1))
+            out.append((first, stop - first))
     return out
