@@ -39,16 +39,25 @@ def run_measured(
     *args: str, stdin: Any = subprocess.DEVNULL, timeout: float = 120, signal_after: float = 0
 ) -> tuple[int, int, str]:
     """(exit status, peak resident memory in MiB, stderr) of one `gunyah` run,
-    measured by the kernel (wait4's rusage). With `signal_after`, SIGINT is
-    sent that many seconds in, as Ctrl-C would."""
+    measured by the kernel (wait4's rusage). It runs under resource limits, so
+    a runaway fails its test instead of taking the machine: 3 GiB of address
+    space (the CPU emulator reserves about 1 GiB of it for translated code) and
+    `timeout` seconds of CPU. With `signal_after`, SIGINT is sent that many
+    seconds in, as Ctrl-C would."""
     import os
+    import resource
     import signal
     import tempfile
     import time
 
+    def limits() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        cpu = int(timeout) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([*COMMAND, *args], stdin=stdin, stdout=subprocess.DEVNULL,
-                                stderr=err)  # fmt: skip
+                                stderr=err, preexec_fn=limits)  # fmt: skip
         started = time.monotonic()
         signalled = False
         while True:

@@ -273,3 +273,25 @@ def test_captures_of_random_bytes_are_refused_cleanly(
         probe.probe(str(path))
     except ValueError as e:
         assert str(e).startswith(str(path))
+
+
+@pytest.mark.parametrize("parser", ["compiled", "numpy"])
+def test_distinct_calls_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str
+) -> None:
+    """Past MAX_DISTINCT distinct calls, the rest are counted together: the
+    table stays bounded and every call is still counted."""
+    if parser == "numpy":
+        monkeypatch.setattr(trace, "_ftrace", None)
+    elif trace._ftrace is None:
+        pytest.skip("the compiled scanner was not built")
+    path = tmp_path / "distinct.trace"
+    n = trace.MAX_DISTINCT + 5000
+    path.write_text("".join(
+        f"  kvm_hvc_arm64: HVC at 0x1 (r0: 0x{0x84000000 + i:x}, imm: 0x0)\n" for i in range(n)
+    ))  # fmt: skip
+    d = trace.stats([str(path)]).to_dict()
+    assert d["calls"] == n == sum(r["count"] for r in d["by_call"])
+    assert len(d["by_call"]) == trace.MAX_DISTINCT + 1
+    assert d["by_call"][0]["conduit"] is None and d["by_call"][0]["count"] >= 5000
+    assert "(others)" in gunyah("trace", "stats", str(path)).stdout

@@ -10,7 +10,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_usage_error, gunyah
+from cli_helpers import assert_usage_error, gunyah, run_measured
+from test_hostile import MEMORY_CEILING_MIB
 from test_probe import ARM_CPUINFO, LINUX_GUEST, X86_SERVER, tree
 
 from gunyah import probe
@@ -236,7 +237,9 @@ def test_capture_with_an_oversized_member_is_refused_unread(tmp_path: Path) -> N
         for _ in range(64):
             f.write(zeros)
     assert path.stat().st_size < 200_000
-    assert_usage_error(gunyah("probe", "--root", str(path)), "more than a probe ever reads")
+    rc, mib, err = run_measured("probe", "--root", str(path))
+    assert rc == 2 and "more than a probe ever reads" in err, err
+    assert mib < MEMORY_CEILING_MIB
 
 
 @pytest.mark.parametrize(
@@ -264,8 +267,8 @@ def test_capture_with_many_entries_is_read_in_linear_time(tmp_path: Path) -> Non
             member(tar, f"sys/bus/b{i}/drivers/d", type=tarfile.DIRTYPE)
 
     c = make_tar(tmp_path / "many.tar.gz", add)
-    p = gunyah("probe", "--root", str(c), "--json", timeout=60)
-    assert p.returncode == 1, p.stderr
+    rc, mib, err = run_measured("probe", "--root", str(c), "--json", timeout=60)
+    assert rc == 1 and mib < MEMORY_CEILING_MIB, err
 
 
 def test_capture_that_is_a_fifo(tmp_path: Path) -> None:

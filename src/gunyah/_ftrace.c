@@ -37,6 +37,11 @@
 #endif
 
 #define EMPTY UINT64_MAX /* never a key: key bits 62:56 and 39:33 are zero */
+/* Distinct calls a table keeps; the calls of any further ones are counted
+ * together under OTHERS (bit 62, in no call's key), so memory stays bounded
+ * whatever a trace holds. As trace.MAX_DISTINCT and trace.OTHERS. */
+#define MAX_DISTINCT 65536
+#define OTHERS ((uint64_t)1 << 62)
 #define TABLE_CAPSULE "gunyah._ftrace.table"
 
 static int8_t hex_value[256];
@@ -89,6 +94,8 @@ static int table_insert(table_t *t, uint64_t key, uint64_t n)
     size_t i = slot_of(t, key);
     while (t->slot[2 * i] != key) {
         if (t->slot[2 * i] == EMPTY) {
+            if (t->used >= MAX_DISTINCT && key != OTHERS)
+                return table_insert(t, OTHERS, n);
             if (4 * (t->used + 1) > t->cap) { /* at most a quarter full: few collisions */
                 table_t bigger;
                 if (table_init(&bigger, 2 * t->cap))

@@ -404,6 +404,8 @@ def cmd_trace_decode(args: argparse.Namespace) -> int:
             ):  # fmt: skip
                 key = trace.call_key(smc, r0, imm)
                 if key not in names:
+                    if len(names) >= trace.MAX_DISTINCT:  # bounded whatever the trace
+                        names.clear()
                     names[key] = trace.call_name(*key)
                 d = {"file": args.file, "line": line, "conduit": key[0], "imm": imm, "pc": pc,
                      "r0": r0, "function_id": key[2], "name": names[key]}  # fmt: skip

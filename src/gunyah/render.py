@@ -206,11 +206,12 @@ def trace_stats(d: dict[str, Any]) -> str:
     if d["by_call"]:
         lines.append(f"{'count':>12}  {'share':>6}  {'call':<18}  name")
         for r in d["by_call"]:
-            call = (
-                f"{r['conduit']} {r['function_id']:#010x}"
-                if r["function_id"] is not None
-                else f"{r['conduit']} #{r['imm']:#x}"
-            )
+            if r["conduit"] is None:
+                call = "(others)"
+            elif r["function_id"] is not None:
+                call = f"{r['conduit']} {r['function_id']:#010x}"
+            else:
+                call = f"{r['conduit']} #{r['imm']:#x}"
             lines.append(f"{r['count']:>12}  {r['share']:>6.1%}  {call:<18}  {r['name']}")
     if bad["first"]:
         lines.append(f"malformed lines (first {len(bad['first'])}):")

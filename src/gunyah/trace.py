@@ -526,6 +526,10 @@ def _call_keys(smc: npt.NDArray[np.bool_], r0: U64, imm: U64) -> U64:
     return key
 
 
+MAX_DISTINCT = 1 << 16  # distinct calls counted apart; as MAX_DISTINCT in _ftrace.c
+OTHERS = 1 << 62  # the key the calls past those are counted under; as OTHERS in _ftrace.c
+
+
 def _unkey(v: int) -> tuple[str, int, int | None]:
     f = v & 0x1_FFFF_FFFF
     return ("smc" if v >> 63 else "hvc", v >> 40 & 0xFFFF, None if f >> 32 else f)
@@ -545,6 +549,7 @@ class Stats:
         self.lines += other.lines
         self.calls += other.calls
         self.keys.update(other.keys)
+        self._bound()
         self.malformed.count += other.malformed.count
         room = MAX_MALFORMED_SHOWN - len(self.malformed.first)
         self.malformed.first.extend(other.malformed.first[: max(0, room)])
@@ -553,12 +558,29 @@ class Stats:
         self.calls += len(calls)
         keys, counts = np.unique(_call_keys(calls.smc, calls.r0, calls.imm), return_counts=True)
         self.keys.update(dict(zip(keys.tolist(), counts.tolist(), strict=True)))
+        self._bound()
+
+    def _bound(self) -> None:
+        """At most MAX_DISTINCT calls counted apart (the most frequent; ties by
+        key), the rest together under OTHERS: memory bounded whatever the trace."""
+        if len(self.keys) <= MAX_DISTINCT + 1:
+            return
+        others = self.keys.pop(OTHERS, 0)
+        ranked = sorted(self.keys.items(), key=lambda kv: (-kv[1], kv[0]))
+        others += sum(n for _, n in ranked[MAX_DISTINCT:])
+        self.keys = Counter(dict(ranked[:MAX_DISTINCT]))
+        self.keys[OTHERS] = others
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per call, most frequent first (ties in key order, so the
         same trace always gives the same table)."""
         out = []
         for key, n in sorted(self.keys.items(), key=lambda kv: (-kv[1], kv[0])):
+            if key == OTHERS:
+                out.append({"conduit": None, "imm": None, "function_id": None,
+                            "name": f"other calls (past {MAX_DISTINCT} distinct ones, counted "
+                            "together)", "count": n, "share": n / self.calls})  # fmt: skip
+                continue
             conduit, imm, fid = _unkey(key)
             out.append({
                 "conduit": conduit,
@@ -714,6 +736,7 @@ def _scan_ftrace(blocks: _StreamBlocks | _MappedBlocks, path: str, st: Stats,
         st.calls += calls
     for table in tables:
         st.keys.update(ft.counts(table))
+        st._bound()
 
 
 def scanner() -> str:
