@@ -295,3 +295,16 @@ def test_distinct_calls_are_bounded(
     assert len(d["by_call"]) == trace.MAX_DISTINCT + 1
     assert d["by_call"][0]["conduit"] is None and d["by_call"][0]["count"] >= 5000
     assert "(others)" in gunyah("trace", "stats", str(path)).stdout
+
+
+def test_building_without_the_compiler_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/run.py and the guest builds from a venv without the test extra."""
+    import importlib.util
+
+    from gunyah import toolchain
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(toolchain.BuildError, match=r"pip install -e '\.\[test\]'"):
+        toolchain.build([tmp_path / "g.c"], tmp_path / "g.elf")
