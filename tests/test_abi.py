@@ -25,6 +25,8 @@ def test_hypercall_and_service_ids() -> None:
 
 
 def test_call_classes() -> None:
+    # smccc.tc: smccc_vendor_hyp_function_id 13:0 number, 15:14 class
+    assert layout(abi.VENDOR_HYP_FUNCTION) == {"number": (13, 0), "call_class": (15, 14)}
     # smccc.tc: smccc_vendor_hyp_function_class
     assert abi.CLASS_PLATFORM_CALL == 0b00
     assert abi.CLASS_HYPERCALL == 0b10
@@ -59,7 +61,18 @@ def test_catalogue_spot_values() -> None:
     assert len(abi.HYPERCALLS) == 93  # rows of the reference catalogue
 
 
+def test_catalogue_is_the_projects_own() -> None:
+    """The shipped catalogue against what the project itself relies on: the
+    calls the model, the guests and the docs name, and its size and range."""
+    assert abi.HYPERCALL_NUMBERS["hypervisor_identify"] == abi.HYP_IDENTIFY_NUMBER == 0
+    for name in ("vcpu_run", "doorbell_send", "msgqueue_send", "msgqueue_receive"):
+        assert name in abi.HYPERCALL_NUMBERS
+    assert all(0 <= n < abi.NATIVE_CALL_COUNT for n in abi.HYPERCALLS)
+    assert len(set(abi.HYPERCALLS.values())) == len(abi.HYPERCALLS) == 93
+
+
 def test_catalogue_matches_reference() -> None:
+    """Cross-checked with the reference copy where it is beside the project."""
     ref = REFERENCE / "gunyah-hypercalls.tsv"
     if not ref.exists():
         pytest.skip(f"reference catalogue not present at {ref}")
@@ -67,13 +80,17 @@ def test_catalogue_matches_reference() -> None:
     assert {int(n, 16): name for n, name in rows} == abi.HYPERCALLS
 
 
+def layout(b: object) -> dict[str, tuple[int, int]]:
+    """A declaration as {field: (msb, lsb)}, the way the .tc files spell it."""
+    return {n: (f.msb, f.lsb) for n, f in b.fields.items()}  # type: ignore[attr-defined]
+
+
 def test_api_info_bits() -> None:
-    # api.tc hyp_api_info: 13:0 version, 14 big_endian, 15 is_64bit, 63:56 variant
-    assert abi.API_VERSION_MASK == 0x3FFF
-    assert abi.BIG_ENDIAN_BIT == 14
-    assert abi.IS_64BIT_BIT == 15
-    assert abi.VARIANT_SHIFT == 56
-    assert abi.API_INFO_RES0_MASK == 0x00FFFFFFFFFF0000
+    # api.tc hyp_api_info: 13:0 version, 14 big_endian, 15 is_64bit, 55:16 zero, 63:56 variant
+    assert layout(abi.API_INFO) == {"api_version": (13, 0), "big_endian": (14, 14),
+        "is_64bit": (15, 15), "reserved": (55, 16), "variant": (63, 56)}  # fmt: skip
+    assert abi.API_INFO["api_version"].top == 0x3FFF
+    assert abi.API_INFO["reserved"].mask == 0x00FFFFFFFFFF0000
     info = abi.encode_api_info(version=1, big_endian=False, is_64bit=True, variant=0x51)
     assert info == 0x5100000000008001
 
@@ -109,10 +126,13 @@ def test_flags0_bits() -> None:
         "prng",
         "vcpu-run",
     ]
-    assert [abi.FLAGS0_FEATURES[b] for b in range(12)] == expected
-    assert abi.SCHEDULER_SHIFT == 28
+    flags0 = layout(abi.FLAGS[0])
+    assert [n for n, (msb, lsb) in flags0.items() if msb == lsb] == expected
+    assert all(flags0[n] == (b, b) for b, n in enumerate(expected))
+    assert flags0["scheduler"] == (31, 28)
     assert abi.SCHEDULERS == {0: "trivial", 1: "fprr"}
-    assert abi.FLAGS1_FEATURES == {0: "sve"}
+    assert layout(abi.FLAGS[1]) == {"sve": (0, 0)}
+    assert layout(abi.FLAGS[2]) == {}
 
 
 def test_linux_identify_bits_match() -> None:
@@ -128,7 +148,8 @@ def test_linux_identify_bits_match() -> None:
         7: "TRACE_CTRL",
     }
     for bit, name in linux.items():
-        assert abi.FLAGS0_FEATURES[bit].replace("-", "_").upper() == name
+        (field,) = [f for f in abi.FLAGS[0].fields.values() if f.lsb == bit]
+        assert field.name.replace("-", "_").upper() == name
 
 
 def test_unknown_flag_bits_stay_visible() -> None:
@@ -239,7 +260,7 @@ def test_describe_any_imm(imm: int) -> None:
 
 
 @given(
-    st.integers(0, abi.API_VERSION_MASK),
+    st.integers(0, abi.API_INFO["api_version"].top),
     st.booleans(),
     st.booleans(),
     st.integers(0, 0xFF),
@@ -272,10 +293,11 @@ def test_identify_decode_never_loses_a_bit(x0: int, x1: int, x2: int, x3: int) -
     assert info == x0
     for word, value in enumerate((x1, x2, x3)):
         rebuilt = sum(1 << b.bit for b in d.unknown_flag_bits if b.word == word)
-        table = abi.FLAG_FEATURES[word]
-        rebuilt |= sum(1 << bit for bit, name in table.items() if name in d.features)
+        named = abi.FLAGS[word]
+        known = {n: True for n in named.fields if n in d.features}
         if word == 0:
-            rebuilt |= d.scheduler << abi.SCHEDULER_SHIFT
+            known["scheduler"] = d.scheduler
+        rebuilt |= named.encode(known)
         assert rebuilt == value
     d.to_dict()
 

@@ -114,3 +114,20 @@ def test_an_exit_status_past_255_is_not_a_verdict(guests: dict[str, Path]) -> No
     p = gunyah("run", elf)
     assert p.returncode == 125
     assert "exit status 0x100 is not a process exit status" in p.stderr
+
+
+def test_a_failing_row_of_the_python_driver_renders_with_its_calls() -> None:
+    """Its calls have no guest PC: text and JSON still show them."""
+    import dataclasses
+
+    from gunyah import render
+    from gunyah.personas import get_persona
+
+    wrong = dataclasses.replace(get_persona("kvm"), expected_verdict="supported")
+    m = conformance.Matrix(tuple(conformance.check_python([wrong])))
+    d = m.to_dict()
+    assert not m.passed and d["rows"][0]["calls"][0]["pc"] is None
+    text = render.matrix(d)
+    assert "python  kvm      supported  not-gunyah  FAIL" in text
+    assert "      (python) hvc #0x0 x0=0x8600ff01 VENDOR_HYP_CALL_UID -> 0xb66fb428" in text
+    json.dumps(d)

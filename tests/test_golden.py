@@ -39,8 +39,15 @@ CASES: dict[str, tuple[str, ...]] = {
     "decode-hvc-imm": ("decode", "--hvc-imm", "0x0", "0x6000", "0x6065", "0x7000"),
     "decode-uid-json": ("decode", "--uid", *UID, "--json"),
     "decode-identify": ("decode", "--identify", "0x5100000000008001", "0x10000fff"),
-    "decode-identify-json": ("decode", "--identify", "0xffff00000000c002", "0xf000", "0", "1",
-                             "--json"),  # fmt: skip
+    "decode-identify-json": (
+        "decode",
+        "--identify",
+        "0xffff00000000c002",
+        "0xf000",
+        "0",
+        "1",
+        "--json",
+    ),  # fmt: skip
     "personas": ("personas",),
     "personas-json": ("personas", "--json"),
     "run-trace": ("run", "guest.elf", "--trace"),

@@ -123,7 +123,7 @@ def test_conduit_width_checks() -> None:
 
 
 @given(
-    st.integers(0, abi.API_VERSION_MASK),
+    st.integers(0, abi.API_INFO["api_version"].top),
     st.booleans(),
     st.booleans(),
     st.integers(0, 255),

@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gunyah import abi, smccc
-from gunyah.hypervisor import KVM_FEATURES, Hypervisor, describe_call
+from gunyah.hypervisor import Hypervisor, describe_call
 from gunyah.personas import PERSONAS, get_persona
+from gunyah.smccc import KVM_FEATURES
 
 M32 = smccc.MASK32
 M64 = smccc.MASK64

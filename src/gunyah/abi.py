@@ -16,12 +16,14 @@ from importlib import resources
 from typing import Any
 
 from . import smccc
+from .bitfield import Bitfield, Field, flag
 
 # ---------------------------------------------------------------------------
-# Vendor-hypervisor function numbers: bits 15:14 class, 13:0 number.
-CLASS_SHIFT = 14
-CLASS_MASK = 0x3
-NUMBER_MASK = 0x3FFF
+# Vendor-hypervisor function numbers (smccc.tc: smccc_vendor_hyp_function_id).
+VENDOR_HYP_FUNCTION = Bitfield(
+    "vendor-hypervisor function", 16, Field("number", 0, 14), Field("call_class", 14, 2)
+)
+NUMBER_MASK = VENDOR_HYP_FUNCTION["number"].top
 
 CLASS_PLATFORM_CALL = 0b00
 CLASS_HYPERCALL = 0b10
@@ -67,31 +69,17 @@ HYP_IDENTIFY_NUMBER = HYPERCALL_NUMBERS["hypervisor_identify"]
 
 def vendor_hyp_function(call_class: int, number: int) -> int:
     """The 16-bit function number of a vendor-hypervisor call."""
-    if not 0 <= call_class <= CLASS_MASK:
-        raise ValueError(f"call class {call_class} is outside 0..3")
-    if not 0 <= number <= NUMBER_MASK:
-        raise ValueError(f"call number {number:#x} is outside 0..0x3fff")
-    return call_class << CLASS_SHIFT | number
+    return VENDOR_HYP_FUNCTION.encode({"call_class": call_class, "number": number})
 
 
 def hypercall_id(number: int) -> int:
     """SMCCC ID of native call N: fast, 64-bit, vendor hypervisor, class 0b10."""
-    return smccc.make_function_id(
-        fast=True,
-        smc64=True,
-        owner=smccc.OWNER_VENDOR_HYP,
-        function=vendor_hyp_function(CLASS_HYPERCALL, number),
-    )
+    return smccc.fast64(smccc.OWNER_VENDOR_HYP, vendor_hyp_function(CLASS_HYPERCALL, number))
 
 
 def service_id(number: int) -> int:
     """SMCCC ID of a service: fast, 32-bit, vendor hypervisor, class 0b11."""
-    return smccc.make_function_id(
-        fast=True,
-        smc64=False,
-        owner=smccc.OWNER_VENDOR_HYP,
-        function=vendor_hyp_function(CLASS_SERVICE, number & NUMBER_MASK),
-    )
+    return smccc.fast32(smccc.OWNER_VENDOR_HYP, vendor_hyp_function(CLASS_SERVICE, number))
 
 
 HYP_IDENTIFY = hypercall_id(HYP_IDENTIFY_NUMBER)  # 0xC6008000
@@ -115,7 +103,8 @@ class VendorHypCall:
 
     @classmethod
     def decode(cls, function: int) -> VendorHypCall:
-        return cls(function >> CLASS_SHIFT & CLASS_MASK, function & NUMBER_MASK)
+        f = VENDOR_HYP_FUNCTION.decode(function)
+        return cls(int(f["call_class"]), int(f["number"]))
 
     @property
     def class_name(self) -> str:
@@ -152,13 +141,16 @@ class VendorHypCall:
 
 # ---------------------------------------------------------------------------
 # hypervisor_identify: X0 = API info, X1..X3 = API flags 0..2 (api.tc).
-API_VERSION_MASK = 0x3FFF  # bits 13:0 (the API document's 0x1FFF is wrong)
+API_INFO = Bitfield(
+    "API info",
+    64,
+    Field("api_version", 0, 14),  # the API document's 0x1FFF mask is wrong: the code wins
+    flag("big_endian", 14),
+    flag("is_64bit", 15),
+    Field("reserved", 16, 40, reserved=True),  # bits 55:16, zero
+    Field("variant", 56, 8),
+)
 API_VERSION_DOC_MASK = 0x1FFF  # what docs/api/gunyah_api.md says
-BIG_ENDIAN_BIT = 14
-IS_64BIT_BIT = 15
-API_INFO_RES0_MASK = ((1 << 40) - 1) << 16  # bits 55:16
-VARIANT_SHIFT = 56
-VARIANT_MASK = 0xFF
 API_V1 = 1
 
 VARIANT_UNKNOWN = 0x00
@@ -170,30 +162,32 @@ VARIANTS = {
     VARIANT_QUALCOMM: "qualcomm",
 }
 
-# Flag bits per flags word: word -> {bit: feature name}.
-FLAGS0_FEATURES = {
-    0: "partition-cspace",
-    1: "doorbell",
-    2: "msgqueue",
-    3: "vic",
-    4: "vpm",
-    5: "vcpu",
-    6: "memextent",
-    7: "trace-ctrl",
-    8: "watchdog",
-    9: "virtio-mmio",
-    10: "prng",
-    11: "vcpu-run",
-    # bit 16 is declared reserved_16 in api.tc: a set bit 16 is reported as
-    # an unknown bit, since nothing says what it would mean.
-}
-FLAGS1_FEATURES = {0: "sve"}
-FLAG_FEATURES: tuple[dict[int, str], ...] = (FLAGS0_FEATURES, FLAGS1_FEATURES, {})
-
-SCHEDULER_SHIFT = 28
-SCHEDULER_MASK = 0xF  # flags 0 bits 31:28
+# The three flags words (api.tc: api_flags_0, _1, _2); a set bit no field
+# names is reported as unknown with its position.
+FLAGS = (
+    Bitfield(
+        "API flags 0",
+        64,
+        flag("partition-cspace", 0),
+        flag("doorbell", 1),
+        flag("msgqueue", 2),
+        flag("vic", 3),
+        flag("vpm", 4),
+        flag("vcpu", 5),
+        flag("memextent", 6),
+        flag("trace-ctrl", 7),
+        flag("watchdog", 8),
+        flag("virtio-mmio", 9),
+        flag("prng", 10),
+        flag("vcpu-run", 11),
+        # bit 16 is declared reserved_16 in api.tc; nothing says what a set
+        # bit 16 would mean, so it is reported as an unknown bit
+        Field("scheduler", 28, 4),
+    ),
+    Bitfield("API flags 1", 64, flag("sve", 0)),
+    Bitfield("API flags 2", 64),
+)
 SCHEDULERS = {0: "trivial", 1: "fprr"}
-_SCHEDULER_FIELD = SCHEDULER_MASK << SCHEDULER_SHIFT
 
 
 def variant_name(value: int) -> str:
@@ -207,29 +201,17 @@ def scheduler_name(value: int) -> str:
 def encode_api_info(
     *, version: int, big_endian: bool, is_64bit: bool, variant: int, reserved: int = 0
 ) -> int:
-    if not 0 <= version <= API_VERSION_MASK:
-        raise ValueError(f"API version {version} is outside 0..{API_VERSION_MASK}")
-    if not 0 <= variant <= VARIANT_MASK:
-        raise ValueError(f"variant {variant:#x} is outside 0..0xff")
-    if reserved & ~API_INFO_RES0_MASK:
-        raise ValueError(f"reserved bits {reserved:#x} fall outside bits 55:16")
-    return (
-        version
-        | int(big_endian) << BIG_ENDIAN_BIT
-        | int(is_64bit) << IS_64BIT_BIT
-        | reserved
-        | variant << VARIANT_SHIFT
-    )
+    """The API info word; `reserved` is bits 55:16 in place."""
+    res = API_INFO["reserved"]
+    if reserved & ~res.mask:
+        raise ValueError(f"reserved bits {reserved:#x} fall outside bits {res.msb}:{res.lsb}")
+    return API_INFO.encode({"api_version": version, "big_endian": big_endian,
+                            "is_64bit": is_64bit, "variant": variant,
+                            "reserved": reserved >> res.lsb})  # fmt: skip
 
 
-def encode_flags0(features: list[str] | tuple[str, ...], scheduler: int, extra: int = 0) -> int:
-    bits = {name: bit for bit, name in FLAGS0_FEATURES.items()}
-    value = extra
-    for name in features:
-        value |= 1 << bits[name]
-    if not 0 <= scheduler <= SCHEDULER_MASK:
-        raise ValueError(f"scheduler {scheduler} is outside 0..15")
-    return value | scheduler << SCHEDULER_SHIFT
+def encode_flags0(features: list[str] | tuple[str, ...], scheduler: int) -> int:
+    return FLAGS[0].encode({**dict.fromkeys(features, True), "scheduler": scheduler})
 
 
 @dataclass(frozen=True)
@@ -257,48 +239,39 @@ class HypIdentify:
 
     @property
     def api_version(self) -> int:
-        return self.api_info & API_VERSION_MASK
+        return API_INFO.get(self.api_info, "api_version")
 
     @property
     def big_endian(self) -> bool:
-        return bool(self.api_info >> BIG_ENDIAN_BIT & 1)
+        return bool(API_INFO.get(self.api_info, "big_endian"))
 
     @property
     def is_64bit(self) -> bool:
-        return bool(self.api_info >> IS_64BIT_BIT & 1)
+        return bool(API_INFO.get(self.api_info, "is_64bit"))
 
     @property
     def variant(self) -> int:
-        return self.api_info >> VARIANT_SHIFT & VARIANT_MASK
+        return API_INFO.get(self.api_info, "variant")
 
     @property
     def reserved_bits(self) -> int:
-        """Bits 55:16 of API info, which the hypervisor defines as zero."""
-        return self.api_info & API_INFO_RES0_MASK
+        """Bits 55:16 of API info (in place), which the hypervisor defines as zero."""
+        return API_INFO.reserved_value(self.api_info)
 
     @property
     def scheduler(self) -> int:
-        return self.flags[0] >> SCHEDULER_SHIFT & SCHEDULER_MASK
+        return FLAGS[0].get(self.flags[0], "scheduler")
 
     @property
     def features(self) -> list[str]:
-        return [
-            name
-            for word, table in enumerate(FLAG_FEATURES)
-            for bit, name in sorted(table.items())
-            if self.flags[word] >> bit & 1
-        ]
+        return [name for layout, word in zip(FLAGS, self.flags, strict=True)
+                for name in layout.set_flags(word)]  # fmt: skip
 
     @property
     def unknown_flag_bits(self) -> list[FlagBit]:
-        """Set bits no table names (the scheduler field is named)."""
-        out = []
-        for word, table in enumerate(FLAG_FEATURES):
-            value = self.flags[word] & ~(_SCHEDULER_FIELD if word == 0 else 0)
-            for bit in range(64):
-                if value >> bit & 1 and bit not in table:
-                    out.append(FlagBit(word, bit))
-        return out
+        """Set bits no field names (the scheduler field is named)."""
+        return [FlagBit(i, bit) for i, (layout, word) in enumerate(zip(FLAGS, self.flags,
+                strict=True)) for bit in layout.unknown_bits(word)]  # fmt: skip
 
     @property
     def linux_banner(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from . import abi
-from .smccc import MASK32, SMC64_BIT
+from .smccc import FUNCTION_ID, MASK32
 
 Kind = Literal["hvc", "smc"]
 KINDS: tuple[Kind, ...] = ("hvc", "smc")
@@ -112,7 +112,7 @@ class Conduit:
     def call32(self, function_id: int, *args: int) -> Results32:
         """An SMC32/HVC32 call: the upper halves of the results are discarded."""
         _check(args, ARGS32, 32, "arguments")
-        if function_id >> SMC64_BIT & 1:
+        if FUNCTION_ID.get(function_id, "smc64"):
             raise ValueError(f"{function_id:#010x} is a 64-bit call; use call64")
         regs = self._regs(function_id, args)
         self.trap(regs)
@@ -121,7 +121,7 @@ class Conduit:
     def call64(self, function_id: int, *args: int) -> Results64:
         """An SMC64/HVC64 call: 18 results of 64 bits."""
         _check(args, ARGS64, 64, "arguments")
-        if not function_id >> SMC64_BIT & 1:
+        if not FUNCTION_ID.get(function_id, "smc64"):
             raise ValueError(f"{function_id:#010x} is a 32-bit call; use call32")
         regs = self._regs(function_id, args)
         self.trap(regs)

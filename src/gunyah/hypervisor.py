@@ -38,9 +38,9 @@ _ROUTE_CACHE_LIMIT = 4096
 # _PADS[n]: the zeros that fill a register file after X0 and n arguments
 _PADS = tuple((0,) * (NUM_REGS - 1 - n) for n in range(NUM_REGS))
 
-# KVM's vendor-hypervisor calls (include/linux/arm-smccc.h).
-KVM_FEATURES = 0x8600_0000
-KVM_FEATURES_BITMAP = 1 << 0  # ARM_SMCCC_KVM_FUNC_FEATURES itself
+# KVM_FEATURES answers a bitmap of KVM's vendor calls: bit N for function N
+# (include/linux/arm-smccc.h); this model offers KVM_FEATURES alone.
+KVM_FEATURES_BITMAP = 1 << smccc.FUNC_KVM_FEATURES
 
 
 def _unknown(regs: list[int]) -> None:
@@ -141,13 +141,13 @@ class Hypervisor:
     def _fast32_handler(self, f: smccc.FunctionId) -> Callable[[list[int]], None] | None:
         """Handlers of the 32-bit dispatch: they write 32-bit ret0..ret3 in place."""
         p = self.persona
-        if f.owner == smccc.OWNER_ARCH and f.function == 0x0000:
+        if f.owner == smccc.OWNER_ARCH and f.function == smccc.FUNC_SMCCC_VERSION:
 
             def version(r: list[int]) -> None:
                 r[0] = p.smccc_version
 
             return version
-        if f.owner == smccc.OWNER_ARCH and f.function == 0x0001:
+        if f.owner == smccc.OWNER_ARCH and f.function == smccc.FUNC_ARCH_FEATURES:
             return self._arch_features
         if f.owner == smccc.OWNER_STANDARD_HYP and f.function == smccc.FUNC_CALL_UID and p.uid:
             uid = p.uid
@@ -169,7 +169,7 @@ class Hypervisor:
         """SMCCC_ARCH_FEATURES(X1): 0 for the calls registered above, else -1 (32-bit)."""
         f = smccc.FunctionId.decode(r[1])
         implemented = {
-            smccc.OWNER_ARCH: (0x0000, 0x0001),
+            smccc.OWNER_ARCH: (smccc.FUNC_SMCCC_VERSION, smccc.FUNC_ARCH_FEATURES),
             smccc.OWNER_STANDARD_HYP: (smccc.FUNC_CALL_UID, smccc.FUNC_REVISION),
         }.get(f.owner, ())
         ok = f.fast and f.valid and not f.smc64 and f.function in implemented
@@ -215,7 +215,7 @@ class Hypervisor:
             return self._kvm_result(p.smccc_version)
         if fid == smccc.VENDOR_HYP_CALL_UID and p.uid is not None:
             return self._kvm_result(*p.uid)
-        if fid == KVM_FEATURES:
+        if fid == smccc.KVM_FEATURES:
             return self._kvm_result(KVM_FEATURES_BITMAP)
         return self._kvm_result(MASK64)
 

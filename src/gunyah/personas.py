@@ -165,10 +165,10 @@ PERSONAS += (
         "Flag bits nobody names yet set in flags 0, 1 and 2: still supported, and every "
         "unknown bit must stay visible.",
         "supported",
-        flags=(
-            abi.encode_flags0(FULL_BUILD_FEATURES, SCHEDULER_FPRR, extra=1 << 12 | 1 << 40),
-            1 << 1 | 1 << 63,
-            1 << 0,
+        flags=(  # raw bits on purpose: no field of the layouts names them
+            abi.encode_flags0(FULL_BUILD_FEATURES, SCHEDULER_FPRR) | 0x0000_0100_0000_1000,
+            0x8000_0000_0000_0002,
+            0x0000_0000_0000_0001,
         ),
     ),
     Persona(

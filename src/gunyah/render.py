@@ -152,7 +152,8 @@ def trap_record(d: dict[str, Any]) -> str:
     x0 = d["function_id"] if d["function_id"] is not None else d["arguments"][0]
     name = d["name"] or "unknown"
     results = " ".join(f"{r:#x}" for r in d["results"][:4])
-    return f"{d['pc']:#018x} {d['conduit']} #{d['imm']:#x} x0={x0:#x} {name} -> {results}"
+    pc = "(python)" if d["pc"] is None else f"{d['pc']:#018x}"  # the Python driver has no PC
+    return f"{pc} {d['conduit']} #{d['imm']:#x} x0={x0:#x} {name} -> {results}"
 
 
 def fault(d: dict[str, Any], recent: list[dict[str, Any]]) -> str:

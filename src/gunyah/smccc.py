@@ -11,18 +11,23 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .bitfield import Bitfield, Field, flag
+
 MASK32 = 0xFFFF_FFFF
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
-# Bit layout of a function ID (DEN0028 section 2.5; include/linux/arm-smccc.h).
-FAST_BIT = 31
-SMC64_BIT = 30
-OWNER_SHIFT = 24
-OWNER_MASK = 0x3F
-RES0_SHIFT = 17
-RES0_MASK = 0x7F  # bits 23:17
-SVE_HINT_BIT = 16
-FUNCTION_MASK = 0xFFFF
+# A function ID (DEN0028 section 2.5; include/linux/arm-smccc.h ARM_SMCCC_*_SHIFT).
+FUNCTION_ID = Bitfield(
+    "function ID",
+    32,
+    Field("function", 0, 16),
+    flag("sve_hint", 16),  # SMCCC 1.3: no live SVE state; does not change the call
+    Field("res0", 17, 7, reserved=True),  # must be zero; a call with any set is unknown
+    Field("owner", 24, 6),
+    flag("smc64", 30),  # the SMC64/HVC64 convention
+    flag("fast", 31),  # a fast call; yielding otherwise
+)
+OWNER_MASK = FUNCTION_ID["owner"].top
 
 # Owner numbers (bits 29:24).
 OWNER_ARCH = 0
@@ -73,11 +78,19 @@ RETURN_CODES = {
     RET_INVALID_PARAMETER: "INVALID_PARAMETER",
 }
 
-# SMCCC_VERSION answers: major in bits 30:16, minor in 15:0.
-VERSION_1_0 = 0x10000
-VERSION_1_1 = 0x10001
-VERSION_1_2 = 0x10002
-VERSION_1_3 = 0x10003
+# SMCCC_VERSION answers: major in bits 30:16, minor in 15:0 (bit 31 zero: a
+# negative answer is an error code).
+VERSION = Bitfield("SMCCC version", 32, Field("minor", 0, 16), Field("major", 16, 15))
+
+
+def smccc_version(major: int, minor: int) -> int:
+    return VERSION.encode({"major": major, "minor": minor})
+
+
+VERSION_1_0 = smccc_version(1, 0)
+VERSION_1_1 = smccc_version(1, 1)
+VERSION_1_2 = smccc_version(1, 2)
+VERSION_1_3 = smccc_version(1, 3)
 
 
 def to_signed(value: int, bits: int) -> int:
@@ -95,17 +108,19 @@ def make_function_id(
     *, fast: bool, smc64: bool, owner: int, function: int, sve_hint: bool = False
 ) -> int:
     """Encode a function ID; out-of-range fields are refused, never masked."""
-    if not 0 <= owner <= OWNER_MASK:
-        raise ValueError(f"owner {owner} is outside 0..63")
-    if not 0 <= function <= FUNCTION_MASK:
-        raise ValueError(f"function number {function:#x} is outside 0..0xffff")
-    return (
-        (int(fast) << FAST_BIT)
-        | (int(smc64) << SMC64_BIT)
-        | (owner << OWNER_SHIFT)
-        | (int(sve_hint) << SVE_HINT_BIT)
-        | function
+    return FUNCTION_ID.encode(
+        {"fast": fast, "smc64": smc64, "owner": owner, "function": function, "sve_hint": sve_hint}
     )
+
+
+def fast32(owner: int, function: int) -> int:
+    """A fast call's ID in the SMC32/HVC32 convention."""
+    return make_function_id(fast=True, smc64=False, owner=owner, function=function)
+
+
+def fast64(owner: int, function: int) -> int:
+    """A fast call's ID in the SMC64/HVC64 convention."""
+    return make_function_id(fast=True, smc64=True, owner=owner, function=function)
 
 
 @dataclass(frozen=True)
@@ -124,24 +139,11 @@ class FunctionId:
     def decode(cls, value: int) -> FunctionId:
         if not 0 <= value <= MASK32:
             raise ValueError(f"function ID {value:#x} does not fit in 32 bits")
-        return cls(
-            raw=value,
-            fast=bool(value >> FAST_BIT & 1),
-            smc64=bool(value >> SMC64_BIT & 1),
-            owner=value >> OWNER_SHIFT & OWNER_MASK,
-            res0=value >> RES0_SHIFT & RES0_MASK,
-            sve_hint=bool(value >> SVE_HINT_BIT & 1),
-            function=value & FUNCTION_MASK,
-        )
+        return cls(raw=value, **FUNCTION_ID.decode(value))  # type: ignore[arg-type]
 
     def encode(self) -> int:
-        return make_function_id(
-            fast=self.fast,
-            smc64=self.smc64,
-            owner=self.owner,
-            function=self.function,
-            sve_hint=self.sve_hint,
-        ) | (self.res0 << RES0_SHIFT)
+        fields = {n: getattr(self, n) for n in FUNCTION_ID.fields}
+        return FUNCTION_ID.encode(fields)
 
     @property
     def valid(self) -> bool:
@@ -155,7 +157,7 @@ class FunctionId:
     @property
     def canonical(self) -> int:
         """The ID with the SVE hint cleared: the hint does not change the call."""
-        return self.raw & ~(1 << SVE_HINT_BIT)
+        return self.raw & ~FUNCTION_ID["sve_hint"].mask
 
     @property
     def width(self) -> int:
@@ -223,15 +225,20 @@ WELL_KNOWN: dict[int, dict[int, str]] = {
     OWNER_STANDARD_HYP: STANDARD_HYP_CALLS,
 }
 
-# The IDs every identification path meets (ABI.md section 1).
-SMCCC_VERSION = 0x8000_0000
-SMCCC_ARCH_FEATURES = 0x8000_0001
-SMCCC_ARCH_SOC_ID = 0x8000_0002
-VENDOR_HYP_CALL_COUNT = 0x8600_FF00
-VENDOR_HYP_CALL_UID = 0x8600_FF01
-VENDOR_HYP_REVISION = 0x8600_FF03
-STANDARD_HYP_CALL_UID = 0x8500_FF01
-STANDARD_HYP_REVISION = 0x8500_FF03
+# The IDs every identification path meets (ABI.md section 1), each built
+# once from its fields; a test holds each to the value its source spells.
+FUNC_SMCCC_VERSION = 0x0000
+FUNC_ARCH_FEATURES = 0x0001
+FUNC_KVM_FEATURES = 0x0000  # ARM_SMCCC_KVM_FUNC_FEATURES
+SMCCC_VERSION = fast32(OWNER_ARCH, FUNC_SMCCC_VERSION)
+SMCCC_ARCH_FEATURES = fast32(OWNER_ARCH, FUNC_ARCH_FEATURES)
+SMCCC_ARCH_SOC_ID = fast32(OWNER_ARCH, 0x0002)
+VENDOR_HYP_CALL_COUNT = fast32(OWNER_VENDOR_HYP, FUNC_CALL_COUNT)
+VENDOR_HYP_CALL_UID = fast32(OWNER_VENDOR_HYP, FUNC_CALL_UID)
+VENDOR_HYP_REVISION = fast32(OWNER_VENDOR_HYP, FUNC_REVISION)
+STANDARD_HYP_CALL_UID = fast32(OWNER_STANDARD_HYP, FUNC_CALL_UID)
+STANDARD_HYP_REVISION = fast32(OWNER_STANDARD_HYP, FUNC_REVISION)
+KVM_FEATURES = fast32(OWNER_VENDOR_HYP, FUNC_KVM_FEATURES)
 
 
 # Short owner prefixes for the general queries' names (VENDOR_HYP_CALL_UID ...),
