@@ -291,9 +291,12 @@ def trace_lines(draw: st.DrawFn) -> bytes:
     name = "kvm_smc_arm64" if kind == "SMC" else "kvm_hvc_arm64"
     event = f"{kind} at 0x{hex_text(draw)} (r0: 0x{hex_text(draw)}, imm: 0x{hex_text(draw)})"
     line = (HEAD + name + ": " + event).encode()
-    shape = draw(st.sampled_from(["event", "corrupt", "two", "other", "junk"]))
-    if shape == "corrupt":  # one byte changed somewhere after the event name
-        i = draw(st.integers(len(HEAD) + 15, len(line) - 1))
+    shape = draw(st.sampled_from(
+        ["event", "corrupt", "name", "two", "other", "junk", "garbled", "mismatch"]
+    ))  # fmt: skip
+    if shape in ("corrupt", "name"):  # one byte changed after, or in, the event name
+        i = draw(st.integers(len(HEAD) + 15, len(line) - 1) if shape == "corrupt"
+                 else st.integers(len(HEAD), len(HEAD) + 16))  # fmt: skip
         byte = draw(st.sampled_from([b"z", b"(", b")", b",", b":", b" ", b"x", b"\x80", b"\n"]))
         line = line[:i] + byte + line[i + 1 :]
     elif shape == "two":
@@ -302,6 +305,12 @@ def trace_lines(draw: st.DrawFn) -> bytes:
         line = (HEAD + "kvm_exit: TRAP: HSR_EC: 0x0016 (HVC64), PC: 0x0000000040080004").encode()
     elif shape == "junk":
         line = draw(st.binary(max_size=80)).replace(b"\n", b" ")
+    elif shape == "garbled":  # the event named, its payload anything
+        junk = draw(st.binary(max_size=40)).replace(b"\n", b" ")
+        line = (HEAD + name + ": ").encode() + draw(st.sampled_from([b"", kind.encode()])) + junk
+    elif shape == "mismatch":  # a call of the other conduit under this name
+        other = "kvm_hvc_arm64" if kind == "SMC" else "kvm_smc_arm64"
+        line = (HEAD + other + ": " + event).encode()
     return line
 
 
@@ -379,3 +388,20 @@ def test_cli_offers_every_format() -> None:
     from gunyah import cli
 
     assert cli.FORMATS_CHOICES == trace.FORMATS
+
+
+def test_a_named_event_that_does_not_parse_is_malformed(tmp_path: Path, scanner: str) -> None:
+    """`kvm_hvc_arm64: HVC at garbage` names the event: a malformed line, not an
+    unrelated one; so is a call under the other conduit's name."""
+    text = "\n".join([
+        "# tracer: nop",
+        f"{HEAD}kvm_hvc_arm64: HVC at garbage",
+        ev("HVC", 0x40080000, 0x84000000, 0),
+        f"{HEAD}kvm_smc_arm64: HVC at 0x1 (r0: 0x84000000, imm: 0x0)",
+        f"{HEAD}kvm_exit: TRAP: HSR_EC: 0x0016 (HVC64), PC: 0x0000000040080004",
+    ]) + "\n"  # fmt: skip
+    s = trace.stats([write(tmp_path, "garbled.trace", text)])
+    assert s.calls == 2  # the mismatched line's call still counts, and its line is bad
+    assert [(n, t.endswith(end)) for (_, n, t), end in zip(s.malformed.first, (
+        "kvm_hvc_arm64: HVC at garbage", "kvm_smc_arm64: HVC at 0x1 (r0: 0x84000000, imm: 0x0)"
+    ), strict=True)] == [(2, True), (4, True)]  # fmt: skip

@@ -10,7 +10,9 @@
  *   (HVC|SMC) at 0x<1-16 hex> (r0: 0x<1-16 hex>, imm: 0x<1-16 hex, <= 0xffff>)
  *
  * anchored anywhere in a line; an anchor whose fields do not parse makes its
- * line malformed. Keys are laid out as trace._call_keys lays them out.
+ * line malformed. So does an event's name, `kvm_hvc_arm64: ` or
+ * `kvm_smc_arm64: `, not followed at once by a call of its own conduit that
+ * parses. Keys are laid out as trace._call_keys lays them out.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -233,11 +235,42 @@ typedef struct {
     table_t *t;
     unsigned char *bad; /* int64 pairs (offset, line), possibly unaligned */
     size_t bad_room;
-    const unsigned char *last_bad; /* the last malformed event's 'C', or NULL */
+    const unsigned char *last_bad; /* where the last malformed event was, or NULL */
     const unsigned char *counted; /* newlines before here are in `before` */
     size_t before;
     scan_result r;
 } scanner;
+
+/* Marks the line holding c malformed, once however many bad events it holds;
+ * each byte is looked at once here, so a line dense with bad events costs its
+ * length, not its length squared. */
+static void mark_malformed(scanner *s, const unsigned char *c)
+{
+    const unsigned char *from = s->last_bad;
+    s->last_bad = c;
+    if (from && !memchr(from, '\n', (size_t)(c - from)))
+        return;
+    const unsigned char *line = c;
+    while (line > s->first && line[-1] != '\n')
+        line--;
+    if (s->r.bad < s->bad_room) {
+        /* its line number in the block: newlines counted on from the last */
+        for (const unsigned char *q = s->counted;
+             (q = memchr(q, '\n', (size_t)(line - q))) != NULL; q++)
+            s->before++;
+        s->counted = line;
+        int64_t pair[2] = {(int64_t)(line - s->base), (int64_t)s->before};
+        memcpy(s->bad + sizeof pair * s->r.bad, pair, sizeof pair);
+    }
+    s->r.bad++;
+}
+
+static ALWAYS_INLINE void count_call(scanner *s, uint64_t key)
+{
+    s->r.calls++;
+    if (table_add(s->t, key, 1))
+        s->r.nomem = 1;
+}
 
 /* c is a 'C': an event's if "HV"/"SM" stand before it. Returns where a call
  * ends, else NULL. */
@@ -249,41 +282,46 @@ static ALWAYS_INLINE const unsigned char *at_c(scanner *s, const unsigned char *
     const unsigned char *after = NULL;
     switch (parse_event(c, s->end, &key, &after)) {
     case CALL:
-        s->r.calls++;
-        if (table_add(s->t, key, 1))
-            s->r.nomem = 1;
+        count_call(s, key);
         return after;
-    case MALFORMED: {
-        /* a line is malformed once, however many bad events it holds; each
-         * byte is looked at once here, so a line dense with bad events costs
-         * its length, not its length squared */
-        const unsigned char *from = s->last_bad;
-        s->last_bad = c;
-        if (from && !memchr(from, '\n', (size_t)(c - from)))
-            break;
-        const unsigned char *line = c;
-        while (line > s->first && line[-1] != '\n')
-            line--;
-        if (s->r.bad < s->bad_room) {
-            /* its line number in the block: newlines counted on from the last */
-            for (const unsigned char *q = s->counted;
-                 (q = memchr(q, '\n', (size_t)(line - q))) != NULL; q++)
-                s->before++;
-            s->counted = line;
-            int64_t pair[2] = {(int64_t)(line - s->base), (int64_t)s->before};
-            memcpy(s->bad + sizeof pair * s->r.bad, pair, sizeof pair);
-        }
-        s->r.bad++;
+    case MALFORMED:
+        mark_malformed(s, c);
         break;
-    }
     default:
         break;
     }
     return NULL;
 }
 
+/* u is a '_': an event's name if "kvm_hvc"/"kvm_smc" stand before it and
+ * "_arm64: " from it; then "HVC at 0x"/"SMC at 0x" must follow at once and
+ * parse, else the line is malformed. Returns where a call ends, else NULL. */
+static ALWAYS_INLINE const unsigned char *at_name(scanner *s, const unsigned char *u)
+{
+    if (u - s->first < 7 || s->end - u < 8 || memcmp(u, "_arm64: ", 8) != 0)
+        return NULL;
+    int smc = memcmp(u - 7, "kvm_smc", 7) == 0;
+    if (!smc && memcmp(u - 7, "kvm_hvc", 7) != 0)
+        return NULL;
+    const unsigned char *c = u + 10; /* the 'C' of "HVC"/"SMC" */
+    uint64_t key;
+    const unsigned char *after = NULL;
+    if (s->end - c >= 1 && memcmp(c - 2, smc ? "SMC" : "HVC", 3) == 0 &&
+        parse_event(c, s->end, &key, &after) == CALL) {
+        count_call(s, key);
+        return after;
+    }
+    mark_malformed(s, u);
+    return NULL;
+}
+
+static ALWAYS_INLINE const unsigned char *at_hit(scanner *s, const unsigned char *q)
+{
+    return *q == 'C' ? at_c(s, q) : at_name(s, q);
+}
+
 #if defined(HAVE_SSE2_LOOP) || defined(HAVE_AVX2_LOOP)
-/* The 'C's marked in m (bit i: p + i) of a step of `step` bytes at p: where
+/* The anchors marked in m (bit i: p + i) of a step of `step` bytes at p: where
  * the next step starts. A call's text holds no newline and no other event, so
  * hits inside it are passed over, and a call that runs past this step is
  * stepped over whole. */
@@ -292,7 +330,7 @@ static ALWAYS_INLINE const unsigned char *take_hits(scanner *s, const unsigned c
 {
     const unsigned char *next = p + step;
     while (m) {
-        const unsigned char *after = at_c(s, p + __builtin_ctz(m));
+        const unsigned char *after = at_hit(s, p + __builtin_ctz(m));
         m &= m - 1;
         if (after) {
             if (after >= next)
@@ -306,13 +344,15 @@ static ALWAYS_INLINE const unsigned char *take_hits(scanner *s, const unsigned c
 
 /* The vector loops below take a block 16 or 32 bytes a step: newlines are
  * counted in byte lanes (summed before any lane can pass 255), and each 'C'
- * with ' ' after it and 'x' six on (the "C at 0x" of an event) is looked at.
+ * with ' ' after it and 'x' six on (the "C at 0x" of an event), and each '_'
+ * with 'a' after it and ':' six on (the "_arm64:" of its name), is looked at.
  * Each stops where fewer bytes are left than a step reads, and returns where. */
 #ifdef HAVE_SSE2_LOOP
 static const unsigned char *scan_sse2(scanner *s, const unsigned char *p)
 {
     const __m128i nl = _mm_set1_epi8('\n'), cc = _mm_set1_epi8('C');
     const __m128i sp = _mm_set1_epi8(' '), xx = _mm_set1_epi8('x'), zero = _mm_setzero_si128();
+    const __m128i us = _mm_set1_epi8('_'), aa = _mm_set1_epi8('a'), co = _mm_set1_epi8(':');
     __m128i lanes = zero, sum;
     int steps = 0;
     while (s->end - p >= 16 + 6) {
@@ -324,10 +364,13 @@ static const unsigned char *scan_sse2(scanner *s, const unsigned char *p)
             lanes = zero;
             steps = 0;
         }
-        __m128i hit = _mm_and_si128(
-            _mm_and_si128(_mm_cmpeq_epi8(v, cc),
-                          _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 1)), sp)),
-            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 6)), xx));
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(p + 1));
+        __m128i v6 = _mm_loadu_si128((const __m128i *)(p + 6));
+        __m128i hit = _mm_or_si128(
+            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v, cc), _mm_cmpeq_epi8(v1, sp)),
+                          _mm_cmpeq_epi8(v6, xx)),
+            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v, us), _mm_cmpeq_epi8(v1, aa)),
+                          _mm_cmpeq_epi8(v6, co)));
         p = take_hits(s, p, 16, (unsigned)_mm_movemask_epi8(hit));
     }
     sum = _mm_sad_epu8(lanes, zero);
@@ -343,7 +386,8 @@ __attribute__((target("avx2"))) static const unsigned char *scan_avx2(scanner *s
 {
     const __m256i nl = _mm256_set1_epi8('\n'), cc = _mm256_set1_epi8('C');
     const __m256i sp = _mm256_set1_epi8(' '), xx = _mm256_set1_epi8('x');
-    const __m256i zero = _mm256_setzero_si256();
+    const __m256i us = _mm256_set1_epi8('_'), aa = _mm256_set1_epi8('a');
+    const __m256i co = _mm256_set1_epi8(':'), zero = _mm256_setzero_si256();
     __m256i lanes = zero, sum;
     int steps = 0;
     while (s->end - p >= 32 + 6) {
@@ -356,10 +400,13 @@ __attribute__((target("avx2"))) static const unsigned char *scan_avx2(scanner *s
             lanes = zero;
             steps = 0;
         }
-        __m256i hit = _mm256_and_si256(
-            _mm256_and_si256(_mm256_cmpeq_epi8(v, cc),
-                             _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 1)), sp)),
-            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 6)), xx));
+        __m256i v1 = _mm256_loadu_si256((const __m256i *)(p + 1));
+        __m256i v6 = _mm256_loadu_si256((const __m256i *)(p + 6));
+        __m256i hit = _mm256_or_si256(
+            _mm256_and_si256(_mm256_and_si256(_mm256_cmpeq_epi8(v, cc), _mm256_cmpeq_epi8(v1, sp)),
+                             _mm256_cmpeq_epi8(v6, xx)),
+            _mm256_and_si256(_mm256_and_si256(_mm256_cmpeq_epi8(v, us), _mm256_cmpeq_epi8(v1, aa)),
+                             _mm256_cmpeq_epi8(v6, co)));
         p = take_hits(s, p, 32, (unsigned)_mm256_movemask_epi8(hit));
     }
     sum = _mm256_sad_epu8(lanes, zero);
@@ -387,7 +434,7 @@ static scan_result scan(const unsigned char *base, size_t start, size_t stop, ta
         const unsigned char *after;
         if (*p == '\n')
             s.r.lines++;
-        else if (*p == 'C' && (after = at_c(&s, p)) != NULL) {
+        else if ((*p == 'C' || *p == '_') && (after = at_hit(&s, p)) != NULL) {
             p = after;
             continue;
         }

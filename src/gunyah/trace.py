@@ -175,7 +175,9 @@ def _hex_field(w: U64, start: I64, end: int) -> tuple[U64, I64, npt.NDArray[np.b
 
 def parse_ftrace(data: bytes, first_line: int) -> tuple[Calls, I64]:
     """Every HVC/SMC event in `data` (whole lines); also the lines that claim
-    to be one and are not (malformed), as 1-based line numbers."""
+    to be one and are not (malformed), as 1-based line numbers: an anchor
+    whose fields do not parse, or an event's name (`kvm_hvc_arm64: `,
+    `kvm_smc_arm64: `) not followed at once by a call of its conduit."""
     text = data + _PAD
     a = np.frombuffer(text, np.uint8)
     w = _words(text)
@@ -194,7 +196,20 @@ def parse_ftrace(data: bytes, first_line: int) -> tuple[Calls, I64]:
     newlines = np.flatnonzero(a[:n] == ord("\n"))
     line = np.searchsorted(newlines, c).astype(np.int64) + first_line
     calls = Calls(line[ok], smc[ok], pc[ok], r0[ok], imm[ok])
-    return calls, np.unique(line[~ok])
+    # an event's name must be followed at once by a call of its conduit that parses
+    u = np.flatnonzero((a[: n - 6] == ord("_")) & (a[6:n] == ord(":"))) if n > 6 else c[:0]
+    u = u[(u >= 7) & (u + 8 <= n)]
+    u = u[_literal(w, u, b"_arm64: ")]
+    name_smc = _literal(w, u - 7, b"kvm_smc")
+    named = name_smc | _literal(w, u - 7, b"kvm_hvc")
+    u, name_smc = u[named], name_smc[named]
+    good = c[ok]
+    at = np.searchsorted(good, u + 10)
+    found = at < len(good)
+    found[found] &= good[at[found]] == u[found] + 10
+    found[found] &= smc[ok][at[found]] == name_smc[found]
+    named_bad = np.searchsorted(newlines, u[~found]).astype(np.int64) + first_line
+    return calls, np.unique(np.concatenate((line[~ok], named_bad)))
 
 
 SPILL = 1 << 20  # room for the partial line carried from one block to the next
