@@ -10,7 +10,7 @@ from conftest import REFERENCE
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gunyah import abi, smccc
+from gunyah import abi, smccc, trap
 
 M64 = st.integers(0, smccc.MASK64)
 
@@ -255,7 +255,7 @@ def test_describe_any_function_id(value: int) -> None:
 
 @given(st.integers(0, 0xFFFF))
 def test_describe_any_imm(imm: int) -> None:
-    d = abi.describe_hvc_imm(imm)
+    d = trap.describe_hvc_imm(imm)
     assert d["abi"] == ("smccc" if imm == 0 else "native" if 0x6000 <= imm <= 0x61FF else "none")
 
 

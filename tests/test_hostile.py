@@ -148,7 +148,7 @@ def test_ctrl_c_ends_the_whole_command_at_once(tmp_path: Path, guests: dict[str,
         ("conformance", str(guests["spin_hvc"]), *endless),
     ):
         rc, _, err = run_measured(*args, signal_after=1.5, timeout=20)
-        assert rc == 130, (args, err)
+        assert rc == 130, (rc, args, err)
         assert "KeyboardInterrupt" not in err and "Traceback" not in err
 
 

@@ -2,7 +2,8 @@
 
 The public names: the codecs (`FunctionId`, `CallUid`, `HypIdentify`), the
 hypervisor model (`Hypervisor`, `Persona`, `PERSONAS`), the seam between them
-(`Conduit`), and the guest driver (`identify`, `Identification`).
+(`Conduit`), what a trap asks for (`classify`), and the guest driver
+(`identify`, `Identification`).
 """
 
 from .abi import (
@@ -14,13 +15,13 @@ from .abi import (
     HypIdentify,
     VendorHypCall,
     describe_function_id,
-    describe_hvc_imm,
 )
 from .conduit import Conduit, Results32, Results64
 from .guest import GuestProfile, Identification, get_uid, hyp_identify, identify
 from .hypervisor import Hypervisor
 from .personas import PERSONAS, Persona, get_persona
 from .smccc import FunctionId, make_function_id, uid_to_uuid, uuid_to_uid
+from .trap import TrapCall, classify, describe_hvc_imm
 
 __all__ = [
     "CALL_UID",
@@ -38,7 +39,9 @@ __all__ = [
     "Persona",
     "Results32",
     "Results64",
+    "TrapCall",
     "VendorHypCall",
+    "classify",
     "describe_function_id",
     "describe_hvc_imm",
     "get_persona",

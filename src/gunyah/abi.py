@@ -446,11 +446,9 @@ def linux_errno(code: int) -> int:
     return known.linux_errno if known else -_E.EINVAL
 
 
-def native_call_name(imm: int) -> str | None:
-    """Name of the native call an HVC immediate selects, if catalogued."""
-    if NATIVE_HVC_BASE <= imm <= NATIVE_HVC_LAST:
-        return HYPERCALLS.get(imm - NATIVE_HVC_BASE)
-    return None
+def native_number(imm: int) -> int | None:
+    """The native call number an HVC immediate selects, if it selects one."""
+    return imm - NATIVE_HVC_BASE if NATIVE_HVC_BASE <= imm <= NATIVE_HVC_LAST else None
 
 
 def describe_function_id(value: int) -> dict[str, Any]:
@@ -476,24 +474,13 @@ def describe_function_id(value: int) -> dict[str, Any]:
     return out
 
 
-def describe_hvc_imm(imm: int) -> dict[str, Any]:
-    """What an HVC immediate selects on a Gunyah hypervisor."""
-    if not 0 <= imm <= 0xFFFF:
-        raise ValueError(f"HVC immediate {imm:#x} does not fit in 16 bits")
-    if imm == 0:
-        return {"imm": imm, "abi": "smccc", "number": None, "name": None}
-    if NATIVE_HVC_BASE <= imm <= NATIVE_HVC_LAST:
-        number = imm - NATIVE_HVC_BASE
-        return {"imm": imm, "abi": "native", "number": number, "name": HYPERCALLS.get(number)}
-    return {"imm": imm, "abi": "none", "number": None, "name": None}
-
-
 def describe_results(function_id: int | None, imm: int, results: list[int]) -> dict[str, Any]:
     """What X0..X3 (already at the call's width) say, for the calls whose results
     this ABI defines: a call UID query, and hypervisor_identify by either path."""
     out: dict[str, Any] = {}
     if function_id is None:
-        if native_call_name(imm) == "hypervisor_identify" and results[0] != smccc.MASK64:
+        number = native_number(imm)
+        if number == HYP_IDENTIFY_NUMBER and results[0] != smccc.MASK64:
             out["identify"] = HypIdentify.decode(*results[:4]).to_dict()
         return out
     fid = smccc.FunctionId.decode(function_id)

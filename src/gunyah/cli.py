@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import abi, render, smccc
-from .conduit import NUM_REGS, Conduit, Kind
+from . import abi, render
+from .conduit import Conduit, Kind
 from .guest import VERDICT_NOT_GUNYAH, VERDICT_SUPPORTED, identify
-from .hypervisor import Hypervisor, describe_call
+from .hypervisor import Hypervisor, call_once
 from .limits import (
     DEFAULT_MAX_INSTRUCTIONS,
     DEFAULT_TIMEOUT,
@@ -28,6 +28,7 @@ from .limits import (
     MAX_TIMEOUT,
 )
 from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME
+from .trap import describe_hvc_imm
 
 EXIT_GUEST_FAILED = 125
 EXIT_INTERNAL = 70  # EX_SOFTWARE
@@ -214,36 +215,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
 # -- call ---------------------------------------------------------------------
 def cmd_call(args: argparse.Namespace) -> int:
     kind: Kind = "smc" if args.smc else "hvc"
-    imm = args.hvc_imm or 0
-    values: list[int] = args.values
-    hyp = Hypervisor(args.persona)
-    if imm == 0 and not values:
-        raise UsageError("give a FUNCTION_ID (or --hvc-imm N with register values)")
-    if len(values) > NUM_REGS:
-        raise UsageError(f"at most {NUM_REGS} register values (X0..X17), got {len(values)}")
-    if imm == 0 and values[0] >> 32:
-        raise UsageError(f"function ID {values[0]:#x} does not fit in 32 bits")
-    regs = values + [0] * (NUM_REGS - len(values))
-    Conduit(hyp, kind, imm).trap(regs)
-    fid = None if imm else abi.describe_function_id(values[0])
-    width = 32 if fid is not None and not fid["smc64"] else 64
-    results = [r & smccc.MASK32 if width == 32 else r for r in regs[:4]]
-    meaning = {
-        "note": describe_call(hyp.persona, kind, imm, values[0] if values else 0),
-        **abi.describe_results(None if imm else values[0], imm, results),
-    }
-    data = {
-        "persona": args.persona,
-        "conduit": kind,
-        "imm": imm,
-        "function": fid,
-        "hvc": abi.describe_hvc_imm(imm) if fid is None else None,
-        "arguments": values[1:] if imm == 0 else values,
-        "width": width,
-        "results": results,
-        "registers": regs,
-        "meaning": meaning,
-    }
+    try:
+        result = call_once(Hypervisor(args.persona), kind, args.hvc_imm or 0, args.values)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    data = result.to_dict()
     _emit(args, data, render.call_result(data))
     return EXIT_OK
 
@@ -444,7 +420,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.hvc_imm:
         if any(v >> 16 for v in values):
             raise UsageError("an HVC immediate is 16 bits; a value does not fit")
-        rows = [abi.describe_hvc_imm(v) for v in values]
+        rows = [describe_hvc_imm(v) for v in values]
         _emit(args, rows, "\n".join(render.hvc_imm(r) for r in rows))
         return EXIT_OK
     if any(v >> 32 for v in values):

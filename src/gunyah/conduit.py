@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from . import abi
 from .smccc import FUNCTION_ID, MASK32
+from .trap import classify
 
 Kind = Literal["hvc", "smc"]
 KINDS: tuple[Kind, ...] = ("hvc", "smc")
@@ -43,18 +43,14 @@ class TrapRecord:
     after: tuple[int, ...]  # X0..X7 as the model left them
 
     def to_dict(self) -> dict[str, Any]:
-        smccc_call = self.imm == 0
-        fid = self.before[0] & MASK32
-        if smccc_call:
-            name = abi.describe_function_id(fid)["name"]
-        else:
-            name = abi.native_call_name(self.imm) if self.conduit == "hvc" else None
+        call = classify(self.conduit, self.imm, self.before[0])
+        smccc_call = call.abi == "smccc"
         return {
             "pc": self.pc,
             "conduit": self.conduit,
             "imm": self.imm,
-            "function_id": fid if smccc_call else None,
-            "name": name,
+            "function_id": call.function_id,
+            "name": call.name,
             "arguments": list(self.before[1:] if smccc_call else self.before[:8]),
             "results": list(self.after),
         }

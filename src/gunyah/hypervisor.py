@@ -27,11 +27,14 @@ Modules this model leaves out (PSCI, CPU workarounds) answer -1 too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from . import abi, smccc
 from .conduit import NUM_REGS, Kind
 from .personas import DEFAULT_PERSONA, Persona, get_persona
 from .smccc import MASK32, MASK64
+from .trap import TrapCall, classify, describe_hvc_imm
 
 Route = Callable[[list[int]], None]
 _ROUTE_CACHE_LIMIT = 4096
@@ -63,7 +66,10 @@ class Hypervisor:
 
     # -- the trap -----------------------------------------------------------
     def handle(self, regs: list[int], kind: Kind, imm: int) -> None:
-        """Serve one trap: read and rewrite the 18-register file in place."""
+        """Serve one trap: read and rewrite the 18-register file in place.
+        Immediate 0 is SMCCC with the function ID in X0's low 32 bits, as
+        `classify` says; written out here because this is the hot path (a
+        test holds the two together)."""
         if imm:
             self._trap_imm(regs, kind, imm)
             return
@@ -91,13 +97,9 @@ class Hypervisor:
     # -- non-zero immediates: Gunyah's native ABI -------------------------------
     def _trap_imm(self, regs: list[int], kind: Kind, imm: int) -> None:
         p = self.persona
-        if (
-            kind == "hvc"
-            and p.dispatch == "gunyah"
-            and p.native
-            and abi.NATIVE_HVC_BASE <= imm <= abi.NATIVE_HVC_LAST
-        ):
-            self._native_route(imm - abi.NATIVE_HVC_BASE)(regs)
+        call = classify(kind, imm, regs[0])
+        if call.number is not None and p.dispatch == "gunyah" and p.native:
+            self._native_route(call.number)(regs)
         else:
             regs[0] = MASK64
 
@@ -232,15 +234,14 @@ class Hypervisor:
 
 def describe_call(persona: Persona, kind: Kind, imm: int, function_id: int) -> str | None:
     """A note on what the model does not model about this call, if anything."""
-    number: int | None = None
-    if imm and kind == "hvc" and abi.NATIVE_HVC_BASE <= imm <= abi.NATIVE_HVC_LAST:
-        number = imm - abi.NATIVE_HVC_BASE
-    elif not imm:
-        f = smccc.FunctionId.decode(function_id & MASK32)
+    call = classify(kind, imm, function_id)
+    number = call.number
+    if call.function_id is not None:
+        f = smccc.FunctionId.decode(call.function_id)
         if f.owner == smccc.OWNER_VENDOR_HYP:
-            call = abi.VendorHypCall.decode(f.function)
-            if call.call_class == abi.CLASS_HYPERCALL:
-                number = call.number
+            vendor = abi.VendorHypCall.decode(f.function)
+            if vendor.call_class == abi.CLASS_HYPERCALL:
+                number = vendor.number
     if (
         persona.dispatch == "gunyah"
         and number is not None
@@ -252,3 +253,57 @@ def describe_call(persona: Persona, kind: Kind, imm: int, function_id: int) -> s
             "perform; it answers UNIMPLEMENTED (-1)"
         )
     return None
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One call into the model, as `gunyah call` makes it: what was asked, the
+    register file after the trap, and X0..X3 at the call's width."""
+
+    persona: str
+    call: TrapCall
+    arguments: list[int]
+    registers: list[int]
+    note: str | None
+
+    @property
+    def results(self) -> list[int]:
+        width_mask = smccc.MASK32 if self.call.width == 32 else smccc.MASK64
+        return [r & width_mask for r in self.registers[:4]]
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.call
+        fid = abi.describe_function_id(c.function_id) if c.function_id is not None else None
+        return {
+            "persona": self.persona,
+            "conduit": c.conduit,
+            "imm": c.imm,
+            "function": fid,
+            "hvc": describe_hvc_imm(c.imm) if fid is None else None,
+            "arguments": self.arguments,
+            "width": c.width,
+            "results": self.results,
+            "registers": self.registers,
+            "meaning": {
+                "note": self.note,
+                **abi.describe_results(c.function_id, c.imm, self.results),
+            },
+        }
+
+
+def call_once(hyp: Hypervisor, kind: Kind, imm: int, values: list[int]) -> CallResult:
+    """One trap with X0.. from `values`: with immediate 0 the first is the
+    function ID (X0) and the rest X1..; otherwise the values are X0.. as given.
+    ValueError names what is wrong with the values."""
+    if imm == 0 and not values:
+        raise ValueError("give a FUNCTION_ID (or --hvc-imm N with register values)")
+    if len(values) > NUM_REGS:
+        raise ValueError(f"at most {NUM_REGS} register values (X0..X17), got {len(values)}")
+    if imm == 0 and values[0] >> 32:
+        raise ValueError(f"function ID {values[0]:#x} does not fit in 32 bits")
+    regs = values + [0] * (NUM_REGS - len(values))
+    call = classify(kind, imm, regs[0])
+    note = describe_call(hyp.persona, kind, imm, regs[0])
+    hyp.handle(regs, kind, imm)
+    arguments = values[1:] if call.abi == "smccc" else values
+    return CallResult(hyp.persona.name, call, arguments, regs, note)

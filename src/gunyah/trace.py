@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import abi, smccc
+from .trap import classify
 
 _ftrace: ModuleType | None
 try:
@@ -517,25 +518,27 @@ def _calls(
 # naming, once per distinct call
 def call_key(smc: bool, r0: int, imm: int) -> tuple[str, int, int | None]:
     """What identifies a call for counting: conduit, immediate, function ID
-    (X0's low 32 bits; none for native calls, whose X0 is an argument)."""
-    return ("smc" if smc else "hvc", imm, r0 & smccc.MASK32 if imm == 0 else None)
+    (none for a call that is not SMCCC, whose X0 is an argument)."""
+    call = classify("smc" if smc else "hvc", imm, r0)
+    return call.conduit, call.imm, call.function_id
 
 
 def call_name(conduit: str, imm: int, fid: int | None) -> str:
-    if fid is not None:
-        d = abi.describe_function_id(fid)
+    """The call's name, or what is known of it where it has none."""
+    call = classify(conduit, imm, fid or 0)
+    if call.abi == "smccc":
+        d = abi.describe_function_id(call.function_id or 0)
         name = d["name"] or f"unknown ({d['owner']['name']} {d['function']:#06x})"
         return name if d["valid"] else f"{name} (invalid: bits 23:17 set)"
-    if conduit == "hvc":
-        d = abi.describe_hvc_imm(imm)
-        if d["abi"] == "native":
-            return d["name"] or f"gunyah native {d['number']:#x} (not catalogued)"
+    if call.abi == "native":
+        return call.name or f"gunyah native {call.number:#x} (not catalogued)"
     return f"{conduit} #{imm:#x} (no ABI)"
 
 
 def _call_keys(smc: npt.NDArray[np.bool_], r0: U64, imm: U64) -> U64:
-    """One uint64 per call: conduit (bit 63), immediate (55:40), and below it
-    the function ID, or bit 32 alone for a native call (whose X0 is an argument)."""
+    """call_key packed into one uint64 per call, as the compiled scanner packs
+    it: conduit (bit 63), immediate (55:40), and below it the function ID, or
+    bit 32 alone where there is none (a test holds this to call_key)."""
     fid = np.where(imm == 0, r0 & np.uint64(smccc.MASK32), np.uint64(1 << 32))
     key: U64 = (smc.astype(np.uint64) << np.uint64(63)) | (imm << np.uint64(40)) | fid
     return key

@@ -508,7 +508,7 @@ class _Run:
         """The engine runs on a thread of its own (it lets go of the GIL), so
         that Ctrl-C reaches this one at once, stops the engine, and ends the
         whole command rather than becoming the guest's fault."""
-        cpu, error = self.cpu, []
+        cpu, error, done = self.cpu, [], threading.Event()
 
         def run() -> None:
             try:
@@ -521,15 +521,22 @@ class _Run:
                 )
             except UcError as e:
                 error.append(e)
+            finally:
+                done.set()
 
+        # waited for with an Event, not Thread.join: a join that Ctrl-C
+        # interrupts can mark a running thread stopped (CPython 3.11)
         engine = threading.Thread(target=run, name="gunyah-vcpu", daemon=True)
-        engine.start()
         try:
-            while engine.is_alive():
-                engine.join(0.25)
-        except KeyboardInterrupt:
-            self.uc.emu_stop()
-            engine.join()
+            engine.start()
+            while not done.wait(0.25):
+                pass
+        except BaseException:
+            # Ctrl-C, wherever it lands: the engine is stopped and waited for
+            # before anything else runs (a stop asked before it started is
+            # asked again), so it never outlives this call
+            while engine.is_alive() and not done.wait(0.05):
+                self.uc.emu_stop()
             raise
         if error:
             raise error[0]
