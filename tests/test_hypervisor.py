@@ -200,3 +200,26 @@ def test_dirty_upper_only_touches_32_bit_calls() -> None:
     assert [r >> 32 for r in dirty.call(0x8600FF01)[:4]] == [0xDEADBEEF] * 4
     assert dirty.call(0xC6008000)[0] == INFO  # a 64-bit call's results are all defined
     assert dirty.call(0, imm=0x6000)[0] == INFO
+
+
+def test_a_service_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler added to the table is dispatched, and SMCCC_ARCH_FEATURES
+    reports it, with nothing else changed (PSCI will come in this way)."""
+    from gunyah import hypervisor, smccc
+
+    psci_version = smccc.fast32(smccc.OWNER_STANDARD, 0x0000)
+    hyp = Hypervisor("gunyah")
+    assert hyp.call(smccc.SMCCC_ARCH_FEATURES, psci_version)[0] == M32
+    assert hyp.call(psci_version)[0] == M64
+
+    def make(p: object) -> hypervisor.Fast32:
+        def version(r: list[int]) -> None:
+            r[0] = 0x10001
+
+        return version
+
+    table = {**hypervisor.FAST32_HANDLERS, (smccc.OWNER_STANDARD, 0x0000): make}
+    monkeypatch.setattr(hypervisor, "FAST32_HANDLERS", table)
+    hyp = Hypervisor("gunyah")
+    assert hyp.call(smccc.SMCCC_ARCH_FEATURES, psci_version)[0] == 0
+    assert hyp.call(psci_version)[:2] == [0x10001, 0]

@@ -190,6 +190,14 @@ FLAGS = (
 SCHEDULERS = {0: "trivial", 1: "fprr"}
 
 
+# The Linux driver's banner: pr_info("Running under Gunyah hypervisor %llx/v%u\n").
+BANNER_PREFIX = "Running under Gunyah hypervisor "
+
+
+def banner(variant: int, api_version: int) -> str:
+    return f"{BANNER_PREFIX}{variant:x}/v{api_version}"
+
+
 def variant_name(value: int) -> str:
     return VARIANTS.get(value, "unknown")
 
@@ -276,7 +284,7 @@ class HypIdentify:
     @property
     def linux_banner(self) -> str:
         """The line the Linux driver logs for this result."""
-        return f"Running under Gunyah hypervisor {self.variant:x}/v{self.api_version}"
+        return banner(self.variant, self.api_version)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -10,18 +10,10 @@ from __future__ import annotations
 
 from . import abi
 from .conduit import Kind
-from .guest import (
-    VERDICT_NOT_GUNYAH,
-    VERDICT_SUPPORTED,
-    VERDICT_UNSUPPORTED_API,
-    Identification,
-    conclude,
-)
+from .guest import EXIT_VERDICTS, Identification, conclude
 from .hypervisor import Hypervisor
 from .toolchain import BUILTIN_ELF
 from .vcpu import RunResult, VCpu, load_elf
-
-EXIT_VERDICTS = {0: VERDICT_SUPPORTED, 1: VERDICT_NOT_GUNYAH, 3: VERDICT_UNSUPPORTED_API}
 
 
 class GuestFailure(Exception):

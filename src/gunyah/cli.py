@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from . import abi, render
 from .conduit import Conduit, Kind
-from .guest import VERDICT_NOT_GUNYAH, VERDICT_SUPPORTED, identify
+from .guest import VERDICT_EXIT, identify
 from .hypervisor import Hypervisor, call_once
 from .limits import (
     DEFAULT_MAX_INSTRUCTIONS,
@@ -37,10 +37,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 FORMATS_CHOICES = ("auto", "ftrace", "jsonl", "csv", "run")  # gunyah.trace.FORMATS
 
 EXIT_OK = 0
-EXIT_NOT_GUNYAH = 1
 EXIT_USAGE = 2
-EXIT_UNSUPPORTED_API = 3
-VERDICT_EXIT = {VERDICT_SUPPORTED: EXIT_OK, VERDICT_NOT_GUNYAH: EXIT_NOT_GUNYAH}
 
 
 class UsageError(Exception):
@@ -209,7 +206,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         **result.to_dict(),
     }
     _emit(args, data, render.identification(data))
-    return VERDICT_EXIT.get(result.verdict, EXIT_UNSUPPORTED_API)
+    return VERDICT_EXIT[result.verdict]
 
 
 # -- call ---------------------------------------------------------------------

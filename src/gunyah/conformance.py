@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .builtin_guest import EXIT_VERDICTS
 from .conduit import Conduit, Kind, RecordingHandler, TrapRecord
-from .guest import identify
+from .guest import EXIT_VERDICTS, identify
 from .hypervisor import Hypervisor
 from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
 from .personas import Persona

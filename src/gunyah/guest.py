@@ -12,10 +12,26 @@ from typing import Any
 from . import abi, smccc
 from .conduit import Conduit
 
-VERDICT_SUPPORTED = "supported"
-VERDICT_NOT_GUNYAH = "not-gunyah"
-VERDICT_UNSUPPORTED_API = "unsupported-api"
-VERDICTS = (VERDICT_SUPPORTED, VERDICT_NOT_GUNYAH, VERDICT_UNSUPPORTED_API)
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the procedure decides, and the exit status that says it: the
+    command's, a test guest's and the built-in guest's alike."""
+
+    name: str
+    exit_status: int
+    meaning: str
+
+
+VERDICT_TABLE = (
+    Verdict("supported", 0, "Gunyah, with an API this guest can use"),
+    Verdict("not-gunyah", 1, "not Gunyah: no other Gunyah call is meaningful"),
+    Verdict("unsupported-api", 3, "Gunyah with an API the guest must refuse"),
+)
+VERDICT_SUPPORTED, VERDICT_NOT_GUNYAH, VERDICT_UNSUPPORTED_API = (v.name for v in VERDICT_TABLE)
+VERDICTS = tuple(v.name for v in VERDICT_TABLE)
+VERDICT_EXIT = {v.name: v.exit_status for v in VERDICT_TABLE}
+EXIT_VERDICTS = {v.exit_status: v.name for v in VERDICT_TABLE}
 
 
 @dataclass(frozen=True)

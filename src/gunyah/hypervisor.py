@@ -50,6 +50,65 @@ def _unknown(regs: list[int]) -> None:
     regs[0] = MASK64
 
 
+# -- the handlers, as data ----------------------------------------------------
+# A handler of the 32-bit dispatch writes 32-bit ret0..ret3 in place; each
+# entry makes it for a persona, or gives None where the persona has no such
+# call. Keyed by (owner, function) as the hypervisor registers its handlers
+# (hyp/vm/smccc/smccc.ev); SMCCC_ARCH_FEATURES says 0 for exactly these keys.
+# Adding a service (PSCI is next) is one entry here and its handler.
+Fast32 = Callable[[list[int]], None]
+
+
+def _version(p: Persona) -> Fast32:
+    def version(r: list[int]) -> None:
+        r[0] = p.smccc_version
+
+    return version
+
+
+def _arch_features(p: Persona) -> Fast32:
+    def arch_features(r: list[int]) -> None:
+        """SMCCC_ARCH_FEATURES(X1): 0 for a registered call, else -1 (32-bit)."""
+        f = smccc.FunctionId.decode(r[1])
+        ok = f.fast and f.valid and not f.smc64 and (f.owner, f.function) in FAST32_HANDLERS
+        r[0] = 0 if ok else MASK32
+
+    return arch_features
+
+
+def _standard_call_uid(p: Persona) -> Fast32 | None:
+    uid = p.uid
+    if not uid:
+        return None
+
+    def call_uid(r: list[int]) -> None:
+        r[0:4] = uid
+
+    return call_uid
+
+
+def _standard_revision(p: Persona) -> Fast32:
+    def revision(r: list[int]) -> None:
+        r[0], r[1] = 1, 0  # major 1, minor 0
+
+    return revision
+
+
+FAST32_HANDLERS: dict[tuple[int, int], Callable[[Persona], Fast32 | None]] = {
+    (smccc.OWNER_ARCH, smccc.FUNC_SMCCC_VERSION): _version,
+    (smccc.OWNER_ARCH, smccc.FUNC_ARCH_FEATURES): _arch_features,
+    (smccc.OWNER_STANDARD_HYP, smccc.FUNC_CALL_UID): _standard_call_uid,
+    (smccc.OWNER_STANDARD_HYP, smccc.FUNC_REVISION): _standard_revision,
+}
+
+# Gunyah's vendor services (class 0b11, fast 32-bit only): the registers each
+# writes for a persona, None where the persona has none (smccc_hypercalls.c).
+VENDOR_SERVICES: dict[int, Callable[[Persona], tuple[int, ...] | None]] = {
+    abi.SERVICE_CALL_UID: lambda p: p.uid,  # X0..X3
+    abi.SERVICE_REVISION: lambda p: (p.api_info,),  # the 64-bit API info word in X0
+}
+
+
 class Hypervisor:
     """The model behind a conduit; configure it with a persona."""
 
@@ -133,52 +192,20 @@ class Hypervisor:
                 return _unknown
             return self._native_route(call.number)
         if call.call_class == abi.CLASS_SERVICE and f.fast and not f.smc64:
-            if call.number == abi.SERVICE_CALL_UID and p.uid is not None:
-                return self._dirty(self._write(p.uid))
-            if call.number == abi.SERVICE_REVISION:
-                return self._dirty(self._write((p.api_info,)))
+            service = VENDOR_SERVICES.get(call.number)
+            values = service(p) if service is not None else None
+            if values is not None:
+                return self._dirty(self._write(values))
         # platform calls: the public build has none; falls to the default (-1)
         return _unknown
 
-    def _fast32_handler(self, f: smccc.FunctionId) -> Callable[[list[int]], None] | None:
-        """Handlers of the 32-bit dispatch: they write 32-bit ret0..ret3 in place."""
-        p = self.persona
-        if f.owner == smccc.OWNER_ARCH and f.function == smccc.FUNC_SMCCC_VERSION:
-
-            def version(r: list[int]) -> None:
-                r[0] = p.smccc_version
-
-            return version
-        if f.owner == smccc.OWNER_ARCH and f.function == smccc.FUNC_ARCH_FEATURES:
-            return self._arch_features
-        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == smccc.FUNC_CALL_UID and p.uid:
-            uid = p.uid
-
-            def call_uid(r: list[int]) -> None:
-                r[0:4] = uid
-
-            return call_uid
-        if f.owner == smccc.OWNER_STANDARD_HYP and f.function == smccc.FUNC_REVISION:
-
-            def revision(r: list[int]) -> None:
-                r[0], r[1] = 1, 0  # major 1, minor 0
-
-            return revision
-        return None
+    def _fast32_handler(self, f: smccc.FunctionId) -> Fast32 | None:
+        """The 32-bit dispatch's handler of this call, from FAST32_HANDLERS."""
+        make = FAST32_HANDLERS.get((f.owner, f.function))
+        return make(self.persona) if make is not None else None
 
     @staticmethod
-    def _arch_features(r: list[int]) -> None:
-        """SMCCC_ARCH_FEATURES(X1): 0 for the calls registered above, else -1 (32-bit)."""
-        f = smccc.FunctionId.decode(r[1])
-        implemented = {
-            smccc.OWNER_ARCH: (smccc.FUNC_SMCCC_VERSION, smccc.FUNC_ARCH_FEATURES),
-            smccc.OWNER_STANDARD_HYP: (smccc.FUNC_CALL_UID, smccc.FUNC_REVISION),
-        }.get(f.owner, ())
-        ok = f.fast and f.valid and not f.smc64 and f.function in implemented
-        r[0] = 0 if ok else MASK32
-
-    @staticmethod
-    def _fast32(handler: Callable[[list[int]], None]) -> Route:
+    def _fast32(handler: Fast32) -> Route:
         """The 32-bit dispatch: ret0..ret3 start as X0..X3 truncated, and all four
         go back zero-extended, whatever the handler wrote."""
 

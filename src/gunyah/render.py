@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import smccc
+from . import abi, smccc
 
 
 def printable(text: str) -> str:
@@ -96,8 +96,7 @@ def identification(d: dict[str, Any]) -> str:
     ident = d["identify"]
     lines = []
     if ident is not None:
-        v = ident["variant"]["value"]
-        lines.append(f"Running under Gunyah hypervisor {v:x}/v{ident['api_version']}")
+        lines.append(abi.banner(ident["variant"]["value"], ident["api_version"]))
     else:
         lines.append("Not running under Gunyah")
     lines.append(uid(d["uid"]))

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .. import abi
+
 LOG_FILES = ("dev/kmsg", "var/log/dmesg", "var/log/kern.log", "var/log/messages")
 
 _KMSG = re.compile(r"(\d{1,4}),\d{1,20},\d{1,20},[^;]{0,64};(.*)")
@@ -32,7 +34,7 @@ _DMESG = re.compile(r"\[\s{0,12}\d{1,12}\.\d{1,9}\] (.*)")
 _SYSLOG = re.compile(r"\S+(?: \S+){0,5}? kernel: (?:\[\s{0,12}\d{1,12}\.\d{1,9}\] )?(.*)")
 
 BANNER = re.compile(
-    r"(?:gunyah: )?(Running under Gunyah hypervisor ([0-9a-f]{1,16})/v(\d{1,10}))\s*"
+    rf"(?:gunyah: )?({re.escape(abi.BANNER_PREFIX)}([0-9a-f]{{1,16}})/v(\d{{1,10}}))\s*"
 )
 GUNYAH_DRIVER = re.compile(
     r"(?:gunyah|gunyah_\w{1,64}|gh_\w{1,64}|misc gunyah)(?: [^:\s]{1,200})?: "
