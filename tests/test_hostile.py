@@ -308,3 +308,21 @@ def test_building_without_the_compiler_says_what_to_install(
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(toolchain.BuildError, match=r"pip install -e '\.\[test\]'"):
         toolchain.build([tmp_path / "g.c"], tmp_path / "g.elf")
+
+
+@given(st.lists(st.tuples(st.integers(0, 0x1F8), st.integers(0, 2**64 - 1)), min_size=1,
+                max_size=4))  # fmt: skip
+def test_elf_headers_pointing_anywhere_are_refused_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, patches: list[tuple[int, int]]
+) -> None:
+    """The built-in guest with words of its headers overwritten: loaded, or
+    refused with GuestError, never another exception."""
+    blob = bytearray(BUILTIN_ELF.read_bytes())
+    for at, value in patches:
+        struct.pack_into("<Q", blob, at, value)
+    path = tmp_path_factory.mktemp("elf") / "g.elf"
+    path.write_bytes(bytes(blob))
+    try:
+        load_elf(path)
+    except GuestError as e:
+        assert str(e).startswith(str(path))

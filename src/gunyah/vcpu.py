@@ -150,7 +150,8 @@ def load_elf(path: str | Path) -> Image:
         entry = elf.header.e_entry
     except ELFError as e:
         raise GuestError(f"{p}: corrupt ELF: {e}") from None
-    except (struct.error, ValueError) as e:
+    except (struct.error, ValueError, OverflowError, KeyError, IndexError, TypeError) as e:
+        # what the ELF library raises on headers that point anywhere
         raise GuestError(f"{p}: corrupt or truncated ELF: {e}") from None
     if not segments:
         raise GuestError(f"{p}: no loadable segment")
@@ -164,8 +165,10 @@ def load_elf(path: str | Path) -> Image:
 def _read_guest(p: Path) -> bytes:
     """The whole file, if it is a regular file of at most MAX_FILE bytes."""
     try:
-        with open(p, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        # non-blocking, so that a FIFO is refused rather than waited on
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise GuestError(f"{p}: not a regular file")
             blob = f.read(MAX_FILE + 1)
     except OSError as e:
