@@ -15,40 +15,34 @@ X0..X7, where the binding would make a call (over a microsecond) each.
 from __future__ import annotations
 
 import ctypes
-import io
 import itertools
 import math
-import os
-import stat
 import struct
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import unicorn
 from unicorn import arm64_const as a64
 from unicorn.unicorn_py3.unicorn import Uc, UcError, uclib
 
-from . import smccc
-from .conduit import NUM_REGS, RESULT_REGS, Kind, TrapHandler, TrapRecord
-from .limits import (
+from .. import smccc
+from ..conduit import NUM_REGS, RESULT_REGS, Kind, TrapHandler, TrapRecord
+from ..limits import (
     DEFAULT_MAX_INSTRUCTIONS,
     DEFAULT_TIMEOUT,
     MAX_INSTRUCTIONS,
     MAX_MEMORY,
     MAX_TIMEOUT,
 )
+from .loader import ADDRESS_LIMIT, PAGE, GuestError, Image, page_runs
+from .semihosting import SEMIHOSTING_HLT, Semihosting, Unsupported
 
-PAGE = 0x1000
 DEFAULT_STACK_SIZE = 1 << 20
 RECENT_CALLS = 16
 MAX_CALLS = 10_000  # calls a run keeps (the last ones); the rest are counted
-MAX_OUTPUT = 1 << 20  # bytes of console output a run keeps; the rest are counted
-MAX_FILE = 64 << 20  # a guest file, ELF or raw
-ADDRESS_LIMIT = 1 << 48  # the vCPU's virtual address space
 WFI = 0xD503207F
 
 # Exception numbers the engine reports to an interrupt hook (UNICORN-NOTES.md).
@@ -60,135 +54,9 @@ EXCP_SMC = 13
 
 HVC_MASK, HVC_BITS = 0xFFE0001F, 0xD4000002
 SMC_MASK, SMC_BITS = 0xFFE0001F, 0xD4000003
-SEMIHOSTING_HLT = 0xD45E0000  # HLT #0xF000
 
 # SCR_EL3 (op0=3, op1=6, CRn=1, CRm=1, op2=0): NS | HCE | RW
 SCR_EL3_VALUE = 1 << 0 | 1 << 8 | 1 << 10
-
-# Arm semihosting operations (Arm "Semihosting for AArch32 and AArch64").
-SYS_OPEN = 0x01
-SYS_WRITEC = 0x03
-SYS_WRITE0 = 0x04
-SYS_WRITE = 0x05
-SYS_EXIT = 0x18
-SYS_EXIT_EXTENDED = 0x20
-ADP_STOPPED_APPLICATION_EXIT = 0x20026
-CONSOLE_HANDLES = {1, 2}  # stdout and stderr as SYS_OPEN(":tt") hands them out
-MAX_STRING = 1 << 20
-
-
-class GuestError(Exception):
-    """A guest file that cannot be loaded; the message names file and reason."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    address: int
-    data: bytes
-    size: int  # in memory; the part past `data` is zero (.bss)
-
-
-@dataclass(frozen=True)
-class Image:
-    """What to put in memory and where to start."""
-
-    segments: tuple[Segment, ...]
-    entry: int
-    source: str
-
-    @property
-    def end(self) -> int:
-        return max(s.address + s.size for s in self.segments)
-
-    @property
-    def memory(self) -> int:
-        """Bytes of the pages the segments need."""
-        return sum(count for _, count in _page_runs(self.segments)) * PAGE
-
-
-def load_elf(path: str | Path) -> Image:
-    """Every PT_LOAD of a static little-endian AArch64 ELF64 executable."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
-    p = Path(path)
-    blob = _read_guest(p)
-    if blob[:4] != b"\x7fELF":
-        raise GuestError(f"{p}: not an ELF file (use --raw ADDR for a raw binary)")
-    if len(blob) < 64:
-        raise GuestError(f"{p}: truncated ELF header ({len(blob)} bytes)")
-    if blob[4] != 2:
-        raise GuestError(f"{p}: a 32-bit ELF; the vCPU runs AArch64 (ELF64) guests")
-    if blob[5] != 1:
-        raise GuestError(f"{p}: a big-endian ELF; the vCPU runs little-endian AArch64")
-    try:
-        elf = ELFFile(io.BytesIO(blob))
-        machine = elf.header.e_machine
-        if machine != "EM_AARCH64":
-            raise GuestError(f"{p}: built for {machine}, not AArch64 (EM_AARCH64)")
-        if elf.header.e_type != "ET_EXEC":
-            raise GuestError(
-                f"{p}: {elf.header.e_type} is not a static executable (link with -static)"
-            )
-        segments = []
-        for seg in elf.iter_segments():
-            h = seg.header
-            if h.p_type != "PT_LOAD" or h.p_memsz == 0:
-                continue
-            if h.p_offset + h.p_filesz > len(blob):
-                raise GuestError(
-                    f"{p}: truncated: a segment at {h.p_vaddr:#x} needs bytes up to "
-                    f"{h.p_offset + h.p_filesz:#x} but the file has {len(blob):#x}"
-                )
-            if h.p_filesz > h.p_memsz:
-                raise GuestError(f"{p}: corrupt: a segment's file size exceeds its memory size")
-            if h.p_vaddr + h.p_memsz > ADDRESS_LIMIT:
-                raise GuestError(f"{p}: a segment at {h.p_vaddr:#x} of {h.p_memsz:#x} bytes "
-                                 "runs past the 48-bit address space")  # fmt: skip
-            data = blob[h.p_offset : h.p_offset + h.p_filesz]
-            segments.append(Segment(h.p_vaddr, data, h.p_memsz))
-        entry = elf.header.e_entry
-    except ELFError as e:
-        raise GuestError(f"{p}: corrupt ELF: {e}") from None
-    except (struct.error, ValueError, OverflowError, KeyError, IndexError, TypeError) as e:
-        # what the ELF library raises on headers that point anywhere
-        raise GuestError(f"{p}: corrupt or truncated ELF: {e}") from None
-    if not segments:
-        raise GuestError(f"{p}: no loadable segment")
-    image = Image(tuple(segments), entry, str(p))
-    if image.memory > MAX_MEMORY:
-        raise GuestError(f"{p}: its segments need {image.memory >> 20} MiB; the vCPU gives a "
-                         f"guest at most {MAX_MEMORY >> 20} MiB")  # fmt: skip
-    return image
-
-
-def _read_guest(p: Path) -> bytes:
-    """The whole file, if it is a regular file of at most MAX_FILE bytes."""
-    try:
-        # non-blocking, so that a FIFO is refused rather than waited on
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with open(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise GuestError(f"{p}: not a regular file")
-            blob = f.read(MAX_FILE + 1)
-    except OSError as e:
-        raise GuestError(f"{p}: cannot read: {e.strerror or e}") from None
-    if len(blob) > MAX_FILE:
-        raise GuestError(f"{p}: larger than {MAX_FILE >> 20} MiB: not a guest this vCPU runs")
-    return blob
-
-
-def load_raw(path: str | Path, address: int) -> Image:
-    """A raw binary placed at `address` and entered there."""
-    p = Path(path)
-    blob = _read_guest(p)
-    if not blob:
-        raise GuestError(f"{p}: empty file")
-    if address % 4:
-        raise GuestError(f"{p}: load address {address:#x} is not 4-byte aligned")
-    if address + len(blob) > ADDRESS_LIMIT:
-        raise GuestError(f"{p}: does not fit below 2**48 at {address:#x}")
-    return Image((Segment(address, blob, len(blob)),), address, str(p))
 
 
 @dataclass(frozen=True)
@@ -273,7 +141,7 @@ class VCpu:
 def make_engine(image: Image, initial: dict[int, int], stack_size: int) -> Uc:
     """A CPU at EL1 with HVC enabled, the image in memory, SP and X0.. set."""
     uc = Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
-    for start, count in _page_runs(image.segments):
+    for start, count in page_runs(image.segments):
         uc.mem_map(start * PAGE, count * PAGE, unicorn.UC_PROT_ALL)
     for s in image.segments:
         uc.mem_write(s.address, s.data)  # the rest of a fresh mapping is zero (.bss)
@@ -302,8 +170,7 @@ class _Run:
         uc = make_engine(image, initial, cpu.stack_size)
         self.uc = uc
 
-        self.output = bytearray()
-        self.output_dropped = 0
+        self.semihosting = Semihosting(uc.mem_read)
         # raw (seq, pc, kind, imm, before, after) tuples, the last ones only;
         # TrapRecords are made at the end, and the count says what was dropped
         keep = cpu.max_calls if cpu.trace else RECENT_CALLS
@@ -429,70 +296,21 @@ class _Run:
         op = uc.reg_read(a64.UC_ARM64_REG_X0) & smccc.MASK32
         arg = uc.reg_read(a64.UC_ARM64_REG_X1)
         try:
-            result = self._semihost_op(op, arg)
+            result = self.semihosting.call(op, arg)
         except UcError:
-            self._stop_fault(
-                "semihosting",
-                pc,
-                arg,
-                f"semihosting call {op:#x} points at unmapped memory {arg:#x}",
-            )
+            why = f"semihosting call {op:#x} points at unmapped memory {arg:#x}"
+            self._stop_fault("semihosting", pc, arg, why)
+            return
+        except Unsupported as e:
+            self._stop_fault("semihosting", pc, None, str(e))
             return
         if result is not None:
             uc.reg_write(a64.UC_ARM64_REG_X0, result & smccc.MASK64)
-        if self.stopped_by is None:
-            uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
-
-    def _semihost_op(self, op: int, arg: int) -> int | None:
-        uc = self.uc
-        if op == SYS_WRITEC:
-            self._console(arg, 1)
-            return None
-        if op == SYS_WRITE0:
-            self.output += self._cstring(arg, MAX_OUTPUT - len(self.output))
-            return None
-        if op == SYS_WRITE:
-            handle, buf, length = struct.unpack("<3Q", uc.mem_read(arg, 24))
-            if handle not in CONSOLE_HANDLES:
-                return int(length)  # nothing written
-            self._console(buf, length)
-            return 0
-        if op == SYS_OPEN:
-            name_ptr, mode, _length = struct.unpack("<3Q", uc.mem_read(arg, 24))
-            if self._cstring(name_ptr) != b":tt":
-                return -1
-            return 0 if mode < 4 else 1 if mode < 8 else 2
-        if op in (SYS_EXIT, SYS_EXIT_EXTENDED):
-            reason, subcode = struct.unpack("<2Q", uc.mem_read(arg, 16))
-            if reason == ADP_STOPPED_APPLICATION_EXIT:
-                self.exit_status = subcode
-            else:
-                self.exit_status = 1
+        if self.semihosting.exit_status is not None:
+            self.exit_status = self.semihosting.exit_status
             self._stop("semihosting-exit")
-            return None
-        pc: int = uc.reg_read(a64.UC_ARM64_REG_PC)
-        self._stop_fault("semihosting", pc, None, f"unsupported semihosting operation {op:#x}")
-        return None
-
-    def _console(self, address: int, length: int) -> None:
-        """Console output, kept up to MAX_OUTPUT bytes; the rest only counted."""
-        keep = min(length, MAX_OUTPUT - len(self.output))
-        if keep:
-            self.output += self.uc.mem_read(address, keep)
-        self.output_dropped += length - keep
-
-    def _cstring(self, address: int, limit: int = MAX_STRING) -> bytes:
-        """A NUL-terminated string, read a page at a time, at most `limit` bytes."""
-        out = bytearray()
-        limit = min(limit, MAX_STRING)
-        while len(out) < limit:
-            at = address + len(out)
-            chunk = bytes(self.uc.mem_read(at, min(PAGE - at % PAGE, limit - len(out))))
-            end = chunk.find(b"\0")
-            if end >= 0:
-                return bytes(out + chunk[:end])
-            out += chunk
-        return bytes(out)
+        else:
+            uc.reg_write(a64.UC_ARM64_REG_PC, pc + 4)
 
     # -- stopping -------------------------------------------------------------
     def _insn(self, pc: int) -> int:
@@ -593,28 +411,13 @@ class _Run:
             stopped_by=self.stopped_by,
             exit_status=self.exit_status,
             fault=self.fault,
-            output=self.output.decode("utf-8", "replace"),
+            output=self.semihosting.output.decode("utf-8", "replace"),
             calls=records if cpu.trace else [],
             recent=records[-RECENT_CALLS:],
             calls_dropped=total - len(records) if cpu.trace else 0,
-            output_dropped=self.output_dropped,
+            output_dropped=self.semihosting.output_dropped,
         )
 
 
 def _align_up(value: int, align: int) -> int:
     return (value + align - 1) // align * align
-
-
-def _page_runs(segments: tuple[Segment, ...]) -> list[tuple[int, int]]:
-    """The pages the segments cover, as (first page, count) runs: from the
-    segments' ranges sorted and merged, so a huge segment costs no more than
-    a small one."""
-    spans = sorted((s.address // PAGE, (s.address + s.size - 1) // PAGE + 1) for s in segments)
-    out: list[tuple[int, int]] = []
-    for first, stop in spans:
-        if out and first <= out[-1][0] + out[-1][1]:
-            start = out[-1][0]
-            out[-1] = (start, max(out[-1][1], stop - start))
-        else:
-            out.append((first, stop - first))
-    return out
