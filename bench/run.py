@@ -162,7 +162,7 @@ def per_line_stats(path: Path, limit: int) -> Counter[tuple[bytes, int, int]]:
 
 def read_floor(path: Path) -> None:
     """Reading the file and nothing else, in the chunks the parser reads."""
-    buf = bytearray(trace.CHUNK)
+    buf = bytearray(trace.blocks.CHUNK)
     with open(path, "rb", buffering=0) as f:
         while f.readinto(buf):
             pass
@@ -174,7 +174,7 @@ def bench_trace(mb: int = 1024, per_line_mb: int = 64) -> list[dict[str, Any]]:
     from gen_trace import write
 
     def numpy_stats(path: str) -> None:
-        with patch.object(trace, "_ftrace", None):
+        with patch.object(trace.scan, "_ftrace", None):
             trace.stats([path])
 
     def streamed_stats(path: str) -> None:  # as from a pipe or gzip: read, not mapped
@@ -197,7 +197,7 @@ def bench_trace(mb: int = 1024, per_line_mb: int = 64) -> list[dict[str, Any]]:
             limit = min(per_line_mb << 20, size)
             once = timeit.timeit(lambda: per_line_stats(path, limit), number=1)  # noqa: B023
             best["per_line"] = min(best["per_line"], once * size / limit)
-    subject = f"trace stats ({trace.scanner()}, {trace._workers()} threads)"
+    subject = f"trace stats ({trace.scanner()}, {trace.scan._workers()} threads)"
     return [
         {"name": "trace-vs-floor", "subject": f"{subject}, {size / 1e9:.2f} GB ftrace",
          "seconds": best["stats"], "baseline": "reading the file", "baseline_seconds":

@@ -237,7 +237,8 @@ def test_line_formats_never_crash(blob: bytes) -> None:
     for kind in ("jsonl", "csv", "run"):
         bad = trace.Malformed()
         try:
-            for _ in trace._line_calls(kind, io.BytesIO(blob), "x", bad):
+            fmt = trace.source.BY_NAME[kind]
+            for _ in trace.lines.line_calls(fmt, io.BytesIO(blob), "x", bad):
                 pass
         except trace.TraceError:
             pass
@@ -282,8 +283,8 @@ def test_distinct_calls_are_bounded(
     """Past MAX_DISTINCT distinct calls, the rest are counted together: the
     table stays bounded and every call is still counted."""
     if parser == "numpy":
-        monkeypatch.setattr(trace, "_ftrace", None)
-    elif trace._ftrace is None:
+        monkeypatch.setattr(trace.scan, "_ftrace", None)
+    elif trace.scan._ftrace is None:
         pytest.skip("the compiled scanner was not built")
     path = tmp_path / "distinct.trace"
     n = trace.MAX_DISTINCT + 5000

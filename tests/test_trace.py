@@ -151,21 +151,21 @@ def test_forced_format_on_wrong_input(tmp_path: Path) -> None:
     assert s.calls == 0 and s.malformed.count > 0  # every line bad, none fatal
 
 
-needs_scanner = pytest.mark.skipif(trace._ftrace is None, reason="no compiled scanner")
+needs_scanner = pytest.mark.skipif(trace.scan._ftrace is None, reason="no compiled scanner")
 
 
 def test_compiled_scanner_is_built() -> None:
     """Where a C compiler is, the install built the scanner (setup.py makes it
     optional, so a failed build would pass unseen but for this test)."""
     cc = os.environ.get("CC") or (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if trace._ftrace is None and not shutil.which(cc):
+    if trace.scan._ftrace is None and not shutil.which(cc):
         pytest.skip(f"no C compiler ({cc}) on PATH: trace stats runs on numpy")
     assert trace.scanner() == "compiled", f"{cc} is on PATH but the scanner was not built"
 
 
 def build_scanner(out: Path, *flags: str) -> Path:
     """The scanner's C source built into a Python extension with ziglang."""
-    src = Path(trace.__file__).with_name("_ftrace.c")
+    src = Path(trace.__file__).parent.with_name("_ftrace.c")
     include = sysconfig.get_paths()["include"]
     cmd = [sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2", *flags,
            "-Wall", "-Wextra", "-Werror", f"-I{include}", "-o", str(out), str(src)]  # fmt: skip
@@ -203,17 +203,17 @@ def scan_module(request: pytest.FixtureRequest) -> ModuleType:
     if request.param == "plain C":
         module: ModuleType = request.getfixturevalue("plain_c")
         return module
-    assert trace._ftrace is not None
-    return trace._ftrace
+    assert trace.scan._ftrace is not None
+    return trace.scan._ftrace
 
 
 @pytest.fixture(params=[pytest.param("compiled", marks=needs_scanner), "plain C", "numpy"])
 def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test with each way `stats` can count ftrace."""
     if request.param == "numpy":
-        monkeypatch.setattr(trace, "_ftrace", None)
+        monkeypatch.setattr(trace.scan, "_ftrace", None)
     elif request.param == "plain C":
-        monkeypatch.setattr(trace, "_ftrace", request.getfixturevalue("plain_c"))
+        monkeypatch.setattr(trace.scan, "_ftrace", request.getfixturevalue("plain_c"))
     return "numpy" if request.param == "numpy" else "compiled"
 
 
@@ -224,10 +224,10 @@ def test_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scann
     however many threads scan the blocks."""
     p = write(tmp_path, name, BOOT * 200)
     whole = trace.stats([p])
-    monkeypatch.setattr(trace, "CHUNK", 97)
-    monkeypatch.setattr(trace, "SPILL", 4096)
-    monkeypatch.setattr(trace, "RELEASE", mmap.PAGESIZE)
-    monkeypatch.setattr(trace, "_workers", lambda: 3)
+    monkeypatch.setattr(trace.blocks, "CHUNK", 97)
+    monkeypatch.setattr(trace.blocks, "SPILL", 4096)
+    monkeypatch.setattr(trace.blocks, "RELEASE", mmap.PAGESIZE)
+    monkeypatch.setattr(trace.scan, "_workers", lambda: 3)
     small = trace.stats([p])
     assert trace.scanner() == scanner
     assert small.to_dict() == whole.to_dict()
@@ -239,12 +239,12 @@ def test_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scann
 def test_mapped_pages_are_let_go_behind_the_scan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trace, "RELEASE", mmap.PAGESIZE)
+    monkeypatch.setattr(trace.blocks, "RELEASE", mmap.PAGESIZE)
     page = mmap.PAGESIZE
     f = tmp_path / "t"
     f.write_bytes(b"x" * (10 * page))
     with open(f, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        blocks = trace._MappedBlocks(mm)
+        blocks = trace.blocks._MappedBlocks(mm)
         blocks.done(3 * page + 5, 7 * page)  # out of order: nothing before it is done
         assert blocks.released == 0
         blocks.done(0, 3 * page + 5)  # now 0 .. 7 pages are scanned in a row
@@ -256,8 +256,8 @@ def test_mapped_pages_are_let_go_behind_the_scan(
 def test_line_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   scanner: str) -> None:  # fmt: skip
     """A line longer than the reader holds is cut, not lost, and counted once."""
-    monkeypatch.setattr(trace, "CHUNK", 256)
-    monkeypatch.setattr(trace, "SPILL", 256)  # event lines fit; the comment does not
+    monkeypatch.setattr(trace.blocks, "CHUNK", 256)
+    monkeypatch.setattr(trace.blocks, "SPILL", 256)  # event lines fit; the comment does not
     text = ev("HVC", 0x1000, 0x84000000, 0) + "\n" + "# " + "x" * 1000 + "\n" + BOOT + "tail"
     s = trace.stats([write(tmp_path, "long.trace", text)])
     assert s.lines == 2 + 13 + 1 and s.calls == 9
@@ -272,7 +272,7 @@ def test_same_counts_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     p = tmp_path / "gen.trace"
     p.write_bytes(gen_trace.block(gen_trace.random.Random(7), 3000))
     compiled = trace.stats([str(p)]).to_dict()
-    monkeypatch.setattr(trace, "_ftrace", None)
+    monkeypatch.setattr(trace.scan, "_ftrace", None)
     assert trace.stats([str(p)]).to_dict() == compiled
     assert compiled["calls"] > 2000 and compiled["malformed"]["count"] > 0
 
@@ -331,7 +331,7 @@ def test_compiled_scanner_agrees_with_numpy_parser(
     data = b"\n".join(lines) + (b"\n" if end_newline else b"")
     n_lines, n_calls, counts, n_bad, shown = compiled_scan(scan_module, data)
     calls, malformed = trace.parse_ftrace(data, 1)
-    keys = Counter(trace._call_keys(calls.smc, calls.r0, calls.imm).tolist())
+    keys = Counter(trace.calls._call_keys(calls.smc, calls.r0, calls.imm).tolist())
     assert n_lines == data.count(b"\n")
     assert n_calls == len(calls) and counts == keys
     assert n_bad == len(malformed)
@@ -353,14 +353,14 @@ def test_arbitrary_bytes_never_crash(
 
 @needs_scanner
 def test_scan_refuses_bad_arguments() -> None:
-    assert trace._ftrace is not None
-    table, bad = trace._ftrace.table(), np.zeros((1, 2), np.int64)
+    assert trace.scan._ftrace is not None
+    table, bad = trace.scan._ftrace.table(), np.zeros((1, 2), np.int64)
     with pytest.raises(ValueError, match="within"):
-        trace._ftrace.scan(b"abc", 2, 1, table, bad)
+        trace.scan._ftrace.scan(b"abc", 2, 1, table, bad)
     with pytest.raises(ValueError, match="pairs"):
-        trace._ftrace.scan(b"abc", 0, 3, table, np.zeros(3, np.int64))
+        trace.scan._ftrace.scan(b"abc", 0, 3, table, np.zeros(3, np.int64))
     with pytest.raises(ValueError, match="Capsule"):
-        trace._ftrace.scan(b"abc", 0, 3, object(), bad)  # not a table
+        trace.scan._ftrace.scan(b"abc", 0, 3, object(), bad)  # not a table
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

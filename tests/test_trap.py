@@ -46,10 +46,10 @@ def test_trace_keys_and_the_scanners_layout_agree(conduit: str, imm: int, x0: in
     held to _call_keys by the parsers' property test), name the same call."""
     c = classify(conduit, imm, x0)
     assert trace.call_key(conduit == "smc", x0, imm) == (c.conduit, c.imm, c.function_id)
-    packed = trace._call_keys(
+    packed = trace.calls._call_keys(
         np.array([conduit == "smc"]), np.array([x0], np.uint64), np.array([imm], np.uint64)
     )
-    assert trace._unkey(int(packed[0])) == (c.conduit, c.imm, c.function_id)
+    assert trace.calls._unkey(int(packed[0])) == (c.conduit, c.imm, c.function_id)
 
 
 @given(CONDUIT, IMM, X0)

@@ -1,0 +1,28 @@
+"""What `gunyah run --trace` prints: one trapped call a line; the guest's own
+output lines between them are neither calls nor errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .lines import Record
+
+NAME = "run"
+_RUN_LINE = re.compile(
+    r"^(0x[0-9a-fA-F]+|\(python\)) (hvc|smc) #(0x[0-9a-fA-F]+) x0=(0x[0-9a-fA-F]+)\b"
+)
+
+
+def sniff(body: list[str]) -> bool:
+    return any(_RUN_LINE.match(ln) for ln in body)
+
+
+def records(text: Iterator[str]) -> Iterator[Record]:
+    for n, line in enumerate(text, start=1):
+        s = line.strip()
+        m = _RUN_LINE.match(s)
+        if m is not None:
+            pc = 0 if m.group(1) == "(python)" else int(m.group(1), 16)
+            yield n, s, {"pc": pc, "conduit": m.group(2), "imm": m.group(3),
+                         "function_id": m.group(4)}  # fmt: skip
