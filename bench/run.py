@@ -178,7 +178,7 @@ def bench_trace(mb: int = 1024, per_line_mb: int = 64) -> list[dict[str, Any]]:
             trace.stats([path])
 
     def streamed_stats(path: str) -> None:  # as from a pipe or gzip: read, not mapped
-        with patch.object(trace, "_mapped", lambda f: None):
+        with patch.object(trace.count, "_mapped", lambda f: None):
             trace.stats([path])
 
     with tempfile.TemporaryDirectory() as tmp:
