@@ -366,7 +366,7 @@ def test_scan_refuses_bad_arguments() -> None:
 def test_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from gunyah import cli
+    from gunyah.cli import trace as cli
 
     big = tmp_path / "big.trace"
     with open(big, "wb") as f:

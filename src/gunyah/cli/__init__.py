@@ -1,0 +1,95 @@
+"""The `gunyah` command: each command group is a module of this package that
+maps arguments to a service function, a renderer and an exit status; every
+fact comes from the layers below."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from . import call, conformance, decode, identify, personas, probe, run, trace
+from .common import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_USAGE,
+    FORMATS_CHOICES,
+    OutputError,
+    UsageError,
+    _GuardedOutput,
+    _Parser,
+    _silence_stdout,
+    count,
+    number,
+    parse_number,
+    seconds,
+)
+
+__all__ = ["FORMATS_CHOICES", "build_parser", "count", "main", "number", "parse_number",
+           "seconds"]  # fmt: skip
+COMMANDS = (identify, run, call, decode, conformance, probe, trace, personas)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gunyah",
+        description="The Gunyah hypervisor's guest-identification ABI, both sides of SMCCC: "
+        "a guest driver, an executable hypervisor model, an AArch64 vCPU that traps real "
+        "guest code into it, decoders, a conformance matrix, a read-only probe of this "
+        "machine, and hypercall-trace statistics.",
+        epilog="Numbers are hex (0x..., underscores allowed) or decimal. "
+        "Run 'gunyah COMMAND --help' for each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stdout is None:  # started with standard output closed
+        if sys.stderr is not None:
+            print("gunyah: standard output is closed: nothing could be reported", file=sys.stderr)
+        return EXIT_OUTPUT
+    parser = build_parser()
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedOutput(real_stdout)
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        code: int = args.func(args)
+        sys.stdout.flush()
+        return code
+    except UsageError as e:
+        print(f"gunyah: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OutputError as e:
+        _silence_stdout()
+        print(f"gunyah: cannot write the output: {e}", file=sys.stderr)
+        return EXIT_OUTPUT
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        _silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug of ours: one line, and how to see the rest
+        if os.environ.get("GUNYAH_DEBUG"):
+            raise
+        print(
+            f"gunyah: internal error: {type(e).__name__}: {e} "
+            "(set GUNYAH_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    finally:
+        sys.stdout = real_stdout
+
+
+if __name__ == "__main__":
+    sys.exit(main())

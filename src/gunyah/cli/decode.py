@@ -1,0 +1,67 @@
+"""`gunyah decode`: function IDs, HVC immediates, call UIDs, identify results."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import abi, render
+from ..trap import describe_hvc_imm
+from .common import (
+    EXIT_OK,
+    UsageError,
+    _add_json,
+    _emit,
+    number,
+)
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    values: list[int] = args.values
+    if args.uid:
+        if len(values) != 4:
+            raise UsageError(f"--uid takes exactly 4 words W0 W1 W2 W3, got {len(values)}")
+        if any(v >> 32 for v in values):
+            raise UsageError("--uid words are 32-bit; a value does not fit")
+        uid = abi.CallUid.decode(*values)
+        d = uid.to_dict()
+        d["is_gunyah"] = uid.is_gunyah
+        _emit(args, d, render.uid(d))
+        return EXIT_OK
+    if args.identify:
+        if not 1 <= len(values) <= 4:
+            raise UsageError(f"--identify takes X0 [X1 X2 X3], got {len(values)} values")
+        d = abi.HypIdentify.decode(*values).to_dict()
+        _emit(args, d, render.identify_result(d))
+        return EXIT_OK
+    if not values:
+        raise UsageError("give at least one VALUE to decode")
+    if args.hvc_imm:
+        if any(v >> 16 for v in values):
+            raise UsageError("an HVC immediate is 16 bits; a value does not fit")
+        rows = [describe_hvc_imm(v) for v in values]
+        _emit(args, rows, "\n".join(render.hvc_imm(r) for r in rows))
+        return EXIT_OK
+    if any(v >> 32 for v in values):
+        bad = next(v for v in values if v >> 32)
+        raise UsageError(f"function ID {bad:#x} does not fit in 32 bits")
+    rows = [abi.describe_function_id(v) for v in values]
+    _emit(args, rows, "\n".join(render.function_id(r) for r in rows))
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="decode function IDs, HVC immediates, call UIDs or identify results",
+        description="Decode SMCCC function IDs (the default), HVC immediates (--hvc-imm), "
+        "a call UID's four words (--uid W0 W1 W2 W3), or a hypervisor_identify result "
+        "(--identify X0 [X1 X2 X3]).",
+    )
+    p.add_argument("values", nargs="*", type=number(64), metavar="VALUE")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--hvc-imm", action="store_true", help="values are HVC immediates")
+    g.add_argument("--uid", action="store_true", help="values are the UID words W0..W3")
+    g.add_argument("--identify", action="store_true", help="values are X0 [X1 X2 X3]")
+    _add_json(p)
+    p.set_defaults(func=cmd_decode)

@@ -1,0 +1,61 @@
+"""`gunyah identify`: the guest's identification against the model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .. import render
+from ..conduit import Conduit, Kind
+from ..guest import VERDICT_EXIT, identify
+from ..hypervisor import Hypervisor
+from .common import (
+    EXIT_GUEST_FAILED,
+    _add_json,
+    _add_persona,
+    _emit,
+)
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    kind: Kind = "smc" if args.smc else "hvc"
+    hyp = Hypervisor(args.persona)
+    if args.vcpu:
+        from ..builtin_guest import GuestFailure, run_builtin
+
+        try:
+            result, _run = run_builtin(hyp, kind)
+        except GuestFailure as e:
+            print(f"gunyah: {e}", file=sys.stderr)
+            return EXIT_GUEST_FAILED
+    else:
+        result = identify(Conduit(hyp, kind))
+    data = {
+        "persona": args.persona,
+        "conduit": kind,
+        "driver": "vcpu" if args.vcpu else "python",
+        **result.to_dict(),
+    }
+    _emit(args, data, render.identification(data))
+    return VERDICT_EXIT[result.verdict]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "identify",
+        help="run the guest's identification against the hypervisor model",
+        description="Run the Linux guest's identification procedure (CALL_UID, then "
+        "hypervisor_identify) against the hypervisor model and report what it decides. "
+        "Exit status: 0 supported, 1 not Gunyah, 3 Gunyah with an API this guest "
+        "must refuse, 2 bad usage.",
+    )
+    _add_persona(p)
+    p.add_argument("--smc", action="store_true", help="use SMC #0 as the conduit (default HVC #0)")
+    p.add_argument(
+        "--vcpu",
+        action="store_true",
+        help="run the procedure as AArch64 machine code (the built-in guest) on the vCPU",
+    )
+    _add_json(p)
+    p.set_defaults(func=cmd_identify)

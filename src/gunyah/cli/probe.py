@@ -1,0 +1,71 @@
+"""`gunyah probe`: a read-only look at this machine, or a captured one."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from .. import render
+from .common import (
+    EXIT_OK,
+    UsageError,
+    _add_json,
+    _emit,
+)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .. import probe
+
+    if args.capture is not None and not args.capture:
+        raise UsageError("--capture needs a file name, not ''")
+    if args.capture and os.path.lexists(args.capture):
+        raise UsageError(f"{args.capture}: already exists; the capture never replaces a file")
+    try:
+        report = probe.probe(args.root)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.capture:
+        try:
+            probe.write_capture(report, args.capture)
+        except FileExistsError:
+            raise UsageError(
+                f"{args.capture}: already exists; the capture never replaces a file"
+            ) from None
+        except OSError as e:
+            raise UsageError(
+                f"{args.capture}: cannot write the capture: {e.strerror or e}"
+            ) from None
+    data = report.to_dict()
+    _emit(args, data, render.probe_report(data))
+    if args.capture and not args.json:
+        print(f"Evidence written to {args.capture}; read it back with --root {args.capture}")
+    return EXIT_OK if report.verdict in probe.GUNYAH_VERDICTS else 1
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="look at this machine (read-only): under Gunyah, hosting it, or neither?",
+        description="Gather, without changing anything, what this Linux or Android system "
+        "shows about its hypervisor: the device tree's /hypervisor node and its children, "
+        "/sys/hypervisor, /dev/gunyah, Gunyah modules and drivers, the Gunyah driver's "
+        "kernel log lines, the CPU implementer, DMI, the kernel version. Verdict: "
+        "gunyah-host, gunyah-guest, other-hypervisor or no-evidence. Exit status: 0 for a "
+        "Gunyah verdict, 1 otherwise, 2 bad usage.",
+    )
+    p.add_argument(
+        "--root",
+        default="/",
+        metavar="DIR",
+        help="read the system tree rooted at DIR, or a capture file, instead of /",
+    )
+    p.add_argument(
+        "--capture",
+        metavar="FILE",
+        help="also write what was read to FILE (a tar; .gz compresses) for a bug "
+        "report; --root FILE reads it back",
+    )
+    _add_json(p)
+    p.set_defaults(func=cmd_probe)
