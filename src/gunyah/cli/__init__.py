@@ -17,15 +17,15 @@ from .common import (
     EXIT_OUTPUT,
     EXIT_USAGE,
     FORMATS_CHOICES,
+    GuardedOutput,
     OutputError,
+    Parser,
     UsageError,
-    _GuardedOutput,
-    _Parser,
-    _silence_stdout,
     count,
     number,
     parse_number,
     seconds,
+    silence_stdout,
 )
 
 __all__ = ["FORMATS_CHOICES", "build_parser", "count", "main", "number", "parse_number",
@@ -34,7 +34,7 @@ COMMANDS = (identify, run, call, decode, conformance, probe, trace, personas)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="gunyah",
         description="The Gunyah hypervisor's guest-identification ABI, both sides of SMCCC: "
         "a guest driver, an executable hypervisor model, an AArch64 vCPU that traps real "
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Numbers are hex (0x..., underscores allowed) or decimal. "
         "Run 'gunyah COMMAND --help' for each command.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     for command in COMMANDS:
         command.register(sub)
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OUTPUT
     parser = build_parser()
     real_stdout = sys.stdout
-    sys.stdout = _GuardedOutput(real_stdout)
+    sys.stdout = GuardedOutput(real_stdout)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -70,11 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gunyah: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OutputError as e:
-        _silence_stdout()
+        silence_stdout()
         print(f"gunyah: cannot write the output: {e}", file=sys.stderr)
         return EXIT_OUTPUT
     except BrokenPipeError:  # the reader went away (| head): not an error of ours
-        _silence_stdout()
+        silence_stdout()
         return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -11,9 +11,9 @@ from ..hypervisor import Hypervisor, call_once
 from .common import (
     EXIT_OK,
     UsageError,
-    _add_json,
-    _add_persona,
-    _emit,
+    add_json,
+    add_persona,
+    emit,
     number,
 )
 
@@ -25,7 +25,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     data = result.to_dict()
-    _emit(args, data, render.call_result(data))
+    emit(args, data, render.call_result(data))
     return EXIT_OK
 
 
@@ -45,11 +45,11 @@ def register(sub: Any) -> None:
         metavar="VALUE",
         help="FUNCTION_ID then arguments, or registers from X0 with --hvc-imm",
     )
-    _add_persona(p)
+    add_persona(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--hvc-imm", type=number(16), metavar="N", help="HVC immediate (default 0, SMCCC)"
     )
     g.add_argument("--smc", action="store_true", help="trap with SMC #0 instead of HVC #0")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_call)

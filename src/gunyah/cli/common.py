@@ -33,7 +33,7 @@ class OutputError(Exception):
     """Standard output cannot be written (a full disk, a closed or broken file)."""
 
 
-class _GuardedOutput:
+class GuardedOutput:
     """Standard output whose write errors say they are output errors, so they
     are told apart from reading errors and bugs."""
 
@@ -61,7 +61,7 @@ class _GuardedOutput:
         return getattr(self._stream, name)
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Points fd 1 at /dev/null, so that the interpreter's last flush of what
     could not be written fails quietly instead of printing a traceback."""
     if sys.__stdout__ is None:
@@ -72,7 +72,7 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
@@ -133,18 +133,18 @@ def seconds(text: str) -> float:
     return value
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(text)
 
 
-def _add_json(p: argparse.ArgumentParser) -> None:
+def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _add_persona(p: argparse.ArgumentParser) -> None:
+def add_persona(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--persona",
         default=DEFAULT_PERSONA,
@@ -154,7 +154,7 @@ def _add_persona(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_limits(p: argparse.ArgumentParser, each: str = "") -> None:
+def add_limits(p: argparse.ArgumentParser, each: str = "") -> None:
     """The vCPU's instruction budget and wall-clock limit (VCpu's defaults)."""
     p.add_argument("--max-instructions", type=count(MAX_INSTRUCTIONS),
                    default=DEFAULT_MAX_INSTRUCTIONS,
@@ -165,6 +165,6 @@ def _add_limits(p: argparse.ArgumentParser, each: str = "") -> None:
                    f"(default {DEFAULT_TIMEOUT:g})")  # fmt: skip
 
 
-def _add_format(p: argparse.ArgumentParser) -> None:
+def add_format(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS_CHOICES, default="auto",
                    help="input format (default: detected from the first lines)")  # fmt: skip

@@ -12,9 +12,9 @@ from ..personas import PERSONAS, PERSONAS_BY_NAME
 from .common import (
     EXIT_OK,
     UsageError,
-    _add_json,
-    _add_limits,
-    _emit,
+    add_json,
+    add_limits,
+    emit,
 )
 
 
@@ -38,7 +38,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from None
     m = conformance.Matrix(tuple(rows))
     data = m.to_dict()
-    _emit(args, data, render.matrix(data))
+    emit(args, data, render.matrix(data))
     return EXIT_OK if m.passed else 1
 
 
@@ -64,6 +64,6 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--smc", action="store_true", help="the built-in guests use SMC #0 instead of HVC #0"
     )
-    _add_limits(p, " per persona")
-    _add_json(p)
+    add_limits(p, " per persona")
+    add_json(p)
     p.set_defaults(func=cmd_conformance)

@@ -10,8 +10,8 @@ from ..trap import describe_hvc_imm
 from .common import (
     EXIT_OK,
     UsageError,
-    _add_json,
-    _emit,
+    add_json,
+    emit,
     number,
 )
 
@@ -26,13 +26,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
         uid = abi.CallUid.decode(*values)
         d = uid.to_dict()
         d["is_gunyah"] = uid.is_gunyah
-        _emit(args, d, render.uid(d))
+        emit(args, d, render.uid(d))
         return EXIT_OK
     if args.identify:
         if not 1 <= len(values) <= 4:
             raise UsageError(f"--identify takes X0 [X1 X2 X3], got {len(values)} values")
         d = abi.HypIdentify.decode(*values).to_dict()
-        _emit(args, d, render.identify_result(d))
+        emit(args, d, render.identify_result(d))
         return EXIT_OK
     if not values:
         raise UsageError("give at least one VALUE to decode")
@@ -40,13 +40,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
         if any(v >> 16 for v in values):
             raise UsageError("an HVC immediate is 16 bits; a value does not fit")
         rows = [describe_hvc_imm(v) for v in values]
-        _emit(args, rows, "\n".join(render.hvc_imm(r) for r in rows))
+        emit(args, rows, "\n".join(render.hvc_imm(r) for r in rows))
         return EXIT_OK
     if any(v >> 32 for v in values):
         bad = next(v for v in values if v >> 32)
         raise UsageError(f"function ID {bad:#x} does not fit in 32 bits")
     rows = [abi.describe_function_id(v) for v in values]
-    _emit(args, rows, "\n".join(render.function_id(r) for r in rows))
+    emit(args, rows, "\n".join(render.function_id(r) for r in rows))
     return EXIT_OK
 
 
@@ -63,5 +63,5 @@ def register(sub: Any) -> None:
     g.add_argument("--hvc-imm", action="store_true", help="values are HVC immediates")
     g.add_argument("--uid", action="store_true", help="values are the UID words W0..W3")
     g.add_argument("--identify", action="store_true", help="values are X0 [X1 X2 X3]")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_decode)

@@ -12,9 +12,9 @@ from ..guest import VERDICT_EXIT, identify
 from ..hypervisor import Hypervisor
 from .common import (
     EXIT_GUEST_FAILED,
-    _add_json,
-    _add_persona,
-    _emit,
+    add_json,
+    add_persona,
+    emit,
 )
 
 
@@ -37,7 +37,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         "driver": "vcpu" if args.vcpu else "python",
         **result.to_dict(),
     }
-    _emit(args, data, render.identification(data))
+    emit(args, data, render.identification(data))
     return VERDICT_EXIT[result.verdict]
 
 
@@ -50,12 +50,12 @@ def register(sub: Any) -> None:
         "Exit status: 0 supported, 1 not Gunyah, 3 Gunyah with an API this guest "
         "must refuse, 2 bad usage.",
     )
-    _add_persona(p)
+    add_persona(p)
     p.add_argument("--smc", action="store_true", help="use SMC #0 as the conduit (default HVC #0)")
     p.add_argument(
         "--vcpu",
         action="store_true",
         help="run the procedure as AArch64 machine code (the built-in guest) on the vCPU",
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_identify)

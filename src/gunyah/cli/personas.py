@@ -9,14 +9,14 @@ from .. import render
 from ..personas import PERSONAS
 from .common import (
     EXIT_OK,
-    _add_json,
-    _emit,
+    add_json,
+    emit,
 )
 
 
 def cmd_personas(args: argparse.Namespace) -> int:
     rows = [p.to_dict() for p in PERSONAS]
-    _emit(args, rows, render.personas(rows))
+    emit(args, rows, render.personas(rows))
     return EXIT_OK
 
 
@@ -26,5 +26,5 @@ def register(sub: Any) -> None:
         help="list the hypervisors the model can play",
         description="List the model's personas with the verdict a correct guest reaches.",
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_personas)

@@ -10,8 +10,8 @@ from .. import render
 from .common import (
     EXIT_OK,
     UsageError,
-    _add_json,
-    _emit,
+    add_json,
+    emit,
 )
 
 
@@ -38,7 +38,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 f"{args.capture}: cannot write the capture: {e.strerror or e}"
             ) from None
     data = report.to_dict()
-    _emit(args, data, render.probe_report(data))
+    emit(args, data, render.probe_report(data))
     if args.capture and not args.json:
         print(f"Evidence written to {args.capture}; read it back with --root {args.capture}")
     return EXIT_OK if report.verdict in probe.GUNYAH_VERDICTS else 1
@@ -67,5 +67,5 @@ def register(sub: Any) -> None:
         help="also write what was read to FILE (a tar; .gz compresses) for a bug "
         "report; --root FILE reads it back",
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_probe)

@@ -13,9 +13,9 @@ from ..limits import MAX_STACK
 from .common import (
     EXIT_GUEST_FAILED,
     UsageError,
-    _add_json,
-    _add_limits,
-    _add_persona,
+    add_json,
+    add_limits,
+    add_persona,
     count,
     number,
 )
@@ -79,9 +79,9 @@ def register(sub: Any) -> None:
         "bad usage.",
     )
     p.add_argument("guest", metavar="GUEST", help="the guest program")
-    _add_persona(p)
+    add_persona(p)
     p.add_argument("--trace", action="store_true", help="print every trapped call")
-    _add_limits(p)
+    add_limits(p)
     p.add_argument(
         "--stack-size",
         type=count(MAX_STACK),
@@ -95,5 +95,5 @@ def register(sub: Any) -> None:
         metavar="ADDR",
         help="GUEST is a raw binary: load it at ADDR and start there",
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=cmd_run)

@@ -12,11 +12,11 @@ from .. import render
 from .common import (
     EXIT_OK,
     EXIT_USAGE,
+    Parser,
     UsageError,
-    _add_format,
-    _add_json,
-    _emit,
-    _Parser,
+    add_format,
+    add_json,
+    emit,
 )
 
 
@@ -54,7 +54,7 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
     read_any = len(s.errors) < len(args.files)
     if read_any:
         data = s.to_dict()
-        _emit(args, data, render.trace_stats(data))
+        emit(args, data, render.trace_stats(data))
     for e in s.errors:
         print(f"gunyah: {e}" + (" (left out of the counts)" if read_any else ""), file=sys.stderr)
     return EXIT_USAGE if s.errors else EXIT_OK
@@ -98,7 +98,7 @@ def register(sub: Any) -> None:
         "and pc, or what 'gunyah run --trace' prints. Files may be gzip-compressed; - is "
         "standard input.",
     )
-    tsub = p.add_subparsers(dest="trace_command", metavar="COMMAND", parser_class=_Parser,
+    tsub = p.add_subparsers(dest="trace_command", metavar="COMMAND", parser_class=Parser,
                             required=True)  # fmt: skip
     t = tsub.add_parser(
         "stats",
@@ -109,8 +109,8 @@ def register(sub: Any) -> None:
     )
     t.add_argument("files", nargs="+", metavar="FILE",
                    help="trace files (- for stdin; gzip is read decompressed)")  # fmt: skip
-    _add_format(t)
-    _add_json(t)
+    add_format(t)
+    add_json(t)
     t.set_defaults(func=cmd_trace_stats)
     t = tsub.add_parser(
         "decode",
@@ -120,6 +120,6 @@ def register(sub: Any) -> None:
     )
     t.add_argument("file", metavar="FILE",
                    help="trace file (- for stdin; gzip is read decompressed)")  # fmt: skip
-    _add_format(t)
-    _add_json(t)
+    add_format(t)
+    add_json(t)
     t.set_defaults(func=cmd_trace_decode)
