@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import gunyah_json
 
-from gunyah.personas import PERSONAS
+from gunyah.model import PERSONAS
 from gunyah.toolchain import BUILTIN_ELF, build_builtin
 from gunyah.vcpu import load_elf
 

@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import assert_usage_error, gunyah
 
 from gunyah import conformance
-from gunyah.personas import PERSONAS
+from gunyah.model import PERSONAS
 
 GUNYAH_UID_PERSONAS = {
     "gunyah", "qualcomm", "gunyah-variant-h", "unknown-variant", "api-v2", "api-version-bit13",
@@ -121,7 +121,7 @@ def test_a_failing_row_of_the_python_driver_renders_with_its_calls() -> None:
     import dataclasses
 
     from gunyah import render
-    from gunyah.personas import get_persona
+    from gunyah.model import get_persona
 
     wrong = dataclasses.replace(get_persona("kvm"), expected_verdict="supported")
     m = conformance.Matrix(tuple(conformance.check_python([wrong])))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from gunyah import Conduit, Hypervisor, abi, identify
 from gunyah.conduit import Kind
 from gunyah.guest import AARCH64_LE, GuestProfile, get_uid
-from gunyah.personas import PERSONAS, get_persona
+from gunyah.model import PERSONAS, get_persona
 
 
 def run(persona: str | object, kind: Kind = "hvc", profile: GuestProfile = AARCH64_LE):

@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gunyah import abi, smccc
-from gunyah.hypervisor import Hypervisor, describe_call
-from gunyah.personas import PERSONAS, get_persona
+from gunyah.model import PERSONAS, Hypervisor, describe_call, get_persona
 from gunyah.smccc import KVM_FEATURES
 
 M32 = smccc.MASK32
@@ -205,7 +204,8 @@ def test_dirty_upper_only_touches_32_bit_calls() -> None:
 def test_a_service_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A handler added to the table is dispatched, and SMCCC_ARCH_FEATURES
     reports it, with nothing else changed (PSCI will come in this way)."""
-    from gunyah import hypervisor, smccc
+    from gunyah import smccc
+    from gunyah.model import hypervisor
 
     psci_version = smccc.fast32(smccc.OWNER_STANDARD, 0x0000)
     hyp = Hypervisor("gunyah")

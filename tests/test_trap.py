@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gunyah import trace
 from gunyah.conduit import TrapRecord
-from gunyah.hypervisor import Hypervisor
+from gunyah.model import Hypervisor
 from gunyah.trap import classify
 
 CONDUIT = st.sampled_from(["hvc", "smc"])

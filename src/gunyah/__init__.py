@@ -18,8 +18,7 @@ from .abi import (
 )
 from .conduit import Conduit, Results32, Results64
 from .guest import GuestProfile, Identification, get_uid, hyp_identify, identify
-from .hypervisor import Hypervisor
-from .personas import PERSONAS, Persona, get_persona
+from .model import PERSONAS, Hypervisor, Persona, get_persona
 from .smccc import FunctionId, make_function_id, uid_to_uuid, uuid_to_uid
 from .trap import TrapCall, classify, describe_hvc_imm
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import abi
 from .conduit import Kind
 from .guest import EXIT_VERDICTS, Identification, conclude
-from .hypervisor import Hypervisor
+from .model import Hypervisor
 from .toolchain import BUILTIN_ELF
 from .vcpu import RunResult, VCpu, load_elf
 

@@ -15,9 +15,8 @@ from typing import Any
 
 from .conduit import Conduit, Kind, RecordingHandler, TrapRecord
 from .guest import EXIT_VERDICTS, identify
-from .hypervisor import Hypervisor
 from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
-from .personas import Persona
+from .model import Hypervisor, Persona
 from .toolchain import BUILTIN_ELF
 from .vcpu import Image, VCpu, load_elf
 

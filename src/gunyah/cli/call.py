@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import render
 from ..conduit import Kind
-from ..hypervisor import Hypervisor, call_once
+from ..model import Hypervisor, call_once
 from .common import (
     EXIT_OK,
     UsageError,

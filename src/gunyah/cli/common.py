@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ..limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT, MAX_INSTRUCTIONS, MAX_TIMEOUT
-from ..personas import DEFAULT_PERSONA, PERSONAS_BY_NAME
+from ..model import DEFAULT_PERSONA, PERSONAS_BY_NAME
 
 EXIT_GUEST_FAILED = 125
 EXIT_INTERNAL = 70  # EX_SOFTWARE

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import render
 from ..conduit import Kind
-from ..personas import PERSONAS, PERSONAS_BY_NAME
+from ..model import PERSONAS, PERSONAS_BY_NAME
 from .common import (
     EXIT_OK,
     UsageError,

@@ -9,7 +9,7 @@ from typing import Any
 from .. import render
 from ..conduit import Conduit, Kind
 from ..guest import VERDICT_EXIT, identify
-from ..hypervisor import Hypervisor
+from ..model import Hypervisor
 from .common import (
     EXIT_GUEST_FAILED,
     add_json,

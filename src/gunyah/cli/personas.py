@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .. import render
-from ..personas import PERSONAS
+from ..model import PERSONAS
 from .common import (
     EXIT_OK,
     add_json,

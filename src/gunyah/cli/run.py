@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 from .. import render
-from ..hypervisor import Hypervisor
 from ..limits import MAX_STACK
+from ..model import Hypervisor
 from .common import (
     EXIT_GUEST_FAILED,
     UsageError,

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import abi, smccc
-from .conduit import NUM_REGS, Kind
+from .. import abi, smccc
+from ..conduit import NUM_REGS, Kind
+from ..smccc import MASK32, MASK64
+from ..trap import TrapCall, classify, describe_hvc_imm
 from .personas import DEFAULT_PERSONA, Persona, get_persona
-from .smccc import MASK32, MASK64
-from .trap import TrapCall, classify, describe_hvc_imm
 
 Route = Callable[[list[int]], None]
 _ROUTE_CACHE_LIMIT = 4096

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import abi, smccc
+from .. import abi, smccc
 
 Dispatch = Literal["gunyah", "kvm", "none"]
 
