@@ -41,7 +41,7 @@ def test_vcpu_guest_agrees_with_python_driver(persona: str, conduit: list[str]) 
      ("", 7, "did not finish")],
 )  # fmt: skip
 def test_a_report_that_does_not_add_up_is_refused(output: str, status: int, fragment: str) -> None:
-    from gunyah.builtin_guest import GuestFailure, parse_report
+    from gunyah.guest.builtin import GuestFailure, parse_report
     from gunyah.vcpu import RunResult
 
     result = RunResult("semihosting-exit", status, None, output, [])

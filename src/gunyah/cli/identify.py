@@ -22,7 +22,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     kind: Kind = "smc" if args.smc else "hvc"
     hyp = Hypervisor(args.persona)
     if args.vcpu:
-        from ..builtin_guest import GuestFailure, run_builtin
+        from ..guest.builtin import GuestFailure, run_builtin
 
         try:
             result, _run = run_builtin(hyp, kind)

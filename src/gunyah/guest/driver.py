@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import abi, smccc
-from .conduit import Conduit
+from .. import abi, smccc
+from ..conduit import Conduit
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ and exit status into the same `Identification` the Python driver returns.
 
 from __future__ import annotations
 
-from . import abi
-from .conduit import Kind
-from .guest import EXIT_VERDICTS, Identification, conclude
-from .model import Hypervisor
-from .toolchain import BUILTIN_ELF
-from .vcpu import RunResult, VCpu, load_elf
+from .. import abi
+from ..conduit import Kind
+from ..model import Hypervisor
+from ..toolchain import BUILTIN_ELF
+from ..vcpu import RunResult, VCpu, load_elf
+from .driver import EXIT_VERDICTS, Identification, conclude
 
 
 class GuestFailure(Exception):
