@@ -19,8 +19,9 @@ which registers it writes and at which width:
 * `hvc #0x6000+N` is native call N, arguments and results from X0; any other
   non-zero immediate, and SMC with one, is unhandled (-1).
 
-Only hypervisor_identify is modelled among the native calls: the others in
-the catalogue answer UNIMPLEMENTED (-1) here, which `describe_call` says.
+Only hypervisor_identify is modelled among the native calls (NATIVE_CALLS):
+the others in the catalogue answer UNIMPLEMENTED (-1) here, which
+`describe_call` says.
 Modules this model leaves out (PSCI, CPU workarounds) answer -1 too.
 """
 
@@ -109,13 +110,21 @@ VENDOR_SERVICES: dict[int, Callable[[Persona], tuple[int, ...] | None]] = {
 }
 
 
+# Gunyah's native calls this model performs, by call number: the registers
+# each writes from X0 for a persona (the catalogue names the rest, which
+# answer UNIMPLEMENTED). A modelled call is one entry here.
+NATIVE_CALLS: dict[int, Callable[[Persona], tuple[int, ...]]] = {
+    abi.HYP_IDENTIFY_NUMBER: lambda p: (p.api_info, *p.flags),  # API info, flags 0..2
+}
+
+
 class Hypervisor:
     """The model behind a conduit; configure it with a persona."""
 
     def __init__(self, persona: Persona | str = DEFAULT_PERSONA) -> None:
         self.persona = get_persona(persona) if isinstance(persona, str) else persona
         p = self.persona
-        self._identify = self._write((p.api_info, *p.flags))
+        self._native = {n: self._write(make(p)) for n, make in NATIVE_CALLS.items()}
         self._routes: dict[int, Route] = {}
         self._route_for: Callable[[int], Route] = {
             "gunyah": self._gunyah_route,
@@ -165,9 +174,7 @@ class Hypervisor:
     def _native_route(self, number: int) -> Route:
         """Native call N; results from X0 whichever way it came in (the SMCCC
         path takes arguments from X1, the native one from X0: identify has none)."""
-        if number == abi.HYP_IDENTIFY_NUMBER:
-            return self._identify
-        return _unknown  # unknown number, or a catalogued call not modelled
+        return self._native.get(number, _unknown)  # unknown, or catalogued but not modelled
 
     # -- Gunyah's SMCCC dispatcher ------------------------------------------
     def _gunyah_route(self, fid: int) -> Route:
@@ -272,7 +279,7 @@ def describe_call(persona: Persona, kind: Kind, imm: int, function_id: int) -> s
     if (
         persona.dispatch == "gunyah"
         and number is not None
-        and number != abi.HYP_IDENTIFY_NUMBER
+        and number not in NATIVE_CALLS
         and number in abi.HYPERCALLS
     ):
         return (
