@@ -5,14 +5,15 @@
  * is a gather of its own); this walks each block once, parses each event's
  * fields in place and counts call keys in a hash table, with the GIL released
  * so that blocks are scanned on every core. It reads exactly what
- * trace.parse_ftrace (the numpy parser, and the reference for this one) reads:
+ * trace.ftrace.parse_ftrace (the numpy parser, and the reference for this
+ * one) reads:
  *
  *   (HVC|SMC) at 0x<1-16 hex> (r0: 0x<1-16 hex>, imm: 0x<1-16 hex, <= 0xffff>)
  *
  * anchored anywhere in a line; an anchor whose fields do not parse makes its
  * line malformed. So does an event's name, `kvm_hvc_arm64: ` or
  * `kvm_smc_arm64: `, not followed at once by a call of its own conduit that
- * parses. Keys are laid out as trace._call_keys lays them out.
+ * parses. Keys are laid out as trace.calls._call_keys lays them out.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
