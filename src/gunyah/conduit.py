@@ -26,10 +26,41 @@ RESULTS32 = 8
 RESULT_REGS = 8  # X0..X7: the most any modelled call writes (the native ABI's results)
 
 
-class TrapHandler(Protocol):
-    """What sits behind a conduit: it reads and rewrites the register file."""
+# The exit status a run or a boot ends with when the guest asked for a reset
+# (PSCI SYSTEM_RESET or SYSTEM_RESET2): not a verdict, not a failure.
+RESET_STATUS = 4
 
-    def handle(self, regs: list[int], kind: Kind, imm: int) -> None: ...
+ActionKind = Literal["cpu_on", "cpu_off", "system_off", "system_reset"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a call asks of whatever runs the vCPUs, beyond its registers:
+    PSCI's CPU_ON, CPU_OFF, SYSTEM_OFF, SYSTEM_RESET and SYSTEM_RESET2."""
+
+    kind: ActionKind
+    cpu: int  # cpu_on: the vCPU to start; otherwise the one that called
+    entry: int = 0  # cpu_on: where the new vCPU starts, at EL1
+    context: int = 0  # cpu_on: its X0
+    reset_type: int | None = None  # SYSTEM_RESET2's type; None for SYSTEM_RESET
+    cookie: int = 0  # SYSTEM_RESET2's cookie
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "cpu": self.cpu,
+            "entry": self.entry,
+            "context": self.context,
+            "reset_type": self.reset_type,
+            "cookie": self.cookie,
+        }
+
+
+class TrapHandler(Protocol):
+    """What sits behind a conduit: it reads and rewrites the register file of
+    the calling vCPU, and may ask for an action besides."""
+
+    def handle(self, regs: list[int], kind: Kind, imm: int, cpu: int = 0) -> Action | None: ...
 
 
 @dataclass(frozen=True)
@@ -63,10 +94,11 @@ class RecordingHandler:
         self.inner = inner
         self.records: list[TrapRecord] = []
 
-    def handle(self, regs: list[int], kind: Kind, imm: int) -> None:
+    def handle(self, regs: list[int], kind: Kind, imm: int, cpu: int = 0) -> Action | None:
         before = tuple(regs)
-        self.inner.handle(regs, kind, imm)
+        action = self.inner.handle(regs, kind, imm, cpu)
         self.records.append(TrapRecord(None, kind, imm, before, tuple(regs[:RESULT_REGS])))
+        return action
 
 
 class Results32(tuple[int, ...]):

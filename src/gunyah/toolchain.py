@@ -15,13 +15,21 @@ from pathlib import Path
 GUESTS_DIR = Path(__file__).resolve().parent / "guests"
 BUILTIN_SOURCE = GUESTS_DIR / "identify.c"
 BUILTIN_ELF = GUESTS_DIR / "identify.elf"
+SHIM_DIR = Path(__file__).resolve().parent / "boot" / "shim"
+SHIM_ELF = SHIM_DIR / "shim.elf"
+# The EL2 shim: EL2/EL3 system registers and instructions, no FP state
+# (it saves none), no unaligned accesses (its MMU is off), at its own address.
+SHIM_FLAGS = (
+    "-mcpu=generic+el2vmsa+el3", "-mstrict-align", "-mgeneral-regs-only",
+    f"-Wl,-T,{SHIM_DIR / 'shim.ld'}",
+)  # fmt: skip
 
 CFLAGS = (
     "-target", "aarch64-freestanding-none",
     "-nostdlib", "-ffreestanding", "-static",
     "-O2", "-g0", "-fno-ident", "-fno-sanitize=all",
     "-Wall", "-Werror",
-    "-Wl,-e,_start", "-Wl,--build-id=none",
+    "-Wl,--build-id=none",
 )  # fmt: skip
 
 
@@ -49,8 +57,14 @@ def build(sources: list[Path], output: Path, extra: tuple[str, ...] = ()) -> Pat
 
 def build_builtin(output: Path = BUILTIN_ELF) -> Path:
     """(Re)build the guest that `gunyah identify --vcpu` runs."""
-    return build([BUILTIN_SOURCE], output)
+    return build([BUILTIN_SOURCE], output, ("-Wl,-e,_start",))
+
+
+def build_shim(output: Path = SHIM_ELF) -> Path:
+    """(Re)build the EL2 shim that `gunyah boot` loads."""
+    return build([SHIM_DIR / "start.S", SHIM_DIR / "shim.c"], output, SHIM_FLAGS)
 
 
 if __name__ == "__main__":
     print(build_builtin())
+    print(build_shim())

@@ -19,10 +19,14 @@ which registers it writes and at which width:
 * `hvc #0x6000+N` is native call N, arguments and results from X0; any other
   non-zero immediate, and SMC with one, is unhandled (-1).
 
+* Standard secure service (owner 4) fast calls are PSCI, served from the
+  persona's set in `model.psci` (Gunyah's or KVM's); calls that act return an
+  `Action` from `handle` for whatever runs the vCPUs.
+
 Only hypervisor_identify is modelled among the native calls (NATIVE_CALLS):
 the others in the catalogue answer UNIMPLEMENTED (-1) here, which
 `describe_call` says.
-Modules this model leaves out (PSCI, CPU workarounds) answer -1 too.
+Modules this model leaves out (CPU workarounds, TRNG) answer -1 too.
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import abi, smccc
-from ..conduit import NUM_REGS, Kind
+from ..conduit import NUM_REGS, Action, Kind
 from ..smccc import MASK32, MASK64
 from ..trap import TrapCall, classify, describe_hvc_imm
 from .personas import DEFAULT_PERSONA, Persona, get_persona
+from .psci import SETS as PSCI_SETS
+from .psci import Handler as PsciHandler
+from .psci import PowerState, handler_for
 
-Route = Callable[[list[int]], None]
+Route = Callable[[list[int]], Action | None]
 _ROUTE_CACHE_LIMIT = 4096
 # _PADS[n]: the zeros that fill a register file after X0 and n arguments
 _PADS = tuple((0,) * (NUM_REGS - 1 - n) for n in range(NUM_REGS))
@@ -121,9 +128,12 @@ NATIVE_CALLS: dict[int, Callable[[Persona], tuple[int, ...]]] = {
 class Hypervisor:
     """The model behind a conduit; configure it with a persona."""
 
-    def __init__(self, persona: Persona | str = DEFAULT_PERSONA) -> None:
+    def __init__(self, persona: Persona | str = DEFAULT_PERSONA, cpus: int = 1) -> None:
         self.persona = get_persona(persona) if isinstance(persona, str) else persona
         p = self.persona
+        self.power = PowerState(cpus)  # the VM's vCPUs, as PSCI turns them on and off
+        self.psci = PSCI_SETS.get(p.dispatch)
+        self.cpu = 0  # the vCPU whose call is being served
         self._native = {n: self._write(make(p)) for n, make in NATIVE_CALLS.items()}
         self._routes: dict[int, Route] = {}
         self._route_for: Callable[[int], Route] = {
@@ -133,19 +143,22 @@ class Hypervisor:
         }[p.dispatch]
 
     # -- the trap -----------------------------------------------------------
-    def handle(self, regs: list[int], kind: Kind, imm: int) -> None:
-        """Serve one trap: read and rewrite the 18-register file in place.
-        Immediate 0 is SMCCC with the function ID in X0's low 32 bits, as
-        `classify` says; written out here because this is the hot path (a
-        test holds the two together)."""
+    def handle(self, regs: list[int], kind: Kind, imm: int, cpu: int = 0) -> Action | None:
+        """Serve one trap of vCPU `cpu`: read and rewrite the 18-register file
+        in place; return what the call asks the vCPUs' runner to do, if
+        anything. Immediate 0 is SMCCC with the function ID in X0's low 32
+        bits, as `classify` says; written out here because this is the hot
+        path (a test holds the two together). Not thread-safe: a runner of
+        several vCPUs serves one call at a time."""
         if imm:
             self._trap_imm(regs, kind, imm)
-            return
+            return None
+        self.cpu = cpu
         fid = regs[0] & MASK32
         route = self._routes.get(fid)
         if route is None:
             route = self._new_route(fid)
-        route(regs)
+        return route(regs)
 
     def call(self, function_id: int, *args: int, kind: Kind = "hvc", imm: int = 0) -> list[int]:
         """One call from Python: X0 = function_id, X1.. = args; returns X0..X17."""
@@ -183,6 +196,13 @@ class Hypervisor:
             return _unknown
         if f.owner == smccc.OWNER_VENDOR_HYP:
             return self._vendor_route(f)
+        if f.owner == smccc.OWNER_STANDARD and f.fast and self.psci is not None:
+            psci_handler = handler_for(self.psci, f.function, f.smc64)
+            if psci_handler is not None:
+                if f.smc64:
+                    return self._psci64(psci_handler)
+                return self._dirty(self._psci32(psci_handler))
+            return _unknown
         if f.fast and not f.smc64:
             handler = self._fast32_handler(f)
             if handler is not None:
@@ -223,6 +243,28 @@ class Hypervisor:
 
         return route
 
+    def _psci32(self, handler: PsciHandler) -> Route:
+        """A PSCI call through the 32-bit dispatch, as `_fast32`."""
+
+        def route(regs: list[int]) -> Action | None:
+            r = [regs[0] & MASK32, regs[1] & MASK32, regs[2] & MASK32, regs[3] & MASK32]
+            action = handler(self.power, r, self.cpu)
+            regs[0:4] = [v & MASK32 for v in r]
+            return action
+
+        return route
+
+    def _psci64(self, handler: PsciHandler) -> Route:
+        """A PSCI call through the 64-bit dispatch: X0..X3 in and out at 64 bits."""
+
+        def route(regs: list[int]) -> Action | None:
+            r = regs[0:4]
+            action = handler(self.power, r, self.cpu)
+            regs[0:4] = [v & MASK64 for v in r]
+            return action
+
+        return route
+
     def _write(self, values: tuple[int, ...]) -> Route:
         n = len(values)
         vals = list(values)
@@ -238,9 +280,10 @@ class Hypervisor:
             return route
         dirty = self.persona.dirty_upper << 32
 
-        def wrapped(regs: list[int]) -> None:
-            route(regs)
+        def wrapped(regs: list[int]) -> Action | None:
+            action = route(regs)
             regs[0:4] = [(v & MASK32) | dirty for v in regs[0:4]]
+            return action
 
         return wrapped
 
@@ -253,7 +296,27 @@ class Hypervisor:
             return self._kvm_result(*p.uid)
         if fid == smccc.KVM_FEATURES:
             return self._kvm_result(KVM_FEATURES_BITMAP)
+        f = smccc.FunctionId.decode(fid)
+        if self.psci is not None and f.owner == smccc.OWNER_STANDARD and fid == f.canonical:
+            handler = handler_for(self.psci, f.function, f.smc64)
+            if handler is not None:
+                return self._kvm_psci(handler, f.smc64)
         return self._kvm_result(MASK64)
+
+    def _kvm_psci(self, handler: PsciHandler, smc64: bool) -> Route:
+        """KVM's PSCI: a 32-bit call's arguments narrowed to 32 bits; X0 the
+        answer in 64 bits (a negative code sign-extended), X1..X3 zero."""
+        width = MASK64 if smc64 else MASK32
+
+        def route(regs: list[int]) -> Action | None:
+            r = [regs[0], regs[1] & width, regs[2] & width, regs[3] & width]
+            action = handler(self.power, r, self.cpu)
+            if action is not None and action.kind in ("system_off", "system_reset", "cpu_off"):
+                return action  # no return to the guest
+            regs[0:4] = [r[0] & MASK64, 0, 0, 0]
+            return action
+
+        return route
 
     @staticmethod
     def _kvm_result(*values: int) -> Route:

@@ -29,7 +29,7 @@ from unicorn import arm64_const as a64
 from unicorn.unicorn_py3.unicorn import Uc, UcError, uclib
 
 from .. import smccc
-from ..conduit import NUM_REGS, RESULT_REGS, Kind, TrapHandler, TrapRecord
+from ..conduit import NUM_REGS, RESET_STATUS, RESULT_REGS, Action, Kind, TrapHandler, TrapRecord
 from ..limits import (
     DEFAULT_MAX_INSTRUCTIONS,
     DEFAULT_TIMEOUT,
@@ -232,9 +232,11 @@ class _Run:
                     before = bytes(regs)
                     # the ctypes array does what the model asks of a register
                     # list: indexing and slice assignment of ints
-                    model(regs, kind, imm)  # type: ignore[arg-type]
+                    action = model(regs, kind, imm)  # type: ignore[arg-type]
                     write(uch, w_ids, w_ptrs, w_n)
                     record((next(seq), pc, kind, imm, before, bytes(regs)))
+                    if action is not None:
+                        self._on_action(action)
                 else:
                     other(intno)
             except BaseException as e:  # an error of ours, not the guest's
@@ -251,6 +253,18 @@ class _Run:
         if status != unicorn.UC_ERR_OK:
             raise UcError(status)
         return handle.value
+
+    def _on_action(self, action: Action) -> None:
+        """What a PSCI call asks of the one vCPU there is: SYSTEM_OFF ends the
+        run with status 0, a reset with RESET_STATUS, CPU_OFF with none."""
+        if action.kind == "system_off":
+            self.exit_status = 0
+            self._stop("poweroff")
+        elif action.kind == "system_reset":
+            self.exit_status = RESET_STATUS
+            self._stop("reset")
+        elif action.kind == "cpu_off":
+            self._stop("cpu-off")
 
     def _on_other(self, intno: int) -> None:
         """Every exception but HVC and SMC: semihosting, BRK, faults."""

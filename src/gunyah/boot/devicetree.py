@@ -1,0 +1,68 @@
+"""The guest's device tree: QEMU's own for the machine, edited for the model.
+
+QEMU describes the `virt` machine it builds (`dumpdtb`); this module makes
+the edits the hypervisor would (ABI.md section 6): the PSCI conduit, the
+memory the kernel may use (the shim's 2 MiB at the top are hidden), /chosen
+with the command line and the initramfs, and, for a Gunyah persona, the
+`hypervisor` node Gunyah's resource manager writes
+(quic/gunyah-resource-manager: src/vm_creation/dto_construct.c).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import fdt
+
+# The compatible strings of the node a Gunyah VM sees, and of its VM-id child.
+GUNYAH_HYPERVISOR_COMPATIBLE = ("qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus")
+GUNYAH_VM_COMPATIBLE = ("qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id")
+
+
+class DeviceTreeError(Exception):
+    """QEMU's device tree lacks what the edit needs."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    method: str  # "hvc" or "smc": the PSCI and SMCCC conduit
+    memory_base: int
+    memory_size: int  # what the kernel may use
+    bootargs: str
+    initrd: tuple[int, int] | None  # start, end
+    gunyah: bool  # add the hypervisor node
+
+
+def _cells64(value: int) -> list[int]:
+    return [value >> 32, value & 0xFFFF_FFFF]
+
+
+def edit(dtb: bytes, e: Edit) -> bytes:
+    """QEMU's device tree with the edits made; DeviceTreeError if it is not
+    the tree of a `virt` machine (no /psci, no memory node)."""
+    try:
+        tree = fdt.parse_dtb(dtb)
+    except Exception as err:  # the library raises bare Exceptions on bad input
+        raise DeviceTreeError(f"QEMU's device tree does not parse: {err}") from None
+    if not tree.exist_node("psci"):
+        raise DeviceTreeError("QEMU's device tree has no /psci node")
+    memory = f"memory@{e.memory_base:x}"
+    if not tree.exist_node(memory):
+        raise DeviceTreeError(f"QEMU's device tree has no /{memory} node")
+    tree.set_property("method", e.method, path="/psci")
+    tree.set_property("reg", [*_cells64(e.memory_base), *_cells64(e.memory_size)], path=f"/{memory}")
+    tree.set_property("bootargs", e.bootargs, path="/chosen")
+    if e.initrd is not None:
+        tree.set_property("linux,initrd-start", _cells64(e.initrd[0]), path="/chosen")
+        tree.set_property("linux,initrd-end", _cells64(e.initrd[1]), path="/chosen")
+    if e.gunyah:
+        hyp = fdt.Node("hypervisor")
+        hyp.append(fdt.PropStrings("compatible", *GUNYAH_HYPERVISOR_COMPATIBLE))
+        hyp.append(fdt.PropWords("#address-cells", 2))
+        hyp.append(fdt.PropWords("#size-cells", 0))
+        vm = fdt.Node("qcom,gunyah-vm")
+        vm.append(fdt.PropStrings("compatible", *GUNYAH_VM_COMPATIBLE))
+        hyp.append(vm)
+        tree.add_item(hyp, "/")
+    out: bytes = tree.to_dtb(version=17)
+    return out

@@ -1,0 +1,74 @@
+"""The guest's initramfs: a static busybox, the modules to insert, and an
+init that inserts them and powers the machine off, as a gzipped cpio
+archive in the kernel's "newc" format (Documentation/driver-api/early-userspace/
+buffer-format.rst), written here because the format is a few fixed fields
+and no well-kept Python library writes it."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+# What init prints; `gunyah boot` reads these lines from the console.
+MARK = "gunyah-boot:"
+INIT_DONE = f"{MARK} init done"
+LOADED = f"{MARK} loaded "
+FAILED = f"{MARK} failed to load "
+
+INIT = f"""#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+while read -r m; do
+    if /bin/busybox insmod "/modules/$m"; then
+        echo "{LOADED}$m"
+    else
+        echo "{FAILED}$m"
+    fi
+done < /modules/order
+echo "{INIT_DONE}"
+/bin/busybox poweroff -f
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    mode: int
+    data: bytes = b""
+    rdev: tuple[int, int] = (0, 0)
+
+
+def _newc(entries: list[Entry]) -> bytes:
+    out = io.BytesIO()
+    for ino, e in enumerate([*entries, Entry("TRAILER!!!", 0)], start=1):
+        name = e.name.encode() + b"\0"
+        fields = (ino, e.mode, 0, 0, 1, 0, len(e.data), 0, 0, *e.rdev, len(name), 0)
+        out.write(b"070701" + b"".join(b"%08X" % f for f in fields) + name)
+        out.write(b"\0" * (-(110 + len(name)) % 4))
+        out.write(e.data)
+        out.write(b"\0" * (-len(e.data) % 4))
+    return out.getvalue()
+
+
+def build(busybox: Path, modules: list[Path]) -> bytes:
+    """The gzipped archive: /init, /bin/busybox, /dev/console and /modules."""
+    names = [m.name for m in modules]
+    if len(set(names)) != len(names):
+        raise ValueError("two modules share a file name")
+    entries = [
+        Entry("dev", stat.S_IFDIR | 0o755),
+        Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)),
+        Entry("proc", stat.S_IFDIR | 0o755),
+        Entry("sys", stat.S_IFDIR | 0o755),
+        Entry("bin", stat.S_IFDIR | 0o755),
+        Entry("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()),
+        Entry("init", stat.S_IFREG | 0o755, INIT.encode()),
+        Entry("modules", stat.S_IFDIR | 0o755),
+        Entry("modules/order", stat.S_IFREG | 0o644, "".join(f"{n}\n" for n in names).encode()),
+    ]
+    entries += [Entry(f"modules/{m.name}", stat.S_IFREG | 0o644, m.read_bytes()) for m in modules]
+    return gzip.compress(_newc(entries), compresslevel=1, mtime=0)

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * gunyah_identify: the Gunyah guest's identification procedure, as the Linux
+ * Gunyah driver does it (ABI.md section 5), in a module of its own.
+ *
+ * 1. CALL_UID of the vendor hypervisor service over the kernel's SMCCC
+ *    conduit; keep the low 32 bits of X0..X3 (SMCCC leaves the upper halves
+ *    of a 32-bit call's results undefined).
+ * 2. Not a known Gunyah UID: stop; no other Gunyah call is meaningful.
+ * 3. hypervisor_identify (HVC64); API info in X0, flags in X1..X3.
+ * 4. Log the driver's banner, then refuse an API version other than 1 or an
+ *    API whose endianness or width differs from this kernel's.
+ *
+ * Its last line is the verdict, "gunyah-verdict: <verdict>", which
+ * `gunyah boot` reads. The numbers come from gunyah_abi.h, which the
+ * project's module builder writes from its own ABI tables.
+ */
+#include <linux/arm-smccc.h>
+#include <linux/kernel.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+
+#include "gunyah_abi.h"
+
+static const u32 known_uids[][4] = GUNYAH_KNOWN_UIDS;
+static const char *const known_names[] = GUNYAH_KNOWN_UID_NAMES;
+
+static unsigned int bench;
+module_param(bench, uint, 0444);
+MODULE_PARM_DESC(bench, "time this many forwarded CALL_UID calls and log the mean");
+
+#define field(word, name) (((word) >> GUNYAH_##name##_LSB) & ((1ULL << GUNYAH_##name##_WIDTH) - 1))
+
+static void verdict(const char *v)
+{
+	pr_info("gunyah-verdict: %s\n", v);
+}
+
+static void time_calls(void)
+{
+	struct arm_smccc_res res;
+	ktime_t start = ktime_get();
+	unsigned int i;
+	s64 ns;
+
+	for (i = 0; i < bench; i++)
+		arm_smccc_1_1_invoke(GUNYAH_VENDOR_HYP_CALL_UID, &res);
+	ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+	pr_info("gunyah-bench: %u calls, %lld ns each\n", bench, bench ? ns / bench : 0);
+}
+
+static int __init gunyah_identify_init(void)
+{
+	struct arm_smccc_res res;
+	u32 uid[4];
+	const char *name = NULL;
+	u64 info, version, variant;
+	bool big_endian, is_64bit, ok = true;
+	size_t i;
+
+	if (bench)
+		time_calls();
+
+	arm_smccc_1_1_invoke(GUNYAH_VENDOR_HYP_CALL_UID, &res);
+	uid[0] = lower_32_bits(res.a0);
+	uid[1] = lower_32_bits(res.a1);
+	uid[2] = lower_32_bits(res.a2);
+	uid[3] = lower_32_bits(res.a3);
+	pr_info("gunyah-identify: CALL_UID %08x %08x %08x %08x\n", uid[0], uid[1], uid[2], uid[3]);
+
+	for (i = 0; i < ARRAY_SIZE(known_uids); i++)
+		if (!memcmp(uid, known_uids[i], sizeof(uid)))
+			name = known_names[i];
+	if (!name) {
+		if (uid[0] == 0xffffffff)
+			pr_info("gunyah-identify: CALL_UID is not supported: not Gunyah\n");
+		else
+			pr_info("gunyah-identify: not a Gunyah UID: not Gunyah\n");
+		verdict("not-gunyah");
+		return 0;
+	}
+	pr_info("gunyah-identify: UID of %s\n", name);
+
+	arm_smccc_1_1_hvc(GUNYAH_HYP_IDENTIFY, &res);
+	info = res.a0;
+	version = field(info, API_VERSION);
+	variant = field(info, VARIANT);
+	big_endian = field(info, BIG_ENDIAN);
+	is_64bit = field(info, IS_64BIT);
+	pr_info("gunyah-identify: API info %016llx flags %016lx %016lx %016lx\n",
+		info, res.a1, res.a2, res.a3);
+	pr_info("Running under Gunyah hypervisor %llx/v%llu\n", variant, version);
+
+	if (version != GUNYAH_API_V1) {
+		pr_info("gunyah-identify: API version %llu is not the supported version %d\n",
+			version, GUNYAH_API_V1);
+		ok = false;
+	}
+	if (big_endian != IS_ENABLED(CONFIG_CPU_BIG_ENDIAN)) {
+		pr_info("gunyah-identify: the API's endianness is not this kernel's\n");
+		ok = false;
+	}
+	if (is_64bit != IS_ENABLED(CONFIG_64BIT)) {
+		pr_info("gunyah-identify: the API's width is not this kernel's\n");
+		ok = false;
+	}
+	verdict(ok ? "supported" : "unsupported-api");
+	return 0;
+}
+
+static void __exit gunyah_identify_exit(void)
+{
+}
+
+module_init(gunyah_identify_init);
+module_exit(gunyah_identify_exit);
+MODULE_DESCRIPTION("Gunyah guest identification, as the Linux Gunyah driver does it");
+MODULE_LICENSE("GPL");

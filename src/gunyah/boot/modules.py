@@ -1,0 +1,149 @@
+"""Kernel modules for the guest: ours (module/gunyah_identify.c) and the
+user's, built with kbuild against the kernel's own headers, and checked
+before they go into the initramfs.
+
+The numbers our module needs come from the project's ABI tables, written
+into gunyah_abi.h at build time: the C side never spells a fact again.
+Built modules are cached by the hash of what went into them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from .. import abi, smccc
+from .kernel import CROSS_COMPILE, SETUP_COMMAND, cache_dir
+
+MODULE_DIR = Path(__file__).resolve().parent / "module"
+IDENTIFY_SOURCE = MODULE_DIR / "gunyah_identify.c"
+BUILD_TIMEOUT = 300
+MAX_MODULE = 64 << 20
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ModuleError(Exception):
+    """A module did not build, or cannot be loaded into this kernel."""
+
+
+def abi_header() -> str:
+    """gunyah_abi.h: the identification ABI's numbers, from the ABI tables."""
+    info = abi.API_INFO
+    lines = [
+        "/* Written by gunyah's module builder from its ABI tables; do not edit. */",
+        "#ifndef GUNYAH_ABI_H",
+        "#define GUNYAH_ABI_H",
+        f"#define GUNYAH_VENDOR_HYP_CALL_UID {smccc.VENDOR_HYP_CALL_UID:#x}U",
+        f"#define GUNYAH_HYP_IDENTIFY {abi.HYP_IDENTIFY:#x}U",
+        f"#define GUNYAH_API_V1 {abi.API_V1}",
+    ]
+    for name in ("api_version", "big_endian", "is_64bit", "variant"):
+        f = info[name]
+        lines.append(f"#define GUNYAH_{name.upper()}_LSB {f.lsb}")
+        lines.append(f"#define GUNYAH_{name.upper()}_WIDTH {f.width}")
+    gunyah = [k for k in abi.KNOWN_UIDS if k.is_gunyah]
+    words = ", ".join("{" + ", ".join(f"{w:#010x}" for w in k.words) + "}" for k in gunyah)
+    names = ", ".join(json.dumps(k.name) for k in gunyah)  # ASCII: a valid C string
+    lines += [
+        f"#define GUNYAH_KNOWN_UIDS {{{words}}}",
+        f"#define GUNYAH_KNOWN_UID_NAMES {{{names}}}",
+        "#endif",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _first_errors(output: str, limit: int = 5) -> str:
+    errors = [ln for ln in output.splitlines() if "error" in ln.lower()]
+    return "\n".join((errors or output.strip().splitlines()[-limit:])[:limit])
+
+
+def build(source: Path, headers: Path | None) -> Path:
+    """A .ko from one C file, built against `headers`; cached. ModuleError
+    with the compiler's first errors when it does not build."""
+    if headers is None:
+        raise ModuleError(
+            f"no kernel headers to build {source.name} against: run `{SETUP_COMMAND}`, "
+            "or give the headers of your own kernel with --headers DIR"
+        )
+    name = source.stem.replace("-", "_")
+    if not _NAME.match(name):
+        raise ModuleError(f"{source.name}: a module's file name must be a C identifier")
+    try:
+        code = source.read_bytes()
+    except OSError as e:
+        raise ModuleError(f"cannot read {source}: {e.strerror}") from None
+    header = abi_header()
+    if shutil.which(f"{CROSS_COMPILE}gcc-12") is None and shutil.which(f"{CROSS_COMPILE}gcc") is None:
+        raise ModuleError(f"the arm64 cross compiler is not installed: run `{SETUP_COMMAND}`")
+    key = hashlib.sha256(
+        b"\0".join([code, header.encode(), str(headers.resolve()).encode(), name.encode()])
+    ).hexdigest()[:24]
+    cached = cache_dir() / "modules" / key / f"{name}.ko"
+    if cached.is_file():
+        return cached
+    with tempfile.TemporaryDirectory(prefix="gunyah-module-") as tmp:
+        work = Path(tmp)
+        (work / f"{name}.c").write_bytes(code)
+        (work / "gunyah_abi.h").write_text(header)
+        (work / "Kbuild").write_text(f"obj-m := {name}.o\nccflags-y := -I$(src)\n")
+        cmd = ["make", "-s", "-C", str(headers), f"M={work}", "ARCH=arm64",
+               f"CROSS_COMPILE={CROSS_COMPILE}", "modules"]  # fmt: skip
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+                               stdin=subprocess.DEVNULL)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise ModuleError(f"building {source.name} took over {BUILD_TIMEOUT} s") from None
+        except FileNotFoundError:
+            raise ModuleError(f"make is not installed: run `{SETUP_COMMAND}`") from None
+        built = work / f"{name}.ko"
+        if p.returncode != 0 or not built.is_file():
+            why = _first_errors(p.stderr + p.stdout)
+            raise ModuleError(f"{source} does not build against {headers}:\n{why}")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".part")
+        shutil.copyfile(built, partial)
+        os.replace(partial, cached)
+    return cached
+
+
+def vermagic(path: Path) -> str:
+    """The module's vermagic (.modinfo); ModuleError if it is not an arm64 module."""
+    try:
+        if not path.is_file():
+            raise ModuleError(f"{path} is not a regular file")
+        if path.stat().st_size > MAX_MODULE:
+            raise ModuleError(f"{path} is over {MAX_MODULE >> 20} MiB: not a kernel module")
+        with path.open("rb") as f:
+            elf = ELFFile(f)
+            if elf["e_machine"] != "EM_AARCH64" or elf["e_type"] != "ET_REL":
+                raise ModuleError(f"{path} is not an arm64 kernel module")
+            info = elf.get_section_by_name(".modinfo")
+            if info is None:
+                raise ModuleError(f"{path} has no .modinfo: not a kernel module")
+            data = info.data()
+    except (ELFError, OSError, ValueError, KeyError) as e:
+        raise ModuleError(f"{path} is not a kernel module: {e}") from None
+    for entry in data.split(b"\0"):
+        if entry.startswith(b"vermagic="):
+            return entry[len(b"vermagic=") :].decode("utf-8", "replace")
+    raise ModuleError(f"{path} has no vermagic: not a kernel module")
+
+
+def check(path: Path, expected_vermagic: str | None) -> None:
+    """ModuleError unless the module is arm64 with the kernel's vermagic."""
+    found = vermagic(path)
+    if expected_vermagic is not None and found != expected_vermagic:
+        raise ModuleError(
+            f"{path.name} was built for another kernel: vermagic {found!r}, "
+            f"this kernel's is {expected_vermagic!r}"
+        )
