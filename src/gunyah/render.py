@@ -5,6 +5,7 @@ Nothing here decodes: every value comes from a decoder's dict or object.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import abi, smccc
@@ -225,3 +226,47 @@ def trace_call(d: dict[str, Any]) -> str:
     return (
         f"{d['file']}:{d['line']}: {d['conduit']} #{d['imm']:#x} pc={d['pc']:#x} {x0} {d['name']}"
     )
+
+
+# Console lines `gunyah boot` shows without --verbose: PSCI and SMCCC
+# detection, secondary CPUs, our module and init, the banner, the end.
+_BOOT_LINES = re.compile(
+    r"psci:|smccc:|SMCCC|CPU\d+: Booted|smp: Brought up|[Gg]unyah|insmod|"
+    r"Kernel panic|Internal error|Unable to handle|reboot:"
+)
+_PANIC_TAIL = 40
+
+
+def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
+    """A boot in text: the console (all of it, or the lines that matter), the
+    calls, and how it ended."""
+    console: list[str] = d["console"]
+    if verbose:
+        shown = console
+    else:
+        shown = [ln for ln in console if _BOOT_LINES.search(ln)]
+        if d["stopped_by"] == "panic":  # the panic's own lines, call trace and all
+            tail = console[-_PANIC_TAIL:]
+            shown = [ln for ln in shown if ln not in tail] + tail
+    out = [printable(ln) for ln in shown]
+    if d["console_dropped"]:
+        out.insert(0, f"({d['console_dropped']} earlier console lines not kept)")
+    calls = d["calls"]
+    total = len(calls) + d["calls_dropped"]
+    if not trace:
+        out.append(f"calls: {total} (--trace lists them)")
+    else:
+        out.append(f"calls: {total}")
+        if d["calls_dropped"]:
+            out.append(f"  ({d['calls_dropped']} earlier calls not kept; the last {len(calls)} follow)")
+        out.extend("  " + trap_record(c) for c in calls)
+    for m in d["modules"]:
+        state = {True: "loaded", False: "FAILED to load", None: "never reached"}[m["loaded"]]
+        out.append(f"module: {m['name']} {state}")
+    cpus = f"{d['cpus']} vCPU" + ("s" if d["cpus"] > 1 else "")
+    out.append(f"stopped: {d['stopped_by']} after {d['boot_seconds']:.2f} s "
+               f"(persona {d['persona']}, {cpus})")  # fmt: skip
+    if d["problem"]:
+        out.append(f"problem: {printable(d['problem'])}")
+    out.append(f"verdict: {d['verdict'] or 'none logged'}")
+    return "\n".join(out)

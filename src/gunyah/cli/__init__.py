@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import call, conformance, decode, identify, personas, probe, run, trace
+from . import boot, call, conformance, decode, identify, personas, probe, run, trace
 from .common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -30,7 +30,7 @@ from .common import (
 
 __all__ = ["FORMATS_CHOICES", "build_parser", "count", "main", "number", "parse_number",
            "seconds"]  # fmt: skip
-COMMANDS = (identify, run, call, decode, conformance, probe, trace, personas)
+COMMANDS = (identify, run, boot, call, decode, conformance, probe, trace, personas)
 
 
 def build_parser() -> argparse.ArgumentParser:

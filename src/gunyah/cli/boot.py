@@ -1,0 +1,108 @@
+"""`gunyah boot`: a real arm64 Linux kernel on the model, in QEMU; and
+`gunyah boot-setup`: what that needs, installed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import render
+from ..limits import MAX_TIMEOUT
+from .common import EXIT_GUEST_FAILED, UsageError, add_json, add_persona, seconds
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    from ..boot.kernel import BadKernel, MissingPart, find_parts
+    from ..boot.machine import MAX_CPUS, BootError, BootOptions, boot
+    from ..boot.modules import ModuleError
+    from ..toolchain import SHIM_ELF
+
+    if not 1 <= args.smp <= MAX_CPUS:
+        raise UsageError(f"--smp takes 1 to {MAX_CPUS} vCPUs, not {args.smp}")
+    for m in args.module:
+        if m.suffix not in (".c", ".ko"):
+            raise UsageError(f"--module takes a .c or .ko file, not {m}")
+    opts = BootOptions(
+        persona=args.persona,
+        cpus=args.smp,
+        method=args.method,
+        modules=tuple(args.module),
+        identify_module=not args.no_identify,
+        initrd=args.initrd,
+        append=args.append,
+        timeout=args.timeout,
+    )
+    try:
+        parts = find_parts(args.kernel, args.headers)
+        result = boot(opts, parts, SHIM_ELF)
+    except (BadKernel, ModuleError) as e:
+        raise UsageError(str(e)) from None
+    except (MissingPart, BootError) as e:
+        print(f"gunyah: {e}", file=sys.stderr)
+        return EXIT_GUEST_FAILED
+    data = result.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(render.boot_report(data, args.verbose, args.trace))
+    return result.exit_status
+
+
+def cmd_boot_setup(args: argparse.Namespace) -> int:
+    from ..boot.kernel import SETUP_SCRIPT, cache_dir
+
+    cache = args.cache or cache_dir()
+    p = subprocess.run(["bash", str(SETUP_SCRIPT), str(cache)], stdin=subprocess.DEVNULL)
+    return p.returncode
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "boot",
+        help="boot a real arm64 Linux kernel in QEMU with the model as its hypervisor",
+        description="Boot an arm64 Linux kernel in QEMU's virt machine with our EL2 shim "
+        "underneath: every HVC and SMC the kernel makes goes to the hypervisor model "
+        "(PSCI included), our identification module is inserted and logs its verdict, "
+        "and init powers the machine off. Needs 'gunyah boot-setup' once. Exit status: "
+        "after a power-off, the module's verdict (0 supported, 1 not Gunyah, 3 unsupported "
+        "API; 0 without our module); 4 when the guest asked for a reset; 125 for a panic, "
+        "a timeout or a QEMU failure; 2 for bad usage (a module that does not build, a "
+        "file that is not an arm64 Image).",
+    )
+    add_persona(p)
+    p.add_argument("--smp", type=int, default=1, metavar="N", help="vCPUs (default 1)")
+    p.add_argument("--method", choices=("hvc", "smc"), default="hvc",
+                   help="the PSCI/SMCCC conduit the device tree names (default hvc)")  # fmt: skip
+    p.add_argument("--module", type=Path, action="append", default=[], metavar="FILE",
+                   help="a module to insert after ours: FILE.c is built against the "
+                   "kernel's headers first (repeatable)")  # fmt: skip
+    p.add_argument("--no-identify", action="store_true", help="do not insert our module")
+    p.add_argument("--kernel", type=Path, metavar="IMAGE",
+                   help="an arm64 kernel Image (default: the one boot-setup fetched)")  # fmt: skip
+    p.add_argument("--headers", type=Path, metavar="DIR",
+                   help="that kernel's kbuild headers, for building modules")  # fmt: skip
+    p.add_argument("--initrd", type=Path, metavar="FILE",
+                   help="your own initramfs instead of ours (no modules are inserted)")  # fmt: skip
+    p.add_argument("--append", default="", metavar="ARGS", help="more kernel command line")
+    p.add_argument("--timeout", type=seconds, default=60.0, metavar="S",
+                   help=f"stop the guest after S seconds (default 60, at most {MAX_TIMEOUT:g})")  # fmt: skip
+    p.add_argument("--verbose", action="store_true", help="print the whole console")
+    p.add_argument("--trace", action="store_true", help="print every call the kernel made")
+    add_json(p)
+    p.set_defaults(func=cmd_boot)
+
+    s = sub.add_parser(
+        "boot-setup",
+        help="install what 'gunyah boot' needs (Debian: QEMU, cross compiler, kernel)",
+        description="Install the Debian packages 'gunyah boot' needs (qemu-system-arm, "
+        "gcc-aarch64-linux-gnu, linux-kbuild, make; through apt-get, as root or with sudo) "
+        "and fetch bookworm's arm64 kernel Image, its headers and a static busybox into "
+        "the cache ($GUNYAH_CACHE, else ~/.cache/gunyah/boot). Does nothing when all "
+        "is there.",
+    )
+    s.add_argument("--cache", type=Path, metavar="DIR", help="the cache directory")
+    s.set_defaults(func=cmd_boot_setup)
