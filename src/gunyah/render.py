@@ -258,7 +258,9 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
     else:
         out.append(f"calls: {total}")
         if d["calls_dropped"]:
-            out.append(f"  ({d['calls_dropped']} earlier calls not kept; the last {len(calls)} follow)")
+            out.append(
+                f"  ({d['calls_dropped']} earlier calls not kept; the last {len(calls)} follow)"
+            )
         out.extend("  " + trap_record(c) for c in calls)
     for m in d["modules"]:
         state = {True: "loaded", False: "FAILED to load", None: "never reached"}[m["loaded"]]

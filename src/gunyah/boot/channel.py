@@ -16,6 +16,7 @@ shim/shim.h; `REQUEST`/`RESPONSE` below are the same layout.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
@@ -123,12 +124,10 @@ class Channel:
     def close(self) -> None:
         """Stop the serving threads and close the FIFOs (QEMU has exited)."""
         stop = RECORD.pack(0, REQ_STOP, *([0] * (RECORD.size // 8 - 2)))
-        for (req_fd, _), t in zip(self._fds, self._threads):
+        for (req_fd, _), t in zip(self._fds, self._threads, strict=True):
             if t.is_alive():
-                try:
+                with contextlib.suppress(OSError):
                     os.write(req_fd, stop)
-                except OSError:
-                    pass
         for t in self._threads:
             t.join(timeout=5)
         self._close_fds()

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import fdt
 
 # The compatible strings of the node a Gunyah VM sees, and of its VM-id child.
-GUNYAH_HYPERVISOR_COMPATIBLE = ("qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus")
+GUNYAH_HYPERVISOR_COMPATIBLE = (
+    "qcom,gunyah-hypervisor-1.0",
+    "qcom,gunyah-hypervisor",
+    "simple-bus",
+)
 GUNYAH_VM_COMPATIBLE = ("qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id")
 
 
@@ -50,7 +54,9 @@ def edit(dtb: bytes, e: Edit) -> bytes:
     if not tree.exist_node(memory):
         raise DeviceTreeError(f"QEMU's device tree has no /{memory} node")
     tree.set_property("method", e.method, path="/psci")
-    tree.set_property("reg", [*_cells64(e.memory_base), *_cells64(e.memory_size)], path=f"/{memory}")
+    tree.set_property(
+        "reg", [*_cells64(e.memory_base), *_cells64(e.memory_size)], path=f"/{memory}"
+    )
     tree.set_property("bootargs", e.bootargs, path="/chosen")
     if e.initrd is not None:
         tree.set_property("linux,initrd-start", _cells64(e.initrd[0]), path="/chosen")

@@ -59,8 +59,10 @@ def image_size(path: Path) -> int:
     if len(head) < IMAGE_HEADER.size or IMAGE_HEADER.unpack(head)[-2] != IMAGE_MAGIC:
         raise BadKernel(f"{path} is not an arm64 Linux Image (no ARM\\x64 magic at byte 56)")
     if size > MAX_IMAGE:
-        raise BadKernel(f"{path} is {size >> 20} MiB; an arm64 Image this tool boots is under 256 MiB")
-    declared = IMAGE_HEADER.unpack(head)[3]
+        raise BadKernel(
+            f"{path} is {size >> 20} MiB; an arm64 Image this tool boots is under 256 MiB"
+        )
+    declared: int = IMAGE_HEADER.unpack(head)[3]
     return max(declared, size)
 
 

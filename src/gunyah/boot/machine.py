@@ -171,7 +171,9 @@ def qemu_dtb(parts: Parts, cpus: int, workdir: Path) -> bytes:
     out = workdir / "qemu.dtb"
     cmd = [*_qemu_base(parts, cpus), "-machine", f"virt,virtualization=on,dumpdtb={out}"]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         raise BootError("QEMU did not write its device tree within 60 s") from None
     if p.returncode != 0 or not out.is_file():
@@ -230,7 +232,9 @@ def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
         prefix = str(work / "ch").encode()
         if len(prefix) + 8 > 448:
             raise BootError("the temporary directory's path is too long for the shim")
-        (work / "config").write_bytes(CONFIG.pack(CONFIG_MAGIC, KERNEL_ADDR, dtb_addr, opts.cpus, prefix))
+        (work / "config").write_bytes(
+            CONFIG.pack(CONFIG_MAGIC, KERNEL_ADDR, dtb_addr, opts.cpus, prefix)
+        )
         loads = [
             ("shim", None, shim),
             ("kernel", KERNEL_ADDR, parts.image),
@@ -272,7 +276,9 @@ def _run(cmd: list[str], channel: Channel, opts: BootOptions, kos: list[Path]) -
     return _result(stopped_by, seconds, channel, console, opts, kos, stderr)
 
 
-def _watch(proc: subprocess.Popen[bytes], channel: Channel, console: _Console, deadline: float) -> str:
+def _watch(
+    proc: subprocess.Popen[bytes], channel: Channel, console: _Console, deadline: float
+) -> str:
     while True:
         now = time.monotonic()
         actions = [a.kind for a in channel.actions]

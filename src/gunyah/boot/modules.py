@@ -83,7 +83,10 @@ def build(source: Path, headers: Path | None) -> Path:
     except OSError as e:
         raise ModuleError(f"cannot read {source}: {e.strerror}") from None
     header = abi_header()
-    if shutil.which(f"{CROSS_COMPILE}gcc-12") is None and shutil.which(f"{CROSS_COMPILE}gcc") is None:
+    if (
+        shutil.which(f"{CROSS_COMPILE}gcc-12") is None
+        and shutil.which(f"{CROSS_COMPILE}gcc") is None
+    ):
         raise ModuleError(f"the arm64 cross compiler is not installed: run `{SETUP_COMMAND}`")
     key = hashlib.sha256(
         b"\0".join([code, header.encode(), str(headers.resolve()).encode(), name.encode()])

@@ -89,7 +89,8 @@ def register(sub: Any) -> None:
                    help="your own initramfs instead of ours (no modules are inserted)")  # fmt: skip
     p.add_argument("--append", default="", metavar="ARGS", help="more kernel command line")
     p.add_argument("--timeout", type=seconds, default=60.0, metavar="S",
-                   help=f"stop the guest after S seconds (default 60, at most {MAX_TIMEOUT:g})")  # fmt: skip
+                   help=f"stop the guest after S seconds (default 60, "
+                   f"at most {MAX_TIMEOUT:g})")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="print the whole console")
     p.add_argument("--trace", action="store_true", help="print every call the kernel made")
     add_json(p)
