@@ -206,8 +206,8 @@ def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
     if not 1 <= opts.cpus <= MAX_CPUS:
         raise BootError(f"--smp takes 1 to {MAX_CPUS} vCPUs")
     hyp = Hypervisor(opts.persona, cpus=opts.cpus)
-    kos = prepare_modules(opts, parts)
     kernel_end = KERNEL_ADDR + image_size(parts.image)
+    kos = prepare_modules(opts, parts)
     with tempfile.TemporaryDirectory(prefix="gunyah-boot-") as tmp:
         work = Path(tmp)
         initrd = (opts.initrd.read_bytes() if opts.initrd is not None

@@ -73,7 +73,8 @@ def build(source: Path, headers: Path | None) -> Path:
     if headers is None:
         raise ModuleError(
             f"no kernel headers to build {source.name} against: run `{SETUP_COMMAND}`, "
-            "or give the headers of your own kernel with --headers DIR"
+            "give your kernel's headers with --headers DIR, or boot without our module "
+            "(--no-identify)"
         )
     name = source.stem.replace("-", "_")
     if not _NAME.match(name):

@@ -1,0 +1,221 @@
+"""`gunyah boot`: a real arm64 Linux kernel in a real QEMU on the model.
+
+These boot the kernel `gunyah boot-setup` fetched (the README's test command
+runs it first); each boot takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import COMMAND, assert_usage_error, gunyah
+
+from gunyah.boot.kernel import cache_dir
+from gunyah.conduit import RESET_STATUS
+from gunyah.model import get_persona
+from gunyah.psci import fn32, fn64, CPU_ON, SYSTEM_OFF
+
+MODULES = Path(__file__).resolve().parent / "modules"
+BOOT_TIMEOUT = 120
+
+
+def boot(*args: str, timeout: float = BOOT_TIMEOUT) -> tuple[int, dict[str, Any], str]:
+    p = gunyah("boot", *args, "--json", timeout=timeout)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.stdout, p.stderr
+    return p.returncode, json.loads(p.stdout), p.stderr
+
+
+def qemus() -> set[int]:
+    """Our QEMUs still alive: every one this user has."""
+    out = subprocess.run(["pgrep", "-f", "qemu-system-aarch64"], capture_output=True, text=True)
+    return {int(x) for x in out.stdout.split()}
+
+
+@pytest.fixture(autouse=True)
+def no_orphans():
+    before = qemus()
+    temps = set(Path("/tmp").glob("gunyah-boot-*"))
+    yield
+    assert qemus() <= before, "a QEMU outlived its boot"
+    assert set(Path("/tmp").glob("gunyah-boot-*")) <= temps, "a boot left its directory"
+
+
+def names(d: dict[str, Any]) -> list[str | None]:
+    return [c["name"] for c in d["calls"]]
+
+
+@pytest.mark.parametrize("persona", ["gunyah", "qualcomm", "kvm", "none", "api-v2", "dirty-upper"])
+def test_kernel_boots_and_our_module_reaches_the_personas_verdict(persona: str) -> None:
+    rc, d, _ = boot("--persona", persona)
+    expected = get_persona(persona).expected_verdict
+    assert d["verdict"] == expected
+    assert d["modules"][0] == {**d["modules"][0], "name": "gunyah_identify.ko", "loaded": True}
+    assert any(f"gunyah-verdict: {expected}" in line for line in d["modules"][0]["log"])
+    # a clean end: SYSTEM_OFF reached the model, or, without PSCI, the kernel's power-down
+    assert d["stopped_by"] == ("halted" if persona == "none" else "poweroff")
+    assert rc == {"supported": 0, "not-gunyah": 1, "unsupported-api": 3}[expected]
+    assert d["exit_status"] == rc
+    if persona != "none":
+        assert names(d)[-1] == "PSCI_SYSTEM_OFF"
+        assert any("psci: PSCIv1.1 detected in firmware." in ln for ln in d["console"])
+    else:
+        assert all(c["results"][0] == 0xFFFF_FFFF_FFFF_FFFF for c in d["calls"])
+
+
+def test_gunyah_banner_and_the_kernels_own_uid_call() -> None:
+    rc, d, _ = boot("--persona", "gunyah")
+    assert rc == 0
+    assert any(ln.endswith("Running under Gunyah hypervisor 51/v1") for ln in d["console"])
+    uid_calls = [c for c in d["calls"] if c["name"] == "VENDOR_HYP_CALL_UID"]
+    # the kernel's own SMCCC probe, then our module's: both get the Gunyah UID
+    assert len(uid_calls) >= 2
+    words = [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]
+    assert all(c["results"][:4] == words for c in uid_calls)
+    assert "hypervisor_identify" in names(d)
+    assert all(c["conduit"] == "hvc" and c["imm"] == 0 for c in d["calls"])
+
+
+def test_kvm_persona_is_detected_by_the_kernel_itself() -> None:
+    rc, d, _ = boot("--persona", "kvm")
+    assert rc == 1
+    assert any("smccc: KVM: hypervisor services detected" in ln for ln in d["console"])
+    assert "KVM_FEATURES" in names(d)
+
+
+def test_second_cpu_comes_up_through_psci_cpu_on() -> None:
+    rc, d, _ = boot("--smp", "2")
+    assert rc == 0
+    on = [c for c in d["calls"] if c["function_id"] == fn64(CPU_ON)]
+    assert len(on) == 1 and on[0]["arguments"][0] == 1 and on[0]["results"][0] == 0
+    assert any("CPU1: Booted secondary processor" in ln for ln in d["console"])
+    assert any("SMP: Total of 2 processors activated" in ln for ln in d["console"])
+    assert d["actions"][0]["kind"] == "cpu_on" and d["actions"][0]["cpu"] == 1
+
+
+def test_smc_conduit() -> None:
+    rc, d, _ = boot("--method", "smc")
+    assert rc == 0
+    smccc = [c for c in d["calls"] if c["name"] != "hypervisor_identify"]
+    assert smccc and all(c["conduit"] == "smc" for c in smccc)
+    assert d["verdict"] == "supported"
+
+
+def test_system_reset_ends_the_boot_with_the_reset_status() -> None:
+    rc, d, _ = boot("--module", str(MODULES / "reset.c"))
+    assert rc == RESET_STATUS
+    assert d["stopped_by"] == "reset"
+    assert names(d)[-1] == "PSCI_SYSTEM_RESET2"
+    assert d["actions"][-1]["kind"] == "system_reset"
+    assert d["actions"][-1]["reset_type"] == 0 and d["actions"][-1]["cookie"] == 0x5EED
+
+
+def test_a_users_module_is_built_against_the_kernels_headers_and_loaded() -> None:
+    rc, d, _ = boot("--module", str(MODULES / "hello.c"))
+    assert rc == 0
+    hello = d["modules"][1]
+    assert hello["name"] == "hello.ko" and hello["loaded"] is True
+    assert any("hello-module: built for 6.1" in ln for ln in hello["log"])
+
+
+def test_a_panic_gives_125_and_the_panic_lines_not_a_hang() -> None:
+    rc, d, _ = boot("--module", str(MODULES / "panic.c"), "--timeout", "60")
+    assert rc == 125
+    assert d["stopped_by"] == "panic"
+    assert d["boot_seconds"] < 30
+    assert any("Kernel panic - not syncing: panic-module: asked to panic" in ln for ln in d["console"])
+    text = gunyah("boot", "--module", str(MODULES / "panic.c"), timeout=BOOT_TIMEOUT)
+    assert "Kernel panic - not syncing" in text.stdout
+    assert "stopped: panic" in text.stdout
+
+
+def test_a_kernel_that_never_powers_off_is_stopped_at_the_timeout() -> None:
+    rc, d, _ = boot("--module", str(MODULES / "hang.c"), "--timeout", "8")
+    assert rc == 125
+    assert d["stopped_by"] == "timeout"
+    assert 8 <= d["boot_seconds"] < 20
+    assert d["modules"][1]["loaded"] is None
+
+
+def test_the_text_report_names_the_verdict_and_lists_calls_with_trace() -> None:
+    p = gunyah("boot", "--trace", timeout=BOOT_TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    assert "Running under Gunyah hypervisor 51/v1" in p.stdout
+    assert "verdict: supported" in p.stdout
+    assert f"x0={fn32(SYSTEM_OFF):#x} PSCI_SYSTEM_OFF" in p.stdout
+
+
+def test_boot_calls_read_back_by_trace_stats(tmp_path: Path) -> None:
+    p = gunyah("boot", "--trace", timeout=BOOT_TIMEOUT)
+    log = tmp_path / "boot.log"
+    log.write_text(p.stdout)
+    s = gunyah("trace", "stats", str(log), "--json")
+    assert s.returncode == 0, s.stderr
+    stats = json.loads(s.stdout)
+    assert stats["calls"] == int(p.stdout.split("calls: ")[1].split()[0]) >= 10
+    assert stats["malformed"]["count"] == 0
+    assert "PSCI_SYSTEM_OFF" in {c["name"] for c in stats["by_call"]}
+
+
+# -- bad input ----------------------------------------------------------------
+def test_not_an_arm64_image(tmp_path: Path) -> None:
+    bad = tmp_path / "Image"
+    bad.write_bytes(b"\x7fELF" + b"\0" * 100)
+    assert_usage_error(gunyah("boot", "--kernel", str(bad)), "is not an arm64 Linux Image")
+
+
+def test_a_module_that_does_not_build_names_the_file_and_the_error() -> None:
+    p = gunyah("boot", "--module", str(MODULES / "broken.c"), timeout=BOOT_TIMEOUT)
+    assert p.returncode == 2
+    assert "broken.c does not build" in p.stderr
+    assert "no_such_function_anywhere" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_a_module_with_another_kernels_vermagic(tmp_path: Path) -> None:
+    from gunyah.boot.modules import IDENTIFY_SOURCE, build
+
+    ko = build(IDENTIFY_SOURCE, cache_dir() / "default" / "headers").read_bytes()
+    other = tmp_path / "other.ko"
+    other.write_bytes(ko.replace(b"vermagic=6.1.0-", b"vermagic=9.9.9-"))
+    assert_usage_error(gunyah("boot", "--module", str(other)), "was built for another kernel")
+
+
+def test_not_a_module(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.ko"
+    junk.write_bytes(b"not an ELF at all")
+    assert_usage_error(gunyah("boot", "--module", str(junk)), "is not a kernel module")
+
+
+def test_missing_qemu_says_the_setup_command(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}
+    p = subprocess.run([*COMMAND, "boot"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 125
+    assert p.stderr.strip().count("\n") == 0
+    assert "gunyah boot-setup" in p.stderr
+
+
+def test_missing_kernel_says_the_setup_command(tmp_path: Path) -> None:
+    env = {**os.environ, "GUNYAH_CACHE": str(tmp_path / "empty")}
+    p = subprocess.run([*COMMAND, "boot"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 125
+    assert "gunyah boot-setup" in p.stderr and "--kernel" in p.stderr
+
+
+def test_unknown_persona_and_bad_smp() -> None:
+    assert gunyah("boot", "--persona", "xen").returncode == 2
+    assert_usage_error(gunyah("boot", "--smp", "0"), "--smp takes 1 to 8")
+
+
+def test_setup_is_idempotent() -> None:
+    if shutil.which("qemu-system-aarch64") is None:
+        pytest.fail("gunyah boot-setup has not run: the README's test command runs it first")
+    p = gunyah("boot-setup")
+    assert p.returncode == 0
+    assert "already set up" in p.stderr
