@@ -19,7 +19,7 @@ from cli_helpers import COMMAND, assert_usage_error, gunyah
 from gunyah.boot.kernel import cache_dir
 from gunyah.conduit import RESET_STATUS
 from gunyah.model import get_persona
-from gunyah.psci import fn32, fn64, CPU_ON, SYSTEM_OFF
+from gunyah.psci import CPU_ON, SYSTEM_OFF, fn32, fn64
 
 MODULES = Path(__file__).resolve().parent / "modules"
 BOOT_TIMEOUT = 120
@@ -129,7 +129,9 @@ def test_a_panic_gives_125_and_the_panic_lines_not_a_hang() -> None:
     assert rc == 125
     assert d["stopped_by"] == "panic"
     assert d["boot_seconds"] < 30
-    assert any("Kernel panic - not syncing: panic-module: asked to panic" in ln for ln in d["console"])
+    assert any(
+        "Kernel panic - not syncing: panic-module: asked to panic" in ln for ln in d["console"]
+    )
     text = gunyah("boot", "--module", str(MODULES / "panic.c"), timeout=BOOT_TIMEOUT)
     assert "Kernel panic - not syncing" in text.stdout
     assert "stopped: panic" in text.stdout

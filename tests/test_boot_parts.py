@@ -1,0 +1,192 @@
+"""The parts of a boot, each on its own: the shipped shim, the channel's
+records against the shim's header, the ABI header our module builds with,
+the device-tree edit, the initramfs and the Image check."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import fdt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gunyah import abi, smccc
+from gunyah.boot import channel, devicetree, initramfs, machine, modules
+from gunyah.boot.kernel import BadKernel, find_parts, image_size
+from gunyah.toolchain import SHIM_DIR, SHIM_ELF, build_shim
+
+SHIM_H = (SHIM_DIR / "shim.h").read_text()
+
+
+def test_shipped_shim_is_built_from_its_source(tmp_path: Path) -> None:
+    fresh = build_shim(tmp_path / "shim.elf")
+    assert fresh.read_bytes() == SHIM_ELF.read_bytes(), (
+        "src/gunyah/boot/shim/shim.elf is stale: rebuild it with "
+        "'python -m gunyah.toolchain' and commit it"
+    )
+
+
+def _define(name: str) -> int:
+    m = re.search(rf"#define {name}\s+(0x[0-9a-fA-F]+|\d+)", SHIM_H)
+    assert m, name
+    return int(m.group(1), 0)
+
+
+def _struct_words(name: str) -> int:
+    body = re.search(rf"struct {name} \{{(.*?)\}};", SHIM_H, re.S)
+    assert body, name
+    words = 0
+    for m in re.finditer(r"uint64_t (\w+)(?:\[(\d+)\])?;", body.group(1)):
+        words += int(m.group(2) or 1)
+    return words
+
+
+def test_channel_records_match_the_shims_header() -> None:
+    assert _struct_words("request") == _struct_words("response") == channel.RECORD.size // 8
+    assert re.search(r"uint64_t x\[18\];", SHIM_H)
+    enum = dict(re.findall(r"(ACT_\w+) = (\d+)", SHIM_H))
+    assert {k: int(v) for k, v in enum.items()} == {
+        "ACT_RESUME": channel.ACTIONS[None], "ACT_CPU_ON": channel.ACTIONS["cpu_on"],
+        "ACT_CPU_OFF": channel.ACTIONS["cpu_off"], "ACT_SYSTEM_OFF": channel.ACTIONS["system_off"],
+        "ACT_SYSTEM_RESET": channel.ACTIONS["system_reset"],
+    }  # fmt: skip
+    req = dict(re.findall(r"(REQ_\w+) = (\d+)", SHIM_H))
+    assert (int(req["REQ_HVC"]), int(req["REQ_SMC"]), int(req["REQ_FAULT"])) == (
+        channel.REQ_HVC, channel.REQ_SMC, channel.REQ_FAULT)  # fmt: skip
+
+
+def test_machine_layout_matches_the_shims_header() -> None:
+    assert _define("SHIM_BASE") == machine.SHIM_BASE
+    assert _define("SHIM_CONFIG") == machine.SHIM_CONFIG
+    assert _define("SHIM_MAX_CPUS") == machine.MAX_CPUS
+    assert (
+        int(re.search(r"CONFIG_MAGIC (0x[0-9a-f]+)ull", SHIM_H).group(1), 16)
+        == machine.CONFIG_MAGIC
+    )
+    channel_len = int(re.search(r"char channel\[(\d+)\];", SHIM_H).group(1))
+    assert machine.CONFIG.size == 8 * (_struct_words("shim_config")) + channel_len
+    # the shim's top 2 MiB are above the kernel's RAM and inside the machine's
+    assert machine.SHIM_BASE + (2 << 20) == machine.RAM_BASE + machine.RAM_SIZE
+
+
+def test_abi_header_spells_the_abi_tables() -> None:
+    text = modules.abi_header()
+    values = dict(re.findall(r"#define (GUNYAH_\w+) (\S+)", text))
+    assert (
+        int(values["GUNYAH_VENDOR_HYP_CALL_UID"].rstrip("U"), 16)
+        == smccc.VENDOR_HYP_CALL_UID
+        == 0x8600FF01
+    )
+    assert int(values["GUNYAH_HYP_IDENTIFY"].rstrip("U"), 16) == abi.HYP_IDENTIFY == 0xC6008000
+    for name in ("api_version", "big_endian", "is_64bit", "variant"):
+        field = abi.API_INFO[name]
+        assert int(values[f"GUNYAH_{name.upper()}_LSB"]) == field.lsb
+        assert int(values[f"GUNYAH_{name.upper()}_WIDTH"]) == field.width
+    uids = [
+        int(w, 16)
+        for w in re.findall(r"0x[0-9a-f]{8}", text.split("KNOWN_UIDS ")[1].split("\n")[0])
+    ]
+    gunyah = [w for k in abi.KNOWN_UIDS if k.is_gunyah for w in k.words]
+    assert uids == gunyah and len(uids) == 8
+
+
+@pytest.fixture(scope="module")
+def qemu_dtb(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    if shutil.which("qemu-system-aarch64") is None:
+        pytest.fail("QEMU is missing: the README's test command runs 'gunyah boot-setup' first")
+    return machine.qemu_dtb(find_parts(), 2, tmp_path_factory.mktemp("dtb"))
+
+
+@pytest.mark.parametrize("gunyah", [True, False])
+def test_device_tree_edit(qemu_dtb: bytes, gunyah: bool) -> None:
+    e = devicetree.Edit(
+        "smc", 0x4000_0000, 0x3FE0_0000, "console=ttyAMA0 x=y", (0x4D00_0000, 0x4D12_3456), gunyah
+    )
+    tree = fdt.parse_dtb(devicetree.edit(qemu_dtb, e))
+    assert tree.get_property("method", "/psci").value == "smc"
+    assert list(tree.get_property("reg", "/memory@40000000").data) == [
+        0,
+        0x4000_0000,
+        0,
+        0x3FE0_0000,
+    ]
+    assert tree.get_property("bootargs", "/chosen").value == "console=ttyAMA0 x=y"
+    assert list(tree.get_property("linux,initrd-end", "/chosen").data) == [0, 0x4D12_3456]
+    assert tree.exist_node("hypervisor") is gunyah
+    if gunyah:
+        assert list(tree.get_property("compatible", "/hypervisor").data) == [
+            "qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus"]  # fmt: skip
+        vm = tree.get_property("compatible", "/hypervisor/qcom,gunyah-vm").data
+        assert list(vm) == ["qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id"]
+    # the rest of QEMU's machine is untouched
+    assert tree.exist_node("cpus/cpu@1") and tree.exist_node("pl011@9000000")
+
+
+def test_device_tree_that_is_not_qemus() -> None:
+    with pytest.raises(devicetree.DeviceTreeError):
+        devicetree.edit(
+            b"\xd0\x0d\xfe\xed" + b"\0" * 60, devicetree.Edit("hvc", 0, 1, "", None, False)
+        )
+
+
+def _read_newc(data: bytes) -> dict[str, tuple[int, bytes, tuple[int, int]]]:
+    """A reader of the newc format, to check the writer by."""
+    out, pos = {}, 0
+    while True:
+        assert data[pos : pos + 6] == b"070701"
+        f = [int(data[pos + 6 + 8 * i : pos + 14 + 8 * i], 16) for i in range(13)]
+        namesize, filesize = f[11], f[6]
+        name = data[pos + 110 : pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        body = data[pos : pos + filesize]
+        pos += filesize + (-filesize % 4)
+        if name == "TRAILER!!!":
+            return out
+        out[name] = (f[1], body, (f[9], f[10]))
+
+
+@given(st.lists(st.tuples(st.from_regex(r"[a-z_]{1,12}", fullmatch=True), st.binary(max_size=300)),
+                max_size=4, unique_by=lambda t: t[0]))  # fmt: skip
+def test_initramfs_holds_init_busybox_console_and_the_modules(tmp_path_factory, mods) -> None:
+    d = tmp_path_factory.mktemp("initrd")
+    busybox = d / "busybox"
+    busybox.write_bytes(b"\x7fELF busybox")
+    paths = []
+    for name, body in mods:
+        (d / f"{name}.ko").write_bytes(body)
+        paths.append(d / f"{name}.ko")
+    files = _read_newc(gzip.decompress(initramfs.build(busybox, paths)))
+    assert files["init"][1].decode() == initramfs.INIT
+    assert files["init"][0] & 0o777 == 0o755
+    assert files["bin/busybox"][1] == busybox.read_bytes()
+    assert files["dev/console"][2] == (5, 1)
+    assert files["modules/order"][1].decode().split() == [f"{n}.ko" for n, _ in mods]
+    for name, body in mods:
+        assert files[f"modules/{name}.ko"][1] == body
+
+
+@given(st.binary(max_size=200))
+def test_image_check_refuses_what_is_not_an_arm64_image(tmp_path_factory, data: bytes) -> None:
+    f = tmp_path_factory.mktemp("img") / "Image"
+    f.write_bytes(data)
+    with pytest.raises(BadKernel):
+        image_size(f)
+
+
+def test_image_check_reads_the_header(tmp_path: Path) -> None:
+    head = bytearray(64)
+    head[16:24] = (0x200_0000).to_bytes(8, "little")  # image_size: 32 MiB
+    head[56:60] = b"ARM\x64"
+    f = tmp_path / "Image"
+    f.write_bytes(bytes(head))
+    assert image_size(f) == 0x200_0000
+    fifo = tmp_path / "fifo"
+    subprocess.run(["mkfifo", str(fifo)], check=True)
+    with pytest.raises(BadKernel, match="not a regular file"):
+        image_size(fifo)  # refused, not waited on
