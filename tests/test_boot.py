@@ -25,26 +25,39 @@ MODULES = Path(__file__).resolve().parent / "modules"
 BOOT_TIMEOUT = 120
 
 
+_TMP: list[Path] = []  # the current test's TMPDIR for the boots it starts
+
+
+def run_boot(*args: str, timeout: float = BOOT_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMPDIR": str(_TMP[-1])}
+    return subprocess.run([*COMMAND, "boot", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
 def boot(*args: str, timeout: float = BOOT_TIMEOUT) -> tuple[int, dict[str, Any], str]:
-    p = gunyah("boot", *args, "--json", timeout=timeout)
+    p = run_boot(*args, "--json", timeout=timeout)
     assert "Traceback" not in p.stderr, p.stderr
     assert p.stdout, p.stderr
     return p.returncode, json.loads(p.stdout), p.stderr
 
 
-def qemus() -> set[int]:
-    """Our QEMUs still alive: every one this user has."""
-    out = subprocess.run(["pgrep", "-f", "qemu-system-aarch64"], capture_output=True, text=True)
-    return {int(x) for x in out.stdout.split()}
+def qemus_in(directory: Path) -> list[str]:
+    """QEMUs still alive whose command line names the directory."""
+    out = subprocess.run(["pgrep", "-af", "qemu-system-aarch64"], capture_output=True, text=True)
+    return [ln for ln in out.stdout.splitlines() if str(directory) in ln]
 
 
 @pytest.fixture(autouse=True)
-def no_orphans():
-    before = qemus()
-    temps = set(Path("/tmp").glob("gunyah-boot-*"))
+def no_orphans(tmp_path: Path):
+    """Every boot of a test runs with its own TMPDIR: afterwards no QEMU of
+    it is alive and nothing of it is left there."""
+    tmp = tmp_path / "boot-tmp"
+    tmp.mkdir()
+    _TMP.append(tmp)
     yield
-    assert qemus() <= before, "a QEMU outlived its boot"
-    assert set(Path("/tmp").glob("gunyah-boot-*")) <= temps, "a boot left its directory"
+    _TMP.pop()
+    assert qemus_in(tmp) == [], "a QEMU outlived its boot"
+    assert list(tmp.iterdir()) == [], "a boot left files behind"
 
 
 def names(d: dict[str, Any]) -> list[str | None]:
@@ -132,7 +145,7 @@ def test_a_panic_gives_125_and_the_panic_lines_not_a_hang() -> None:
     assert any(
         "Kernel panic - not syncing: panic-module: asked to panic" in ln for ln in d["console"]
     )
-    text = gunyah("boot", "--module", str(MODULES / "panic.c"), timeout=BOOT_TIMEOUT)
+    text = run_boot("--module", str(MODULES / "panic.c"))
     assert "Kernel panic - not syncing" in text.stdout
     assert "stopped: panic" in text.stdout
 
@@ -146,7 +159,7 @@ def test_a_kernel_that_never_powers_off_is_stopped_at_the_timeout() -> None:
 
 
 def test_the_text_report_names_the_verdict_and_lists_calls_with_trace() -> None:
-    p = gunyah("boot", "--trace", timeout=BOOT_TIMEOUT)
+    p = run_boot("--trace")
     assert p.returncode == 0, p.stderr
     assert "Running under Gunyah hypervisor 51/v1" in p.stdout
     assert "verdict: supported" in p.stdout
@@ -154,7 +167,7 @@ def test_the_text_report_names_the_verdict_and_lists_calls_with_trace() -> None:
 
 
 def test_boot_calls_read_back_by_trace_stats(tmp_path: Path) -> None:
-    p = gunyah("boot", "--trace", timeout=BOOT_TIMEOUT)
+    p = run_boot("--trace")
     log = tmp_path / "boot.log"
     log.write_text(p.stdout)
     s = gunyah("trace", "stats", str(log), "--json")
@@ -173,7 +186,7 @@ def test_not_an_arm64_image(tmp_path: Path) -> None:
 
 
 def test_a_module_that_does_not_build_names_the_file_and_the_error() -> None:
-    p = gunyah("boot", "--module", str(MODULES / "broken.c"), timeout=BOOT_TIMEOUT)
+    p = run_boot("--module", str(MODULES / "broken.c"))
     assert p.returncode == 2
     assert "broken.c does not build" in p.stderr
     assert "no_such_function_anywhere" in p.stderr
@@ -221,3 +234,21 @@ def test_setup_is_idempotent() -> None:
     p = gunyah("boot-setup")
     assert p.returncode == 0
     assert "already set up" in p.stderr
+
+
+def test_ctrl_c_stops_the_boot_and_reaps_qemu() -> None:
+    import signal
+    import time
+
+    env = {**os.environ, "TMPDIR": str(_TMP[-1])}
+    proc = subprocess.Popen([*COMMAND, "boot", "--module", str(MODULES / "hang.c")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not qemus_in(_TMP[-1]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert qemus_in(_TMP[-1]), "QEMU never started"
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err

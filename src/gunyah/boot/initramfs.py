@@ -22,8 +22,8 @@ INIT = f"""#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
-while read -r m; do
-    if /bin/busybox insmod "/modules/$m"; then
+while read -r m args; do
+    if /bin/busybox insmod "/modules/$m" $args; then
         echo "{LOADED}$m"
     else
         echo "{FAILED}$m"
@@ -54,9 +54,18 @@ def _newc(entries: list[Entry]) -> bytes:
     return out.getvalue()
 
 
-def build(busybox: Path, modules: list[Path]) -> bytes:
-    """The gzipped archive: /init, /bin/busybox, /dev/console and /modules."""
+def _order(names: list[str], args: dict[str, str]) -> bytes:
+    for n, a in args.items():
+        if "\n" in a or not n:
+            raise ValueError(f"module arguments for {n!r} must be one line")
+    return "".join(f"{n} {args.get(n, '')}".rstrip() + "\n" for n in names).encode()
+
+
+def build(busybox: Path, modules: list[Path], args: dict[str, str] | None = None) -> bytes:
+    """The gzipped archive: /init, /bin/busybox, /dev/console and /modules,
+    each module inserted with its `args` (by file name), if any."""
     names = [m.name for m in modules]
+    args = args or {}
     if len(set(names)) != len(names):
         raise ValueError("two modules share a file name")
     entries = [
@@ -68,7 +77,7 @@ def build(busybox: Path, modules: list[Path]) -> bytes:
         Entry("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()),
         Entry("init", stat.S_IFREG | 0o755, INIT.encode()),
         Entry("modules", stat.S_IFDIR | 0o755),
-        Entry("modules/order", stat.S_IFREG | 0o644, "".join(f"{n}\n" for n in names).encode()),
+        Entry("modules/order", stat.S_IFREG | 0o644, _order(names, args)),
     ]
     entries += [Entry(f"modules/{m.name}", stat.S_IFREG | 0o644, m.read_bytes()) for m in modules]
     return gzip.compress(_newc(entries), compresslevel=1, mtime=0)

@@ -65,6 +65,7 @@ class BootOptions:
     method: str = "hvc"
     modules: tuple[Path, ...] = ()  # .c or .ko, after ours
     identify_module: bool = True  # insert ours
+    identify_args: str = ""  # its parameters (bench=N times N forwarded calls)
     initrd: Path | None = None  # the user's own: no modules, no init of ours
     append: str = ""
     timeout: float = 60.0
@@ -201,6 +202,12 @@ def prepare_modules(opts: BootOptions, parts: Parts) -> list[Path]:
     return built
 
 
+def _module_args(opts: BootOptions) -> dict[str, str]:
+    if not (opts.identify_module and opts.identify_args):
+        return {}
+    return {modules.IDENTIFY_SOURCE.with_suffix(".ko").name: opts.identify_args}
+
+
 def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
     """Boot once and report; BootError/ModuleError before QEMU starts."""
     if not 1 <= opts.cpus <= MAX_CPUS:
@@ -211,7 +218,7 @@ def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
     with tempfile.TemporaryDirectory(prefix="gunyah-boot-") as tmp:
         work = Path(tmp)
         initrd = (opts.initrd.read_bytes() if opts.initrd is not None
-                  else initramfs.build(parts.busybox, kos))  # fmt: skip
+                  else initramfs.build(parts.busybox, kos, _module_args(opts)))  # fmt: skip
         dtb_addr = _align(kernel_end, 0x20_0000)
         initrd_addr = dtb_addr + 0x20_0000
         if initrd_addr + len(initrd) > SHIM_BASE:
