@@ -51,6 +51,7 @@ POWER_DOWN = "reboot: Power down"
 VERDICT_LINE = re.compile(r"gunyah-verdict: (\S+)")
 PANIC_GRACE = 0.5  # seconds for the rest of a panic's lines
 HALT_GRACE = 1.0  # seconds for SYSTEM_OFF to follow the kernel's power-down line
+EXIT_GRACE = 0.1  # seconds for the channel's last answer once QEMU has exited
 _STAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
@@ -258,17 +259,21 @@ def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
                 cmd += ["-device", f"loader,file={path},addr={addr:#x},force-raw=on"]
         channel = Channel(work, hyp, opts.cpus)
         try:
-            return _run(cmd, channel, opts, kos)
+            return _run(cmd, channel, opts, kos, work / "qemu.stderr")
         finally:
             channel.close()
 
 
-def _run(cmd: list[str], channel: Channel, opts: BootOptions, kos: list[Path]) -> BootResult:
+def _run(
+    cmd: list[str], channel: Channel, opts: BootOptions, kos: list[Path], errors: Path
+) -> BootResult:
+    """QEMU's stderr goes to a file: a pipe nobody reads while it runs could fill and stop it."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    with errors.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=err, start_new_session=True)  # fmt: skip
     try:
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
         console = _Console(proc.stdout)
         stopped_by = _watch(proc, channel, console, start + opts.timeout)
     finally:
@@ -277,15 +282,18 @@ def _run(cmd: list[str], channel: Channel, opts: BootOptions, kos: list[Path]) -
         proc.wait()
     seconds = time.monotonic() - start
     console.thread.join(timeout=5)
-    stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-    proc.stderr.close() if proc.stderr else None
-    proc.stdout.close() if proc.stdout else None
+    with errors.open("rb") as err:
+        err.seek(max(0, errors.stat().st_size - MAX_LINE))
+        stderr = err.read().decode("utf-8", "replace")
+    if proc.stdout is not None:
+        proc.stdout.close()
     return _result(stopped_by, seconds, channel, console, opts, kos, stderr)
 
 
 def _watch(
     proc: subprocess.Popen[bytes], channel: Channel, console: _Console, deadline: float
 ) -> str:
+    exited_at: float | None = None
     while True:
         now = time.monotonic()
         actions = [a.kind for a in channel.actions]
@@ -304,10 +312,10 @@ def _watch(
         ):
             return "panic"
         if proc.poll() is not None:
-            time.sleep(0.05)  # the channel's last answer may still be on its way
-            if channel.actions or channel.fault:
-                continue
-            return "qemu-exit"
+            if exited_at is None:  # the channel's last answer may still be on its way
+                exited_at = now
+            elif now - exited_at > EXIT_GRACE:
+                return "qemu-exit"
         if now > deadline:
             return "timeout"
         channel.ended.wait(0.02)
