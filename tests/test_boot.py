@@ -252,3 +252,36 @@ def test_ctrl_c_stops_the_boot_and_reaps_qemu() -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("persona", "verdict", "rc"),
+    [("gunyah", "gunyah-guest", 0), ("kvm", "other-hypervisor", 1), ("none", "no-evidence", 1)],
+)
+def test_probe_capture_from_inside_the_guest(tmp_path: Path, persona: str, verdict: str,
+                                             rc: int) -> None:  # fmt: skip
+    cap = tmp_path / "capture.tar.gz"
+    status, d, err = boot("--persona", persona, "--capture-probe", str(cap))
+    assert d["capture_bytes"] and d["capture_problem"] is None, err
+    p = gunyah("probe", "--root", str(cap), "--json")
+    assert p.returncode == rc, p.stderr
+    report = json.loads(p.stdout)
+    assert report["verdict"] == verdict
+    found = " ".join(e["meaning"] for e in report["evidence"] if e["status"] == "found")
+    if persona == "gunyah":
+        assert "a Gunyah hypervisor node" in found and "Running under Gunyah hypervisor" in found
+    if persona == "kvm":
+        assert "the kernel names the hypervisor: KVM" in found
+    # the capture holds what the probe read, not the guest's whole tree
+    assert len(cap.read_bytes()) < 64 << 10
+
+
+def test_probe_capture_refusals(tmp_path: Path) -> None:
+    existing = tmp_path / "c.tar.gz"
+    existing.write_bytes(b"mine")
+    assert_usage_error(gunyah("boot", "--capture-probe", str(existing)), "already exists")
+    assert existing.read_bytes() == b"mine"
+    assert_usage_error(
+        gunyah("boot", "--capture-probe", str(tmp_path / "new.tgz"), "--initrd", str(existing)),
+        "cannot go with --initrd",
+    )

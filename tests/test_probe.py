@@ -226,3 +226,35 @@ def test_dt_strings_never_crash(blob: bytes) -> None:
     out = probe._dt_strings(blob)
     if out is not None:
         assert b"\0".join(s.encode() for s in out) + b"\0" == blob
+
+
+# Captures a real kernel made of itself: `gunyah boot --persona P
+# --capture-probe FILE` with bookworm's 6.1 and our identification module.
+CAPTURES = Path(__file__).resolve().parent / "captures"
+
+
+@pytest.mark.parametrize(
+    ("persona", "verdict", "evidence"),
+    [
+        (
+            "gunyah",
+            "gunyah-guest",
+            "the Gunyah driver's banner: Running under Gunyah hypervisor 51/v1",
+        ),
+        ("kvm", "other-hypervisor", "the kernel names the hypervisor: KVM"),
+        ("none", "no-evidence", None),
+    ],
+)
+def test_real_kernel_captures(persona: str, verdict: str, evidence: str | None) -> None:
+    from gunyah.probe import probe
+
+    report = probe(str(CAPTURES / f"kernel-6.1-{persona}.tar.gz"))
+    assert report.verdict == verdict
+    found = [e.meaning for e in report.evidence if e.status == "found"]
+    if evidence is not None:
+        assert evidence in found
+    if persona == "gunyah":
+        assert any("a Gunyah hypervisor node" in t for t in found)
+    # our module is loaded under every persona: its name is no evidence of Gunyah
+    infos = [e.meaning for e in report.evidence if e.status == "info"]
+    assert any("modules with Gunyah names loaded: gunyah_identify" in t for t in infos)

@@ -17,6 +17,43 @@ MARK = "gunyah-boot:"
 INIT_DONE = f"{MARK} init done"
 LOADED = f"{MARK} loaded "
 FAILED = f"{MARK} failed to load "
+CAPTURE_BEGIN = "gunyah-capture: begin"
+CAPTURE_END = "gunyah-capture: end"
+CAPTURE_FLAG = "capture-probe"
+
+# What `gunyah probe` reads, gathered by the guest when /capture-probe exists
+# (probe.checks: the device tree's /hypervisor, cpuinfo, modules, the kernel
+# version, /sys/hypervisor, DMI, drivers, the kernel log) into a tree of plain
+# files (procfs files report size 0, so they are copied with cat), then sent
+# to the console as a base64 tar.gz between two marker lines.
+CAPTURE = f"""if [ -e /{CAPTURE_FLAG} ]; then
+    C=/capture
+    for base in proc/device-tree sys/firmware/devicetree/base; do
+        if [ -d "/$base/hypervisor" ]; then
+            /bin/busybox mkdir -p "$C/$base"
+            /bin/busybox cp -r "/$base/hypervisor" "$C/$base/"
+        fi
+    done
+    for f in proc/cpuinfo proc/modules proc/version proc/sys/kernel/osrelease \
+             sys/hypervisor/type sys/class/dmi/id/sys_vendor sys/class/dmi/id/product_name; do
+        if [ -r "/$f" ]; then
+            /bin/busybox mkdir -p "$C/${{f%/*}}"
+            /bin/busybox cat "/$f" > "$C/$f"
+        fi
+    done
+    set --
+    for d in /sys/bus/*/drivers/*; do
+        set -- "$@" "$C$d"
+    done
+    /bin/busybox mkdir -p "$@"
+    /bin/busybox mkdir -p "$C/var/log"
+    /bin/busybox dmesg > "$C/var/log/dmesg"
+    echo "{CAPTURE_BEGIN}"
+    /bin/busybox tar -cf - -C "$C" . 2>/dev/null | /bin/busybox gzip -c | /bin/busybox base64
+    echo "{CAPTURE_END}"
+fi
+"""
+
 
 INIT = f"""#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -29,7 +66,7 @@ while read -r m args; do
         echo "{FAILED}$m"
     fi
 done < /modules/order
-echo "{INIT_DONE}"
+{CAPTURE}echo "{INIT_DONE}"
 /bin/busybox poweroff -f
 """
 
@@ -61,9 +98,12 @@ def _order(names: list[str], args: dict[str, str]) -> bytes:
     return "".join(f"{n} {args.get(n, '')}".rstrip() + "\n" for n in names).encode()
 
 
-def build(busybox: Path, modules: list[Path], args: dict[str, str] | None = None) -> bytes:
+def build(
+    busybox: Path, modules: list[Path], args: dict[str, str] | None = None, capture: bool = False
+) -> bytes:
     """The gzipped archive: /init, /bin/busybox, /dev/console and /modules,
-    each module inserted with its `args` (by file name), if any."""
+    each module inserted with its `args` (by file name), if any; with
+    `capture`, init also sends what the probe reads."""
     names = [m.name for m in modules]
     args = args or {}
     if len(set(names)) != len(names):
@@ -80,4 +120,6 @@ def build(busybox: Path, modules: list[Path], args: dict[str, str] | None = None
         Entry("modules/order", stat.S_IFREG | 0o644, _order(names, args)),
     ]
     entries += [Entry(f"modules/{m.name}", stat.S_IFREG | 0o644, m.read_bytes()) for m in modules]
+    if capture:
+        entries.append(Entry(CAPTURE_FLAG, stat.S_IFREG | 0o644))
     return gzip.compress(_newc(entries), compresslevel=1, mtime=0)

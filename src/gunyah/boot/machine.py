@@ -12,6 +12,8 @@ Ctrl-C included.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import struct
 import subprocess
@@ -49,6 +51,7 @@ PANIC = "Kernel panic - not syncing"
 PANIC_END = "---[ end Kernel panic"
 POWER_DOWN = "reboot: Power down"
 VERDICT_LINE = re.compile(r"gunyah-verdict: (\S+)")
+MAX_CAPTURE_LINES = (16 << 20) // 76  # 16 MiB of base64 at 76 characters a line
 PANIC_GRACE = 0.5  # seconds for the rest of a panic's lines
 HALT_GRACE = 1.0  # seconds for SYSTEM_OFF to follow the kernel's power-down line
 EXIT_GRACE = 0.1  # seconds for the channel's last answer once QEMU has exited
@@ -70,6 +73,7 @@ class BootOptions:
     initrd: Path | None = None  # the user's own: no modules, no init of ours
     append: str = ""
     timeout: float = 60.0
+    capture: bool = False  # the guest sends what `gunyah probe` reads
 
 
 @dataclass
@@ -98,6 +102,8 @@ class BootResult:
     reset_type: int | None = None
     problem: str | None = None  # why the boot failed, in one line
     actions: list[dict[str, Any]] = field(default_factory=list)
+    capture: bytes | None = None  # the guest's tar.gz of what the probe reads
+    capture_problem: str | None = None  # why there is none, when one was asked for
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +120,8 @@ class BootResult:
             "calls_dropped": self.calls_dropped,
             "calls": [c.to_dict() for c in self.calls],
             "actions": self.actions,
+            "capture_bytes": None if self.capture is None else len(self.capture),
+            "capture_problem": self.capture_problem,
         }
 
 
@@ -124,6 +132,9 @@ class _Console:
     def __init__(self, stream: Any) -> None:
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
         self.count = 0
+        self.capture: list[str] | None = None  # base64 lines between the markers
+        self.capture_done = False
+        self.capture_overflow = False
         self.panic_at: float | None = None
         self.panic_ended = False
         self.power_down_at: float | None = None
@@ -148,6 +159,17 @@ class _Console:
 
     def _line(self, raw: bytes) -> None:
         line = raw[:MAX_LINE].decode("utf-8", "replace").rstrip("\r")
+        if self.capture is not None and not self.capture_done:
+            if line == initramfs.CAPTURE_END:
+                self.capture_done = True
+            elif len(self.capture) < MAX_CAPTURE_LINES:
+                self.capture.append(line)
+            else:
+                self.capture_overflow = True
+            return
+        if line == initramfs.CAPTURE_BEGIN and self.capture is None:
+            self.capture = []
+            return
         self.lines.append(line)
         self.count += 1
         now = time.monotonic()
@@ -218,8 +240,10 @@ def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
     kos = prepare_modules(opts, parts)
     with tempfile.TemporaryDirectory(prefix="gunyah-boot-") as tmp:
         work = Path(tmp)
-        initrd = (opts.initrd.read_bytes() if opts.initrd is not None
-                  else initramfs.build(parts.busybox, kos, _module_args(opts)))  # fmt: skip
+        if opts.initrd is not None:
+            initrd = opts.initrd.read_bytes()
+        else:
+            initrd = initramfs.build(parts.busybox, kos, _module_args(opts), opts.capture)
         dtb_addr = _align(kernel_end, 0x20_0000)
         initrd_addr = dtb_addr + 0x20_0000
         if initrd_addr + len(initrd) > SHIM_BASE:
@@ -321,6 +345,20 @@ def _watch(
         channel.ended.wait(0.02)
 
 
+def _capture(console: _Console) -> tuple[bytes | None, str | None]:
+    """The guest's capture, decoded, or why there is none."""
+    if console.capture is None:
+        return None, "the guest never began sending its capture"
+    if console.capture_overflow:
+        return None, "the guest's capture is over 16 MiB"
+    if not console.capture_done:
+        return None, "the guest's capture was cut short"
+    try:
+        return base64.b64decode("".join(console.capture), validate=True), None
+    except (binascii.Error, ValueError):
+        return None, "the guest's capture is not valid base64"
+
+
 def _module_reports(kos: list[Path], lines: list[str]) -> list[ModuleReport]:
     reports, pending = [], [ko.name for ko in kos]
     log: list[str] = []
@@ -370,7 +408,10 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
             "shim-fault": (channel.fault.describe() if isinstance(channel.fault, ShimFault)
                            else f"the host side of the channel failed: {channel.error!r}"),
         }.get(stopped_by, stopped_by)  # fmt: skip
+    capture, capture_problem = _capture(console) if opts.capture else (None, None)
     return BootResult(
+        capture=capture,
+        capture_problem=capture_problem,
         stopped_by=stopped_by,
         exit_status=status,
         boot_seconds=seconds,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,12 @@ def cmd_boot(args: argparse.Namespace) -> int:
     for m in args.module:
         if m.suffix not in (".c", ".ko"):
             raise UsageError(f"--module takes a .c or .ko file, not {m}")
+    capture = args.capture_probe
+    if capture is not None:
+        if args.initrd is not None:
+            raise UsageError("--capture-probe needs our init: it cannot go with --initrd")
+        if not str(capture) or os.path.lexists(capture):
+            raise UsageError(f"{capture}: already exists; a capture never replaces a file")
     opts = BootOptions(
         persona=args.persona,
         cpus=args.smp,
@@ -35,6 +43,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
         initrd=args.initrd,
         append=args.append,
         timeout=args.timeout,
+        capture=capture is not None,
     )
     try:
         parts = find_parts(args.kernel, args.headers)
@@ -44,12 +53,38 @@ def cmd_boot(args: argparse.Namespace) -> int:
     except (MissingPart, BootError) as e:
         print(f"gunyah: {e}", file=sys.stderr)
         return EXIT_GUEST_FAILED
+    status = result.exit_status
+    if capture is not None:
+        problem = result.capture_problem or _write_capture(result.capture or b"", capture)
+        if problem is not None:
+            print(f"gunyah: no probe capture: {problem}", file=sys.stderr)
+            status = EXIT_GUEST_FAILED
     data = result.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(render.boot_report(data, args.verbose, args.trace))
-    return result.exit_status
+        if capture is not None and status != EXIT_GUEST_FAILED:
+            print(f"probe capture: {capture} (read it with 'gunyah probe --root {capture}')")
+    return status
+
+
+def _write_capture(guest_tar: bytes, dest: Path) -> str | None:
+    """Run the probe over the tree the guest sent and write what it read as a
+    capture; the reason when that cannot be done."""
+    from .. import probe
+
+    with tempfile.TemporaryDirectory(prefix="gunyah-capture-") as tmp:
+        raw = Path(tmp) / "guest.tar.gz"
+        raw.write_bytes(guest_tar)
+        try:
+            report = probe.probe(str(raw))
+            probe.write_capture(report, str(dest))
+        except FileExistsError:
+            return f"{dest} appeared while the guest ran; a capture never replaces a file"
+        except (ValueError, OSError) as e:
+            return str(e)
+    return None
 
 
 def cmd_boot_setup(args: argparse.Namespace) -> int:
@@ -91,6 +126,9 @@ def register(sub: Any) -> None:
     p.add_argument("--timeout", type=seconds, default=60.0, metavar="S",
                    help=f"stop the guest after S seconds (default 60, "
                    f"at most {MAX_TIMEOUT:g})")  # fmt: skip
+    p.add_argument("--capture-probe", type=Path, metavar="FILE",
+                   help="the guest gathers what 'gunyah probe' reads and it is written to "
+                   "FILE as a capture ('gunyah probe --root FILE' reads it)")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="print the whole console")
     p.add_argument("--trace", action="store_true", help="print every call the kernel made")
     add_json(p)
