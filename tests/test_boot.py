@@ -285,3 +285,83 @@ def test_probe_capture_refusals(tmp_path: Path) -> None:
         gunyah("boot", "--capture-probe", str(tmp_path / "new.tgz"), "--initrd", str(existing)),
         "cannot go with --initrd",
     )
+
+
+# -- the conformance matrix on the real kernel -------------------------------
+def conformance(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMPDIR": str(_TMP[-1])}
+    return subprocess.run([*COMMAND, "conformance", "--kernel", *args], capture_output=True,
+                          text=True, env=env, timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def test_kernel_matrix_our_module_passes_every_persona(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from gunyah.model import PERSONAS
+
+    junit = tmp_path / "matrix.xml"
+    p = conformance("--junit", str(junit), "--json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert (d["total"], d["failed"]) == (len(PERSONAS), 0)
+    assert {r["persona"] for r in d["rows"]} == {p.name for p in PERSONAS}
+    assert all(r["calls"] and r["seconds"] > 0 for r in d["rows"])
+    suite = ET.parse(junit).getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == len(PERSONAS) and suite.get("failures") == "0"
+    assert all(c.find("failure") is None and "PSCI_SYSTEM_OFF" in c.find("system-out").text
+               for c in cases if c.get("name") != "none")  # fmt: skip
+
+
+def test_kernel_matrix_a_failing_row_does_not_stop_the_others(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    junit = tmp_path / "matrix.xml"
+    personas = ["--persona", "gunyah", "--persona", "kvm", "--persona", "none"]
+    p = conformance(
+        "--module", str(MODULES / "picky.c"), *personas, "--junit", str(junit), "--json"
+    )
+    assert p.returncode == 1, p.stderr
+    rows = {r["persona"]: r for r in json.loads(p.stdout)["rows"]}
+    assert rows["gunyah"]["passed"] and rows["none"]["passed"]
+    kvm = rows["kvm"]
+    assert not kvm["passed"] and kvm["observed"] == "panic"
+    assert kvm["reason"] == "the kernel panicked"
+    assert any("picky: KVM is not for me" in ln for ln in kvm["console"])
+    assert any(c["name"] == "VENDOR_HYP_CALL_UID" for c in kvm["calls"])
+    failure = ET.parse(junit).getroot().find(".//testcase[@name='kvm']/failure")
+    assert failure is not None and "expected not-gunyah, observed panic" in failure.get("message")
+    assert "picky: KVM is not for me" in failure.text
+
+
+def test_kernel_matrix_a_module_with_no_verdict_fails_its_rows() -> None:
+    p = conformance("--module", str(MODULES / "hello.c"), "--persona", "gunyah", "--json")
+    assert p.returncode == 1
+    row = json.loads(p.stdout)["rows"][0]
+    assert row["observed"] == "no verdict"
+    assert "gunyah-verdict" in row["reason"]
+    text = conformance("--module", str(MODULES / "hello.c"), "--persona", "gunyah")
+    assert "FAIL" in text.stdout and "no verdict" in text.stdout
+
+
+def test_kernel_matrix_bad_jobs() -> None:
+    assert_usage_error(conformance("--jobs", "0"), "--jobs must be at least 1")
+    assert_usage_error(conformance("--jobs", "100000"), "parallel boots need up to")
+    assert_usage_error(gunyah("conformance", "--module", str(MODULES / "hello.c")),
+                       "--module goes with --kernel")  # fmt: skip
+
+
+def test_kernel_matrix_ctrl_c_reaps_every_qemu() -> None:
+    import signal
+    import time
+
+    env = {**os.environ, "TMPDIR": str(_TMP[-1])}
+    proc = subprocess.Popen([*COMMAND, "conformance", "--kernel", "--jobs", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(qemus_in(_TMP[-1])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(qemus_in(_TMP[-1])) == 2, "two boots never ran at once"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err

@@ -131,3 +131,22 @@ def test_a_failing_row_of_the_python_driver_renders_with_its_calls() -> None:
     assert "python  kvm      supported  not-gunyah  FAIL" in text
     assert "      (python) hvc #0x0 x0=0x8600ff01 VENDOR_HYP_CALL_UID -> 0xb66fb428" in text
     json.dumps(d)
+
+
+def test_junit_report_of_the_unicorn_matrix(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from cli_helpers import gunyah
+
+    from gunyah.model import PERSONAS
+
+    out = tmp_path / "m.xml"
+    p = gunyah("conformance", "--junit", str(out))
+    assert p.returncode == 0, p.stderr
+    cases = ET.parse(out).getroot().findall("testsuite/testcase")
+    assert len(cases) == 2 * len(PERSONAS)
+    assert {c.get("classname") for c in cases} == {"conformance.python",
+                                                   "conformance.builtin-aarch64"}  # fmt: skip
+    assert all(c.find("failure") is None for c in cases)
+    again = gunyah("conformance", "--junit", str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr

@@ -31,6 +31,9 @@ class Row:
     persona: Persona
     observed: str  # a verdict, or what happened instead ("exit 7", "fault: ...")
     calls: tuple[TrapRecord, ...]
+    reason: str | None = None  # why a kernel row failed, beyond its verdict
+    console: tuple[str, ...] = ()  # a kernel row's console lines behind a failure
+    seconds: float | None = None  # a kernel row's boot time
 
     @property
     def passed(self) -> bool:
@@ -44,7 +47,9 @@ class Row:
             "observed": self.observed,
             "passed": self.passed,
             "calls": [c.to_dict() for c in self.calls],
-        }
+            **({"reason": self.reason, "console": list(self.console), "seconds": self.seconds}
+               if self.seconds is not None else {}),
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -272,3 +272,34 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
         out.append(f"problem: {printable(d['problem'])}")
     out.append(f"verdict: {d['verdict'] or 'none logged'}")
     return "\n".join(out)
+
+
+def junit(d: dict[str, Any]) -> bytes:
+    """The conformance matrix as JUnit XML, as CI systems read it: one test
+    case per guest and persona, a failure carrying the reason, the calls and
+    the console lines behind it; every case's calls in its system-out."""
+    import xml.etree.ElementTree as ET
+
+    rows = d["rows"]
+    failed = sum(not r["passed"] for r in rows)
+    suites = ET.Element("testsuites", name="gunyah conformance", tests=str(len(rows)),
+                        failures=str(failed))  # fmt: skip
+    suite = ET.SubElement(suites, "testsuite", name="gunyah conformance", tests=str(len(rows)),
+                          failures=str(failed), errors="0", skipped="0")  # fmt: skip
+    for r in rows:
+        case = ET.SubElement(suite, "testcase", classname=f"conformance.{printable(r['guest'])}",
+                             name=r["persona"], time=f"{r.get('seconds') or 0:.3f}")  # fmt: skip
+        calls = "\n".join(trap_record(c) for c in r["calls"])
+        if not r["passed"]:
+            message = f"expected {r['expected']}, observed {printable(r['observed'])}"
+            body = [message]
+            if r.get("reason"):
+                body.append(f"reason: {printable(r['reason'])}")
+            body += ["calls:", calls] if calls else []
+            if r.get("console"):
+                body += ["console:", *(printable(ln) for ln in r["console"])]
+            failure = ET.SubElement(case, "failure", message=message, type="verdict")
+            failure.text = "\n".join(body)
+        ET.SubElement(case, "system-out").text = calls
+    out: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return out

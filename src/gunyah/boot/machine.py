@@ -231,8 +231,11 @@ def _module_args(opts: BootOptions) -> dict[str, str]:
     return {modules.IDENTIFY_SOURCE.with_suffix(".ko").name: opts.identify_args}
 
 
-def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
-    """Boot once and report; BootError/ModuleError before QEMU starts."""
+def boot(
+    opts: BootOptions, parts: Parts, shim: Path, cancel: threading.Event | None = None
+) -> BootResult:
+    """Boot once and report; BootError/ModuleError before QEMU starts. Setting
+    `cancel` stops the boot (`interrupted`)."""
     if not 1 <= opts.cpus <= MAX_CPUS:
         raise BootError(f"--smp takes 1 to {MAX_CPUS} vCPUs")
     hyp = Hypervisor(opts.persona, cpus=opts.cpus)
@@ -283,13 +286,18 @@ def boot(opts: BootOptions, parts: Parts, shim: Path) -> BootResult:
                 cmd += ["-device", f"loader,file={path},addr={addr:#x},force-raw=on"]
         channel = Channel(work, hyp, opts.cpus)
         try:
-            return _run(cmd, channel, opts, kos, work / "qemu.stderr")
+            return _run(cmd, channel, opts, kos, work / "qemu.stderr", cancel)
         finally:
             channel.close()
 
 
 def _run(
-    cmd: list[str], channel: Channel, opts: BootOptions, kos: list[Path], errors: Path
+    cmd: list[str],
+    channel: Channel,
+    opts: BootOptions,
+    kos: list[Path],
+    errors: Path,
+    cancel: threading.Event | None,
 ) -> BootResult:
     """QEMU's stderr goes to a file: a pipe nobody reads while it runs could fill and stop it."""
     start = time.monotonic()
@@ -299,7 +307,7 @@ def _run(
     try:
         assert proc.stdout is not None
         console = _Console(proc.stdout)
-        stopped_by = _watch(proc, channel, console, start + opts.timeout)
+        stopped_by = _watch(proc, channel, console, start + opts.timeout, cancel)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -315,10 +323,16 @@ def _run(
 
 
 def _watch(
-    proc: subprocess.Popen[bytes], channel: Channel, console: _Console, deadline: float
+    proc: subprocess.Popen[bytes],
+    channel: Channel,
+    console: _Console,
+    deadline: float,
+    cancel: threading.Event | None,
 ) -> str:
     exited_at: float | None = None
     while True:
+        if cancel is not None and cancel.is_set():
+            return "interrupted"
         now = time.monotonic()
         actions = [a.kind for a in channel.actions]
         if "system_off" in actions:
@@ -405,6 +419,7 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
             "timeout": f"the guest did not power off within {opts.timeout:g} s",
             "qemu-exit": "QEMU exited before the guest powered off"
             + (f": {stderr.strip().splitlines()[-1]}" if stderr.strip() else ""),
+            "interrupted": "the boot was stopped (Ctrl-C)",
             "shim-fault": (channel.fault.describe() if isinstance(channel.fault, ShimFault)
                            else f"the host side of the channel failed: {channel.error!r}"),
         }.get(stopped_by, stopped_by)  # fmt: skip
