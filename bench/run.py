@@ -267,11 +267,48 @@ def bench_boot(repeat: int = 3, calls: int = 1000) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def bench_kernel_matrix() -> list[dict[str, Any]]:
+    """The whole kernel matrix (every persona, --jobs = cores) against the same
+    boots one after another, and against the unicorn matrix of our guest."""
+    import os
+    import time
+
+    from gunyah import conformance
+    from gunyah.boot import machine
+    from gunyah.boot.kernel import find_parts
+    from gunyah.boot.matrix import check_kernel
+    from gunyah.model import PERSONAS
+    from gunyah.toolchain import SHIM_ELF
+
+    parts, opts = find_parts(), machine.BootOptions()
+    jobs = os.cpu_count() or 1
+    start = time.monotonic()
+    rows = check_kernel(PERSONAS, opts, parts, SHIM_ELF, jobs)
+    parallel = time.monotonic() - start
+    assert len(rows) == len(PERSONAS)
+    start = time.monotonic()
+    check_kernel(PERSONAS[:1], opts, parts, SHIM_ELF, 1)
+    serial = (time.monotonic() - start) * len(PERSONAS)  # n x one boot alone
+    start = time.monotonic()
+    conformance.check_builtin(PERSONAS)
+    unicorn = time.monotonic() - start
+    n = len(PERSONAS)
+    return [
+        {"name": "kernel-matrix", "subject": f"{n} personas, --jobs {jobs}", "seconds": parallel,
+         "baseline": f"{n} x one boot alone", "baseline_seconds": serial,
+         "ratio": parallel / serial, "target": f"parallel speed-up {serial / parallel:.2f}x"},
+        {"name": "kernel-vs-vcpu", "subject": "kernel matrix", "seconds": parallel,
+         "baseline": "unicorn matrix of the built-in guest", "baseline_seconds": unicorn,
+         "ratio": parallel / unicorn, "target": ""},
+    ]  # fmt: skip
+
+
 BENCHES: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "model": bench_model,
     "vcpu": bench_vcpu,
     "trace": bench_trace,
     "boot": bench_boot,
+    "kernel-matrix": bench_kernel_matrix,
 }
 
 

@@ -365,3 +365,11 @@ def test_kernel_matrix_ctrl_c_reaps_every_qemu() -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+
+
+def test_a_capture_that_never_gets_out(tmp_path: Path) -> None:
+    cap = tmp_path / "c.tar.gz"
+    p = run_boot("--module", str(MODULES / "panic.c"), "--capture-probe", str(cap))
+    assert p.returncode == 125
+    assert p.stderr.strip() == "gunyah: no probe capture: the guest never began sending its capture"
+    assert not cap.exists()
