@@ -60,6 +60,25 @@ def test_channel_records_match_the_shims_header() -> None:
         channel.REQ_HVC, channel.REQ_SMC, channel.REQ_FAULT)  # fmt: skip
 
 
+def test_mailbox_layout_matches_the_shims_header() -> None:
+    body = re.search(r"struct mailbox \{(.*?)\};", SHIM_H, re.S).group(1)
+    fields = re.findall(r"(?:volatile )?(uint64_t|struct request|struct response) (\w+);", body)
+    names = [n for _, n in fields]
+    assert names[:3] == ["req_seq", "resp_seq", "host_polling"]
+    assert [names.index("req_seq"), names.index("resp_seq"), names.index("host_polling")] == [
+        channel.REQ_SEQ, channel.RESP_SEQ, channel.HOST_POLLING]  # fmt: skip
+    # the words before the request, then the request, then the response
+    assert names.index("req") == channel.REQ_AT
+    assert channel.REQ_AT + _struct_words("request") == channel.RESP_AT
+    assert _define("MAILBOX_SIZE") == channel.MAILBOX_SIZE
+    assert 8 * (channel.RESP_AT + _struct_words("response")) <= channel.MAILBOX_SIZE
+    assert _define("SHIM_MAILBOXES") == machine.SHIM_MAILBOXES
+    # every vCPU's mailbox lies in the shim's memory, above its configuration
+    top = machine.SHIM_MAILBOXES + machine.MAX_CPUS * channel.MAILBOX_SIZE
+    assert machine.SHIM_CONFIG + machine.CONFIG.size <= machine.SHIM_MAILBOXES
+    assert top <= machine.RAM_BASE + machine.RAM_SIZE
+
+
 def test_machine_layout_matches_the_shims_header() -> None:
     assert _define("SHIM_BASE") == machine.SHIM_BASE
     assert _define("SHIM_CONFIG") == machine.SHIM_CONFIG

@@ -1,25 +1,32 @@
-"""The host side of the shim's channel: one FIFO pair a vCPU, one thread
-each, every call answered by the same `Hypervisor` everything else uses.
+"""The host side of the shim's channel: a mailbox a vCPU in shared memory,
+one thread each, every call answered by the same `Hypervisor` everything
+else uses.
 
-Why FIFOs over semihosting: the shim runs with the MMU off and no drivers,
-and Arm semihosting (`hlt #0xf000`, which QEMU serves from EL2) gives it
-open/read/write of host files for a few instructions. A call is two
-semihosting operations (write the request, read the answer); a pair per
-vCPU means two vCPUs' operations can never interleave on one pipe, and
-the vCPU simply blocks in QEMU while the host answers. The host opens both
-ends read-write, so neither side's open ever blocks and a record is never
-cut short by the other side closing.
+Why this shape: QEMU's RAM for the guest is a file we map too, so a request
+the shim writes in its own memory (the vCPU's `struct mailbox`, shim.h) is
+seen here without copying. Waiting costs the choice: after each answer the
+host polls the mailbox for a short while, since a kernel's calls come in
+bursts, and the shim, seeing `host_polling` set, just waits for the answer.
+Otherwise the host sleeps on the vCPU's doorbell FIFO, which the shim rings
+with one Arm semihosting write (`hlt #0xf000`, served by QEMU from EL2).
+Each vCPU has its own mailbox and doorbell, so their calls never mix. The
+host opens the FIFO read-write, so neither side's open ever blocks.
 
 The records (24 little-endian 64-bit words each way) are declared in
-shim/shim.h; `REQUEST`/`RESPONSE` below are the same layout.
+shim/shim.h; `RECORD` and the `MAILBOX_*` offsets below are the same
+layout, which a test holds together.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
+import select
 import struct
 import threading
+import time
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +37,21 @@ from ..model.psci import mpidr_of
 
 HEADER_WORDS = 6
 RECORD = struct.Struct(f"<{HEADER_WORDS + NUM_REGS}Q")  # request and response alike
-REQ_HVC, REQ_SMC, REQ_FAULT, REQ_STOP = 0, 1, 2, 0xFFFF  # REQ_STOP: ours, to end a thread
+REQ_HVC, REQ_SMC, REQ_FAULT = 0, 1, 2
 ACTIONS = {None: 0, "cpu_on": 1, "cpu_off": 2, "system_off": 3, "system_reset": 4}
 MAX_CALLS = 10_000  # calls kept (the last ones); the rest are counted
+
+# struct mailbox (shim.h), in 64-bit words
+MAILBOX_SIZE = 0x400
+REQ_SEQ, RESP_SEQ, HOST_POLLING = 0, 1, 2
+REQ_AT = 4
+RESP_AT = REQ_AT + RECORD.size // 8
+POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
+WAKE_SECONDS = 0.005  # a sleeping host looks at the mailbox this often regardless
+
+
+# a call as kept on the hot path: TrapRecord's fields, in order
+_Raw = tuple[int, Kind, int, tuple[int, ...], tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -52,99 +71,116 @@ class ShimFault:
 
 
 class Channel:
-    """FIFOs <prefix>N.req / <prefix>N.resp for vCPUs 0..cpus-1, served by
-    threads until `close`."""
+    """Mailboxes at `mailboxes` (an offset into the guest's RAM file) and
+    doorbells <prefix>N.bell for vCPUs 0..cpus-1, served by threads until
+    `close`."""
 
-    def __init__(self, directory: Path, hyp: Hypervisor, cpus: int) -> None:
+    def __init__(
+        self, directory: Path, hyp: Hypervisor, cpus: int, ram: Path, mailboxes: int
+    ) -> None:
         self.prefix = str(directory / "ch")
         self.hyp = hyp
         self.cpus = cpus
         self.lock = threading.Lock()
-        self.calls: deque[TrapRecord] = deque(maxlen=MAX_CALLS)
+        self._raw: deque[_Raw] = deque(maxlen=MAX_CALLS)  # TrapRecords, made when asked for
         self.call_count = 0
         self.actions: list[Action] = []
         self.fault: ShimFault | None = None
         self.error: BaseException | None = None  # an error of ours, on a serving thread
         self.ended = threading.Event()  # SYSTEM_OFF, a reset or a shim fault was served
-        self._fds: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+        self._bells: list[int] = []
         self._threads: list[threading.Thread] = []
+        page = mmap.ALLOCATIONGRANULARITY
+        base = mailboxes - mailboxes % page
+        with open(ram, "r+b") as f:
+            self._map = mmap.mmap(f.fileno(), mailboxes - base + cpus * MAILBOX_SIZE, offset=base)
+        self._words = memoryview(self._map).cast("Q")
+        self._first = (mailboxes - base) // 8
         try:
             for cpu in range(cpus):
-                req, resp = f"{self.prefix}{cpu}.req", f"{self.prefix}{cpu}.resp"
-                os.mkfifo(req, 0o600)
-                os.mkfifo(resp, 0o600)
-                self._fds.append((os.open(req, os.O_RDWR), os.open(resp, os.O_RDWR)))
+                bell = f"{self.prefix}{cpu}.bell"
+                os.mkfifo(bell, 0o600)
+                self._bells.append(os.open(bell, os.O_RDWR | os.O_NONBLOCK))
         except BaseException:
-            self._close_fds()
+            self._close_files()
             raise
-        for cpu, (req_fd, resp_fd) in enumerate(self._fds):
-            t = threading.Thread(target=self._serve, args=(cpu, req_fd, resp_fd), daemon=True)
+        for cpu in range(cpus):
+            t = threading.Thread(target=self._serve, args=(cpu,), daemon=True)
             t.start()
             self._threads.append(t)
 
     @property
-    def calls_dropped(self) -> int:
-        return self.call_count - len(self.calls)
+    def calls(self) -> list[TrapRecord]:
+        """The calls kept, oldest first, as `run --trace` records them."""
+        return [TrapRecord(*raw) for raw in list(self._raw)]
 
-    def _serve(self, cpu: int, req_fd: int, resp_fd: int) -> None:
+    @property
+    def calls_dropped(self) -> int:
+        return self.call_count - len(self._raw)
+
+    def _serve(self, cpu: int) -> None:
+        words, bell = self._words, self._bells[cpu]
+        box = self._first + cpu * MAILBOX_SIZE // 8
+        answered, polled_until = 0, 0.0
         try:
-            while True:
-                data = _read_exact(req_fd, RECORD.size)
-                words = RECORD.unpack(data)
-                kind = words[1]
-                if kind == REQ_STOP:
-                    return
-                os.write(resp_fd, self._answer(cpu, words))
+            while not self._stop.is_set():
+                if words[box + REQ_SEQ] != answered:
+                    answered = words[box + REQ_SEQ]
+                    self._answer(cpu, words, box)
+                    words[box + RESP_SEQ] = answered
+                    polled_until = time.monotonic() + POLL_SECONDS
+                    words[box + HOST_POLLING] = 1
+                    continue
+                if words[box + HOST_POLLING] and time.monotonic() < polled_until:
+                    continue  # (no sleep: the shortest is the timer slack, 50 us)
+                words[box + HOST_POLLING] = 0
+                if words[box + REQ_SEQ] != answered:
+                    continue  # it came as polling stopped
+                ready, _, _ = select.select([bell], [], [], WAKE_SECONDS)
+                if ready:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(bell, 4096)
         except BaseException as e:  # reported by whoever runs the boot
             self.error = e
             self.ended.set()
 
-    def _answer(self, cpu: int, words: tuple[int, ...]) -> bytes:
-        _, kind, imm, pc, esr, far = words[:HEADER_WORDS]
-        regs = list(words[HEADER_WORDS:])
+    def _answer(self, cpu: int, words: memoryview, box: int) -> None:
+        req = box + REQ_AT
+        _, kind, imm, pc, esr, far = words[req : req + HEADER_WORDS].tolist()
+        regs = words[req + HEADER_WORDS : req + HEADER_WORDS + NUM_REGS].tolist()
+        resp = box + RESP_AT
+        header = [0, 0, 0, 0, 0, 0]
         if kind == REQ_FAULT:
             self.fault = ShimFault(cpu, pc, esr, far, bool(imm))
             self.ended.set()
-            return RECORD.pack(*([0] * HEADER_WORDS), *regs)
-        conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
-        before = tuple(regs)
-        with self.lock:
-            action = self.hyp.handle(regs, conduit, imm, cpu)
-            self.call_count += 1
-            self.calls.append(TrapRecord(pc, conduit, imm, before, tuple(regs[:RESULT_REGS])))
+        else:
+            conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
+            before = tuple(regs)
+            with self.lock:
+                action = self.hyp.handle(regs, conduit, imm, cpu)
+                self.call_count += 1
+                self._raw.append((pc, conduit, imm, before, tuple(regs[:RESULT_REGS])))
+                if action is not None:
+                    self.actions.append(action)
             if action is not None:
-                self.actions.append(action)
-        header = [ACTIONS[action.kind if action else None], 0, 0, 0, 0, 0]
-        if action is not None and action.kind == "cpu_on":
-            header[1:5] = [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
-        if action is not None and action.kind in ("system_off", "system_reset"):
-            self.ended.set()
-        return RECORD.pack(*header, *regs)
+                header[0] = ACTIONS[action.kind]
+                if action.kind == "cpu_on":
+                    header[1:5] = [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
+                elif action.kind in ("system_off", "system_reset"):
+                    self.ended.set()
+        words[resp : resp + HEADER_WORDS + NUM_REGS] = array("Q", header + regs)
 
     def close(self) -> None:
-        """Stop the serving threads and close the FIFOs (QEMU has exited)."""
-        stop = RECORD.pack(0, REQ_STOP, *([0] * (RECORD.size // 8 - 2)))
-        for (req_fd, _), t in zip(self._fds, self._threads, strict=True):
-            if t.is_alive():
-                with contextlib.suppress(OSError):
-                    os.write(req_fd, stop)
+        """Stop the serving threads and let go of the mailboxes (QEMU has exited)."""
+        self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
-        self._close_fds()
+        self._close_files()
 
-    def _close_fds(self) -> None:
-        for req_fd, resp_fd in self._fds:
-            os.close(req_fd)
-            os.close(resp_fd)
-        self._fds = []
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    parts, left = [], n
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            raise EOFError("the channel closed mid-record")
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
+    def _close_files(self) -> None:
+        for fd in self._bells:
+            os.close(fd)
+        self._bells = []
+        self._words.release()
+        self._map.close()

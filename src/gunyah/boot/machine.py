@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import struct
 import subprocess
@@ -37,6 +38,8 @@ RAM_BASE = 0x4000_0000
 RAM_SIZE = 1 << 30
 SHIM_BASE = 0x7FE0_0000  # shim/shim.h: the top 2 MiB, hidden from the kernel
 SHIM_CONFIG = 0x7FF0_0000
+SHIM_MAILBOXES = 0x7FF1_0000
+SHARED_MEMORY = Path("/dev/shm")  # the guest's RAM file: memory, never written to a disk
 KERNEL_ADDR = RAM_BASE + 0x20_0000
 CONFIG = struct.Struct("<4Q448s")
 CONFIG_MAGIC = 0x3130474643485947
@@ -181,6 +184,22 @@ class _Console:
             self.power_down_at = now
 
 
+def _ram_file(work: Path) -> Path:
+    """The file QEMU keeps the guest's RAM in, shared with the channel: in
+    /dev/shm where there is one (named for the boot's own directory and
+    removed with it), else in that directory."""
+    directory = (
+        SHARED_MEMORY if SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK) else work
+    )
+    ram = directory / f"{work.name}.ram"
+    fd = os.open(ram, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, RAM_SIZE)
+    finally:
+        os.close(fd)
+    return ram
+
+
 def _align(value: int, align: int) -> int:
     return (value + align - 1) // align * align
 
@@ -277,18 +296,22 @@ def boot(
             ("initrd", initrd_addr, work / "initrd"),
             ("config", SHIM_CONFIG, work / "config"),
         ]
-        cmd = [*_qemu_base(parts, opts.cpus), "-machine", "virt,virtualization=on",
+        ram = _ram_file(work)
+        cmd = [*_qemu_base(parts, opts.cpus),
+               "-object", f"memory-backend-file,id=ram,size={RAM_SIZE},mem-path={ram},share=on",
+               "-machine", "virt,virtualization=on,memory-backend=ram",
                "-serial", "stdio", "-semihosting-config", "enable=on,target=native"]  # fmt: skip
         for _, addr, path in loads:
             if addr is None:
                 cmd += ["-device", f"loader,file={path},cpu-num=0"]
             else:
                 cmd += ["-device", f"loader,file={path},addr={addr:#x},force-raw=on"]
-        channel = Channel(work, hyp, opts.cpus)
+        channel = Channel(work, hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
         try:
             return _run(cmd, channel, opts, kos, work / "qemu.stderr", cancel)
         finally:
             channel.close()
+            ram.unlink(missing_ok=True)
 
 
 def _run(

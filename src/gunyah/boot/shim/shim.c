@@ -1,6 +1,7 @@
 /* The EL2 shim: it puts the kernel at EL1 and forwards every HVC and SMC the
- * kernel makes to the hypervisor model on the host, one record each way over
- * a semihosting FIFO pair of the calling vCPU's own, then does what the model
+ * kernel makes to the hypervisor model on the host, through the calling
+ * vCPU's mailbox in shared memory (shim.h), ringing the host's doorbell by
+ * semihosting when the host is not polling; then it does what the model
  * asks: resume with its registers, start a vCPU, power one off, power the
  * machine off or reset it (the last three through QEMU's own PSCI, which an
  * SMC from EL2 reaches). It saves no FP state: built -mgeneral-regs-only. */
@@ -8,9 +9,7 @@
 
 #define SYS_OPEN  0x01
 #define SYS_WRITE 0x05
-#define SYS_READ  0x06
 #define SYS_WRITE0 0x04
-#define OPEN_RB   1
 #define OPEN_WB   5
 
 #define EC_HVC64  0x16
@@ -30,7 +29,7 @@
 
 struct cpu_slot {
     uint64_t entry, context;            /* where CPU_ON sends it at EL1 */
-    int64_t req, resp;                  /* its semihosting handles */
+    int64_t bell;                       /* its doorbell's semihosting handle */
 };
 
 static struct cpu_slot slots[SHIM_MAX_CPUS];
@@ -101,13 +100,37 @@ static int transfer(uint64_t op, int64_t handle, void *buf, uint64_t len)
     return 1;
 }
 
-static void exchange(struct cpu_slot *slot, struct request *req, struct response *resp)
+static volatile struct mailbox *mailbox(uint64_t cpu)
 {
-    if (!transfer(SYS_WRITE, slot->req, req, sizeof *req)
-        || !transfer(SYS_READ, slot->resp, resp, sizeof *resp)) {
-        say("gunyah-shim: the host side has gone; powering off\n");
-        power_off();
+    return (volatile struct mailbox *)(SHIM_MAILBOXES + cpu * MAILBOX_SIZE);
+}
+
+/* Post the request in the vCPU's mailbox and wait for the answer there. */
+static void exchange(uint64_t cpu, struct request *req, struct response *resp)
+{
+    volatile struct mailbox *box = mailbox(cpu);
+    const uint64_t *src = (const uint64_t *)req;
+    volatile uint64_t *dst = (volatile uint64_t *)&box->req;
+    for (unsigned i = 0; i < sizeof *req / 8; i++)
+        dst[i] = src[i];
+    uint64_t seq = box->req_seq + 1;
+    __asm__ volatile("dmb ish" ::: "memory");
+    box->req_seq = seq;
+    __asm__ volatile("dmb ish" ::: "memory");
+    if (!box->host_polling) {
+        uint64_t ring = seq;
+        if (!transfer(SYS_WRITE, slots[cpu].bell, &ring, sizeof ring)) {
+            say("gunyah-shim: the host side has gone; powering off\n");
+            power_off();
+        }
     }
+    while (box->resp_seq != seq)
+        ;
+    __asm__ volatile("dmb ish" ::: "memory");
+    const volatile uint64_t *from = (const volatile uint64_t *)&box->resp;
+    uint64_t *to = (uint64_t *)resp;
+    for (unsigned i = 0; i < sizeof *resp / 8; i++)
+        to[i] = from[i];
 }
 
 static void setup_el2(void)
@@ -148,9 +171,8 @@ void __attribute__((noreturn)) shim_main(uint64_t index)
         power_off();
     }
     struct cpu_slot *slot = &slots[index];
-    slot->req = open_fifo(index, ".req", OPEN_WB);
-    slot->resp = open_fifo(index, ".resp", OPEN_RB);
-    if (slot->req < 0 || slot->resp < 0) {
+    slot->bell = open_fifo(index, ".bell", OPEN_WB);
+    if (slot->bell < 0) {
         say("gunyah-shim: cannot open the channel to the host; powering off\n");
         power_off();
     }
@@ -167,7 +189,6 @@ void shim_trap(uint64_t *frame)
     uint64_t ec = esr >> 26 & 0x3f;
     uint64_t elr = sysreg_read(elr_el2);
     uint64_t cpu = cpu_index();
-    struct cpu_slot *slot = &slots[cpu];
     struct request req = {.cpu = cpu, .esr = esr, .far = sysreg_read(far_el2)};
     struct response resp;
 
@@ -185,7 +206,7 @@ void shim_trap(uint64_t *frame)
     req.imm = esr & 0xffff;
     for (int i = 0; i < 18; i++)
         req.x[i] = frame[i];
-    exchange(slot, &req, &resp);
+    exchange(cpu, &req, &resp);
     if (req.kind == REQ_FAULT)
         power_off();
     for (int i = 0; i < 18; i++)
@@ -225,8 +246,8 @@ void __attribute__((noreturn)) shim_fault(uint64_t *frame, uint64_t at_el2)
     struct response resp;
     for (int i = 0; i < 18; i++)
         req.x[i] = frame[i];
-    if (cpu < SHIM_MAX_CPUS && slots[cpu].req > 0)
-        exchange(&slots[cpu], &req, &resp);
+    if (cpu < SHIM_MAX_CPUS && slots[cpu].bell > 0)
+        exchange(cpu, &req, &resp);
     say("gunyah-shim: unexpected exception; powering off\n");
     power_off();
 }

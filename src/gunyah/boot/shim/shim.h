@@ -6,6 +6,8 @@
 
 #define SHIM_BASE      0x7fe00000      /* top 2 MiB of 1 GiB of RAM at 0x40000000 */
 #define SHIM_CONFIG    0x7ff00000      /* the host's configuration block */
+#define SHIM_MAILBOXES 0x7ff10000      /* struct mailbox, one per vCPU */
+#define MAILBOX_SIZE   0x400
 #define SHIM_MAX_CPUS  8
 #define SHIM_STACK     0x4000          /* per vCPU */
 
@@ -47,5 +49,19 @@ struct response {
     uint64_t x[18];
 };
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
+
+/* A vCPU's mailbox in the shim's memory, which the host maps too (the
+ * guest's RAM is a shared file). The shim writes a request, then bumps
+ * req_seq; the host answers, then sets resp_seq to it. While the host polls
+ * (host_polling != 0) that is all; otherwise the shim also rings the host's
+ * doorbell, an 8-byte semihosting write to <prefix>N.bell. */
+struct mailbox {
+    volatile uint64_t req_seq;
+    volatile uint64_t resp_seq;
+    volatile uint64_t host_polling;
+    uint64_t pad;
+    struct request req;
+    struct response resp;
+};
 #endif
 #endif
