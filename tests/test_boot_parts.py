@@ -5,9 +5,11 @@ the device-tree edit, the initramfs and the Image check."""
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import shutil
 import subprocess
+from array import array
 from pathlib import Path
 
 import fdt
@@ -209,3 +211,69 @@ def test_image_check_reads_the_header(tmp_path: Path) -> None:
     subprocess.run(["mkfifo", str(fifo)], check=True)
     with pytest.raises(BadKernel, match="not a regular file"):
         image_size(fifo)  # refused, not waited on
+
+
+class _Mailbox:
+    """A Channel over a RAM file of our own, driven as the shim drives it."""
+
+    def __init__(self, tmp: Path, persona: str = "gunyah") -> None:
+        from gunyah.model import Hypervisor
+
+        ram = tmp / "ram"
+        ram.write_bytes(bytes(1 << 16))
+        self.ch = channel.Channel(tmp, Hypervisor(persona), 1, ram, 0x1000)
+        self.words = self.ch._words
+        self.box = self.ch._first
+        self.bell = os.open(f"{self.ch.prefix}0.bell", os.O_WRONLY)
+
+    def close(self) -> None:
+        os.close(self.bell)
+        self.ch.close()
+
+    def call(self, kind: int, imm: int, pc: int, regs: list[int]) -> tuple[list[int], list[int]]:
+        import time
+
+        req = self.box + channel.REQ_AT
+        self.words[req : req + 6] = array("Q", [0, kind, imm, pc, 0, 0])
+        self.words[req + 6 : req + 24] = array("Q", regs + [0] * (18 - len(regs)))
+        seq = self.words[self.box + channel.REQ_SEQ] + 1
+        self.words[self.box + channel.REQ_SEQ] = seq
+        if not self.words[self.box + channel.HOST_POLLING]:
+            os.write(self.bell, seq.to_bytes(8, "little"))
+        deadline = time.monotonic() + 10
+        while self.words[self.box + channel.RESP_SEQ] != seq and not self.ch.ended.is_set():
+            assert time.monotonic() < deadline, "no answer"
+        resp = self.box + channel.RESP_AT
+        return self.words[resp : resp + 6].tolist(), self.words[resp + 6 : resp + 24].tolist()
+
+
+def test_channel_answers_from_the_model_and_records_the_call(tmp_path: Path) -> None:
+    m = _Mailbox(tmp_path)
+    try:
+        header, regs = m.call(channel.REQ_HVC, 0, 0xFFFF_8000_0000_1234, [0x8600FF01])
+        assert header == [0] * 6
+        assert regs[:4] == [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]
+        header, _ = m.call(channel.REQ_SMC, 0, 0x1000, [0x84000008])  # SYSTEM_OFF
+        assert header[0] == channel.ACTIONS["system_off"] and m.ch.ended.is_set()
+        calls = [c.to_dict() for c in m.ch.calls]
+        assert [(c["pc"], c["conduit"], c["name"]) for c in calls] == [
+            (0xFFFF_8000_0000_1234, "hvc", "VENDOR_HYP_CALL_UID"),
+            (0x1000, "smc", "PSCI_SYSTEM_OFF"),
+        ]
+    finally:
+        m.close()
+
+
+@given(kind=st.integers(0, 2**64 - 1), imm=st.integers(0, 2**64 - 1),
+       regs=st.lists(st.integers(0, 2**64 - 1), min_size=18, max_size=18))  # fmt: skip
+def test_channel_takes_any_mailbox_contents(tmp_path_factory, kind, imm, regs) -> None:
+    m = _Mailbox(tmp_path_factory.mktemp("box"))
+    try:
+        m.call(kind, imm, 0, regs)
+        assert m.ch.error is None
+        valid = kind in (channel.REQ_HVC, channel.REQ_SMC) and imm <= 0xFFFF
+        assert (m.ch.fault is None) == valid
+        if m.ch.fault is not None and kind != channel.REQ_FAULT:
+            assert "malformed request" in m.ch.fault.describe()
+    finally:
+        m.close()

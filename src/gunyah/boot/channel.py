@@ -63,8 +63,11 @@ class ShimFault:
     esr: int
     far: int
     at_el2: bool
+    malformed: str | None = None  # a request the shim would never write, and why
 
     def describe(self) -> str:
+        if self.malformed is not None:
+            return f"a malformed request in vCPU {self.cpu}'s mailbox: {self.malformed}"
         where = "in the shim (EL2)" if self.at_el2 else "from the kernel (EL1)"
         return (f"unexpected exception {where} on vCPU {self.cpu}: ESR {self.esr:#x} "
                 f"at pc {self.pc:#x}, FAR {self.far:#x}")  # fmt: skip
@@ -151,8 +154,12 @@ class Channel:
         regs = words[req + HEADER_WORDS : req + HEADER_WORDS + NUM_REGS].tolist()
         resp = box + RESP_AT
         header = [0, 0, 0, 0, 0, 0]
-        if kind == REQ_FAULT:
-            self.fault = ShimFault(cpu, pc, esr, far, bool(imm))
+        # the mailbox is guest memory: a kernel can write anything there
+        malformed = (f"kind {kind:#x}" if kind not in (REQ_HVC, REQ_SMC, REQ_FAULT)
+                     else f"immediate {imm:#x} is over 16 bits" if imm > 0xFFFF
+                     else None)  # fmt: skip
+        if kind == REQ_FAULT or malformed is not None:
+            self.fault = ShimFault(cpu, pc, esr, far, bool(imm), malformed)
             self.ended.set()
         else:
             conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
