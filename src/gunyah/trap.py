@@ -34,8 +34,7 @@ class TrapCall:
     def name(self) -> str | None:
         """The name the decoders give this call, if any."""
         if self.function_id is not None:
-            name: str | None = abi.describe_function_id(self.function_id)["name"]
-            return name
+            return abi.describe_function(self.function_id).name
         if self.number is not None:
             return abi.HYPERCALLS.get(self.number)
         return None
@@ -69,10 +68,24 @@ def classify(conduit: str, imm: int, x0: int) -> TrapCall:
     return TrapCall(conduit, imm, kind, None, None, 64)
 
 
-def describe_hvc_imm(imm: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HvcImmediate:
     """What an HVC immediate selects on a Gunyah hypervisor (`decode --hvc-imm`)."""
+
+    call: TrapCall
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.call
+        name = c.name if c.abi == "native" else None
+        return {"imm": c.imm, "abi": c.abi, "number": c.number, "name": name}
+
+
+def describe_hvc(imm: int) -> HvcImmediate:
     if not 0 <= imm <= 0xFFFF:
         raise ValueError(f"HVC immediate {imm:#x} does not fit in 16 bits")
-    call = classify("hvc", imm, 0)
-    name = call.name if call.abi == "native" else None
-    return {"imm": imm, "abi": call.abi, "number": call.number, "name": name}
+    return HvcImmediate(classify("hvc", imm, 0))
+
+
+def describe_hvc_imm(imm: int) -> dict[str, Any]:
+    """`describe_hvc(imm).to_dict()`: the JSON form."""
+    return describe_hvc(imm).to_dict()

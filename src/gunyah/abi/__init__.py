@@ -40,8 +40,12 @@ from .calls import (
     vendor_hyp_function,
 )
 from .describe import (
+    FunctionDescription,
+    UidDescription,
+    describe_function,
     describe_function_id,
     describe_results,
+    describe_uid,
 )
 from .errors import (
     ERROR_OK,
@@ -127,8 +131,12 @@ __all__ = [
     "VENDOR_HYP_FUNCTION",
     "VendorHypCall",
     "banner",
+    "FunctionDescription",
+    "UidDescription",
+    "describe_function",
     "describe_function_id",
     "describe_results",
+    "describe_uid",
     "encode_api_info",
     "encode_flags0",
     "error_name",

@@ -3,6 +3,7 @@ the decoders behind `gunyah decode` and `gunyah call`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .. import smccc
@@ -11,27 +12,68 @@ from .identify import HypIdentify
 from .uids import CallUid
 
 
-def describe_function_id(value: int) -> dict[str, Any]:
-    """Everything known about a function ID, SMCCC fields plus Gunyah's reading."""
+@dataclass(frozen=True)
+class FunctionDescription:
+    """Everything known about a function ID: its SMCCC fields, the name SMCCC
+    gives it, and for the vendor-hypervisor owner each hypervisor's reading
+    (Gunyah's first), which decide the name where SMCCC gives none."""
+
+    fid: smccc.FunctionId
+    gunyah: VendorHypCall | None  # vendor-hypervisor owner only
+    kvm: str | None
+
+    @property
+    def name(self) -> str | None:
+        name = smccc.generic_name(self.fid)
+        if name is None and self.gunyah is not None:
+            name = self.gunyah.name if self.gunyah.name is not None else self.kvm
+        return name
+
+    def to_dict(self) -> dict[str, Any]:
+        out = smccc.function_id_dict(self.fid)
+        if self.gunyah is not None:
+            fid, call = self.fid, self.gunyah
+            out["gunyah"] = {
+                **call.to_dict(),
+                "accepted": call.accepted(fid.fast, fid.smc64),
+                "accepted_form": call.accepted_form,
+            }
+            out["kvm"] = self.kvm
+        out["name"] = self.name
+        return out
+
+
+def describe_function(value: int) -> FunctionDescription:
+    """A function ID described (`gunyah decode`)."""
     fid = smccc.FunctionId.decode(value)
-    out = smccc.function_id_dict(fid)
-    name = smccc.generic_name(fid)
-    if fid.owner == smccc.OWNER_VENDOR_HYP:
-        # vendor-specific: each hypervisor's reading, Gunyah's first
-        call = VendorHypCall.decode(fid.function)
-        out["gunyah"] = {
-            **call.to_dict(),
-            "accepted": call.accepted(fid.fast, fid.smc64),
-            "accepted_form": call.accepted_form,
-        }
-        kvm = smccc.KVM_VENDOR_CALLS.get(fid.function)
-        out["kvm"] = kvm
-        if name is None and call.name is not None:
-            name = call.name
-        elif name is None and kvm is not None:
-            name = kvm
-    out["name"] = name
-    return out
+    if fid.owner != smccc.OWNER_VENDOR_HYP:
+        return FunctionDescription(fid, None, None)
+    return FunctionDescription(
+        fid, VendorHypCall.decode(fid.function), smccc.KVM_VENDOR_CALLS.get(fid.function)
+    )
+
+
+def describe_function_id(value: int) -> dict[str, Any]:
+    """`describe_function(value).to_dict()`: the JSON form."""
+    return describe_function(value).to_dict()
+
+
+@dataclass(frozen=True)
+class UidDescription:
+    """A call UID described (`gunyah decode --uid`): the decoded UID and
+    whether it is one of Gunyah's."""
+
+    uid: CallUid
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.uid.to_dict(), "is_gunyah": self.uid.is_gunyah}
+
+
+def describe_uid(words: list[int]) -> UidDescription:
+    """ValueError unless there are four 32-bit words."""
+    if len(words) != 4:
+        raise ValueError(f"a call UID is 4 words W0 W1 W2 W3, got {len(words)}")
+    return UidDescription(CallUid.decode(*words))
 
 
 def describe_results(function_id: int | None, imm: int, results: list[int]) -> dict[str, Any]:

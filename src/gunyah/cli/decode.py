@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .. import abi, render
-from ..trap import describe_hvc_imm
+from ..trap import describe_hvc
 from .common import (
     EXIT_OK,
     UsageError,
@@ -23,9 +23,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             raise UsageError(f"--uid takes exactly 4 words W0 W1 W2 W3, got {len(values)}")
         if any(v >> 32 for v in values):
             raise UsageError("--uid words are 32-bit; a value does not fit")
-        uid = abi.CallUid.decode(*values)
-        d = uid.to_dict()
-        d["is_gunyah"] = uid.is_gunyah
+        d = abi.describe_uid(values).to_dict()
         emit(args, d, render.uid(d))
         return EXIT_OK
     if args.identify:
@@ -39,13 +37,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.hvc_imm:
         if any(v >> 16 for v in values):
             raise UsageError("an HVC immediate is 16 bits; a value does not fit")
-        rows = [describe_hvc_imm(v) for v in values]
+        rows = [describe_hvc(v).to_dict() for v in values]
         emit(args, rows, "\n".join(render.hvc_imm(r) for r in rows))
         return EXIT_OK
     if any(v >> 32 for v in values):
         bad = next(v for v in values if v >> 32)
         raise UsageError(f"function ID {bad:#x} does not fit in 32 bits")
-    rows = [abi.describe_function_id(v) for v in values]
+    rows = [abi.describe_function(v).to_dict() for v in values]
     emit(args, rows, "\n".join(render.function_id(r) for r in rows))
     return EXIT_OK
 
