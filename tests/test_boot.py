@@ -54,10 +54,12 @@ def no_orphans(tmp_path: Path):
     tmp = tmp_path / "boot-tmp"
     tmp.mkdir()
     _TMP.append(tmp)
+    shm = set(Path("/dev/shm").glob("gunyah-boot-*"))
     yield
     _TMP.pop()
     assert qemus_in(tmp) == [], "a QEMU outlived its boot"
     assert list(tmp.iterdir()) == [], "a boot left files behind"
+    assert set(Path("/dev/shm").glob("gunyah-boot-*")) <= shm, "a boot left its RAM file"
 
 
 def names(d: dict[str, Any]) -> list[str | None]:
