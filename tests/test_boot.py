@@ -381,3 +381,8 @@ def test_a_capture_that_never_gets_out(tmp_path: Path) -> None:
     assert p.returncode == 125
     assert p.stderr.strip() == "gunyah: no probe capture: the guest never began sending its capture"
     assert not cap.exists()
+
+
+def test_initrd_that_is_not_a_file(tmp_path: Path) -> None:
+    assert_usage_error(gunyah("boot", "--initrd", "/dev/zero"), "not a regular file")
+    assert_usage_error(gunyah("boot", "--initrd", str(tmp_path / "none")), "not a regular file")

@@ -244,6 +244,25 @@ def prepare_modules(opts: BootOptions, parts: Parts) -> list[Path]:
     return built
 
 
+MAX_INITRD = 256 << 20
+
+
+def check_initrd(path: Path) -> None:
+    """BootError unless the user's initramfs is a regular file under 256 MiB."""
+    if not path.is_file():  # before opening: a FIFO or a device would not end
+        raise BootError(f"--initrd {path}: not a regular file")
+    if path.stat().st_size > MAX_INITRD:
+        raise BootError(f"--initrd {path}: over {MAX_INITRD >> 20} MiB")
+
+
+def read_initrd(path: Path) -> bytes:
+    check_initrd(path)
+    try:
+        return path.read_bytes()[:MAX_INITRD]
+    except OSError as e:
+        raise BootError(f"--initrd {path}: {e.strerror}") from None
+
+
 def _module_args(opts: BootOptions) -> dict[str, str]:
     if not (opts.identify_module and opts.identify_args):
         return {}
@@ -263,7 +282,7 @@ def boot(
     with tempfile.TemporaryDirectory(prefix="gunyah-boot-") as tmp:
         work = Path(tmp)
         if opts.initrd is not None:
-            initrd = opts.initrd.read_bytes()
+            initrd = read_initrd(opts.initrd)
         else:
             initrd = initramfs.build(parts.busybox, kos, _module_args(opts), opts.capture)
         dtb_addr = _align(kernel_end, 0x20_0000)

@@ -19,10 +19,15 @@ from .common import EXIT_GUEST_FAILED, UsageError, add_json, add_persona, second
 
 def cmd_boot(args: argparse.Namespace) -> int:
     from ..boot.kernel import BadKernel, MissingPart, find_parts
-    from ..boot.machine import MAX_CPUS, BootError, BootOptions, boot
+    from ..boot.machine import MAX_CPUS, BootError, BootOptions, boot, check_initrd
     from ..boot.modules import ModuleError
     from ..toolchain import SHIM_ELF
 
+    if args.initrd is not None:
+        try:
+            check_initrd(args.initrd)
+        except BootError as e:
+            raise UsageError(str(e)) from None
     if not 1 <= args.smp <= MAX_CPUS:
         raise UsageError(f"--smp takes 1 to {MAX_CPUS} vCPUs, not {args.smp}")
     for m in args.module:
