@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gunyah import psci, smccc
 from gunyah.conduit import RESET_STATUS
@@ -173,3 +175,31 @@ def test_unicorn_run_ends_on_system_off_and_reset(
 
     result = VCpu(Hypervisor(persona)).run(load_elf(guests["psci_power"]), {0: which})
     assert (result.stopped_by, result.exit_status) == (stopped, status)
+
+
+def test_call_names_psci_return_codes_as_psci_does() -> None:
+    from cli_helpers import gunyah
+
+    # -2 is INVALID_PARAMETERS to PSCI, NOT_REQUIRED to SMCCC
+    out = gunyah("call", "0xc4000003", "0x99").stdout
+    assert "(-2 INVALID_PARAMETERS)" in out and "NOT_REQUIRED" not in out
+    assert "(-4 ALREADY_ON)" in gunyah("call", "0xc4000003", "0").stdout
+
+
+@given(
+    persona=st.sampled_from(["gunyah", "kvm", "none", "dirty-upper"]),
+    function=st.integers(0, 0x1F),
+    smc64=st.booleans(),
+    args=st.lists(st.integers(0, M64), min_size=17, max_size=17),
+    cpu=st.integers(0, 1),
+)
+def test_any_psci_call_is_answered_within_64_bits(persona, function, smc64, args, cpu) -> None:
+    h = Hypervisor(persona, cpus=2)
+    fid = psci.fn64(function) if smc64 else psci.fn32(function)
+    regs = [fid, *args]
+    action = h.handle(regs, "hvc", 0, cpu)
+    assert len(regs) == 18 and all(0 <= r <= M64 for r in regs)
+    assert regs[4:] == args[3:]  # X4.. are never touched
+    if action is not None:
+        assert action.kind in ("cpu_on", "cpu_off", "system_off", "system_reset")
+        assert 0 <= action.cpu < 2

@@ -7,7 +7,7 @@ the standard secure service owner (4); their names are in
 from __future__ import annotations
 
 from .bitfield import Bitfield, Field, flag
-from .smccc import OWNER_STANDARD, fast32, fast64
+from .smccc import OWNER_STANDARD, fast32, fast64, to_signed
 
 # Function numbers (bits 15:0 of the ID; include/uapi/linux/psci.h PSCI_0_2_FN_*).
 VERSION = 0x00
@@ -59,6 +59,12 @@ RETURN_CODES = {
     DISABLED: "DISABLED",
     INVALID_ADDRESS: "INVALID_ADDRESS",
 }
+
+def return_code_name(value: int, bits: int = 64) -> str | None:
+    """The PSCI return code a register value spells, if any (PSCI's -2 is
+    INVALID_PARAMETERS where SMCCC's is NOT_REQUIRED)."""
+    return RETURN_CODES.get(to_signed(value, bits))
+
 
 # PSCI_VERSION's answer: major in bits 30:16, minor in 15:0 (psci.h
 # PSCI_VERSION_MAJOR_MASK 0xffff0000 keeps bit 31, which is zero in a version).

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import abi, smccc
+from . import abi, psci, smccc
 
 
 def printable(text: str) -> str:
@@ -117,7 +117,7 @@ def call_result(d: dict[str, Any]) -> str:
     width = d["width"]
     for i, r in enumerate(d["results"]):
         shown = hex64(r) if width == 64 else hex32(r)
-        suffix = _meaning_of(r, width) if i == 0 else ""
+        suffix = _meaning_of(r, width, d["function"]) if i == 0 else ""
         lines.append(f"  X{i:<2} = {shown}{suffix}")
     if width == 32 and any(r >> 32 for r in d["registers"][:4]):
         raw = " ".join(hex64(r) for r in d["registers"][:4])
@@ -131,8 +131,11 @@ def call_result(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _meaning_of(value: int, width: int) -> str:
-    name = smccc.return_code_name(value, width)
+def _meaning_of(value: int, width: int, function: dict[str, Any] | None) -> str:
+    """X0 as a return code: PSCI's names for the standard secure service's
+    calls, SMCCC's for the rest."""
+    psci_call = function is not None and function["owner"]["value"] == smccc.OWNER_STANDARD
+    name = (psci.return_code_name if psci_call else smccc.return_code_name)(value, width)
     return f"  ({smccc.to_signed(value, width)} {name})" if name and value else ""
 
 
