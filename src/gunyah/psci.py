@@ -60,6 +60,7 @@ RETURN_CODES = {
     INVALID_ADDRESS: "INVALID_ADDRESS",
 }
 
+
 def return_code_name(value: int, bits: int = 64) -> str | None:
     """The PSCI return code a register value spells, if any (PSCI's -2 is
     INVALID_PARAMETERS where SMCCC's is NOT_REQUIRED)."""

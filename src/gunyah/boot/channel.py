@@ -149,34 +149,37 @@ class Channel:
             self.ended.set()
 
     def _answer(self, cpu: int, words: memoryview, box: int) -> None:
-        req = box + REQ_AT
+        """Answer the request in the mailbox at `box`: the hot path of a boot."""
+        req, resp = box + REQ_AT, box + RESP_AT
         _, kind, imm, pc, esr, far = words[req : req + HEADER_WORDS].tolist()
         regs = words[req + HEADER_WORDS : req + HEADER_WORDS + NUM_REGS].tolist()
-        resp = box + RESP_AT
-        header = [0, 0, 0, 0, 0, 0]
-        # the mailbox is guest memory: a kernel can write anything there
-        malformed = (f"kind {kind:#x}" if kind not in (REQ_HVC, REQ_SMC, REQ_FAULT)
-                     else f"immediate {imm:#x} is over 16 bits" if imm > 0xFFFF
-                     else None)  # fmt: skip
-        if kind == REQ_FAULT or malformed is not None:
+        if kind > REQ_SMC or imm > 0xFFFF:  # the mailbox is guest memory: anything can be there
+            malformed = (None if kind == REQ_FAULT and imm <= 1
+                         else f"kind {kind:#x}" if kind > REQ_FAULT
+                         else f"immediate {imm:#x} is over 16 bits")  # fmt: skip
             self.fault = ShimFault(cpu, pc, esr, far, bool(imm), malformed)
             self.ended.set()
-        else:
-            conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
-            before = tuple(regs)
-            with self.lock:
-                action = self.hyp.handle(regs, conduit, imm, cpu)
-                self.call_count += 1
-                self._raw.append((pc, conduit, imm, before, tuple(regs[:RESULT_REGS])))
-                if action is not None:
-                    self.actions.append(action)
+            words[resp] = 0
+            return
+        conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
+        before = tuple(regs)
+        with self.lock:
+            action = self.hyp.handle(regs, conduit, imm, cpu)
+            self.call_count += 1
+            self._raw.append((pc, conduit, imm, before, tuple(regs[:RESULT_REGS])))
             if action is not None:
-                header[0] = ACTIONS[action.kind]
-                if action.kind == "cpu_on":
-                    header[1:5] = [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
-                elif action.kind in ("system_off", "system_reset"):
-                    self.ended.set()
-        words[resp : resp + HEADER_WORDS + NUM_REGS] = array("Q", header + regs)
+                self.actions.append(action)
+        words[resp + HEADER_WORDS : resp + HEADER_WORDS + NUM_REGS] = array("Q", regs)
+        if action is None:
+            words[resp] = 0
+            return
+        if action.kind == "cpu_on":
+            words[resp + 1 : resp + 5] = array(
+                "Q", [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
+            )
+        elif action.kind in ("system_off", "system_reset"):
+            self.ended.set()
+        words[resp] = ACTIONS[action.kind]
 
     def close(self) -> None:
         """Stop the serving threads and let go of the mailboxes (QEMU has exited)."""
