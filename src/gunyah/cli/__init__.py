@@ -38,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gunyah",
         description="The Gunyah hypervisor's guest-identification ABI, both sides of SMCCC: "
         "a guest driver, an executable hypervisor model, an AArch64 vCPU that traps real "
-        "guest code into it, decoders, a conformance matrix, a read-only probe of this "
-        "machine, and hypercall-trace statistics.",
+        "guest code into it, a real arm64 Linux kernel booted on the model in QEMU, "
+        "decoders, a conformance matrix, a read-only probe of this machine, and "
+        "hypercall-trace statistics.",
         epilog="Numbers are hex (0x..., underscores allowed) or decimal. "
         "Run 'gunyah COMMAND --help' for each command.",
     )
