@@ -47,6 +47,11 @@ def qemus_in(directory: Path) -> list[str]:
     return [ln for ln in out.stdout.splitlines() if str(directory) in ln]
 
 
+def boots_in(directory: Path) -> int:
+    """Those of them that run a guest, not the short runs that describe the machine."""
+    return sum("dumpdtb" not in q for q in qemus_in(directory))
+
+
 @pytest.fixture(autouse=True)
 def no_orphans(tmp_path: Path):
     """Every boot of a test runs with its own TMPDIR: afterwards no QEMU of
@@ -247,12 +252,14 @@ def test_ctrl_c_stops_the_boot_and_reaps_qemu() -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not qemus_in(_TMP[-1]) and time.monotonic() < deadline:
+        while not boots_in(_TMP[-1]) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert qemus_in(_TMP[-1]), "QEMU never started"
+        assert proc.poll() is None, f"the boot ended early: {proc.communicate()}"
+        assert boots_in(_TMP[-1]), "QEMU never started"
         time.sleep(1)
     finally:
-        proc.send_signal(signal.SIGINT)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
@@ -366,8 +373,7 @@ def test_kernel_matrix_ctrl_c_reaps_every_qemu() -> None:
         deadline, booting = time.monotonic() + 60, 0
         while booting < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-            # boots, not the short QEMU runs that describe the machine
-            booting = sum("dumpdtb" not in q for q in qemus_in(_TMP[-1]))
+            booting = boots_in(_TMP[-1])
         assert booting >= 2, "two boots never ran at once"
     finally:
         proc.send_signal(signal.SIGINT)
