@@ -392,3 +392,24 @@ def test_a_capture_that_never_gets_out(tmp_path: Path) -> None:
 def test_initrd_that_is_not_a_file(tmp_path: Path) -> None:
     assert_usage_error(gunyah("boot", "--initrd", "/dev/zero"), "not a regular file")
     assert_usage_error(gunyah("boot", "--initrd", str(tmp_path / "none")), "not a regular file")
+
+
+def test_a_host_side_that_dies_ends_the_boot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in the host's answer ends the boot at once, with QEMU reaped."""
+    from gunyah.boot import channel, machine
+    from gunyah.boot.kernel import find_parts
+    from gunyah.toolchain import SHIM_ELF
+
+    def broken(self: object, cpu: int, words: object, box: int) -> None:
+        raise RuntimeError("the model broke")
+
+    monkeypatch.setattr(channel.Channel, "_answer", broken)
+    monkeypatch.setenv("TMPDIR", str(_TMP[-1]))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    result = machine.boot(machine.BootOptions(timeout=60), find_parts(), SHIM_ELF)
+    assert result.stopped_by == "host-error"
+    assert result.exit_status == 125
+    assert "the model broke" in result.problem
+    assert result.boot_seconds < 30

@@ -30,7 +30,7 @@ from ..conduit import RESET_STATUS, TrapRecord
 from ..guest.driver import VERDICT_EXIT, VERDICTS
 from ..model import Hypervisor
 from . import devicetree, initramfs, modules
-from .channel import Channel, ShimFault
+from .channel import Channel
 from .kernel import Parts, image_size
 from .modules import ModuleError
 
@@ -381,8 +381,10 @@ def _watch(
             return "poweroff"
         if "system_reset" in actions:
             return "reset"
-        if channel.fault is not None or channel.error is not None:
+        if channel.fault is not None:
             return "shim-fault"
+        if channel.error is not None:
+            return "host-error"
         if console.power_down_at is not None and (
             console.panic_at is not None or now - console.power_down_at > HALT_GRACE
         ):
@@ -462,8 +464,8 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
             "qemu-exit": "QEMU exited before the guest powered off"
             + (f": {stderr.strip().splitlines()[-1]}" if stderr.strip() else ""),
             "interrupted": "the boot was stopped (Ctrl-C)",
-            "shim-fault": (channel.fault.describe() if isinstance(channel.fault, ShimFault)
-                           else f"the host side of the channel failed: {channel.error!r}"),
+            "shim-fault": channel.fault.describe() if channel.fault else "",
+            "host-error": f"the host side of the channel failed: {channel.error!r}",
         }.get(stopped_by, stopped_by)  # fmt: skip
     capture, capture_problem = _capture(console) if opts.capture else (None, None)
     return BootResult(
