@@ -9,7 +9,6 @@ its row with the reason and the last console lines behind it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,7 +82,3 @@ def check_kernel(personas: Iterable[Persona], opts: machine.BootOptions, parts: 
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def default_jobs() -> int:
-    return os.cpu_count() or 1
