@@ -277,3 +277,39 @@ def test_channel_takes_any_mailbox_contents(tmp_path_factory, kind, imm, regs) -
             assert "malformed request" in m.ch.fault.describe()
     finally:
         m.close()
+
+
+def _console(data: bytes) -> machine._Console:
+    import io
+
+    c = machine._Console(io.BytesIO(data))
+    c.thread.join(timeout=10)
+    return c
+
+
+def test_console_is_bounded_and_takes_any_bytes() -> None:
+    endless = b"A" * (10 * machine.MAX_LINE)  # no newline at all
+    c = _console(endless + b"\n\xff\xfe\x1b[2J\r\n")
+    assert all(len(ln) <= machine.MAX_LINE for ln in c.lines)
+    assert c.lines[-1] == "\ufffd\ufffd\x1b[2J"  # kept as text; the renderer escapes it
+    many = _console(b"x\n" * (machine.MAX_LINES + 5))
+    assert len(many.lines) == machine.MAX_LINES and many.count == machine.MAX_LINES + 5
+
+
+def test_capture_from_the_console_garbage_cut_short_and_too_big() -> None:
+    from gunyah.boot import initramfs
+
+    begin, end = initramfs.CAPTURE_BEGIN.encode(), initramfs.CAPTURE_END.encode()
+    ok = _console(b"boot\n" + begin + b"\naGVsbG8=\n" + end + b"\ndone\n")
+    assert machine._capture(ok) == (b"hello", None)
+    assert list(ok.lines) == ["boot", "done"]  # the capture is kept out of the console
+    bad = _console(begin + b"\nnot base64!\n" + end + b"\n")
+    assert machine._capture(bad) == (None, "the guest's capture is not valid base64")
+    cut = _console(begin + b"\naGVsbG8=\n")
+    assert machine._capture(cut) == (None, "the guest's capture was cut short")
+    big = _console(begin + b"\n" + b"QUFB\n" * (machine.MAX_CAPTURE_LINES + 1) + end + b"\n")
+    assert machine._capture(big) == (None, "the guest's capture is over 16 MiB")
+    assert len(big.capture or []) == machine.MAX_CAPTURE_LINES
+    assert machine._capture(_console(b"no capture\n"))[1] == (
+        "the guest never began sending its capture"
+    )
