@@ -413,3 +413,10 @@ def test_a_host_side_that_dies_ends_the_boot(monkeypatch: pytest.MonkeyPatch) ->
     assert result.exit_status == 125
     assert "the model broke" in result.problem
     assert result.boot_seconds < 30
+
+
+def test_a_module_that_is_neither_c_nor_ko(tmp_path: Path) -> None:
+    odd = tmp_path / "mod.txt"
+    odd.write_text("not a module")
+    for command in (["boot"], ["conformance", "--kernel"]):
+        assert_usage_error(gunyah(*command, "--module", str(odd)), "takes a .c or .ko file")

@@ -230,6 +230,9 @@ def prepare_modules(opts: BootOptions, parts: Parts) -> list[Path]:
     kernel: ours first. ModuleError names the module and the problem."""
     if opts.initrd is not None:
         return []
+    for m in opts.modules:
+        if m.suffix not in (".c", ".ko"):
+            raise ModuleError(f"--module takes a .c or .ko file, not {m}")
     sources = ([modules.IDENTIFY_SOURCE] if opts.identify_module else []) + list(opts.modules)
     built: list[Path] = []
     for src in sources:

@@ -30,9 +30,6 @@ def cmd_boot(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from None
     if not 1 <= args.smp <= MAX_CPUS:
         raise UsageError(f"--smp takes 1 to {MAX_CPUS} vCPUs, not {args.smp}")
-    for m in args.module:
-        if m.suffix not in (".c", ".ko"):
-            raise UsageError(f"--module takes a .c or .ko file, not {m}")
     capture = args.capture_probe
     if capture is not None:
         if args.initrd is not None:

@@ -74,8 +74,6 @@ def _kernel_rows(args: argparse.Namespace, personas: list[Any]) -> list[Any] | N
     if why is not None:
         raise UsageError(why)
     module = args.module
-    if module is not None and module.suffix not in (".c", ".ko"):
-        raise UsageError(f"--module takes a .c or .ko file, not {module}")
     opts = BootOptions(
         modules=(module,) if module is not None else (),
         identify_module=module is None,
