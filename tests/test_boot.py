@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from boot_helpers import _TMP, BOOT_TIMEOUT, boot, boots_in, no_orphans, qemus_in, run_boot  # noqa: F401
 from cli_helpers import COMMAND, assert_usage_error, gunyah
 
 from gunyah.boot.kernel import cache_dir
@@ -22,51 +23,6 @@ from gunyah.model import get_persona
 from gunyah.psci import CPU_ON, SYSTEM_OFF, fn32, fn64
 
 MODULES = Path(__file__).resolve().parent / "modules"
-BOOT_TIMEOUT = 120
-
-
-_TMP: list[Path] = []  # the current test's TMPDIR for the boots it starts
-
-
-def run_boot(*args: str, timeout: float = BOOT_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TMPDIR": str(_TMP[-1])}
-    return subprocess.run([*COMMAND, "boot", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
-
-
-def boot(*args: str, timeout: float = BOOT_TIMEOUT) -> tuple[int, dict[str, Any], str]:
-    p = run_boot(*args, "--json", timeout=timeout)
-    assert "Traceback" not in p.stderr, p.stderr
-    assert p.stdout, p.stderr
-    return p.returncode, json.loads(p.stdout), p.stderr
-
-
-def qemus_in(directory: Path) -> list[str]:
-    """QEMUs still alive whose command line names the directory."""
-    out = subprocess.run(["pgrep", "-af", "qemu-system-aarch64"], capture_output=True, text=True)
-    return [ln for ln in out.stdout.splitlines() if str(directory) in ln]
-
-
-def boots_in(directory: Path) -> int:
-    """Those of them that run a guest, not the short runs that describe the machine."""
-    return sum("dumpdtb" not in q for q in qemus_in(directory))
-
-
-@pytest.fixture(autouse=True)
-def no_orphans(tmp_path: Path):
-    """Every boot of a test runs with its own TMPDIR: afterwards no QEMU of
-    it is alive and nothing of it is left there."""
-    tmp = tmp_path / "boot-tmp"
-    tmp.mkdir()
-    _TMP.append(tmp)
-    shm = set(Path("/dev/shm").glob("gunyah-boot-*"))
-    yield
-    _TMP.pop()
-    assert qemus_in(tmp) == [], "a QEMU outlived its boot"
-    assert list(tmp.iterdir()) == [], "a boot left files behind"
-    assert set(Path("/dev/shm").glob("gunyah-boot-*")) <= shm, "a boot left its RAM file"
-
-
 def names(d: dict[str, Any]) -> list[str | None]:
     return [c["name"] for c in d["calls"]]
 

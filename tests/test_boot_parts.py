@@ -33,6 +33,27 @@ def test_shipped_shim_is_built_from_its_source(tmp_path: Path) -> None:
     )
 
 
+def _is_fp_simd(word: int) -> bool:
+    """An A64 instruction of the FP/SIMD classes (Arm ARM C4.1): data
+    processing (op0 x111) or a load/store of a SIMD&FP register (op0 x1x0, V=1)."""
+    return (word >> 25) & 0b111 == 0b111 or (word >> 25) & 0b111 == 0b110 or (
+        (word >> 25) & 0b101 == 0b100 and (word >> 26) & 1 == 1
+    )
+
+
+def test_shim_touches_no_fp_or_simd_register() -> None:
+    """The FP/SIMD registers are the guest's and the shim saves none of them
+    (zig's clang ignores -mgeneral-regs-only: toolchain.NO_FP turns them off)."""
+    from elftools.elf.elffile import ELFFile
+
+    with SHIM_ELF.open("rb") as f:
+        text = ELFFile(f).get_section_by_name(".text").data()
+    words = array("I", text[: len(text) // 4 * 4])
+    assert len(words) > 500
+    fp = [f"{4 * i:#x}: {w:#010x}" for i, w in enumerate(words) if _is_fp_simd(w)]
+    assert fp == []
+
+
 def _define(name: str) -> int:
     m = re.search(rf"#define {name}\s+(0x[0-9a-fA-F]+|\d+)", SHIM_H)
     assert m, name
@@ -58,17 +79,20 @@ def test_channel_records_match_the_shims_header() -> None:
         "ACT_SYSTEM_RESET": channel.ACTIONS["system_reset"],
     }  # fmt: skip
     req = dict(re.findall(r"(REQ_\w+) = (\d+)", SHIM_H))
-    assert (int(req["REQ_HVC"]), int(req["REQ_SMC"]), int(req["REQ_FAULT"])) == (
-        channel.REQ_HVC, channel.REQ_SMC, channel.REQ_FAULT)  # fmt: skip
+    assert {k: int(v) for k, v in req.items()} == {
+        "REQ_HVC": channel.REQ_HVC, "REQ_SMC": channel.REQ_SMC,
+        "REQ_FAULT": channel.REQ_FAULT, "REQ_RESULT": channel.REQ_RESULT,
+    }  # fmt: skip
 
 
 def test_mailbox_layout_matches_the_shims_header() -> None:
     body = re.search(r"struct mailbox \{(.*?)\};", SHIM_H, re.S).group(1)
     fields = re.findall(r"(?:volatile )?(uint64_t|struct request|struct response) (\w+);", body)
     names = [n for _, n in fields]
-    assert names[:3] == ["req_seq", "resp_seq", "host_polling"]
-    assert [names.index("req_seq"), names.index("resp_seq"), names.index("host_polling")] == [
-        channel.REQ_SEQ, channel.RESP_SEQ, channel.HOST_POLLING]  # fmt: skip
+    names[2:2] = ["pad", "pad"]
+    assert names[:2] == ["req_seq", "resp_seq"]
+    assert [names.index("req_seq"), names.index("resp_seq")] == [channel.REQ_SEQ, channel.RESP_SEQ]
+    assert "uint64_t pad[2];" in body  # and nothing else before the request: no doorbell
     # the words before the request, then the request, then the response
     assert names.index("req") == channel.REQ_AT
     assert channel.REQ_AT + _struct_words("request") == channel.RESP_AT
@@ -89,10 +113,13 @@ def test_machine_layout_matches_the_shims_header() -> None:
         int(re.search(r"CONFIG_MAGIC (0x[0-9a-f]+)ull", SHIM_H).group(1), 16)
         == machine.CONFIG_MAGIC
     )
-    channel_len = int(re.search(r"char channel\[(\d+)\];", SHIM_H).group(1))
-    assert machine.CONFIG.size == 8 * (_struct_words("shim_config")) + channel_len
+    assert machine.CONFIG.size == 8 * _struct_words("shim_config") == 48
+    assert "channel" not in SHIM_H.split("struct shim_config")[1].split("};")[0]  # no host path
     # the shim's top 2 MiB are above the kernel's RAM and inside the machine's
     assert machine.SHIM_BASE + (2 << 20) == machine.RAM_BASE + machine.RAM_SIZE
+    # the guest's stage-2 map: devices below RAM, less the fw_cfg page the DT no longer names
+    assert _define("GUEST_DEVICES_END") == machine.RAM_BASE
+    assert _define("FW_CFG_PAGE") == devicetree.FW_CFG_PAGE
 
 
 def test_abi_header_spells_the_abi_tables() -> None:
@@ -120,7 +147,17 @@ def test_abi_header_spells_the_abi_tables() -> None:
 def qemu_dtb(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     if shutil.which("qemu-system-aarch64") is None:
         pytest.fail("QEMU is missing: the README's test command runs 'gunyah boot-setup' first")
-    return machine.qemu_dtb(find_parts(), 2, tmp_path_factory.mktemp("dtb"))
+    return machine.qemu_dtb(find_parts(), 2)
+
+
+def _bootargs(tree) -> bytes:
+    """/chosen/bootargs as the kernel reads it (fdt parses printable ones as strings)."""
+    prop = tree.get_property("bootargs", "/chosen")
+    if isinstance(prop, fdt.PropStrings):
+        return b"".join(v.encode() + b"\0" for v in prop.data)
+    if isinstance(prop, fdt.PropWords):
+        return b"".join(w.to_bytes(4, "big") for w in prop.data)
+    return bytes(prop.data)
 
 
 @pytest.mark.parametrize("gunyah", [True, False])
@@ -136,7 +173,7 @@ def test_device_tree_edit(qemu_dtb: bytes, gunyah: bool) -> None:
         0,
         0x3FE0_0000,
     ]
-    assert tree.get_property("bootargs", "/chosen").value == "console=ttyAMA0 x=y"
+    assert _bootargs(tree) == b"console=ttyAMA0 x=y\0"
     assert list(tree.get_property("linux,initrd-end", "/chosen").data) == [0, 0x4D12_3456]
     assert tree.exist_node("hypervisor") is gunyah
     if gunyah:
@@ -144,8 +181,22 @@ def test_device_tree_edit(qemu_dtb: bytes, gunyah: bool) -> None:
             "qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus"]  # fmt: skip
         vm = tree.get_property("compatible", "/hypervisor/qcom,gunyah-vm").data
         assert list(vm) == ["qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id"]
-    # the rest of QEMU's machine is untouched
+    # fw_cfg is gone (its DMA writes physical memory); the rest of QEMU's machine is untouched
+    assert not tree.exist_node(devicetree.FW_CFG_NODE)
     assert tree.exist_node("cpus/cpu@1") and tree.exist_node("pl011@9000000")
+
+
+def test_qemus_fw_cfg_is_where_the_shims_map_leaves_its_hole(qemu_dtb: bytes) -> None:
+    reg = list(fdt.parse_dtb(qemu_dtb).get_property("reg", f"/{devicetree.FW_CFG_NODE}").data)
+    assert reg[:2] == [0, devicetree.FW_CFG_PAGE] and reg[3] <= 0x1000
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]),
+               max_size=300))  # fmt: skip
+def test_device_tree_carries_any_command_line(qemu_dtb: bytes, text: str) -> None:
+    e = devicetree.Edit("hvc", 0x4000_0000, 0x3FE0_0000, text, None, False)
+    tree = fdt.parse_dtb(devicetree.edit(qemu_dtb, e))
+    assert _bootargs(tree) == text.encode() + b"\0"
 
 
 def test_device_tree_that_is_not_qemus() -> None:
@@ -182,8 +233,9 @@ def test_initramfs_holds_init_busybox_console_and_the_modules(tmp_path_factory, 
     for name, body in mods:
         (d / f"{name}.ko").write_bytes(body)
         paths.append(d / f"{name}.ko")
-    files = _read_newc(gzip.decompress(initramfs.build(busybox, paths)))
-    assert files["init"][1].decode() == initramfs.INIT
+    files = _read_newc(gzip.decompress(initramfs.build(busybox, paths, "n0nce")))
+    assert files["init"][1].decode() == initramfs.init_script("n0nce", True, False)
+    assert "gunyah-verdict-n0nce: " in files["init"][1].decode()
     assert files["init"][0] & 0o777 == 0o755
     assert files["bin/busybox"][1] == busybox.read_bytes()
     assert files["dev/console"][2] == (5, 1)
@@ -214,21 +266,19 @@ def test_image_check_reads_the_header(tmp_path: Path) -> None:
 
 
 class _Mailbox:
-    """A Channel over a RAM file of our own, driven as the shim drives it."""
+    """A Channel over a memory file of our own, driven as the shim drives it."""
 
-    def __init__(self, tmp: Path, persona: str = "gunyah") -> None:
+    def __init__(self, persona: str = "gunyah", cpus: int = 1) -> None:
         from gunyah.model import Hypervisor
 
-        ram = tmp / "ram"
-        ram.write_bytes(bytes(1 << 16))
-        self.ch = channel.Channel(tmp, Hypervisor(persona), 1, ram, 0x1000)
+        self.ram = machine._memfd("test-ram", size=1 << 16)
+        self.ch = channel.Channel(Hypervisor(persona, cpus=cpus), cpus, self.ram, 0x1000)
         self.words = self.ch._words
         self.box = self.ch._first
-        self.bell = os.open(f"{self.ch.prefix}0.bell", os.O_WRONLY)
 
     def close(self) -> None:
-        os.close(self.bell)
         self.ch.close()
+        os.close(self.ram)
 
     def call(self, kind: int, imm: int, pc: int, regs: list[int]) -> tuple[list[int], list[int]]:
         import time
@@ -238,8 +288,6 @@ class _Mailbox:
         self.words[req + 6 : req + 24] = array("Q", regs + [0] * (18 - len(regs)))
         seq = self.words[self.box + channel.REQ_SEQ] + 1
         self.words[self.box + channel.REQ_SEQ] = seq
-        if not self.words[self.box + channel.HOST_POLLING]:
-            os.write(self.bell, seq.to_bytes(8, "little"))
         deadline = time.monotonic() + 10
         while self.words[self.box + channel.RESP_SEQ] != seq and not self.ch.ended.is_set():
             assert time.monotonic() < deadline, "no answer"
@@ -247,8 +295,8 @@ class _Mailbox:
         return self.words[resp : resp + 6].tolist(), self.words[resp + 6 : resp + 24].tolist()
 
 
-def test_channel_answers_from_the_model_and_records_the_call(tmp_path: Path) -> None:
-    m = _Mailbox(tmp_path)
+def test_channel_answers_from_the_model_and_records_the_call() -> None:
+    m = _Mailbox()
     try:
         header, regs = m.call(channel.REQ_HVC, 0, 0xFFFF_8000_0000_1234, [0x8600FF01])
         assert header == [0] * 6
@@ -266,8 +314,8 @@ def test_channel_answers_from_the_model_and_records_the_call(tmp_path: Path) -> 
 
 @given(kind=st.integers(0, 2**64 - 1), imm=st.integers(0, 2**64 - 1),
        regs=st.lists(st.integers(0, 2**64 - 1), min_size=18, max_size=18))  # fmt: skip
-def test_channel_takes_any_mailbox_contents(tmp_path_factory, kind, imm, regs) -> None:
-    m = _Mailbox(tmp_path_factory.mktemp("box"))
+def test_channel_takes_any_mailbox_contents(kind, imm, regs) -> None:
+    m = _Mailbox()
     try:
         m.call(kind, imm, 0, regs)
         assert m.ch.error is None
@@ -279,27 +327,48 @@ def test_channel_takes_any_mailbox_contents(tmp_path_factory, kind, imm, regs) -
         m.close()
 
 
-def _console(data: bytes) -> machine._Console:
+NONCE = "0123456789abcdef0123456789abcdef"
+
+
+def _console(data: bytes, capture: bool = True) -> machine._Console:
     import io
 
-    c = machine._Console(io.BytesIO(data))
-    c.thread.join(timeout=10)
+    c = machine._Console(io.BytesIO(data), NONCE, capture)
+    c.thread.join(timeout=60)
     return c
 
 
-def test_console_is_bounded_and_takes_any_bytes() -> None:
+def test_console_is_bounded_by_bytes_and_takes_any_bytes() -> None:
+    import sys
+
     endless = b"A" * (10 * machine.MAX_LINE)  # no newline at all
     c = _console(endless + b"\n\xff\xfe\x1b[2J\r\n")
     assert all(len(ln) <= machine.MAX_LINE for ln in c.lines)
     assert c.lines[-1] == "\ufffd\ufffd\x1b[2J"  # kept as text; the renderer escapes it
-    many = _console(b"x\n" * (machine.MAX_LINES + 5))
-    assert len(many.lines) == machine.MAX_LINES and many.count == machine.MAX_LINES + 5
+    # emoji cost 4 bytes a character in Python: the bound is on what the lines take
+    wide = ("\U0001f600" * 1000 + "\n").encode() * 3000
+    for flood in (wide, b"x\n" * 500_000, b"\n" * 500_000):
+        c = _console(flood)
+        kept = sum(sys.getsizeof(ln) for ln in c.lines)
+        assert kept == c.kept <= machine.MAX_CONSOLE
+        assert c.count == flood.count(b"\n") and len(c.lines) < c.count  # the drop is counted
 
 
-def test_capture_from_the_console_garbage_cut_short_and_too_big() -> None:
+def test_only_inits_line_with_the_nonce_gives_the_verdict() -> None:
     from gunyah.boot import initramfs
 
-    begin, end = initramfs.CAPTURE_BEGIN.encode(), initramfs.CAPTURE_END.encode()
+    ours = initramfs.verdict_prefix(NONCE).encode()
+    c = _console(b"Kernel command line: gunyah-verdict: supported\n"
+                 b"[ 1.0] gunyah-verdict: supported\n"
+                 b"gunyah-verdict-" + b"f" * 32 + b": supported\n"
+                 + ours + b"not-gunyah\n" + ours + b"supported\n")  # fmt: skip
+    assert c.verdict == "not-gunyah"  # the first with the nonce; a later one is a forgery
+
+
+def test_capture_from_the_console_garbage_cut_short_and_too_big(monkeypatch) -> None:
+    from gunyah.boot import initramfs
+
+    begin, end = (m.encode() for m in initramfs.capture_markers(NONCE))
     ok = _console(b"boot\n" + begin + b"\naGVsbG8=\n" + end + b"\ndone\n")
     assert machine._capture(ok) == (b"hello", None)
     assert list(ok.lines) == ["boot", "done"]  # the capture is kept out of the console
@@ -307,9 +376,13 @@ def test_capture_from_the_console_garbage_cut_short_and_too_big() -> None:
     assert machine._capture(bad) == (None, "the guest's capture is not valid base64")
     cut = _console(begin + b"\naGVsbG8=\n")
     assert machine._capture(cut) == (None, "the guest's capture was cut short")
-    big = _console(begin + b"\n" + b"QUFB\n" * (machine.MAX_CAPTURE_LINES + 1) + end + b"\n")
+    big = _console(begin + b"\n" + b"QUFB\n" * (machine.MAX_CAPTURE // 4 + 1) + end + b"\n")
     assert machine._capture(big) == (None, "the guest's capture is over 16 MiB")
-    assert len(big.capture or []) == machine.MAX_CAPTURE_LINES
+    assert big.capture_bytes <= machine.MAX_CAPTURE
+    # empty lines cost their newline: a flood of them is bounded too
+    monkeypatch.setattr(machine, "MAX_CAPTURE", 1000)
+    empty = _console(begin + b"\n" + b"\n" * 1001 + end + b"\n")
+    assert machine._capture(empty)[0] is None and empty.capture_overflow
     assert machine._capture(_console(b"no capture\n"))[1] == (
         "the guest never began sending its capture"
     )

@@ -17,10 +17,13 @@ BUILTIN_SOURCE = GUESTS_DIR / "identify.c"
 BUILTIN_ELF = GUESTS_DIR / "identify.elf"
 SHIM_DIR = Path(__file__).resolve().parent / "boot" / "shim"
 SHIM_ELF = SHIM_DIR / "shim.elf"
-# The EL2 shim: EL2/EL3 system registers and instructions, no FP state
-# (it saves none), no unaligned accesses (its MMU is off), at its own address.
+# Code that must not touch FP/SIMD registers (they are the guest's, and it
+# saves none): the features off, since zig's clang ignores -mgeneral-regs-only.
+NO_FP = "-neon-fp_armv8"
+# The EL2 shim: EL2/EL3 system registers and instructions, no FP state, no
+# unaligned accesses (its MMU is off), at its own address.
 SHIM_FLAGS = (
-    "-mcpu=generic+el2vmsa+el3", "-mstrict-align", "-mgeneral-regs-only",
+    f"-mcpu=generic+el2vmsa+el3{NO_FP}", "-mstrict-align",
     f"-Wl,-T,{SHIM_DIR / 'shim.ld'}",
 )  # fmt: skip
 

@@ -1,16 +1,17 @@
 """The host side of the shim's channel: a mailbox a vCPU in shared memory,
-one thread each, every call answered by the same `Hypervisor` everything
-else uses.
+one thread serving them all, every call answered by the same `Hypervisor`
+everything else uses.
 
-Why this shape: QEMU's RAM for the guest is a file we map too, so a request
-the shim writes in its own memory (the vCPU's `struct mailbox`, shim.h) is
-seen here without copying. Waiting costs the choice: after each answer the
-host polls the mailbox for a short while, since a kernel's calls come in
-bursts, and the shim, seeing `host_polling` set, just waits for the answer.
-Otherwise the host sleeps on the vCPU's doorbell FIFO, which the shim rings
-with one Arm semihosting write (`hlt #0xf000`, served by QEMU from EL2).
-Each vCPU has its own mailbox and doorbell, so their calls never mix. The
-host opens the FIFO read-write, so neither side's open ever blocks.
+Why this shape: QEMU's RAM is a shared memory file we map too, so a request
+the shim writes in its own memory (the vCPU's `struct mailbox`, shim.h),
+which the guest's stage-2 map leaves out, is seen here without copying.
+Nothing else passes between shim and host: no doorbell, no host file, no
+semihosting, so a guest has no path to the host but its calls. Waiting
+costs the choice: after each answer the thread polls the mailboxes, since a
+kernel's calls come in bursts; once they have been quiet for POLL_SECONDS it
+sleeps between looks, longer the longer they stay quiet, up to
+WAKE_SECONDS, so an idle guest costs the host little and a call after a
+quiet spell waits at most that long.
 
 The records (24 little-endian 64-bit words each way) are declared in
 shim/shim.h; `RECORD` and the `MAILBOX_*` offsets below are the same
@@ -19,35 +20,33 @@ layout, which a test holds together.
 
 from __future__ import annotations
 
-import contextlib
 import mmap
-import os
-import select
 import struct
 import threading
 import time
 from array import array
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
+from .. import psci
 from ..conduit import NUM_REGS, RESULT_REGS, Action, Kind, TrapRecord
 from ..model import Hypervisor
 from ..model.psci import mpidr_of
 
 HEADER_WORDS = 6
 RECORD = struct.Struct(f"<{HEADER_WORDS + NUM_REGS}Q")  # request and response alike
-REQ_HVC, REQ_SMC, REQ_FAULT = 0, 1, 2
+REQ_HVC, REQ_SMC, REQ_FAULT, REQ_RESULT = 0, 1, 2, 3
 ACTIONS = {None: 0, "cpu_on": 1, "cpu_off": 2, "system_off": 3, "system_reset": 4}
 MAX_CALLS = 10_000  # calls kept (the last ones); the rest are counted
+MAX_ACTIONS = 1_000  # actions kept (the last ones); the rest are counted
 
 # struct mailbox (shim.h), in 64-bit words
 MAILBOX_SIZE = 0x400
-REQ_SEQ, RESP_SEQ, HOST_POLLING = 0, 1, 2
+REQ_SEQ, RESP_SEQ = 0, 1
 REQ_AT = 4
 RESP_AT = REQ_AT + RECORD.size // 8
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
-WAKE_SECONDS = 0.005  # a sleeping host looks at the mailbox this often regardless
+WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
 
 
 # a call as kept on the hot path: TrapRecord's fields, in order
@@ -74,44 +73,31 @@ class ShimFault:
 
 
 class Channel:
-    """Mailboxes at `mailboxes` (an offset into the guest's RAM file) and
-    doorbells <prefix>N.bell for vCPUs 0..cpus-1, served by threads until
+    """Mailboxes at `mailboxes` (an offset into the guest's RAM, the shared
+    memory file `ram_fd`) for vCPUs 0..cpus-1, served by one thread until
     `close`."""
 
-    def __init__(
-        self, directory: Path, hyp: Hypervisor, cpus: int, ram: Path, mailboxes: int
-    ) -> None:
-        self.prefix = str(directory / "ch")
+    def __init__(self, hyp: Hypervisor, cpus: int, ram_fd: int, mailboxes: int) -> None:
         self.hyp = hyp
         self.cpus = cpus
         self.lock = threading.Lock()
         self._raw: deque[_Raw] = deque(maxlen=MAX_CALLS)  # TrapRecords, made when asked for
         self.call_count = 0
-        self.actions: list[Action] = []
+        self._actions: deque[Action] = deque(maxlen=MAX_ACTIONS)
+        self.action_count = 0
+        self.final: Action | None = None  # the SYSTEM_OFF or reset that ended the boot
+        self._pending: dict[int, tuple[_Raw, Action]] = {}  # CPU_ON the shim carries out
         self.fault: ShimFault | None = None
-        self.error: BaseException | None = None  # an error of ours, on a serving thread
+        self.error: BaseException | None = None  # an error of ours, on the serving thread
         self.ended = threading.Event()  # SYSTEM_OFF, a reset or a shim fault was served
         self._stop = threading.Event()
-        self._bells: list[int] = []
-        self._threads: list[threading.Thread] = []
         page = mmap.ALLOCATIONGRANULARITY
         base = mailboxes - mailboxes % page
-        with open(ram, "r+b") as f:
-            self._map = mmap.mmap(f.fileno(), mailboxes - base + cpus * MAILBOX_SIZE, offset=base)
+        self._map = mmap.mmap(ram_fd, mailboxes - base + cpus * MAILBOX_SIZE, offset=base)
         self._words = memoryview(self._map).cast("Q")
         self._first = (mailboxes - base) // 8
-        try:
-            for cpu in range(cpus):
-                bell = f"{self.prefix}{cpu}.bell"
-                os.mkfifo(bell, 0o600)
-                self._bells.append(os.open(bell, os.O_RDWR | os.O_NONBLOCK))
-        except BaseException:
-            self._close_files()
-            raise
-        for cpu in range(cpus):
-            t = threading.Thread(target=self._serve, args=(cpu,), daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     @property
     def calls(self) -> list[TrapRecord]:
@@ -122,75 +108,107 @@ class Channel:
     def calls_dropped(self) -> int:
         return self.call_count - len(self._raw)
 
-    def _serve(self, cpu: int) -> None:
-        words, bell = self._words, self._bells[cpu]
-        box = self._first + cpu * MAILBOX_SIZE // 8
-        answered, polled_until = 0, 0.0
+    @property
+    def actions(self) -> list[Action]:
+        """The actions kept, oldest first."""
+        return list(self._actions)
+
+    @property
+    def actions_dropped(self) -> int:
+        return self.action_count - len(self._actions)
+
+    def _serve(self) -> None:
+        words = self._words
+        boxes = [self._first + cpu * MAILBOX_SIZE // 8 for cpu in range(self.cpus)]
+        answered = [0] * self.cpus
+        clock, sleep, stop = time.monotonic, time.sleep, self._stop
+        last = clock()
         try:
-            while not self._stop.is_set():
-                if words[box + REQ_SEQ] != answered:
-                    answered = words[box + REQ_SEQ]
-                    self._answer(cpu, words, box)
-                    words[box + RESP_SEQ] = answered
-                    polled_until = time.monotonic() + POLL_SECONDS
-                    words[box + HOST_POLLING] = 1
-                    continue
-                if words[box + HOST_POLLING] and time.monotonic() < polled_until:
-                    continue  # (no sleep: the shortest is the timer slack, 50 us)
-                words[box + HOST_POLLING] = 0
-                if words[box + REQ_SEQ] != answered:
-                    continue  # it came as polling stopped
-                ready, _, _ = select.select([bell], [], [], WAKE_SECONDS)
-                if ready:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(bell, 4096)
+            while not stop.is_set():
+                busy = False
+                for cpu, box in enumerate(boxes):
+                    seq = words[box + REQ_SEQ]
+                    if seq != answered[cpu]:
+                        answered[cpu] = seq
+                        self._answer(cpu, words, box)
+                        words[box + RESP_SEQ] = seq
+                        busy = True
+                now = clock()
+                if busy:
+                    last = now
+                elif now - last > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
+                    sleep(min(WAKE_SECONDS, (now - last) / 4))
         except BaseException as e:  # reported by whoever runs the boot
             self.error = e
             self.ended.set()
+
+    def _malformed(self, cpu: int, words: memoryview, req: int, why: str) -> None:
+        _, _, _, pc, esr, far = words[req : req + HEADER_WORDS].tolist()
+        self.fault = ShimFault(cpu, pc, esr, far, False, why)
+        self.ended.set()
 
     def _answer(self, cpu: int, words: memoryview, box: int) -> None:
         """Answer the request in the mailbox at `box`: the hot path of a boot."""
         req, resp = box + REQ_AT, box + RESP_AT
         _, kind, imm, pc, esr, far = words[req : req + HEADER_WORDS].tolist()
-        regs = words[req + HEADER_WORDS : req + HEADER_WORDS + NUM_REGS].tolist()
-        if kind > REQ_SMC or imm > 0xFFFF:  # the mailbox is guest memory: anything can be there
-            malformed = (None if kind == REQ_FAULT and imm <= 1
-                         else f"kind {kind:#x}" if kind > REQ_FAULT
-                         else f"immediate {imm:#x} is over 16 bits")  # fmt: skip
-            self.fault = ShimFault(cpu, pc, esr, far, bool(imm), malformed)
-            self.ended.set()
-            words[resp] = 0
+        words[resp] = 0
+        if kind > REQ_SMC or imm > 0xFFFF:  # only the shim writes here, but check all the same
+            if kind == REQ_RESULT:
+                self._result(cpu, words[req + HEADER_WORDS])
+            elif kind == REQ_FAULT and imm <= 1:
+                self.fault = ShimFault(cpu, pc, esr, far, bool(imm))
+                self.ended.set()
+            else:
+                self._malformed(cpu, words, req, f"kind {kind:#x}" if kind > REQ_FAULT
+                                else f"immediate {imm:#x} is over 16 bits")  # fmt: skip
             return
+        regs = words[req + HEADER_WORDS : req + HEADER_WORDS + NUM_REGS].tolist()
         conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
         before = tuple(regs)
         with self.lock:
             action = self.hyp.handle(regs, conduit, imm, cpu)
             self.call_count += 1
-            self._raw.append((pc, conduit, imm, before, tuple(regs[:RESULT_REGS])))
+            raw = (pc, conduit, imm, before, tuple(regs[:RESULT_REGS]))
+            self._raw.append(raw)
             if action is not None:
-                self.actions.append(action)
+                self.action_count += 1
+                self._actions.append(action)
         words[resp + HEADER_WORDS : resp + HEADER_WORDS + NUM_REGS] = array("Q", regs)
         if action is None:
-            words[resp] = 0
             return
         if action.kind == "cpu_on":
+            self._pending[cpu] = (raw, action)
             words[resp + 1 : resp + 5] = array(
                 "Q", [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
             )
         elif action.kind in ("system_off", "system_reset"):
+            self.final = action
             self.ended.set()
         words[resp] = ACTIONS[action.kind]
 
-    def close(self) -> None:
-        """Stop the serving threads and let go of the mailboxes (QEMU has exited)."""
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=5)
-        self._close_files()
+    def _result(self, cpu: int, received: int) -> None:
+        """The shim carried out a CPU_ON: where QEMU would not start the vCPU,
+        the model's state goes back to what it was and the trace shows what
+        the guest received."""
+        pending = self._pending.pop(cpu, None)
+        if pending is None:
+            self._malformed(cpu, self._words, self._first + cpu * MAILBOX_SIZE // 8 + REQ_AT,
+                            "a CPU_ON result with no CPU_ON")  # fmt: skip
+            return
+        raw, action = pending
+        if received == psci.SUCCESS:
+            return
+        with self.lock:
+            self.hyp.power.on[action.cpu] = False
+            fixed = (*raw[:4], (received, *raw[4][1:]))
+            for i in range(len(self._raw) - 1, -1, -1):
+                if self._raw[i] is raw:
+                    self._raw[i] = fixed
+                    break
 
-    def _close_files(self) -> None:
-        for fd in self._bells:
-            os.close(fd)
-        self._bells = []
+    def close(self) -> None:
+        """Stop the serving thread and let go of the mailboxes (QEMU has exited)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
         self._words.release()
         self._map.close()

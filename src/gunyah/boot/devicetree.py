@@ -3,7 +3,9 @@
 QEMU describes the `virt` machine it builds (`dumpdtb`); this module makes
 the edits the hypervisor would (ABI.md section 6): the PSCI conduit, the
 memory the kernel may use (the shim's 2 MiB at the top are hidden), /chosen
-with the command line and the initramfs, and, for a Gunyah persona, the
+with the command line and the initramfs, no fw_cfg (its DMA interface
+writes physical memory, so the shim's stage-2 map leaves it out), and, for a
+Gunyah persona, the
 `hypervisor` node Gunyah's resource manager writes
 (quic/gunyah-resource-manager: src/vm_creation/dto_construct.c).
 """
@@ -23,6 +25,11 @@ GUNYAH_HYPERVISOR_COMPATIBLE = (
 GUNYAH_VM_COMPATIBLE = ("qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id")
 
 
+# QEMU virt's fw_cfg, which the guest is not given (shim.h: FW_CFG_PAGE)
+FW_CFG_NODE = "fw-cfg@9020000"
+FW_CFG_PAGE = 0x0902_0000
+
+
 class DeviceTreeError(Exception):
     """QEMU's device tree lacks what the edit needs."""
 
@@ -32,9 +39,21 @@ class Edit:
     method: str  # "hvc" or "smc": the PSCI and SMCCC conduit
     memory_base: int
     memory_size: int  # what the kernel may use
-    bootargs: str
+    bootargs: str  # any text without NUL, the empty one included
     initrd: tuple[int, int] | None  # start, end
     gunyah: bool  # add the hypervisor node
+
+
+def command_line_bytes(text: str) -> bytes:
+    """The command line as the DT holds it: UTF-8, with bytes that were not
+    (an argument's surrogate escapes) given back as they came; ValueError for
+    what no byte string spells (a NUL, a lone surrogate)."""
+    if "\0" in text:
+        raise ValueError("a command line cannot hold a NUL character")
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ValueError("a command line must be text (it holds a lone surrogate)") from None
 
 
 def _cells64(value: int) -> list[int]:
@@ -57,7 +76,12 @@ def edit(dtb: bytes, e: Edit) -> bytes:
     tree.set_property(
         "reg", [*_cells64(e.memory_base), *_cells64(e.memory_size)], path=f"/{memory}"
     )
-    tree.set_property("bootargs", e.bootargs, path="/chosen")
+    fw_cfg = tree.get_node(FW_CFG_NODE, create=False) if tree.exist_node(FW_CFG_NODE) else None
+    if fw_cfg is None or (fw_cfg.get_property("reg") or [0, 0])[1] != FW_CFG_PAGE:
+        raise DeviceTreeError(f"QEMU's device tree has no fw_cfg at {FW_CFG_PAGE:#x}")
+    tree.remove_node(FW_CFG_NODE)
+    # bytes, not a string property: the command line may be any UTF-8, or empty
+    tree.set_property("bootargs", command_line_bytes(e.bootargs) + b"\0", path="/chosen")
     if e.initrd is not None:
         tree.set_property("linux,initrd-start", _cells64(e.initrd[0]), path="/chosen")
         tree.set_property("linux,initrd-end", _cells64(e.initrd[1]), path="/chosen")

@@ -12,63 +12,101 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-# What init prints; `gunyah boot` reads these lines from the console.
+# What init prints; `gunyah boot` reads these lines from the console. Only
+# the lines that carry the boot's nonce (a secret the host makes for each
+# boot and writes into /init alone) count for the verdict and the capture: a
+# module's own "gunyah-verdict:" line, the command line or a later module
+# cannot stand in for them.
 MARK = "gunyah-boot:"
 INIT_DONE = f"{MARK} init done"
 LOADED = f"{MARK} loaded "
 FAILED = f"{MARK} failed to load "
-CAPTURE_BEGIN = "gunyah-capture: begin"
-CAPTURE_END = "gunyah-capture: end"
-CAPTURE_FLAG = "capture-probe"
+VERDICT = "gunyah-verdict"  # a module logs "gunyah-verdict: <verdict>"
+NO_VERDICT = "none"  # what init reports when the module logged none
 
-# What `gunyah probe` reads, gathered by the guest when /capture-probe exists
-# (probe.checks: the device tree's /hypervisor, cpuinfo, modules, the kernel
-# version, /sys/hypervisor, DMI, drivers, the kernel log) into a tree of plain
-# files (procfs files report size 0, so they are copied with cat), then sent
-# to the console as a base64 tar.gz between two marker lines.
-CAPTURE = f"""if [ -e /{CAPTURE_FLAG} ]; then
-    C=/capture
-    for base in proc/device-tree sys/firmware/devicetree/base; do
-        if [ -d "/$base/hypervisor" ]; then
-            /bin/busybox mkdir -p "$C/$base"
-            /bin/busybox cp -r "/$base/hypervisor" "$C/$base/"
-        fi
-    done
-    for f in proc/cpuinfo proc/modules proc/version proc/sys/kernel/osrelease \
-             sys/hypervisor/type sys/class/dmi/id/sys_vendor sys/class/dmi/id/product_name; do
-        if [ -r "/$f" ]; then
-            /bin/busybox mkdir -p "$C/${{f%/*}}"
-            /bin/busybox cat "/$f" > "$C/$f"
-        fi
-    done
-    set --
-    for d in /sys/bus/*/drivers/*; do
-        set -- "$@" "$C$d"
-    done
-    /bin/busybox mkdir -p "$@"
-    /bin/busybox mkdir -p "$C/var/log"
-    /bin/busybox dmesg > "$C/var/log/dmesg"
-    echo "{CAPTURE_BEGIN}"
-    /bin/busybox tar -cf - -C "$C" . 2>/dev/null | /bin/busybox gzip -c | /bin/busybox base64
-    echo "{CAPTURE_END}"
-fi
+
+def verdict_prefix(nonce: str) -> str:
+    """The start of init's line "gunyah-verdict-<nonce>: <verdict>"."""
+    return f"{VERDICT}-{nonce}: "
+
+
+def capture_markers(nonce: str) -> tuple[str, str]:
+    return f"gunyah-capture: begin {nonce}", f"gunyah-capture: end {nonce}"
+
+
+# What `gunyah probe` reads, gathered by the guest (probe.checks: the device
+# tree's /hypervisor, cpuinfo, modules, the kernel version, /sys/hypervisor,
+# DMI, drivers, the kernel log) into a tree of plain files (procfs files
+# report size 0, so they are copied with cat), then sent to the console as a
+# base64 tar.gz between two marker lines.
+_CAPTURE = """C=/capture
+for base in proc/device-tree sys/firmware/devicetree/base; do
+    if [ -d "/$base/hypervisor" ]; then
+        $B mkdir -p "$C/$base"
+        $B cp -r "/$base/hypervisor" "$C/$base/"
+    fi
+done
+for f in proc/cpuinfo proc/modules proc/version proc/sys/kernel/osrelease \\
+         sys/hypervisor/type sys/class/dmi/id/sys_vendor sys/class/dmi/id/product_name; do
+    if [ -r "/$f" ]; then
+        $B mkdir -p "$C/${{f%/*}}"
+        $B cat "/$f" > "$C/$f"
+    fi
+done
+set --
+for d in /sys/bus/*/drivers/*; do
+    set -- "$@" "$C$d"
+done
+$B mkdir -p "$@"
+$B mkdir -p "$C/var/log"
+$B dmesg > "$C/var/log/dmesg"
+echo "{begin}"
+$B tar -cf - -C "$C" . 2>/dev/null | $B gzip -c | $B base64
+echo "{end}"
 """
 
-
-INIT = f"""#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sysfs /sys
-/bin/busybox mount -t devtmpfs devtmpfs /dev
+# The first module inserted is judged when `judge` is 1: init takes the
+# last "gunyah-verdict: X" it logged while it loaded (the kernel log's lines
+# after those there before) and reports it with the nonce, "none" if there
+# was none. dmesg -n 7: module lines reach the console whatever the
+# command line's loglevel says.
+_INIT = """#!/bin/busybox sh
+B=/bin/busybox
+$B mount -t proc proc /proc
+$B mount -t sysfs sysfs /sys
+$B mount -t devtmpfs devtmpfs /dev
+$B dmesg -n 7
+judge={judge}
 while read -r m args; do
-    if /bin/busybox insmod "/modules/$m" $args; then
-        echo "{LOADED}$m"
+    if [ "$judge" = 1 ]; then
+        before=$($B dmesg | $B wc -l)
+    fi
+    if $B insmod "/modules/$m" $args; then
+        echo "{loaded}$m"
     else
-        echo "{FAILED}$m"
+        echo "{failed}$m"
+    fi
+    if [ "$judge" = 1 ]; then
+        v=$($B dmesg | $B tail -n +$((before + 1)) \\
+            | $B sed -n 's/.*{verdict}: \\([a-z-]*\\).*/\\1/p' | $B tail -n 1)
+        echo "{prefix}${{v:-{none}}}"
+        judge=0
     fi
 done < /modules/order
-{CAPTURE}echo "{INIT_DONE}"
-/bin/busybox poweroff -f
+{capture}echo "{done}"
+$B poweroff -f
 """
+
+
+def init_script(nonce: str, judge: bool, capture: bool) -> str:
+    """/init for one boot: insert the modules, report the judged one's
+    verdict with the nonce, send the capture if asked, power off."""
+    begin, end = capture_markers(nonce)
+    return _INIT.format(
+        judge=int(judge), loaded=LOADED, failed=FAILED, verdict=VERDICT,
+        prefix=verdict_prefix(nonce), none=NO_VERDICT, done=INIT_DONE,
+        capture=_CAPTURE.format(begin=begin, end=end) if capture else "",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,11 +137,17 @@ def _order(names: list[str], args: dict[str, str]) -> bytes:
 
 
 def build(
-    busybox: Path, modules: list[Path], args: dict[str, str] | None = None, capture: bool = False
+    busybox: Path,
+    modules: list[Path],
+    nonce: str,
+    args: dict[str, str] | None = None,
+    judge: bool = True,
+    capture: bool = False,
 ) -> bytes:
     """The gzipped archive: /init, /bin/busybox, /dev/console and /modules,
-    each module inserted with its `args` (by file name), if any; with
-    `capture`, init also sends what the probe reads."""
+    each module inserted with its `args` (by file name), if any, the first
+    judged when `judge`; with `capture`, init also sends what the probe
+    reads."""
     names = [m.name for m in modules]
     args = args or {}
     if len(set(names)) != len(names):
@@ -115,11 +159,9 @@ def build(
         Entry("sys", stat.S_IFDIR | 0o755),
         Entry("bin", stat.S_IFDIR | 0o755),
         Entry("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()),
-        Entry("init", stat.S_IFREG | 0o755, INIT.encode()),
+        Entry("init", stat.S_IFREG | 0o755, init_script(nonce, judge, capture).encode()),
         Entry("modules", stat.S_IFDIR | 0o755),
         Entry("modules/order", stat.S_IFREG | 0o644, _order(names, args)),
     ]
     entries += [Entry(f"modules/{m.name}", stat.S_IFREG | 0o644, m.read_bytes()) for m in modules]
-    if capture:
-        entries.append(Entry(CAPTURE_FLAG, stat.S_IFREG | 0o644))
     return gzip.compress(_newc(entries), compresslevel=1, mtime=0)

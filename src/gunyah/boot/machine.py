@@ -1,13 +1,20 @@
 """One boot: QEMU's `virt` machine with virtualization on, our EL2 shim as
-its firmware, the kernel at EL1, every HVC and SMC answered by the model.
+its firmware, the kernel at EL1 behind the shim's stage-2 map, every HVC and
+SMC answered by the model.
 
 The run ends the first way it can: SYSTEM_OFF or a reset reaches the model
 (`poweroff`, `reset`); the kernel says it powers down but nothing can do it
 (`halted`: a persona without PSCI); the kernel panics (`panic`); the shim
 reports an exception it did not expect (`shim-fault`); QEMU exits on its
-own (`qemu-exit`); or the timeout passes (`timeout`). QEMU is always
-killed and reaped, and the temporary directory removed, whatever ends it,
-Ctrl-C included.
+own (`qemu-exit`); or the timeout passes (`timeout`).
+
+The guest is an adversary. QEMU gets no semihosting (QEMU serves it at EL1
+too: host files and commands), and every file it is given is an anonymous
+memory file passed as a descriptor, so nothing of a boot is in /dev/shm or on
+disk while it runs. QEMU dies with us (PR_SET_PDEATHSIG, through setpriv)
+and is always killed and reaped, whatever ends the boot. What the guest
+prints is kept within a byte bound, and only lines carrying the boot's nonce
+give a verdict or a capture.
 """
 
 from __future__ import annotations
@@ -16,8 +23,11 @@ import base64
 import binascii
 import os
 import re
+import secrets
+import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -36,25 +46,26 @@ from .modules import ModuleError
 
 RAM_BASE = 0x4000_0000
 RAM_SIZE = 1 << 30
-SHIM_BASE = 0x7FE0_0000  # shim/shim.h: the top 2 MiB, hidden from the kernel
+SHIM_BASE = 0x7FE0_0000  # shim/shim.h: the top 2 MiB, outside the guest's stage-2 map
 SHIM_CONFIG = 0x7FF0_0000
 SHIM_MAILBOXES = 0x7FF1_0000
-SHARED_MEMORY = Path("/dev/shm")  # the guest's RAM file: memory, never written to a disk
 KERNEL_ADDR = RAM_BASE + 0x20_0000
-CONFIG = struct.Struct("<4Q448s")
-CONFIG_MAGIC = 0x3130474643485947
+CONFIG = struct.Struct("<6Q")  # struct shim_config
+CONFIG_MAGIC = 0x3230474643485947
 MAX_CPUS = 8
 CPU_MODEL = "cortex-a57"  # -cpu max boots too but 6x slower (BOOT-NOTES.md)
+# highmem=off: every device below 4 GiB, the shim's 32-bit stage-2 map covers them
+MACHINE = "virt,virtualization=on,highmem=off"
 BOOTARGS = "console=ttyAMA0 earlycon=pl011,0x9000000 nokaslr rdinit=/init"
 EXIT_FAILED = 125
+EXIT_NO_VERDICT = 5  # the boot ended, but the module under test gave no verdict
 
-MAX_LINE = 4096
-MAX_LINES = 20_000
+MAX_LINE = 4096  # bytes of one console line; the rest of it is dropped
+MAX_CONSOLE = 4 << 20  # bytes of Python memory the console kept may take
+MAX_CAPTURE = 16 << 20  # bytes of base64 the guest's capture may take
 PANIC = "Kernel panic - not syncing"
 PANIC_END = "---[ end Kernel panic"
 POWER_DOWN = "reboot: Power down"
-VERDICT_LINE = re.compile(r"gunyah-verdict: (\S+)")
-MAX_CAPTURE_LINES = (16 << 20) // 76  # 16 MiB of base64 at 76 characters a line
 PANIC_GRACE = 0.5  # seconds for the rest of a panic's lines
 HALT_GRACE = 1.0  # seconds for SYSTEM_OFF to follow the kernel's power-down line
 EXIT_GRACE = 0.1  # seconds for the channel's last answer once QEMU has exited
@@ -73,6 +84,7 @@ class BootOptions:
     modules: tuple[Path, ...] = ()  # .c or .ko, after ours
     identify_module: bool = True  # insert ours
     identify_args: str = ""  # its parameters (bench=N times N forwarded calls)
+    user_verdict: bool = False  # without ours: the first of `modules` gives the verdict
     initrd: Path | None = None  # the user's own: no modules, no init of ours
     append: str = ""
     timeout: float = 60.0
@@ -105,6 +117,7 @@ class BootResult:
     reset_type: int | None = None
     problem: str | None = None  # why the boot failed, in one line
     actions: list[dict[str, Any]] = field(default_factory=list)
+    actions_dropped: int = 0
     capture: bytes | None = None  # the guest's tar.gz of what the probe reads
     capture_problem: str | None = None  # why there is none, when one was asked for
 
@@ -123,19 +136,26 @@ class BootResult:
             "calls_dropped": self.calls_dropped,
             "calls": [c.to_dict() for c in self.calls],
             "actions": self.actions,
+            "actions_dropped": self.actions_dropped,
             "capture_bytes": None if self.capture is None else len(self.capture),
             "capture_problem": self.capture_problem,
         }
 
 
 class _Console:
-    """QEMU's serial output, line by line, bounded; it notes the lines a boot
-    ends on."""
+    """QEMU's serial output, line by line, kept within MAX_CONSOLE bytes (the
+    oldest lines go first); it notes the lines a boot ends on, init's verdict
+    (the first line with the nonce) and, when asked for, init's capture."""
 
-    def __init__(self, stream: Any) -> None:
-        self.lines: deque[str] = deque(maxlen=MAX_LINES)
+    def __init__(self, stream: Any, nonce: str, capture: bool) -> None:
+        self.lines: deque[str] = deque()
+        self.kept = 0  # bytes the kept lines take
         self.count = 0
-        self.capture: list[str] | None = None  # base64 lines between the markers
+        self.verdict: str | None = None  # what init reported, with the nonce
+        self._verdict_prefix = initramfs.verdict_prefix(nonce)
+        self._markers = initramfs.capture_markers(nonce) if capture else None
+        self.capture: bytearray | None = None  # the base64 between the markers
+        self.capture_bytes = 0  # its bytes, each line's newline counted
         self.capture_done = False
         self.capture_overflow = False
         self.panic_at: float | None = None
@@ -153,28 +173,15 @@ class _Console:
             buf += chunk
             *complete, buf = buf.split(b"\n")
             for raw in complete:
-                self._line(raw)
+                self._line(raw[:MAX_LINE])
             if len(buf) > MAX_LINE:
-                self._line(buf)
+                self._line(buf[:MAX_LINE])
                 buf = b""
         if buf:
-            self._line(buf)
+            self._line(buf[:MAX_LINE])
 
     def _line(self, raw: bytes) -> None:
-        line = raw[:MAX_LINE].decode("utf-8", "replace").rstrip("\r")
-        if self.capture is not None and not self.capture_done:
-            if line == initramfs.CAPTURE_END:
-                self.capture_done = True
-            elif len(self.capture) < MAX_CAPTURE_LINES:
-                self.capture.append(line)
-            else:
-                self.capture_overflow = True
-            return
-        if line == initramfs.CAPTURE_BEGIN and self.capture is None:
-            self.capture = []
-            return
-        self.lines.append(line)
-        self.count += 1
+        line = raw.decode("utf-8", "replace").rstrip("\r")
         now = time.monotonic()
         if PANIC in line and self.panic_at is None:
             self.panic_at = now
@@ -182,22 +189,47 @@ class _Console:
             self.panic_ended = True
         if POWER_DOWN in line and self.power_down_at is None:
             self.power_down_at = now
+        if self._markers is not None:
+            if self.capture is not None and not self.capture_done:
+                if line == self._markers[1]:
+                    self.capture_done = True
+                elif self.capture_bytes + len(raw) + 1 <= MAX_CAPTURE:
+                    self.capture += raw.rstrip(b"\r")
+                    self.capture_bytes += len(raw) + 1
+                else:
+                    self.capture_overflow = True
+                return
+            if line == self._markers[0] and self.capture is None:
+                self.capture = bytearray()
+                return
+        if self.verdict is None and line.startswith(self._verdict_prefix):
+            self.verdict = line[len(self._verdict_prefix) :]
+        self.count += 1
+        cost = sys.getsizeof(line)
+        self.lines.append(line)
+        self.kept += cost
+        while self.kept > MAX_CONSOLE:
+            self.kept -= sys.getsizeof(self.lines.popleft())
 
 
-def _ram_file(work: Path) -> Path:
-    """The file QEMU keeps the guest's RAM in, shared with the channel: in
-    /dev/shm where there is one (named for the boot's own directory and
-    removed with it), else in that directory."""
-    directory = (
-        SHARED_MEMORY if SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK) else work
-    )
-    ram = directory / f"{work.name}.ram"
-    fd = os.open(ram, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+def _memfd(name: str, data: bytes = b"", size: int = 0) -> int:
+    """An anonymous memory file holding `data` (or `size` zero bytes), for
+    QEMU as /proc/self/fd/N: nothing to remove, whatever ends the boot."""
+    fd = os.memfd_create(f"gunyah-{name}", os.MFD_CLOEXEC)
     try:
-        os.ftruncate(fd, RAM_SIZE)
-    finally:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(data)
+        if size:
+            os.ftruncate(fd, size)
+    except BaseException:
         os.close(fd)
-    return ram
+        raise
+    return fd
+
+
+def _qemu_path(path: Path | str) -> str:
+    """A path as a QEMU option value: its commas doubled."""
+    return str(path).replace(",", ",,")
 
 
 def _align(value: int, align: int) -> int:
@@ -205,24 +237,26 @@ def _align(value: int, align: int) -> int:
 
 
 def _qemu_base(parts: Parts, cpus: int) -> list[str]:
-    return [parts.qemu, "-cpu", CPU_MODEL, "-smp", str(cpus), "-m", f"{RAM_SIZE >> 20}M",
-            "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot"]  # fmt: skip
+    return [parts.qemu, "-nodefaults", "-cpu", CPU_MODEL, "-smp", str(cpus),
+            "-m", f"{RAM_SIZE >> 20}M", "-display", "none", "-monitor", "none",
+            "-nic", "none", "-no-reboot"]  # fmt: skip
 
 
-def qemu_dtb(parts: Parts, cpus: int, workdir: Path) -> bytes:
+def qemu_dtb(parts: Parts, cpus: int) -> bytes:
     """The device tree QEMU builds for this machine."""
-    out = workdir / "qemu.dtb"
-    cmd = [*_qemu_base(parts, cpus), "-machine", f"virt,virtualization=on,dumpdtb={out}"]
-    try:
-        p = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-        )
-    except subprocess.TimeoutExpired:
-        raise BootError("QEMU did not write its device tree within 60 s") from None
-    if p.returncode != 0 or not out.is_file():
-        why = (p.stderr.strip().splitlines() or ["no message"])[-1]
-        raise BootError(f"QEMU could not describe its virt machine (too old?): {why}")
-    return out.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="gunyah-dtb-") as tmp:
+        out = Path(tmp) / "qemu.dtb"
+        cmd = [*_qemu_base(parts, cpus), "-machine", f"{MACHINE},dumpdtb={_qemu_path(out)}"]
+        try:
+            p = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired:
+            raise BootError("QEMU did not write its device tree within 60 s") from None
+        if p.returncode != 0 or not out.is_file():
+            why = (p.stderr.strip().splitlines() or ["no message"])[-1]
+            raise BootError(f"QEMU could not describe its virt machine (too old?): {why}")
+        return out.read_bytes()
 
 
 def prepare_modules(opts: BootOptions, parts: Parts) -> list[Path]:
@@ -272,6 +306,23 @@ def _module_args(opts: BootOptions) -> dict[str, str]:
     return {modules.IDENTIFY_SOURCE.with_suffix(".ko").name: opts.identify_args}
 
 
+def check_append(append: str) -> None:
+    """BootError unless the device tree can carry `append`."""
+    try:
+        devicetree.command_line_bytes(append)
+    except ValueError as e:
+        raise BootError(f"--append: {e}") from None
+
+
+def _pdeathsig() -> list[str]:
+    """setpriv --pdeathsig: QEMU gets SIGKILL when the thread that started it
+    goes, however it goes (SIGKILL included)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise BootError("setpriv (util-linux) is not installed: run `gunyah boot-setup`")
+    return [setpriv, "--pdeathsig", "KILL", "--"]
+
+
 def boot(
     opts: BootOptions, parts: Parts, shim: Path, cancel: threading.Event | None = None
 ) -> BootResult:
@@ -279,88 +330,93 @@ def boot(
     `cancel` stops the boot (`interrupted`)."""
     if not 1 <= opts.cpus <= MAX_CPUS:
         raise BootError(f"--smp takes 1 to {MAX_CPUS} vCPUs")
+    check_append(opts.append)
     hyp = Hypervisor(opts.persona, cpus=opts.cpus)
     kernel_end = KERNEL_ADDR + image_size(parts.image)
     kos = prepare_modules(opts, parts)
-    with tempfile.TemporaryDirectory(prefix="gunyah-boot-") as tmp:
-        work = Path(tmp)
-        if opts.initrd is not None:
-            initrd = read_initrd(opts.initrd)
-        else:
-            initrd = initramfs.build(parts.busybox, kos, _module_args(opts), opts.capture)
-        dtb_addr = _align(kernel_end, 0x20_0000)
-        initrd_addr = dtb_addr + 0x20_0000
-        if initrd_addr + len(initrd) > SHIM_BASE:
-            raise BootError("the kernel and initramfs do not fit below the shim in 1 GiB")
-        edit = devicetree.Edit(
-            method=opts.method,
-            memory_base=RAM_BASE,
-            memory_size=SHIM_BASE - RAM_BASE,
-            bootargs=f"{BOOTARGS} {opts.append}".strip(),
-            initrd=(initrd_addr, initrd_addr + len(initrd)),
-            gunyah=hyp.persona.dispatch == "gunyah",
-        )
-        dtb = devicetree.edit(qemu_dtb(parts, opts.cpus, work), edit)
-        if len(dtb) > 0x20_0000:
-            raise BootError("the device tree is over 2 MiB")
-        (work / "guest.dtb").write_bytes(dtb)
-        (work / "initrd").write_bytes(initrd)
-        prefix = str(work / "ch").encode()
-        if len(prefix) + 8 > 448:
-            raise BootError("the temporary directory's path is too long for the shim")
-        (work / "config").write_bytes(
-            CONFIG.pack(CONFIG_MAGIC, KERNEL_ADDR, dtb_addr, opts.cpus, prefix)
-        )
-        loads = [
-            ("shim", None, shim),
-            ("kernel", KERNEL_ADDR, parts.image),
-            ("dtb", dtb_addr, work / "guest.dtb"),
-            ("initrd", initrd_addr, work / "initrd"),
-            ("config", SHIM_CONFIG, work / "config"),
-        ]
-        ram = _ram_file(work)
-        cmd = [*_qemu_base(parts, opts.cpus),
-               "-object", f"memory-backend-file,id=ram,size={RAM_SIZE},mem-path={ram},share=on",
-               "-machine", "virt,virtualization=on,memory-backend=ram",
-               "-serial", "stdio", "-semihosting-config", "enable=on,target=native"]  # fmt: skip
-        for _, addr, path in loads:
-            if addr is None:
+    wrapper = _pdeathsig()
+    nonce = secrets.token_hex(16)
+    if opts.initrd is not None:
+        initrd = read_initrd(opts.initrd)
+    else:
+        initrd = initramfs.build(parts.busybox, kos, nonce, _module_args(opts),
+                                 judge=_judged(opts), capture=opts.capture)  # fmt: skip
+    dtb_addr = _align(kernel_end, 0x20_0000)
+    initrd_addr = dtb_addr + 0x20_0000
+    if initrd_addr + len(initrd) > SHIM_BASE:
+        raise BootError("the kernel and initramfs do not fit below the shim in 1 GiB")
+    edit = devicetree.Edit(
+        method=opts.method,
+        memory_base=RAM_BASE,
+        memory_size=SHIM_BASE - RAM_BASE,
+        bootargs=f"{BOOTARGS} {opts.append}".strip(),
+        initrd=(initrd_addr, initrd_addr + len(initrd)),
+        gunyah=hyp.persona.dispatch == "gunyah",
+    )
+    dtb = devicetree.edit(qemu_dtb(parts, opts.cpus), edit)
+    if len(dtb) > 0x20_0000:
+        raise BootError("the device tree is over 2 MiB")
+    config = CONFIG.pack(CONFIG_MAGIC, KERNEL_ADDR, dtb_addr, opts.cpus, RAM_BASE, SHIM_BASE)
+    fds: list[int] = []
+    try:
+        ram = _memfd("ram", size=RAM_SIZE)
+        fds.append(ram)
+        loads: list[tuple[int | None, str]] = [(None, _qemu_path(shim)),
+                                               (KERNEL_ADDR, _qemu_path(parts.image))]  # fmt: skip
+        for addr, data in ((dtb_addr, dtb), (initrd_addr, initrd), (SHIM_CONFIG, config)):
+            fds.append(_memfd("load", data))
+            loads.append((addr, f"/proc/self/fd/{fds[-1]}"))
+        cmd = [*wrapper, *_qemu_base(parts, opts.cpus),
+               "-object", f"memory-backend-file,id=ram,size={RAM_SIZE},"
+               f"mem-path=/proc/self/fd/{ram},share=on",
+               "-machine", f"{MACHINE},memory-backend=ram", "-serial", "stdio"]  # fmt: skip
+        for at, path in loads:
+            if at is None:
                 cmd += ["-device", f"loader,file={path},cpu-num=0"]
             else:
-                cmd += ["-device", f"loader,file={path},addr={addr:#x},force-raw=on"]
-        channel = Channel(work, hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
+                cmd += ["-device", f"loader,file={path},addr={at:#x},force-raw=on"]
+        channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
         try:
-            return _run(cmd, channel, opts, kos, work / "qemu.stderr", cancel)
+            return _run(cmd, fds, channel, opts, kos, nonce, cancel)
         finally:
             channel.close()
-            ram.unlink(missing_ok=True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _judged(opts: BootOptions) -> bool:
+    """Whether a module gives this boot's verdict: ours, or the user's first."""
+    ours_or_theirs = opts.identify_module or (opts.user_verdict and bool(opts.modules))
+    return opts.initrd is None and ours_or_theirs
 
 
 def _run(
     cmd: list[str],
+    fds: list[int],
     channel: Channel,
     opts: BootOptions,
     kos: list[Path],
-    errors: Path,
+    nonce: str,
     cancel: threading.Event | None,
 ) -> BootResult:
-    """QEMU's stderr goes to a file: a pipe nobody reads while it runs could fill and stop it."""
+    """QEMU's stderr goes to an unnamed file: a pipe nobody reads while it
+    runs could fill and stop it."""
     start = time.monotonic()
-    with errors.open("wb") as err:
+    with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=err, start_new_session=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        console = _Console(proc.stdout)
-        stopped_by = _watch(proc, channel, console, start + opts.timeout, cancel)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    seconds = time.monotonic() - start
-    console.thread.join(timeout=5)
-    with errors.open("rb") as err:
-        err.seek(max(0, errors.stat().st_size - MAX_LINE))
+                                stderr=err, pass_fds=fds, start_new_session=True)  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            console = _Console(proc.stdout, nonce, opts.capture)
+            stopped_by = _watch(proc, channel, console, start + opts.timeout, cancel)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        seconds = time.monotonic() - start
+        console.thread.join(timeout=5)
+        err.seek(max(0, err.seek(0, os.SEEK_END) - MAX_LINE))
         stderr = err.read().decode("utf-8", "replace")
     if proc.stdout is not None:
         proc.stdout.close()
@@ -379,11 +435,9 @@ def _watch(
         if cancel is not None and cancel.is_set():
             return "interrupted"
         now = time.monotonic()
-        actions = [a.kind for a in channel.actions]
-        if "system_off" in actions:
-            return "poweroff"
-        if "system_reset" in actions:
-            return "reset"
+        final = channel.final
+        if final is not None:
+            return "poweroff" if final.kind == "system_off" else "reset"
         if channel.fault is not None:
             return "shim-fault"
         if channel.error is not None:
@@ -415,7 +469,7 @@ def _capture(console: _Console) -> tuple[bytes | None, str | None]:
     if not console.capture_done:
         return None, "the guest's capture was cut short"
     try:
-        return base64.b64decode("".join(console.capture), validate=True), None
+        return base64.b64decode(bytes(console.capture), validate=True), None
     except (binascii.Error, ValueError):
         return None, "the guest's capture is not valid base64"
 
@@ -447,18 +501,27 @@ def _module_reports(kos: list[Path], lines: list[str]) -> list[ModuleReport]:
 def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console,
             opts: BootOptions, kos: list[Path], stderr: str) -> BootResult:  # fmt: skip
     lines = list(console.lines)
-    verdict = None
-    for line in lines:
-        m = VERDICT_LINE.search(line)
-        if m and m.group(1) in VERDICTS:
-            verdict = m.group(1)
+    verdict = console.verdict if console.verdict in VERDICTS else None
     problem = None
     reset_type = None
     if stopped_by in ("poweroff", "halted"):
-        status = VERDICT_EXIT[verdict] if verdict is not None and opts.identify_module else 0
+        if not _judged(opts):
+            status = 0
+        elif verdict is not None:
+            status = VERDICT_EXIT[verdict]
+        else:
+            status = EXIT_NO_VERDICT
+            problem = (
+                "init never reported the module's verdict (it did not run, or did not get "
+                "that far)" if console.verdict is None
+                else "the module logged no 'gunyah-verdict: <verdict>' line while it loaded"
+                if console.verdict == initramfs.NO_VERDICT
+                else f"the module's verdict {console.verdict!r} is none of {', '.join(VERDICTS)}"
+            )  # fmt: skip
     elif stopped_by == "reset":
         status = RESET_STATUS
-        reset_type = next((a.reset_type for a in channel.actions if a.kind == "system_reset"), None)
+        final = channel.final
+        reset_type = final.reset_type if final is not None else None
     else:
         status = EXIT_FAILED
         problem = {
@@ -466,11 +529,14 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
             "timeout": f"the guest did not power off within {opts.timeout:g} s",
             "qemu-exit": "QEMU exited before the guest powered off"
             + (f": {stderr.strip().splitlines()[-1]}" if stderr.strip() else ""),
-            "interrupted": "the boot was stopped (Ctrl-C)",
+            "interrupted": "the boot was stopped (Ctrl-C or a signal)",
             "shim-fault": channel.fault.describe() if channel.fault else "",
             "host-error": f"the host side of the channel failed: {channel.error!r}",
         }.get(stopped_by, stopped_by)  # fmt: skip
     capture, capture_problem = _capture(console) if opts.capture else (None, None)
+    with channel.lock:
+        calls, calls_dropped = channel.calls, channel.calls_dropped
+        actions, actions_dropped = channel.actions, channel.actions_dropped
     return BootResult(
         capture=capture,
         capture_problem=capture_problem,
@@ -479,13 +545,14 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
         boot_seconds=seconds,
         console=lines,
         console_dropped=console.count - len(lines),
-        calls=list(channel.calls),
-        calls_dropped=channel.calls_dropped,
+        calls=calls,
+        calls_dropped=calls_dropped,
         modules=_module_reports(kos, lines),
         verdict=verdict,
         persona=opts.persona,
         cpus=opts.cpus,
         reset_type=reset_type,
         problem=problem,
-        actions=[a.to_dict() for a in channel.actions],
+        actions=[a.to_dict() for a in actions],
+        actions_dropped=actions_dropped,
     )

@@ -2,9 +2,11 @@
 parallel, each with its own QEMU, channel and temporary directory.
 
 A row's observed verdict is the module's `gunyah-verdict: <verdict>` line
-(our identification module's, or a user's module that logs the same line);
-a module that logs none, or a boot that panics, times out or fails, fails
-its row with the reason and the last console lines behind it.
+(our identification module's, or a user's module that logs the same line),
+as our init reports it with the boot's nonce: only what the module logged
+while it loaded counts, never the command line or another module. A module
+that logs none, or a boot that panics, times out or fails, fails its row
+with the reason and the last console lines behind it.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ def _row(label: str, persona: Persona, result: machine.BootResult) -> Row:
     console = tuple(result.console[-CONSOLE_TAIL:])
     if result.stopped_by in ("poweroff", "halted") and result.verdict is not None:
         return Row(label, persona, result.verdict, calls, None, console, result.boot_seconds)
-    if result.problem is not None:
-        observed, reason = result.stopped_by, result.problem
+    if result.stopped_by in ("poweroff", "halted"):
+        observed, reason = "no verdict", result.problem or "the module gave no verdict"
     else:
-        observed, reason = "no verdict", "the module logged no 'gunyah-verdict: <verdict>' line"
+        observed, reason = result.stopped_by, result.problem or result.stopped_by
     return Row(label, persona, observed, calls, reason, console, result.boot_seconds)
 
 

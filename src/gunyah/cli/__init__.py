@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from . import boot, call, conformance, decode, identify, personas, probe, run, trace
 from .common import (
@@ -20,8 +22,10 @@ from .common import (
     GuardedOutput,
     OutputError,
     Parser,
+    Stopped,
     UsageError,
     count,
+    error,
     number,
     parse_number,
     seconds,
@@ -59,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     real_stdout = sys.stdout
     sys.stdout = GuardedOutput(real_stdout)
+    handlers = _stop_on_signals()
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -68,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return code
     except UsageError as e:
-        print(f"gunyah: {e}", file=sys.stderr)
+        error(str(e))
         return EXIT_USAGE
     except OutputError as e:
         silence_stdout()
@@ -77,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (| head): not an error of ours
         silence_stdout()
         return EXIT_OK
+    except Stopped as e:
+        return 128 + e.signum
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as e:  # a bug of ours: one line, and how to see the rest
@@ -90,6 +97,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         sys.stdout = real_stdout
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _stop_on_signals() -> dict[int, signal._HANDLER]:
+    """SIGTERM (what timeout(1) and CI cancellation send) and SIGHUP (a closed
+    terminal) stop a command as Ctrl-C does; the handlers it replaced."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(signum)
+
+    previous: dict[int, signal._HANDLER] = {}
+    try:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, stop)
+    except ValueError:  # not the main thread (an embedding program): leave them be
+        pass
+    return previous
 
 
 if __name__ == "__main__":

@@ -7,27 +7,35 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .. import render
 from ..limits import MAX_TIMEOUT
-from .common import EXIT_GUEST_FAILED, UsageError, add_json, add_persona, seconds
+from .common import (
+    EXIT_GUEST_FAILED,
+    UsageError,
+    add_json,
+    add_persona,
+    check_output_path,
+    error,
+    seconds,
+)
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
     from ..boot.kernel import BadKernel, MissingPart, find_parts
-    from ..boot.machine import MAX_CPUS, BootError, BootOptions, boot, check_initrd
+    from ..boot.machine import MAX_CPUS, BootError, BootOptions, boot, check_append, check_initrd
     from ..boot.modules import ModuleError
     from ..toolchain import SHIM_ELF
 
-    if args.initrd is not None:
-        try:
+    try:
+        check_append(args.append)
+        if args.initrd is not None:
             check_initrd(args.initrd)
-        except BootError as e:
-            raise UsageError(str(e)) from None
+    except BootError as e:
+        raise UsageError(str(e)) from None
     if not 1 <= args.smp <= MAX_CPUS:
         raise UsageError(f"--smp takes 1 to {MAX_CPUS} vCPUs, not {args.smp}")
     capture = args.capture_probe
@@ -36,6 +44,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
             raise UsageError("--capture-probe needs our init: it cannot go with --initrd")
         if not str(capture) or os.path.lexists(capture):
             raise UsageError(f"{capture}: already exists; a capture never replaces a file")
+        check_output_path(capture)
     opts = BootOptions(
         persona=args.persona,
         cpus=args.smp,
@@ -53,13 +62,13 @@ def cmd_boot(args: argparse.Namespace) -> int:
     except (BadKernel, ModuleError) as e:
         raise UsageError(str(e)) from None
     except (MissingPart, BootError) as e:
-        print(f"gunyah: {e}", file=sys.stderr)
+        error(str(e))
         return EXIT_GUEST_FAILED
     status = result.exit_status
     if capture is not None:
         problem = result.capture_problem or _write_capture(result.capture or b"", capture)
         if problem is not None:
-            print(f"gunyah: no probe capture: {problem}", file=sys.stderr)
+            error(f"no probe capture: {problem}")
             status = EXIT_GUEST_FAILED
     data = result.to_dict()
     if args.json:
@@ -104,11 +113,14 @@ def register(sub: Any) -> None:
         description="Boot an arm64 Linux kernel in QEMU's virt machine with our EL2 shim "
         "underneath: every HVC and SMC the kernel makes goes to the hypervisor model "
         "(PSCI included), our identification module is inserted and logs its verdict, "
-        "and init powers the machine off. Needs 'gunyah boot-setup' once. Exit status: "
-        "after a power-off, the module's verdict (0 supported, 1 not Gunyah, 3 unsupported "
-        "API; 0 without our module); 4 when the guest asked for a reset; 125 for a panic, "
-        "a timeout or a QEMU failure; 2 for bad usage (a module that does not build, a "
-        "file that is not an arm64 Image).",
+        "and init powers the machine off. The guest is treated as hostile: it sees its RAM "
+        "and QEMU's devices and nothing of the shim or the host, and only our init's line "
+        "with a per-boot secret gives the verdict. Needs 'gunyah boot-setup' once. Exit "
+        "status: after a power-off, the module's verdict (0 supported, 1 not Gunyah, 3 "
+        "unsupported API; 0 without our module); 5 when the module gave no verdict; 4 when "
+        "the guest asked for a reset; 125 for a panic, a timeout or a QEMU failure; 2 for "
+        "bad usage (a module that does not build, a file that is not an arm64 Image); "
+        "130, 143 or 129 when stopped by Ctrl-C, SIGTERM or SIGHUP.",
     )
     add_persona(p)
     p.add_argument("--smp", type=int, default=1, metavar="N", help="vCPUs (default 1)")

@@ -29,6 +29,35 @@ class UsageError(Exception):
     """Bad input from the user: one line on stderr, exit 2."""
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stopped as Ctrl-C stops a command (everything it
+    started is reaped), with exit status 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def check_output_path(path: os.PathLike[str] | str) -> None:
+    """UsageError unless a new file can be made at `path`: asked before the
+    work, not after it."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{path}: the directory {parent} is not writable")
+
+
+def error(message: str) -> None:
+    """`gunyah: message` on stderr, every line of it escaped: it may carry a
+    compiler's or a guest's text, and no escape sequence reaches the terminal."""
+    from ..render import printable
+
+    print("\n".join(f"gunyah: {printable(ln)}" if i == 0 else printable(ln)
+                    for i, ln in enumerate(message.splitlines() or [""])),
+          file=sys.stderr)  # fmt: skip
+
+
 class OutputError(Exception):
     """Standard output cannot be written (a full disk, a closed or broken file)."""
 

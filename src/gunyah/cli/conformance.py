@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,9 @@ from .common import (
     UsageError,
     add_json,
     add_limits,
+    check_output_path,
     emit,
+    error,
     seconds,
 )
 
@@ -29,8 +30,10 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     kind: Kind = "smc" if args.smc else "hvc"
     names = args.persona or [p.name for p in PERSONAS]
     personas = [PERSONAS_BY_NAME[n] for n in dict.fromkeys(names)]
-    if args.junit is not None and (not args.junit or os.path.lexists(args.junit)):
-        raise UsageError(f"{args.junit}: already exists; the report never replaces a file")
+    if args.junit is not None:
+        if not args.junit or os.path.lexists(args.junit):
+            raise UsageError(f"{args.junit}: already exists; the report never replaces a file")
+        check_output_path(args.junit)
     if args.kernel:
         if args.guest is not None:
             raise UsageError("give a GUEST or --kernel, not both")
@@ -77,6 +80,7 @@ def _kernel_rows(args: argparse.Namespace, personas: list[Any]) -> list[Any] | N
     opts = BootOptions(
         modules=(module,) if module is not None else (),
         identify_module=module is None,
+        user_verdict=module is not None,
         timeout=args.boot_timeout,
     )
     try:
@@ -84,7 +88,7 @@ def _kernel_rows(args: argparse.Namespace, personas: list[Any]) -> list[Any] | N
     except (BadKernel, ModuleError) as e:
         raise UsageError(str(e)) from None
     except (MissingPart, BootError) as e:
-        print(f"gunyah: {e}", file=sys.stderr)
+        error(str(e))
         return None
 
 

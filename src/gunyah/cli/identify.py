@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from .. import render
@@ -15,6 +14,7 @@ from .common import (
     add_json,
     add_persona,
     emit,
+    error,
 )
 
 
@@ -27,7 +27,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         try:
             result, _run = run_builtin(hyp, kind)
         except GuestFailure as e:
-            print(f"gunyah: {e}", file=sys.stderr)
+            error(str(e))
             return EXIT_GUEST_FAILED
     else:
         result = identify(Conduit(hyp, kind))

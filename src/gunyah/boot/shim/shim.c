@@ -1,50 +1,77 @@
-/* The EL2 shim: it puts the kernel at EL1 and forwards every HVC and SMC the
- * kernel makes to the hypervisor model on the host, through the calling
- * vCPU's mailbox in shared memory (shim.h), ringing the host's doorbell by
- * semihosting when the host is not polling; then it does what the model
- * asks: resume with its registers, start a vCPU, power one off, power the
- * machine off or reset it (the last three through QEMU's own PSCI, which an
- * SMC from EL2 reaches). It saves no FP state: built -mgeneral-regs-only. */
+/* The EL2 shim: it puts the kernel at EL1 behind a stage-2 map that holds
+ * the guest's RAM and QEMU's devices and nothing of the shim's, and forwards
+ * every HVC and SMC the kernel makes to the hypervisor model on the host,
+ * through the calling vCPU's mailbox in shared memory (shim.h); then it does
+ * what the model asks: resume with its registers, start a vCPU, power one
+ * off, power the machine off or reset it (the last four through QEMU's own
+ * PSCI, which an SMC from EL2 reaches). A guest access outside its map gets
+ * the synchronous external abort KVM injects; the host never hears of it.
+ * It saves no FP state: built without FP/SIMD (toolchain.NO_FP). */
 #include "shim.h"
 
-#define SYS_OPEN  0x01
-#define SYS_WRITE 0x05
-#define SYS_WRITE0 0x04
-#define OPEN_WB   5
-
-#define EC_HVC64  0x16
-#define EC_SMC64  0x17
+#define EC_IABT_LOW 0x20
+#define EC_DABT_LOW 0x24
+#define EC_HVC64    0x16
+#define EC_SMC64    0x17
+#define ESR_IL      (1ull << 25)
+#define FSC_EXTABT  0x10           /* synchronous external abort */
 
 #define QEMU_PSCI_CPU_OFF      0x84000002u
 #define QEMU_PSCI_CPU_ON64     0xc4000003u
 #define QEMU_PSCI_SYSTEM_OFF   0x84000008u
 #define QEMU_PSCI_SYSTEM_RESET 0x84000009u
+#define PSCI_ALREADY_ON        (-4)
+#define PSCI_ON_PENDING        (-5)
+#define PSCI_INTERNAL_FAILURE  (-6)
+#define CPU_ON_TRIES           (1u << 20)  /* a vCPU told to stop is off within a few */
 
+#define HCR_VM   (1ull << 0)
 #define HCR_RW   (1ull << 31)
 #define HCR_TSC  (1ull << 19)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
-#define SPSR_EL1H_DAIF 0x3c5ull
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
+
+/* Stage 2, 4 KiB granule, 32-bit IPA from level 1 (VMSAv8-64). */
+#define VTCR_VALUE ((1ull << 31) | (3ull << 12) | (1ull << 10) | (1ull << 8) | (1ull << 6) | 32)
+#define S2_TABLE   3ull
+#define S2_BLOCK   1ull
+#define S2_PAGE    3ull
+#define S2_AF      (1ull << 10)
+#define S2_RW      (3ull << 6)
+#define S2_INNER   (3ull << 8)
+#define S2_NORMAL  (0xfull << 2)        /* Normal, write-back */
+#define S2_DEVICE  (0x1ull << 2)        /* Device-nGnRE */
+#define S2_XN      (1ull << 54)
+#define S2_RAM     (S2_AF | S2_RW | S2_INNER | S2_NORMAL)
+#define S2_DEV     (S2_AF | S2_RW | S2_DEVICE | S2_XN)
+#define SZ_2M      0x200000ull
+#define SZ_1G      0x40000000ull
+
+/* PSTATE bits an injected exception keeps or sets (as KVM's enter_exception64) */
+#define PSR_NZCV  (0xfull << 28)
+#define PSR_DIT   (1ull << 24)
+#define PSR_PAN   (1ull << 22)
+#define PSR_SSBS  (1ull << 12)
+#define PSR_DAIF  (0xfull << 6)
+#define PSR_EL1H  0x5ull
+#define SCTLR_SPAN   (1ull << 23)
+#define SCTLR_DSSBS  (1ull << 44)
 
 struct cpu_slot {
     uint64_t entry, context;            /* where CPU_ON sends it at EL1 */
-    int64_t bell;                       /* its doorbell's semihosting handle */
 };
 
 static struct cpu_slot slots[SHIM_MAX_CPUS];
+static uint64_t s2_l1[4] __attribute__((aligned(4096)));
+static uint64_t s2_l2[4][512] __attribute__((aligned(4096)));
+static uint64_t s2_l3[512] __attribute__((aligned(4096)));   /* the 2 MiB around fw_cfg */
 #define config ((volatile struct shim_config *)SHIM_CONFIG)
 
 #define sysreg_read(r) ({ uint64_t v_; __asm__ volatile("mrs %0, " #r : "=r"(v_)); v_; })
 #define sysreg_write(r, v) __asm__ volatile("msr " #r ", %0" : : "r"((uint64_t)(v)))
 
-static int64_t semihost(uint64_t op, void *block)
-{
-    register uint64_t x0 __asm__("x0") = op;
-    register void *x1 __asm__("x1") = block;
-    __asm__ volatile("hlt #0xf000" : "+r"(x0) : "r"(x1) : "memory");
-    return (int64_t)x0;
-}
+extern void __attribute__((noreturn)) enter_el1(uint64_t entry, uint64_t x0);
 
 static uint64_t psci(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
 {
@@ -56,7 +83,13 @@ static uint64_t psci(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
     return x0;
 }
 
-static void say(const char *s) { semihost(SYS_WRITE0, (void *)s); }
+/* Only before any guest code runs: afterwards the UART is the guest's. */
+static void say(const char *s)
+{
+    volatile uint32_t *dr = (volatile uint32_t *)UART_BASE;
+    for (; *s; s++)
+        *dr = (uint32_t)*s;
+}
 
 static __attribute__((noreturn)) void power_off(void)
 {
@@ -70,42 +103,13 @@ static uint64_t cpu_index(void)
     return (mpidr & 0xff) + ((mpidr >> 8) & 0xff) * 8;  /* QEMU virt: 8 per cluster */
 }
 
-static int64_t open_fifo(uint64_t cpu, const char *suffix, uint64_t mode)
-{
-    static char names[SHIM_MAX_CPUS][512];
-    char *name = names[cpu];
-    uint64_t n = 0;
-    for (; n < sizeof(config->channel) && config->channel[n]; n++)
-        name[n] = config->channel[n];
-    name[n++] = (char)('0' + cpu);
-    for (const char *s = suffix; *s; s++)
-        name[n++] = *s;
-    name[n] = 0;
-    uint64_t block[3] = {(uint64_t)name, mode, n};
-    return semihost(SYS_OPEN, block);
-}
-
-/* Move exactly len bytes; false when the host has gone. */
-static int transfer(uint64_t op, int64_t handle, void *buf, uint64_t len)
-{
-    uint8_t *p = buf;
-    while (len) {
-        uint64_t block[3] = {(uint64_t)handle, (uint64_t)p, len};
-        int64_t left = semihost(op, block);
-        if (left < 0 || (uint64_t)left > len || (uint64_t)left == len)
-            return 0;
-        p += len - (uint64_t)left;
-        len = (uint64_t)left;
-    }
-    return 1;
-}
-
 static volatile struct mailbox *mailbox(uint64_t cpu)
 {
     return (volatile struct mailbox *)(SHIM_MAILBOXES + cpu * MAILBOX_SIZE);
 }
 
-/* Post the request in the vCPU's mailbox and wait for the answer there. */
+/* Post the request in the vCPU's mailbox and wait for the answer there; the
+ * host polls every mailbox, so nothing needs to wake it. */
 static void exchange(uint64_t cpu, struct request *req, struct response *resp)
 {
     volatile struct mailbox *box = mailbox(cpu);
@@ -116,16 +120,8 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
     uint64_t seq = box->req_seq + 1;
     __asm__ volatile("dmb ish" ::: "memory");
     box->req_seq = seq;
-    __asm__ volatile("dmb ish" ::: "memory");
-    if (!box->host_polling) {
-        uint64_t ring = seq;
-        if (!transfer(SYS_WRITE, slots[cpu].bell, &ring, sizeof ring)) {
-            say("gunyah-shim: the host side has gone; powering off\n");
-            power_off();
-        }
-    }
     while (box->resp_seq != seq)
-        ;
+        __asm__ volatile("yield");
     __asm__ volatile("dmb ish" ::: "memory");
     const volatile uint64_t *from = (const volatile uint64_t *)&box->resp;
     uint64_t *to = (uint64_t *)resp;
@@ -133,12 +129,33 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
         to[i] = from[i];
 }
 
+/* The guest's IPA space, identity-mapped: devices (not fw_cfg), then RAM. */
+static void build_stage2(uint64_t ram_base, uint64_t ram_end)
+{
+    uint64_t fw_block = FW_CFG_PAGE & ~(SZ_2M - 1);
+    for (uint64_t gib = 0; gib < 4; gib++)
+        s2_l1[gib] = (uint64_t)s2_l2[gib] | S2_TABLE;
+    for (uint64_t i = 0; i < GUEST_DEVICES_END / SZ_2M; i++) {
+        uint64_t pa = i * SZ_2M;
+        s2_l2[0][i] = pa == fw_block ? (uint64_t)s2_l3 | S2_TABLE : pa | S2_DEV | S2_BLOCK;
+    }
+    for (uint64_t j = 0; j < 512; j++) {
+        uint64_t pa = fw_block + j * 0x1000;
+        s2_l3[j] = pa == FW_CFG_PAGE ? 0 : pa | S2_DEV | S2_PAGE;
+    }
+    for (uint64_t pa = ram_base; pa + SZ_2M <= ram_end; pa += SZ_2M)
+        s2_l2[pa / SZ_1G][pa / SZ_2M % 512] = pa | S2_RAM | S2_BLOCK;
+    __asm__ volatile("dsb ish" ::: "memory");
+}
+
 static void setup_el2(void)
 {
-    uint64_t hcr = HCR_RW | HCR_TSC;
+    uint64_t hcr = HCR_VM | HCR_RW | HCR_TSC;
     uint64_t isar1 = sysreg_read(id_aa64isar1_el1);
     if (isar1 & (0xffull << 4 | 0xffull << 24))   /* APA/API or GPA/GPI: pointer auth */
         hcr |= HCR_API | HCR_APK;
+    sysreg_write(vtcr_el2, VTCR_VALUE);
+    sysreg_write(vttbr_el2, (uint64_t)s2_l1);        /* VMID 0 */
     sysreg_write(hcr_el2, hcr);
     sysreg_write(cptr_el2, 0x33ff);                 /* no FP/SIMD traps */
     sysreg_write(hstr_el2, 0);
@@ -147,39 +164,70 @@ static void setup_el2(void)
     sysreg_write(vpidr_el2, sysreg_read(midr_el1));
     sysreg_write(vmpidr_el2, sysreg_read(mpidr_el1));
     sysreg_write(mdcr_el2, (sysreg_read(pmcr_el0) >> 11) & 0x1f);  /* HPMN = PMCR.N */
-    sysreg_write(vttbr_el2, 0);
     sysreg_write(sctlr_el1, SCTLR_EL1_RESET);
-    __asm__ volatile("isb");
+    __asm__ volatile("isb; tlbi vmalls12e1; dsb nsh; isb" ::: "memory");
 }
 
-static __attribute__((noreturn)) void enter_el1(uint64_t entry, uint64_t x0)
+static int config_ok(uint64_t index)
 {
-    sysreg_write(spsr_el2, SPSR_EL1H_DAIF);
-    sysreg_write(elr_el2, entry);
-    register uint64_t r0 __asm__("x0") = x0;
-    register uint64_t r1 __asm__("x1") = 0;
-    register uint64_t r2 __asm__("x2") = 0;
-    register uint64_t r3 __asm__("x3") = 0;
-    __asm__ volatile("eret" : : "r"(r0), "r"(r1), "r"(r2), "r"(r3));
-    __builtin_unreachable();
+    uint64_t base = config->ram_base, end = config->ram_end;
+    return config->magic == CONFIG_MAGIC && index < SHIM_MAX_CPUS && index < config->cpus
+        && base >= GUEST_DEVICES_END && base < end && end <= SHIM_BASE
+        && base % SZ_2M == 0 && end % SZ_2M == 0;
 }
 
 void __attribute__((noreturn)) shim_main(uint64_t index)
 {
-    if (config->magic != CONFIG_MAGIC || index >= SHIM_MAX_CPUS || index >= config->cpus) {
-        say("gunyah-shim: no configuration from the host; powering off\n");
+    if (!config_ok(index)) {
+        say("gunyah-shim: no valid configuration from the host; powering off\n");
         power_off();
     }
-    struct cpu_slot *slot = &slots[index];
-    slot->bell = open_fifo(index, ".bell", OPEN_WB);
-    if (slot->bell < 0) {
-        say("gunyah-shim: cannot open the channel to the host; powering off\n");
-        power_off();
+    if (index == 0) {
+        build_stage2(config->ram_base, config->ram_end);
+        setup_el2();
+        enter_el1(config->kernel_entry, config->dtb);
     }
     setup_el2();
-    if (index == 0)
-        enter_el1(config->kernel_entry, config->dtb);
-    enter_el1(slot->entry, slot->context);
+    enter_el1(slots[index].entry, slots[index].context);
+}
+
+/* A stage-2 abort: the guest touched an address outside its map. Inject the
+ * synchronous external abort KVM injects (inject_abt64, enter_exception64):
+ * ESR_EL1 with the EC of the guest's level, IL as trapped and FSC 0x10,
+ * FAR_EL1 the faulting address, and the guest's own EL1 vector. */
+static void inject_external_abort(int instruction)
+{
+    uint64_t spsr = sysreg_read(spsr_el2);
+    uint64_t mode = spsr & 0x1f;
+    int from_el0 = mode == 0 || (spsr & 0x10);     /* EL0t, or any AArch32 mode */
+    uint64_t ec = instruction ? (from_el0 ? 0x20 : 0x21) : (from_el0 ? 0x24 : 0x25);
+    uint64_t offset = (spsr & 0x10) ? 0x600 : mode == 0 ? 0x400 : mode == 4 ? 0x000 : 0x200;
+    uint64_t sctlr = sysreg_read(sctlr_el1);
+    uint64_t pstate = (spsr & (PSR_NZCV | PSR_DIT | PSR_PAN)) | PSR_DAIF | PSR_EL1H;
+    if (!(sctlr & SCTLR_SPAN))
+        pstate |= PSR_PAN;
+    if (sctlr & SCTLR_DSSBS)
+        pstate |= PSR_SSBS;
+    sysreg_write(esr_el1, (sysreg_read(esr_el2) & ESR_IL) | ec << 26 | FSC_EXTABT);
+    sysreg_write(far_el1, sysreg_read(far_el2));
+    sysreg_write(elr_el1, sysreg_read(elr_el2));
+    sysreg_write(spsr_el1, spsr);
+    sysreg_write(elr_el2, sysreg_read(vbar_el1) + offset);
+    sysreg_write(spsr_el2, pstate);
+}
+
+/* QEMU's CPU_ON, tried again while the target is still stopping (the model
+ * counts a vCPU off once its CPU_OFF was taken; QEMU a moment later). */
+static int64_t start_cpu(uint64_t target, uint64_t mpidr)
+{
+    extern char secondary_start[];
+    int64_t r = PSCI_INTERNAL_FAILURE;
+    for (uint32_t i = 0; i < CPU_ON_TRIES; i++) {
+        r = (int64_t)psci(QEMU_PSCI_CPU_ON64, mpidr, (uint64_t)secondary_start, target);
+        if (r != PSCI_ALREADY_ON && r != PSCI_ON_PENDING)
+            break;
+    }
+    return r == 0 ? 0 : PSCI_INTERNAL_FAILURE;
 }
 
 /* x0..x30 of the trapping vCPU, as start.S saved them. */
@@ -192,6 +240,10 @@ void shim_trap(uint64_t *frame)
     struct request req = {.cpu = cpu, .esr = esr, .far = sysreg_read(far_el2)};
     struct response resp;
 
+    if (ec == EC_IABT_LOW || ec == EC_DABT_LOW) {
+        inject_external_abort(ec == EC_IABT_LOW);
+        return;
+    }
     if (ec == EC_HVC64) {
         req.kind = REQ_HVC;
         req.pc = elr - 4;               /* ELR is already past an HVC */
@@ -203,7 +255,7 @@ void shim_trap(uint64_t *frame)
         req.kind = REQ_FAULT;
         req.pc = elr;
     }
-    req.imm = esr & 0xffff;
+    req.imm = req.kind == REQ_FAULT ? 0 : esr & 0xffff;
     for (int i = 0; i < 18; i++)
         req.x[i] = frame[i];
     exchange(cpu, &req, &resp);
@@ -215,12 +267,16 @@ void shim_trap(uint64_t *frame)
     switch (resp.action) {
     case ACT_CPU_ON:
         if (resp.target < SHIM_MAX_CPUS) {
-            extern char secondary_start[];
             slots[resp.target].entry = resp.entry;
             slots[resp.target].context = resp.context;
-            if (psci(QEMU_PSCI_CPU_ON64, resp.mpidr, (uint64_t)secondary_start, resp.target))
-                frame[0] = (uint64_t)-6;   /* INTERNAL_FAILURE: QEMU would not start it */
+            frame[0] = (uint64_t)start_cpu(resp.target, resp.mpidr);
+        } else {
+            frame[0] = (uint64_t)PSCI_INTERNAL_FAILURE;
         }
+        req.kind = REQ_RESULT;          /* the same call: how carrying it out went */
+        for (int i = 0; i < 18; i++)
+            req.x[i] = frame[i];
+        exchange(cpu, &req, &resp);
         break;
     case ACT_CPU_OFF:
         psci(QEMU_PSCI_CPU_OFF, 0, 0, 0);
@@ -246,8 +302,7 @@ void __attribute__((noreturn)) shim_fault(uint64_t *frame, uint64_t at_el2)
     struct response resp;
     for (int i = 0; i < 18; i++)
         req.x[i] = frame[i];
-    if (cpu < SHIM_MAX_CPUS && slots[cpu].bell > 0)
+    if (cpu < SHIM_MAX_CPUS)
         exchange(cpu, &req, &resp);
-    say("gunyah-shim: unexpected exception; powering off\n");
     power_off();
 }

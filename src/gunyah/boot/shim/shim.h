@@ -1,6 +1,6 @@
 /* The EL2 shim's layout and the channel's records, shared by its C and assembly.
- * The host side (gunyah.boot.channel) declares the same records in Python; a
- * test holds the two together. */
+ * The host side (gunyah.boot.channel, gunyah.boot.machine) declares the same
+ * layout in Python; a test holds the two together. */
 #ifndef GUNYAH_SHIM_H
 #define GUNYAH_SHIM_H
 
@@ -10,6 +10,13 @@
 #define MAILBOX_SIZE   0x400
 #define SHIM_MAX_CPUS  8
 #define SHIM_STACK     0x4000          /* per vCPU */
+
+/* The guest's stage-2 map: every device below GUEST_DEVICES_END but the
+ * fw_cfg page (its DMA interface writes physical memory, the shim's too),
+ * and RAM from the configuration's ram_base to ram_end. Nothing else. */
+#define GUEST_DEVICES_END 0x40000000
+#define FW_CFG_PAGE       0x09020000
+#define UART_BASE         0x09000000   /* PL011: the shim's last words before any guest runs */
 
 #define FRAME_SIZE     (32 * 8)        /* x0..x30 and a pad */
 
@@ -22,21 +29,23 @@ struct shim_config {
     uint64_t kernel_entry;   /* the kernel Image's first instruction */
     uint64_t dtb;            /* the device tree, for x0 */
     uint64_t cpus;           /* vCPUs in the VM */
-    char channel[448];       /* host path prefix; vCPU N uses <prefix>N.req and <prefix>N.resp */
+    uint64_t ram_base;       /* the guest's RAM, 2 MiB aligned, below 4 GiB */
+    uint64_t ram_end;
 };
-#define CONFIG_MAGIC 0x3130474643485947ull   /* "GYHCFG01" little-endian */
+#define CONFIG_MAGIC 0x3230474643485947ull   /* "GYHCFG02" little-endian */
 
 /* One trapped call, shim -> host. */
 struct request {
     uint64_t cpu;
-    uint64_t kind;           /* REQ_HVC, REQ_SMC or REQ_FAULT */
-    uint64_t imm;
+    uint64_t kind;           /* REQ_* */
+    uint64_t imm;            /* the immediate; for REQ_FAULT, 1 when it was at EL2 */
     uint64_t pc;             /* the trapping instruction */
     uint64_t esr;
     uint64_t far;
-    uint64_t x[18];
+    uint64_t x[18];          /* REQ_RESULT: x[0] is what the guest received */
 };
-enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2 };
+/* REQ_RESULT follows an ACT_CPU_ON: how carrying it out went. */
+enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3 };
 
 /* The answer, host -> shim. */
 struct response {
@@ -51,15 +60,14 @@ struct response {
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
 
 /* A vCPU's mailbox in the shim's memory, which the host maps too (the
- * guest's RAM is a shared file). The shim writes a request, then bumps
- * req_seq; the host answers, then sets resp_seq to it. While the host polls
- * (host_polling != 0) that is all; otherwise the shim also rings the host's
- * doorbell, an 8-byte semihosting write to <prefix>N.bell. */
+ * guest's RAM is a shared memory file) and the guest cannot reach (it is
+ * outside its stage-2 map). The shim writes a request, then bumps req_seq;
+ * the host answers, then sets resp_seq to it. Nothing else passes between
+ * them: no doorbell, no host file, no semihosting. */
 struct mailbox {
     volatile uint64_t req_seq;
     volatile uint64_t resp_seq;
-    volatile uint64_t host_polling;
-    uint64_t pad;
+    uint64_t pad[2];
     struct request req;
     struct response resp;
 };

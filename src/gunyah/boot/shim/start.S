@@ -1,8 +1,9 @@
 /* The EL2 shim's entry points and vectors. QEMU starts vCPU 0 at _start at
  * EL2; a secondary starts at secondary_start (through QEMU's PSCI CPU_ON,
  * x0 = its index). Each gets a stack and goes to shim_main in C, which drops
- * it to EL1. A synchronous exception from EL1 saves x0..x30 on the stack
- * and calls shim_trap with the frame; every other vector is a fault. */
+ * it to EL1 through enter_el1. A synchronous exception from EL1 saves
+ * x0..x30 on the stack and calls shim_trap with the frame; every other
+ * vector is a fault. */
 #include "shim.h"
 
     .section .text.start, "ax"
@@ -104,6 +105,50 @@ from_el1_other:
 from_el2:
     mov     x1, #1
     bl      shim_fault
+
+/* enter_el1(entry, x0): to EL1h at entry with DAIF masked, x0 as given and
+ * every other general-purpose register, SP_EL0 and SP_EL1 zero: nothing of
+ * the shim's (its stack, its addresses) reaches the guest. */
+    .global enter_el1
+enter_el1:
+    msr     elr_el2, x0
+    mov     x2, #0x3c5              /* EL1h, D A I F masked */
+    msr     spsr_el2, x2
+    msr     sp_el0, xzr
+    msr     sp_el1, xzr
+    mov     x0, x1
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    mov     x4, #0
+    mov     x5, #0
+    mov     x6, #0
+    mov     x7, #0
+    mov     x8, #0
+    mov     x9, #0
+    mov     x10, #0
+    mov     x11, #0
+    mov     x12, #0
+    mov     x13, #0
+    mov     x14, #0
+    mov     x15, #0
+    mov     x16, #0
+    mov     x17, #0
+    mov     x18, #0
+    mov     x19, #0
+    mov     x20, #0
+    mov     x21, #0
+    mov     x22, #0
+    mov     x23, #0
+    mov     x24, #0
+    mov     x25, #0
+    mov     x26, #0
+    mov     x27, #0
+    mov     x28, #0
+    mov     x29, #0
+    mov     x30, #0
+    isb
+    eret
 
     .section .bss.stacks, "aw", %nobits
     .balign 16
