@@ -64,5 +64,3 @@ def no_orphans(tmp_path: Path):
     _TMP.pop()
     assert qemus_in(tmp) == [], "a QEMU outlived its boot"
     assert list(tmp.iterdir()) == [], "a boot left files behind"
-
-

@@ -23,6 +23,8 @@ from gunyah.model import get_persona
 from gunyah.psci import CPU_ON, SYSTEM_OFF, fn32, fn64
 
 MODULES = Path(__file__).resolve().parent / "modules"
+
+
 def names(d: dict[str, Any]) -> list[str | None]:
     return [c["name"] for c in d["calls"]]
 

@@ -36,8 +36,10 @@ def test_shipped_shim_is_built_from_its_source(tmp_path: Path) -> None:
 def _is_fp_simd(word: int) -> bool:
     """An A64 instruction of the FP/SIMD classes (Arm ARM C4.1): data
     processing (op0 x111) or a load/store of a SIMD&FP register (op0 x1x0, V=1)."""
-    return (word >> 25) & 0b111 == 0b111 or (word >> 25) & 0b111 == 0b110 or (
-        (word >> 25) & 0b101 == 0b100 and (word >> 26) & 1 == 1
+    return (
+        (word >> 25) & 0b111 == 0b111
+        or (word >> 25) & 0b111 == 0b110
+        or ((word >> 25) & 0b101 == 0b100 and (word >> 26) & 1 == 1)
     )
 
 

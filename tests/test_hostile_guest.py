@@ -289,4 +289,3 @@ def test_junit_into_a_missing_directory_is_refused_before_the_matrix(tmp_path: P
     p = gunyah("conformance", "--kernel", "--junit", str(tmp_path / "no" / "such" / "m.xml"))
     assert p.returncode == 2 and "does not exist" in p.stderr
     assert time.monotonic() - started < 30  # no boot ran
-

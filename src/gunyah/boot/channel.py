@@ -24,7 +24,6 @@ import mmap
 import struct
 import threading
 import time
-from array import array
 from collections import deque
 from dataclasses import dataclass
 
@@ -45,12 +44,14 @@ MAILBOX_SIZE = 0x400
 REQ_SEQ, RESP_SEQ = 0, 1
 REQ_AT = 4
 RESP_AT = REQ_AT + RECORD.size // 8
+_unpack, _pack = RECORD.unpack_from, RECORD.pack_into
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
+SPINS_PER_LOOK = 64  # polls of the mailboxes between looks at the clock
 
 
 # a call as kept on the hot path: TrapRecord's fields, in order
-_Raw = tuple[int, Kind, int, tuple[int, ...], tuple[int, ...]]
+_Raw = tuple[int, Kind, int, tuple[int, ...], "list[int] | tuple[int, ...]"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,6 @@ class Channel:
     def __init__(self, hyp: Hypervisor, cpus: int, ram_fd: int, mailboxes: int) -> None:
         self.hyp = hyp
         self.cpus = cpus
-        self.lock = threading.Lock()
         self._raw: deque[_Raw] = deque(maxlen=MAX_CALLS)  # TrapRecords, made when asked for
         self.call_count = 0
         self._actions: deque[Action] = deque(maxlen=MAX_ACTIONS)
@@ -102,7 +102,8 @@ class Channel:
     @property
     def calls(self) -> list[TrapRecord]:
         """The calls kept, oldest first, as `run --trace` records them."""
-        return [TrapRecord(*raw) for raw in list(self._raw)]
+        return [TrapRecord(pc, kind, imm, before, tuple(after[:RESULT_REGS]))
+                for pc, kind, imm, before, after in list(self._raw)]  # fmt: skip
 
     @property
     def calls_dropped(self) -> int:
@@ -121,23 +122,27 @@ class Channel:
         words = self._words
         boxes = [self._first + cpu * MAILBOX_SIZE // 8 for cpu in range(self.cpus)]
         answered = [0] * self.cpus
+        cpus = range(self.cpus)
         clock, sleep, stop = time.monotonic, time.sleep, self._stop
-        last = clock()
+        last, spins = clock(), 0
         try:
-            while not stop.is_set():
-                busy = False
-                for cpu, box in enumerate(boxes):
-                    seq = words[box + REQ_SEQ]
+            while True:
+                for cpu in cpus:
+                    seq = words[boxes[cpu] + REQ_SEQ]
                     if seq != answered[cpu]:
                         answered[cpu] = seq
-                        self._answer(cpu, words, box)
-                        words[box + RESP_SEQ] = seq
-                        busy = True
-                now = clock()
-                if busy:
-                    last = now
-                elif now - last > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
-                    sleep(min(WAKE_SECONDS, (now - last) / 4))
+                        self._answer(cpu, words, boxes[cpu])
+                        words[boxes[cpu] + RESP_SEQ] = seq
+                        last, spins = clock(), 0
+                spins += 1
+                if spins < SPINS_PER_LOOK:  # the clock and the stop flag, now and then
+                    continue
+                spins = 0
+                if stop.is_set():
+                    return
+                quiet = clock() - last
+                if quiet > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
+                    sleep(min(WAKE_SECONDS, quiet / 4))
         except BaseException as e:  # reported by whoever runs the boot
             self.error = e
             self.ended.set()
@@ -148,43 +153,44 @@ class Channel:
         self.ended.set()
 
     def _answer(self, cpu: int, words: memoryview, box: int) -> None:
-        """Answer the request in the mailbox at `box`: the hot path of a boot."""
-        req, resp = box + REQ_AT, box + RESP_AT
-        _, kind, imm, pc, esr, far = words[req : req + HEADER_WORDS].tolist()
-        words[resp] = 0
+        """Answer the request in the mailbox at `box`: the hot path of a boot
+        (one read of the request, one write of the answer). Only the serving
+        thread calls the model, so it takes no lock."""
+        req, resp = (box + REQ_AT) * 8, (box + RESP_AT) * 8
+        request = _unpack(self._map, req)
+        kind, imm = request[1], request[2]
         if kind > REQ_SMC or imm > 0xFFFF:  # only the shim writes here, but check all the same
+            words[box + RESP_AT] = 0
+            _, _, _, pc, esr, far = request[:HEADER_WORDS]
             if kind == REQ_RESULT:
-                self._result(cpu, words[req + HEADER_WORDS])
+                self._result(cpu, request[HEADER_WORDS])
             elif kind == REQ_FAULT and imm <= 1:
                 self.fault = ShimFault(cpu, pc, esr, far, bool(imm))
                 self.ended.set()
             else:
-                self._malformed(cpu, words, req, f"kind {kind:#x}" if kind > REQ_FAULT
+                self._malformed(cpu, words, box + REQ_AT, f"kind {kind:#x}" if kind > REQ_FAULT
                                 else f"immediate {imm:#x} is over 16 bits")  # fmt: skip
             return
-        regs = words[req + HEADER_WORDS : req + HEADER_WORDS + NUM_REGS].tolist()
+        before = request[HEADER_WORDS:]
+        regs = list(before)
         conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
-        before = tuple(regs)
-        with self.lock:
-            action = self.hyp.handle(regs, conduit, imm, cpu)
-            self.call_count += 1
-            raw = (pc, conduit, imm, before, tuple(regs[:RESULT_REGS]))
-            self._raw.append(raw)
-            if action is not None:
-                self.action_count += 1
-                self._actions.append(action)
-        words[resp + HEADER_WORDS : resp + HEADER_WORDS + NUM_REGS] = array("Q", regs)
+        action = self.hyp.handle(regs, conduit, imm, cpu)
+        self.call_count += 1
+        raw = (request[3], conduit, imm, before, regs)  # X0..X7 kept: `calls` cuts them
+        self._raw.append(raw)
         if action is None:
+            _pack(self._map, resp, 0, 0, 0, 0, 0, 0, *regs)
             return
+        self.action_count += 1
+        self._actions.append(action)
+        header = [ACTIONS[action.kind], 0, 0, 0, 0, 0]
         if action.kind == "cpu_on":
             self._pending[cpu] = (raw, action)
-            words[resp + 1 : resp + 5] = array(
-                "Q", [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
-            )
+            header[1:5] = [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
         elif action.kind in ("system_off", "system_reset"):
             self.final = action
             self.ended.set()
-        words[resp] = ACTIONS[action.kind]
+        _pack(self._map, resp, *header, *regs)
 
     def _result(self, cpu: int, received: int) -> None:
         """The shim carried out a CPU_ON: where QEMU would not start the vCPU,
@@ -198,16 +204,18 @@ class Channel:
         raw, action = pending
         if received == psci.SUCCESS:
             return
-        with self.lock:
-            self.hyp.power.on[action.cpu] = False
-            fixed = (*raw[:4], (received, *raw[4][1:]))
-            for i in range(len(self._raw) - 1, -1, -1):
-                if self._raw[i] is raw:
-                    self._raw[i] = fixed
-                    break
+        self.hyp.power.on[action.cpu] = False
+        fixed = (*raw[:4], (received, *raw[4][1:RESULT_REGS]))
+        for i in range(len(self._raw) - 1, -1, -1):
+            if self._raw[i] is raw:
+                self._raw[i] = fixed
+                break
 
     def close(self) -> None:
-        """Stop the serving thread and let go of the mailboxes (QEMU has exited)."""
+        """Stop the serving thread and let go of the mailboxes (QEMU has
+        exited); once is enough, twice does no harm."""
+        if self._map.closed:
+            return
         self._stop.set()
         self._thread.join(timeout=5)
         self._words.release()

@@ -534,9 +534,9 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
             "host-error": f"the host side of the channel failed: {channel.error!r}",
         }.get(stopped_by, stopped_by)  # fmt: skip
     capture, capture_problem = _capture(console) if opts.capture else (None, None)
-    with channel.lock:
-        calls, calls_dropped = channel.calls, channel.calls_dropped
-        actions, actions_dropped = channel.actions, channel.actions_dropped
+    channel.close()  # its thread stopped: what it kept holds still
+    calls, calls_dropped = channel.calls, channel.calls_dropped
+    actions, actions_dropped = channel.actions, channel.actions_dropped
     return BootResult(
         capture=capture,
         capture_problem=capture_problem,

@@ -19,6 +19,9 @@
 #include <linux/kernel.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
 
 #include "gunyah_abi.h"
 
@@ -27,7 +30,7 @@ static const char *const known_names[] = GUNYAH_KNOWN_UID_NAMES;
 
 static unsigned int bench;
 module_param(bench, uint, 0444);
-MODULE_PARM_DESC(bench, "time this many forwarded CALL_UID calls and log the mean");
+MODULE_PARM_DESC(bench, "time this many forwarded CALL_UID calls: mean, median and p99");
 
 #define field(word, name) (((word) >> GUNYAH_##name##_LSB) & ((1ULL << GUNYAH_##name##_WIDTH) - 1))
 
@@ -36,17 +39,41 @@ static void verdict(const char *v)
 	pr_info("gunyah-verdict: %s\n", v);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The mean of `bench` calls in a row, then each call timed on its own for
+ * the median and the 99th percentile. */
 static void time_calls(void)
 {
 	struct arm_smccc_res res;
 	ktime_t start = ktime_get();
 	unsigned int i;
+	u64 *each;
 	s64 ns;
 
 	for (i = 0; i < bench; i++)
 		arm_smccc_1_1_invoke(GUNYAH_VENDOR_HYP_CALL_UID, &res);
 	ns = ktime_to_ns(ktime_sub(ktime_get(), start));
-	pr_info("gunyah-bench: %u calls, %lld ns each\n", bench, bench ? ns / bench : 0);
+	each = bench ? kvmalloc_array(bench, sizeof(*each), GFP_KERNEL) : NULL;
+	if (!each) {
+		pr_info("gunyah-bench: %u calls, %lld ns each\n", bench, bench ? ns / bench : 0);
+		return;
+	}
+	for (i = 0; i < bench; i++) {
+		u64 t0 = ktime_get_ns();
+
+		arm_smccc_1_1_invoke(GUNYAH_VENDOR_HYP_CALL_UID, &res);
+		each[i] = ktime_get_ns() - t0;
+	}
+	sort(each, bench, sizeof(*each), cmp_u64, NULL);
+	pr_info("gunyah-bench: %u calls, %lld ns each, median %llu ns, p99 %llu ns\n",
+		bench, ns / bench, each[bench / 2], each[bench - 1 - bench / 100]);
+	kvfree(each);
 }
 
 static int __init gunyah_identify_init(void)
