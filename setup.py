@@ -1,7 +1,8 @@
-"""The compiled ftrace scanner; everything else is in pyproject.toml.
+"""The compiled extensions; everything else is in pyproject.toml.
 
-The extension is optional: without a C compiler the package still installs
-and `gunyah trace stats` falls back to its numpy parser (slower, same counts).
+Both are optional: without a C compiler the package still installs, `gunyah
+trace stats` falls back to its numpy parser (slower, same counts) and `gunyah
+boot`'s channel to its Python serving loop (slower calls, same answers).
 """
 
 import sys
@@ -15,6 +16,12 @@ setup(
             ["src/gunyah/_ftrace.c"],
             extra_compile_args=[] if sys.platform == "win32" else ["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "gunyah._mailbox",
+            ["src/gunyah/_mailbox.c"],
+            extra_compile_args=[] if sys.platform == "win32" else ["-O2"],
+            optional=True,
+        ),
     ]
 )

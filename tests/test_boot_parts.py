@@ -270,11 +270,12 @@ def test_image_check_reads_the_header(tmp_path: Path) -> None:
 class _Mailbox:
     """A Channel over a memory file of our own, driven as the shim drives it."""
 
-    def __init__(self, persona: str = "gunyah", cpus: int = 1) -> None:
+    def __init__(self, compiled: bool, persona: str = "gunyah", cpus: int = 1) -> None:
         from gunyah.model import Hypervisor
 
         self.ram = machine._memfd("test-ram", size=1 << 16)
-        self.ch = channel.Channel(Hypervisor(persona, cpus=cpus), cpus, self.ram, 0x1000)
+        self.ch = channel.Channel(Hypervisor(persona, cpus=cpus), cpus, self.ram, 0x1000, compiled)
+        assert self.ch.compiled == compiled
         self.words = self.ch._words
         self.box = self.ch._first
 
@@ -297,14 +298,25 @@ class _Mailbox:
         return self.words[resp : resp + 6].tolist(), self.words[resp + 6 : resp + 24].tolist()
 
 
-def test_channel_answers_from_the_model_and_records_the_call() -> None:
-    m = _Mailbox()
+# both serving loops: the compiled one (built by the install) and its Python reference
+LOOPS = [pytest.param(True, id="compiled"), pytest.param(False, id="python")]
+
+
+def test_the_compiled_loop_is_built() -> None:
+    """The test install has a C compiler: the loop `gunyah boot` uses is the compiled one."""
+    assert channel._mailbox is not None
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_channel_answers_from_the_model_and_records_the_call(compiled: bool) -> None:
+    m = _Mailbox(compiled)
     try:
         header, regs = m.call(channel.REQ_HVC, 0, 0xFFFF_8000_0000_1234, [0x8600FF01])
         assert header == [0] * 6
         assert regs[:4] == [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]
         header, _ = m.call(channel.REQ_SMC, 0, 0x1000, [0x84000008])  # SYSTEM_OFF
         assert header[0] == channel.ACTIONS["system_off"] and m.ch.ended.is_set()
+        m.ch.close()  # the serving thread keeps a call once the guest has its answer
         calls = [c.to_dict() for c in m.ch.calls]
         assert [(c["pc"], c["conduit"], c["name"]) for c in calls] == [
             (0xFFFF_8000_0000_1234, "hvc", "VENDOR_HYP_CALL_UID"),
@@ -314,17 +326,78 @@ def test_channel_answers_from_the_model_and_records_the_call() -> None:
         m.close()
 
 
-@given(kind=st.integers(0, 2**64 - 1), imm=st.integers(0, 2**64 - 1),
-       regs=st.lists(st.integers(0, 2**64 - 1), min_size=18, max_size=18))  # fmt: skip
-def test_channel_takes_any_mailbox_contents(kind, imm, regs) -> None:
-    m = _Mailbox()
+@given(kind=st.one_of(st.integers(0, 3), st.integers(0, 2**64 - 1)),
+       imm=st.one_of(st.integers(0, 0xFFFF), st.integers(0, 2**64 - 1)),
+       regs=st.lists(st.integers(0, 2**64 - 1), min_size=18, max_size=18),
+       compiled=st.booleans())  # fmt: skip
+def test_channel_takes_any_mailbox_contents(kind, imm, regs, compiled) -> None:
+    from gunyah.model import Hypervisor
+
+    m = _Mailbox(compiled)
     try:
-        m.call(kind, imm, 0, regs)
+        header, answer = m.call(kind, imm, 0x40, regs)
+        m.ch.close()
         assert m.ch.error is None
         valid = kind in (channel.REQ_HVC, channel.REQ_SMC) and imm <= 0xFFFF
-        assert (m.ch.fault is None) == valid
+        assert (m.ch.fault is None) == valid  # a lone CPU_ON result is malformed too
         if m.ch.fault is not None and kind != channel.REQ_FAULT:
-            assert "malformed request" in m.ch.fault.describe()
+            assert "malformed" in m.ch.fault.describe()
+        if valid:  # answered as the model answers, and kept as it was asked and answered
+            expected = list(regs)
+            Hypervisor("gunyah").handle(expected, ("hvc", "smc")[kind], imm, 0)
+            assert answer == expected
+            (call,) = m.ch.calls
+            assert (call.pc, call.imm, list(call.before)) == (0x40, imm, regs)
+            assert list(call.after) == expected[:8]
+        else:
+            assert m.ch.calls == []
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_a_cpu_on_qemu_could_not_carry_out_leaves_the_model_as_it_was(compiled: bool) -> None:
+    from gunyah import psci
+
+    m = _Mailbox(compiled, cpus=2)
+    try:
+        cpu_on = [psci.fn64(psci.CPU_ON), 1, 0x4008_0000, 0xC0DE]
+        header, regs = m.call(channel.REQ_HVC, 0, 0x100, cpu_on)
+        assert header[:2] == [channel.ACTIONS["cpu_on"], 1] and regs[0] == psci.SUCCESS
+        assert m.ch.hyp.power.on == [True, True]  # as the model answered
+        failure = psci.INTERNAL_FAILURE & (2**64 - 1)
+        m.call(channel.REQ_RESULT, 0, 0x100, [failure])  # the shim: QEMU would not start it
+        assert m.ch.hyp.power.on == [True, False]
+        header, regs = m.call(channel.REQ_HVC, 0, 0x104, cpu_on)  # so it can be tried again
+        assert regs[0] == psci.SUCCESS
+        m.call(channel.REQ_RESULT, 0, 0x104, [psci.SUCCESS])
+        m.ch.close()
+        assert m.ch.fault is None and m.ch.hyp.power.on == [True, True]
+        # the trace shows what the guest received
+        assert [c.after[0] for c in m.ch.calls] == [failure, psci.SUCCESS]
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_a_result_with_no_cpu_on_is_malformed(compiled: bool) -> None:
+    m = _Mailbox(compiled)
+    try:
+        m.call(channel.REQ_RESULT, 0, 0, [0])
+        assert m.ch.fault is not None and "with no CPU_ON" in m.ch.fault.describe()
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_the_channel_keeps_the_last_calls_and_counts_the_rest(compiled: bool) -> None:
+    m = _Mailbox(compiled)
+    try:
+        for i in range(channel.MAX_CALLS + 5):
+            m.call(channel.REQ_HVC, 0, i, [0x8600FF01])
+        m.ch.close()
+        assert m.ch.call_count == channel.MAX_CALLS + 5 and m.ch.calls_dropped == 5
+        assert [c.pc for c in m.ch.calls[:2]] == [5, 6] and m.ch.calls[-1].pc == channel.MAX_CALLS + 4
     finally:
         m.close()
 

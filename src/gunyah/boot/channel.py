@@ -24,6 +24,7 @@ import mmap
 import struct
 import threading
 import time
+from array import array
 from collections import deque
 from dataclasses import dataclass
 
@@ -31,6 +32,11 @@ from .. import psci
 from ..conduit import NUM_REGS, RESULT_REGS, Action, Kind, TrapRecord
 from ..model import Hypervisor
 from ..model.psci import mpidr_of
+
+try:  # the compiled serving loop, built at install where there is a C compiler
+    from .. import _mailbox
+except ImportError:  # pragma: no cover - depends on the install
+    _mailbox = None  # type: ignore[assignment]
 
 HEADER_WORDS = 6
 RECORD = struct.Struct(f"<{HEADER_WORDS + NUM_REGS}Q")  # request and response alike
@@ -44,14 +50,18 @@ MAILBOX_SIZE = 0x400
 REQ_SEQ, RESP_SEQ = 0, 1
 REQ_AT = 4
 RESP_AT = REQ_AT + RECORD.size // 8
-_unpack, _pack = RECORD.unpack_from, RECORD.pack_into
+_unpack, _pack = RECORD.unpack, RECORD.pack_into
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
 SPINS_PER_LOOK = 64  # polls of the mailboxes between looks at the clock
 
 
-# a call as kept on the hot path: TrapRecord's fields, in order
-_Raw = tuple[int, Kind, int, tuple[int, ...], "list[int] | tuple[int, ...]"]
+# A call as kept on the hot path: bytes in a ring, not objects (objects kept
+# by the thousand feed the cyclic collector, whose passes stall calls): the
+# request record as the shim wrote it, then X0..X7 of the answer.
+_CALL = struct.Struct(f"<{HEADER_WORDS + NUM_REGS + RESULT_REGS}Q")
+_REQUEST_BYTES = RECORD.size
+_KINDS: tuple[Kind, Kind] = ("hvc", "smc")
 
 
 @dataclass(frozen=True)
@@ -78,36 +88,48 @@ class Channel:
     memory file `ram_fd`) for vCPUs 0..cpus-1, served by one thread until
     `close`."""
 
-    def __init__(self, hyp: Hypervisor, cpus: int, ram_fd: int, mailboxes: int) -> None:
+    def __init__(
+        self, hyp: Hypervisor, cpus: int, ram_fd: int, mailboxes: int, compiled: bool = True
+    ) -> None:
         self.hyp = hyp
         self.cpus = cpus
-        self._raw: deque[_Raw] = deque(maxlen=MAX_CALLS)  # TrapRecords, made when asked for
-        self.call_count = 0
+        self._ring = bytearray(MAX_CALLS * _CALL.size)  # the last MAX_CALLS calls
+        self._count = array("Q", [0])  # calls kept so far (the compiled loop counts here too)
         self._actions: deque[Action] = deque(maxlen=MAX_ACTIONS)
         self.action_count = 0
         self.final: Action | None = None  # the SYSTEM_OFF or reset that ended the boot
-        self._pending: dict[int, tuple[_Raw, Action]] = {}  # CPU_ON the shim carries out
+        self._pending: dict[int, tuple[int, Action]] = {}  # CPU_ON the shim carries out, by call
         self.fault: ShimFault | None = None
         self.error: BaseException | None = None  # an error of ours, on the serving thread
-        self.ended = threading.Event()  # SYSTEM_OFF, a reset or a shim fault was served
-        self._stop = threading.Event()
+        self.ended = threading.Event()  # news for the watcher (the console sets it too)
+        self._stop = array("Q", [0])  # 1: the serving loop stops (a word the C loop reads too)
         page = mmap.ALLOCATIONGRANULARITY
         base = mailboxes - mailboxes % page
         self._map = mmap.mmap(ram_fd, mailboxes - base + cpus * MAILBOX_SIZE, offset=base)
         self._words = memoryview(self._map).cast("Q")
         self._first = (mailboxes - base) // 8
+        self.compiled = compiled and _mailbox is not None  # which loop serves
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     @property
+    def call_count(self) -> int:
+        return self._count[0]
+
+    @property
     def calls(self) -> list[TrapRecord]:
         """The calls kept, oldest first, as `run --trace` records them."""
-        return [TrapRecord(pc, kind, imm, before, tuple(after[:RESULT_REGS]))
-                for pc, kind, imm, before, after in list(self._raw)]  # fmt: skip
+        first = self.calls_dropped
+        records = []
+        for n in range(first, self.call_count):
+            w = _CALL.unpack_from(self._ring, n % MAX_CALLS * _CALL.size)
+            records.append(TrapRecord(w[3], _KINDS[w[1]], w[2], w[HEADER_WORDS : -RESULT_REGS],
+                                      w[-RESULT_REGS:]))  # fmt: skip
+        return records
 
     @property
     def calls_dropped(self) -> int:
-        return self.call_count - len(self._raw)
+        return max(0, self.call_count - MAX_CALLS)
 
     @property
     def actions(self) -> list[Action]:
@@ -119,78 +141,110 @@ class Channel:
         return self.action_count - len(self._actions)
 
     def _serve(self) -> None:
-        words = self._words
         boxes = [self._first + cpu * MAILBOX_SIZE // 8 for cpu in range(self.cpus)]
-        answered = [0] * self.cpus
-        cpus = range(self.cpus)
-        clock, sleep, stop = time.monotonic, time.sleep, self._stop
-        last, spins = clock(), 0
         try:
-            while True:
-                for cpu in cpus:
-                    seq = words[boxes[cpu] + REQ_SEQ]
-                    if seq != answered[cpu]:
-                        answered[cpu] = seq
-                        self._answer(cpu, words, boxes[cpu])
-                        words[boxes[cpu] + RESP_SEQ] = seq
-                        last, spins = clock(), 0
-                spins += 1
-                if spins < SPINS_PER_LOOK:  # the clock and the stop flag, now and then
-                    continue
-                spins = 0
-                if stop.is_set():
-                    return
-                quiet = clock() - last
-                if quiet > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
-                    sleep(min(WAKE_SECONDS, quiet / 4))
+            if self.compiled:
+                assert _mailbox is not None
+                _mailbox.serve(self._map, boxes, self.hyp.handle, self._act, self._other,
+                               self._ring, self._count, self._stop, POLL_SECONDS,
+                               WAKE_SECONDS)  # fmt: skip
+            else:
+                self._serve_python(boxes)
         except BaseException as e:  # reported by whoever runs the boot
             self.error = e
             self.ended.set()
+
+    def _serve_python(self, boxes: list[int]) -> None:
+        """The serving loop where the compiled one (_mailbox.c) is not built:
+        the same steps, and the reference for them."""
+        words = self._words
+        vcpus = [(cpu, box + REQ_SEQ, box) for cpu, box in enumerate(boxes)]
+        answered = [words[box + REQ_SEQ] for box in boxes]
+        answer, keep, stop = self._answer, self._keep, self._stop
+        clock, sleep = time.monotonic, time.sleep
+        last, spins = clock(), 0
+        while True:
+            for cpu, seq_at, box in vcpus:
+                seq = words[seq_at]
+                if seq != answered[cpu]:
+                    answered[cpu] = seq
+                    request = answer(cpu, words, box)
+                    words[box + RESP_SEQ] = seq
+                    if request is not None:  # kept once the guest has its answer
+                        keep(request, (box + RESP_AT) * 8)
+                    last, spins = clock(), 0
+            spins += 1
+            if spins < SPINS_PER_LOOK:  # the clock and the stop word, now and then
+                continue
+            spins = 0
+            if stop[0]:
+                return
+            quiet = clock() - last
+            if quiet > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
+                sleep(min(WAKE_SECONDS, quiet / 4))
 
     def _malformed(self, cpu: int, words: memoryview, req: int, why: str) -> None:
         _, _, _, pc, esr, far = words[req : req + HEADER_WORDS].tolist()
         self.fault = ShimFault(cpu, pc, esr, far, False, why)
         self.ended.set()
 
-    def _answer(self, cpu: int, words: memoryview, box: int) -> None:
-        """Answer the request in the mailbox at `box`: the hot path of a boot
-        (one read of the request, one write of the answer). Only the serving
-        thread calls the model, so it takes no lock."""
-        req, resp = (box + REQ_AT) * 8, (box + RESP_AT) * 8
-        request = _unpack(self._map, req)
+    def _answer(self, cpu: int, words: memoryview, box: int) -> bytes | None:
+        """Answer the request in the mailbox at `box` (one read of it, one
+        write of the answer); its bytes, when it was a call to keep. Only the
+        serving thread calls the model, so it takes no lock."""
+        req = (box + REQ_AT) * 8
+        raw = self._map[req : req + _REQUEST_BYTES]  # before the guest can reuse the mailbox
+        request = _unpack(raw)
         kind, imm = request[1], request[2]
-        if kind > REQ_SMC or imm > 0xFFFF:  # only the shim writes here, but check all the same
-            words[box + RESP_AT] = 0
-            _, _, _, pc, esr, far = request[:HEADER_WORDS]
-            if kind == REQ_RESULT:
-                self._result(cpu, request[HEADER_WORDS])
-            elif kind == REQ_FAULT and imm <= 1:
-                self.fault = ShimFault(cpu, pc, esr, far, bool(imm))
-                self.ended.set()
-            else:
-                self._malformed(cpu, words, box + REQ_AT, f"kind {kind:#x}" if kind > REQ_FAULT
-                                else f"immediate {imm:#x} is over 16 bits")  # fmt: skip
-            return
-        before = request[HEADER_WORDS:]
-        regs = list(before)
-        conduit: Kind = "smc" if kind == REQ_SMC else "hvc"
-        action = self.hyp.handle(regs, conduit, imm, cpu)
-        self.call_count += 1
-        raw = (request[3], conduit, imm, before, regs)  # X0..X7 kept: `calls` cuts them
-        self._raw.append(raw)
+        if kind > REQ_SMC or imm > 0xFFFF:
+            self._other(cpu, box)
+            return None
+        regs = list(request[HEADER_WORDS:])
+        action = self.hyp.handle(regs, _KINDS[kind], imm, cpu)
         if action is None:
-            _pack(self._map, resp, 0, 0, 0, 0, 0, 0, *regs)
-            return
+            _pack(self._map, req + RECORD.size, 0, 0, 0, 0, 0, 0, *regs)
+        else:
+            self._act(cpu, box, regs, action)
+        return raw
+
+    def _other(self, cpu: int, box: int) -> None:
+        """A request that is not a call: a CPU_ON's outcome, a fault the shim
+        reports, or one the shim would never write (only the shim writes
+        here, but it is checked all the same)."""
+        words = self._words
+        words[box + RESP_AT] = 0
+        _, kind, imm, pc, esr, far = words[box + REQ_AT : box + REQ_AT + HEADER_WORDS].tolist()
+        if kind == REQ_RESULT:
+            self._result(cpu, words[box + REQ_AT + HEADER_WORDS])
+        elif kind == REQ_FAULT and imm <= 1:
+            self.fault = ShimFault(cpu, pc, esr, far, bool(imm))
+            self.ended.set()
+        else:
+            self._malformed(cpu, words, box + REQ_AT, f"kind {kind:#x}" if kind > REQ_FAULT
+                            else f"immediate {imm:#x} is over 16 bits")  # fmt: skip
+
+    def _act(self, cpu: int, box: int, regs: list[int], action: Action) -> None:
+        """The answer to a call that asks for an action: its header says what."""
         self.action_count += 1
         self._actions.append(action)
         header = [ACTIONS[action.kind], 0, 0, 0, 0, 0]
         if action.kind == "cpu_on":
-            self._pending[cpu] = (raw, action)
+            self._pending[cpu] = (self.call_count, action)  # the number it is kept as
             header[1:5] = [action.cpu, mpidr_of(action.cpu), action.entry, action.context]
         elif action.kind in ("system_off", "system_reset"):
             self.final = action
             self.ended.set()
-        _pack(self._map, resp, *header, *regs)
+        _pack(self._map, (box + RESP_AT) * 8, *header, *regs)
+
+    def _keep(self, request: bytes, resp: int) -> None:
+        """The call in the ring: its request, and X0..X7 of its answer (which
+        stays in the mailbox until the next request has been answered)."""
+        at = self.call_count % MAX_CALLS * _CALL.size
+        ring = self._ring
+        ring[at : at + _REQUEST_BYTES] = request
+        regs = resp + HEADER_WORDS * 8
+        ring[at + _REQUEST_BYTES : at + _CALL.size] = self._map[regs : regs + RESULT_REGS * 8]
+        self._count[0] += 1
 
     def _result(self, cpu: int, received: int) -> None:
         """The shim carried out a CPU_ON: where QEMU would not start the vCPU,
@@ -201,22 +255,20 @@ class Channel:
             self._malformed(cpu, self._words, self._first + cpu * MAILBOX_SIZE // 8 + REQ_AT,
                             "a CPU_ON result with no CPU_ON")  # fmt: skip
             return
-        raw, action = pending
+        call, action = pending
         if received == psci.SUCCESS:
             return
         self.hyp.power.on[action.cpu] = False
-        fixed = (*raw[:4], (received, *raw[4][1:RESULT_REGS]))
-        for i in range(len(self._raw) - 1, -1, -1):
-            if self._raw[i] is raw:
-                self._raw[i] = fixed
-                break
+        if call >= self.calls_dropped:  # still kept: X0 after is what the guest received
+            at = call % MAX_CALLS * _CALL.size + _REQUEST_BYTES
+            struct.pack_into("<Q", self._ring, at, received)
 
     def close(self) -> None:
         """Stop the serving thread and let go of the mailboxes (QEMU has
         exited); once is enough, twice does no harm."""
         if self._map.closed:
             return
-        self._stop.set()
+        self._stop[0] = 1
         self._thread.join(timeout=5)
         self._words.release()
         self._map.close()

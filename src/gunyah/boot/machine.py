@@ -69,6 +69,7 @@ POWER_DOWN = "reboot: Power down"
 PANIC_GRACE = 0.5  # seconds for the rest of a panic's lines
 HALT_GRACE = 1.0  # seconds for SYSTEM_OFF to follow the kernel's power-down line
 EXIT_GRACE = 0.1  # seconds for the channel's last answer once QEMU has exited
+WATCH_SECONDS = 0.1  # the longest the watcher sleeps without news
 _STAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
@@ -147,7 +148,10 @@ class _Console:
     oldest lines go first); it notes the lines a boot ends on, init's verdict
     (the first line with the nonce) and, when asked for, init's capture."""
 
-    def __init__(self, stream: Any, nonce: str, capture: bool) -> None:
+    def __init__(
+        self, stream: Any, nonce: str, capture: bool, wake: threading.Event | None = None
+    ) -> None:
+        self.wake = wake or threading.Event()  # set on a line a boot may end on, and at the end
         self.lines: deque[str] = deque()
         self.kept = 0  # bytes the kept lines take
         self.count = 0
@@ -179,16 +183,20 @@ class _Console:
                 buf = b""
         if buf:
             self._line(buf[:MAX_LINE])
+        self.wake.set()
 
     def _line(self, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
         now = time.monotonic()
         if PANIC in line and self.panic_at is None:
             self.panic_at = now
+            self.wake.set()
         if PANIC_END in line:
             self.panic_ended = True
+            self.wake.set()
         if POWER_DOWN in line and self.power_down_at is None:
             self.power_down_at = now
+            self.wake.set()
         if self._markers is not None:
             if self.capture is not None and not self.capture_done:
                 if line == self._markers[1]:
@@ -408,7 +416,7 @@ def _run(
                                 stderr=err, pass_fds=fds, start_new_session=True)  # fmt: skip
         try:
             assert proc.stdout is not None
-            console = _Console(proc.stdout, nonce, opts.capture)
+            console = _Console(proc.stdout, nonce, opts.capture, channel.ended)
             stopped_by = _watch(proc, channel, console, start + opts.timeout, cancel)
         finally:
             if proc.poll() is None:
@@ -430,8 +438,12 @@ def _watch(
     deadline: float,
     cancel: threading.Event | None,
 ) -> str:
+    """How the boot ended. It wakes when the channel or the console has news
+    (channel.ended, set by both), else every WATCH_SECONDS: a thread that
+    woke more often would take the GIL from the channel's serving loop."""
     exited_at: float | None = None
     while True:
+        channel.ended.clear()  # before the looks: news from now on wakes the wait below
         if cancel is not None and cancel.is_set():
             return "interrupted"
         now = time.monotonic()
@@ -457,7 +469,7 @@ def _watch(
                 return "qemu-exit"
         if now > deadline:
             return "timeout"
-        channel.ended.wait(0.02)
+        channel.ended.wait(WATCH_SECONDS)
 
 
 def _capture(console: _Console) -> tuple[bytes | None, str | None]:
