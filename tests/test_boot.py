@@ -354,14 +354,15 @@ def test_initrd_that_is_not_a_file(tmp_path: Path) -> None:
 
 def test_a_host_side_that_dies_ends_the_boot(monkeypatch: pytest.MonkeyPatch) -> None:
     """An error in the host's answer ends the boot at once, with QEMU reaped."""
-    from gunyah.boot import channel, machine
+    from gunyah.boot import machine
     from gunyah.boot.kernel import find_parts
+    from gunyah.model import Hypervisor
     from gunyah.toolchain import SHIM_ELF
 
-    def broken(self: object, cpu: int, words: object, box: int) -> None:
+    def broken(self: object, *args: object) -> None:
         raise RuntimeError("the model broke")
 
-    monkeypatch.setattr(channel.Channel, "_answer", broken)
+    monkeypatch.setattr(Hypervisor, "handle", broken)
     monkeypatch.setenv("TMPDIR", str(_TMP[-1]))
     import tempfile
 
