@@ -462,3 +462,22 @@ def test_capture_from_the_console_garbage_cut_short_and_too_big(monkeypatch) -> 
     assert machine._capture(_console(b"no capture\n"))[1] == (
         "the guest never began sending its capture"
     )
+
+
+def test_a_kernel_matrix_row_keeps_the_last_calls_and_counts_the_rest() -> None:
+    """15 boots of 10,000 calls each would not stay within the README's memory."""
+    from gunyah.boot import matrix
+    from gunyah.conduit import TrapRecord
+    from gunyah.model import get_persona
+
+    calls = [TrapRecord(i, "hvc", 0, (0x8600FF01,) + (0,) * 17, (0,) * 8) for i in range(1000)]
+    result = machine.BootResult("poweroff", 0, 1.0, ["x"] * 100, 0, calls, 9000, [],
+                                "supported", "gunyah", 1)  # fmt: skip
+    row = matrix._row("m.ko", get_persona("gunyah"), result)
+    assert len(row.calls) == matrix.CALLS_TAIL and row.calls[-1].pc == 999
+    assert row.calls_dropped == 9000 + 1000 - matrix.CALLS_TAIL
+    assert row.to_dict()["calls_dropped"] == row.calls_dropped
+    assert len(row.console) == matrix.CONSOLE_TAIL and row.passed
+    none = machine.BootResult("poweroff", 5, 1.0, [], 0, [], 0, [], None, "gunyah", 1,
+                              problem="no verdict line")  # fmt: skip
+    assert matrix._row("m.ko", get_persona("gunyah"), none).observed == "no verdict"

@@ -34,6 +34,7 @@ class Row:
     reason: str | None = None  # why a kernel row failed, beyond its verdict
     console: tuple[str, ...] = ()  # a kernel row's console lines behind a failure
     seconds: float | None = None  # a kernel row's boot time
+    calls_dropped: int = 0  # a kernel row's calls not kept (it keeps the last ones)
 
     @property
     def passed(self) -> bool:
@@ -47,7 +48,8 @@ class Row:
             "observed": self.observed,
             "passed": self.passed,
             "calls": [c.to_dict() for c in self.calls],
-            **({"reason": self.reason, "console": list(self.console), "seconds": self.seconds}
+            **({"reason": self.reason, "console": list(self.console), "seconds": self.seconds,
+                "calls_dropped": self.calls_dropped}
                if self.seconds is not None else {}),
         }  # fmt: skip
 

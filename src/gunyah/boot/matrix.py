@@ -23,6 +23,7 @@ from . import machine
 from .kernel import Parts
 
 CONSOLE_TAIL = 30  # console lines a failing row keeps
+CALLS_TAIL = 200  # calls a row keeps (the last): 15 rows of 10,000 would not stay bounded
 GUEST_MEMORY = machine.RAM_SIZE  # what one boot may take, at most, of the host's memory
 
 
@@ -51,15 +52,16 @@ def check_jobs(jobs: int) -> str | None:
 
 
 def _row(label: str, persona: Persona, result: machine.BootResult) -> Row:
-    calls = tuple(result.calls)
+    calls = tuple(result.calls[-CALLS_TAIL:])
+    dropped = result.calls_dropped + len(result.calls) - len(calls)
     console = tuple(result.console[-CONSOLE_TAIL:])
     if result.stopped_by in ("poweroff", "halted") and result.verdict is not None:
-        return Row(label, persona, result.verdict, calls, None, console, result.boot_seconds)
-    if result.stopped_by in ("poweroff", "halted"):
+        observed, reason = result.verdict, None
+    elif result.stopped_by in ("poweroff", "halted"):
         observed, reason = "no verdict", result.problem or "the module gave no verdict"
     else:
         observed, reason = result.stopped_by, result.problem or result.stopped_by
-    return Row(label, persona, observed, calls, reason, console, result.boot_seconds)
+    return Row(label, persona, observed, calls, reason, console, result.boot_seconds, dropped)
 
 
 def check_kernel(personas: Iterable[Persona], opts: machine.BootOptions, parts: Parts,
