@@ -13,8 +13,9 @@ from gunyah import conformance
 from gunyah.model import PERSONAS
 
 GUNYAH_UID_PERSONAS = {
-    "gunyah", "qualcomm", "gunyah-variant-h", "unknown-variant", "api-v2", "api-version-bit13",
-    "big-endian", "api-32bit", "dirty-upper", "future-flags", "api-reserved-bits",
+    "gunyah", "gunyah-qemu", "qualcomm", "gunyah-variant-h", "unknown-variant", "api-v2",
+    "api-version-bit13", "big-endian", "api-32bit", "dirty-upper", "future-flags",
+    "api-reserved-bits",
 }  # fmt: skip
 MISTAKES = {
     "mistakes/correct": set(),

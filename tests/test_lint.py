@@ -44,5 +44,5 @@ def test_package_data_ships_every_data_file() -> None:
         if p.is_file() and "__pycache__" not in p.parts
         and p.suffix not in {".py", ".c", ".so", ".pyd"}
     ]  # fmt: skip
-    assert {"guests/identify.elf", "data/hypercalls.tsv", "_ftrace.pyi"} <= set(data)
+    assert {"guests/identify.elf", "abi/hvc/core.hvc", "_ftrace.pyi", "_mailbox.pyi"} <= set(data)
     assert [f for f in data if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []

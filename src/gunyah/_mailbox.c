@@ -3,7 +3,7 @@
  *
  * It polls the vCPUs' mailboxes in the shim's memory without the GIL, and
  * takes the GIL only to have the model answer a call: the registers go to
- * `handle(regs, conduit, imm, cpu)` as a list of 18 ints and come back from
+ * `handle(regs, conduit, imm, cpu, pc)` as a list of 18 ints and come back from
  * it, the answer is written, then the call is kept in the ring as the
  * Python loop keeps it (the request's words, then X0..X7 of the answer).
  * What is not an ordinary call (a CPU_ON's outcome, a fault, a malformed
@@ -84,11 +84,14 @@ static int answer(struct loop *l, Py_ssize_t cpu, Py_ssize_t box, uint64_t seq)
     {
         PyObject *imm = PyLong_FromUnsignedLongLong(req[2]);
         PyObject *who = PyLong_FromSsize_t(cpu);
-        result = imm && who ? PyObject_CallFunctionObjArgs(l->handle, regs, l->conduits[req[1]],
-                                                           imm, who, NULL)
-                            : NULL;
+        PyObject *pc = PyLong_FromUnsignedLongLong(req[3]);
+        result = imm && who && pc
+                     ? PyObject_CallFunctionObjArgs(l->handle, regs, l->conduits[req[1]], imm,
+                                                    who, pc, NULL)
+                     : NULL;
         Py_XDECREF(imm);
         Py_XDECREF(who);
+        Py_XDECREF(pc);
     }
     if (result == NULL)
         goto fail;

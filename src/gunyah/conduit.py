@@ -60,7 +60,9 @@ class TrapHandler(Protocol):
     """What sits behind a conduit: it reads and rewrites the register file of
     the calling vCPU, and may ask for an action besides."""
 
-    def handle(self, regs: list[int], kind: Kind, imm: int, cpu: int = 0) -> Action | None: ...
+    def handle(
+        self, regs: list[int], kind: Kind, imm: int, cpu: int = 0, pc: int = 0
+    ) -> Action | None: ...
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,11 @@ class RecordingHandler:
         self.inner = inner
         self.records: list[TrapRecord] = []
 
-    def handle(self, regs: list[int], kind: Kind, imm: int, cpu: int = 0) -> Action | None:
+    def handle(
+        self, regs: list[int], kind: Kind, imm: int, cpu: int = 0, pc: int = 0
+    ) -> Action | None:
         before = tuple(regs)
-        action = self.inner.handle(regs, kind, imm, cpu)
+        action = self.inner.handle(regs, kind, imm, cpu, pc)
         self.records.append(TrapRecord(None, kind, imm, before, tuple(regs[:RESULT_REGS])))
         return action
 

@@ -23,7 +23,9 @@ SYSTEM_RESET = 0x09
 FEATURES = 0x0A
 CPU_DEFAULT_SUSPEND = 0x0C
 SYSTEM_SUSPEND = 0x0E
+SET_SUSPEND_MODE = 0x0F
 SYSTEM_RESET2 = 0x12
+MODE_PC = 0  # SET_SUSPEND_MODE: platform-coordinated
 
 
 def fn32(function: int) -> int:

@@ -147,6 +147,7 @@ def personas(rows: list[dict[str, Any]]) -> str:
         out.append(
             f"{r['name'].ljust(width)}  {r['expected_verdict'].ljust(vw)}  {r['description']}"
         )
+        out.append(f"{'':{width + vw + 4}}stands for: {r['build']}")
     return "\n".join(out)
 
 

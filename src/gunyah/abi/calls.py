@@ -1,16 +1,16 @@
 """Gunyah's vendor-hypervisor calls: function numbers (class and number), the
 services, the native `hvc #0x6000+N` ABI and the hypercall catalogue
-(quic/gunyah-hypervisor hyp/interfaces/smccc/smccc.tc, docs/api/gunyah_api.md,
-the .hvc interface files)."""
+(quic/gunyah-hypervisor hyp/interfaces/smccc/smccc.tc, docs/api/gunyah_api.md;
+the calls themselves are declared in abi/hvc, see `gunyah.abi.hvc`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from .. import smccc
 from ..bitfield import Bitfield, Field
+from .hvc import DECLARED
 
 # Vendor-hypervisor function numbers (smccc.tc: smccc_vendor_hyp_function_id).
 VENDOR_HYP_FUNCTION = Bitfield(
@@ -43,18 +43,8 @@ NATIVE_HVC_LAST = 0x61FF
 NATIVE_CALL_COUNT = NATIVE_HVC_LAST - NATIVE_HVC_BASE + 1
 
 
-def _load_catalogue() -> dict[int, str]:
-    text = resources.files("gunyah").joinpath("data/hypercalls.tsv").read_text("ascii")
-    table: dict[int, str] = {}
-    for line in text.splitlines()[1:]:
-        if line.strip():
-            num, name = line.split("\t")
-            table[int(num, 16)] = name
-    return table
-
-
-HYPERCALLS: dict[int, str] = _load_catalogue()
-"""Native call number -> name, from the hypervisor's .hvc interface files."""
+HYPERCALLS: dict[int, str] = {n: call.name for n, call in DECLARED.items()}
+"""Native call number -> name, from the declarations."""
 
 HYPERCALL_NUMBERS = {name: num for num, name in HYPERCALLS.items()}
 HYP_IDENTIFY_NUMBER = HYPERCALL_NUMBERS["hypervisor_identify"]

@@ -200,7 +200,7 @@ class Channel:
             self._other(cpu, box)
             return None
         regs = list(request[HEADER_WORDS:])
-        action = self.hyp.handle(regs, _KINDS[kind], imm, cpu)
+        action = self.hyp.handle(regs, _KINDS[kind], imm, cpu, request[3])
         if action is None:
             _pack(self._map, req + RECORD.size, 0, 0, 0, 0, 0, 0, *regs)
         else:

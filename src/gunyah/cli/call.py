@@ -21,7 +21,8 @@ from .common import (
 def cmd_call(args: argparse.Namespace) -> int:
     kind: Kind = "smc" if args.smc else "hvc"
     try:
-        result = call_once(Hypervisor(args.persona), kind, args.hvc_imm or 0, args.values)
+        result = call_once(Hypervisor(args.persona), kind, args.hvc_imm or 0, args.values,
+                           args.pc)  # fmt: skip
     except ValueError as e:
         raise UsageError(str(e)) from None
     data = result.to_dict()
@@ -36,7 +37,8 @@ def register(sub: Any) -> None:
         description="Make one HVC or SMC into the hypervisor model. With immediate 0 "
         "(the default) the first value is the SMCCC function ID (X0) and the rest are "
         "X1, X2, ...; with --hvc-imm N (Gunyah's native ABI is 0x6000..0x61ff) the values "
-        "are X0, X1, ... as given. Prints X0..X3 at the call's width and what they mean.",
+        "are X0, X1, ... as given. Prints X0..X3 at the call's width and what they mean; "
+        "--json has all of X0..X17 (a native call sets X9 to the return address, --pc + 4).",
     )
     p.add_argument(
         "values",
@@ -51,5 +53,7 @@ def register(sub: Any) -> None:
         "--hvc-imm", type=number(16), metavar="N", help="HVC immediate (default 0, SMCCC)"
     )
     g.add_argument("--smc", action="store_true", help="trap with SMC #0 instead of HVC #0")
+    p.add_argument("--pc", type=number(64), default=0, metavar="ADDR",
+                   help="the address of the trapping instruction (default 0)")  # fmt: skip
     add_json(p)
     p.set_defaults(func=cmd_call)

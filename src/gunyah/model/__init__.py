@@ -3,7 +3,6 @@ and the hypervisors it can play (`personas`, data only)."""
 
 from .hypervisor import (
     FAST32_HANDLERS,
-    NATIVE_CALLS,
     VENDOR_SERVICES,
     CallResult,
     Fast32,
@@ -14,7 +13,7 @@ from .hypervisor import (
 from .personas import DEFAULT_PERSONA, PERSONAS, PERSONAS_BY_NAME, Persona, get_persona
 
 __all__ = [
-    "DEFAULT_PERSONA", "FAST32_HANDLERS", "NATIVE_CALLS", "PERSONAS", "PERSONAS_BY_NAME",
+    "DEFAULT_PERSONA", "FAST32_HANDLERS", "PERSONAS", "PERSONAS_BY_NAME",
     "VENDOR_SERVICES",
     "CallResult", "Fast32", "Hypervisor", "Persona", "call_once", "describe_call",
     "get_persona",

@@ -23,10 +23,11 @@ which registers it writes and at which width:
   persona's set in `model.psci` (Gunyah's or KVM's); calls that act return an
   `Action` from `handle` for whatever runs the vCPUs.
 
-Only hypervisor_identify is modelled among the native calls (NATIVE_CALLS):
-the others in the catalogue answer UNIMPLEMENTED (-1) here, which
-`describe_call` says.
-Modules this model leaves out (CPU workarounds, TRNG) answer -1 too.
+* Native calls, in both forms, are `model.hypercalls`: declared once,
+  checked and sanitised as the hypervisor's generated wrappers do.
+* TRNG (Arm DEN0098, owner 4, functions 0x50..0x5f) is `model.trng`.
+
+Modules this model leaves out (CPU workarounds) answer -1.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from .. import abi, smccc
 from ..conduit import NUM_REGS, Action, Kind
 from ..smccc import MASK32, MASK64
 from ..trap import TrapCall, classify, describe_hvc_imm
+from . import trng
+from .hypercalls import HANDLERS, Context, Cspace, NativeAbi, primary_vm_cspace
 from .personas import DEFAULT_PERSONA, Persona, get_persona
 from .psci import SETS as PSCI_SETS
 from .psci import Handler as PsciHandler
@@ -117,14 +120,6 @@ VENDOR_SERVICES: dict[int, Callable[[Persona], tuple[int, ...] | None]] = {
 }
 
 
-# Gunyah's native calls this model performs, by call number: the registers
-# each writes from X0 for a persona (the catalogue names the rest, which
-# answer UNIMPLEMENTED). A modelled call is one entry here.
-NATIVE_CALLS: dict[int, Callable[[Persona], tuple[int, ...]]] = {
-    abi.HYP_IDENTIFY_NUMBER: lambda p: (p.api_info, *p.flags),  # API info, flags 0..2
-}
-
-
 class Hypervisor:
     """The model behind a conduit; configure it with a persona."""
 
@@ -132,9 +127,16 @@ class Hypervisor:
         self.persona = get_persona(persona) if isinstance(persona, str) else persona
         p = self.persona
         self.power = PowerState(cpus)  # the VM's vCPUs, as PSCI turns them on and off
-        self.psci = PSCI_SETS.get(p.dispatch)
+        self.psci = PSCI_SETS.get(p.psci_set or p.dispatch)
         self.cpu = 0  # the vCPU whose call is being served
-        self._native = {n: self._write(make(p)) for n, make in NATIVE_CALLS.items()}
+        self.pc = 0  # where it trapped
+        self.native: NativeAbi | None = None  # Gunyah's native calls, in both forms
+        self.ctx: Context | None = None
+        if p.dispatch == "gunyah":
+            self.ctx = Context(Cspace(primary_vm_cspace()), p.api_info, p.flags, p.cores,
+                               trace_flags=p.trace_flags)  # fmt: skip
+            self.native = NativeAbi(self.ctx, p.features, lambda: self.pc)
+        self.trng = trng.Trng(p.trng_uuid) if p.trng_uuid is not None else None
         self._routes: dict[int, Route] = {}
         self._route_for: Callable[[int], Route] = {
             "gunyah": self._gunyah_route,
@@ -143,17 +145,22 @@ class Hypervisor:
         }[p.dispatch]
 
     # -- the trap -----------------------------------------------------------
-    def handle(self, regs: list[int], kind: Kind, imm: int, cpu: int = 0) -> Action | None:
-        """Serve one trap of vCPU `cpu`: read and rewrite the 18-register file
-        in place; return what the call asks the vCPUs' runner to do, if
-        anything. Immediate 0 is SMCCC with the function ID in X0's low 32
-        bits, as `classify` says; written out here because this is the hot
-        path (a test holds the two together). Not thread-safe: a runner of
-        several vCPUs serves one call at a time."""
+    def handle(
+        self, regs: list[int], kind: Kind, imm: int, cpu: int = 0, pc: int = 0
+    ) -> Action | None:
+        """Serve one trap of vCPU `cpu` at address `pc` (the HVC or SMC): read
+        and rewrite the 18-register file in place; return what the call asks
+        the vCPUs' runner to do, if anything. Immediate 0 is SMCCC with the
+        function ID in X0's low 32 bits, as `classify` says; written out here
+        because this is the hot path (a test holds the two together). Not
+        thread-safe: a runner of several vCPUs serves one call at a time."""
+        self.cpu = cpu
+        self.pc = pc
+        if self.ctx is not None:
+            self.ctx.cpu = cpu
         if imm:
             self._trap_imm(regs, kind, imm)
             return None
-        self.cpu = cpu
         fid = regs[0] & MASK32
         route = self._routes.get(fid)
         if route is None:
@@ -177,17 +184,11 @@ class Hypervisor:
 
     # -- non-zero immediates: Gunyah's native ABI -------------------------------
     def _trap_imm(self, regs: list[int], kind: Kind, imm: int) -> None:
-        p = self.persona
         call = classify(kind, imm, regs[0])
-        if call.number is not None and p.dispatch == "gunyah" and p.native:
-            self._native_route(call.number)(regs)
+        if call.number is not None and self.native is not None and self.persona.native:
+            self.native.native_route(call.number)(regs)
         else:
             regs[0] = MASK64
-
-    def _native_route(self, number: int) -> Route:
-        """Native call N; results from X0 whichever way it came in (the SMCCC
-        path takes arguments from X1, the native one from X0: identify has none)."""
-        return self._native.get(number, _unknown)  # unknown, or catalogued but not modelled
 
     # -- Gunyah's SMCCC dispatcher ------------------------------------------
     def _gunyah_route(self, fid: int) -> Route:
@@ -196,6 +197,10 @@ class Hypervisor:
             return _unknown
         if f.owner == smccc.OWNER_VENDOR_HYP:
             return self._vendor_route(f)
+        if f.owner == smccc.OWNER_STANDARD and f.fast and self.trng is not None:
+            trng_route = self.trng.route(f)
+            if trng_route is not None:
+                return trng_route
         if f.owner == smccc.OWNER_STANDARD and f.fast and self.psci is not None:
             psci_handler = handler_for(self.psci, f.function, f.smc64)
             if psci_handler is not None:
@@ -215,9 +220,9 @@ class Hypervisor:
             return _unknown
         call = abi.VendorHypCall.decode(f.function)
         if call.call_class == abi.CLASS_HYPERCALL:
-            if not (f.fast and f.smc64):
+            if not (f.fast and f.smc64) or self.native is None:
                 return _unknown
-            return self._native_route(call.number)
+            return self.native.smccc_route(call.number)
         if call.call_class == abi.CLASS_SERVICE and f.fast and not f.smc64:
             service = VENDOR_SERVICES.get(call.number)
             values = service(p) if service is not None else None
@@ -339,16 +344,13 @@ def describe_call(persona: Persona, kind: Kind, imm: int, function_id: int) -> s
             vendor = abi.VendorHypCall.decode(f.function)
             if vendor.call_class == abi.CLASS_HYPERCALL:
                 number = vendor.number
-    if (
-        persona.dispatch == "gunyah"
-        and number is not None
-        and number not in NATIVE_CALLS
-        and number in abi.HYPERCALLS
-    ):
-        return (
-            f"{abi.HYPERCALLS[number]} is a real Gunyah call that this model does not "
-            "perform; it answers UNIMPLEMENTED (-1)"
-        )
+    if persona.dispatch == "gunyah" and number is not None and number in abi.HYPERCALLS:
+        name = abi.HYPERCALLS[number]
+        if name not in HANDLERS:
+            return (
+                f"{name}: checked as Gunyah checks it (reserved arguments, capabilities); "
+                "where those pass, the real call acts and this model answers UNIMPLEMENTED"
+            )
     return None
 
 
@@ -388,10 +390,12 @@ class CallResult:
         }
 
 
-def call_once(hyp: Hypervisor, kind: Kind, imm: int, values: list[int]) -> CallResult:
-    """One trap with X0.. from `values`: with immediate 0 the first is the
-    function ID (X0) and the rest X1..; otherwise the values are X0.. as given.
-    ValueError names what is wrong with the values."""
+def call_once(
+    hyp: Hypervisor, kind: Kind, imm: int, values: list[int], pc: int = 0
+) -> CallResult:
+    """One trap at address `pc` with X0.. from `values`: with immediate 0 the
+    first is the function ID (X0) and the rest X1..; otherwise the values are
+    X0.. as given. ValueError names what is wrong with the values."""
     if imm == 0 and not values:
         raise ValueError("give a FUNCTION_ID (or --hvc-imm N with register values)")
     if len(values) > NUM_REGS:
@@ -401,6 +405,6 @@ def call_once(hyp: Hypervisor, kind: Kind, imm: int, values: list[int]) -> CallR
     regs = values + [0] * (NUM_REGS - len(values))
     call = classify(kind, imm, regs[0])
     note = describe_call(hyp.persona, kind, imm, regs[0])
-    hyp.handle(regs, kind, imm)
+    hyp.handle(regs, kind, imm, 0, pc)
     arguments = values[1:] if call.abi == "smccc" else values
     return CallResult(hyp.persona.name, call, arguments, regs, note)

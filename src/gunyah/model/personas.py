@@ -29,7 +29,15 @@ FULL_BUILD_FEATURES = (
     "prng",
     "vcpu-run",
 )
+QEMU_BUILD_FEATURES = tuple(f for f in FULL_BUILD_FEATURES if f != "watchdog")
 SCHEDULER_FPRR = 1
+# What the debug build's trace_update_class_flags(0, 0) reads back: the classes
+# set at boot (hyp/misc/trace_standard/src/trace.c, log.c, memdb_gpt, psci,
+# vgic: ERROR, DEBUG, USER, LOG_BUFFER, INFO, MEMDB, PSCI, VGIC, VGIC_DEBUG).
+# Derived from the source, not measured.
+DEBUG_TRACE_FLAGS = 0x700E7
+# TRNG_GET_UUID of QEMU's TRNG through the QEMU build (measured; REAL-GUNYAH.md)
+QEMU_TRNG_UUID = (0x45546E21, 0x92A1433D, 0xA2EA5FE2, 0x16397D4E)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,17 @@ class Persona:
     native: bool = True  # hvc #0x6000.. answers
     dirty_upper: int = 0  # ORed into bits 63:32 of every 32-bit call's X0..X3
     notes: tuple[str, ...] = field(default=())
+    psci_set: str | None = None  # PSCI as which set serves it (model.psci); default dispatch
+    trng_uuid: tuple[int, int, int, int] | None = None  # TRNG served, with this UUID
+    cores: int = 8  # physical CPUs the hypervisor runs on (vcpu_set_affinity)
+    trace_flags: int = DEBUG_TRACE_FLAGS
+    # the real hypervisor it stands for, and where its facts come from
+    build: str = "the gunyah persona with the one fact above changed, to test guests"
+
+    @property
+    def features(self) -> frozenset[str]:
+        """The features API flags 0 says the build has (native calls follow them)."""
+        return frozenset(abi.HypIdentify.decode(self.api_info, *self.flags).features)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +81,7 @@ class Persona:
             "uid": list(self.uid) if self.uid else None,
             "api_info": self.api_info,
             "flags": list(self.flags),
+            "build": self.build,
         }
 
 
@@ -82,12 +102,29 @@ PERSONAS: tuple[Persona, ...] = (
         "The public Gunyah hypervisor build: standard UUID, API v1, little-endian, "
         "64-bit, variant 0x51, every feature of a full build, fprr scheduler.",
         "supported",
+        build="Gunyah as its public sources describe it (quic/gunyah-hypervisor, ABI.md): a "
+        "full feature set with the watchdog, PSCI as hyp/vm/psci; its native calls "
+        "dispatched as the measured QEMU build dispatches them",
+    ),
+    Persona(
+        "gunyah-qemu",
+        "The open-source Gunyah hypervisor as built for QEMU (featureset gunyah-rm-qemu, "
+        "debug), measured: no watchdog (flags 0x10000eff), PSCI as psci_pc, TRNG, the "
+        "primary VM's capabilities to its resource manager.",
+        "supported",
+        flags=(abi.encode_flags0(QEMU_BUILD_FEATURES, SCHEDULER_FPRR), 0, 0),
+        psci_set="gunyah-pc",
+        trng_uuid=QEMU_TRNG_UUID,
+        build="quic/gunyah-hypervisor 36ca3a2 with its resource manager bf31a9a, "
+        "platform=qemu featureset=gunyah-rm-qemu quality=debug, booted in QEMU and measured "
+        "call by call",
     ),
     Persona(
         "qualcomm",
         "Qualcomm's Gunyah build: the Qualcomm UUID, otherwise as the public build.",
         "supported",
         uid=abi.UIDS_BY_KEY["gunyah-qualcomm"].words,
+        build="a Qualcomm build as the seed's v8 driver knows it (its UID list); not measured",
     ),
     Persona(
         "kvm",
@@ -96,6 +133,8 @@ PERSONAS: tuple[Persona, ...] = (
         dispatch="kvm",
         uid=abi.UIDS_BY_KEY["kvm"].words,
         smccc_version=smccc.VERSION_1_1,
+        build="KVM/arm64 for the calls a guest makes at boot (Linux arch/arm64/kvm, "
+        "include/linux/arm-smccc.h)",
     ),
     Persona(
         "none",
@@ -103,6 +142,7 @@ PERSONAS: tuple[Persona, ...] = (
         "not-gunyah",
         dispatch="none",
         uid=None,
+        build="no hypervisor service",
     ),
 )
 # Hypervisors a guest may meet that test how it handles the unusual and the

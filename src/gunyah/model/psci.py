@@ -178,7 +178,21 @@ KVM = PsciSet(
     whole_id=True,
 )
 
-SETS = {"gunyah": GUNYAH, "kvm": KVM}
+def _set_suspend_mode(s: PowerState, r: list[int], cpu: int) -> None:
+    """psci_pc: only platform-coordinated mode (hyp/vm/psci_pc/src/psci_pc.c)."""
+    r[0] = psci.SUCCESS if r[1] == psci.MODE_PC else psci.INVALID_PARAMETERS
+
+
+# The build for QEMU serves PSCI as psci_pc, which also registers
+# SET_SUSPEND_MODE (measured: PSCI_FEATURES(0x8400000F) = 0), where ABI.md's
+# reading of hyp/vm/psci lists it as not registered.
+GUNYAH_PC = PsciSet(
+    "gunyah-pc",
+    {**GUNYAH.functions, psci.SET_SUSPEND_MODE: Entry(_set_suspend_mode)},
+    whole_id=False,
+)
+
+SETS = {"gunyah": GUNYAH, "gunyah-pc": GUNYAH_PC, "kvm": KVM}
 
 
 def handler_for(psci_set: PsciSet, function: int, smc64: bool) -> Handler | None:

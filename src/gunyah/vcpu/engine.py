@@ -186,8 +186,8 @@ class _Run:
         self._uch = ctypes.c_void_p(uc._uch.value)
         self._read_batch = lib.uc_reg_read_batch
         self._write_batch = lib.uc_reg_write_batch
-        # X0..X17 live in one array that the model works on in place; X0..X7 are
-        # written back from its first elements, so no copying in between.
+        # X0..X17 live in one array that the model works on in place and that
+        # is read and written back whole (a native call sanitises X8..X17).
         self._regs = (ctypes.c_uint64 * NUM_REGS)()
         self._pc = ctypes.c_uint64()
         base = ctypes.addressof(self._regs)
@@ -196,7 +196,7 @@ class _Run:
         self._n_read = ctypes.c_int(len(read))
         self._read_ids = (ctypes.c_int * len(read))(*[r for r, _ in read])
         self._read_ptrs = (ctypes.c_void_p * len(read))(*[a for _, a in read])
-        self._n_write = ctypes.c_int(RESULT_REGS)
+        self._n_write = ctypes.c_int(NUM_REGS)
         self._write_ids = self._read_ids
         self._write_ptrs = self._read_ptrs
         self._add_intr_hook(uc)
@@ -232,7 +232,7 @@ class _Run:
                     before = bytes(regs)
                     # the ctypes array does what the model asks of a register
                     # list: indexing and slice assignment of ints
-                    action = model(regs, kind, imm)  # type: ignore[arg-type]
+                    action = model(regs, kind, imm, 0, pc)  # type: ignore[arg-type]
                     write(uch, w_ids, w_ptrs, w_n)
                     record((next(seq), pc, kind, imm, before, bytes(regs)))
                     if action is not None:
