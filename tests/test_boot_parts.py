@@ -344,7 +344,7 @@ def test_channel_takes_any_mailbox_contents(kind, imm, regs, compiled) -> None:
             assert "malformed" in m.ch.fault.describe()
         if valid:  # answered as the model answers, and kept as it was asked and answered
             expected = list(regs)
-            Hypervisor("gunyah").handle(expected, ("hvc", "smc")[kind], imm, 0)
+            Hypervisor("gunyah").handle(expected, ("hvc", "smc")[kind], imm, 0, 0x40)
             assert answer == expected
             (call,) = m.ch.calls
             assert (call.pc, call.imm, list(call.before)) == (0x40, imm, regs)

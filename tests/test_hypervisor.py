@@ -102,7 +102,7 @@ def test_smccc_version_zero_extends_and_truncates_x1_x3(hyp: Hypervisor) -> None
         (0x80000000, 0),
         (0x80000001, 0),
         (0x8500FF01, 0),
-        (0x8500FF03, 0),
+        (0x8500FF03, M32),  # REVISION is served but not advertised (measured)
         (0x80000002, M32),
         (0xC0000000, M32),
         (0x80008000, M32),
@@ -207,8 +207,8 @@ def test_dirty_upper_only_touches_32_bit_calls() -> None:
 
 
 def test_a_service_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A handler added to the table is dispatched, and SMCCC_ARCH_FEATURES
-    reports it, with nothing else changed."""
+    """A handler added to the table is dispatched, and, added to what
+    SMCCC_ARCH_FEATURES advertises, reported, with nothing else changed."""
     from gunyah import smccc
     from gunyah.model import hypervisor
 
@@ -225,6 +225,8 @@ def test_a_service_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
 
     table = {**hypervisor.FAST32_HANDLERS, (smccc.OWNER_STANDARD_HYP, 0x0020): make}
     monkeypatch.setattr(hypervisor, "FAST32_HANDLERS", table)
+    advertised = hypervisor.ARCH_FEATURES | {(smccc.OWNER_STANDARD_HYP, 0x0020)}
+    monkeypatch.setattr(hypervisor, "ARCH_FEATURES", advertised)
     hyp = Hypervisor("gunyah")
     assert hyp.call(smccc.SMCCC_ARCH_FEATURES, pv_time)[0] == 0
     assert hyp.call(pv_time)[:2] == [0x10001, 0]

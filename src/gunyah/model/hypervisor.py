@@ -65,7 +65,7 @@ def _unknown(regs: list[int]) -> None:
 # A handler of the 32-bit dispatch writes 32-bit ret0..ret3 in place; each
 # entry makes it for a persona, or gives None where the persona has no such
 # call. Keyed by (owner, function) as the hypervisor registers its handlers
-# (hyp/vm/smccc/smccc.ev); SMCCC_ARCH_FEATURES says 0 for exactly these keys.
+# (hyp/vm/smccc/smccc.ev); SMCCC_ARCH_FEATURES advertises ARCH_FEATURES below.
 # Adding a service (PSCI is next) is one entry here and its handler.
 Fast32 = Callable[[list[int]], None]
 
@@ -79,9 +79,9 @@ def _version(p: Persona) -> Fast32:
 
 def _arch_features(p: Persona) -> Fast32:
     def arch_features(r: list[int]) -> None:
-        """SMCCC_ARCH_FEATURES(X1): 0 for a registered call, else -1 (32-bit)."""
+        """SMCCC_ARCH_FEATURES(X1): 0 for a call it advertises, else -1 (32-bit)."""
         f = smccc.FunctionId.decode(r[1])
-        ok = f.fast and f.valid and not f.smc64 and (f.owner, f.function) in FAST32_HANDLERS
+        ok = f.fast and f.valid and not f.smc64 and (f.owner, f.function) in ARCH_FEATURES
         r[0] = 0 if ok else MASK32
 
     return arch_features
@@ -111,6 +111,16 @@ FAST32_HANDLERS: dict[tuple[int, int], Callable[[Persona], Fast32 | None]] = {
     (smccc.OWNER_STANDARD_HYP, smccc.FUNC_CALL_UID): _standard_call_uid,
     (smccc.OWNER_STANDARD_HYP, smccc.FUNC_REVISION): _standard_revision,
 }
+
+# What SMCCC_ARCH_FEATURES answers 0 for: measured, SMCCC_VERSION,
+# SMCCC_ARCH_FEATURES and the standard-hypervisor CALL_UID, but not its
+# REVISION, though the hypervisor answers that call (REAL-GUNYAH.md, "PSCI
+# edge cases").
+ARCH_FEATURES = frozenset({
+    (smccc.OWNER_ARCH, smccc.FUNC_SMCCC_VERSION),
+    (smccc.OWNER_ARCH, smccc.FUNC_ARCH_FEATURES),
+    (smccc.OWNER_STANDARD_HYP, smccc.FUNC_CALL_UID),
+})  # fmt: skip
 
 # Gunyah's vendor services (class 0b11, fast 32-bit only): the registers each
 # writes for a persona, None where the persona has none (smccc_hypercalls.c).

@@ -89,6 +89,34 @@ def _affinity_info(s: PowerState, r: list[int], cpu: int) -> None:
         r[0] = psci.AFFINITY_ON if s.on[target] else psci.AFFINITY_OFF
 
 
+MPIDR_HWID_BITMASK = 0xFF00FFFFFF  # arch/arm64/include/asm/cputype.h
+
+
+def _kvm_affinity_info(s: PowerState, r: list[int], cpu: int) -> None:
+    """KVM's AFFINITY_INFO (arch/arm64/kvm/psci.c, kvm_psci_vcpu_affinity_info):
+    levels 0..3, ON if any vCPU the affinity names runs, OFF if they all are
+    off, INVALID_PARAMETERS for another level or an affinity naming none."""
+    target, level = r[1], r[2]
+    if target & ~MPIDR_HWID_BITMASK or level > 3:
+        r[0] = psci.INVALID_PARAMETERS
+        return
+    mask = MPIDR_HWID_BITMASK & ~((1 << (level * 8)) - 1)
+    target &= mask
+    matching = [i for i in range(s.cpus) if mpidr_of(i) & mask == target]
+    if not matching:
+        r[0] = psci.INVALID_PARAMETERS
+    else:
+        r[0] = psci.AFFINITY_ON if any(s.on[i] for i in matching) else psci.AFFINITY_OFF
+
+
+def _kvm_cpu_on(s: PowerState, r: list[int], cpu: int) -> Action | None:
+    """KVM's CPU_ON refuses an MPIDR with bits outside the affinity fields."""
+    if r[1] & ~MPIDR_HWID_BITMASK:
+        r[0] = psci.INVALID_PARAMETERS
+        return None
+    return _cpu_on(s, r, cpu)
+
+
 def _migrate_info_type(s: PowerState, r: list[int], cpu: int) -> None:
     r[0] = psci.TOS_MP
 
@@ -167,8 +195,8 @@ KVM = PsciSet(
         psci.VERSION: Entry(_version),
         psci.CPU_SUSPEND: Entry(_suspend, smc64=True),
         psci.CPU_OFF: Entry(_cpu_off),
-        psci.CPU_ON: Entry(_cpu_on, smc64=True),
-        psci.AFFINITY_INFO: Entry(_affinity_info, smc64=True),
+        psci.CPU_ON: Entry(_kvm_cpu_on, smc64=True),
+        psci.AFFINITY_INFO: Entry(_kvm_affinity_info, smc64=True),
         psci.MIGRATE_INFO_TYPE: Entry(_migrate_info_type),
         psci.SYSTEM_OFF: Entry(_system_off),
         psci.SYSTEM_RESET: Entry(_system_reset),
