@@ -49,6 +49,16 @@ def test_registers_the_abi_preserves_are_preserved(guests: dict[str, Path]) -> N
     assert run(guests["calls"], 4).exit_status == 0
 
 
+@pytest.mark.parametrize("persona", ["gunyah", "gunyah-qemu"])
+def test_a_native_call_sanitises_the_guests_registers(
+    guests: dict[str, Path], persona: str
+) -> None:
+    """As the real hypervisor's return path does (REAL-GUNYAH.md, "Register
+    sanitising"): seen by AArch64 code after its own hvc #0x6000 — X4..X7
+    zero, X8 kept, X9 the address after the HVC, X10..X17 zero."""
+    assert run(guests["calls"], 5, persona=persona).exit_status == 0
+
+
 def test_trace_records_pc_and_registers(guests: dict[str, Path]) -> None:
     r = run(guests["calls"], 0)
     image = load_elf(guests["calls"])

@@ -5,6 +5,8 @@
  *   2: hypervisor_identify as native hvc #0x6000
  *   3: hvc #1 (no ABI): expects X0 = -1
  *   4: X4..X17 survive an SMCCC call
+ *   5: native identify sanitises: X4..X7 zero, X8 kept, X9 the return
+ *      address, X10..X17 zero (exit status: a bit per wrong register)
  */
 #include "gunyah_guest.h"
 
@@ -46,6 +48,32 @@ static int preserved(void)
 	return ok == 1 && x0 == 0xcd8fd5c1;
 }
 
+static u64 sanitised(void)
+{
+	register u64 x0 __asm__("x0") = 0;
+	u64 bad, ret;
+	__asm__ volatile(
+		"mov x4, #4\n mov x5, #5\n mov x6, #6\n mov x7, #7\n"
+		"mov x8, #8\n mov x9, #9\n mov x10, #10\n mov x11, #11\n"
+		"mov x12, #12\n mov x13, #13\n mov x14, #14\n mov x15, #15\n"
+		"mov x16, #16\n mov x17, #17\n"
+		"adr %2, 1f\n"
+		"hvc #0x6000\n"
+		"1: mov %1, #0\n"
+		"orr x4, x4, x5\n orr x4, x4, x6\n orr x4, x4, x7\n"
+		"cmp x4, #0\n cset x5, ne\n orr %1, %1, x5\n"
+		"cmp x8, #8\n cset x5, ne\n orr %1, %1, x5, lsl #1\n"
+		"cmp x9, %2\n cset x5, ne\n orr %1, %1, x5, lsl #2\n"
+		"orr x10, x10, x11\n orr x10, x10, x12\n orr x10, x10, x13\n"
+		"orr x10, x10, x14\n orr x10, x10, x15\n orr x10, x10, x16\n orr x10, x10, x17\n"
+		"cmp x10, #0\n cset x5, ne\n orr %1, %1, x5, lsl #3\n"
+		: "+r"(x0), "=&r"(bad), "=&r"(ret)
+		:
+		: "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11",
+		  "x12", "x13", "x14", "x15", "x16", "x17", "cc", "memory");
+	return x0 == 0x5100000000008001UL ? bad : bad | 16;
+}
+
 void _start(u64 mode)
 {
 	struct smccc_res r;
@@ -66,6 +94,8 @@ void _start(u64 mode)
 		semihost_exit(r.a0 == ~0UL ? 0 : 1);
 	case 4:
 		semihost_exit(preserved() ? 0 : 1);
+	case 5:
+		semihost_exit(sanitised());
 	}
 	semihost_exit(99);
 }
