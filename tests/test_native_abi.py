@@ -351,3 +351,95 @@ def test_kvm_answers_affinity_info_for_levels_1_to_3() -> None:
     assert hyp.call(aff, 1, 1)[0] == 0  # its cluster has vCPU 0 on
     assert hyp.call(aff, 0x100, 1)[0] == M64 - 1  # cluster 1 has no vCPU
     assert hyp.call(aff, 0, 4)[0] == M64 - 1
+
+
+# -- through a real kernel: a module's calls under gunyah-qemu ----------------
+S = [0x5E5E_0000_0000_0000 | n for n in range(18)]  # the measurements' sentinels
+Z = [0] * 18
+RET = "ret"  # X9: the module's return address (the instruction after its HVC)
+# (name, hvc immediate, X0..X17 in, X0..X17 out): measured answers
+KERNEL_SAMPLE = [
+    ("identify", 0x6000, S, [API_INFO, 0x10000EFF, 0, 0, 0, 0, 0, 0, S[8], RET, *Z[10:]]),
+    ("send-empty", 0x601B, Z, [0, 1, *Z[2:9], RET, *Z[10:]]),
+    ("create-cspace", 0x6002, Z, [52, *Z[1:9], RET, *Z[10:]]),
+    ("prng-0", 0x6057, Z, [2, *Z[1:9], RET, *Z[10:]]),
+    ("object-reset", 0x600E, Z, [M32, *Z[1:9], RET, *Z[10:]]),
+    ("hole", 0x6008, S, [M64, *Z[1:8], S[8], RET, *Z[10:]]),
+    ("past-table", 0x6070, S, [M64, *S[1:]]),
+    ("create-cspace-sentinels", 0x6002, S, [1, *Z[1:8], S[8], RET, *Z[10:]]),
+    ("smccc-identify", 0, [0xC6008000, *S[1:]], [API_INFO, 0x10000EFF, 0, 0, *S[4:]]),
+    ("smccc-reset", 0, [0xC600800E, *S[1:]], [M64, *S[1:]]),
+    ("smccc-prng", 0, [0xC6008057, *S[1:]], [3, 0, 0, 0, 0, *S[5:]]),
+    ("trng-version", 0, [0x84000050, *S[1:]], [0x10000, 0, 0, 0, *S[4:]]),
+    ("features-ssm", 0, [0x8400000A, 0x8400000F, *S[2:]], [0, 0x8400000F, 2, 3, *S[4:]]),
+]
+
+
+def _sample_module() -> str:
+    """A module that makes each call of KERNEL_SAMPLE from X0..X17 as given
+    and logs X0..X17 after it, then X9 minus its return address."""
+    calls = []
+    for name, imm, regs_in, _ in KERNEL_SAMPLE:
+        values = ", ".join(f"0x{v:x}ULL" for v in regs_in)
+        calls.append(f'\t{{ static const u64 in[18] = {{{values}}}; u64 out[19];\n'
+                     f'\t  CALL({imm:#x}, in, out); report("{name}", out); }}')  # fmt: skip
+    return MODULE_TEMPLATE.replace("@CALLS@", "\n".join(calls))
+
+
+MODULE_TEMPLATE = r"""// SPDX-License-Identifier: GPL-2.0-only
+#include <linux/kernel.h>
+#include <linux/module.h>
+
+#define LOAD "ldp x0, x1, [%0, #0]\n ldp x2, x3, [%0, #16]\n ldp x4, x5, [%0, #32]\n" \
+	"ldp x6, x7, [%0, #48]\n ldp x8, x9, [%0, #64]\n ldp x10, x11, [%0, #80]\n" \
+	"ldp x12, x13, [%0, #96]\n ldp x14, x15, [%0, #112]\n ldp x16, x17, [%0, #128]\n"
+#define STORE "stp x0, x1, [%1, #0]\n stp x2, x3, [%1, #16]\n stp x4, x5, [%1, #32]\n" \
+	"stp x6, x7, [%1, #48]\n stp x8, x9, [%1, #64]\n stp x10, x11, [%1, #80]\n" \
+	"stp x12, x13, [%1, #96]\n stp x14, x15, [%1, #112]\n stp x16, x17, [%1, #128]\n" \
+	"adr x0, 1b\n str x0, [%1, #144]\n"
+#define CALL(imm, in, out) asm volatile(LOAD "hvc #" #imm "\n1:\n" STORE \
+	: : "r"(in), "r"(out) : "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", \
+	"x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17", "memory")
+
+static void report(const char *name, const u64 *out)
+{
+	int i;
+
+	for (i = 0; i < 18; i++)
+		pr_info("native-sample: %s x%d=%llx\n", name, i, out[i]);
+	pr_info("native-sample: %s ret=%llx\n", name, out[18]);
+}
+
+static int __init native_sample_init(void)
+{
+@CALLS@
+	return 0;
+}
+module_init(native_sample_init);
+MODULE_LICENSE("GPL");
+"""
+
+
+def test_a_kernel_module_gets_the_measured_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import re
+    import subprocess
+
+    from cli_helpers import COMMAND
+
+    src = tmp_path / "native_sample.c"
+    src.write_text(_sample_module())
+    p = subprocess.run([*COMMAND, "boot", "--persona", "gunyah-qemu", "--module", str(src),
+                        "--json"], capture_output=True, text=True, timeout=300,
+                       stdin=subprocess.DEVNULL)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    seen: dict[str, dict[str, int]] = {}
+    for line in json.loads(p.stdout)["console"]:
+        m = re.search(r"native-sample: (\S+) (x\d+|ret)=([0-9a-f]+)$", line)
+        if m:
+            seen.setdefault(m.group(1), {})[m.group(2)] = int(m.group(3), 16)
+    for name, _, _, expected in KERNEL_SAMPLE:
+        got = seen[name]
+        regs = [got[f"x{i}"] for i in range(18)]
+        want = [got["ret"] if v == RET else v for v in expected]
+        assert regs == want, name

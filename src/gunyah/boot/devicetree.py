@@ -5,9 +5,9 @@ the edits the hypervisor would (ABI.md section 6): the PSCI conduit, the
 memory the kernel may use (the shim's 2 MiB at the top are hidden), /chosen
 with the command line and the initramfs, no fw_cfg (its DMA interface
 writes physical memory, so the shim's stage-2 map leaves it out), and, for a
-Gunyah persona, the
-`hypervisor` node Gunyah's resource manager writes
-(quic/gunyah-resource-manager: src/vm_creation/dto_construct.c).
+Gunyah persona, the `hypervisor` node Gunyah's resource manager writes for
+its primary VM (`gunyah.abi.devicetree`): the VM's ID and vendor, and the
+RPC node of its link to the resource manager.
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ from dataclasses import dataclass
 
 import fdt
 
-# The compatible strings of the node a Gunyah VM sees, and of its VM-id child.
-GUNYAH_HYPERVISOR_COMPATIBLE = (
-    "qcom,gunyah-hypervisor-1.0",
-    "qcom,gunyah-hypervisor",
-    "simple-bus",
-)
-GUNYAH_VM_COMPATIBLE = ("qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id")
-
+from ..abi import devicetree as dt
 
 # QEMU virt's fw_cfg, which the guest is not given (shim.h: FW_CFG_PAGE)
 FW_CFG_NODE = "fw-cfg@9020000"
@@ -56,6 +49,32 @@ def command_line_bytes(text: str) -> bytes:
         raise ValueError("a command line must be text (it holds a lone surrogate)") from None
 
 
+def hypervisor_node(rpc: dt.RmRpc) -> fdt.Node:
+    """/hypervisor as the resource manager writes it for the primary VM."""
+    hyp = fdt.Node(dt.HYPERVISOR_NODE)
+    hyp.append(fdt.PropWords("#address-cells", 2))
+    hyp.append(fdt.PropWords("#size-cells", 0))
+    hyp.append(fdt.PropStrings("compatible", *dt.HYPERVISOR_COMPATIBLE))
+    vm = fdt.Node(dt.VM_ID_NODE)
+    vm.append(fdt.PropStrings("compatible", *dt.VM_ID_COMPATIBLE))
+    vm.append(fdt.PropWords("qcom,vmid", dt.PRIMARY_VM_ID))
+    vm.append(fdt.PropStrings("qcom,vendor", dt.PRIMARY_VM_VENDOR))
+    hyp.append(vm)
+    rm = fdt.Node(rpc.node_name)
+    rm.append(fdt.PropStrings("compatible", *dt.RM_COMPATIBLE))
+    rm.append(fdt.PropWords("reg", *_cells64(rpc.tx_cap), *_cells64(rpc.rx_cap)))
+    rm.append(fdt.PropWords("interrupts", dt.GIC_SPI, rpc.tx_virq, dt.IRQ_EDGE_RISING,
+                            dt.GIC_SPI, rpc.rx_virq, dt.IRQ_EDGE_RISING))  # fmt: skip
+    rm.append(fdt.PropWords("qcom,free-irq-start", rpc.free_irq_start))
+    rm.append(fdt.Property("qcom,is-full-duplex"))
+    for direction in ("tx", "rx"):
+        rm.append(fdt.PropWords(f"qcom,{direction}-queue-depth", rpc.queue_depth))
+    for direction in ("tx", "rx"):
+        rm.append(fdt.PropWords(f"qcom,{direction}-message-size", rpc.message_size))
+    hyp.append(rm)
+    return hyp
+
+
 def _cells64(value: int) -> list[int]:
     return [value >> 32, value & 0xFFFF_FFFF]
 
@@ -86,13 +105,6 @@ def edit(dtb: bytes, e: Edit) -> bytes:
         tree.set_property("linux,initrd-start", _cells64(e.initrd[0]), path="/chosen")
         tree.set_property("linux,initrd-end", _cells64(e.initrd[1]), path="/chosen")
     if e.gunyah:
-        hyp = fdt.Node("hypervisor")
-        hyp.append(fdt.PropStrings("compatible", *GUNYAH_HYPERVISOR_COMPATIBLE))
-        hyp.append(fdt.PropWords("#address-cells", 2))
-        hyp.append(fdt.PropWords("#size-cells", 0))
-        vm = fdt.Node("qcom,gunyah-vm")
-        vm.append(fdt.PropStrings("compatible", *GUNYAH_VM_COMPATIBLE))
-        hyp.append(vm)
-        tree.add_item(hyp, "/")
+        tree.add_item(hypervisor_node(dt.RmRpc()), "/")
     out: bytes = tree.to_dtb(version=17)
     return out

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..abi.devicetree import GUNYAH_COMPATIBLES, RM_COMPATIBLES
 from . import kernel_log
 from .report import (
     GUNYAH_VERDICTS,
@@ -43,22 +44,6 @@ from .report import (
 from .views import NodeInfo, View
 
 DT_BASES = ("proc/device-tree", "sys/firmware/devicetree/base")
-GUNYAH_COMPATIBLES = frozenset(
-    {
-        "gunyah-hypervisor",
-        "gunyah-hypervisor-1.0",
-        "qcom,gunyah-hypervisor",
-        "qcom,gunyah-hypervisor-1.0",
-    }
-)
-RM_COMPATIBLES = frozenset(
-    {
-        "qcom,resource-manager-1-0",
-        "qcom,resource-manager",
-        "gunyah-resource-manager-1-0",
-        "gunyah-resource-manager",
-    }
-)
 OTHER_DT_COMPATIBLES = {"linux,kvm": "KVM", "xen,xen": "Xen"}
 GUNYAH_NAME = re.compile(r"gunyah|gh_")  # at the start of a module's or driver's name
 MAX_LOG_LINES = 5

@@ -1,0 +1,49 @@
+"""Gunyah's nodes in a VM's device tree, as its resource manager writes them
+for the primary VM (quic/gunyah-resource-manager bf31a9a:
+src/vm_creation/dto_construct.c; measured on the QEMU build, REAL-GUNYAH.md,
+"The device tree the resource manager gives its primary VM"). `gunyah boot`
+writes them, `gunyah probe` recognises them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HYPERVISOR_NODE = "hypervisor"
+HYPERVISOR_COMPATIBLE = ("qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus")
+VM_ID_NODE = "qcom,gunyah-vm"
+VM_ID_COMPATIBLE = ("qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id")
+RM_COMPATIBLE = ("gunyah-resource-manager", "qcom,resource-manager-1-0", "qcom,resource-manager")
+
+# Every compatible a Gunyah node has carried (the probe accepts each): the
+# hypervisor node, and the resource manager's RPC node, including the upstream
+# proposals' `gunyah-hypervisor`/`gunyah-resource-manager-1-0`.
+GUNYAH_COMPATIBLES = frozenset(
+    {"gunyah-hypervisor", "gunyah-hypervisor-1.0", *HYPERVISOR_COMPATIBLE[:2]}
+)
+RM_COMPATIBLES = frozenset({*RM_COMPATIBLE, "gunyah-resource-manager-1-0"})
+
+GIC_SPI = 0  # interrupt specifier: SPI
+IRQ_EDGE_RISING = 1
+
+
+@dataclass(frozen=True)
+class RmRpc:
+    """The resource manager's RPC link as the primary VM sees it: its two
+    message queues (capability IDs), their virtual interrupts and sizes."""
+
+    tx_cap: int = 0
+    rx_cap: int = 1
+    tx_virq: int = 0x3A0  # SPI numbers
+    rx_virq: int = 0x3A1
+    free_irq_start: int = 0x3C0
+    queue_depth: int = 8
+    message_size: int = 0xF0
+
+    @property
+    def node_name(self) -> str:
+        return f"qcom,resource-manager-rpc@{self.tx_cap:016x}"
+
+
+PRIMARY_VM_ID = 3  # HLOS
+PRIMARY_VM_VENDOR = "Qualcomm"
