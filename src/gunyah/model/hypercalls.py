@@ -126,7 +126,7 @@ class Context:
     api_info: int
     flags: tuple[int, int, int]
     cores: int  # physical CPUs (platform_cpu_exists)
-    cpu: int = 0
+    vcpu: Callable[[], int] = lambda: 0  # the calling vCPU
     trace_flags: int = 0
     prng_windows: dict[int, tuple[float, int]] = field(default_factory=dict)
     read_guest: Callable[[int, int], bytes | None] | None = None  # guest VA, size
@@ -163,13 +163,14 @@ def _prng(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     if count % 4:
         return (ERROR_ARGUMENT_ALIGNMENT,)
     now = time.monotonic()
-    start, reads = ctx.prng_windows.get(ctx.cpu, (-1.0, 0))
+    cpu = ctx.vcpu()
+    start, reads = ctx.prng_windows.get(cpu, (-1.0, 0))
     if now - start < PRNG_WINDOW:
         if reads == PRNG_READS:
             return (ERROR_BUSY,)
-        ctx.prng_windows[ctx.cpu] = (start, reads + 1)
+        ctx.prng_windows[cpu] = (start, reads + 1)
     else:
-        ctx.prng_windows[ctx.cpu] = (now, 1)
+        ctx.prng_windows[cpu] = (now, 1)
     words = [secrets.randbits(32) for _ in range(count // 4)]
     return (ERROR_OK, *words)
 
@@ -304,6 +305,10 @@ def _memextent_donate(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     return (err if cap is None else ERROR_UNIMPLEMENTED,)
 
 
+# Handlers whose answer depends on the build alone: their routes are made
+# once, constant writes (the hot path of every guest that identifies).
+CONSTANT = frozenset({"hypervisor_identify"})
+
 HANDLERS: dict[str, Handler] = {
     "hypervisor_identify": _identify,
     "partition_create_partition": _unimplemented_with_cap,
@@ -422,6 +427,16 @@ class NativeAbi:
         self._sanitise(regs, [MASK64, 0, 0, 0, 0, 0, 0, 0])
 
     def _native(self, call: Hypercall) -> Route:
+        if call.name in CONSTANT:
+            values = _native_values(call, HANDLERS[call.name](self.ctx, [], []))
+            pc, zeros = self.pc, _ZEROS8
+
+            def constant(regs: list[int]) -> None:
+                regs[0:8] = values
+                regs[9] = (pc() + 4) & MASK64
+                regs[10:18] = zeros
+
+            return constant
         masks = [a.mask for a in call.inputs]
         reserved = call.reserved if call.checks_reserved else ()
         n = len(masks)
@@ -438,8 +453,17 @@ class NativeAbi:
         return route
 
     def _smccc(self, call: Hypercall) -> Route:
-        masks = [a.mask for a in call.inputs]
         outs = [(o.ctype, o.mask) for o in call.outputs]
+        if call.name in CONSTANT:
+            results = HANDLERS[call.name](self.ctx, [], [])
+            values = [_smccc_value(t, m, v) for (t, m), v in zip(outs, results, strict=True)]
+            n_out = len(values)
+
+            def constant(regs: list[int]) -> None:
+                regs[0:n_out] = values
+
+            return constant
+        masks = [a.mask for a in call.inputs]
         n = len(masks)
         ctx = self.ctx
 

@@ -144,7 +144,7 @@ class Hypervisor:
         self.ctx: Context | None = None
         if p.dispatch == "gunyah":
             self.ctx = Context(Cspace(primary_vm_cspace()), p.api_info, p.flags, p.cores,
-                               trace_flags=p.trace_flags)  # fmt: skip
+                               vcpu=lambda: self.cpu, trace_flags=p.trace_flags)  # fmt: skip
             self.native = NativeAbi(self.ctx, p.features, lambda: self.pc)
         self.trng = trng.Trng(p.trng_uuid) if p.trng_uuid is not None else None
         self._routes: dict[int, Route] = {}
@@ -165,10 +165,8 @@ class Hypervisor:
         because this is the hot path (a test holds the two together). Not
         thread-safe: a runner of several vCPUs serves one call at a time."""
         self.cpu = cpu
-        self.pc = pc
-        if self.ctx is not None:
-            self.ctx.cpu = cpu
         if imm:
+            self.pc = pc  # X9 of a native call: the return address
             self._trap_imm(regs, kind, imm)
             return None
         fid = regs[0] & MASK32
