@@ -17,8 +17,6 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "project"))
 
 ROOT = Path(__file__).resolve().parent.parent
-# The reference notes live beside the repository in a checkout of the project.
-REFERENCE = ROOT.parent / "shared" / "reference"
 
 
 GUESTS_SRC = Path(__file__).resolve().parent / "guests"

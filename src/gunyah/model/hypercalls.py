@@ -206,12 +206,18 @@ MSGQUEUE_UNCHANGED = MASK32  # count_t -1: threshold or delay unchanged
 MSGQUEUE_THRESHOLD_MAXIMUM = MASK32 - 1
 
 
+def _queue(caps: Caps) -> Msgqueue:
+    """The message queue a msgqueue call looked up first."""
+    q = caps[0].obj
+    assert isinstance(q, Msgqueue)
+    return q
+
+
 def _msgqueue_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     """msgqueue_send_msg (msgqueue_common.c). A copy that fails (too big, or
     an address the guest cannot read) is not reported: OK and not_full 1,
     nothing queued, as the hypervisor does."""
-    q = caps[0].obj
-    assert isinstance(q, Msgqueue)
+    q = _queue(caps)
     if len(q.messages) == q.depth:
         return (ERROR_MSGQUEUE_FULL, 0)
     size, data = args[1], args[2]
@@ -228,23 +234,20 @@ def _msgqueue_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
 
 
 def _msgqueue_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    q = caps[0].obj
-    assert isinstance(q, Msgqueue)
+    q = _queue(caps)
     if not q.messages:
         return (ERROR_MSGQUEUE_EMPTY, 0, 0)
     return (ERROR_UNIMPLEMENTED, 0, 1)  # a waiting message needs guest memory (issue 19)
 
 
 def _msgqueue_flush(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    q = caps[0].obj
-    assert isinstance(q, Msgqueue)
+    q = _queue(caps)
     q.messages.clear()
     return (ERROR_OK,)
 
 
 def _msgqueue_configure_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    q = caps[0].obj
-    assert isinstance(q, Msgqueue)
+    q = _queue(caps)
     thres, delay = args[1], args[2]
     if delay != MSGQUEUE_UNCHANGED:
         return (ERROR_UNIMPLEMENTED,)
@@ -256,8 +259,7 @@ def _msgqueue_configure_send(ctx: Context, args: Args, caps: Caps) -> tuple[int,
 
 
 def _msgqueue_configure_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    q = caps[0].obj
-    assert isinstance(q, Msgqueue)
+    q = _queue(caps)
     thres, delay = args[1], args[2]
     if delay != MSGQUEUE_UNCHANGED:
         return (ERROR_UNIMPLEMENTED,)
