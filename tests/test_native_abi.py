@@ -443,3 +443,14 @@ def test_a_kernel_module_gets_the_measured_answers(tmp_path) -> None:  # type: i
         regs = [got[f"x{i}"] for i in range(18)]
         want = [got["ret"] if v == RET else v for v in expected]
         assert regs == want, name
+
+
+def test_call_names_the_gunyah_error_a_native_call_returns() -> None:
+    import json
+
+    from cli_helpers import gunyah
+
+    p = gunyah("call", "--hvc-imm", "0x6002", "--persona", "gunyah-qemu", "--json")
+    assert json.loads(p.stdout)["meaning"]["error"] == {"code": 52, "name": "CSPACE_WRONG_OBJ_TYPE"}
+    text = gunyah("call", "0xc600800e").stdout  # SMCCC form: the error sign-extended
+    assert "0xffffffffffffffff  (Gunyah error -1 UNIMPLEMENTED)" in text

@@ -118,6 +118,9 @@ def call_result(d: dict[str, Any]) -> str:
     for i, r in enumerate(d["results"]):
         shown = hex64(r) if width == 64 else hex32(r)
         suffix = _meaning_of(r, width, d["function"]) if i == 0 else ""
+        if i == 0 and d["meaning"].get("error") is not None:
+            e = d["meaning"]["error"]
+            suffix = f"  (Gunyah error {e['code']} {e['name']})"
         lines.append(f"  X{i:<2} = {shown}{suffix}")
     if width == 32 and any(r >> 32 for r in d["registers"][:4]):
         raw = " ".join(hex64(r) for r in d["registers"][:4])

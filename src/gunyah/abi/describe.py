@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import smccc
-from .calls import HYP_IDENTIFY_NUMBER, VendorHypCall, native_number
+from .calls import CLASS_HYPERCALL, HYP_IDENTIFY_NUMBER, VendorHypCall, native_number
+from .errors import error_name
+from .hvc import DECLARED
 from .identify import HypIdentify
 from .uids import CallUid
 
@@ -84,6 +86,8 @@ def describe_results(function_id: int | None, imm: int, results: list[int]) -> d
         number = native_number(imm)
         if number == HYP_IDENTIFY_NUMBER and results[0] != smccc.MASK64:
             out["identify"] = HypIdentify.decode(*results[:4]).to_dict()
+        elif number is not None:
+            out.update(_error(number, results[0], 32))
         return out
     fid = smccc.FunctionId.decode(function_id)
     if fid.function == smccc.FUNC_CALL_UID and not fid.smc64:
@@ -93,4 +97,16 @@ def describe_results(function_id: int | None, imm: int, results: list[int]) -> d
         call = VendorHypCall.decode(fid.function)
         if call.name == "hypervisor_identify" and results[0] != smccc.MASK64:
             out["identify"] = HypIdentify.decode(*results[:4]).to_dict()
+        elif call.call_class == CLASS_HYPERCALL:
+            out.update(_error(call.number, results[0], 64))
     return out
+
+
+def _error(number: int, x0: int, bits: int) -> dict[str, Any]:
+    """X0 as the Gunyah error a declared call returns there: 32 bits in the
+    native form, the whole register (sign-extended) in the SMCCC form."""
+    call = DECLARED.get(number)
+    if call is None or not call.outputs or call.outputs[0].ctype != "error":
+        return {}
+    code = smccc.to_signed(x0 & ((1 << bits) - 1), bits)
+    return {"error": {"code": code, "name": error_name(code)}}
