@@ -29,7 +29,7 @@ def test_identify_default_text() -> None:
     ("persona", "code", "verdict"),
     [
         ("gunyah", 0, "supported"),
-        ("qualcomm", 0, "supported"),
+        ("qualcomm", 1, "not-gunyah"),  # the Linux driver's final form takes only the standard UID
         ("kvm", 1, "not-gunyah"),
         ("none", 1, "not-gunyah"),
     ],
@@ -242,3 +242,17 @@ def test_commands_that_need_no_cpu_do_not_load_it() -> None:
     code = "import sys, gunyah.cli; gunyah.cli.build_parser(); print('unicorn' in sys.modules)"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert p.stdout.strip() == "False"
+
+
+def test_identify_and_conformance_take_a_reference_driver() -> None:
+    rc, d = gunyah_json("identify", "--persona", "qualcomm", "--reference", "seed-v8")
+    assert (rc, d["verdict"], d["reference"]) == (0, "supported", "seed-v8")
+    p = gunyah("identify", "--vcpu", "--reference", "seed-v8")
+    assert p.returncode == 2 and "built-in guest" in p.stderr
+    # our own drivers follow the Linux driver's final form: judged by the seed's
+    # v8, they fail exactly the row where the two differ
+    rc, d = gunyah_json("conformance", "--reference", "seed-v8")
+    assert rc == 1 and d["reference"]["name"] == "seed-v8"
+    assert {(r["guest"], r["persona"]) for r in d["rows"] if not r["passed"]} == {
+        ("python", "qualcomm"), ("builtin-aarch64", "qualcomm")}  # fmt: skip
+    assert all(r["reference"] == "seed-v8" for r in d["rows"])

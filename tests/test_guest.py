@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from gunyah import Conduit, Hypervisor, abi, identify
 from gunyah.conduit import Kind
 from gunyah.guest import AARCH64_LE, GuestProfile, get_uid
+from gunyah.guest.references import DEFAULT_REFERENCE, LINUX, REFERENCES, SEED_V8, Reference
 from gunyah.model import PERSONAS, get_persona
 
 
@@ -20,8 +21,26 @@ def run(persona: str | object, kind: Kind = "hvc", profile: GuestProfile = AARCH
 
 @pytest.mark.parametrize("p", PERSONAS, ids=lambda p: p.name)
 @pytest.mark.parametrize("kind", ["hvc", "smc"])
-def test_every_persona_meets_its_expected_verdict(p, kind: Kind) -> None:  # type: ignore[no-untyped-def]
-    assert run(p, kind).verdict == p.expected_verdict
+@pytest.mark.parametrize("ref", list(REFERENCES.values()), ids=lambda r: r.name)
+def test_every_persona_meets_its_expected_verdict(p, kind: Kind, ref: Reference) -> None:  # type: ignore[no-untyped-def]
+    """The driver, taking the UIDs a reference takes, reaches the verdict that
+    reference expects of every persona."""
+    verdict = identify(Conduit(Hypervisor(p), kind), taken=ref.taken).verdict
+    assert verdict == ref.expected_verdict(p)
+
+
+def test_the_references_differ_on_qualcomms_uid_alone() -> None:
+    """The Linux driver's final form (arch_is_gunyah_guest()) takes the standard
+    UID only; the seed's v8 compared against a list that also held
+    Qualcomm's. Our driver's default is the former."""
+    from gunyah.guest.driver import TAKEN_UIDS
+
+    assert LINUX.taken == TAKEN_UIDS == {"gunyah"} and DEFAULT_REFERENCE is LINUX
+    assert SEED_V8.taken == {"gunyah", "gunyah-qualcomm"}
+    differ = {p.name for p in PERSONAS if LINUX.expected_verdict(p) != SEED_V8.expected_verdict(p)}
+    assert differ == {"qualcomm"}
+    assert LINUX.expected_verdict(get_persona("qualcomm")) == "not-gunyah"
+    assert run("qualcomm").reasons[0].endswith("which this guest's driver does not take for Gunyah")
 
 
 def test_gunyah_supported() -> None:

@@ -1,10 +1,13 @@
 """A conformance matrix: a guest's identification against every persona.
 
 Each persona names the verdict a correct guest reaches against it (ABI.md
-section 5). A guest is the Python driver, the built-in AArch64 guest, or any
-static AArch64 ELF that reports its verdict by exit status: 0 supported,
-1 not-gunyah, 3 unsupported-api. A row passes when the observed verdict is
-the expected one; a failing row keeps the trapped calls behind it.
+section 5), and a reference driver (`guest.references`, the Linux driver's
+final form by default) says which call UIDs a correct guest takes for
+Gunyah: each row is judged by one, and says which. A guest is the Python
+driver, the built-in AArch64 guest, or any static AArch64 ELF that reports
+its verdict by exit status: 0 supported, 1 not-gunyah, 3 unsupported-api.
+A row passes when the observed verdict is the expected one; a failing row
+keeps the trapped calls behind it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from .conduit import Conduit, Kind, RecordingHandler, TrapRecord
 from .guest import EXIT_VERDICTS, identify
+from .guest.references import DEFAULT_REFERENCE, Reference
 from .limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT
 from .model import Hypervisor, Persona
 from .toolchain import BUILTIN_ELF
@@ -35,16 +39,22 @@ class Row:
     console: tuple[str, ...] = ()  # a kernel row's console lines behind a failure
     seconds: float | None = None  # a kernel row's boot time
     calls_dropped: int = 0  # a kernel row's calls not kept (it keeps the last ones)
+    reference: Reference = DEFAULT_REFERENCE  # the driver the row is judged by
+
+    @property
+    def expected(self) -> str:
+        return self.reference.expected_verdict(self.persona)
 
     @property
     def passed(self) -> bool:
-        return self.observed == self.persona.expected_verdict
+        return self.observed == self.expected
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "guest": self.guest,
             "persona": self.persona.name,
-            "expected": self.persona.expected_verdict,
+            "reference": self.reference.name,
+            "expected": self.expected,
             "observed": self.observed,
             "passed": self.passed,
             "calls": [c.to_dict() for c in self.calls],
@@ -57,6 +67,7 @@ class Row:
 @dataclass(frozen=True)
 class Matrix:
     rows: tuple[Row, ...]
+    reference: Reference = DEFAULT_REFERENCE
 
     @property
     def passed(self) -> bool:
@@ -69,6 +80,7 @@ class Matrix:
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "reference": self.reference.to_dict(),
             "total": len(self.rows),
             "failed": len(self.failures),
             "rows": [r.to_dict() for r in self.rows],

@@ -151,6 +151,10 @@ def personas(rows: list[dict[str, Any]]) -> str:
             f"{r['name'].ljust(width)}  {r['expected_verdict'].ljust(vw)}  {r['description']}"
         )
         out.append(f"{'':{width + vw + 4}}stands for: {r['build']}")
+        others = {k: v for k, v in r["expected_by_reference"].items() if v != r["expected_verdict"]}
+        if others:
+            note = ", ".join(f"{v} for a guest of {k}" for k, v in others.items())
+            out.append(f"{'':{width + vw + 4}}expected: {note}")
     return "\n".join(out)
 
 
@@ -180,7 +184,9 @@ def matrix(d: dict[str, Any]) -> str:
         for r in d["rows"]
     ]
     widths = [max(len(row[i]) for row in [head, *table]) for i in range(4)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(head, [*widths, 0], strict=True)).rstrip()]
+    ref = d["reference"]
+    header = "  ".join(h.ljust(w) for h, w in zip(head, [*widths, 0], strict=True)).rstrip()
+    out = [f"expected verdicts: {ref['name']}, {ref['description']}", header]
     for r, row in zip(d["rows"], table, strict=True):
         out.append("  ".join(c.ljust(w) for c, w in zip(row, [*widths, 0], strict=True)).rstrip())
         if not r["passed"]:

@@ -22,6 +22,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from .. import abi, smccc
+from ..guest.driver import TAKEN_UIDS
 from .kernel import CROSS_COMPILE, SETUP_COMMAND, cache_dir
 
 MODULE_DIR = Path(__file__).resolve().parent / "module"
@@ -50,7 +51,7 @@ def abi_header() -> str:
         f = info[name]
         lines.append(f"#define GUNYAH_{name.upper()}_LSB {f.lsb}")
         lines.append(f"#define GUNYAH_{name.upper()}_WIDTH {f.width}")
-    gunyah = [k for k in abi.KNOWN_UIDS if k.is_gunyah]
+    gunyah = [abi.UIDS_BY_KEY[k] for k in sorted(TAKEN_UIDS)]  # as the Linux driver takes them
     words = ", ".join("{" + ", ".join(f"{w:#010x}" for w in k.words) + "}" for k in gunyah)
     names = ", ".join(json.dumps(k.name) for k in gunyah)  # ASCII: a valid C string
     lines += [

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .. import render
 from ..conduit import Kind
+from ..guest.references import DEFAULT_REFERENCE, REFERENCES
 from ..model import PERSONAS, PERSONAS_BY_NAME
 from .common import (
     EXIT_GUEST_FAILED,
@@ -53,7 +55,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             )  # fmt: skip
         except GuestError as e:
             raise UsageError(str(e)) from None
-    m = conformance.Matrix(tuple(rows))
+    reference = REFERENCES[args.reference]
+    m = conformance.Matrix(tuple(replace(r, reference=reference) for r in rows), reference)
     data = m.to_dict()
     if args.junit is not None:
         try:
@@ -127,6 +130,11 @@ def register(sub: Any) -> None:
                    help="with --kernel: boots at a time (default: the cores here)")  # fmt: skip
     p.add_argument("--boot-timeout", type=seconds, default=120.0, metavar="S",
                    help="with --kernel: each boot's limit in seconds (default 120)")  # fmt: skip
+    p.add_argument("--reference", choices=list(REFERENCES), default=DEFAULT_REFERENCE.name,
+                   help="the driver whose verdicts the rows expect: 'linux', the Linux "
+                   "driver's final form (the standard Gunyah UID only; default), or "
+                   "'seed-v8', the patch this project began from "
+                   "(the Qualcomm UID too)")  # fmt: skip
     p.add_argument("--junit", metavar="FILE",
                    help="also write the matrix as JUnit XML, one test case per row")  # fmt: skip
     add_json(p)

@@ -8,9 +8,11 @@ from typing import Any
 from .. import render
 from ..conduit import Conduit, Kind
 from ..guest import VERDICT_EXIT, identify
+from ..guest.references import DEFAULT_REFERENCE, REFERENCES
 from ..model import Hypervisor
 from .common import (
     EXIT_GUEST_FAILED,
+    UsageError,
     add_json,
     add_persona,
     emit,
@@ -21,6 +23,11 @@ from .common import (
 def cmd_identify(args: argparse.Namespace) -> int:
     kind: Kind = "smc" if args.smc else "hvc"
     hyp = Hypervisor(args.persona)
+    reference = REFERENCES[args.reference]
+    if args.vcpu and reference is not DEFAULT_REFERENCE:
+        raise UsageError(f"--vcpu runs the built-in guest, which takes the UIDs of "
+                         f"'{DEFAULT_REFERENCE.name}'; --reference goes with the "
+                         "Python driver")  # fmt: skip
     if args.vcpu:
         from ..guest.builtin import GuestFailure, run_builtin
 
@@ -30,11 +37,12 @@ def cmd_identify(args: argparse.Namespace) -> int:
             error(str(e))
             return EXIT_GUEST_FAILED
     else:
-        result = identify(Conduit(hyp, kind))
+        result = identify(Conduit(hyp, kind), taken=reference.taken)
     data = {
         "persona": args.persona,
         "conduit": kind,
         "driver": "vcpu" if args.vcpu else "python",
+        "reference": reference.name,
         **result.to_dict(),
     }
     emit(args, data, render.identification(data))
@@ -57,5 +65,9 @@ def register(sub: Any) -> None:
         action="store_true",
         help="run the procedure as AArch64 machine code (the built-in guest) on the vCPU",
     )
+    p.add_argument("--reference", choices=list(REFERENCES), default=DEFAULT_REFERENCE.name,
+                   help="which call UIDs the guest takes for Gunyah: those of the Linux "
+                   "driver's final form ('linux', the standard UID; default) or of the "
+                   "seed's v8 patch ('seed-v8', the Qualcomm UID too)")  # fmt: skip
     add_json(p)
     p.set_defaults(func=cmd_identify)

@@ -101,13 +101,31 @@ def judge(ident: abi.HypIdentify, profile: GuestProfile = AARCH64_LE) -> tuple[s
     return tuple(reasons)
 
 
+# The call UIDs the Linux driver's final form takes for Gunyah (its
+# arch_is_gunyah_guest(); guest.references names the drivers a verdict can
+# be judged by, and this is their default).
+TAKEN_UIDS = frozenset({"gunyah"})
+
+
+def takes(uid: abi.CallUid, taken: frozenset[str] = TAKEN_UIDS) -> bool:
+    known = uid.known
+    return known is not None and known.key in taken
+
+
 def conclude(
-    uid: abi.CallUid, ident: abi.HypIdentify | None, profile: GuestProfile = AARCH64_LE
+    uid: abi.CallUid,
+    ident: abi.HypIdentify | None,
+    profile: GuestProfile = AARCH64_LE,
+    taken: frozenset[str] = TAKEN_UIDS,
 ) -> Identification:
-    """The verdict the procedure reaches from what the two calls returned."""
-    if not uid.is_gunyah:
+    """The verdict the procedure reaches from what the two calls returned,
+    for a guest that takes the `taken` UIDs (abi.KNOWN_UIDS keys) for Gunyah."""
+    if not takes(uid, taken):
         if uid.not_supported:
             why = "CALL_UID is not supported (W0 = 0xffffffff)"
+        elif uid.is_gunyah:
+            why = (f"call UID {uid.uuid} is {uid.hypervisor}, which this guest's driver "
+                   "does not take for Gunyah")  # fmt: skip
         else:
             why = f"call UID {uid.uuid} is {uid.hypervisor}, not a known Gunyah UID"
         return Identification(uid, None, VERDICT_NOT_GUNYAH, (why,))
@@ -118,7 +136,9 @@ def conclude(
     return Identification(uid, ident, verdict, reasons)
 
 
-def identify(conduit: Conduit, profile: GuestProfile = AARCH64_LE) -> Identification:
+def identify(
+    conduit: Conduit, profile: GuestProfile = AARCH64_LE, taken: frozenset[str] = TAKEN_UIDS
+) -> Identification:
     """The whole procedure: UID, then (only for Gunyah) identify and judge."""
     uid = get_uid(conduit)
-    return conclude(uid, hyp_identify(conduit) if uid.is_gunyah else None, profile)
+    return conclude(uid, hyp_identify(conduit) if takes(uid, taken) else None, profile, taken)

@@ -8,12 +8,12 @@
  */
 #include "gunyah_guest.h"
 
-/* Known Gunyah call UIDs as W0..W3 (the UUID's bytes, little-endian words). */
+/* The call UIDs taken for Gunyah, as W0..W3 (the UUID's bytes, little-endian
+ * words): the standard one alone, as the Linux driver's final form
+ * (arch_is_gunyah_guest()) takes. */
 static const u32 gunyah_uids[][4] = {
 	/* c1d58fcd-a453-5fdb-9265-ce36673d5f14: standard build */
 	{ 0xcd8fd5c1, 0xdb5f53a4, 0x36ce6592, 0x145f3d67 },
-	/* 19bd54bd-0b37-571b-946f-609b54539de6: Qualcomm build */
-	{ 0xbd54bd19, 0x1b57370b, 0x9b606f94, 0xe69d5354 },
 };
 
 static void print_words(const char *tag, const u64 *w, int n)

@@ -13,12 +13,11 @@ static const u32 gunyah_uids[][4] = {
 #else
 	{ 0xcd8fd5c1, 0xdb5f53a4, 0x36ce6592, 0x145f3d67 },
 #endif
-	{ 0xbd54bd19, 0x1b57370b, 0x9b606f94, 0xe69d5354 },
 };
 
 static int known_uid(struct smccc_res r)
 {
-	for (unsigned k = 0; k < 2; k++) {
+	for (unsigned k = 0; k < sizeof(gunyah_uids) / sizeof(gunyah_uids[0]); k++) {
 #if defined(MISTAKE_NO_TRUNCATION)
 		/* copies the 64-bit result registers straight into the 16-byte UID */
 		const u32 *uid = (const u32 *)&r;
