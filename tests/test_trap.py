@@ -8,12 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gunyah import trace
+from gunyah.abi.hvc import DECLARED, TABLE_SIZE
 from gunyah.conduit import TrapRecord
 from gunyah.model import Hypervisor
 from gunyah.trap import classify
 
 CONDUIT = st.sampled_from(["hvc", "smc"])
-IMM = st.integers(0, 0xFFFF) | st.sampled_from([0, 0x6000, 0x61FF, 0x6200, 0x5FFF])
+IMM = (
+    st.integers(0, 0xFFFF)
+    | st.sampled_from([0, 0x6000, 0x61FF, 0x6200, 0x5FFF])
+    | st.integers(0x6000, 0x61FF)
+)
 X0 = st.integers(0, 2**64 - 1)
 
 
@@ -74,3 +79,15 @@ def test_the_model_routes_as_the_classifier_says(conduit: str, imm: int, x0: int
         assert regs[:4] == again[:4]  # X0's upper half changes nothing
     elif c.abi == "none":
         assert regs[0] == 2**64 - 1
+    else:  # native call N: inside the table the return path sanitises X9..X17
+        assert c.number is not None
+        if c.number < TABLE_SIZE:
+            assert regs[9] == 4 and regs[10:] == [0] * 8  # X9: the HVC at 0, plus 4
+            call = DECLARED.get(c.number)
+            if call is not None and call.feature in (None, *hyp.persona.features):
+                if call.outputs[0].ctype == "error":
+                    assert regs[0] < 2**32  # a native error is 32 bits, zero-extended
+            else:
+                assert regs[0] == 2**64 - 1  # a hole in the table
+        else:
+            assert regs == [2**64 - 1, *([0] * 17)]  # past the table: X0 only
