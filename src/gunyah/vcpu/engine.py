@@ -219,6 +219,7 @@ class _Run:
         model = self.cpu.handler.handle
         cache, insn, record, seq = self.imm_cache, self._insn, self.records.append, self.seq
         other = self._on_other
+        copy = memoryview(regs).cast("B").tobytes  # a third of bytes(regs)'s cost
 
         def on_intr(_handle: int, intno: int, _key: int) -> None:
             try:
@@ -229,12 +230,12 @@ class _Run:
                     if imm is None:
                         imm = cache[pc] = insn(pc) >> 5 & 0xFFFF
                     kind: Kind = "hvc" if intno == EXCP_HVC else "smc"
-                    before = bytes(regs)
+                    before = copy()
                     # the ctypes array does what the model asks of a register
                     # list: indexing and slice assignment of ints
                     action = model(regs, kind, imm, 0, pc)  # type: ignore[arg-type]
                     write(uch, w_ids, w_ptrs, w_n)
-                    record((next(seq), pc, kind, imm, before, bytes(regs)))
+                    record((next(seq), pc, kind, imm, before, copy()))
                     if action is not None:
                         self._on_action(action)
                 else:
