@@ -279,7 +279,10 @@ class _Mailbox:
         self.words = self.ch._words
         self.box = self.ch._first
 
-    def close(self) -> None:
+    def __enter__(self) -> _Mailbox:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
         self.ch.close()
         os.close(self.ram)
 
@@ -309,8 +312,7 @@ def test_the_compiled_loop_is_built() -> None:
 
 @pytest.mark.parametrize("compiled", LOOPS)
 def test_channel_answers_from_the_model_and_records_the_call(compiled: bool) -> None:
-    m = _Mailbox(compiled)
-    try:
+    with _Mailbox(compiled) as m:
         header, regs = m.call(channel.REQ_HVC, 0, 0xFFFF_8000_0000_1234, [0x8600FF01])
         assert header == [0] * 6
         assert regs[:4] == [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]
@@ -322,8 +324,6 @@ def test_channel_answers_from_the_model_and_records_the_call(compiled: bool) -> 
             (0xFFFF_8000_0000_1234, "hvc", "VENDOR_HYP_CALL_UID"),
             (0x1000, "smc", "PSCI_SYSTEM_OFF"),
         ]
-    finally:
-        m.close()
 
 
 @given(kind=st.one_of(st.integers(0, 3), st.integers(0, 2**64 - 1)),
@@ -333,8 +333,7 @@ def test_channel_answers_from_the_model_and_records_the_call(compiled: bool) -> 
 def test_channel_takes_any_mailbox_contents(kind, imm, regs, compiled) -> None:
     from gunyah.model import Hypervisor
 
-    m = _Mailbox(compiled)
-    try:
+    with _Mailbox(compiled) as m:
         header, answer = m.call(kind, imm, 0x40, regs)
         m.ch.close()
         assert m.ch.error is None
@@ -351,16 +350,13 @@ def test_channel_takes_any_mailbox_contents(kind, imm, regs, compiled) -> None:
             assert list(call.after) == expected[:8]
         else:
             assert m.ch.calls == []
-    finally:
-        m.close()
 
 
 @pytest.mark.parametrize("compiled", LOOPS)
 def test_a_cpu_on_qemu_could_not_carry_out_leaves_the_model_as_it_was(compiled: bool) -> None:
     from gunyah import psci
 
-    m = _Mailbox(compiled, cpus=2)
-    try:
+    with _Mailbox(compiled, cpus=2) as m:
         cpu_on = [psci.fn64(psci.CPU_ON), 1, 0x4008_0000, 0xC0DE]
         header, regs = m.call(channel.REQ_HVC, 0, 0x100, cpu_on)
         assert header[:2] == [channel.ACTIONS["cpu_on"], 1] and regs[0] == psci.SUCCESS
@@ -375,32 +371,24 @@ def test_a_cpu_on_qemu_could_not_carry_out_leaves_the_model_as_it_was(compiled: 
         assert m.ch.fault is None and m.ch.hyp.power.on == [True, True]
         # the trace shows what the guest received
         assert [c.after[0] for c in m.ch.calls] == [failure, psci.SUCCESS]
-    finally:
-        m.close()
 
 
 @pytest.mark.parametrize("compiled", LOOPS)
 def test_a_result_with_no_cpu_on_is_malformed(compiled: bool) -> None:
-    m = _Mailbox(compiled)
-    try:
+    with _Mailbox(compiled) as m:
         m.call(channel.REQ_RESULT, 0, 0, [0])
         assert m.ch.fault is not None and "with no CPU_ON" in m.ch.fault.describe()
-    finally:
-        m.close()
 
 
 @pytest.mark.parametrize("compiled", LOOPS)
 def test_the_channel_keeps_the_last_calls_and_counts_the_rest(compiled: bool) -> None:
-    m = _Mailbox(compiled)
-    try:
+    with _Mailbox(compiled) as m:
         for i in range(channel.MAX_CALLS + 5):
             m.call(channel.REQ_HVC, 0, i, [0x8600FF01])
         m.ch.close()
         assert m.ch.call_count == channel.MAX_CALLS + 5 and m.ch.calls_dropped == 5
         pcs = [c.pc for c in m.ch.calls]
         assert pcs[:2] == [5, 6] and pcs[-1] == channel.MAX_CALLS + 4
-    finally:
-        m.close()
 
 
 NONCE = "0123456789abcdef0123456789abcdef"
