@@ -97,9 +97,9 @@ def bench_vcpu(calls: int = 20_000) -> list[dict[str, Any]]:
 
         return go
 
-    def vcpu_with(n: int) -> Callable[[], None]:
+    def vcpu_with(n: int, compiled: bool = True) -> Callable[[], None]:
         def go() -> None:
-            result = VCpu(hyp).run(image, {0: n})
+            result = VCpu(hyp, compiled=compiled).run(image, {0: n})
             assert result.exit_status == 0, result
 
         return go
@@ -108,6 +108,7 @@ def bench_vcpu(calls: int = 20_000) -> list[dict[str, Any]]:
         "floor": lambda n: engine_with(_floor_hook, n),
         "naive": lambda n: engine_with(_naive_hook, n),
         "vcpu": vcpu_with,
+        "python": lambda n: vcpu_with(n, compiled=False),  # the hook without a C compiler
     }
     # interleaved rounds, so that a burst of load on a shared machine hits
     # every variant alike; the best round of each is kept
@@ -117,7 +118,9 @@ def bench_vcpu(calls: int = 20_000) -> list[dict[str, Any]]:
         for name, make in variants.items():
             full[name] = min(full[name], timeit.timeit(make(calls), number=1))
             empty[name] = min(empty[name], timeit.timeit(make(0), number=1))
-    floor, naive, ours = ((full[k] - empty[k]) / calls for k in ("floor", "naive", "vcpu"))
+    floor, naive, ours, python = (
+        (full[k] - empty[k]) / calls for k in ("floor", "naive", "vcpu", "python")
+    )
     return [
         {
             "name": "hvc-vs-floor",
@@ -136,6 +139,15 @@ def bench_vcpu(calls: int = 20_000) -> list[dict[str, Any]]:
             "baseline_seconds": naive,
             "ratio": ours / naive,
             "target": "<= 1/3 (0.33)",
+        },
+        {
+            "name": "hvc-python-hook",
+            "subject": "vCPU HVC round trip, Python hook (an install without a C compiler)",
+            "seconds": python,
+            "baseline": "hook that does nothing",
+            "baseline_seconds": floor,
+            "ratio": python / floor,
+            "target": None,
         },
     ]
 

@@ -8,9 +8,47 @@ from pathlib import Path
 import pytest
 
 from gunyah import Hypervisor
-from gunyah.vcpu import GuestError, RunResult, VCpu, load_elf, load_raw
+from gunyah.vcpu import GuestError, RunResult, VCpu, engine, load_elf, load_raw
 
 INFO = 0x5100000000008001
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def hook(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with both trap hooks: the compiled one the install
+    builds, and the Python one an install without a C compiler falls back to."""
+    if request.param == "python":
+        monkeypatch.setattr(engine, "_vcpu", None)
+    return str(request.param)
+
+
+def test_the_compiled_hook_is_built(hook: str) -> None:
+    """The test install has a C compiler: the hook runs use is the compiled one."""
+    assert VCpu(Hypervisor()).compiled == (hook == "compiled")
+
+
+class _Raises(Hypervisor):
+    def handle(self, *args: object) -> None:  # type: ignore[override]
+        raise ZeroDivisionError("a bug of ours")
+
+
+def test_an_error_of_ours_is_an_internal_error_not_the_guests(guests: dict[str, Path]) -> None:
+    r = VCpu(_Raises(), trace=True).run(load_elf(guests["calls"]), {0: 0})
+    assert r.stopped_by == "fault" and r.fault is not None
+    assert (r.fault.kind, r.fault.message) == ("internal-error", "ZeroDivisionError: a bug of ours")
+    assert r.calls == []
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, 3, 4, 5])
+def test_both_hooks_keep_the_same_calls(guests: dict[str, Path], mode: int) -> None:
+    """The compiled hook against its Python reference: the same run, call for call."""
+    if not engine.VCpu(Hypervisor()).compiled:
+        pytest.skip("compares against the compiled hook")
+    image = load_elf(guests["calls"])
+    runs = [VCpu(Hypervisor("gunyah-qemu"), trace=True, compiled=c).run(image, {0: mode})
+            for c in (True, False)]  # fmt: skip
+    compiled, python = (r.to_dict() for r in runs)
+    assert compiled == python and compiled["calls"]
 
 
 def run(path: Path, mode: int | None = None, persona: str = "gunyah", **kw: object) -> RunResult:

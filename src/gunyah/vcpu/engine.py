@@ -9,7 +9,9 @@ an instruction budget and a wall-clock limit end it too, with a report.
 
 Register traffic on the hot path goes through the engine's C batch calls
 with ctypes arrays allocated once: one call reads X0..X17 and PC, one writes
-X0..X7, where the binding would make a call (over a microsecond) each.
+them back, where the binding would make a call (over a microsecond) each.
+The hook itself is compiled (_vcpu.c) where the install had a C compiler,
+and the Python one here otherwise: same answers, same records.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ from ..limits import (
 )
 from .loader import ADDRESS_LIMIT, PAGE, GuestError, Image, page_runs
 from .semihosting import SEMIHOSTING_HLT, Semihosting, Unsupported
+
+try:
+    from .. import _vcpu
+except ImportError:  # built without a C compiler: the Python hook serves
+    _vcpu = None  # type: ignore[assignment]
 
 DEFAULT_STACK_SIZE = 1 << 20
 RECENT_CALLS = 16
@@ -109,6 +116,7 @@ class VCpu:
         stack_size: int = DEFAULT_STACK_SIZE,
         trace: bool = False,
         max_calls: int = MAX_CALLS,
+        compiled: bool = True,
     ) -> None:
         if max_instructions <= 0:
             raise ValueError("the instruction budget must be positive")
@@ -128,6 +136,7 @@ class VCpu:
         self.stack_size = stack_size
         self.trace = trace
         self.max_calls = max_calls
+        self.compiled = compiled and _vcpu is not None  # which hook serves
 
     def run(self, image: Image, initial: dict[int, int] | None = None) -> RunResult:
         """Load the image, set X0.. from `initial`, run until the guest stops.
@@ -199,20 +208,44 @@ class _Run:
         self._n_write = ctypes.c_int(NUM_REGS)
         self._write_ids = self._read_ids
         self._write_ptrs = self._read_ptrs
-        self._add_intr_hook(uc)
         self.internal_error: BaseException | None = None
+        self._hook: Any = None  # the compiled hook, where it serves
+        self._add_intr_hook(uc)
         uc.hook_add(unicorn.UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
 
     # -- hooks ----------------------------------------------------------------
-    def _add_intr_hook(self, uc: Uc) -> int:
-        """Register the exception hook with the engine directly.
+    def _add_intr_hook(self, uc: Uc) -> None:
+        """Register the exception hook with the engine directly: the compiled
+        one (_vcpu.c) where it was built, the Python one otherwise."""
+        if self.cpu.compiled:
+            fn = [ctypes.cast(f, ctypes.c_void_p).value for f in (
+                self._read_batch, self._write_batch, uclib.uc_mem_read, uclib.uc_emu_stop)]
+            self._hook = _vcpu.Hook(fn, (a64.UC_ARM64_REG_X0, a64.UC_ARM64_REG_PC), self._regs,
+                                    self.cpu.handler.handle, self.records.append,
+                                    self._on_action, self._on_other)  # fmt: skip
+            self._register(self._hook.callback, self._hook.data)
+        else:
+            self._intr_cb = self._python_hook()  # kept alive as long as the run
+            self._register(ctypes.cast(self._intr_cb, ctypes.c_void_p).value, None)
+
+    def _register(self, callback: int | None, data: int | None) -> None:
+        handle = ctypes.c_size_t()
+        status = uclib.uc_hook_add(
+            self.uc._uch, ctypes.byref(handle), unicorn.UC_HOOK_INTR, ctypes.c_void_p(callback),
+            ctypes.c_void_p(data), ctypes.c_uint64(1), ctypes.c_uint64(0),
+        )  # fmt: skip
+        if status != unicorn.UC_ERR_OK:
+            raise UcError(status)
+
+    def _python_hook(self) -> Any:
+        """The exception hook in Python, the reference for the compiled one.
 
         HVC and SMC take the hot path inline, with everything it touches bound
         to locals: registers in (one batch call), the model on the register
         array in place, registers out (one batch call), a raw record kept. The
         binding's own hook wrapper would add three Python frames per trap.
         """
-        read, write = self._read_batch, self._write_batch
+        uc, read, write = self.uc, self._read_batch, self._write_batch
         uch, pc_value, regs = self._uch, self._pc, self._regs
         r_ids, r_ptrs, r_n = self._read_ids, self._read_ptrs, self._n_read
         w_ids, w_ptrs, w_n = self._write_ids, self._write_ptrs, self._n_write
@@ -244,16 +277,7 @@ class _Run:
                 self.internal_error = e
                 uc.emu_stop()
 
-        self._intr_cb = _INTR_CALLBACK(on_intr)  # kept alive as long as the run
-        handle = ctypes.c_size_t()
-        status = uclib.uc_hook_add(
-            uc._uch, ctypes.byref(handle), unicorn.UC_HOOK_INTR,
-            ctypes.cast(self._intr_cb, ctypes.c_void_p), None, ctypes.c_uint64(1),
-            ctypes.c_uint64(0),
-        )  # fmt: skip
-        if status != unicorn.UC_ERR_OK:
-            raise UcError(status)
-        return handle.value
+        return _INTR_CALLBACK(on_intr)
 
     def _on_action(self, action: Action) -> None:
         """What a PSCI call asks of the one vCPU there is: SYSTEM_OFF ends the
@@ -395,6 +419,8 @@ class _Run:
             else:
                 self.fault = Fault("exception", pc, None, f"the CPU stopped: {e}")
             self.stopped_by = "fault"
+        if self._hook is not None and self._hook.error is not None:
+            self.internal_error = self._hook.error
         if self.internal_error is not None:
             err = self.internal_error
             pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
