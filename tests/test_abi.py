@@ -1,11 +1,13 @@
-"""Gunyah facts against the values their sources name (ABI.md sections 2-4)."""
+"""Gunyah facts against the values their sources name (docs/abi.md sections 2-4)."""
 
 from __future__ import annotations
 
 import errno
+import re
 import uuid
 
 import pytest
+from conftest import ROOT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -324,3 +326,40 @@ def test_describe_results() -> None:
     assert abi.describe_results(None, 0x6000, info)["identify"]["variant"]["value"] == 0x51
     assert abi.describe_results(0xC6008000, 0, [2**64 - 1, 0, 0, 0]) == {}
     assert abi.describe_results(0x86008000, 0, info) == {}  # not the form Gunyah takes
+
+
+# -- the project's ABI reference (docs/) ------------------------------------------
+
+
+def test_the_hypercall_page_is_what_the_declarations_say() -> None:
+    """docs/hypercalls.md is generated: a declaration changed without the page
+    regenerated (python -m gunyah.abi.reference > docs/hypercalls.md) fails here."""
+    from gunyah.abi import reference
+    page = (ROOT / "docs" / "hypercalls.md").read_text()
+    assert page == reference.catalogue()
+    assert page.count("\n| 0x") == len(abi.hvc.DECLARED)
+    assert "| 0x1b | hvc #0x601b | 0xc600801b | msgqueue_send |" in page
+    assert "msgqueue: msgqueue [send]" in page
+
+
+def test_every_citation_of_the_abi_reference_names_a_section_it_has() -> None:
+    """The code cites docs/abi.md by section; each cited section exists, and
+    nothing cites a reference that a clone of the project lacks."""
+    headings = set(re.findall(r"^## (\d+)\.", (ROOT / "docs" / "abi.md").read_text(), re.M))
+    cited: set[str] = set()
+    for path in [*(ROOT / "src").rglob("*.[ch]"), *(ROOT / "src").rglob("*.py"),
+                 *(ROOT / "tests").rglob("*.py")]:  # fmt: skip
+        text = path.read_text(errors="replace")
+        assert not re.search(r"(?<!docs/)ABI\.md|shared[/]reference", text), path
+        for first, last in re.findall(r"docs/abi\.md sections? (\d+)(?:-(\d+))?", text):
+            cited.update(str(n) for n in range(int(first), int(last or first) + 1))
+    assert cited and cited <= headings, cited - headings
+
+
+@given(st.sampled_from(abi.cspace.OBJECT_TYPES), st.data())
+def test_rights_names_read_back_a_rights_word(object_type: str, data: st.DataObject) -> None:
+    names = [*abi.cspace.RIGHTS[object_type], *abi.cspace.GENERIC_RIGHTS]
+    chosen = data.draw(st.lists(st.sampled_from(names), unique=True)) if names else []
+    mask = abi.cspace.rights_mask(object_type, tuple(chosen))
+    assert sorted(abi.cspace.rights_names(object_type, mask)) == sorted(chosen)
+    assert abi.cspace.rights_names(object_type, mask | 1 << 30)[-1] == "0x40000000"

@@ -316,8 +316,8 @@ def test_psci_edge_cases() -> None:
 
 
 def test_psci_features_as_the_qemu_build_answers() -> None:
-    """psci_pc registers SET_SUSPEND_MODE, which ABI.md's reading of
-    hyp/vm/psci calls unregistered: the measured build wins, for gunyah-qemu."""
+    """psci_pc registers SET_SUSPEND_MODE, which hyp/vm/psci alone
+    leaves unregistered (docs/abi.md section 7): the measured build wins, for gunyah-qemu."""
     zero = [0x84000000, 0x84000002, 0x84000003, 0xC4000003, 0x84000004, 0xC4000004,
             0x84000008, 0x84000009, 0x8400000A, 0x8400000C, 0xC400000C, 0x8400000F,
             0x84000012, 0xC4000012]  # fmt: skip
@@ -327,7 +327,7 @@ def test_psci_features_as_the_qemu_build_answers() -> None:
     assert hyp.call(0x8400000A, 0x84000001)[0] == 2 and hyp.call(0x8400000A, 0xC4000001)[0] == 2
     for fid in (0x84000005, 0x84000006, 0x8400000E, 0x84000013, 0xC4000002):
         assert hyp.call(0x8400000A, fid)[0] == M32, hex(fid)
-    assert Hypervisor("gunyah").call(0x8400000A, 0x8400000F)[0] == M32  # as ABI.md reads it
+    assert Hypervisor("gunyah").call(0x8400000A, 0x8400000F)[0] == M32  # as hyp/vm/psci alone
     assert hyp.call(0x8400000F, 0)[0] == 0 and hyp.call(0x8400000F, 1)[0] == M32 - 1
 
 

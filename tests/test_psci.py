@@ -36,7 +36,7 @@ def test_codec_matches_linux_psci_h() -> None:
         assert smccc.generic_name(smccc.FunctionId.decode(psci.fn32(number))) == name
 
 
-# ABI.md section 7 (psci.ev): which IDs Gunyah registers, each width.
+# docs/abi.md section 7 (psci.ev): which IDs Gunyah registers, each width.
 GUNYAH_REGISTERED = {
     0x8400_0000, 0x8400_0001, 0xC400_0001, 0x8400_0002, 0x8400_0003, 0xC400_0003,
     0x8400_0004, 0xC400_0004, 0x8400_0008, 0x8400_0009, 0x8400_000A, 0x8400_000C,

@@ -1,4 +1,4 @@
-"""SMCCC codec: bit positions, owners, return codes and the UID rule (ABI.md section 1)."""
+"""SMCCC codec: bit positions, owners, return codes and the UID rule (docs/abi.md section 1)."""
 
 from __future__ import annotations
 

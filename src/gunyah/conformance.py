@@ -1,6 +1,6 @@
 """A conformance matrix: a guest's identification against every persona.
 
-Each persona names the verdict a correct guest reaches against it (ABI.md
+Each persona names the verdict a correct guest reaches against it (docs/abi.md
 section 5), and a reference driver (`guest.references`, the Linux driver's
 final form by default) says which call UIDs a correct guest takes for
 Gunyah: each row is judged by one, and says which. A guest is the Python

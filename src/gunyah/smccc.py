@@ -225,7 +225,7 @@ WELL_KNOWN: dict[int, dict[int, str]] = {
     OWNER_STANDARD_HYP: STANDARD_HYP_CALLS,
 }
 
-# The IDs every identification path meets (ABI.md section 1), each built
+# The IDs every identification path meets (docs/abi.md section 1), each built
 # once from its fields; a test holds each to the value its source spells.
 FUNC_SMCCC_VERSION = 0x0000
 FUNC_ARCH_FEATURES = 0x0001
@@ -283,7 +283,7 @@ def generic_name(fid: FunctionId) -> str | None:
     return None
 
 
-# Call UID <-> UUID (ABI.md section 1): the 16 UUID bytes are the
+# Call UID <-> UUID (docs/abi.md section 1): the 16 UUID bytes are the
 # little-endian bytes of W0, W1, W2, W3 in that order.
 def uid_to_uuid(words: tuple[int, int, int, int] | list[int]) -> uuid.UUID:
     if len(words) != 4:

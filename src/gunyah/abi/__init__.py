@@ -1,12 +1,13 @@
 """Gunyah's identification ABI as data, each fact declared once.
 
-Sources (see ABI.md beside the project's reference notes):
+Sources (docs/abi.md gives the facts with theirs):
 quic/gunyah-hypervisor hyp/interfaces/smccc/smccc.tc (call classes, UID),
 hyp/interfaces/api/api.tc (API info and flags), hyp/core/base/types.tc and
 the seed-era Linux include/linux/gunyah.h (errors and their errno).
 Decoders keep unknown values visible as numbers; nothing is dropped.
 
 `calls`: vendor-hypervisor calls, services, the native ABI and the catalogue;
+`hvc`: the native hypercalls' declarations; `reference`: docs/hypercalls.md from them;
 `identify`: hypervisor_identify's API info and flags, and the banner; `uids`:
 known call UIDs; `errors`: error codes; `describe`: the decoders of IDs and
 results that `decode` and `call` print.

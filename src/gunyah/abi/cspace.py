@@ -71,6 +71,14 @@ def rights_mask(object_type: str, names: tuple[str, ...]) -> int:
     return mask
 
 
+def rights_names(object_type: str | None, mask: int) -> list[str]:
+    """The names of the rights in a rights word: rights_mask read back."""
+    named = {**{n: 1 << b for n, b in RIGHTS.get(object_type or "", {}).items()}, **GENERIC_RIGHTS}
+    names = [n for n, bit in named.items() if mask & bit]
+    rest = mask & ~sum(named.values())
+    return names + ([f"{rest:#x}"] if rest else [])
+
+
 @dataclass(frozen=True)
 class Cap:
     """A valid capability: the object it names, its type and rights."""

@@ -1,5 +1,5 @@
 """Gunyah error codes (hyp/core/base/types.tc) and the Linux errno the
-seed-era gh_remap_error() gives each (ABI.md section 4)."""
+seed-era gh_remap_error() gives each (docs/abi.md section 4)."""
 
 from __future__ import annotations
 

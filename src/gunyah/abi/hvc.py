@@ -1,8 +1,9 @@
 """Gunyah's native hypercalls, read from their declarations (abi/hvc/*.hvc,
 whose README.txt gives the grammar): each call's number, its argument and
 result registers with their C types, the reserved arguments, and the
-capabilities it looks up. Both dispatch paths, `decode`, the catalogue and
-the tests derive from these.
+capabilities it looks up. Both dispatch paths, `decode`, the catalogue,
+docs/hypercalls.md (abi/reference.py) and the
+tests derive from these.
 
 A type's width is what the hypervisor's C wrappers keep of a register: a
 32-bit type reads the low 32 bits of its argument register, and `error`
@@ -195,3 +196,4 @@ DECLARED: dict[int, Hypercall] = _load()
 """Every native hypercall, by number."""
 BY_NAME: dict[str, Hypercall] = {c.name: c for c in DECLARED.values()}
 TABLE_SIZE = max(DECLARED) + 1  # entries of the hypervisor's native table (0x00..0x68)
+

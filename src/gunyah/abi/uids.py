@@ -1,4 +1,4 @@
-"""Known call UIDs (ABI.md section 1), and a call UID's four words decoded."""
+"""Known call UIDs (docs/abi.md section 1), and a call UID's four words decoded."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from .. import smccc
 
 
-# Known call UIDs (ABI.md section 1). Words are what W0..W3 carry.
+# Known call UIDs (docs/abi.md section 1). Words are what W0..W3 carry.
 @dataclass(frozen=True)
 class KnownUid:
     key: str

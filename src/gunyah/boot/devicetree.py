@@ -1,7 +1,7 @@
 """The guest's device tree: QEMU's own for the machine, edited for the model.
 
 QEMU describes the `virt` machine it builds (`dumpdtb`); this module makes
-the edits the hypervisor would (ABI.md section 6): the PSCI conduit, the
+the edits the hypervisor would (docs/abi.md section 6): the PSCI conduit, the
 memory the kernel may use (the shim's 2 MiB at the top are hidden), /chosen
 with the command line and the initramfs, no fw_cfg (its DMA interface
 writes physical memory, so the shim's stage-2 map leaves it out), and, for a

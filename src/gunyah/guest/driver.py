@@ -1,4 +1,4 @@
-"""The guest side: how a Linux guest decides it runs under Gunyah (ABI.md section 5).
+"""The guest side: how a Linux guest decides it runs under Gunyah (docs/abi.md section 5).
 
 It speaks only through a `Conduit`, never to the model directly, so the same
 procedure runs against the in-process model or anything else behind a trap.

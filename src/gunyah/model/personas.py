@@ -2,7 +2,7 @@
 
 A persona is data: which UID it gives, what `hypervisor_identify` says, and
 which of the Gunyah dispatcher's paths it has. Each names the verdict a
-correct guest reaches against it (ABI.md section 5), so a persona is also a
+correct guest reaches against it (docs/abi.md section 5), so a persona is also a
 test case for guests.
 """
 
@@ -102,7 +102,7 @@ PERSONAS: tuple[Persona, ...] = (
         "The public Gunyah hypervisor build: standard UUID, API v1, little-endian, "
         "64-bit, variant 0x51, every feature of a full build, fprr scheduler.",
         "supported",
-        build="Gunyah as its public sources describe it (quic/gunyah-hypervisor, ABI.md): a "
+        build="Gunyah as its public sources describe it (quic/gunyah-hypervisor, docs/abi.md): a "
         "full feature set with the watchdog, PSCI as hyp/vm/psci; its native calls "
         "dispatched as the measured QEMU build dispatches them",
     ),

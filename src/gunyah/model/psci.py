@@ -3,7 +3,7 @@
 Two sets, each one table from which both dispatch and PSCI_FEATURES derive,
 as the hypervisors register their handlers:
 
-* Gunyah's (quic/gunyah-hypervisor hyp/vm/psci/psci.ev, ABI.md section 7):
+* Gunyah's (quic/gunyah-hypervisor hyp/vm/psci/psci.ev, docs/abi.md section 7):
   PSCI 1.1; SMC64 forms only where PSCI_FUNCTION registers both widths;
   MIGRATE* and the rest unregistered, so they take the dispatcher's default
   (-1); FEATURES answers 0 for SMCCC_VERSION and CPU_SUSPEND's feature word
@@ -212,8 +212,8 @@ def _set_suspend_mode(s: PowerState, r: list[int], cpu: int) -> None:
 
 
 # The build for QEMU serves PSCI as psci_pc, which also registers
-# SET_SUSPEND_MODE (measured: PSCI_FEATURES(0x8400000F) = 0), where ABI.md's
-# reading of hyp/vm/psci lists it as not registered.
+# SET_SUSPEND_MODE (measured: PSCI_FEATURES(0x8400000F) = 0), where
+# hyp/vm/psci alone leaves it unregistered (docs/abi.md section 7).
 GUNYAH_PC = PsciSet(
     "gunyah-pc",
     {**GUNYAH.functions, psci.SET_SUSPEND_MODE: Entry(_set_suspend_mode)},

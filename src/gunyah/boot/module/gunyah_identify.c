@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * gunyah_identify: the Gunyah guest's identification procedure, as the Linux
- * Gunyah driver does it (ABI.md section 5), in a module of its own.
+ * Gunyah driver does it (docs/abi.md section 5), in a module of its own.
  *
  * 1. CALL_UID of the vendor hypervisor service over the kernel's SMCCC
  *    conduit; keep the low 32 bits of X0..X3 (SMCCC leaves the upper halves
