@@ -454,3 +454,19 @@ def test_call_names_the_gunyah_error_a_native_call_returns() -> None:
     assert json.loads(p.stdout)["meaning"]["error"] == {"code": 52, "name": "CSPACE_WRONG_OBJ_TYPE"}
     text = gunyah("call", "0xc600800e").stdout  # SMCCC form: the error sign-extended
     assert "0xffffffffffffffff  (Gunyah error -1 UNIMPLEMENTED)" in text
+
+
+def test_kvm_serves_any_hvc_as_smccc_and_refuses_an_smc_immediate() -> None:
+    """KVM's handle_hvc never looks at the immediate; handle_smc answers -1 to
+    one that is not 0 (Linux arch/arm64/kvm/handle_exit.c). Gunyah's native
+    numbers mean nothing to it."""
+    kvm = Hypervisor("kvm")
+    uid = kvm.call(0x8600FF01)[:4]
+    assert uid == [0xB66FB428, 0xE911C52E, 0x564BCAA9, 0x743A004D]
+    for imm in (0x6000, 1, 0xFFFF):
+        assert kvm.call(0x8600FF01, kind="hvc", imm=imm)[:4] == uid
+        assert kvm.call(0x8600FF01, kind="smc", imm=imm)[0] == M64
+    assert kvm.call(0, kind="hvc", imm=0x6000)[0] == M64  # function 0: unknown
+    assert kvm.handle([0x84000008] + [0] * 17, "hvc", 0x6000) is not None  # SYSTEM_OFF
+    gunyah = Hypervisor("gunyah")  # the native identify, not the UID
+    assert gunyah.call(0x8600FF01, kind="hvc", imm=0x6000)[0] == 0x5100000000008001

@@ -147,6 +147,9 @@ class Hypervisor:
                                vcpu=lambda: self.cpu, trace_flags=p.trace_flags)  # fmt: skip
             self.native = NativeAbi(self.ctx, p.features, lambda: self.pc)
         self.trng = trng.Trng(p.trng_uuid) if p.trng_uuid is not None else None
+        # KVM serves any HVC as SMCCC, whatever its immediate (handle_hvc in
+        # Linux arch/arm64/kvm/handle_exit.c); an SMC with one answers -1 (handle_smc)
+        self._hvc_imm_ignored = p.dispatch == "kvm"
         self._routes: dict[int, Route] = {}
         self._route_for: Callable[[int], Route] = {
             "gunyah": self._gunyah_route,
@@ -165,7 +168,7 @@ class Hypervisor:
         because this is the hot path (a test holds the two together). Not
         thread-safe: a runner of several vCPUs serves one call at a time."""
         self.cpu = cpu
-        if imm:
+        if imm and not (kind == "hvc" and self._hvc_imm_ignored):
             self.pc = pc  # X9 of a native call: the return address
             self._trap_imm(regs, kind, imm)
             return None

@@ -128,7 +128,8 @@ PERSONAS: tuple[Persona, ...] = (
     ),
     Persona(
         "kvm",
-        "KVM/arm64: SMCCC 1.1, KVM's vendor UID and KVM_FEATURES; nothing Gunyah behind it.",
+        "KVM/arm64: SMCCC 1.1, KVM's vendor UID and KVM_FEATURES; nothing Gunyah behind it. "
+        "HVC's immediate is ignored (hvc #0x6000 is an SMCCC call); SMC's must be 0.",
         "not-gunyah",
         dispatch="kvm",
         uid=abi.UIDS_BY_KEY["kvm"].words,
