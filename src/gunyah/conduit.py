@@ -56,6 +56,35 @@ class Action:
         }
 
 
+class GuestMemory(Protocol):
+    """A VM's memory as the hypervisor reaches it: by the guest's virtual
+    address, through the guest's own translation, with its permissions.
+    Both refuse (None, False) rather than raise where the guest may not."""
+
+    def read(self, va: int, size: int) -> bytes | None: ...
+
+    def write(self, va: int, data: bytes) -> bool: ...
+
+
+class FlatMemory:
+    """GuestMemory that is one host buffer at virtual address 0: for callers
+    that play the guest from Python. Anything outside it is refused."""
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(size)
+
+    def read(self, va: int, size: int) -> bytes | None:
+        if va < 0 or size < 0 or va + size > len(self.data):
+            return None
+        return bytes(self.data[va : va + size])
+
+    def write(self, va: int, data: bytes) -> bool:
+        if va < 0 or va + len(data) > len(self.data):
+            return False
+        self.data[va : va + len(data)] = data
+        return True
+
+
 class TrapHandler(Protocol):
     """What sits behind a conduit: it reads and rewrites the register file of
     the calling vCPU, and may ask for an action besides."""

@@ -151,6 +151,8 @@ def personas(rows: list[dict[str, Any]]) -> str:
             f"{r['name'].ljust(width)}  {r['expected_verdict'].ljust(vw)}  {r['description']}"
         )
         out.append(f"{'':{width + vw + 4}}stands for: {r['build']}")
+        rm = r["resource_manager"] or "none (no message queues)"
+        out.append(f"{'':{width + vw + 4}}resource manager: {rm}")
         others = {k: v for k, v in r["expected_by_reference"].items() if v != r["expected_verdict"]}
         if others:
             note = ", ".join(f"{v} for a guest of {k}" for k, v in others.items())
@@ -316,3 +318,45 @@ def junit(d: dict[str, Any]) -> bytes:
         ET.SubElement(case, "system-out").text = calls
     out: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
     return out
+
+
+def rm_exchange(d: dict[str, Any]) -> str:
+    req = d["request"]
+    name = req["message"] or "unknown message"
+    payload = req["payload"] or "none"
+    lines = [f"request  {req['message_id']:#010x} {name}, seq {req['seq']}, payload {payload}"]
+    sent = ", ".join(f"X0={e:#x} not_full={n}" for e, n in
+                     ((s["error"], s["not_full"]) for s in d["sends"]))  # fmt: skip
+    lines.append(f"  sent as {len(d['sends'])} message(s): msgqueue_send -> {sent}")
+    if d["reply"] is None:
+        lines.append(f"  {d['note']}")
+        return "\n".join(lines)
+    rep = d["reply"]
+    if d["rm_error"] is None:
+        lines.append(f"reply    {rep['type']} without an error word: {d['payload'] or 'empty'}")
+        return "\n".join(lines)
+    err = d["rm_error_name"] or "unknown error"
+    means = f": {d['rm_error_means']}" if d["rm_error_means"] and d["rm_error"] else ""
+    lines.append(f"reply    {rep['type']}, seq {rep['seq']}, "
+                 f"RM error {d['rm_error']:#x} {err}{means}")
+    lines.append(f"  payload {d['payload'] or 'none'}")
+    if d["decoded"] is not None:
+        for key, value in d["decoded"].items():
+            if key == "ids":
+                value = ", ".join(f"{e['type']}={e['value']}" for e in value)
+            elif isinstance(value, int):
+                value = f"{value} ({value:#x})"
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def rm_message(d: dict[str, Any]) -> str:
+    name = d["message"] or "not a message ID the resource manager declares"
+    kind = ("notification" if d["notification"] else "request") if d["message"] else None
+    service = f", {d['service']} {kind}" if d["service"] and kind else ""
+    lines = [f"RM message {d['message_id']:#010x}: {name}{service}"]
+    if d["error"] is not None:
+        err = d["error_name"] or "not an RM error code"
+        means = f": {d['error_means']}" if d["error_means"] else ""
+        lines.append(f"RM error {d['error']} ({d['error']:#x}): {err}{means}")
+    return "\n".join(lines)

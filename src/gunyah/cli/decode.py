@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .. import abi, render
+from ..abi import rm
 from ..trap import describe_hvc
 from .common import (
     EXIT_OK,
@@ -32,6 +33,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         d = abi.HypIdentify.decode(*values).to_dict()
         emit(args, d, render.identify_result(d))
         return EXIT_OK
+    if args.rm is not None or args.rm_error is not None:
+        return _rm(args)
     if not values:
         raise UsageError("give at least one VALUE to decode")
     if args.hvc_imm:
@@ -48,18 +51,40 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rm(args: argparse.Namespace) -> int:
+    if args.rm is None:
+        raise UsageError("--rm-error goes with --rm MESSAGE: the message it answered")
+    if args.values or args.hvc_imm or args.uid or args.identify:
+        raise UsageError("--rm decodes a message ID alone; give no VALUEs with it")
+    try:
+        msg_id = rm.message_id(args.rm)
+        error = None if args.rm_error is None else rm.error_code(args.rm_error)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    d = rm.describe(msg_id, error)
+    emit(args, d, render.rm_message(d))
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "decode",
         help="decode function IDs, HVC immediates, call UIDs or identify results",
         description="Decode SMCCC function IDs (the default), HVC immediates (--hvc-imm), "
         "a call UID's four words (--uid W0 W1 W2 W3), or a hypervisor_identify result "
-        "(--identify X0 [X1 X2 X3]).",
+        "(--identify X0 [X1 X2 X3]), or a resource manager message ID and the RM error "
+        "of its reply (--rm MESSAGE [--rm-error N]).",
+        epilog="A kernel's 'RM rejected message 51000015. Error: 7' decodes with "
+        "'gunyah decode --rm 51000015 --rm-error 7'.",
     )
     p.add_argument("values", nargs="*", type=number(64), metavar="VALUE")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--hvc-imm", action="store_true", help="values are HVC immediates")
     g.add_argument("--uid", action="store_true", help="values are the UID words W0..W3")
     g.add_argument("--identify", action="store_true", help="values are X0 [X1 X2 X3]")
+    p.add_argument("--rm", metavar="MESSAGE",
+                   help="an RM message ID, hex as kernel logs print it (51000015) or a name")
+    p.add_argument("--rm-error", metavar="N",
+                   help="the RM error its reply carried (decimal as logged, or a name)")
     add_json(p)
     p.set_defaults(func=cmd_decode)

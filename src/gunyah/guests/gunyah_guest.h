@@ -52,6 +52,49 @@ static inline struct smccc_res smccc_call(int use_smc, u64 fid)
 #define SMCCC_VENDOR_HYP_CALL_UID 0x8600ff01UL
 #define GUNYAH_HYP_IDENTIFY 0xc6008000UL
 
+/*
+ * Gunyah's message queues, native form: msgqueue_send (hvc #0x601b: X0 cap,
+ * X1 size, X2 buffer, X3 flags, X4 reserved zero -> X0 error, X1 not_full) and
+ * msgqueue_receive (hvc #0x601c: X0 cap, X1 buffer, X2 its size, X3 reserved
+ * zero -> X0 error, X1 size received, X2 not_empty). Buffers are the guest's
+ * virtual addresses. The SMCCC forms take the same arguments from X1.
+ */
+#define GUNYAH_MSGQ_CALL(insn, fid, a, b, c, d, e)                             \
+	({                                                                    \
+		register u64 x0_ __asm__("x0") = (fid);                       \
+		register u64 x1_ __asm__("x1") = (a);                         \
+		register u64 x2_ __asm__("x2") = (b);                         \
+		register u64 x3_ __asm__("x3") = (c);                         \
+		register u64 x4_ __asm__("x4") = (d);                         \
+		register u64 x5_ __asm__("x5") = (e);                         \
+		__asm__ volatile(insn                                         \
+				 : "+r"(x0_), "+r"(x1_), "+r"(x2_), "+r"(x3_), \
+				   "+r"(x4_), "+r"(x5_)                       \
+				 :                                            \
+				 : "x6", "x7", "x8", "x9", "x10", "x11",     \
+				   "x12", "x13", "x14", "x15", "x16", "x17",  \
+				   "memory");                                 \
+		(struct smccc_res){ x0_, x1_, x2_, x3_ };                     \
+	})
+
+#define GUNYAH_MSGQ_SEND 0xc600801bUL
+#define GUNYAH_MSGQ_RECV 0xc600801cUL
+#define GUNYAH_MSGQ_PUSH 1UL
+#define GUNYAH_ERROR_MSGQUEUE_EMPTY 60
+
+static inline struct smccc_res gunyah_msgq_send(u64 cap, u64 size, const void *buf, u64 flags,
+						int smccc)
+{
+	return smccc ? GUNYAH_MSGQ_CALL("hvc #0", GUNYAH_MSGQ_SEND, cap, size, (u64)buf, flags, 0)
+		     : GUNYAH_MSGQ_CALL("hvc #0x601b", cap, size, (u64)buf, flags, 0, 0);
+}
+
+static inline struct smccc_res gunyah_msgq_recv(u64 cap, void *buf, u64 size, int smccc)
+{
+	return smccc ? GUNYAH_MSGQ_CALL("hvc #0", GUNYAH_MSGQ_RECV, cap, (u64)buf, size, 0, 0)
+		     : GUNYAH_MSGQ_CALL("hvc #0x601c", cap, (u64)buf, size, 0, 0, 0);
+}
+
 /* Arm semihosting */
 #define SYS_WRITEC 0x03
 #define SYS_WRITE0 0x04

@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..abi import cspace as cs
 from ..abi.hvc import DECLARED, TABLE_SIZE, Hypercall
+from ..conduit import GuestMemory
 from ..smccc import MASK32, MASK64
 
 ERROR_OK = 0
@@ -55,15 +57,20 @@ Route = Callable[[list[int]], None]
 @dataclass
 class Msgqueue:
     """A message queue (hyp/ipc/msgqueue): depth, message size, thresholds,
-    and the messages waiting; `sink`, when set, takes each message sent (the
-    resource manager, at the other end of the primary VM's send queue)."""
+    and the messages waiting, oldest first. `notify`, when set, is told after
+    each message sent to it or taken from it: the other end's program (the
+    resource manager, for the primary VM's queues) runs then."""
 
     depth: int = 8
     max_msg_size: int = 240
     notfull_thd: int = 7
     notempty_thd: int = 1
-    messages: list[bytes] = field(default_factory=list)
-    sink: Callable[[bytes], None] | None = None
+    messages: deque[bytes] = field(default_factory=deque)
+    notify: Callable[[], None] | None = None
+
+    @property
+    def full(self) -> bool:
+        return len(self.messages) == self.depth
 
 
 @dataclass
@@ -76,7 +83,7 @@ class Thread:
 def primary_vm_cspace() -> dict[int, cs.Cap]:
     msg = cs.RIGHTS["msgqueue"]
     return {
-        0: cs.Cap("msgqueue", 1 << msg["send"], Msgqueue(sink=lambda m: None)),
+        0: cs.Cap("msgqueue", 1 << msg["send"], Msgqueue()),
         1: cs.Cap("msgqueue", 1 << msg["receive"], Msgqueue()),
         2: cs.Cap("thread", 1 << cs.RIGHTS["thread"]["affinity"], Thread()),
     }
@@ -129,7 +136,7 @@ class Context:
     vcpu: Callable[[], int] = lambda: 0  # the calling vCPU
     trace_flags: int = 0
     prng_windows: dict[int, tuple[float, int]] = field(default_factory=dict)
-    read_guest: Callable[[int, int], bytes | None] | None = None  # guest VA, size
+    memory: GuestMemory | None = None  # the calling VM's, through its own translation
 
 
 # -- handlers: what a call does once its checks and lookups pass --------------
@@ -214,30 +221,46 @@ def _queue(caps: Caps) -> Msgqueue:
 
 
 def _msgqueue_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    """msgqueue_send_msg (msgqueue_common.c). A copy that fails (too big, or
-    an address the guest cannot read) is not reported: OK and not_full 1,
-    nothing queued, as the hypervisor does."""
+    """msgqueue_send_msg (msgqueue_common.c). A copy from the guest that fails
+    (more than a message, or an address its translation refuses) is not
+    reported: OK and not_full 1, nothing queued, as the hypervisor does.
+    The push flag would raise the receiver's interrupt; there is none here."""
     q = _queue(caps)
-    if len(q.messages) == q.depth:
+    if q.full:
         return (ERROR_MSGQUEUE_FULL, 0)
     size, data = args[1], args[2]
     if size > q.max_msg_size:
         return (ERROR_OK, 1)
-    message = b"" if size == 0 else (ctx.read_guest(data, size) if ctx.read_guest else None)
+    message = b"" if size == 0 else (ctx.memory.read(data, size) if ctx.memory else None)
     if message is None:
         return (ERROR_OK, 1)
-    if q.sink is not None:
-        q.sink(message)
-    else:
-        q.messages.append(message)
-    return (ERROR_OK, int(len(q.messages) != q.depth))
+    q.messages.append(message)
+    not_full = int(not q.full)
+    if q.notify is not None:
+        q.notify()
+    return (ERROR_OK, not_full)
 
 
 def _msgqueue_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    """msgqueue_receive_msg (msgqueue_common.c). A copy to the guest that
+    fails (a buffer smaller than the message, or one its translation will not
+    let it write) is not reported either: OK, size 0, not_empty 1, and the
+    message stays queued."""
     q = _queue(caps)
     if not q.messages:
         return (ERROR_MSGQUEUE_EMPTY, 0, 0)
-    return (ERROR_UNIMPLEMENTED, 0, 1)  # a waiting message needs guest memory (issue 19)
+    buffer, max_size = args[1], args[2]
+    message = q.messages[0]
+    mem = ctx.memory
+    copied = len(message) <= max_size and (not message or (mem is not None
+                                                            and mem.write(buffer, message)))
+    if not copied:
+        return (ERROR_OK, 0, 1)
+    q.messages.popleft()
+    not_empty = int(bool(q.messages))
+    if q.notify is not None:
+        q.notify()
+    return (ERROR_OK, len(message), not_empty)
 
 
 def _msgqueue_flush(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import abi, smccc
-from ..conduit import NUM_REGS, Action, Kind
+from ..conduit import NUM_REGS, Action, GuestMemory, Kind
+from ..rm import Link, ResourceManager
 from ..smccc import MASK32, MASK64
 from ..trap import TrapCall, classify, describe_hvc_imm
 from . import trng
@@ -142,10 +143,14 @@ class Hypervisor:
         self.pc = 0  # where it trapped
         self.native: NativeAbi | None = None  # Gunyah's native calls, in both forms
         self.ctx: Context | None = None
+        self.rm: ResourceManager | None = None  # at the other end of the VM's queues
         if p.dispatch == "gunyah":
             self.ctx = Context(Cspace(primary_vm_cspace()), p.api_info, p.flags, p.cores,
                                vcpu=lambda: self.cpu, trace_flags=p.trace_flags)  # fmt: skip
             self.native = NativeAbi(self.ctx, p.features, lambda: self.pc)
+            caps = self.ctx.cspace.caps  # the primary VM's queues to the resource manager
+            self.rm = ResourceManager()
+            Link(self.rm, caps[0].obj, caps[1].obj)  # type: ignore[arg-type]
         self.trng = trng.Trng(p.trng_uuid) if p.trng_uuid is not None else None
         # KVM serves any HVC as SMCCC, whatever its immediate (handle_hvc in
         # Linux arch/arm64/kvm/handle_exit.c); an SMC with one answers -1 (handle_smc)
@@ -156,6 +161,12 @@ class Hypervisor:
             "kvm": self._kvm_route,
             "none": lambda fid: _unknown,
         }[p.dispatch]
+
+    def attach_memory(self, memory: GuestMemory | None) -> None:
+        """The calling VM's memory, for the calls that copy to or from it
+        (message queues); a runner attaches its own, and None when it ends."""
+        if self.ctx is not None:
+            self.ctx.memory = memory
 
     # -- the trap -----------------------------------------------------------
     def handle(

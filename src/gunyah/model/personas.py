@@ -68,6 +68,13 @@ class Persona:
     build: str = "the gunyah persona with the one fact above changed, to test guests"
 
     @property
+    def resource_manager(self) -> str | None:
+        """How the persona's VM reaches a resource manager, or None (no queues)."""
+        if self.dispatch != "gunyah":
+            return None
+        return "VMID 3, queues cap 0/1; answers at once, no interrupt (poll msgqueue_receive)"
+
+    @property
     def features(self) -> frozenset[str]:
         """The features API flags 0 says the build has (native calls follow them)."""
         return frozenset(abi.HypIdentify.decode(self.api_info, *self.flags).features)
@@ -82,6 +89,7 @@ class Persona:
             "api_info": self.api_info,
             "flags": list(self.flags),
             "build": self.build,
+            "resource_manager": self.resource_manager,
         }
 
 

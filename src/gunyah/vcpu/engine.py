@@ -40,6 +40,7 @@ from ..limits import (
     MAX_TIMEOUT,
 )
 from .loader import ADDRESS_LIMIT, PAGE, GuestError, Image, page_runs
+from .memory import EngineMemory
 from .semihosting import SEMIHOSTING_HLT, Semihosting, Unsupported
 
 try:
@@ -408,6 +409,9 @@ class _Run:
     def go(self) -> RunResult:
         cpu = self.cpu
         started = time.monotonic()
+        attach = getattr(cpu.handler, "attach_memory", None)  # a model that copies
+        if attach is not None:
+            attach(EngineMemory(self.uc))
         try:
             self._emulate()
         except UcError as e:
@@ -419,6 +423,9 @@ class _Run:
             else:
                 self.fault = Fault("exception", pc, None, f"the CPU stopped: {e}")
             self.stopped_by = "fault"
+        finally:
+            if attach is not None:
+                attach(None)  # the model keeps nothing of a run's engine
         if self._hook is not None and self._hook.error is not None:
             self.internal_error = self._hook.error
         if self.internal_error is not None:

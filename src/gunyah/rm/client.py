@@ -1,0 +1,98 @@
+"""The client's side of the RPC, over a model's message queues: what a
+guest's driver does to ask the resource manager something (send the
+request's messages, poll the receive queue, put the reply together), done
+from Python so that `gunyah rm` can explore the RPC without a guest."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from ..abi import hvc, rm
+from ..abi.calls import native_imm
+from ..conduit import FlatMemory
+from ..model import Hypervisor
+
+TX_CAP, RX_CAP = 0, 1
+SEND = native_imm(hvc.BY_NAME["msgqueue_send"].number)
+RECEIVE = native_imm(hvc.BY_NAME["msgqueue_receive"].number)
+PUSH = 1
+ERROR_MSGQUEUE_EMPTY = 60
+MAX_POLLS = 4 * (rm.MAX_FRAGMENTS + 1)  # more than any one reply's messages
+
+
+@dataclass(frozen=True)
+class Exchange:
+    request: rm.Header
+    payload: bytes
+    sends: list[tuple[int, int]]  # (X0 error, X1 not_full) of each msgqueue_send
+    messages: list[bytes]  # what the receive queue gave back
+    reply: rm.Header | None
+    error: int | None  # the RM error word
+    data: bytes  # the reply's payload after it
+
+    @property
+    def note(self) -> str | None:
+        """Why there is no reply, where there is none."""
+        if self.reply is not None:
+            return None
+        if any(e for e, _ in self.sends):
+            return "msgqueue_send failed: this persona has no queue to a resource manager"
+        return "no reply: the resource manager dropped the request"
+
+    def to_dict(self) -> dict[str, Any]:
+        known = rm.ERRORS.get(self.error) if self.error is not None else None
+        decoded = None if self.reply is None else rm.decode_reply(self.reply.msg_id, self.data)
+        return {
+            "request": {**self.request.to_dict(), "payload": self.payload.hex()},
+            "sends": [{"error": e, "not_full": n} for e, n in self.sends],
+            "messages": [m.hex() for m in self.messages],
+            "reply": None if self.reply is None else self.reply.to_dict(),
+            "rm_error": self.error,
+            "rm_error_name": known[0] if known else None,
+            "rm_error_means": known[1] if known else None,
+            "payload": self.data.hex(),
+            "decoded": decoded,
+            "note": self.note,
+        }
+
+
+def exchange(hyp: Hypervisor, msg_id: int, payload: bytes = b"", seq: int = 1,
+             msg_type: int = rm.TYPE_REQUEST) -> Exchange:  # fmt: skip
+    """Send one request (framed into as many messages as it needs) on the
+    VM's send queue and take the reply from its receive queue."""
+    memory = FlatMemory(rm.MESSAGE_SIZE)
+    hyp.attach_memory(memory)
+    try:
+        sends = []
+        for message in rm.frame(msg_type, seq, msg_id, payload):
+            memory.data[: len(message)] = message
+            regs = hyp.call(TX_CAP, len(message), 0, PUSH, 0, imm=SEND)
+            sends.append((regs[0], regs[1]))
+        messages = []
+        for _ in range(MAX_POLLS):
+            regs = hyp.call(RX_CAP, 0, rm.MESSAGE_SIZE, 0, imm=RECEIVE)
+            if regs[0] != 0:
+                break
+            messages.append(bytes(memory.data[: regs[1]]))
+    finally:
+        hyp.attach_memory(None)
+    reply, error, data = _assemble(messages)
+    return Exchange(rm.Header(msg_type, 0, seq, msg_id), payload, sends, messages, reply,
+                    error, data)  # fmt: skip
+
+
+def _assemble(messages: list[bytes]) -> tuple[rm.Header | None, int | None, bytes]:
+    """The reply the messages carry: its header, RM error and payload."""
+    if not messages:
+        return None, None, b""
+    try:
+        first = rm.Header.decode(messages[0])
+    except rm.MalformedHeader:
+        return None, None, b""
+    body = b"".join(m[rm.HEADER_SIZE :] for m in messages[: first.fragments + 1])
+    if len(body) < 4:
+        return first, None, body
+    (error,) = struct.unpack_from("<I", body)
+    return first, error, body[4:]
