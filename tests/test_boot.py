@@ -36,7 +36,12 @@ def test_kernel_boots_and_our_module_reaches_the_personas_verdict(persona: str) 
     expected = DEFAULT_REFERENCE.expected_verdict(get_persona(persona))
     assert d["verdict"] == expected
     assert d["modules"][0] == {**d["modules"][0], "name": "gunyah_identify.ko", "loaded": True}
-    assert any(f"gunyah-verdict: {expected}" in line for line in d["modules"][0]["log"])
+    log = d["modules"][0]["log"]
+    assert any(f"gunyah-verdict: {expected}" in line for line in log)
+    # under Gunyah, the resource manager answered through the queues, its
+    # buffers followed through the kernel's own page tables
+    rm_lines = [line for line in log if "gunyah-rm:" in line]
+    assert rm_lines == (["gunyah-rm: VMID 3"] if expected == "supported" else []), rm_lines
     # a clean end: SYSTEM_OFF reached the model, or, without PSCI, the kernel's power-down
     assert d["stopped_by"] == ("halted" if persona == "none" else "poweroff")
     assert rc == {"supported": 0, "not-gunyah": 1, "unsupported-api": 3}[expected]

@@ -289,3 +289,25 @@ def test_junit_into_a_missing_directory_is_refused_before_the_matrix(tmp_path: P
     p = gunyah("conformance", "--kernel", "--junit", str(tmp_path / "no" / "such" / "m.xml"))
     assert p.returncode == 2 and "does not exist" in p.stderr
     assert time.monotonic() - started < 30  # no boot ran
+
+
+# -- message queue buffers ---------------------------------------------------
+def test_queue_buffers_the_guest_may_not_hand_over_copy_nothing() -> None:
+    """NULL, a user address, the shim by physical address, a size no message
+    has, and a reply into read-only kernel text: each answered as the
+    hypervisor answers a failed copy, nothing copied, the link still working."""
+    rc, d, _ = boot("--persona", "gunyah-qemu", "--module", str(HOSTILE / "msgq_buffers.c"))
+    answers = {}
+    for line in d["console"]:
+        if "hostile-msgq: " in line:
+            what, *rest = line.split("hostile-msgq: ", 1)[1].split(" ", 1)
+            answers[what] = rest[0] if rest else ""
+    for case in ("send-null", "send-user", "send-shim"):
+        assert answers[case] == "0 1 8"  # OK, not_full; X2 not a result of send: kept
+    assert answers["send-huge"] == "0 1 ffffffffffffffff"
+    assert answers["receive-nothing-queued"] == "3c 0 0"  # MSGQUEUE_EMPTY: nothing got in
+    assert answers["receive-into-text"] == "0 0 1" and answers["text"] == "unchanged"
+    assert answers["receive-into-shim"] == "0 0 1"
+    assert answers["receive"] == "0 10 0"  # the reply waited for a buffer it could fill
+    assert answers["reply"] == "21 02 01 00 24 00 00 56 00 00 00 00 03 00 00 00"
+    assert (rc, d["stopped_by"], d["verdict"]) == (0, "poweroff", "supported")

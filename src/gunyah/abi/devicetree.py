@@ -45,5 +45,6 @@ class RmRpc:
         return f"qcom,resource-manager-rpc@{self.tx_cap:016x}"
 
 
+RM_LINK = RmRpc()  # the QEMU build's, measured
 PRIMARY_VM_ID = 3  # HLOS
 PRIMARY_VM_VENDOR = "Qualcomm"

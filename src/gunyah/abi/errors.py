@@ -42,6 +42,7 @@ GUNYAH_ERRORS: tuple[GunyahError, ...] = (
     GunyahError(61, "MSGQUEUE_FULL", -_E.EPERM),
 )
 ERRORS_BY_CODE = {e.code: e for e in GUNYAH_ERRORS}
+ERRORS_BY_NAME = {e.name: e for e in GUNYAH_ERRORS}
 ERROR_OK = 0
 ERROR_UNIMPLEMENTED = -1
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from .. import psci
 from ..conduit import NUM_REGS, RESULT_REGS, Action, Kind, TrapRecord
+from ..mem import Translation
 from ..model import Hypervisor
 from ..model.psci import mpidr_of
 
@@ -50,6 +51,7 @@ MAILBOX_SIZE = 0x400
 REQ_SEQ, RESP_SEQ = 0, 1
 REQ_AT = 4
 RESP_AT = REQ_AT + RECORD.size // 8
+MMU_AT = RESP_AT + RECORD.size // 8  # struct translation: SCTLR, TCR, TTBR0, TTBR1 (EL1)
 _unpack, _pack = RECORD.unpack, RECORD.pack_into
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
@@ -111,6 +113,11 @@ class Channel:
         self.compiled = compiled and _mailbox is not None  # which loop serves
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    def translation(self, cpu: int) -> Translation:
+        """The EL1 translation registers vCPU `cpu` trapped with (its mailbox)."""
+        at = self._first + cpu * MAILBOX_SIZE // 8 + MMU_AT
+        return Translation(*self._words[at : at + 4].tolist())
 
     @property
     def call_count(self) -> int:

@@ -42,6 +42,7 @@ from ..model import Hypervisor
 from . import devicetree, initramfs, modules
 from .channel import Channel
 from .kernel import Parts, image_size
+from .memory import BootMemory
 from .modules import ModuleError
 
 RAM_BASE = 0x4000_0000
@@ -384,10 +385,14 @@ def boot(
             else:
                 cmd += ["-device", f"loader,file={path},addr={at:#x},force-raw=on"]
         channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
+        memory = BootMemory(ram, RAM_BASE, SHIM_BASE, lambda: channel.translation(hyp.cpu))
+        hyp.attach_memory(memory)
         try:
             return _run(cmd, fds, channel, opts, kos, nonce, cancel)
         finally:
             channel.close()
+            hyp.attach_memory(None)
+            memory.close()
     finally:
         for fd in fds:
             os.close(fd)

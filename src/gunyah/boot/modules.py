@@ -22,6 +22,9 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from .. import abi, smccc
+from ..abi import hvc, rm
+from ..abi.devicetree import RM_LINK
+from ..abi.errors import ERRORS_BY_NAME
 from ..guest.driver import TAKEN_UIDS
 from .kernel import CROSS_COMPILE, SETUP_COMMAND, cache_dir
 
@@ -54,9 +57,23 @@ def abi_header() -> str:
     gunyah = [abi.UIDS_BY_KEY[k] for k in sorted(TAKEN_UIDS)]  # as the Linux driver takes them
     words = ", ".join("{" + ", ".join(f"{w:#010x}" for w in k.words) + "}" for k in gunyah)
     names = ", ".join(json.dumps(k.name) for k in gunyah)  # ASCII: a valid C string
+    send, receive = (abi.hypercall_id(hvc.BY_NAME[n].number)
+                     for n in ("msgqueue_send", "msgqueue_receive"))  # fmt: skip
     lines += [
         f"#define GUNYAH_KNOWN_UIDS {{{words}}}",
         f"#define GUNYAH_KNOWN_UID_NAMES {{{names}}}",
+        f"#define GUNYAH_MSGQ_SEND {send:#x}U",
+        f"#define GUNYAH_MSGQ_RECV {receive:#x}U",
+        "#define GUNYAH_MSGQ_PUSH 1",
+        f"#define GUNYAH_ERROR_MSGQUEUE_EMPTY {ERRORS_BY_NAME['MSGQUEUE_EMPTY'].code}",
+        f"#define GUNYAH_RM_TX_CAP {RM_LINK.tx_cap}",
+        f"#define GUNYAH_RM_RX_CAP {RM_LINK.rx_cap}",
+        f"#define GUNYAH_RM_MESSAGE_SIZE {rm.MESSAGE_SIZE}",
+        f"#define GUNYAH_RM_HEADER_SIZE {rm.HEADER_SIZE}",
+        f"#define GUNYAH_RM_VERSION_BYTE {rm.Header(0, 0, 0, 0).encode()[0]:#x}",
+        f"#define GUNYAH_RM_TYPE_REQUEST {rm.TYPE_REQUEST}",
+        f"#define GUNYAH_RM_TYPE_REPLY {rm.TYPE_REPLY}",
+        f"#define GUNYAH_RM_VM_GET_VMID {rm.MESSAGE_IDS['VM_GET_VMID']:#x}U",
         "#endif",
         "",
     ]

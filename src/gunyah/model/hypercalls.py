@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..abi import cspace as cs
+from ..abi.devicetree import RM_LINK
 from ..abi.hvc import DECLARED, TABLE_SIZE, Hypercall
 from ..conduit import GuestMemory
 from ..smccc import MASK32, MASK64
@@ -81,10 +82,15 @@ class Thread:
 
 
 def primary_vm_cspace() -> dict[int, cs.Cap]:
-    msg = cs.RIGHTS["msgqueue"]
+    msg, link = cs.RIGHTS["msgqueue"], RM_LINK
+
+    def queue() -> Msgqueue:
+        return Msgqueue(depth=link.queue_depth, max_msg_size=link.message_size,
+                        notfull_thd=link.queue_depth - 1)  # fmt: skip
+
     return {
-        0: cs.Cap("msgqueue", 1 << msg["send"], Msgqueue()),
-        1: cs.Cap("msgqueue", 1 << msg["receive"], Msgqueue()),
+        link.tx_cap: cs.Cap("msgqueue", 1 << msg["send"], queue()),
+        link.rx_cap: cs.Cap("msgqueue", 1 << msg["receive"], queue()),
         2: cs.Cap("thread", 1 << cs.RIGHTS["thread"]["affinity"], Thread()),
     }
 

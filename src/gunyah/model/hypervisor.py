@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import abi, smccc
+from ..abi.devicetree import RM_LINK
 from ..conduit import NUM_REGS, Action, GuestMemory, Kind
 from ..rm import Link, ResourceManager
 from ..smccc import MASK32, MASK64
@@ -150,7 +151,7 @@ class Hypervisor:
             self.native = NativeAbi(self.ctx, p.features, lambda: self.pc)
             caps = self.ctx.cspace.caps  # the primary VM's queues to the resource manager
             self.rm = ResourceManager()
-            Link(self.rm, caps[0].obj, caps[1].obj)  # type: ignore[arg-type]
+            Link(self.rm, caps[RM_LINK.tx_cap].obj, caps[RM_LINK.rx_cap].obj)  # type: ignore[arg-type]
         self.trng = trng.Trng(p.trng_uuid) if p.trng_uuid is not None else None
         # KVM serves any HVC as SMCCC, whatever its immediate (handle_hvc in
         # Linux arch/arm64/kvm/handle_exit.c); an SMC with one answers -1 (handle_smc)

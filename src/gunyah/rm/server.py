@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..abi import rm
+from ..abi.devicetree import PRIMARY_VM_ID
 
 VMID_RM = 0xFF  # the owner the primary VM reports (VM_GET_OWNER)
 HOST_TYPE = 0x01000164  # VM_HOST_GET_TYPE: AArch64 (0x64), Gunyah with RM (1 << 8), version 1
@@ -37,7 +38,7 @@ class Vm:
     sign_auth: bytes = b"N/A"  # platform_get_sign_authority_string: no signer
 
 
-HLOS = Vm(3, b"HLOS")  # the primary VM, as the QEMU build's RM sets it up
+HLOS = Vm(PRIMARY_VM_ID, b"HLOS")  # the primary VM, as the QEMU build's RM sets it up
 
 
 @dataclass

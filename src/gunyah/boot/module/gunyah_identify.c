@@ -11,11 +11,18 @@
  * 4. Log the driver's banner, then refuse an API version other than 1 or an
  *    API whose endianness or width differs from this kernel's.
  *
+ * 5. Under Gunyah, ask the resource manager for this VM's VMID as the driver's
+ *    gunyah_hypercall_msgq_send/_recv would: VM_GET_VMID on the send queue,
+ *    the reply polled from the receive queue, both buffers kmalloc'd (guest
+ *    virtual addresses, which the hypervisor follows through our page
+ *    tables). It logs "gunyah-rm: VMID <n>", or what went wrong.
+ *
  * Its last line is the verdict, "gunyah-verdict: <verdict>", which
  * `gunyah boot` reads. The numbers come from gunyah_abi.h, which the
  * project's module builder writes from its own ABI tables.
  */
 #include <linux/arm-smccc.h>
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
@@ -76,6 +83,74 @@ static void time_calls(void)
 	kvfree(each);
 }
 
+/* The RPC is little-endian whatever the kernel's byte order. */
+static u32 le_at(const u8 *p, int bytes)
+{
+	u32 v = 0;
+
+	while (bytes--)
+		v = v << 8 | p[bytes];
+	return v;
+}
+
+static void le_put(u8 *p, u32 v, int bytes)
+{
+	while (bytes--) {
+		*p++ = v & 0xff;
+		v >>= 8;
+	}
+}
+
+/* A message queue call in its SMCCC form (arguments from X1), as the driver makes it. */
+static void msgq_call(u32 fn, u64 cap, u64 a, u64 b, u64 c, struct arm_smccc_res *res)
+{
+	arm_smccc_1_1_hvc(fn, cap, a, b, c, 0, res);
+}
+
+static void ask_rm_vmid(void)
+{
+	static const u16 seq = 0x4d47;
+	struct arm_smccc_res res;
+	u8 *msg = kzalloc(GUNYAH_RM_MESSAGE_SIZE, GFP_KERNEL);
+	u8 *reply = kzalloc(GUNYAH_RM_MESSAGE_SIZE, GFP_KERNEL);
+	unsigned int tries;
+
+	if (!msg || !reply)
+		goto out;
+	msg[0] = GUNYAH_RM_VERSION_BYTE;
+	msg[1] = GUNYAH_RM_TYPE_REQUEST;
+	le_put(msg + 2, seq, 2);
+	le_put(msg + 4, GUNYAH_RM_VM_GET_VMID, 4);
+	msgq_call(GUNYAH_MSGQ_SEND, GUNYAH_RM_TX_CAP, GUNYAH_RM_HEADER_SIZE, (uintptr_t)msg,
+		  GUNYAH_MSGQ_PUSH, &res);
+	if (res.a0) {
+		pr_info("gunyah-rm: msgqueue_send answered %ld\n", (long)res.a0);
+		goto out;
+	}
+	for (tries = 0; tries < 1000; tries++) {
+		msgq_call(GUNYAH_MSGQ_RECV, GUNYAH_RM_RX_CAP, (uintptr_t)reply,
+			  GUNYAH_RM_MESSAGE_SIZE, 0, &res);
+		if (res.a0 != GUNYAH_ERROR_MSGQUEUE_EMPTY)
+			break;
+		udelay(100);
+	}
+	if (res.a0 || res.a1 != GUNYAH_RM_HEADER_SIZE + 8) {
+		pr_info("gunyah-rm: no reply (msgqueue_receive answered %ld, %lu bytes)\n",
+			(long)res.a0, res.a1);
+		goto out;
+	}
+	if ((reply[1] & 3) != GUNYAH_RM_TYPE_REPLY || le_at(reply + 2, 2) != seq ||
+	    le_at(reply + 4, 4) != GUNYAH_RM_VM_GET_VMID ||
+	    le_at(reply + 8, 4)) {
+		pr_info("gunyah-rm: unexpected reply %*ph\n", (int)res.a1, reply);
+		goto out;
+	}
+	pr_info("gunyah-rm: VMID %u\n", le_at(reply + 12, 4));
+out:
+	kfree(msg);
+	kfree(reply);
+}
+
 static int __init gunyah_identify_init(void)
 {
 	struct arm_smccc_res res;
@@ -131,6 +206,8 @@ static int __init gunyah_identify_init(void)
 		pr_info("gunyah-identify: the API's width is not this kernel's\n");
 		ok = false;
 	}
+	if (ok)
+		ask_rm_vmid();
 	verdict(ok ? "supported" : "unsupported-api");
 	return 0;
 }

@@ -258,6 +258,13 @@ void shim_trap(uint64_t *frame)
     req.imm = req.kind == REQ_FAULT ? 0 : esr & 0xffff;
     for (int i = 0; i < 18; i++)
         req.x[i] = frame[i];
+    if (req.kind != REQ_FAULT) {
+        volatile struct translation *mmu = &mailbox(cpu)->mmu;
+        mmu->sctlr = sysreg_read(sctlr_el1);
+        mmu->tcr = sysreg_read(tcr_el1);
+        mmu->ttbr0 = sysreg_read(ttbr0_el1);
+        mmu->ttbr1 = sysreg_read(ttbr1_el1);
+    }
     exchange(cpu, &req, &resp);
     if (req.kind == REQ_FAULT)
         power_off();

@@ -59,6 +59,16 @@ struct response {
 };
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
 
+/* The calling vCPU's EL1 translation at the trap, shim -> host: what the
+ * host needs to follow a guest virtual address (a message queue's buffer)
+ * through the guest's own page tables, which lie in RAM it maps. */
+struct translation {
+    uint64_t sctlr;          /* SCTLR_EL1 */
+    uint64_t tcr;            /* TCR_EL1 */
+    uint64_t ttbr0;          /* TTBR0_EL1 */
+    uint64_t ttbr1;          /* TTBR1_EL1 */
+};
+
 /* A vCPU's mailbox in the shim's memory, which the host maps too (the
  * guest's RAM is a shared memory file) and the guest cannot reach (it is
  * outside its stage-2 map). The shim writes a request, then bumps req_seq;
@@ -70,6 +80,7 @@ struct mailbox {
     uint64_t pad[2];
     struct request req;
     struct response resp;
+    struct translation mmu;  /* written with each HVC or SMC request */
 };
 #endif
 #endif
