@@ -78,6 +78,8 @@ def test_second_cpu_comes_up_through_psci_cpu_on() -> None:
     assert rc == 0
     on = [c for c in d["calls"] if c["function_id"] == fn64(CPU_ON)]
     assert len(on) == 1 and on[0]["arguments"][0] == 1 and on[0]["results"][0] == 0
+    assert on[0]["cpu"] == 0  # each call names its vCPU: the second makes its own
+    assert {c["cpu"] for c in d["calls"]} == {0, 1}
     assert any("CPU1: Booted secondary processor" in ln for ln in d["console"])
     assert any("SMP: Total of 2 processors activated" in ln for ln in d["console"])
     assert d["actions"][0]["kind"] == "cpu_on" and d["actions"][0]["cpu"] == 1

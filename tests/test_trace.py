@@ -18,7 +18,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from cli_helpers import assert_usage_error, gunyah
+from cli_helpers import assert_usage_error, gunyah, gunyah_json
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -101,9 +101,31 @@ def test_decode_streams_every_call(tmp_path: Path) -> None:
 def test_decode_json_lines(tmp_path: Path) -> None:
     p = gunyah("trace", "decode", "--json", write(tmp_path, "boot.trace", BOOT))
     rows = [json.loads(line) for line in p.stdout.splitlines()]
-    assert rows[3] == {"file": str(tmp_path / "boot.trace"), "line": 7, "conduit": "smc",
-                       "imm": 0, "pc": 0x40080030, "r0": 0x8600FF01,
+    assert rows[3] == {"file": str(tmp_path / "boot.trace"), "line": 7, "cpu": None,
+                       "conduit": "smc", "imm": 0, "pc": 0x40080030, "r0": 0x8600FF01,
                        "function_id": 0x8600FF01, "name": "VENDOR_HYP_CALL_UID"}  # fmt: skip
+
+
+def test_the_vcpu_of_each_call_is_read_back(tmp_path: Path) -> None:
+    """What `gunyah boot --trace` and `run --trace` print names each call's
+    vCPU; decode shows it and stats counts the calls of each."""
+    run_log = (
+        "cpu0 0x0000000040080000 hvc #0x0 x0=0x84000000 PSCI_VERSION -> 0x10001\n"
+        "cpu1 0x0000000040080004 hvc #0x0 x0=0x84000004 PSCI_AFFINITY_INFO -> 0x0\n"
+        "cpu1 0x0000000040080008 hvc #0x0 x0=0x84000004 PSCI_AFFINITY_INFO -> 0x0\n"
+        "0x000000004008000c hvc #0x0 x0=0x84000000 PSCI_VERSION -> 0x10001\n"
+    )
+    path = write(tmp_path, "run.log", run_log)
+    p = gunyah("trace", "decode", path)
+    assert [ln.split(": ", 1)[1].split(" ")[0] for ln in p.stdout.splitlines()] == [
+        "cpu0", "cpu1", "cpu1", "hvc"]  # fmt: skip
+    code, d = gunyah_json("trace", "stats", path)
+    assert d["by_vcpu"] == [{"cpu": 0, "count": 1}, {"cpu": 1, "count": 2}]
+    assert "calls by vCPU: vCPU 0: 1, vCPU 1: 2" in gunyah("trace", "stats", path).stdout
+    jsonl = write(tmp_path, "calls.jsonl", '{"function_id": 1, "cpu": 3}\n'
+                  '{"function_id": 1, "cpu": 65536}\n{"function_id": 1, "cpu": "x"}\n')
+    code, d = gunyah_json("trace", "stats", jsonl)
+    assert d["by_vcpu"] == [{"cpu": 3, "count": 1}] and d["malformed"]["count"] == 2
 
 
 def test_stats_text_table(tmp_path: Path) -> None:

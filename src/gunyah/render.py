@@ -166,7 +166,8 @@ def trap_record(d: dict[str, Any]) -> str:
     name = d["name"] or "unknown"
     results = " ".join(f"{r:#x}" for r in d["results"][:4])
     pc = "(python)" if d["pc"] is None else f"{d['pc']:#018x}"  # the Python driver has no PC
-    return f"{pc} {d['conduit']} #{d['imm']:#x} x0={x0:#x} {name} -> {results}"
+    cpu = "" if d.get("cpu") is None else f"cpu{d['cpu']} "
+    return f"{cpu}{pc} {d['conduit']} #{d['imm']:#x} x0={x0:#x} {name} -> {results}"
 
 
 def fault(d: dict[str, Any], recent: list[dict[str, Any]]) -> str:
@@ -229,6 +230,9 @@ def trace_stats(d: dict[str, Any]) -> str:
             else:
                 call = f"{r['conduit']} #{r['imm']:#x}"
             lines.append(f"{r['count']:>12}  {r['share']:>6.1%}  {call:<18}  {r['name']}")
+    if d["by_vcpu"]:
+        each = ", ".join(f"vCPU {c['cpu']}: {c['count']}" for c in d["by_vcpu"])
+        lines.append(f"calls by vCPU: {each}")
     if bad["first"]:
         lines.append(f"malformed lines (first {len(bad['first'])}):")
         lines.extend(f"  {printable(m['file'])}:{m['line']}: {printable(m['text'])}"
@@ -238,9 +242,9 @@ def trace_stats(d: dict[str, Any]) -> str:
 
 def trace_call(d: dict[str, Any]) -> str:
     x0 = f"x0={d['r0']:#x}"
-    return (
-        f"{d['file']}:{d['line']}: {d['conduit']} #{d['imm']:#x} pc={d['pc']:#x} {x0} {d['name']}"
-    )
+    cpu = "" if d["cpu"] is None else f"cpu{d['cpu']} "
+    return (f"{d['file']}:{d['line']}: {cpu}{d['conduit']} #{d['imm']:#x} pc={d['pc']:#x} "
+            f"{x0} {d['name']}")  # fmt: skip
 
 
 # Console lines `gunyah boot` shows without --verbose: PSCI and SMCCC

@@ -131,7 +131,7 @@ class Channel:
         for n in range(first, self.call_count):
             w = _CALL.unpack_from(self._ring, n % MAX_CALLS * _CALL.size)
             records.append(TrapRecord(w[3], _KINDS[w[1]], w[2], w[HEADER_WORDS : -RESULT_REGS],
-                                      w[-RESULT_REGS:]))  # fmt: skip
+                                      w[-RESULT_REGS:], cpu=w[0]))  # fmt: skip
         return records
 
     @property

@@ -67,17 +67,19 @@ def cmd_trace_decode(args: argparse.Namespace) -> int:
     names: dict[tuple[str, int, int | None], str] = {}
     try:
         for calls, _lines in trace.iter_calls(args.file, args.format, bad):
-            for line, smc, pc, r0, imm in zip(
+            cpus = calls.cpu.tolist() if calls.cpu is not None else [trace.NO_CPU] * len(calls)
+            for line, smc, pc, r0, imm, cpu in zip(
                 calls.line.tolist(), calls.smc.tolist(), calls.pc.tolist(),
-                calls.r0.tolist(), calls.imm.tolist(), strict=True,
+                calls.r0.tolist(), calls.imm.tolist(), cpus, strict=True,
             ):  # fmt: skip
                 key = trace.call_key(smc, r0, imm)
                 if key not in names:
                     if len(names) >= trace.MAX_DISTINCT:  # bounded whatever the trace
                         names.clear()
                     names[key] = trace.call_name(*key)
-                d = {"file": args.file, "line": line, "conduit": key[0], "imm": imm, "pc": pc,
-                     "r0": r0, "function_id": key[2], "name": names[key]}  # fmt: skip
+                d = {"file": args.file, "line": line, "cpu": None if cpu == trace.NO_CPU else cpu,
+                     "conduit": key[0], "imm": imm, "pc": pc, "r0": r0,
+                     "function_id": key[2], "name": names[key]}  # fmt: skip
                 print(json.dumps(d) if args.json else render.trace_call(d))
     except trace.TraceError as e:
         raise UsageError(str(e)) from None

@@ -20,6 +20,7 @@ once per distinct call.
 from .calls import (
     MAX_DISTINCT,
     MAX_MALFORMED_SHOWN,
+    NO_CPU,
     OTHERS,
     Calls,
     Malformed,
@@ -33,7 +34,7 @@ from .scan import scanner
 from .source import FORMATS, GZIP_MAGIC, open_trace, sniff
 
 __all__ = [
-    "FORMATS", "GZIP_MAGIC", "MAX_DISTINCT", "MAX_MALFORMED_SHOWN", "OTHERS", "Calls",
+    "FORMATS", "GZIP_MAGIC", "MAX_DISTINCT", "MAX_MALFORMED_SHOWN", "NO_CPU", "OTHERS", "Calls",
     "Malformed", "Stats", "TraceError", "call_key", "call_name", "iter_calls", "open_trace",
     "parse_ftrace", "scanner", "sniff", "stats",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ from ..trap import classify
 MAX_MALFORMED_SHOWN = 5
 MAX_SHOWN = 200  # characters of a malformed line shown
 CONDUITS = ("hvc", "smc")
+NO_CPU = (1 << 64) - 1  # a call whose vCPU the trace does not say
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
@@ -33,6 +34,7 @@ class Calls:
     pc: U64
     r0: U64
     imm: U64
+    cpu: U64 | None = None  # the vCPU of each call, NO_CPU where unknown; None: no column
 
     def __len__(self) -> int:
         return len(self.line)

@@ -14,6 +14,7 @@ from .blocks import _mapped, _MappedBlocks, _StreamBlocks
 from .calls import (
     MAX_DISTINCT,
     MAX_MALFORMED_SHOWN,
+    NO_CPU,
     OTHERS,
     Calls,
     Malformed,
@@ -74,6 +75,7 @@ class Stats:
     calls: int = 0
     malformed: Malformed = field(default_factory=Malformed)
     keys: Counter[int] = field(default_factory=Counter)  # _call_keys layout
+    by_cpu: Counter[int] = field(default_factory=Counter)  # calls of each vCPU, where known
     errors: list[str] = field(default_factory=list)  # files that could not be read
 
     def merge(self, other: Stats) -> None:
@@ -81,6 +83,7 @@ class Stats:
         self.lines += other.lines
         self.calls += other.calls
         self.keys.update(other.keys)
+        self.by_cpu.update(other.by_cpu)
         self._bound()
         self.malformed.count += other.malformed.count
         room = MAX_MALFORMED_SHOWN - len(self.malformed.first)
@@ -90,6 +93,9 @@ class Stats:
         self.calls += len(calls)
         keys, counts = np.unique(_call_keys(calls.smc, calls.r0, calls.imm), return_counts=True)
         self.keys.update(dict(zip(keys.tolist(), counts.tolist(), strict=True)))
+        if calls.cpu is not None:  # at most MAX_CPU + 1 vCPUs: bounded too
+            cpus, counts = np.unique(calls.cpu[calls.cpu != NO_CPU], return_counts=True)
+            self.by_cpu.update(dict(zip(cpus.tolist(), counts.tolist(), strict=True)))
         self._bound()
 
     def _bound(self) -> None:
@@ -134,6 +140,7 @@ class Stats:
                 "first": [{"file": f, "line": n, "text": t} for f, n, t in self.malformed.first],
             },
             "by_call": self.rows(),
+            "by_vcpu": [{"cpu": c, "count": n} for c, n in sorted(self.by_cpu.items())],
             "unreadable": self.errors,
         }
 

@@ -8,7 +8,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 
 from .. import smccc
-from .calls import CONDUITS, Calls, Malformed
+from .calls import CONDUITS, NO_CPU, Calls, Malformed
 
 Record = tuple[int, str, dict[str, Any] | None]  # line number, line, record or None
 
@@ -35,7 +35,10 @@ def _number(value: Any) -> int:
     return n
 
 
-def _from_record(rec: dict[str, Any]) -> tuple[bool, int, int, int]:
+MAX_CPU = 0xFFFF  # a vCPU number past this is malformed, not counted
+
+
+def _from_record(rec: dict[str, Any]) -> tuple[bool, int, int, int, int]:
     key = next((k for k in ("function_id", "r0", "x0") if k in rec), None)
     if key is None:
         raise ValueError("no function_id, r0 or x0")
@@ -46,7 +49,10 @@ def _from_record(rec: dict[str, Any]) -> tuple[bool, int, int, int]:
     if imm > 0xFFFF:
         raise ValueError(f"imm {imm:#x} does not fit in 16 bits")
     pc = _number(rec["pc"]) if rec.get("pc") not in (None, "") else 0
-    return conduit == "smc", pc, _number(rec[key]), imm
+    cpu = _number(rec["cpu"]) if rec.get("cpu") not in (None, "") else NO_CPU
+    if cpu > MAX_CPU and cpu != NO_CPU:
+        raise ValueError(f"cpu {cpu} is not a vCPU number")
+    return conduit == "smc", pc, _number(rec[key]), imm, cpu
 
 
 MAX_LINE = 1 << 20  # a line of the line formats; a longer one is malformed, not held
@@ -64,7 +70,7 @@ def _bounded_lines(f: IO[bytes]) -> Iterator[str]:
 
 
 def line_calls(fmt: LineFormat, f: IO[bytes], source: str, bad: Malformed) -> Iterator[Calls]:
-    rows: list[tuple[int, bool, int, int, int]] = []
+    rows: list[tuple[int, bool, int, int, int, int]] = []
     for n, line, rec in fmt.records(_bounded_lines(f)):
         try:
             if rec is None:
@@ -80,12 +86,13 @@ def line_calls(fmt: LineFormat, f: IO[bytes], source: str, bad: Malformed) -> It
         yield _calls_of(rows)
 
 
-def _calls_of(rows: list[tuple[int, bool, int, int, int]]) -> Calls:
-    line, smc, pc, r0, imm = zip(*rows, strict=True)
+def _calls_of(rows: list[tuple[int, bool, int, int, int, int]]) -> Calls:
+    line, smc, pc, r0, imm, cpu = zip(*rows, strict=True)
     return Calls(
         np.array(line, np.int64),
         np.array(smc, np.bool_),
         np.array(pc, np.uint64),
         np.array(r0, np.uint64),
         np.array(imm, np.uint64),
+        np.array(cpu, np.uint64),
     )

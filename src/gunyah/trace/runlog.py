@@ -10,7 +10,8 @@ from .lines import Record
 
 NAME = "run"
 _RUN_LINE = re.compile(
-    r"^(0x[0-9a-fA-F]+|\(python\)) (hvc|smc) #(0x[0-9a-fA-F]+) x0=(0x[0-9a-fA-F]+)\b"
+    r"^(?:cpu(\d{1,5}) )?(0x[0-9a-fA-F]+|\(python\)) (hvc|smc) #(0x[0-9a-fA-F]+) "
+    r"x0=(0x[0-9a-fA-F]+)\b"
 )
 
 
@@ -23,6 +24,6 @@ def records(text: Iterator[str]) -> Iterator[Record]:
         s = line.strip()
         m = _RUN_LINE.match(s)
         if m is not None:
-            pc = 0 if m.group(1) == "(python)" else int(m.group(1), 16)
-            yield n, s, {"pc": pc, "conduit": m.group(2), "imm": m.group(3),
-                         "function_id": m.group(4)}  # fmt: skip
+            pc = 0 if m.group(2) == "(python)" else int(m.group(2), 16)
+            yield n, s, {"cpu": m.group(1), "pc": pc, "conduit": m.group(3), "imm": m.group(4),
+                         "function_id": m.group(5)}  # fmt: skip

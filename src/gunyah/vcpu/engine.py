@@ -448,7 +448,7 @@ class _Run:
                     "budget", pc, None, f"ran out of its {cpu.max_instructions} instructions"
                 )
         records = [
-            TrapRecord(pc, kind, imm, _UNPACK(before), _UNPACK(after)[:RESULT_REGS])
+            TrapRecord(pc, kind, imm, _UNPACK(before), _UNPACK(after)[:RESULT_REGS], cpu=0)
             for _, pc, kind, imm, before, after in self.records
         ]
         total = self.records[-1][0] + 1 if self.records else 0
