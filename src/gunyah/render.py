@@ -260,7 +260,7 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
     """A boot in text: the console (all of it, or the lines that matter), the
     calls, and how it ended."""
     console: list[str] = d["console"]
-    if verbose:
+    if verbose or d["kernel"] != "linux":  # a test kernel's console is its report
         shown = console
     else:
         shown = [ln for ln in console if _BOOT_LINES.search(ln)]
@@ -289,7 +289,11 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
                f"(persona {d['persona']}, {cpus})")  # fmt: skip
     if d["problem"]:
         out.append(f"problem: {printable(d['problem'])}")
-    out.append(f"verdict: {d['verdict'] or 'none logged'}")
+    if d["kernel"] != "linux":
+        status = d["guest_status"]
+        out.append(f"guest status: {'none reported' if status is None else status}")
+    else:
+        out.append(f"verdict: {d['verdict'] or 'none logged'}")
     return "\n".join(out)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import os
 import re
 import secrets
@@ -41,7 +42,8 @@ from ..guest.driver import VERDICT_EXIT, VERDICTS
 from ..model import Hypervisor
 from . import devicetree, initramfs, modules
 from .channel import Channel
-from .kernel import Parts, image_size
+from .guest import guest_kernel
+from .kernel import BadKernel, Parts
 from .memory import BootMemory
 from .modules import ModuleError
 
@@ -51,6 +53,7 @@ SHIM_BASE = 0x7FE0_0000  # shim/shim.h: the top 2 MiB, outside the guest's stage
 SHIM_CONFIG = 0x7FF0_0000
 SHIM_MAILBOXES = 0x7FF1_0000
 KERNEL_ADDR = RAM_BASE + 0x20_0000
+QEMU_DTB_END = RAM_BASE + 0x10_0000  # QEMU without -kernel puts its own device tree below
 CONFIG = struct.Struct("<6Q")  # struct shim_config
 CONFIG_MAGIC = 0x3230474643485947
 MAX_CPUS = 8
@@ -60,6 +63,10 @@ MACHINE = "virt,virtualization=on,highmem=off"
 BOOTARGS = "console=ttyAMA0 earlycon=pl011,0x9000000 nokaslr rdinit=/init"
 EXIT_FAILED = 125
 EXIT_NO_VERDICT = 5  # the boot ended, but the module under test gave no verdict
+# QEMU's chr-testdev on a virtio console, as kvm-unit-tests' runner gives it: the
+# guest writes its status and QEMU exits with (status << 1) | 1
+TESTDEV = ["-device", "virtio-serial-device", "-device", "virtconsole,chardev=ctd",
+           "-chardev", "testdev,id=ctd"]  # fmt: skip
 
 MAX_LINE = 4096  # bytes of one console line; the rest of it is dropped
 MAX_CONSOLE = 4 << 20  # bytes of Python memory the console kept may take
@@ -91,6 +98,9 @@ class BootOptions:
     append: str = ""
     timeout: float = 60.0
     capture: bool = False  # the guest sends what `gunyah probe` reads
+    kernel_addr: int | None = None  # where a raw binary loads
+    cmdline: str | None = None  # the whole command line, instead of ours
+    testdev: bool = False  # QEMU's chr-testdev: the guest's exit status ends QEMU
 
 
 @dataclass
@@ -117,6 +127,8 @@ class BootResult:
     persona: str
     cpus: int
     reset_type: int | None = None
+    guest_status: int | None = None  # what the guest reported: 0 for SYSTEM_OFF, or chr-testdev's
+    kernel_kind: str = "linux"  # linux, elf or raw
     problem: str | None = None  # why the boot failed, in one line
     actions: list[dict[str, Any]] = field(default_factory=list)
     actions_dropped: int = 0
@@ -128,6 +140,8 @@ class BootResult:
             "persona": self.persona,
             "cpus": self.cpus,
             "exit_status": self.exit_status,
+            "guest_status": self.guest_status,
+            "kernel": self.kernel_kind,
             "stopped_by": self.stopped_by,
             "problem": self.problem,
             "boot_seconds": round(self.boot_seconds, 3),
@@ -340,45 +354,62 @@ def boot(
     if not 1 <= opts.cpus <= MAX_CPUS:
         raise BootError(f"--smp takes 1 to {MAX_CPUS} vCPUs")
     check_append(opts.append)
+    if opts.cmdline is not None:
+        check_append(opts.cmdline)
     hyp = Hypervisor(opts.persona, cpus=opts.cpus)
-    kernel_end = KERNEL_ADDR + image_size(parts.image)
-    kos = prepare_modules(opts, parts)
+    guest = guest_kernel(parts.image, opts.kernel_addr, KERNEL_ADDR, (QEMU_DTB_END, SHIM_BASE))
+    if not guest.linux:  # a test kernel: nothing of ours runs in it
+        if opts.modules or opts.capture:
+            raise BadKernel(f"{parts.image} is not a Linux Image: it cannot load modules "
+                            "or send a probe capture")  # fmt: skip
+        opts = dataclasses.replace(opts, identify_module=False)
+    kos = prepare_modules(opts, parts) if guest.linux else []
     wrapper = _pdeathsig()
     nonce = secrets.token_hex(16)
+    initrd: bytes | None = None
     if opts.initrd is not None:
         initrd = read_initrd(opts.initrd)
-    else:
+    elif guest.linux:
         initrd = initramfs.build(parts.busybox, kos, nonce, _module_args(opts),
                                  judge=_judged(opts), capture=opts.capture)  # fmt: skip
-    dtb_addr = _align(kernel_end, 0x20_0000)
+    dtb_addr = _align(guest.end, 0x20_0000)
     initrd_addr = dtb_addr + 0x20_0000
-    if initrd_addr + len(initrd) > SHIM_BASE:
-        raise BootError("the kernel and initramfs do not fit below the shim in 1 GiB")
+    if initrd_addr + len(initrd or b"") > SHIM_BASE:
+        raise BootError("the kernel, device tree and initramfs do not fit below the shim")
+    base = opts.cmdline if opts.cmdline is not None else BOOTARGS if guest.linux else ""
+    bootargs = f"{base} {opts.append}" if opts.append and base else base or opts.append
     edit = devicetree.Edit(
         method=opts.method,
         memory_base=RAM_BASE,
         memory_size=SHIM_BASE - RAM_BASE,
-        bootargs=f"{BOOTARGS} {opts.append}".strip(),
-        initrd=(initrd_addr, initrd_addr + len(initrd)),
+        bootargs=bootargs,
+        initrd=None if initrd is None else (initrd_addr, initrd_addr + len(initrd)),
         gunyah=hyp.persona.dispatch == "gunyah",
     )
     dtb = devicetree.edit(qemu_dtb(parts, opts.cpus), edit)
     if len(dtb) > 0x20_0000:
         raise BootError("the device tree is over 2 MiB")
-    config = CONFIG.pack(CONFIG_MAGIC, KERNEL_ADDR, dtb_addr, opts.cpus, RAM_BASE, SHIM_BASE)
+    config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, SHIM_BASE)
     fds: list[int] = []
     try:
         ram = _memfd("ram", size=RAM_SIZE)
         fds.append(ram)
-        loads: list[tuple[int | None, str]] = [(None, _qemu_path(shim)),
-                                               (KERNEL_ADDR, _qemu_path(parts.image))]  # fmt: skip
-        for addr, data in ((dtb_addr, dtb), (initrd_addr, initrd), (SHIM_CONFIG, config)):
+        loads: list[tuple[int | None, str]] = [(None, _qemu_path(shim))]
+        blobs = [(s.address, s.data) for s in guest.segments if s.data]
+        if guest.linux:
+            loads.append((KERNEL_ADDR, _qemu_path(parts.image)))
+        blobs += [(dtb_addr, dtb), (SHIM_CONFIG, config)]
+        if initrd is not None:
+            blobs.append((initrd_addr, initrd))
+        for addr, data in blobs:
             fds.append(_memfd("load", data))
             loads.append((addr, f"/proc/self/fd/{fds[-1]}"))
         cmd = [*wrapper, *_qemu_base(parts, opts.cpus),
                "-object", f"memory-backend-file,id=ram,size={RAM_SIZE},"
                f"mem-path=/proc/self/fd/{ram},share=on",
                "-machine", f"{MACHINE},memory-backend=ram", "-serial", "stdio"]  # fmt: skip
+        if opts.testdev:
+            cmd += TESTDEV
         for at, path in loads:
             if at is None:
                 cmd += ["-device", f"loader,file={path},cpu-num=0"]
@@ -388,7 +419,8 @@ def boot(
         memory = BootMemory(ram, RAM_BASE, SHIM_BASE, lambda: channel.translation(hyp.cpu))
         hyp.attach_memory(memory)
         try:
-            return _run(cmd, fds, channel, opts, kos, nonce, cancel)
+            result = _run(cmd, fds, channel, opts, kos, nonce, cancel)
+            return dataclasses.replace(result, kernel_kind=guest.kind)
         finally:
             channel.close()
             hyp.attach_memory(None)
@@ -433,7 +465,7 @@ def _run(
         stderr = err.read().decode("utf-8", "replace")
     if proc.stdout is not None:
         proc.stdout.close()
-    return _result(stopped_by, seconds, channel, console, opts, kos, stderr)
+    return _result(stopped_by, seconds, channel, console, opts, kos, stderr, proc.returncode)
 
 
 def _watch(
@@ -459,6 +491,8 @@ def _watch(
             return "shim-fault"
         if channel.error is not None:
             return "host-error"
+        if not any(channel.hyp.power.on):  # every vCPU off: nothing left to run
+            return "halted"
         if console.power_down_at is not None and (
             console.panic_at is not None or now - console.power_down_at > HALT_GRACE
         ):
@@ -516,14 +550,20 @@ def _module_reports(kos: list[Path], lines: list[str]) -> list[ModuleReport]:
 
 
 def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console,
-            opts: BootOptions, kos: list[Path], stderr: str) -> BootResult:  # fmt: skip
+            opts: BootOptions, kos: list[Path], stderr: str, qemu_status: int
+            ) -> BootResult:  # fmt: skip
     lines = list(console.lines)
     verdict = console.verdict if console.verdict in VERDICTS else None
     problem = None
     reset_type = None
-    if stopped_by in ("poweroff", "halted"):
+    guest_status = None
+    if stopped_by == "qemu-exit" and opts.testdev and qemu_status > 0 and qemu_status & 1:
+        stopped_by, guest_status = "guest-exit", qemu_status >> 1  # chr-testdev's status
+    elif stopped_by == "poweroff":
+        guest_status = 0
+    if stopped_by in ("poweroff", "halted", "guest-exit"):
         if not _judged(opts):
-            status = 0
+            status = guest_status or 0
         elif verdict is not None:
             status = VERDICT_EXIT[verdict]
         else:
@@ -569,6 +609,7 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
         persona=opts.persona,
         cpus=opts.cpus,
         reset_type=reset_type,
+        guest_status=guest_status,
         problem=problem,
         actions=[a.to_dict() for a in actions],
         actions_dropped=actions_dropped,

@@ -20,6 +20,7 @@ from .common import (
     add_persona,
     check_output_path,
     error,
+    number,
     seconds,
 )
 
@@ -32,6 +33,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
 
     try:
         check_append(args.append)
+        if args.cmdline is not None:
+            check_append(args.cmdline)
         if args.initrd is not None:
             check_initrd(args.initrd)
     except BootError as e:
@@ -55,6 +58,9 @@ def cmd_boot(args: argparse.Namespace) -> int:
         append=args.append,
         timeout=args.timeout,
         capture=capture is not None,
+        kernel_addr=args.kernel_addr,
+        cmdline=args.cmdline,
+        testdev=args.testdev,
     )
     try:
         parts = find_parts(args.kernel, args.headers)
@@ -109,17 +115,23 @@ def cmd_boot_setup(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "boot",
-        help="boot a real arm64 Linux kernel in QEMU with the model as its hypervisor",
+        help="boot a real arm64 Linux kernel (or a test kernel) in QEMU with the model as "
+        "its hypervisor",
         description="Boot an arm64 Linux kernel in QEMU's virt machine with our EL2 shim "
         "underneath: every HVC and SMC the kernel makes goes to the hypervisor model "
         "(PSCI included), our identification module is inserted and logs its verdict, "
         "and init powers the machine off. The guest is treated as hostile: it sees its RAM "
         "and QEMU's devices and nothing of the shim or the host, and only our init's line "
-        "with a per-boot secret gives the verdict. Needs 'gunyah boot-setup' once. Exit "
+        "with a per-boot secret gives the verdict. Any other arm64 guest boots too: a "
+        "static ELF or a raw binary (--kernel-addr), such as a kvm-unit-tests test, with "
+        "your own command line (--cmdline) and exit status (--testdev); nothing of ours "
+        "runs in it. Needs 'gunyah boot-setup' once. Exit "
         "status: after a power-off, the module's verdict (0 supported, 1 not Gunyah, 3 "
-        "unsupported API; 0 without our module); 5 when the module gave no verdict; 4 when "
+        "unsupported API; 0 without our module); for a kernel that is not Linux, its own "
+        "status (chr-testdev's, 0 for a power-off or once every vCPU is off); 5 when the "
+        "module gave no verdict; 4 when "
         "the guest asked for a reset; 125 for a panic, a timeout or a QEMU failure; 2 for "
-        "bad usage (a module that does not build, a file that is not an arm64 Image); "
+        "bad usage (a module that does not build, a file that cannot be booted); "
         "130, 143 or 129 when stopped by Ctrl-C, SIGTERM or SIGHUP.",
     )
     add_persona(p)
@@ -130,13 +142,27 @@ def register(sub: Any) -> None:
                    help="a module to insert after ours: FILE.c is built against the "
                    "kernel's headers first (repeatable)")  # fmt: skip
     p.add_argument("--no-identify", action="store_true", help="do not insert our module")
-    p.add_argument("--kernel", type=Path, metavar="IMAGE",
-                   help="an arm64 kernel Image (default: the one boot-setup fetched)")  # fmt: skip
+    p.add_argument("--kernel", type=Path, metavar="FILE",
+                   help="what to boot: an arm64 Linux Image (default: the one "
+                   "boot-setup fetched), a static AArch64 ELF, or a raw binary with "
+                   "--kernel-addr")  # fmt: skip
+    p.add_argument("--kernel-addr", type=number(64), metavar="ADDR",
+                   help="load a raw binary --kernel at ADDR and enter it there: at or "
+                   "above 0x40100000 (QEMU keeps its device tree in RAM's first MiB; "
+                   "0x40200000, where an Image goes, suits a relocatable test kernel)")  # fmt: skip
     p.add_argument("--headers", type=Path, metavar="DIR",
                    help="that kernel's kbuild headers, for building modules")  # fmt: skip
     p.add_argument("--initrd", type=Path, metavar="FILE",
                    help="your own initramfs instead of ours (no modules are inserted)")  # fmt: skip
     p.add_argument("--append", default="", metavar="ARGS", help="more kernel command line")
+    p.add_argument("--cmdline", metavar="STRING",
+                   help="the whole command line instead of ours (a test kernel's argv; the "
+                   "empty string too); --append still adds to it")  # fmt: skip
+    p.add_argument("--testdev", action="store_true",
+                   help="give the guest QEMU's chr-testdev (a virtio console, as "
+                   "kvm-unit-tests' runner does) to report its exit status through. Its "
+                   "virtio DMA reaches all of RAM, the shim's included: for test kernels "
+                   "you trust")  # fmt: skip
     p.add_argument("--timeout", type=seconds, default=60.0, metavar="S",
                    help=f"stop the guest after S seconds (default 60, "
                    f"at most {MAX_TIMEOUT:g})")  # fmt: skip

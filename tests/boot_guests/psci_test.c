@@ -1,0 +1,162 @@
+/*
+ * A bare-metal PSCI test kernel after kvm-unit-tests' arm/psci.c, for
+ * `gunyah boot --smp 4`: each check prints "psci-test: NAME PASS|FAIL" on
+ * the PL011, then "psci-test: SUMMARY N tests, M failures", then the
+ * machine powers off (SYSTEM_OFF, exit status 0).
+ *
+ *   invalid-function   an unknown function ID answers NOT_SUPPORTED
+ *   affinity-info-on   AFFINITY_INFO of this CPU is ON
+ *   affinity-info-off  AFFINITY_INFO of a CPU never started is OFF
+ *   cpu-on             CPUs 1 and 2 both ask CPU_ON for CPU 3 at once:
+ *                      exactly one SUCCESS, the other ALREADY_ON or ON_PENDING
+ *   cpu-off            CPU 3, on until told, turns itself off: AFFINITY_INFO
+ *                      reads OFF
+ */
+typedef unsigned long u64;
+typedef unsigned int u32;
+typedef long s64;
+
+#define UART_DR ((volatile u32 *)0x09000000)
+#define PSCI_VERSION 0x84000000UL
+#define PSCI_CPU_OFF 0x84000002UL
+#define PSCI_CPU_ON 0xc4000003UL
+#define PSCI_AFFINITY_INFO 0xc4000004UL
+#define PSCI_SYSTEM_OFF 0x84000008UL
+#define NOT_SUPPORTED (-1)
+#define ALREADY_ON (-4)
+#define ON_PENDING (-5)
+#define CPUS 4
+#define STACK 4096
+
+char stacks[CPUS][STACK] __attribute__((aligned(16)));
+static volatile s64 on_result[CPUS];
+static volatile u64 ready[CPUS], go, cpu3_ran, cpu3_off;
+static int tests, failures;
+
+__asm__(
+    "   .section .text.start, \"ax\"\n"
+    "   .global _start\n"
+    "_start:\n"                 /* CPU 0: x0 is the device tree */
+    "   mov     x0, #0\n"
+    "secondary:\n"              /* the others: x0 is the context, their index */
+    "   adrp    x1, stacks\n"
+    "   add     x1, x1, :lo12:stacks\n"
+    "   add     x2, x0, #1\n"
+    "   lsl     x2, x2, #12\n"
+    "   add     sp, x1, x2\n"
+    "   bl      cpu_main\n"
+    "1: wfi\n"
+    "   b       1b\n");
+
+extern char secondary[];
+
+static s64 psci(u64 fn, u64 a1, u64 a2, u64 a3)
+{
+    register u64 x0 __asm__("x0") = fn;
+    register u64 x1 __asm__("x1") = a1;
+    register u64 x2 __asm__("x2") = a2;
+    register u64 x3 __asm__("x3") = a3;
+    __asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
+    return (s64)x0;
+}
+
+static void put(const char *s)
+{
+    while (*s)
+        *UART_DR = (u32)*s++;
+}
+
+static void put_dec(u64 v)
+{
+    char buf[21];
+    int n = 20;
+    buf[n] = 0;
+    do
+        buf[--n] = (char)('0' + v % 10);
+    while (v /= 10);
+    put(buf + n);
+}
+
+static void report(const char *name, int pass)
+{
+    tests++;
+    failures += !pass;
+    put("psci-test: ");
+    put(name);
+    put(pass ? " PASS\n" : " FAIL\n");
+}
+
+static void barrier(void)
+{
+    __asm__ volatile("dsb sy" ::: "memory");
+}
+
+static int wait_off(u64 cpu)
+{
+    for (int i = 0; i < 100000; i++)
+        if (psci(PSCI_AFFINITY_INFO, cpu, 0, 0) == 1)
+            return 1;
+    return 0;
+}
+
+void cpu_main(u64 index)
+{
+    if (index == 1 || index == 2) {
+        ready[index] = 1;
+        barrier();
+        while (!go)
+            barrier();
+        on_result[index] = psci(PSCI_CPU_ON, 3, (u64)secondary, 3);
+        barrier();
+        ready[index] = 2;
+        barrier();
+        psci(PSCI_CPU_OFF, 0, 0, 0);
+    }
+    if (index == 3) {  /* stays on until the CPU_ON race is judged */
+        cpu3_ran = 1;
+        barrier();
+        while (!cpu3_off)
+            barrier();
+        psci(PSCI_CPU_OFF, 0, 0, 0);
+    }
+    if (index != 0)
+        for (;;)
+            __asm__ volatile("wfi");
+
+    report("invalid-function", psci(1337, 0, 0, 0) == NOT_SUPPORTED);
+    report("affinity-info-on", psci(PSCI_AFFINITY_INFO, 0, 0, 0) == 0);
+    report("affinity-info-off", psci(PSCI_AFFINITY_INFO, 1, 0, 0) == 1);
+
+    int started = psci(PSCI_CPU_ON, 1, (u64)secondary, 1) == 0 &&
+                  psci(PSCI_CPU_ON, 2, (u64)secondary, 2) == 0;
+    while (started && !(ready[1] && ready[2]))
+        barrier();
+    go = 1;
+    barrier();
+    while (started && !(ready[1] == 2 && ready[2] == 2))
+        barrier();
+    s64 a = on_result[1], b = on_result[2];
+    int one = (a == 0) + (b == 0) == 1;
+    s64 other = a == 0 ? b : a;
+    int cpu_on_ok = started && one && (other == ALREADY_ON || other == ON_PENDING);
+    if (!cpu_on_ok) {
+        put("psci-detail: cpu-on started ");
+        put_dec((u64)started);
+        put(" results ");
+        put_dec((u64)-a);
+        put(" ");
+        put_dec((u64)-b);
+        put(" (negated)\n");
+    }
+    report("cpu-on", cpu_on_ok);
+    cpu3_off = 1;
+    barrier();
+    report("cpu-off", wait_off(3) && cpu3_ran);
+
+    put("psci-test: SUMMARY ");
+    put_dec((u64)tests);
+    put(" tests, ");
+    put_dec((u64)failures);
+    put(" failures\n");
+    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+}

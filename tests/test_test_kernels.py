@@ -1,0 +1,113 @@
+"""`gunyah boot` with kernels that are not Linux: bare-metal test kernels of
+our own, built here with the pip-installed compiler, booted as ELF and as raw
+binaries on the shim and the model, and judged by the status they report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boot_helpers import _TMP, boot, no_orphans, run_boot  # noqa: F401
+from cli_helpers import assert_usage_error
+
+from gunyah.boot import machine
+from gunyah.toolchain import build
+
+BOOT_GUESTS = Path(__file__).resolve().parent / "boot_guests"
+LOAD_AT = 0x4020_0000  # bare.ld's address, where an Image goes
+FLAGS = ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-Wl,-T,{BOOT_GUESTS / 'bare.ld'}")
+PERSONAS = ["kvm", "gunyah", "gunyah-qemu"]
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each test kernel as an ELF, and as a raw binary beside it (NAME.bin)."""
+    out = tmp_path_factory.mktemp("test-kernels")
+    built = {}
+    for name in ("psci_test", "testdev_exit", "cpu_off"):
+        elf = build([BOOT_GUESTS / f"{name}.c"], out / f"{name}.elf", FLAGS)
+        raw = out / f"{name}.bin"
+        p = subprocess.run([sys.executable, "-m", "ziglang", "objcopy", "-O", "binary", str(elf),
+                            str(raw)], capture_output=True, text=True)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        built[name], built[f"{name}.bin"] = elf, raw
+    return built
+
+
+def lines(d: dict[str, Any], prefix: str) -> list[str]:
+    return [ln for ln in d["console"] if ln.startswith(prefix)]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("form", ["elf", "raw"])
+def test_the_psci_test_kernel_passes(kernels: dict[str, Path], persona: str, form: str) -> None:
+    where = ["--kernel", str(kernels["psci_test"])]
+    if form == "raw":
+        where = ["--kernel", str(kernels["psci_test.bin"]), "--kernel-addr", hex(LOAD_AT)]
+    rc, d, _ = boot(*where, "--smp", "4", "--persona", persona, "--timeout", "30")
+    results = lines(d, "psci-test: ")
+    assert results[-1] == "psci-test: SUMMARY 5 tests, 0 failures", results
+    assert all(r.endswith(" PASS") for r in results[:-1]) and len(results) == 6
+    assert (rc, d["stopped_by"], d["guest_status"], d["kernel"]) == (0, "poweroff", 0, form)
+    assert d["modules"] == [] and d["verdict"] is None  # nothing of ours ran in it
+    # every call names its vCPU; CPUs 1 and 2 raced each other to CPU_ON CPU 3
+    assert {c["cpu"] for c in d["calls"]} == {0, 1, 2, 3}
+    racers = {c["cpu"] for c in d["calls"] if c["name"] == "PSCI_CPU_ON"
+              and c["arguments"][0] == 3}  # fmt: skip
+    assert racers == {1, 2}
+
+
+def test_chr_testdev_carries_the_guests_exit_status(kernels: dict[str, Path]) -> None:
+    rc, d, _ = boot("--kernel", str(kernels["testdev_exit"]), "--testdev", "--timeout", "30")
+    assert (rc, d["stopped_by"], d["guest_status"], d["problem"]) == (7, "guest-exit", 7, None)
+    rc, d, _ = boot("--kernel", str(kernels["testdev_exit"]), "--timeout", "30")
+    assert lines(d, "testdev-exit: ") == ["testdev-exit: no chr-testdev"]
+    assert (rc, d["stopped_by"], d["guest_status"]) == (0, "poweroff", 0)  # SYSTEM_OFF is 0
+
+
+def test_a_guest_with_every_cpu_off_is_halted_at_once(kernels: dict[str, Path]) -> None:
+    rc, d, _ = boot("--kernel", str(kernels["cpu_off"]), "--timeout", "60")
+    assert d["stopped_by"] == "halted" and d["boot_seconds"] < 30
+    assert d["guest_status"] is None and rc == 0
+    p = run_boot("--kernel", str(kernels["cpu_off"]), "--timeout", "60")
+    assert "cpu-off: turning the last CPU off" in p.stdout
+    assert "guest status: none reported" in p.stdout
+
+
+def test_the_command_line_is_the_users_when_they_give_it() -> None:
+    """--cmdline replaces ours entirely (the kernel says what it was given)."""
+    own = "console=ttyAMA0 rdinit=/init panic=-1 gunyah-test=yes"
+    rc, d, _ = boot("--cmdline", own, "--append", "and-more", "--no-identify")
+    assert f"Kernel command line: {own} and-more" in " ".join(d["console"])
+    assert rc == 0 and d["stopped_by"] == "poweroff"
+
+
+def test_the_device_tree_holds_any_command_line(kernels: dict[str, Path]) -> None:
+    rc, d, _ = boot("--kernel", str(kernels["psci_test"]), "--smp", "4", "--cmdline", "")
+    assert rc == 0
+
+
+@pytest.mark.parametrize(("target", "args", "fragment"), [
+    ("source", [], "give its load address with --kernel-addr"),  # a C file: not a kernel
+    ("raw", ["--kernel-addr", "0x40000000"], "outside the guest's RAM"),  # QEMU's device tree
+    ("raw", ["--kernel-addr", hex(machine.SHIM_BASE)], "outside the guest's RAM"),
+    ("raw", ["--kernel-addr", "0x40200002"], "not 4-byte aligned"),
+])  # fmt: skip
+def test_what_cannot_be_booted_is_refused_before_qemu(
+    kernels: dict[str, Path], target: str, args: list[str], fragment: str
+) -> None:
+    path = BOOT_GUESTS / "cpu_off.c" if target == "source" else kernels["cpu_off.bin"]
+    assert_usage_error(run_boot("--kernel", str(path), *args), fragment)
+
+
+def test_an_elf_or_image_takes_no_load_address(kernels: dict[str, Path]) -> None:
+    assert_usage_error(run_boot("--kernel", str(kernels["cpu_off"]), "--kernel-addr",
+                                "0x40200000"), "--kernel-addr is for raw binaries")  # fmt: skip
+
+
+def test_a_test_kernel_takes_no_modules(kernels: dict[str, Path]) -> None:
+    assert_usage_error(run_boot("--kernel", str(kernels["cpu_off"]), "--module",
+                                str(BOOT_GUESTS / "cpu_off.c")), "not a Linux Image")  # fmt: skip
