@@ -27,7 +27,7 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each test kernel as an ELF, and as a raw binary beside it (NAME.bin)."""
     out = tmp_path_factory.mktemp("test-kernels")
     built = {}
-    for name in ("psci_test", "testdev_exit", "cpu_off"):
+    for name in ("psci_test", "selftest", "testdev_exit", "cpu_off"):
         elf = build([BOOT_GUESTS / f"{name}.c"], out / f"{name}.elf", FLAGS)
         raw = out / f"{name}.bin"
         p = subprocess.run([sys.executable, "-m", "ziglang", "objcopy", "-O", "binary", str(elf),
@@ -41,13 +41,19 @@ def lines(d: dict[str, Any], prefix: str) -> list[str]:
     return [ln for ln in d["console"] if ln.startswith(prefix)]
 
 
+def boot_test_kernel(kernels: dict[str, Path], name: str, form: str, *args: str
+                     ) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    where = ["--kernel", str(kernels[name])]
+    if form == "raw":
+        where = ["--kernel", str(kernels[f"{name}.bin"]), "--kernel-addr", hex(LOAD_AT)]
+    rc, d, _ = boot(*where, "--smp", "4", "--timeout", "30", *args)
+    return rc, d
+
+
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("form", ["elf", "raw"])
 def test_the_psci_test_kernel_passes(kernels: dict[str, Path], persona: str, form: str) -> None:
-    where = ["--kernel", str(kernels["psci_test"])]
-    if form == "raw":
-        where = ["--kernel", str(kernels["psci_test.bin"]), "--kernel-addr", hex(LOAD_AT)]
-    rc, d, _ = boot(*where, "--smp", "4", "--persona", persona, "--timeout", "30")
+    rc, d = boot_test_kernel(kernels, "psci_test", form, "--persona", persona)
     results = lines(d, "psci-test: ")
     assert results[-1] == "psci-test: SUMMARY 5 tests, 0 failures", results
     assert all(r.endswith(" PASS") for r in results[:-1]) and len(results) == 6
@@ -58,6 +64,18 @@ def test_the_psci_test_kernel_passes(kernels: dict[str, Path], persona: str, for
     racers = {c["cpu"] for c in d["calls"] if c["name"] == "PSCI_CPU_ON"
               and c["arguments"][0] == 3}  # fmt: skip
     assert racers == {1, 2}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("form", ["elf", "raw"])
+def test_the_selftest_kernel_passes(kernels: dict[str, Path], persona: str, form: str) -> None:
+    """Its own exceptions stay its own (an undefined instruction, an SVC), a
+    branch past the end of its RAM is a prefetch abort, and SMP comes up."""
+    rc, d = boot_test_kernel(kernels, "selftest", form, "--persona", persona)
+    results = lines(d, "selftest: ")
+    assert results == [f"selftest: {n} PASS" for n in ("undef", "svc", "prefetch-abort", "smp")
+                       ] + ["selftest: SUMMARY 4 tests, 0 failures"]  # fmt: skip
+    assert (rc, d["stopped_by"], d["guest_status"]) == (0, "poweroff", 0)
 
 
 def test_chr_testdev_carries_the_guests_exit_status(kernels: dict[str, Path]) -> None:

@@ -1,0 +1,145 @@
+/*
+ * A bare-metal test kernel after kvm-unit-tests' arm/selftest.c, for
+ * `gunyah boot --smp 4`: each check prints "selftest: NAME PASS|FAIL", then
+ * "selftest: SUMMARY N tests, M failures", then SYSTEM_OFF.
+ *
+ *   undef          an undefined instruction: EC 0x00 at our own vector
+ *   svc            SVC #0: EC 0x15, no hypervisor involved
+ *   prefetch-abort a branch just past the end of the guest's RAM (the
+ *                  shim's memory): an instruction abort, EC 0x21
+ *   smp            CPUs 1..3 brought up with PSCI CPU_ON each say they ran
+ */
+typedef unsigned long u64;
+typedef unsigned int u32;
+
+#define UART_DR ((volatile u32 *)0x09000000)
+#define RAM_END 0x7fe00000UL     /* the guest's RAM ends where the shim begins */
+#define CPUS 4
+
+char stacks[CPUS][4096] __attribute__((aligned(16)));
+static volatile u64 last_ec, taken, ran[CPUS];
+static int tests, failures;
+
+__asm__(
+    "   .section .text.start, \"ax\"\n"
+    "   .global _start\n"
+    "_start:\n"
+    "   mov     x0, #0\n"
+    "secondary:\n"
+    "   adrp    x1, stacks\n"
+    "   add     x1, x1, :lo12:stacks\n"
+    "   add     x2, x0, #1\n"
+    "   lsl     x2, x2, #12\n"
+    "   add     sp, x1, x2\n"
+    "   adrp    x1, vectors\n"
+    "   add     x1, x1, :lo12:vectors\n"
+    "   msr     vbar_el1, x1\n"
+    "   isb\n"
+    "   bl      cpu_main\n"
+    "1: wfi\n"
+    "   b       1b\n"
+    "   .balign 0x800\n"
+    "vectors:\n"
+    "   .skip   0x200\n"            /* current EL with SP_ELx, synchronous */
+    "   sub     sp, sp, #32\n"
+    "   stp     x0, x1, [sp]\n"
+    "   str     x30, [sp, #16]\n"
+    "   mov     x0, sp\n"
+    "   bl      on_sync\n"
+    "   ldp     x0, x1, [sp]\n"
+    "   ldr     x30, [sp, #16]\n"
+    "   add     sp, sp, #32\n"
+    "   eret\n"
+    "   .balign 0x80\n"
+    "   .skip   0x580\n"
+    "   .text\n");
+
+extern char secondary[];
+
+#define sysreg_read(r) ({ u64 v_; __asm__ volatile("mrs %0, " #r : "=r"(v_)); v_; })
+#define sysreg_write(r, v) __asm__ volatile("msr " #r ", %0" : : "r"((u64)(v)))
+
+/* An instruction abort returns to the caller (x30, which the vector saved
+ * in frame[2]); anything else resumes after the instruction that trapped. */
+void on_sync(u64 *frame)
+{
+    u64 ec = sysreg_read(esr_el1) >> 26;
+    last_ec = ec;
+    taken++;
+    if (ec == 0x21)
+        sysreg_write(elr_el1, frame[2]);
+    else if (ec != 0x15)            /* an SVC's ELR is already past it */
+        sysreg_write(elr_el1, sysreg_read(elr_el1) + 4);
+}
+
+static void put(const char *s)
+{
+    while (*s)
+        *UART_DR = (u32)*s++;
+}
+
+static void put_dec(u64 v)
+{
+    char buf[21];
+    int n = 20;
+    buf[n] = 0;
+    do
+        buf[--n] = (char)('0' + v % 10);
+    while (v /= 10);
+    put(buf + n);
+}
+
+static void report(const char *name, int pass)
+{
+    tests++;
+    failures += !pass;
+    put("selftest: ");
+    put(name);
+    put(pass ? " PASS\n" : " FAIL\n");
+}
+
+static long psci(u64 fn, u64 a1, u64 a2, u64 a3)
+{
+    register u64 x0 __asm__("x0") = fn;
+    register u64 x1 __asm__("x1") = a1;
+    register u64 x2 __asm__("x2") = a2;
+    register u64 x3 __asm__("x3") = a3;
+    __asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
+    return (long)x0;
+}
+
+static int expect(u64 ec)
+{
+    int ok = taken == 1 && last_ec == ec;
+    taken = last_ec = 0;
+    return ok;
+}
+
+void cpu_main(u64 index)
+{
+    if (index) {
+        ran[index] = 1;
+        __asm__ volatile("dsb sy" ::: "memory");
+        return;
+    }
+    __asm__ volatile("udf #0");
+    report("undef", expect(0x00));
+    __asm__ volatile("svc #0");
+    report("svc", expect(0x15));
+    ((void (*)(void))RAM_END)();
+    report("prefetch-abort", expect(0x21));
+
+    int up = 1;
+    for (u64 cpu = 1; cpu < CPUS; cpu++)
+        up &= psci(0xc4000003UL, cpu, (u64)secondary, cpu) == 0;
+    for (int i = 0; i < 1000000 && !(ran[1] && ran[2] && ran[3]); i++)
+        __asm__ volatile("dsb sy" ::: "memory");
+    report("smp", up && ran[1] && ran[2] && ran[3]);
+
+    put("selftest: SUMMARY ");
+    put_dec((u64)tests);
+    put(" tests, ");
+    put_dec((u64)failures);
+    put(" failures\n");
+    psci(0x84000008UL, 0, 0, 0);
+}
