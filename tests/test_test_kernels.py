@@ -103,6 +103,19 @@ def test_the_command_line_is_the_users_when_they_give_it() -> None:
     assert rc == 0 and d["stopped_by"] == "poweroff"
 
 
+def test_the_guest_sees_the_memory_it_is_given() -> None:
+    rc, d, _ = boot("--memory", "256M", "--no-identify")
+    assert rc == 0 and "/262144K available" in " ".join(d["console"])
+
+
+@pytest.mark.parametrize(("size", "fragment"), [
+    ("3", "a guest is given 16 to 1022 MiB"), ("1023M", "1022 MiB"), ("17M", "steps of 2 MiB"),
+    ("lots", "not a size"),
+])  # fmt: skip
+def test_memory_a_guest_cannot_be_given_is_refused(size: str, fragment: str) -> None:
+    assert_usage_error(run_boot("--memory", size), fragment)
+
+
 def test_the_device_tree_holds_any_command_line(kernels: dict[str, Path]) -> None:
     rc, d, _ = boot("--kernel", str(kernels["psci_test"]), "--smp", "4", "--cmdline", "")
     assert rc == 0

@@ -50,6 +50,9 @@ from .modules import ModuleError
 RAM_BASE = 0x4000_0000
 RAM_SIZE = 1 << 30
 SHIM_BASE = 0x7FE0_0000  # shim/shim.h: the top 2 MiB, outside the guest's stage-2 map
+MAX_MEMORY = SHIM_BASE - RAM_BASE  # the most a guest is given, and the default
+MIN_MEMORY = 16 << 20
+MEMORY_GRANULE = 2 << 20  # the shim maps the guest's RAM in 2 MiB blocks
 SHIM_CONFIG = 0x7FF0_0000
 SHIM_MAILBOXES = 0x7FF1_0000
 KERNEL_ADDR = RAM_BASE + 0x20_0000
@@ -99,6 +102,7 @@ class BootOptions:
     timeout: float = 60.0
     capture: bool = False  # the guest sends what `gunyah probe` reads
     kernel_addr: int | None = None  # where a raw binary loads
+    memory: int = MAX_MEMORY  # bytes of RAM the guest is given, from RAM_BASE
     cmdline: str | None = None  # the whole command line, instead of ours
     testdev: bool = False  # QEMU's chr-testdev: the guest's exit status ends QEMU
 
@@ -329,6 +333,14 @@ def _module_args(opts: BootOptions) -> dict[str, str]:
     return {modules.IDENTIFY_SOURCE.with_suffix(".ko").name: opts.identify_args}
 
 
+def check_memory(size: int) -> None:
+    """BootError unless a guest can be given `size` bytes of RAM."""
+    if not MIN_MEMORY <= size <= MAX_MEMORY or size % MEMORY_GRANULE:
+        raise BootError(f"--memory: {size / (1 << 20):g} MiB; a guest is given "
+                        f"{MIN_MEMORY >> 20} to {MAX_MEMORY >> 20} MiB, in steps of "
+                        f"{MEMORY_GRANULE >> 20} MiB")  # fmt: skip
+
+
 def check_append(append: str) -> None:
     """BootError unless the device tree can carry `append`."""
     try:
@@ -356,8 +368,10 @@ def boot(
     check_append(opts.append)
     if opts.cmdline is not None:
         check_append(opts.cmdline)
+    check_memory(opts.memory)
+    ram_end = RAM_BASE + opts.memory  # the shim stays at SHIM_BASE; RAM past ram_end is unmapped
     hyp = Hypervisor(opts.persona, cpus=opts.cpus)
-    guest = guest_kernel(parts.image, opts.kernel_addr, KERNEL_ADDR, (QEMU_DTB_END, SHIM_BASE))
+    guest = guest_kernel(parts.image, opts.kernel_addr, KERNEL_ADDR, (QEMU_DTB_END, ram_end))
     if not guest.linux:  # a test kernel: nothing of ours runs in it
         if opts.modules or opts.capture:
             raise BadKernel(f"{parts.image} is not a Linux Image: it cannot load modules "
@@ -374,14 +388,15 @@ def boot(
                                  judge=_judged(opts), capture=opts.capture)  # fmt: skip
     dtb_addr = _align(guest.end, 0x20_0000)
     initrd_addr = dtb_addr + 0x20_0000
-    if initrd_addr + len(initrd or b"") > SHIM_BASE:
-        raise BootError("the kernel, device tree and initramfs do not fit below the shim")
+    if initrd_addr + len(initrd or b"") > ram_end:
+        raise BootError(f"the kernel, device tree and initramfs do not fit in the guest's "
+                        f"{opts.memory >> 20} MiB of RAM")  # fmt: skip
     base = opts.cmdline if opts.cmdline is not None else BOOTARGS if guest.linux else ""
     bootargs = f"{base} {opts.append}" if opts.append and base else base or opts.append
     edit = devicetree.Edit(
         method=opts.method,
         memory_base=RAM_BASE,
-        memory_size=SHIM_BASE - RAM_BASE,
+        memory_size=opts.memory,
         bootargs=bootargs,
         initrd=None if initrd is None else (initrd_addr, initrd_addr + len(initrd)),
         gunyah=hyp.persona.dispatch == "gunyah",
@@ -389,7 +404,7 @@ def boot(
     dtb = devicetree.edit(qemu_dtb(parts, opts.cpus), edit)
     if len(dtb) > 0x20_0000:
         raise BootError("the device tree is over 2 MiB")
-    config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, SHIM_BASE)
+    config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, ram_end)
     fds: list[int] = []
     try:
         ram = _memfd("ram", size=RAM_SIZE)
@@ -416,7 +431,7 @@ def boot(
             else:
                 cmd += ["-device", f"loader,file={path},addr={at:#x},force-raw=on"]
         channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
-        memory = BootMemory(ram, RAM_BASE, SHIM_BASE, lambda: channel.translation(hyp.cpu))
+        memory = BootMemory(ram, RAM_BASE, ram_end, lambda: channel.translation(hyp.cpu))
         hyp.attach_memory(memory)
         try:
             result = _run(cmd, fds, channel, opts, kos, nonce, cancel)

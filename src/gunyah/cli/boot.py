@@ -24,14 +24,36 @@ from .common import (
     seconds,
 )
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def memory_size(text: str) -> int:
+    """A size as QEMU's -m reads one: a number of bytes, or with K, M or G
+    (MiB when no unit is given, as -m takes it)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    digits = t[: len(t) - len(unit)]
+    if not digits.isdigit() or len(digits) > 12:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 256M or 1G)")
+    return int(digits) * (_UNITS[unit] if unit else 1 << 20)
+
 
 def cmd_boot(args: argparse.Namespace) -> int:
     from ..boot.kernel import BadKernel, MissingPart, find_parts
-    from ..boot.machine import MAX_CPUS, BootError, BootOptions, boot, check_append, check_initrd
+    from ..boot.machine import (
+        MAX_CPUS,
+        BootError,
+        BootOptions,
+        boot,
+        check_append,
+        check_initrd,
+        check_memory,
+    )
     from ..boot.modules import ModuleError
     from ..toolchain import SHIM_ELF
 
     try:
+        check_memory(args.memory)
         check_append(args.append)
         if args.cmdline is not None:
             check_append(args.cmdline)
@@ -59,6 +81,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         capture=capture is not None,
         kernel_addr=args.kernel_addr,
+        memory=args.memory,
         cmdline=args.cmdline,
         testdev=args.testdev,
     )
@@ -136,6 +159,10 @@ def register(sub: Any) -> None:
     )
     add_persona(p)
     p.add_argument("--smp", type=int, default=1, metavar="N", help="vCPUs (default 1)")
+    p.add_argument("--memory", type=memory_size, default=1022 << 20, metavar="SIZE",
+                   help="the guest's RAM, as QEMU's -m gives it (256M, 1G; MiB without a "
+                   "unit): 16M to 1022M in steps of 2M (default 1022M: 1 GiB less the "
+                   "shim's 2 MiB)")  # fmt: skip
     p.add_argument("--method", choices=("hvc", "smc"), default="hvc",
                    help="the PSCI/SMCCC conduit the device tree names (default hvc)")  # fmt: skip
     p.add_argument("--module", type=Path, action="append", default=[], metavar="FILE",
