@@ -157,8 +157,13 @@ def test_boot_calls_read_back_by_trace_stats(tmp_path: Path) -> None:
 # -- bad input ----------------------------------------------------------------
 def test_not_an_arm64_image(tmp_path: Path) -> None:
     bad = tmp_path / "Image"
+    bad.write_bytes(b"MZ" + b"\0" * 100)
+    assert_usage_error(gunyah("boot", "--kernel", str(bad)),
+                       "neither an arm64 Linux Image nor an ELF")  # fmt: skip
     bad.write_bytes(b"\x7fELF" + b"\0" * 100)
-    assert_usage_error(gunyah("boot", "--kernel", str(bad)), "is not an arm64 Linux Image")
+    assert_usage_error(gunyah("boot", "--kernel", str(bad)), "corrupt ELF: class 0")
+    bad.write_bytes(b"\x7fELF\x01" + b"\0" * 100)
+    assert_usage_error(gunyah("boot", "--kernel", str(bad)), "a 32-bit ELF")
 
 
 def test_a_module_that_does_not_build_names_the_file_and_the_error() -> None:

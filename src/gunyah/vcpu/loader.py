@@ -63,10 +63,12 @@ def load_elf(path: str | Path) -> Image:
         raise GuestError(f"{p}: not an ELF file (use --raw ADDR for a raw binary)")
     if len(blob) < 64:
         raise GuestError(f"{p}: truncated ELF header ({len(blob)} bytes)")
+    if blob[4] == 1:
+        raise GuestError(f"{p}: a 32-bit ELF; only AArch64 (ELF64) guests run here")
     if blob[4] != 2:
-        raise GuestError(f"{p}: a 32-bit ELF; the vCPU runs AArch64 (ELF64) guests")
+        raise GuestError(f"{p}: corrupt ELF: class {blob[4]} is neither 32- nor 64-bit")
     if blob[5] != 1:
-        raise GuestError(f"{p}: a big-endian ELF; the vCPU runs little-endian AArch64")
+        raise GuestError(f"{p}: a big-endian ELF; only little-endian AArch64 guests run here")
     try:
         elf = ELFFile(io.BytesIO(blob))
         machine = elf.header.e_machine
