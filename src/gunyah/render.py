@@ -211,6 +211,10 @@ def probe_report(d: dict[str, Any]) -> str:
     for mark, source, meaning in rows:
         lines.append(f"  {mark} {source.ljust(width)}  {meaning}")
     lines.append("(+ found, - absent, ! unreadable or malformed, . for information)")
+    for k in d.get("known_problems", []):
+        lines.append(f"Known problem: {k['title']}")
+        lines.append(f"  {printable(k['line'])}")
+        lines.append(f"  try: {k['fix']}")
     return "\n".join(lines)
 
 
@@ -368,3 +372,23 @@ def rm_message(d: dict[str, Any]) -> str:
         means = f": {d['error_means']}" if d["error_means"] else ""
         lines.append(f"RM error {d['error']} ({d['error']:#x}): {err}{means}")
     return "\n".join(lines)
+
+
+def triage(found: list[dict[str, Any]]) -> str:
+    """Known failures matched, one block each."""
+    if not found:
+        return ("no known Gunyah failure in these lines (see 'gunyah probe' for what this "
+                "system shows)")  # fmt: skip
+    out: list[str] = []
+    for f in found:
+        out.append(f"{f['title']}  [{f['id']}]")
+        out.append(f"  line:  {printable(f['line'])}")
+        if f.get("decoded"):
+            out.append("  " + rm_message(f["decoded"]).replace("\n", "\n  "))
+        if f.get("errno"):
+            e = f["errno"]
+            out.append(f"  errno {e['number']} is {e['name']}: {e['text']}")
+        out.append(f"  cause: {f['cause']}")
+        out.append(f"  try:   {f['fix']}")
+        out.extend(f"  seen:  {s}" for s in f["sources"])
+    return "\n".join(out)

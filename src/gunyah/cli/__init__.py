@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from . import boot, call, conformance, decode, identify, personas, probe, rm, run, trace
+from . import boot, call, conformance, decode, explain, identify, personas, probe, rm, run, trace
 from .common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -34,7 +34,7 @@ from .common import (
 
 __all__ = ["FORMATS_CHOICES", "build_parser", "count", "main", "number", "parse_number",
            "seconds"]  # fmt: skip
-COMMANDS = (identify, run, boot, call, rm, decode, conformance, probe, trace, personas)
+COMMANDS = (identify, run, boot, call, rm, decode, explain, conformance, probe, trace, personas)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import triage
 from ..abi.devicetree import GUNYAH_COMPATIBLES, RM_COMPATIBLES
 from . import kernel_log
 from .report import (
@@ -251,8 +252,15 @@ class _Prober:
             if text is None:
                 continue
             log = kernel_log.read_log(text, path)
+            known = triage.scan(text.splitlines())
             # a capture keeps only the lines that are evidence
-            self.report.read[path] = "\n".join(log.gunyah_lines + log.other_lines).encode()
+            kept = log.gunyah_lines + log.other_lines
+            kept += [k["line"] for k in known if k["line"] not in kept]
+            self.report.read[path] = "\n".join(kept).encode()
+            for k in known:
+                self.report.known.append(k)
+                self.add("/" + path, "found", f"a known problem: {k['title']} "
+                         f"(gunyah explain says more)", value=k["line"])  # fmt: skip
             if log.banner is not None:
                 if self.report.variant is None:
                     self.report.variant, self.report.api_version = log.variant, log.api_version

@@ -41,6 +41,7 @@ class Report:
     variant: int | None = None
     other: list[str] = field(default_factory=list)
     x86: bool = False  # an x86 CPU: no Gunyah evidence can be true here
+    known: list[dict[str, Any]] = field(default_factory=list)  # triage: known failures seen
 
     @property
     def verdict(self) -> str:
@@ -87,5 +88,6 @@ class Report:
             "api_version": self.api_version,
             "variant": self.variant,
             "hypervisors": self.hypervisors,
+            "known_problems": self.known,
             "evidence": [e.to_dict() for e in self.evidence],
         }
