@@ -95,7 +95,7 @@ def test_guest_with_other_exit_status(guests: dict[str, Path]) -> None:
 def test_persona_selection_and_bad_usage(tmp_path: Path) -> None:
     rc, d = matrix("--persona", "kvm", "--persona", "none", "--persona", "kvm")
     assert [r["persona"] for r in d["rows"]] == ["kvm", "none", "kvm", "none"]
-    assert_usage_error(gunyah("conformance", "--persona", "xen"), "invalid choice")
+    assert_usage_error(gunyah("conformance", "--persona", "hyper-v"), "invalid choice")
     bad = tmp_path / "x.txt"
     bad.write_text("no")
     assert_usage_error(gunyah("conformance", str(bad)), "not an ELF")

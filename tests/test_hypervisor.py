@@ -158,7 +158,7 @@ def test_none_persona_everything_minus_one() -> None:
 
 def test_unknown_persona() -> None:
     with pytest.raises(ValueError, match="known personas"):
-        get_persona("xen")
+        get_persona("hyper-v")
 
 
 def test_describe_call_marks_calls_the_model_does_not_carry_out() -> None:
@@ -260,3 +260,22 @@ def test_a_service_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     hyp = Hypervisor("gunyah")
     assert hyp.call(smccc.SMCCC_ARCH_FEATURES, pv_time)[0] == 0
     assert hyp.call(pv_time)[:2] == [0x10001, 0]
+
+
+def test_pkvm_geniezone_and_xen_personas() -> None:
+    """Each answers its own UID; pKVM's KVM_FEATURES lists HYP_MEMINFO,
+    MEM_SHARE and MEM_UNSHARE (kvm_handle_pvm_hvc64) and HYP_MEMINFO gives the
+    4 KiB granule, -3 for arguments that are not zero."""
+    import uuid
+
+    for name, text in (("geniezone", "7e134ed0-3b82-488d-8cee-69c19211dbe7"),
+                       ("xen", "a71812dc-c698-4369-9acf-79d18ddee667")):  # fmt: skip
+        h = Hypervisor(name)
+        assert tuple(h.call(0x8600FF01)[:4]) == smccc.uuid_to_uid(uuid.UUID(text))
+        assert h.call(0x86000000)[0] == M64  # no KVM_FEATURES
+        assert h.call(0xC6008000)[0] == M64  # nor any Gunyah call
+    pkvm = Hypervisor("pkvm")
+    assert pkvm.call(0x86000000)[:4] == [0b11101, 0, 0, 0]
+    assert pkvm.call(0xC6000002)[:4] == [4096, 0, 0, 0]
+    assert pkvm.call(0xC6000002, 0, 1)[0] == M64 - 2
+    assert Hypervisor("kvm").call(0xC6000002)[0] == M64  # plain KVM lists no HYP_MEMINFO

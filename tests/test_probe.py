@@ -258,3 +258,40 @@ def test_real_kernel_captures(persona: str, verdict: str, evidence: str | None) 
     # our module is loaded under every persona: its name is no evidence of Gunyah
     infos = [e.meaning for e in report.evidence if e.status == "info"]
     assert any("modules with Gunyah names loaded: gunyah_identify" in t for t in infos)
+
+
+# -- other hypervisors, and detect-virt ----------------------------------------
+PKVM_HOST = {
+    "dev/kmsg": "6,101,900,-;kvm [1]: Protected nVHE mode initialized successfully\n",
+    "proc/cpuinfo": ARM_CPUINFO.format(imp="0x41"),
+}
+
+
+@ROOT_ONLY
+def test_a_pkvm_host_is_named_and_detect_virt_says_pkvm(tmp_path: Path) -> None:
+    root = tree(tmp_path, PKVM_HOST)
+    os.mknod(root / "dev/kvm", 0o660 | stat.S_IFCHR, os.makedev(10, 232))
+    r = probe.probe(str(root))
+    assert (r.verdict, r.hypervisors, r.detect_virt) == ("other-hypervisor", ["pKVM"], "pkvm")
+    assert any(e.source == "/dev/kvm" and "can run KVM VMs" in e.meaning for e in r.evidence)
+    p = gunyah("probe", "--root", str(root), "--detect-virt")
+    assert (p.returncode, p.stdout) == (0, "pkvm\n")
+
+
+@ROOT_ONLY
+def test_a_geniezone_host_is_not_taken_for_gunyah(tmp_path: Path) -> None:
+    root = tree(tmp_path, {"proc/cpuinfo": ARM_CPUINFO.format(imp="0x41")})
+    char_device(root / "dev/gzvm")
+    r = probe.probe(str(root))
+    assert (r.verdict, r.detect_virt) == ("other-hypervisor", "geniezone")
+
+
+def test_detect_virt_for_gunyah_and_for_nothing(tmp_path: Path) -> None:
+    guest = tree(tmp_path / "guest", LINUX_GUEST)
+    p = gunyah("probe", "--root", str(guest), "--detect-virt")
+    assert (p.returncode, p.stdout) == (0, "gunyah\n")
+    bare = tree(tmp_path / "bare", {"proc/cpuinfo": ARM_CPUINFO.format(imp="0x41")})
+    p = gunyah("probe", "--root", str(bare), "--detect-virt")
+    assert (p.returncode, p.stdout) == (1, "none\n")  # systemd-detect-virt's convention
+    assert probe.detect(str(guest)) == json.loads(gunyah("probe", "--root", str(guest),
+                                                         "--json").stdout)  # fmt: skip

@@ -46,6 +46,14 @@ KNOWN_UIDS: tuple[KnownUid, ...] = (
         "include/linux/arm-smccc.h: ARM_SMCCC_VENDOR_HYP_UID_KVM",
     ),
     KnownUid(
+        "geniezone",
+        "GenieZone",
+        uuid.UUID("7e134ed0-3b82-488d-8cee-69c19211dbe7"),
+        False,
+        "AOSP packages/modules/Virtualization: libhyp hypervisor/geniezone.rs, "
+        "GeniezoneHypervisor::UUID",
+    ),
+    KnownUid(
         "xen",
         "Xen",
         uuid.UUID("a71812dc-c698-4369-9acf-79d18ddee667"),

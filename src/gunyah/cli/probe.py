@@ -38,6 +38,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 f"{args.capture}: cannot write the capture: {e.strerror or e}"
             ) from None
     data = report.to_dict()
+    if args.detect_virt:  # systemd-detect-virt's convention: 0 when virtualised
+        print(data["detect_virt"])
+        return EXIT_OK if data["detect_virt"] != "none" else 1
     emit(args, data, render.probe_report(data))
     if args.capture and not args.json:
         print(f"Evidence written to {args.capture}; read it back with --root {args.capture}")
@@ -67,5 +70,9 @@ def register(sub: Any) -> None:
         help="also write what was read to FILE (a tar; .gz compresses) for a bug "
         "report; --root FILE reads it back",
     )
+    p.add_argument("--detect-virt", action="store_true",
+                   help="print one identifier as systemd-detect-virt does (gunyah, kvm, "
+                   "pkvm, geniezone, xen, ..., vm-other, none) and exit 0 when it is not "
+                   "none")  # fmt: skip
     add_json(p)
     p.set_defaults(func=cmd_probe)

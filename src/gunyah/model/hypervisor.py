@@ -54,9 +54,16 @@ _ROUTE_CACHE_LIMIT = 4096
 # _PADS[n]: the zeros that fill a register file after X0 and n arguments
 _PADS = tuple((0,) * (NUM_REGS - 1 - n) for n in range(NUM_REGS))
 
-# KVM_FEATURES answers a bitmap of KVM's vendor calls: bit N for function N
-# (include/linux/arm-smccc.h); this model offers KVM_FEATURES alone.
-KVM_FEATURES_BITMAP = 1 << smccc.FUNC_KVM_FEATURES
+# pKVM's HYP_MEMINFO (fast, 64-bit, vendor hypervisor function 2): the
+# granule of memory sharing, PAGE_SIZE, when X1..X3 are zero
+# (arch/arm64/kvm/hyp/nvhe/pkvm.c)
+KVM_HYP_MEMINFO = 0xC6000002
+PKVM_GRANULE = 4096
+
+
+def _hyp_meminfo(regs: list[int]) -> None:
+    bad = regs[1] or regs[2] or regs[3]
+    regs[0:4] = [MASK64 - 2 if bad else PKVM_GRANULE, 0, 0, 0]  # -3: INVALID_PARAMETER
 
 
 def _unknown(regs: list[int]) -> None:
@@ -322,8 +329,10 @@ class Hypervisor:
             return self._kvm_result(p.smccc_version)
         if fid == smccc.VENDOR_HYP_CALL_UID and p.uid is not None:
             return self._kvm_result(*p.uid)
-        if fid == smccc.KVM_FEATURES:
-            return self._kvm_result(KVM_FEATURES_BITMAP)
+        if fid == smccc.KVM_FEATURES and p.kvm_features is not None:
+            return self._kvm_result(p.kvm_features)
+        if fid == KVM_HYP_MEMINFO and p.kvm_features is not None and p.kvm_features >> 2 & 1:
+            return _hyp_meminfo
         f = smccc.FunctionId.decode(fid)
         if self.psci is not None and f.owner == smccc.OWNER_STANDARD and fid == f.canonical:
             handler = handler_for(self.psci, f.function, f.smc64)

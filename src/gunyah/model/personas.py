@@ -38,6 +38,11 @@ SCHEDULER_FPRR = 1
 DEBUG_TRACE_FLAGS = 0x700E7
 # TRNG_GET_UUID of QEMU's TRNG through the QEMU build (measured; REAL-GUNYAH.md)
 QEMU_TRNG_UUID = (0x45546E21, 0x92A1433D, 0xA2EA5FE2, 0x16397D4E)
+# KVM_FEATURES bitmaps (include/linux/arm-smccc.h, ARM_SMCCC_KVM_FUNC_*): KVM
+# offers the call itself; pKVM's protected guests also HYP_MEMINFO, MEM_SHARE
+# and MEM_UNSHARE (arch/arm64/kvm/hyp/nvhe/pkvm.c, kvm_handle_pvm_hvc64)
+KVM_FEATURES_ONLY = 1 << smccc.FUNC_KVM_FEATURES
+PKVM_FEATURES = KVM_FEATURES_ONLY | 1 << 2 | 1 << 3 | 1 << 4
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class Persona:
     trng_uuid: tuple[int, int, int, int] | None = None  # TRNG served, with this UUID
     cores: int = 8  # physical CPUs the hypervisor runs on (vcpu_set_affinity)
     trace_flags: int = DEBUG_TRACE_FLAGS
+    # KVM-style dispatch: the vendor calls KVM_FEATURES lists (bit N for function
+    # N; None: no KVM_FEATURES at all)
+    kvm_features: int | None = KVM_FEATURES_ONLY
     # the real hypervisor it stands for, and where its facts come from
     build: str = "the gunyah persona with the one fact above changed, to test guests"
 
@@ -144,6 +152,42 @@ PERSONAS: tuple[Persona, ...] = (
         smccc_version=smccc.VERSION_1_1,
         build="KVM/arm64 for the calls a guest makes at boot (Linux arch/arm64/kvm, "
         "include/linux/arm-smccc.h)",
+    ),
+    Persona(
+        "pkvm",
+        "pKVM as its protected guests see it: KVM's UID, SMCCC 1.1, KVM_FEATURES listing "
+        "HYP_MEMINFO (answered: 4 KiB), MEM_SHARE and MEM_UNSHARE (not carried out here: -1).",
+        "not-gunyah",
+        dispatch="kvm",
+        uid=abi.UIDS_BY_KEY["kvm"].words,
+        smccc_version=smccc.VERSION_1_1,
+        kvm_features=PKVM_FEATURES,
+        build="protected KVM's guest interface (Linux arch/arm64/kvm/hyp/nvhe/pkvm.c, "
+        "kvm_handle_pvm_hvc64); not measured",
+    ),
+    Persona(
+        "geniezone",
+        "MediaTek's GenieZone as a guest identifies it: its vendor UID; its own guest "
+        "calls (MEM_SHARE, the MMIO guard) are not modelled and answer -1.",
+        "not-gunyah",
+        dispatch="kvm",
+        uid=abi.UIDS_BY_KEY["geniezone"].words,
+        smccc_version=smccc.VERSION_1_1,
+        kvm_features=None,
+        build="GenieZone's UID as Android's pvmfw checks it (AOSP "
+        "packages/modules/Virtualization, libhyp geniezone.rs); the rest (SMCCC 1.1, PSCI) "
+        "assumed, not measured",
+    ),
+    Persona(
+        "xen",
+        "Xen on Arm: its own vendor UID over SMCCC 1.1, PSCI; no Gunyah, no KVM calls.",
+        "not-gunyah",
+        dispatch="kvm",
+        uid=abi.UIDS_BY_KEY["xen"].words,
+        smccc_version=smccc.VERSION_1_1,
+        kvm_features=None,
+        build="Xen's SMCCC handler (xen/arch/arm/vsmc.c answers the vendor CALL_UID with "
+        "XEN_SMCCC_UID, whatever Linux's Xen guests do with it); not measured",
     ),
     Persona(
         "none",

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from . import capture
 from .capture import CaptureError, TarView
@@ -25,7 +26,7 @@ from .views import DirView, View
 
 __all__ = [
     "GUNYAH_VERDICTS", "VERDICT_GUEST", "VERDICT_HOST", "VERDICT_NONE", "VERDICT_OTHER",
-    "CaptureError", "Evidence", "Report", "View", "_dt_strings", "open_view", "probe",
+    "CaptureError", "Evidence", "Report", "View", "_dt_strings", "detect", "open_view", "probe",
     "write_capture",
 ]  # fmt: skip
 
@@ -50,6 +51,12 @@ def open_view(root: str) -> View:
 def probe(root: str = "/") -> Report:
     with open_view(root) as view:
         return run(view)
+
+
+def detect(root: str = "/") -> dict[str, Any]:
+    """What `gunyah probe --json` prints, for scripts and test suites: the
+    verdict, the detect-virt identifier, the hypervisors named, the evidence."""
+    return probe(root).to_dict()
 
 
 def write_capture(report: Report, path: str) -> None:

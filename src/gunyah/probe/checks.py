@@ -121,6 +121,8 @@ class _Prober:
         self.device_tree()
         self.sys_hypervisor()
         self.dev_gunyah()
+        self.dev_gzvm()
+        self.dev_kvm()
         self.modules()
         self.drivers()
         self.kernel_log()
@@ -187,6 +189,32 @@ class _Prober:
             self.report.nodes["proc/xen"] = _DIR
             self.report.other.append("Xen")
             self.add("/proc/xen", "found", "Xen's interface directory", VERDICT_OTHER)
+
+    def dev_kvm(self) -> None:
+        """KVM's device: this kernel runs KVM VMs (it owns EL2, or pKVM does)."""
+        info = self.view.info("dev/kvm")
+        if info is None:
+            self.add("/dev/kvm", "absent", "no KVM device: this kernel cannot run KVM VMs")
+            return
+        self.report.nodes["dev/kvm"] = info
+        value = {"type": info.kind, "mode": f"{info.mode:04o}", "uid": info.uid,
+                 "gid": info.gid, "readable": info.readable}  # fmt: skip
+        if info.kind == "char":
+            self.add("/dev/kvm", "info", "KVM's device: this kernel can run KVM VMs",
+                     value=value)  # fmt: skip
+        else:
+            self.add("/dev/kvm", "malformed", f"present but a {info.kind}", value=value)
+
+    def dev_gzvm(self) -> None:
+        """GenieZone's VM manager (what QEMU's and crosvm's gzvm backends open)."""
+        info = self.view.info("dev/gzvm")
+        if info is None:
+            return
+        self.report.nodes["dev/gzvm"] = info
+        if info.kind == "char":
+            self.report.other.append("GenieZone")
+            self.add("/dev/gzvm", "found", "GenieZone's VM manager: MediaTek's hypervisor, "
+                     "not Gunyah", VERDICT_OTHER, f"{info.mode:04o}")  # fmt: skip
 
     def dev_gunyah(self) -> None:
         info = self.view.info("dev/gunyah")

@@ -13,7 +13,9 @@ Where the lines come from:
   drivers' own prefixes (pr_fmt, and dev_printk's `<driver> <device>: `);
 - `Hypervisor detected: <name>`: x86's arch/x86/kernel/cpu/hypervisor.c;
 - `smccc: KVM: hypervisor services detected`: arm64 KVM guests
-  (drivers/firmware/smccc/kvm_guest.c).
+  (drivers/firmware/smccc/kvm_guest.c);
+- `kvm [N]: Protected nVHE mode initialized successfully`: a host whose
+  KVM runs protected (pKVM) at EL2 (arch/arm64/kvm/arm.c).
 
 Record formats read: /dev/kmsg (`prio,seq,usec,flags;message`: only facility
 0, which user space cannot write), dmesg output (`[ seconds] message`), and
@@ -42,6 +44,7 @@ GUNYAH_DRIVER = re.compile(
 OTHER = (
     (re.compile(r"Hypervisor detected: (\S.{0,63}?)\s*"), None),
     (re.compile(r"smccc: KVM: hypervisor services detected\b.*"), "KVM"),
+    (re.compile(r"kvm \[\d{1,6}\]: Protected nVHE mode initialized successfully\s*"), "pKVM"),
 )
 
 

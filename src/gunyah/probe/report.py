@@ -14,6 +14,14 @@ VERDICT_OTHER = "other-hypervisor"
 VERDICT_NONE = "no-evidence"
 GUNYAH_VERDICTS = (VERDICT_GUEST, VERDICT_HOST)
 UNKNOWN = "unknown"  # how a hypervisor the system does not name is listed
+# systemd-detect-virt's identifiers (src/basic/virt.c) for the hypervisors the
+# probe names, and ours for those it does not know; anything else is vm-other
+DETECT_VIRT_IDS = {
+    "KVM": "kvm", "pKVM": "pkvm", "GenieZone": "geniezone", "Xen": "xen", "QEMU": "qemu",
+    "VMware": "vmware", "VirtualBox": "oracle", "Hyper-V": "microsoft",
+    "Amazon EC2 (Nitro/KVM)": "amazon", "Google Compute Engine (KVM)": "google",
+    "Parallels": "parallels", "Bochs": "bochs", "kvm": "kvm", "xen": "xen",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,19 @@ class Report:
         return named or seen
 
     @property
+    def detect_virt(self) -> str:
+        """One identifier in systemd-detect-virt's style: gunyah (a Gunyah guest,
+        an Android host included: its kernel runs under Gunyah too), kvm, pkvm,
+        geniezone, xen, ..., vm-other, or none."""
+        v = self.verdict
+        if v in GUNYAH_VERDICTS:
+            return "gunyah"
+        if v == VERDICT_OTHER:
+            named = [n for n in self.hypervisors if not n.startswith(UNKNOWN)]
+            return DETECT_VIRT_IDS.get(named[0], "vm-other") if named else "vm-other"
+        return "none"
+
+    @property
     def summary(self) -> str:
         v = self.verdict
         if v == VERDICT_HOST:
@@ -84,6 +105,7 @@ class Report:
         return {
             "root": self.root,
             "verdict": self.verdict,
+            "detect_virt": self.detect_virt,
             "summary": self.summary,
             "api_version": self.api_version,
             "variant": self.variant,
