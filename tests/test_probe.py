@@ -295,3 +295,57 @@ def test_detect_virt_for_gunyah_and_for_nothing(tmp_path: Path) -> None:
     assert (p.returncode, p.stdout) == (1, "none\n")  # systemd-detect-virt's convention
     assert probe.detect(str(guest)) == json.loads(gunyah("probe", "--root", str(guest),
                                                          "--json").stdout)  # fmt: skip
+
+
+# -- an Android device's readiness ------------------------------------------------
+ANDROID_READY = {
+    "proc/device-tree/hypervisor/compatible":
+        b"qcom,gunyah-hypervisor-1.0\0qcom,gunyah-hypervisor\0simple-bus\0",
+    "proc/bootconfig": 'androidboot.hardware = "qcom"\n'
+                       'androidboot.hypervisor.vm.supported = "1"\n'
+                       'androidboot.hypervisor.protected_vm.supported = "1"\n'
+                       'androidboot.hypervisor.version = "gunyah-1.0"\n',
+    "gunyah-collector/getprop": "[ro.boot.hypervisor.vm.supported]: [1]\n"
+                                "[ro.product.model]: [not evidence]\n",
+    "proc/device-tree/reserved-memory/gunyah_hyp_region@80000000/": "",
+    "proc/device-tree/reserved-memory/framebuffer@9c000000/": "",
+    "dev/block/by-name/": "",
+    "proc/modules": "gh_rm_drv 45056 3 - Live 0x0000000000000000\n"
+                    "gh_virt_wdt 16384 0 - Live 0x0000000000000000\n",
+    "proc/cpuinfo": ARM_CPUINFO.format(imp="0x51"),
+}  # fmt: skip
+
+
+@ROOT_ONLY
+def test_an_android_phone_ready_for_vms(tmp_path: Path) -> None:
+    root = tree(tmp_path / "phone", ANDROID_READY)
+    char_device(root / "dev/gunyah")
+    for name in ("hyp_a", "hyp_b", "pvmfw_a", "boot_a"):
+        (root / "dev/block/by-name" / name).symlink_to(f"/dev/block/sda{len(name)}")
+    r = probe.probe(str(root))
+    assert r.android == {"vm.supported": "1", "protected_vm.supported": "1",
+                         "version": "gunyah-1.0"}  # fmt: skip
+    assert r.driver == "vendor"
+    assert r.can_create[0].startswith("Gunyah VMs through /dev/gunyah, with a VMM that speaks "
+                                      "the vendor ioctls")  # fmt: skip
+    assert "protected VMs" in r.can_create[-1]
+    ev = by_source(r)
+    assert ev["/proc/device-tree/reserved-memory"][0].value == ["gunyah_hyp_region@80000000"]
+    assert ev["/dev/block/by-name"][0].value == ["hyp_a", "hyp_b", "pvmfw_a"]
+    assert "ro.product.model" not in str(r.to_dict())  # only the hypervisor's properties
+    capture = tmp_path / "phone.tar.gz"
+    assert gunyah("probe", "--root", str(root), "--capture", str(capture)).returncode == 0
+    again = json.loads(gunyah("probe", "--root", str(capture), "--json").stdout)
+    assert (again["android"], again["driver_generation"]) == (r.android, "vendor")
+    assert again["can_create"] == r.can_create
+    text = gunyah("probe", "--root", str(root)).stdout
+    assert "VMs here: Gunyah VMs through /dev/gunyah" in text
+
+
+def test_the_upstream_driver_generation(tmp_path: Path) -> None:
+    root = tree(tmp_path, {**LINUX_GUEST, "proc/modules":
+                           "gunyah_rsc_mgr 45056 3 - Live 0x0000000000000000\n"})  # fmt: skip
+    r = probe.probe(str(root))
+    assert r.driver == "upstream"
+    assert r.in_the_way == ["this kernel is a Gunyah guest without /dev/gunyah: the VM "
+                            "manager driver is not loaded or not built"]  # fmt: skip

@@ -211,6 +211,9 @@ def probe_report(d: dict[str, Any]) -> str:
     for mark, source, meaning in rows:
         lines.append(f"  {mark} {source.ljust(width)}  {meaning}")
     lines.append("(+ found, - absent, ! unreadable or malformed, . for information)")
+    if d.get("can_create") or d.get("in_the_way"):
+        lines.append("VMs here: " + ("; ".join(d["can_create"]) or "none that this probe sees"))
+        lines.extend(f"  in the way: {printable(w)}" for w in d["in_the_way"])
     for k in d.get("known_problems", []):
         lines.append(f"Known problem: {k['title']}")
         lines.append(f"  {printable(k['line'])}")

@@ -129,6 +129,11 @@ class _Prober:
         self.cpuinfo()
         self.dmi()
         self.kernel_version()
+        self.android()
+        self.reserved_memory()
+        self.partitions()
+        self.driver_generation()
+        self.readiness()
         if self.report.x86 and any(e.supports in GUNYAH_VERDICTS for e in self.report.evidence):
             self.add("/proc/cpuinfo", "info", "an x86 CPU: Gunyah runs only on arm64, so the "
                      "Gunyah evidence above is not taken")  # fmt: skip
@@ -349,12 +354,116 @@ class _Prober:
                              VERDICT_OTHER, text.strip())  # fmt: skip
                     break
 
+    # -- an Android device's readiness to run VMs ------------------------------
+    def android(self) -> None:
+        """The hypervisor properties Android sets at boot: /proc/bootconfig's
+        androidboot.hypervisor.*, and ro.boot.hypervisor.* as `getprop` lists them."""
+        props: dict[str, str] = {}
+        for path, line in (("proc/bootconfig", _BOOTCONFIG), (GETPROP_FILE, _GETPROP)):
+            text = self.text(path)
+            if text is None:
+                continue
+            found = _android_properties(text, line)
+            self.report.read[path] = "\n".join(
+                f"{k} = \"{v}\"" if path == "proc/bootconfig" else f"[{k}]: [{v}]"
+                for k, v in found.items()).encode()  # fmt: skip
+            if found:
+                self.add("/" + path, "found", "Android's hypervisor properties: " + ", ".join(
+                    f"{k}={v}" for k, v in found.items()), value=found)  # fmt: skip
+            for key, value in found.items():
+                m = ANDROID_HYP_KEY.fullmatch(key)
+                if m:
+                    props[m[1]] = value
+        self.report.android = props
+
+    def reserved_memory(self) -> None:
+        for base in DT_BASES:
+            names = [n for n in self.listdir(f"{base}/reserved-memory") if HYP_REGION.search(n)]
+            for n in names:
+                self.report.nodes[f"{base}/reserved-memory/{n}"] = _DIR
+            if names:
+                self.add(f"/{base}/reserved-memory", "info", "memory the firmware keeps for a "
+                         f"hypervisor or its VMs: {' '.join(names)}", value=names)  # fmt: skip
+                return
+
+    def partitions(self) -> None:
+        names = [n for n in self.listdir("dev/block/by-name") if HYP_PARTITIONS.fullmatch(n)]
+        for n in names:
+            info = self.view.info(f"dev/block/by-name/{n}")
+            if info is not None:
+                self.report.nodes[f"dev/block/by-name/{n}"] = info
+        if names:
+            self.add("/dev/block/by-name", "info", "partitions of the hypervisor (hyp) and the "
+                     f"protected VM firmware (pvmfw): {' '.join(names)}", value=names)  # fmt: skip
+
+    def driver_generation(self) -> None:
+        """Which Gunyah driver family the kernel runs decides which ioctls a VMM
+        must use on /dev/gunyah: the vendor gh_* drivers (type 0xB2) or the
+        upstream-style gunyah_* ones (type 'G')."""
+        names = [e.value for e in self.report.evidence
+                 if e.source in ("/proc/modules", "/sys/bus/*/drivers") and e.value]  # fmt: skip
+        flat = [n.rsplit("/", 1)[-1] for v in names for n in v]
+        vendor = any(n.startswith("gh_") for n in flat)
+        upstream = any(n == "gunyah" or n.startswith("gunyah_") for n in flat)
+        if vendor == upstream:
+            return
+        self.report.driver = "vendor" if vendor else "upstream"
+        what = ("the vendor drivers (gh_*): a VMM must use their ioctls (type 0xB2)" if vendor
+                else "the upstream-style drivers (gunyah_*): a VMM must use their ioctls "
+                "(type 'G')")  # fmt: skip
+        self.add("/proc/modules", "info", f"Gunyah driver generation: {what}",
+                 value=self.report.driver)
+
+    def readiness(self) -> None:
+        """What could create VMs here, and what stands in the way."""
+        r, nodes = self.report, self.report.nodes
+        can, block = [], []
+        gunyah, kvm = nodes.get("dev/gunyah"), nodes.get("dev/kvm")
+        if gunyah is not None and gunyah.kind == "char":
+            gen = {"vendor": "the vendor ioctls", "upstream": "the upstream ioctls"}.get(
+                r.driver or "", "the ioctls of this kernel's driver")
+            can.append(f"Gunyah VMs through /dev/gunyah, with a VMM that speaks {gen} "
+                       "(crosvm --hypervisor gunyah; Android's virtualization service)")
+            if gunyah.readable is False:
+                block.append(f"/dev/gunyah (mode {gunyah.mode:04o}) is not open to this user: "
+                             "it needs root (adb root, or a rooted device)")
+        if kvm is not None and kvm.kind == "char":
+            can.append("KVM VMs through /dev/kvm (crosvm, QEMU with -accel kvm)")
+            if kvm.readable is False:
+                block.append(f"/dev/kvm (mode {kvm.mode:04o}) is not open to this user")
+        if r.android.get("vm.supported") == "1" and not can:
+            block.append("Android says VMs are supported, but no VM device is visible here "
+                         "(look again as root)")
+        if r.android.get("protected_vm.supported") == "1":
+            can.append("protected VMs (Android: protected_vm.supported=1)")
+        if not can and r.verdict == VERDICT_GUEST:
+            block.append("this kernel is a Gunyah guest without /dev/gunyah: the VM manager "
+                         "driver is not loaded or not built")
+        r.can_create, r.in_the_way = can, block
+
     def kernel_version(self) -> None:
         for path in ("proc/sys/kernel/osrelease", "proc/version"):
             text = self.text(path)
             if text:
                 self.add("/" + path, "info", f"kernel {text.strip()}", value=text.strip())
                 return
+
+
+ANDROID_HYP_KEY = re.compile(r"(?:androidboot|ro\.boot)\.hypervisor\.([\w.]{1,64})")
+_BOOTCONFIG = re.compile(r'\s*(androidboot\.hypervisor\.[\w.]{1,64})\s*=\s*"([^"]{0,128})"\s*')
+_GETPROP = re.compile(r"\[(ro\.boot\.hypervisor\.[\w.]{1,64})\]: \[([^\]]{0,128})\]")
+GETPROP_FILE = "gunyah-collector/getprop"  # what the collector saved of `getprop`
+HYP_REGION = re.compile(r"hyp|gunyah|pvmfw|gzvm|geniezone", re.I)
+HYP_PARTITIONS = re.compile(r"(hyp|pvmfw)(_[ab])?")
+
+
+def _android_properties(text: str, line: re.Pattern[str]) -> dict[str, str]:
+    found = {}
+    for raw in text.splitlines()[:4096]:
+        m = line.fullmatch(raw)
+        if m:
+            found[m[1]] = m[2]
+    return found
 
 
 def _dt_strings(data: bytes) -> list[str] | None:

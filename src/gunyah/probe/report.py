@@ -50,6 +50,10 @@ class Report:
     other: list[str] = field(default_factory=list)
     x86: bool = False  # an x86 CPU: no Gunyah evidence can be true here
     known: list[dict[str, Any]] = field(default_factory=list)  # triage: known failures seen
+    android: dict[str, str] = field(default_factory=dict)  # hypervisor.* properties, short keys
+    driver: str | None = None  # Gunyah driver generation: "vendor" (gh_*) or "upstream"
+    can_create: list[str] = field(default_factory=list)  # what could create VMs here
+    in_the_way: list[str] = field(default_factory=list)  # and what stands in the way
 
     @property
     def verdict(self) -> str:
@@ -111,5 +115,9 @@ class Report:
             "variant": self.variant,
             "hypervisors": self.hypervisors,
             "known_problems": self.known,
+            "android": self.android,
+            "driver_generation": self.driver,
+            "can_create": self.can_create,
+            "in_the_way": self.in_the_way,
             "evidence": [e.to_dict() for e in self.evidence],
         }
