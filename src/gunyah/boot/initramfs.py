@@ -12,6 +12,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..probe import collector
+
 # What init prints; `gunyah boot` reads these lines from the console. Only
 # the lines that carry the boot's nonce (a secret the host makes for each
 # boot and writes into /init alone) count for the verdict and the capture: a
@@ -34,35 +36,12 @@ def capture_markers(nonce: str) -> tuple[str, str]:
     return f"gunyah-capture: begin {nonce}", f"gunyah-capture: end {nonce}"
 
 
-# What `gunyah probe` reads, gathered by the guest (probe.checks: the device
-# tree's /hypervisor, cpuinfo, modules, the kernel version, /sys/hypervisor,
-# DMI, drivers, the kernel log) into a tree of plain files (procfs files
-# report size 0, so they are copied with cat), then sent to the console as a
-# base64 tar.gz between two marker lines.
-_CAPTURE = """C=/capture
-for base in proc/device-tree sys/firmware/devicetree/base; do
-    if [ -d "/$base/hypervisor" ]; then
-        $B mkdir -p "$C/$base"
-        $B cp -r "/$base/hypervisor" "$C/$base/"
-    fi
-done
-for f in proc/cpuinfo proc/modules proc/version proc/sys/kernel/osrelease \\
-         sys/hypervisor/type sys/class/dmi/id/sys_vendor sys/class/dmi/id/product_name; do
-    if [ -r "/$f" ]; then
-        $B mkdir -p "$C/${{f%/*}}"
-        $B cat "/$f" > "$C/$f"
-    fi
-done
-set --
-for d in /sys/bus/*/drivers/*; do
-    set -- "$@" "$C$d"
-done
-$B mkdir -p "$@"
-$B mkdir -p "$C/var/log"
-$B dmesg > "$C/var/log/dmesg"
-echo "{begin}"
-$B tar -cf - -C "$C" . 2>/dev/null | $B gzip -c | $B base64
-echo "{end}"
+# What `gunyah probe` reads, gathered by the guest with the very collector
+# `gunyah probe --collector` prints (probe/collector.sh), under busybox's sh
+# and applets, and sent to the console between two marker lines.
+_CAPTURE = """$B mkdir -p /tmp
+$B --install -s /bin
+PATH=/bin TMPDIR=/tmp $B sh /collector.sh "{begin}" "{end}"
 """
 
 # The first module inserted is judged when `judge` is 1: init takes the
@@ -160,6 +139,7 @@ def build(
         Entry("bin", stat.S_IFDIR | 0o755),
         Entry("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()),
         Entry("init", stat.S_IFREG | 0o755, init_script(nonce, judge, capture).encode()),
+        Entry("collector.sh", stat.S_IFREG | 0o644, collector.script().encode()),
         Entry("modules", stat.S_IFDIR | 0o755),
         Entry("modules/order", stat.S_IFREG | 0o644, _order(names, args)),
     ]

@@ -17,7 +17,13 @@ from .common import (
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from .. import probe
+    from ..probe import collector
 
+    if args.collector:
+        print(collector.script(), end="")
+        return EXIT_OK
+    if args.adb is not None:
+        return _over_adb(args)
     if args.capture is not None and not args.capture:
         raise UsageError("--capture needs a file name, not ''")
     if args.capture and os.path.lexists(args.capture):
@@ -47,6 +53,26 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return EXIT_OK if report.verdict in probe.GUNYAH_VERDICTS else 1
 
 
+def _over_adb(args: argparse.Namespace) -> int:
+    """The collector on the device, its tar probed here as --root would."""
+    import tempfile
+
+    from ..probe import collector
+
+    if args.root != "/":
+        raise UsageError("--adb probes the device: it cannot go with --root")
+    try:
+        tar = collector.over_adb(args.adb or None)
+    except collector.CollectorError as e:
+        raise UsageError(str(e)) from None
+    with tempfile.TemporaryDirectory(prefix="gunyah-adb-") as tmp:
+        path = os.path.join(tmp, "device.tar")
+        with open(path, "wb") as f:
+            f.write(tar)
+        args.root = path
+        return cmd_probe(argparse.Namespace(**{**vars(args), "adb": None}))
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "probe",
@@ -70,6 +96,13 @@ def register(sub: Any) -> None:
         help="also write what was read to FILE (a tar; .gz compresses) for a bug "
         "report; --root FILE reads it back",
     )
+    p.add_argument("--adb", nargs="?", const="", metavar="SERIAL",
+                   help="probe an Android device from this PC: the collector runs on it "
+                   "through adb (nothing is installed), and what it gathered is read here")
+    p.add_argument("--collector", action="store_true",
+                   help="print the collector (POSIX sh, toybox or busybox) to run on a "
+                   "device by hand: 'sh collector.sh > out.txt' there, then 'gunyah probe "
+                   "--root out.txt' here")
     p.add_argument("--detect-virt", action="store_true",
                    help="print one identifier as systemd-detect-virt does (gunyah, kvm, "
                    "pkvm, geniezone, xen, ..., vm-other, none) and exit 0 when it is not "

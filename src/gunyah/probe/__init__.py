@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
-from . import capture
+from . import capture, collector
 from .capture import CaptureError, TarView
 from .checks import _dt_strings, run
 from .report import (
@@ -40,12 +41,35 @@ def open_view(root: str) -> View:
         if os.path.isdir(root):
             return DirView(root)
         if os.path.isfile(root):
-            return TarView(root)
+            return _collected(root) or TarView(root)
     except OSError as e:
         raise ValueError(f"{root}: cannot read: {e.strerror or e}") from None
     if os.path.exists(root):
         raise ValueError(f"{root}: not a directory or a capture file")
     raise ValueError(f"{root}: no such directory or capture file")
+
+
+def _collected(path: str) -> View | None:
+    """The collector's printed output (its markers, base64 between them) as a
+    capture, or None where the file is something else."""
+    with open(path, "rb") as f:
+        if collector.BEGIN.encode() not in f.read(4096):
+            return None
+        f.seek(0)
+        text = f.read(collector.MAX_OUTPUT + 1)
+    if len(text) > collector.MAX_OUTPUT:
+        raise ValueError(f"{path}: over {collector.MAX_OUTPUT >> 20} MiB: not the "
+                         "collector's output")  # fmt: skip
+    try:
+        tar = collector.unpack(text)
+    except collector.CollectorError as e:
+        raise ValueError(f"{path}: {e}") from None
+    with tempfile.NamedTemporaryFile(prefix="gunyah-collected-", suffix=".tar") as t:
+        t.write(tar)
+        t.flush()
+        view = TarView(t.name)  # read whole into memory: the file may go
+    view.name = path
+    return view
 
 
 def probe(root: str = "/") -> Report:

@@ -80,6 +80,9 @@ class TarView(View):
             raise CaptureError(f"{path}: a damaged capture ({_why(e)})") from None
         self.meta = _meta(path, self.data.pop(META, None))
         self.unreadable: dict[str, str] = self.meta.get("unreadable", {})
+        for name, node in self.meta.get("nodes", {}).items():  # the collector's descriptions
+            if _name(name) and _name(name) not in self.nodes:
+                self._add(_name(name), node)
 
     def _index(self, tar: tarfile.TarFile) -> None:
         """One pass over the archive, every member's data read as it comes, so
@@ -93,15 +96,7 @@ class TarView(View):
             if not name:
                 continue
             kind = _KINDS.get(m.type, "other")
-            self.nodes[name] = NodeInfo(kind, m.mode & 0o7777, m.uid, m.gid, None)
-            parent, _, leaf = name.rpartition("/")
-            self.children.setdefault(parent, set()).add(leaf)
-            while parent:  # a file's directories exist even where not stored
-                parent, _, leaf = parent.rpartition("/")
-                known = self.children.setdefault(parent, set())
-                if leaf in known:
-                    break
-                known.add(leaf)
+            self._add(name, NodeInfo(kind, m.mode & 0o7777, m.uid, m.gid, None))
             if kind != "file":
                 continue
             if m.size > MAX_READ:
@@ -114,6 +109,17 @@ class TarView(View):
             f = tar.extractfile(m)
             self.data[name] = f.read(MAX_READ) if f is not None else b""
             # members are yielded in archive order, so their data is read in one pass
+
+    def _add(self, name: str, node: NodeInfo) -> None:
+        self.nodes[name] = node
+        parent, _, leaf = name.rpartition("/")
+        self.children.setdefault(parent, set()).add(leaf)
+        while parent:  # a file's directories exist even where not stored
+            parent, _, leaf = parent.rpartition("/")
+            known = self.children.setdefault(parent, set())
+            if leaf in known:
+                break
+            known.add(leaf)
 
     def read(self, path: str, limit: int = MAX_READ, tail: bool = False) -> bytes:
         if path in self.unreadable:
@@ -152,9 +158,24 @@ def _why(e: BaseException) -> str:
     return (str(e) or type(e).__name__).splitlines()[0]
 
 
+_NODE_KINDS = frozenset(_KINDS.values())
+
+
+def _node(d: Any) -> NodeInfo | None:
+    """A node the collector describes ({kind, mode (octal text), uid, gid}), or None."""
+    if not isinstance(d, dict) or d.get("kind") not in _NODE_KINDS:
+        return None
+    uid, gid, mode = d.get("uid"), d.get("gid"), d.get("mode")
+    if not (isinstance(uid, int) and isinstance(gid, int) and isinstance(mode, str)
+            and 0 < len(mode) <= 6 and all(c in "01234567" for c in mode)):  # fmt: skip
+        return None
+    return NodeInfo(d["kind"], int(mode, 8) & 0o7777, uid, gid, None)
+
+
 def _meta(path: str, blob: bytes | None) -> dict[str, Any]:
     """The capture's notes, checked for shape: {unreadable: {path: why}, access:
-    {path: bool|null}, captured_from: str}."""
+    {path: bool|null}, captured_from: str}, and from the collector, which cannot
+    copy device nodes, nodes: {path: {kind, mode, uid, gid}}."""
     if blob is None:
         return {}
     bad = CaptureError(f"{path}: not a probe capture (its {META} is not what --capture writes)")
@@ -175,7 +196,11 @@ def _meta(path: str, blob: bytes | None) -> dict[str, Any]:
         )
     ):
         raise bad
-    return {"unreadable": unreadable, "access": access}
+    described = meta.get("nodes", {})
+    nodes = {k: _node(v) for k, v in described.items()} if isinstance(described, dict) else None
+    if nodes is None or any(not isinstance(k, str) or v is None for k, v in nodes.items()):
+        raise bad
+    return {"unreadable": unreadable, "access": access, "nodes": nodes}
 
 
 def write(path: str, root: str, read: dict[str, bytes], unreadable: dict[str, str],
