@@ -12,16 +12,8 @@
  *   cpu-off            CPU 3, on until told, turns itself off: AFFINITY_INFO
  *                      reads OFF
  */
-typedef unsigned long u64;
-typedef unsigned int u32;
-typedef long s64;
+#include "bare.h"
 
-#define UART_DR ((volatile u32 *)0x09000000)
-#define PSCI_VERSION 0x84000000UL
-#define PSCI_CPU_OFF 0x84000002UL
-#define PSCI_CPU_ON 0xc4000003UL
-#define PSCI_AFFINITY_INFO 0xc4000004UL
-#define PSCI_SYSTEM_OFF 0x84000008UL
 #define NOT_SUPPORTED (-1)
 #define ALREADY_ON (-4)
 #define ON_PENDING (-5)
@@ -50,33 +42,6 @@ __asm__(
 
 extern char secondary[];
 
-static s64 psci(u64 fn, u64 a1, u64 a2, u64 a3)
-{
-    register u64 x0 __asm__("x0") = fn;
-    register u64 x1 __asm__("x1") = a1;
-    register u64 x2 __asm__("x2") = a2;
-    register u64 x3 __asm__("x3") = a3;
-    __asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
-    return (s64)x0;
-}
-
-static void put(const char *s)
-{
-    while (*s)
-        *UART_DR = (u32)*s++;
-}
-
-static void put_dec(u64 v)
-{
-    char buf[21];
-    int n = 20;
-    buf[n] = 0;
-    do
-        buf[--n] = (char)('0' + v % 10);
-    while (v /= 10);
-    put(buf + n);
-}
-
 static void report(const char *name, int pass)
 {
     tests++;
@@ -84,11 +49,6 @@ static void report(const char *name, int pass)
     put("psci-test: ");
     put(name);
     put(pass ? " PASS\n" : " FAIL\n");
-}
-
-static void barrier(void)
-{
-    __asm__ volatile("dsb sy" ::: "memory");
 }
 
 static int wait_off(u64 cpu)

@@ -9,10 +9,8 @@
  *                  shim's memory): an instruction abort, EC 0x21
  *   smp            CPUs 1..3 brought up with PSCI CPU_ON each say they ran
  */
-typedef unsigned long u64;
-typedef unsigned int u32;
+#include "bare.h"
 
-#define UART_DR ((volatile u32 *)0x09000000)
 #define RAM_END 0x7fe00000UL     /* the guest's RAM ends where the shim begins */
 #define CPUS 4
 
@@ -72,23 +70,6 @@ void on_sync(u64 *frame)
         sysreg_write(elr_el1, sysreg_read(elr_el1) + 4);
 }
 
-static void put(const char *s)
-{
-    while (*s)
-        *UART_DR = (u32)*s++;
-}
-
-static void put_dec(u64 v)
-{
-    char buf[21];
-    int n = 20;
-    buf[n] = 0;
-    do
-        buf[--n] = (char)('0' + v % 10);
-    while (v /= 10);
-    put(buf + n);
-}
-
 static void report(const char *name, int pass)
 {
     tests++;
@@ -96,16 +77,6 @@ static void report(const char *name, int pass)
     put("selftest: ");
     put(name);
     put(pass ? " PASS\n" : " FAIL\n");
-}
-
-static long psci(u64 fn, u64 a1, u64 a2, u64 a3)
-{
-    register u64 x0 __asm__("x0") = fn;
-    register u64 x1 __asm__("x1") = a1;
-    register u64 x2 __asm__("x2") = a2;
-    register u64 x3 __asm__("x3") = a3;
-    __asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
-    return (long)x0;
 }
 
 static int expect(u64 ec)
@@ -119,7 +90,7 @@ void cpu_main(u64 index)
 {
     if (index) {
         ran[index] = 1;
-        __asm__ volatile("dsb sy" ::: "memory");
+        barrier();
         return;
     }
     __asm__ volatile("udf #0");
@@ -131,9 +102,9 @@ void cpu_main(u64 index)
 
     int up = 1;
     for (u64 cpu = 1; cpu < CPUS; cpu++)
-        up &= psci(0xc4000003UL, cpu, (u64)secondary, cpu) == 0;
+        up &= psci(PSCI_CPU_ON, cpu, (u64)secondary, cpu) == 0;
     for (int i = 0; i < 1000000 && !(ran[1] && ran[2] && ran[3]); i++)
-        __asm__ volatile("dsb sy" ::: "memory");
+        barrier();
     report("smp", up && ran[1] && ran[2] && ran[3]);
 
     put("selftest: SUMMARY ");
@@ -141,5 +112,5 @@ void cpu_main(u64 index)
     put(" tests, ");
     put_dec((u64)failures);
     put(" failures\n");
-    psci(0x84000008UL, 0, 0, 0);
+    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
 }

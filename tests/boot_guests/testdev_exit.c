@@ -4,11 +4,8 @@
  * on a virtio-mmio transport, makes QEMU exit with (7 << 1) | 1. Without the
  * device it says so and powers off through PSCI (exit status 0).
  */
-typedef unsigned long u64;
-typedef unsigned int u32;
-typedef unsigned short u16;
+#include "bare.h"
 
-#define UART_DR ((volatile u32 *)0x09000000)
 #define VIRTIO_MMIO 0x0a000000UL
 #define TRANSPORTS 32
 #define MAGIC 0x74726976
@@ -26,39 +23,12 @@ struct ring { struct desc desc[QSIZE]; u16 avail_flags, avail_idx, avail[QSIZE];
 static struct ring queue __attribute__((aligned(4096)));
 static unsigned char used[4096] __attribute__((aligned(4096)));
 static char message[] = EXIT_STATUS;
-char stack[4096] __attribute__((aligned(16)));
 
-__asm__(
-    "   .section .text.start, \"ax\"\n"
-    "   .global _start\n"
-    "_start:\n"
-    "   adrp    x1, stack\n"
-    "   add     x1, x1, :lo12:stack\n"
-    "   add     sp, x1, #4096\n"
-    "   bl      main\n"
-    "1: wfi\n"
-    "   b       1b\n");
-
-static void put(const char *s)
-{
-    while (*s)
-        *UART_DR = (u32)*s++;
-}
+BARE_ONE_CPU_START;
 
 static volatile u32 *reg(u64 base, u32 off)
 {
     return (volatile u32 *)(base + off);
-}
-
-static void barrier(void)
-{
-    __asm__ volatile("dsb sy" ::: "memory");
-}
-
-static void system_off(void)
-{
-    register u64 x0 __asm__("x0") = 0x84000008UL;
-    __asm__ volatile("hvc #0" : "+r"(x0) : : "memory");
 }
 
 void main(void)
@@ -71,7 +41,7 @@ void main(void)
     }
     if (!base) {
         put("testdev-exit: no chr-testdev\n");
-        system_off();
+        psci(PSCI_SYSTEM_OFF, 0, 0, 0);
         return;
     }
     u32 version = *reg(base, 0x004);

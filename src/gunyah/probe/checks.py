@@ -202,8 +202,7 @@ class _Prober:
             self.add("/dev/kvm", "absent", "no KVM device: this kernel cannot run KVM VMs")
             return
         self.report.nodes["dev/kvm"] = info
-        value = {"type": info.kind, "mode": f"{info.mode:04o}", "uid": info.uid,
-                 "gid": info.gid, "readable": info.readable}  # fmt: skip
+        value = _node_value(info)
         if info.kind == "char":
             self.add("/dev/kvm", "info", "KVM's device: this kernel can run KVM VMs",
                      value=value)  # fmt: skip
@@ -227,13 +226,7 @@ class _Prober:
             self.add("/dev/gunyah", "absent", "no Gunyah VM manager node")
             return
         self.report.nodes["dev/gunyah"] = info
-        value = {
-            "type": info.kind,
-            "mode": f"{info.mode:04o}",
-            "uid": info.uid,
-            "gid": info.gid,
-            "readable": info.readable,
-        }
+        value = _node_value(info)
         if info.kind == "char":
             access = {
                 True: "readable by this user",
@@ -455,6 +448,12 @@ _GETPROP = re.compile(r"\[(ro\.boot\.hypervisor\.[\w.]{1,64})\]: \[([^\]]{0,128}
 GETPROP_FILE = "gunyah-collector/getprop"  # what the collector saved of `getprop`
 HYP_REGION = re.compile(r"hyp|gunyah|pvmfw|gzvm|geniezone", re.I)
 HYP_PARTITIONS = re.compile(r"(hyp|pvmfw)(_[ab])?")
+
+
+def _node_value(info: NodeInfo) -> dict[str, Any]:
+    """A device node as evidence shows it."""
+    return {"type": info.kind, "mode": f"{info.mode:04o}", "uid": info.uid, "gid": info.gid,
+            "readable": info.readable}  # fmt: skip
 
 
 def _android_properties(text: str, line: re.Pattern[str]) -> dict[str, str]:

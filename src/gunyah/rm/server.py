@@ -54,6 +54,16 @@ class _Partial:
 Reply = tuple[int, bytes]  # the RM error, and the payload after it
 
 
+def _word(value: int) -> Callable[[bytes], Reply]:
+    """A request that takes no payload (MSG_INVALID with one) and answers a word."""
+    answer = struct.pack("<I", value)
+
+    def handle(payload: bytes) -> Reply:
+        return (rm.ERROR_MSG_INVALID, b"") if payload else (rm.OK, answer)
+
+    return handle
+
+
 class ResourceManager:
     """The RM as one client VM meets it over its pair of queues."""
 
@@ -61,14 +71,18 @@ class ResourceManager:
         self.client = client
         self.vms = {v.vmid: v for v in (client, *vms)}
         self._partial: _Partial | None = None
-        self.handlers: dict[int, Callable[[bytes], Reply]] = {
-            rm.MESSAGE_IDS["VM_GET_VMID"]: self._get_vmid,
-            rm.MESSAGE_IDS["VM_HOST_GET_TYPE"]: self._host_get_type,
-            rm.MESSAGE_IDS["VM_GET_OWNER"]: self._get_owner,
-            rm.MESSAGE_IDS["VM_GET_STATE"]: self._get_state,
-            rm.MESSAGE_IDS["VM_GET_ID"]: self._get_id,
-            rm.MESSAGE_IDS["VM_GET_PEERS"]: self._get_peers,
+        # requests without a payload answered with one 32-bit word (vm_mgnt.c)
+        words = {
+            "VM_GET_VMID": client.vmid,
+            "VM_HOST_GET_TYPE": HOST_TYPE,
+            "VM_GET_OWNER": client.owner,
+            "VM_GET_PEERS": 0,  # a count of peers, none following: the only VM there is
         }
+        self.handlers: dict[int, Callable[[bytes], Reply]] = {
+            rm.MESSAGE_IDS[name]: _word(value) for name, value in words.items()
+        }
+        self.handlers[rm.MESSAGE_IDS["VM_GET_STATE"]] = self._get_state
+        self.handlers[rm.MESSAGE_IDS["VM_GET_ID"]] = self._get_id
 
     # -- transport: rm-rpc.c do_recv --------------------------------------------
     def receive(self, message: bytes) -> list[bytes]:
@@ -111,26 +125,6 @@ class ResourceManager:
         return handler(payload) if handler is not None else (rm.ERROR_UNIMPLEMENTED, b"")
 
     # -- VM management: vm_mgnt.c ------------------------------------------------
-    def _get_vmid(self, payload: bytes) -> Reply:
-        if payload:
-            return rm.ERROR_MSG_INVALID, b""
-        return rm.OK, struct.pack("<I", self.client.vmid)
-
-    def _host_get_type(self, payload: bytes) -> Reply:
-        if payload:
-            return rm.ERROR_MSG_INVALID, b""
-        return rm.OK, struct.pack("<I", HOST_TYPE)
-
-    def _get_owner(self, payload: bytes) -> Reply:
-        if payload:
-            return rm.ERROR_MSG_INVALID, b""
-        return rm.OK, struct.pack("<I", self.client.owner)
-
-    def _get_peers(self, payload: bytes) -> Reply:
-        if payload:
-            return rm.ERROR_MSG_INVALID, b""
-        return rm.OK, struct.pack("<I", 0)  # no peers: the only VM there is
-
     def _queried(self, payload: bytes) -> Vm | int:
         """The VM a 4-byte query names (its low 16 bits; 0 the caller), or the error."""
         if len(payload) != 4:

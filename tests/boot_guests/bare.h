@@ -1,0 +1,66 @@
+/*
+ * What the bare-metal test kernels (bare.ld) share: the PL011 console, PSCI
+ * over HVC, a barrier, and the entry of a kernel with one CPU and one stack.
+ */
+#ifndef BARE_H
+#define BARE_H
+
+typedef unsigned long u64;
+typedef unsigned int u32;
+typedef unsigned short u16;
+typedef long s64;
+
+#define UART_DR ((volatile u32 *)0x09000000)
+
+/* _start for one CPU: a 4 KiB stack, then main() */
+#define BARE_ONE_CPU_START                                                     \
+	char stack[4096] __attribute__((aligned(16)));                         \
+	__asm__("   .section .text.start, \"ax\"\n"                            \
+		"   .global _start\n"                                           \
+		"_start:\n"                                                     \
+		"   adrp    x1, stack\n"                                        \
+		"   add     x1, x1, :lo12:stack\n"                              \
+		"   add     sp, x1, #4096\n"                                    \
+		"   bl      main\n"                                             \
+		"1: wfi\n"                                                      \
+		"   b       1b\n"                                               \
+		"   .text\n")
+
+static inline void put(const char *s)
+{
+	while (*s)
+		*UART_DR = (u32)*s++;
+}
+
+static inline void put_dec(u64 v)
+{
+	char buf[21];
+	int n = 20;
+	buf[n] = 0;
+	do
+		buf[--n] = (char)('0' + v % 10);
+	while (v /= 10);
+	put(buf + n);
+}
+
+static inline s64 psci(u64 fn, u64 a1, u64 a2, u64 a3)
+{
+	register u64 x0 __asm__("x0") = fn;
+	register u64 x1 __asm__("x1") = a1;
+	register u64 x2 __asm__("x2") = a2;
+	register u64 x3 __asm__("x3") = a3;
+	__asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
+	return (s64)x0;
+}
+
+static inline void barrier(void)
+{
+	__asm__ volatile("dsb sy" ::: "memory");
+}
+
+#define PSCI_CPU_OFF 0x84000002UL
+#define PSCI_CPU_ON 0xc4000003UL
+#define PSCI_AFFINITY_INFO 0xc4000004UL
+#define PSCI_SYSTEM_OFF 0x84000008UL
+
+#endif
