@@ -182,6 +182,9 @@ def test_known_uids() -> None:
     assert by["kvm"].words == (0xB66FB428, 0xE911C52E, 0x564BCAA9, 0x743A004D)
     assert by["gunyah-qualcomm"].uuid == uuid.UUID("19bd54bd-0b37-571b-946f-609b54539de6")
     assert by["xen"].uuid == uuid.UUID("a71812dc-c698-4369-9acf-79d18ddee667")
+    # AOSP libhyp geniezone.rs: GeniezoneHypervisor::UUID, the words by the rule of section 1
+    assert by["geniezone"].uuid == uuid.UUID("7e134ed0-3b82-488d-8cee-69c19211dbe7")
+    assert by["geniezone"].words == (0xD04E137E, 0x8D48823B, 0xC169EE8C, 0xE7DB1192)
     assert {by["gunyah"].uuid, by["gunyah-qualcomm"].uuid} == abi.GUNYAH_UUIDS
 
 

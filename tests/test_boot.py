@@ -205,7 +205,7 @@ def test_missing_kernel_says_the_setup_command(tmp_path: Path) -> None:
 
 
 def test_unknown_persona_and_bad_smp() -> None:
-    assert gunyah("boot", "--persona", "xen").returncode == 2
+    assert gunyah("boot", "--persona", "hyper-v").returncode == 2
     assert_usage_error(gunyah("boot", "--smp", "0"), "--smp takes 1 to 8")
 
 
