@@ -234,16 +234,10 @@ static PyObject *Hook_get_error(Hook *h, void *closure)
     return Py_NewRef(h->error ? h->error : Py_None);
 }
 
-static PyObject *Hook_get_calls(Hook *h, void *closure)
-{
-    return PyLong_FromUnsignedLongLong(h->seq);
-}
-
 static PyGetSetDef Hook_getset[] = {
     {"callback", (getter)Hook_get_callback, NULL, "address of the UC_HOOK_INTR function", NULL},
     {"data", (getter)Hook_get_data, NULL, "the user data to register it with", NULL},
     {"error", (getter)Hook_get_error, NULL, "what a callback raised, or None", NULL},
-    {"calls", (getter)Hook_get_calls, NULL, "HVC and SMC calls taken so far", NULL},
     {NULL},
 };
 

@@ -7,7 +7,6 @@ class Hook:
     callback: int
     data: int
     error: BaseException | None
-    calls: int
     def __init__(
         self,
         functions: tuple[int | None, int | None, int | None, int | None] | list[int | None],

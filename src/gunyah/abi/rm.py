@@ -158,11 +158,6 @@ def message_name(msg_id: int) -> str | None:
     return MESSAGE_NAMES.get(msg_id)
 
 
-def error_name(code: int) -> str | None:
-    known = ERRORS.get(code)
-    return known[0] if known else None
-
-
 def message_id(text: str) -> int:
     """A message ID from its name (VM_GET_VMID, case-insensitive) or its
     number in hex, with or without 0x (kernel logs print it bare: 51000015);

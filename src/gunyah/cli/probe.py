@@ -69,8 +69,8 @@ def _over_adb(args: argparse.Namespace) -> int:
         path = os.path.join(tmp, "device.tar")
         with open(path, "wb") as f:
             f.write(tar)
-        args.root = path
-        return cmd_probe(argparse.Namespace(**{**vars(args), "adb": None}))
+        args.root, args.adb = path, None
+        return cmd_probe(args)
 
 
 def register(sub: Any) -> None:

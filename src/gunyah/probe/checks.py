@@ -195,13 +195,19 @@ class _Prober:
             self.report.other.append("Xen")
             self.add("/proc/xen", "found", "Xen's interface directory", VERDICT_OTHER)
 
+    def device(self, path: str) -> NodeInfo | None:
+        """A node under /dev, kept for the capture where it is there."""
+        info = self.view.info(path)
+        if info is not None:
+            self.report.nodes[path] = info
+        return info
+
     def dev_kvm(self) -> None:
         """KVM's device: this kernel runs KVM VMs (it owns EL2, or pKVM does)."""
-        info = self.view.info("dev/kvm")
+        info = self.device("dev/kvm")
         if info is None:
             self.add("/dev/kvm", "absent", "no KVM device: this kernel cannot run KVM VMs")
             return
-        self.report.nodes["dev/kvm"] = info
         value = _node_value(info)
         if info.kind == "char":
             self.add("/dev/kvm", "info", "KVM's device: this kernel can run KVM VMs",
@@ -211,21 +217,17 @@ class _Prober:
 
     def dev_gzvm(self) -> None:
         """GenieZone's VM manager (what QEMU's and crosvm's gzvm backends open)."""
-        info = self.view.info("dev/gzvm")
-        if info is None:
-            return
-        self.report.nodes["dev/gzvm"] = info
-        if info.kind == "char":
+        info = self.device("dev/gzvm")
+        if info is not None and info.kind == "char":
             self.report.other.append("GenieZone")
             self.add("/dev/gzvm", "found", "GenieZone's VM manager: MediaTek's hypervisor, "
                      "not Gunyah", VERDICT_OTHER, f"{info.mode:04o}")  # fmt: skip
 
     def dev_gunyah(self) -> None:
-        info = self.view.info("dev/gunyah")
+        info = self.device("dev/gunyah")
         if info is None:
             self.add("/dev/gunyah", "absent", "no Gunyah VM manager node")
             return
-        self.report.nodes["dev/gunyah"] = info
         value = _node_value(info)
         if info.kind == "char":
             access = {
@@ -382,9 +384,7 @@ class _Prober:
     def partitions(self) -> None:
         names = [n for n in self.listdir("dev/block/by-name") if HYP_PARTITIONS.fullmatch(n)]
         for n in names:
-            info = self.view.info(f"dev/block/by-name/{n}")
-            if info is not None:
-                self.report.nodes[f"dev/block/by-name/{n}"] = info
+            self.device(f"dev/block/by-name/{n}")
         if names:
             self.add("/dev/block/by-name", "info", "partitions of the hypervisor (hyp) and the "
                      f"protected VM firmware (pvmfw): {' '.join(names)}", value=names)  # fmt: skip

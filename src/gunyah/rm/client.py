@@ -42,7 +42,7 @@ class Exchange:
         return "no reply: the resource manager dropped the request"
 
     def to_dict(self) -> dict[str, Any]:
-        known = rm.ERRORS.get(self.error) if self.error is not None else None
+        meaning = rm.describe(self.request.msg_id, self.error)
         decoded = None if self.reply is None else rm.decode_reply(self.reply.msg_id, self.data)
         return {
             "request": {**self.request.to_dict(), "payload": self.payload.hex()},
@@ -50,8 +50,8 @@ class Exchange:
             "messages": [m.hex() for m in self.messages],
             "reply": None if self.reply is None else self.reply.to_dict(),
             "rm_error": self.error,
-            "rm_error_name": known[0] if known else None,
-            "rm_error_means": known[1] if known else None,
+            "rm_error_name": meaning["error_name"],
+            "rm_error_means": meaning["error_means"],
             "payload": self.data.hex(),
             "decoded": decoded,
             "note": self.note,

@@ -49,6 +49,10 @@ def explain(line: str) -> list[dict[str, Any]]:
     """What is known about one log line: each signature it matches, with the
     line's numbers decoded where the signature says how."""
     text = line[:MAX_LINE]
+    os_error = _OS_ERROR.search(text)
+    n = int(os_error[1]) if os_error is not None else -1
+    named = {"number": n, "name": errno.errorcode[n], "text": os.strerror(n)} \
+        if n in errno.errorcode else None  # fmt: skip
     found = []
     for sig in signatures():
         m = sig.pattern.search(text)
@@ -60,10 +64,8 @@ def explain(line: str) -> list[dict[str, Any]]:
         }  # fmt: skip
         if sig.decode == "rm":
             entry["decoded"] = _decode_rm(m)
-        os_error = _OS_ERROR.search(text)
-        if os_error is not None and int(os_error[1]) in errno.errorcode:
-            n = int(os_error[1])
-            entry["errno"] = {"number": n, "name": errno.errorcode[n], "text": os.strerror(n)}
+        if named is not None:
+            entry["errno"] = named
         found.append(entry)
     return found
 
