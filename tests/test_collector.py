@@ -115,6 +115,19 @@ def test_any_output_unpacks_or_is_refused_in_one_line(junk: bytes, inside: bytes
             assert "\n" not in str(e)
 
 
+def test_a_damaged_collector_output_is_refused_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    out.write_text("gunyah-capture: begin\n!!not base64!!\ngunyah-capture: end\n")
+    assert_usage_error(gunyah("probe", "--root", str(out)), "not valid base64")
+    out.write_text("gunyah-capture: begin\n" + base64.b64encode(b"\x1f\x8bjunk").decode()
+                   + "\ngunyah-capture: end\n")  # fmt: skip
+    assert_usage_error(gunyah("probe", "--root", str(out)), "not valid gzip")
+    out.write_text("gunyah-capture: begin\n" + base64.b64encode(b"not a tar").decode()
+                   + "\ngunyah-capture: end\n")  # fmt: skip
+    assert_usage_error(gunyah("probe", "--root", str(out)),
+                       f"{out} (the collector's capture): not a probe capture")  # fmt: skip
+
+
 def test_described_nodes_are_checked_like_the_rest(tmp_path: Path) -> None:
     def capture(notes: object) -> Path:
         path = tmp_path / f"c{len(list(tmp_path.iterdir()))}.tar"

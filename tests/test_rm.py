@@ -1,7 +1,9 @@
 """Message queues and the resource manager, as the QEMU build's pair answered
-its primary VM (docs/abi.md section 9): the RPC's facts against their
-sources, every measured request and reply byte for byte, what is dropped,
-the queues' quirks, and hostile clients."""
+its primary VM (measured: REAL-GUNYAH.md, "Message queues and the resource
+manager"; docs/abi.md section 9): the RPC's facts against their sources
+(quic/gunyah-resource-manager include/*.h), every measured request and reply
+byte for byte, what is dropped, the queues' quirks (hyp/ipc/msgqueue/src/
+msgqueue_common.c), and hostile clients."""
 
 from __future__ import annotations
 
@@ -294,6 +296,7 @@ def test_gunyah_rm_asks_and_decodes() -> None:
     assert p.returncode == 1 and "MSG_INVALID" in p.stdout
     assert_usage_error(gunyah("rm", "VM_NOPE"), "neither a message name")
     assert_usage_error(gunyah("rm", "VM_GET_STATE", "0g"), "not hex bytes")
+    assert_usage_error(gunyah("rm", "VM_GET_STATE", "00" * (rm.MAX_MSG_SIZE + 1)), "at most")
 
 
 def test_decode_explains_what_a_kernel_logged() -> None:

@@ -72,6 +72,9 @@ def test_gunyah_explain() -> None:
     posted = "crosvm started\nCaused by:\n    Invalid argument (os error 22)\n"
     p = gunyah("explain", "-", stdin=posted)
     assert p.returncode == 0 and "create-vm-einval" in p.stdout
+    flood = "A" * (5 << 20) + "\nRM rejected message 56000024. Error: 4\n"  # one huge line
+    p = gunyah("explain", "-", stdin=flood)
+    assert p.returncode == 0 and "VM_GET_VMID" in p.stdout and len(p.stdout) < 20_000
     p = gunyah("explain", "all is well")
     assert p.returncode == 1 and "no known Gunyah failure" in p.stdout
     assert_usage_error(gunyah("explain"), "give a LINE")

@@ -67,7 +67,11 @@ def _collected(path: str) -> View | None:
     with tempfile.NamedTemporaryFile(prefix="gunyah-collected-", suffix=".tar") as t:
         t.write(tar)
         t.flush()
-        view = TarView(t.name)  # read whole into memory: the file may go
+        try:
+            view = TarView(t.name)  # read whole into memory: the file may go
+        except CaptureError as e:  # named as the user named it, not by our temporary file
+            raise CaptureError(str(e).replace(t.name, f"{path} (the collector's capture)")) \
+                from None  # fmt: skip
     view.name = path
     return view
 
