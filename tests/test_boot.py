@@ -272,6 +272,59 @@ def test_probe_capture_refusals(tmp_path: Path) -> None:
     )
 
 
+STANDIN = MODULES / "standin_gunyah.c"  # a documented stand-in for the VM manager
+
+
+@pytest.mark.parametrize(
+    ("abi", "created", "refused"),
+    [("upstream", "upstream", None), ("vendor", "vendor", None), ("einval", None, "EINVAL")],
+)
+def test_the_active_check_on_a_real_kernel(tmp_path: Path, abi: str, created: str | None,
+                                           refused: str | None) -> None:  # fmt: skip
+    """The program `probe --active` runs, run by the collector in the guest's
+    init, against a /dev/gunyah that answers one ABI: the VM it makes is
+    destroyed at once, and the probe names the ABI that answered."""
+    cap = tmp_path / "capture.tar.gz"
+    status, d, err = boot("--module", str(STANDIN), "--module-args", f"standin_gunyah=abi={abi}",
+                          "--capture-probe", str(cap), "--probe-active")  # fmt: skip
+    assert status == 0 and d["capture_problem"] is None, err
+    said = [ln.split("gunyah-standin: ", 1)[1] for ln in d["console"] if "gunyah-standin: " in ln]
+    report = json.loads(gunyah("probe", "--root", str(cap), "--json").stdout)
+    answers = {a["abi"]: a for a in report["active"]["answers"]}
+    assert report["active"]["opened"] is True and set(answers) == {"upstream", "vendor"}
+    if created:
+        assert said == [f"created a VM (ioctl {0x4700 if abi == 'upstream' else 0xB201:#x})",
+                        "VM destroyed"]  # fmt: skip
+        assert answers[created]["created"] is True
+        assert answers[created]["vm_fd"] == "anon_inode:gunyah-vm"
+        other = "vendor" if created == "upstream" else "upstream"
+        assert answers[other]["errno_name"] == "ENOTTY"
+        assert report["driver_generation"] == created
+        assert any(f"{created} (" in c and "just now" in c for c in report["can_create"])
+    else:
+        assert said == ["refused a VM (ioctl 0x4700)"]
+        assert answers["upstream"]["errno_name"] == refused
+        assert "created no VM with either ABI" in " ".join(report["in_the_way"])
+
+
+def test_no_vm_is_created_unless_asked(tmp_path: Path) -> None:
+    cap = tmp_path / "capture.tar.gz"
+    status, d, err = boot("--module", str(STANDIN), "--capture-probe", str(cap))
+    assert status == 0, err
+    assert d["capture_problem"] is None and d["console"]
+    assert not any("gunyah-standin:" in ln for ln in d["console"])
+    assert json.loads(gunyah("probe", "--root", str(cap), "--json").stdout)["active"] is None
+
+
+def test_active_and_module_args_refusals(tmp_path: Path) -> None:
+    assert_usage_error(gunyah("boot", "--probe-active"), "add --capture-probe FILE")
+    assert_usage_error(gunyah("boot", "--module-args", "standin_gunyah=abi=vendor"),
+                       "no --module is named standin_gunyah")  # fmt: skip
+    for bad in ("standin_gunyah", "standin_gunyah=abi=$(reboot)", "standin_gunyah=a=*"):
+        assert_usage_error(gunyah("boot", "--module", str(STANDIN), "--module-args", bad),
+                           "give NAME=PARAMS")  # fmt: skip
+
+
 # -- the conformance matrix on the real kernel -------------------------------
 def conformance(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TMPDIR": str(_TMP[-1])}

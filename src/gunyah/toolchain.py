@@ -17,6 +17,8 @@ BUILTIN_SOURCE = GUESTS_DIR / "identify.c"
 BUILTIN_ELF = GUESTS_DIR / "identify.elf"
 SHIM_DIR = Path(__file__).resolve().parent / "boot" / "shim"
 SHIM_ELF = SHIM_DIR / "shim.elf"
+PROBE_DIR = Path(__file__).resolve().parent / "probe"
+ACTIVE_ELF = PROBE_DIR / "active.elf"
 # Code that must not touch FP/SIMD registers (they are the guest's, and it
 # saves none): the features off, since zig's clang ignores -mgeneral-regs-only.
 NO_FP = "-neon-fp_armv8"
@@ -68,6 +70,15 @@ def build_shim(output: Path = SHIM_ELF) -> Path:
     return build([SHIM_DIR / "start.S", SHIM_DIR / "shim.c"], output, SHIM_FLAGS)
 
 
+def build_active(output: Path = ACTIVE_ELF) -> Path:
+    """(Re)build the program `gunyah probe --active` runs on the device (a
+    static Linux executable: freestanding, it makes its own system calls)."""
+    from .probe.active import c_defines
+
+    return build([PROBE_DIR / "active.c"], output, ("-Wl,-e,_start", "-Os", *c_defines()))
+
+
 if __name__ == "__main__":
     print(build_builtin())
     print(build_shim())
+    print(build_active())

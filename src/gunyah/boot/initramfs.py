@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..probe import collector
+from ..probe.active import helper_path
 
 # What init prints; `gunyah boot` reads these lines from the console. Only
 # the lines that carry the boot's nonce (a secret the host makes for each
@@ -39,10 +40,12 @@ def capture_markers(nonce: str) -> tuple[str, str]:
 # What `gunyah probe` reads, gathered by the guest with the very collector
 # `gunyah probe --collector` prints (probe/collector.sh), under busybox's sh
 # and applets, and sent to the console between two marker lines.
+# With `active`, the collector also runs `gunyah probe --active`'s program.
 _CAPTURE = """$B mkdir -p /tmp
 $B --install -s /bin
-PATH=/bin TMPDIR=/tmp $B sh /collector.sh "{begin}" "{end}"
+{active}PATH=/bin TMPDIR=/tmp $B sh /collector.sh "{begin}" "{end}"
 """
+_ACTIVE = "GUNYAH_ACTIVE=$($B base64 /active.elf) "
 
 # The first module inserted is judged when `judge` is 1: init takes the
 # last "gunyah-verdict: X" it logged while it loaded (the kernel log's lines
@@ -77,14 +80,16 @@ $B poweroff -f
 """
 
 
-def init_script(nonce: str, judge: bool, capture: bool) -> str:
+def init_script(nonce: str, judge: bool, capture: bool, active: bool = False) -> str:
     """/init for one boot: insert the modules, report the judged one's
-    verdict with the nonce, send the capture if asked, power off."""
+    verdict with the nonce, send the capture if asked (with the active check's
+    answers if asked), power off."""
     begin, end = capture_markers(nonce)
+    gather = _CAPTURE.format(begin=begin, end=end, active=_ACTIVE if active else "")
     return _INIT.format(
         judge=int(judge), loaded=LOADED, failed=FAILED, verdict=VERDICT,
         prefix=verdict_prefix(nonce), none=NO_VERDICT, done=INIT_DONE,
-        capture=_CAPTURE.format(begin=begin, end=end) if capture else "",
+        capture=gather if capture else "",
     )  # fmt: skip
 
 
@@ -122,11 +127,14 @@ def build(
     args: dict[str, str] | None = None,
     judge: bool = True,
     capture: bool = False,
+    active: bool = False,
 ) -> bytes:
     """The gzipped archive: /init, /bin/busybox, /dev/console and /modules,
     each module inserted with its `args` (by file name), if any, the first
     judged when `judge`; with `capture`, init also sends what the probe
-    reads."""
+    reads, and with `active` as well, runs the probe's active check first."""
+    if active and not capture:
+        raise ValueError("the active check's answers travel in the capture")
     names = [m.name for m in modules]
     args = args or {}
     if len(set(names)) != len(names):
@@ -138,10 +146,13 @@ def build(
         Entry("sys", stat.S_IFDIR | 0o755),
         Entry("bin", stat.S_IFDIR | 0o755),
         Entry("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()),
-        Entry("init", stat.S_IFREG | 0o755, init_script(nonce, judge, capture).encode()),
+        Entry("init", stat.S_IFREG | 0o755,
+              init_script(nonce, judge, capture, active).encode()),
         Entry("collector.sh", stat.S_IFREG | 0o644, collector.script().encode()),
         Entry("modules", stat.S_IFDIR | 0o755),
         Entry("modules/order", stat.S_IFREG | 0o644, _order(names, args)),
     ]
+    if active:
+        entries.append(Entry("active.elf", stat.S_IFREG | 0o755, helper_path().read_bytes()))
     entries += [Entry(f"modules/{m.name}", stat.S_IFREG | 0o644, m.read_bytes()) for m in modules]
     return gzip.compress(_newc(entries), compresslevel=1, mtime=0)

@@ -101,6 +101,8 @@ class BootOptions:
     append: str = ""
     timeout: float = 60.0
     capture: bool = False  # the guest sends what `gunyah probe` reads
+    active: bool = False  # and runs `gunyah probe --active` first
+    module_args: tuple[tuple[str, str], ...] = ()  # (a module's .ko file name, its parameters)
     kernel_addr: int | None = None  # where a raw binary loads
     memory: int = MAX_MEMORY  # bytes of RAM the guest is given, from RAM_BASE
     cmdline: str | None = None  # the whole command line, instead of ours
@@ -328,9 +330,11 @@ def read_initrd(path: Path) -> bytes:
 
 
 def _module_args(opts: BootOptions) -> dict[str, str]:
-    if not (opts.identify_module and opts.identify_args):
-        return {}
-    return {modules.IDENTIFY_SOURCE.with_suffix(".ko").name: opts.identify_args}
+    """Each module's parameters, by its .ko's file name."""
+    args = dict(opts.module_args)
+    if opts.identify_module and opts.identify_args:
+        args[modules.IDENTIFY_SOURCE.with_suffix(".ko").name] = opts.identify_args
+    return args
 
 
 def check_memory(size: int) -> None:
@@ -385,7 +389,8 @@ def boot(
         initrd = read_initrd(opts.initrd)
     elif guest.linux:
         initrd = initramfs.build(parts.busybox, kos, nonce, _module_args(opts),
-                                 judge=_judged(opts), capture=opts.capture)  # fmt: skip
+                                 judge=_judged(opts), capture=opts.capture,
+                                 active=opts.active)  # fmt: skip
     dtb_addr = _align(guest.end, 0x20_0000)
     initrd_addr = dtb_addr + 0x20_0000
     if initrd_addr + len(initrd or b"") > ram_end:

@@ -33,6 +33,10 @@ IDENTIFY_SOURCE = MODULE_DIR / "gunyah_identify.c"
 BUILD_TIMEOUT = 300
 MAX_MODULE = 64 << 20
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A module's parameters as insmod takes them: words of name=value, nothing
+# init's shell would expand (init passes them unquoted, to split the words).
+_PARAMS = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(=[A-Za-z0-9_.,:/+-]*)?"
+                     r"( [A-Za-z_][A-Za-z0-9_.]*(=[A-Za-z0-9_.,:/+-]*)?){0,31}")  # fmt: skip
 
 
 class ModuleError(Exception):
@@ -78,6 +82,17 @@ def abi_header() -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def module_args(text: str) -> tuple[str, str]:
+    """NAME=PARAMS (`--module-args`): the module's name (its file's, without
+    .c or .ko) and its parameters; ModuleError when they are not plain."""
+    name, sep, params = text.partition("=")
+    name = name.removesuffix(".c").removesuffix(".ko")
+    if not (sep and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) and _PARAMS.fullmatch(params)):
+        raise ModuleError(f"--module-args {text!r}: give NAME=PARAMS, such as 'mymod=count=3 "
+                          "mode=fast' (letters, digits and _.,:/+- only)")  # fmt: skip
+    return name, params
 
 
 def _first_errors(output: str, limit: int = 5) -> str:

@@ -50,6 +50,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
         check_memory,
     )
     from ..boot.modules import ModuleError
+    from ..boot.modules import module_args as module_args_of
     from ..toolchain import SHIM_ELF
 
     try:
@@ -64,6 +65,20 @@ def cmd_boot(args: argparse.Namespace) -> int:
     if not 1 <= args.smp <= MAX_CPUS:
         raise UsageError(f"--smp takes 1 to {MAX_CPUS} vCPUs, not {args.smp}")
     capture = args.capture_probe
+    if args.probe_active and capture is None:
+        raise UsageError("--probe-active runs in the guest's capture: add --capture-probe FILE")
+    kos = {(m.stem.replace("-", "_") if m.suffix == ".c" else m.stem):
+           (f"{m.stem.replace('-', '_')}.ko" if m.suffix == ".c" else m.name)
+           for m in args.module}  # fmt: skip
+    module_args = []
+    for text in args.module_args:
+        try:
+            name, params = module_args_of(text)
+        except ModuleError as e:
+            raise UsageError(str(e)) from None
+        if name not in kos:
+            raise UsageError(f"--module-args {name}=...: no --module is named {name}")
+        module_args.append((kos[name], params))
     if capture is not None:
         if args.initrd is not None:
             raise UsageError("--capture-probe needs our init: it cannot go with --initrd")
@@ -80,6 +95,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
         append=args.append,
         timeout=args.timeout,
         capture=capture is not None,
+        active=args.probe_active,
+        module_args=tuple(module_args),
         kernel_addr=args.kernel_addr,
         memory=args.memory,
         cmdline=args.cmdline,
@@ -168,6 +185,9 @@ def register(sub: Any) -> None:
     p.add_argument("--module", type=Path, action="append", default=[], metavar="FILE",
                    help="a module to insert after ours: FILE.c is built against the "
                    "kernel's headers first (repeatable)")  # fmt: skip
+    p.add_argument("--module-args", action="append", default=[], metavar="NAME=PARAMS",
+                   help="parameters for the --module named NAME, as insmod takes them "
+                   "('standin_gunyah=abi=vendor'; repeatable)")  # fmt: skip
     p.add_argument("--no-identify", action="store_true", help="do not insert our module")
     p.add_argument("--kernel", type=Path, metavar="FILE",
                    help="what to boot: an arm64 Linux Image (default: the one "
@@ -196,6 +216,10 @@ def register(sub: Any) -> None:
     p.add_argument("--capture-probe", type=Path, metavar="FILE",
                    help="the guest gathers what 'gunyah probe' reads and it is written to "
                    "FILE as a capture ('gunyah probe --root FILE' reads it)")  # fmt: skip
+    p.add_argument("--probe-active", action="store_true",
+                   help="with --capture-probe: the guest also runs 'gunyah probe --active' "
+                   "(create and destroy a VM through its /dev/gunyah with each ABI), and the "
+                   "answers go into the capture")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="print the whole console")
     p.add_argument("--trace", action="store_true", help="print every call the kernel made")
     add_json(p)

@@ -24,12 +24,24 @@ def cmd_probe(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.adb is not None:
         return _over_adb(args)
+    ran: bytes | None = None
+    if args.active:
+        if args.root != "/":
+            raise UsageError("--active asks this system's /dev/gunyah (or a device's, with "
+                             "--adb): it cannot go with --root; a capture taken with "
+                             "--active keeps its answers")  # fmt: skip
+        from ..probe.active import ActiveError, run_here
+
+        try:
+            ran = run_here()
+        except ActiveError as e:
+            raise UsageError(str(e)) from None
     if args.capture is not None and not args.capture:
         raise UsageError("--capture needs a file name, not ''")
     if args.capture and os.path.lexists(args.capture):
         raise UsageError(f"{args.capture}: already exists; the capture never replaces a file")
     try:
-        report = probe.probe(args.root)
+        report = probe.probe(args.root, ran)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.capture:
@@ -62,14 +74,14 @@ def _over_adb(args: argparse.Namespace) -> int:
     if args.root != "/":
         raise UsageError("--adb probes the device: it cannot go with --root")
     try:
-        tar = collector.over_adb(args.adb or None)
+        tar = collector.over_adb(args.adb or None, active=args.active)
     except collector.CollectorError as e:
         raise UsageError(str(e)) from None
     with tempfile.TemporaryDirectory(prefix="gunyah-adb-") as tmp:
         path = os.path.join(tmp, "device.tar")
         with open(path, "wb") as f:
             f.write(tar)
-        args.root, args.adb = path, None
+        args.root, args.adb, args.active = path, None, False
         return cmd_probe(args)
 
 
@@ -80,7 +92,8 @@ def register(sub: Any) -> None:
         description="Gather, without changing anything, what this Linux or Android system "
         "shows about its hypervisor: the device tree's /hypervisor node and its children, "
         "/sys/hypervisor, /dev/gunyah, Gunyah modules and drivers, the Gunyah driver's "
-        "kernel log lines, the CPU implementer, DMI, the kernel version. Verdict: "
+        "kernel log lines, the CPU implementer, DMI, the kernel version (and, only with "
+        "--active, what /dev/gunyah answers when asked to create a VM). Verdict: "
         "gunyah-host, gunyah-guest, other-hypervisor or no-evidence. Exit status: 0 for a "
         "Gunyah verdict, 1 otherwise, 2 bad usage.",
     )
@@ -107,5 +120,13 @@ def register(sub: Any) -> None:
                    help="print one identifier as systemd-detect-virt does (gunyah, kvm, "
                    "pkvm, geniezone, xen, ..., vm-other, none) and exit 0 when it is not "
                    "none")  # fmt: skip
+    from ..probe.active import CREATE_VM
+
+    ioctls = ", ".join(f"{c.abi} {c.name} {c.number:#x}" for c in CREATE_VM)
+    p.add_argument("--active", action="store_true",
+                   help="the one check that changes something, never by default: ask "
+                   f"/dev/gunyah to create a VM with each driver generation's ioctl ({ioctls}) "
+                   "and destroy it at once, and report which answered and how; here on "
+                   "arm64 Linux, or on the device with --adb")  # fmt: skip
     add_json(p)
     p.set_defaults(func=cmd_probe)

@@ -76,9 +76,11 @@ def _collected(path: str) -> View | None:
     return view
 
 
-def probe(root: str = "/") -> Report:
+def probe(root: str = "/", active_output: bytes | None = None) -> Report:
+    """The report on `root`; `active_output` is what the active check
+    printed on that system (active.run_here), when it ran."""
     with open_view(root) as view:
-        return run(view)
+        return run(view, active_output)
 
 
 def detect(root: str = "/") -> dict[str, Any]:

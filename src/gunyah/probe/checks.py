@@ -2,8 +2,10 @@
 
 A Python process cannot issue HVC, but a Linux or Android system shows what
 its kernel found. Every check here only reads (files, directory listings,
-stat); nothing is written, no ioctl is issued, no VM is created. A missing,
-unreadable or garbled file is itself evidence, noted as such.
+stat); nothing is written, no ioctl is issued, no VM is created (but for
+`--active`, whose answers, read by active.py, arrive here as the text the
+active check printed). A missing, unreadable or garbled file is itself
+evidence, noted as such.
 
 Where the names come from:
 - the device tree's /hypervisor node: `gunyah-hypervisor` in the upstream
@@ -32,6 +34,7 @@ from typing import Any
 
 from .. import triage
 from ..abi.devicetree import GUNYAH_COMPATIBLES, RM_COMPATIBLES
+from . import active as active_check
 from . import kernel_log
 from .report import (
     GUNYAH_VERDICTS,
@@ -80,9 +83,10 @@ _DIR = NodeInfo("dir", 0o755, 0, 0, None)  # a directory a capture keeps by name
 
 
 class _Prober:
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, active: bytes | None = None) -> None:
         self.view = view
         self.report = Report(view.name)
+        self.active_output = active  # what --active printed on this system, if it ran
 
     def add(self, *args: Any, **kw: Any) -> None:
         self.report.evidence.append(Evidence(*args, **kw))
@@ -133,6 +137,7 @@ class _Prober:
         self.reserved_memory()
         self.partitions()
         self.driver_generation()
+        self.active()
         self.readiness()
         if self.report.x86 and any(e.supports in GUNYAH_VERDICTS for e in self.report.evidence):
             self.add("/proc/cpuinfo", "info", "an x86 CPU: Gunyah runs only on arm64, so the "
@@ -407,6 +412,26 @@ class _Prober:
         self.add("/proc/modules", "info", f"Gunyah driver generation: {what}",
                  value=self.report.driver)
 
+    def active(self) -> None:
+        """What the active check answered: run here (--active) or by the
+        collector, whose capture keeps it."""
+        path = active_check.RESULT_FILE
+        data = self.active_output
+        if data is not None:
+            self.report.read[path] = data
+        elif (data := self.read(path)) is None:
+            return
+        result = self.report.active = active_check.parse(data)
+        created = [a for a in result["answers"] if a.get("created")]
+        self.add("/dev/gunyah", "found" if created else "info", active_check.summary(result),
+                 VERDICT_HOST if created else None, result)  # fmt: skip
+        if len(created) == 1:  # an answer outweighs module names
+            if self.report.driver not in (None, created[0]["abi"]):
+                self.add("/dev/gunyah", "info", f"the module names suggested the "
+                         f"{self.report.driver} drivers, but the {created[0]['abi']} ioctl "
+                         "is the one that created a VM")  # fmt: skip
+            self.report.driver = created[0]["abi"]
+
     def readiness(self) -> None:
         """What could create VMs here, and what stands in the way."""
         r, nodes = self.report, self.report.nodes
@@ -420,6 +445,8 @@ class _Prober:
             if gunyah.readable is False:
                 block.append(f"/dev/gunyah (mode {gunyah.mode:04o}) is not open to this user: "
                              "it needs root (adb root, or a rooted device)")
+        if r.active is not None:
+            self._active_readiness(can, block)
         if kvm is not None and kvm.kind == "char":
             can.append("KVM VMs through /dev/kvm (crosvm, QEMU with -accel kvm)")
             if kvm.readable is False:
@@ -433,6 +460,25 @@ class _Prober:
             block.append("this kernel is a Gunyah guest without /dev/gunyah: the VM manager "
                          "driver is not loaded or not built")
         r.can_create, r.in_the_way = can, block
+
+    def _active_readiness(self, can: list[str], block: list[str]) -> None:
+        """The active check's answers replace guesses about /dev/gunyah."""
+        result = self.report.active or {}
+        created = [a for a in result.get("answers", []) if a.get("created")]
+        gunyah_lines = [c for c in can if c.startswith("Gunyah VMs")]
+        for line in gunyah_lines:
+            can.remove(line)
+        if created:
+            names = " or ".join(f"{a['abi']} ({a['ioctl']})" for a in created)
+            can.insert(0, f"Gunyah VMs through /dev/gunyah: it created one with the {names} "
+                       "ioctl just now, so a VMM that speaks that ABI can")  # fmt: skip
+            block[:] = [b for b in block if not b.startswith("/dev/gunyah")]
+        elif result.get("opened") is False:
+            block.append(f"the active check: {result['open_error']['meaning']}")
+        else:
+            why = "; ".join(f"{a['abi']} {a.get('errno_name', '')}: {a['meaning']}"
+                            for a in result.get("answers", []))  # fmt: skip
+            block.append(f"/dev/gunyah created no VM with either ABI ({why or 'no answer'})")
 
     def kernel_version(self) -> None:
         for path in ("proc/sys/kernel/osrelease", "proc/version"):
@@ -478,5 +524,5 @@ def _dt_strings(data: bytes) -> list[str] | None:
     return parts
 
 
-def run(view: View) -> Report:
-    return _Prober(view).run()
+def run(view: View, active: bytes | None = None) -> Report:
+    return _Prober(view, active).run()

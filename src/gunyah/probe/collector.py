@@ -56,15 +56,24 @@ def unpack(output: bytes, begin: str = BEGIN, end: str = END) -> bytes:
     return data
 
 
-def over_adb(serial: str | None) -> bytes:
+def active_helper() -> str:
+    """The active check's program as the collector takes it: GUNYAH_ACTIVE's value."""
+    from .active import helper_path
+
+    return base64.b64encode(helper_path().read_bytes()).decode()
+
+
+def over_adb(serial: str | None, active: bool = False) -> bytes:
     """Run the collector on the device through `adb exec-out` (nothing pushed:
-    the script travels in the command, base64) and return its tar."""
+    the script, and with `active` the active check's program, travel in the
+    command, base64) and return its tar."""
     adb = shutil.which("adb")
     if adb is None:
         raise CollectorError("adb is not on PATH: install Android's platform-tools")
     encoded = base64.b64encode(script().encode()).decode()
+    env = f"GUNYAH_ACTIVE={active_helper()} " if active else ""
     cmd = [adb, *(["-s", serial] if serial else []), "exec-out",
-           f"echo {encoded} | base64 -d | sh -s"]  # fmt: skip
+           f"echo {encoded} | base64 -d | {env}sh -s"]  # fmt: skip
     try:
         p = subprocess.run(cmd, capture_output=True, timeout=ADB_TIMEOUT,
                            stdin=subprocess.DEVNULL)  # fmt: skip

@@ -8,6 +8,11 @@
 # of any file, and leaves nothing behind (its temporary directory goes, however
 # it ends). Without root it takes what it may: what it may not read is listed
 # in the capture's notes, and device nodes it cannot copy are described there.
+#
+# Only when GUNYAH_ACTIVE holds the active check's program (base64, as
+# `gunyah probe --active` sends it) does it change anything: the program asks
+# /dev/gunyah to create a VM with each ABI and destroys it at once; what it
+# printed goes into the capture.
 BEGIN=${1:-gunyah-capture: begin}
 END=${2:-gunyah-capture: end}
 MAX=1048576
@@ -96,6 +101,16 @@ for p in /dev/block/by-name/*; do
     esac
 done
 mkdir -p "$C/var/log" "$C/gunyah-collector"
+if [ -n "${GUNYAH_ACTIVE:-}" ]; then  # before the log is read, so it shows the VM come and go
+    if printf '%s\n' "$GUNYAH_ACTIVE" | base64 -d > "$C/.active" 2>/dev/null && chmod 700 "$C/.active"; then
+        "$C/.active" /dev/gunyah 2>/dev/null | head -c 4096 > "$C/gunyah-collector/active"
+        [ -s "$C/gunyah-collector/active" ] ||
+            unreadable "gunyah-collector/active" "the active check did not run (is $T mounted noexec?)"
+    else
+        unreadable "gunyah-collector/active" "the active check did not unpack"
+    fi
+    rm -f "$C/.active"
+fi
 if dmesg 2>/dev/null | tail -n 20000 | head -c "$MAX" > "$C/var/log/dmesg" && [ -s "$C/var/log/dmesg" ]; then
     :
 else

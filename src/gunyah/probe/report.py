@@ -54,6 +54,7 @@ class Report:
     driver: str | None = None  # Gunyah driver generation: "vendor" (gh_*) or "upstream"
     can_create: list[str] = field(default_factory=list)  # what could create VMs here
     in_the_way: list[str] = field(default_factory=list)  # and what stands in the way
+    active: dict[str, Any] | None = None  # what --active answered (active.parse), if it ran
 
     @property
     def verdict(self) -> str:
@@ -119,5 +120,6 @@ class Report:
             "driver_generation": self.driver,
             "can_create": self.can_create,
             "in_the_way": self.in_the_way,
+            "active": self.active,
             "evidence": [e.to_dict() for e in self.evidence],
         }
