@@ -84,6 +84,7 @@ def test_channel_records_match_the_shims_header() -> None:
     assert {k: int(v) for k, v in req.items()} == {
         "REQ_HVC": channel.REQ_HVC, "REQ_SMC": channel.REQ_SMC,
         "REQ_FAULT": channel.REQ_FAULT, "REQ_RESULT": channel.REQ_RESULT,
+        "REQ_WAIT": channel.REQ_WAIT, "REQ_WOKE": channel.REQ_WOKE,
     }  # fmt: skip
 
 
@@ -326,7 +327,7 @@ def test_channel_answers_from_the_model_and_records_the_call(compiled: bool) -> 
         ]
 
 
-@given(kind=st.one_of(st.integers(0, 3), st.integers(0, 2**64 - 1)),
+@given(kind=st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1)),
        imm=st.one_of(st.integers(0, 0xFFFF), st.integers(0, 2**64 - 1)),
        regs=st.lists(st.integers(0, 2**64 - 1), min_size=18, max_size=18),
        compiled=st.booleans())  # fmt: skip
@@ -338,7 +339,9 @@ def test_channel_takes_any_mailbox_contents(kind, imm, regs, compiled) -> None:
         m.ch.close()
         assert m.ch.error is None
         valid = kind in (channel.REQ_HVC, channel.REQ_SMC) and imm <= 0xFFFF
-        assert (m.ch.fault is None) == valid  # a lone CPU_ON result is malformed too
+        waits = kind == channel.REQ_WAIT  # not a call, but the shim writes it
+        assert (m.ch.fault is None) == (valid or waits)  # a lone result or wake is malformed
+        assert m.ch.waiting == ({0} if waits else set())
         if m.ch.fault is not None and kind != channel.REQ_FAULT:
             assert "malformed" in m.ch.fault.describe()
         if valid:  # answered as the model answers, and kept as it was asked and answered
@@ -371,6 +374,20 @@ def test_a_cpu_on_qemu_could_not_carry_out_leaves_the_model_as_it_was(compiled: 
         assert m.ch.fault is None and m.ch.hyp.power.on == [True, True]
         # the trace shows what the guest received
         assert [c.after[0] for c in m.ch.calls] == [failure, psci.SUCCESS]
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_the_channel_knows_which_vcpus_wait_with_nothing_to_wake_them(compiled: bool) -> None:
+    with _Mailbox(compiled, cpus=2) as m:
+        m.ch.ended.clear()
+        m.call(channel.REQ_WAIT, 0, 0x40, [])
+        assert m.ch.waiting == {0} and m.ch.wait_changes == 1 and m.ch.ended.is_set()
+        m.ch.ended.clear()  # (the watcher's news; `call` would not wait for the answer)
+        m.call(channel.REQ_WOKE, 0, 0x40, [])
+        assert m.ch.waiting == set() and m.ch.wait_changes == 2
+        assert m.ch.fault is None and m.ch.calls == []  # neither is a call
+        m.call(channel.REQ_WOKE, 0, 0x40, [])  # the shim never wakes what did not wait
+        assert m.ch.fault is not None and "a wake with no wait" in m.ch.fault.describe()
 
 
 @pytest.mark.parametrize("compiled", LOOPS)

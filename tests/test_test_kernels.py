@@ -27,8 +27,11 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each test kernel as an ELF, and as a raw binary beside it (NAME.bin)."""
     out = tmp_path_factory.mktemp("test-kernels")
     built = {}
-    for name in ("psci_test", "selftest", "testdev_exit", "cpu_off"):
-        elf = build([BOOT_GUESTS / f"{name}.c"], out / f"{name}.elf", FLAGS)
+    forms = {name: (name, ()) for name in ("psci_test", "selftest", "testdev_exit", "cpu_off")}
+    for waker in ("none", "timer", "cpu"):
+        forms[f"wfi_{waker}"] = ("wfi", (f"-DWAKER=WAKER_{waker.upper()}",))
+    for name, (source, defines) in forms.items():
+        elf = build([BOOT_GUESTS / f"{source}.c"], out / f"{name}.elf", (*FLAGS, *defines))
         raw = out / f"{name}.bin"
         p = subprocess.run([sys.executable, "-m", "ziglang", "objcopy", "-O", "binary", str(elf),
                             str(raw)], capture_output=True, text=True)  # fmt: skip
@@ -93,6 +96,37 @@ def test_a_guest_with_every_cpu_off_is_halted_at_once(kernels: dict[str, Path]) 
     p = run_boot("--kernel", str(kernels["cpu_off"]), "--timeout", "60")
     assert "cpu-off: turning the last CPU off" in p.stdout
     assert "guest status: none reported" in p.stdout
+
+
+def test_a_guest_waiting_with_nothing_to_wake_it_is_halted_at_once(
+    kernels: dict[str, Path],
+) -> None:
+    rc, d, _ = boot("--kernel", str(kernels["wfi_none"]), "--timeout", "60")
+    assert lines(d, "wfi: ") == ["wfi: CPU 0 waits"]
+    assert (rc, d["stopped_by"], d["guest_status"]) == (0, "halted", None)
+    assert d["halted_because"].startswith("every vCPU that is on (0) waits in WFI")
+    assert d["boot_seconds"] < 30
+    p = run_boot("--kernel", str(kernels["wfi_none"]), "--timeout", "60")
+    assert "halted: every vCPU that is on (0) waits in WFI with nothing to wake it" in p.stdout
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_timer_wakes_a_waiting_guest(kernels: dict[str, Path], persona: str) -> None:
+    """An armed timer the GIC passes on is something to wake it: not halted."""
+    rc, d, _ = boot("--kernel", str(kernels["wfi_timer"]), "--persona", persona,
+                    "--timeout", "60")  # fmt: skip
+    assert lines(d, "wfi: ") == ["wfi: CPU 0 waits", "wfi: the timer woke CPU 0"]
+    assert (rc, d["stopped_by"], d["halted_because"]) == (0, "poweroff", None)
+
+
+def test_another_cpu_can_wake_a_waiting_one(kernels: dict[str, Path]) -> None:
+    """CPU 0 waits with nothing to wake it, but CPU 1 runs: no halt, though
+    CPU 1 takes twice the grace; its SGI wakes CPU 0, which powers off."""
+    rc, d, _ = boot("--kernel", str(kernels["wfi_cpu"]), "--smp", "2", "--timeout", "60")
+    assert lines(d, "wfi: ") == ["wfi: CPU 0 waits", "wfi: CPU 1 sent CPU 0 an SGI",
+                                 "wfi: CPU 0 woke"]  # fmt: skip
+    assert (rc, d["stopped_by"]) == (0, "poweroff")
+    assert d["boot_seconds"] > machine.WAIT_GRACE
 
 
 def test_the_command_line_is_the_users_when_they_give_it() -> None:

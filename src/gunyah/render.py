@@ -296,6 +296,8 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
                f"(persona {d['persona']}, {cpus})")  # fmt: skip
     if d["problem"]:
         out.append(f"problem: {printable(d['problem'])}")
+    if d.get("halted_because"):
+        out.append(f"halted: {d['halted_because']}")
     if d["kernel"] != "linux":
         status = d["guest_status"]
         out.append(f"guest status: {'none reported' if status is None else status}")

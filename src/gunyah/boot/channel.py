@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - depends on the install
 
 HEADER_WORDS = 6
 RECORD = struct.Struct(f"<{HEADER_WORDS + NUM_REGS}Q")  # request and response alike
-REQ_HVC, REQ_SMC, REQ_FAULT, REQ_RESULT = 0, 1, 2, 3
+REQ_HVC, REQ_SMC, REQ_FAULT, REQ_RESULT, REQ_WAIT, REQ_WOKE = 0, 1, 2, 3, 4, 5
 ACTIONS = {None: 0, "cpu_on": 1, "cpu_off": 2, "system_off": 3, "system_reset": 4}
 MAX_CALLS = 10_000  # calls kept (the last ones); the rest are counted
 MAX_ACTIONS = 1_000  # actions kept (the last ones); the rest are counted
@@ -101,6 +101,8 @@ class Channel:
         self.action_count = 0
         self.final: Action | None = None  # the SYSTEM_OFF or reset that ended the boot
         self._pending: dict[int, tuple[int, Action]] = {}  # CPU_ON the shim carries out, by call
+        self.waiting: set[int] = set()  # vCPUs in WFI that only another vCPU could wake
+        self.wait_changes = 0  # WAITs and WOKEs so far: the watcher sees the set is settled
         self.fault: ShimFault | None = None
         self.error: BaseException | None = None  # an error of ours, on the serving thread
         self.ended = threading.Event()  # news for the watcher (the console sets it too)
@@ -215,7 +217,8 @@ class Channel:
         return raw
 
     def _other(self, cpu: int, box: int) -> None:
-        """A request that is not a call: a CPU_ON's outcome, a fault the shim
+        """A request that is not a call: a CPU_ON's outcome, a vCPU that
+        waits with nothing to wake it or woke all the same, a fault the shim
         reports, or one the shim would never write (only the shim writes
         here, but it is checked all the same)."""
         words = self._words
@@ -226,9 +229,17 @@ class Channel:
         elif kind == REQ_FAULT and imm <= 1:
             self.fault = ShimFault(cpu, pc, esr, far, bool(imm))
             self.ended.set()
+        elif kind == REQ_WAIT or (kind == REQ_WOKE and cpu in self.waiting):
+            self.wait_changes += 1
+            if kind == REQ_WAIT:  # news for the watcher: perhaps none is left to run
+                self.waiting.add(cpu)
+                self.ended.set()
+            else:
+                self.waiting.discard(cpu)
         else:
-            self._malformed(cpu, words, box + REQ_AT, f"kind {kind:#x}" if kind > REQ_FAULT
-                            else f"immediate {imm:#x} is over 16 bits")  # fmt: skip
+            why = "a wake with no wait" if kind == REQ_WOKE else f"kind {kind:#x}" \
+                if kind > REQ_FAULT else f"immediate {imm:#x} is over 16 bits"  # fmt: skip
+            self._malformed(cpu, words, box + REQ_AT, why)
 
     def _act(self, cpu: int, box: int, regs: list[int], action: Action) -> None:
         """The answer to a call that asks for an action: its header says what."""

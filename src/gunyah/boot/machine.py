@@ -4,7 +4,8 @@ SMC answered by the model.
 
 The run ends the first way it can: SYSTEM_OFF or a reset reaches the model
 (`poweroff`, `reset`); the kernel says it powers down but nothing can do it
-(`halted`: a persona without PSCI); the kernel panics (`panic`); the shim
+(`halted`: a persona without PSCI), every vCPU is off, or every one waits
+in WFI with nothing to wake it (`halted`); the kernel panics (`panic`); the shim
 reports an exception it did not expect (`shim-fault`); QEMU exits on its
 own (`qemu-exit`); or the timeout passes (`timeout`).
 
@@ -81,6 +82,9 @@ PANIC_GRACE = 0.5  # seconds for the rest of a panic's lines
 HALT_GRACE = 1.0  # seconds for SYSTEM_OFF to follow the kernel's power-down line
 EXIT_GRACE = 0.1  # seconds for the channel's last answer once QEMU has exited
 WATCH_SECONDS = 0.1  # the longest the watcher sleeps without news
+# How long every vCPU must have waited with nothing to wake it before the boot
+# ends as halted: a vCPU another just woke tells the host within microseconds.
+WAIT_GRACE = 0.5
 _STAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
@@ -140,6 +144,7 @@ class BootResult:
     actions_dropped: int = 0
     capture: bytes | None = None  # the guest's tar.gz of what the probe reads
     capture_problem: str | None = None  # why there is none, when one was asked for
+    halted_because: str | None = None  # for `halted`: what was left to run, in one line
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +155,7 @@ class BootResult:
             "kernel": self.kernel_kind,
             "stopped_by": self.stopped_by,
             "problem": self.problem,
+            "halted_because": self.halted_because,
             "boot_seconds": round(self.boot_seconds, 3),
             "verdict": self.verdict,
             "modules": [m.to_dict() for m in self.modules],
@@ -499,6 +505,7 @@ def _watch(
     (channel.ended, set by both), else every WATCH_SECONDS: a thread that
     woke more often would take the GIL from the channel's serving loop."""
     exited_at: float | None = None
+    settled: tuple[int, float] | None = None  # (wait_changes, since) while all vCPUs wait
     while True:
         channel.ended.clear()  # before the looks: news from now on wakes the wait below
         if cancel is not None and cancel.is_set():
@@ -513,6 +520,15 @@ def _watch(
             return "host-error"
         if not any(channel.hyp.power.on):  # every vCPU off: nothing left to run
             return "halted"
+        online = {cpu for cpu, on in enumerate(channel.hyp.power.on) if on}
+        if online <= set(channel.waiting):  # and nothing but one of them could wake another
+            changes = channel.wait_changes
+            if settled is None or settled[0] != changes:
+                settled = (changes, now)
+            elif now - settled[1] > WAIT_GRACE:
+                return "halted"
+        else:
+            settled = None
         if console.power_down_at is not None and (
             console.panic_at is not None or now - console.power_down_at > HALT_GRACE
         ):
@@ -612,6 +628,7 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
         }.get(stopped_by, stopped_by)  # fmt: skip
     capture, capture_problem = _capture(console) if opts.capture else (None, None)
     channel.close()  # its thread stopped: what it kept holds still
+    halted_because = _halted_because(channel) if stopped_by == "halted" else None
     calls, calls_dropped = channel.calls, channel.calls_dropped
     actions, actions_dropped = channel.actions, channel.actions_dropped
     return BootResult(
@@ -633,4 +650,15 @@ def _result(stopped_by: str, seconds: float, channel: Channel, console: _Console
         problem=problem,
         actions=[a.to_dict() for a in actions],
         actions_dropped=actions_dropped,
+        halted_because=halted_because,
     )
+
+
+def _halted_because(channel: Channel) -> str:
+    on = [cpu for cpu, up in enumerate(channel.hyp.power.on) if up]
+    if not on:
+        return "every vCPU is off"
+    if set(on) <= channel.waiting:
+        return (f"every vCPU that is on ({', '.join(map(str, on))}) waits in WFI with nothing "
+                "to wake it: no armed timer, no interrupt the GIC would pass on")  # fmt: skip
+    return "the kernel said it powers down, and the persona has no PSCI to do it with"

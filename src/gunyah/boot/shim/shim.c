@@ -6,9 +6,13 @@
  * off, power the machine off or reset it (the last four through QEMU's own
  * PSCI, which an SMC from EL2 reaches). A guest access outside its map gets
  * the synchronous external abort KVM injects; the host never hears of it.
+ * A WFI is trapped: the shim waits in its place, and tells the host when
+ * nothing could ever wake the vCPU, so a guest that has stopped for good
+ * ends the boot at once.
  * It saves no FP state: built without FP/SIMD (toolchain.NO_FP). */
 #include "shim.h"
 
+#define EC_WFX      0x01
 #define EC_IABT_LOW 0x20
 #define EC_DABT_LOW 0x24
 #define EC_HVC64    0x16
@@ -27,6 +31,7 @@
 
 #define HCR_VM   (1ull << 0)
 #define HCR_RW   (1ull << 31)
+#define HCR_TWI  (1ull << 13)
 #define HCR_TSC  (1ull << 19)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
@@ -72,6 +77,7 @@ static uint64_t s2_l3[512] __attribute__((aligned(4096)));   /* the 2 MiB around
 #define sysreg_write(r, v) __asm__ volatile("msr " #r ", %0" : : "r"((uint64_t)(v)))
 
 extern void __attribute__((noreturn)) enter_el1(uint64_t entry, uint64_t x0);
+
 
 static uint64_t psci(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
 {
@@ -150,7 +156,7 @@ static void build_stage2(uint64_t ram_base, uint64_t ram_end)
 
 static void setup_el2(void)
 {
-    uint64_t hcr = HCR_VM | HCR_RW | HCR_TSC;
+    uint64_t hcr = HCR_VM | HCR_RW | HCR_TSC | HCR_TWI;
     uint64_t isar1 = sysreg_read(id_aa64isar1_el1);
     if (isar1 & (0xffull << 4 | 0xffull << 24))   /* APA/API or GPA/GPI: pointer auth */
         hcr |= HCR_API | HCR_APK;
@@ -230,6 +236,66 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
     return r == 0 ? 0 : PSCI_INTERNAL_FAILURE;
 }
 
+/* GICv2 registers (IHI 0048B, 4.3 and 4.4) and the virt machine's timer PPIs */
+#define GICD_CTLR      0x000
+#define GICD_TYPER     0x004
+#define GICD_ISENABLER 0x100
+#define GICD_PIDR2     0xfe8
+#define GICC_CTLR      0x000
+#define GIC_ENABLES    0x3u            /* Group 0 and Group 1 */
+#define SGIS           0xffffu         /* only another vCPU sends one */
+#define PPI_VTIMER     27
+#define PPI_PTIMER     30
+#define TIMER_PPIS     ((1u << 26) | (1u << PPI_VTIMER) | (1u << 29) | (1u << PPI_PTIMER))
+#define CNT_ARMED(ctl) (((ctl) & 3) == 1)   /* ENABLE set, IMASK clear */
+
+static uint32_t gic(uint64_t base, uint64_t offset)
+{
+    return *(volatile uint32_t *)(base + offset);
+}
+
+/* Could anything but another vCPU wake this one from WFI? An armed EL1
+ * timer whose interrupt is enabled, or any other enabled interrupt but an
+ * SGI, with the distributor and this CPU's interface passing them on. A GIC
+ * that is not the GICv2 we know: assume something could. */
+static int can_wake(void)
+{
+    if ((gic(GICD_BASE, GICD_PIDR2) >> 4 & 0xf) != 2)
+        return 1;
+    if (!(gic(GICD_BASE, GICD_CTLR) & GIC_ENABLES) || !(gic(GICC_BASE, GICC_CTLR) & GIC_ENABLES))
+        return 0;                       /* no interrupt reaches this vCPU */
+    uint32_t banked = gic(GICD_BASE, GICD_ISENABLER);   /* this vCPU's SGIs and PPIs */
+    if ((banked & 1u << PPI_VTIMER) && CNT_ARMED(sysreg_read(cntv_ctl_el0)))
+        return 1;
+    if ((banked & 1u << PPI_PTIMER) && CNT_ARMED(sysreg_read(cntp_ctl_el0)))
+        return 1;
+    if (banked & ~(SGIS | TIMER_PPIS))
+        return 1;
+    uint32_t words = (gic(GICD_BASE, GICD_TYPER) & 0x1f) + 1;
+    for (uint32_t n = 1; n < words; n++)
+        if (gic(GICD_BASE, GICD_ISENABLER + 4 * n))
+            return 1;                   /* an SPI: a device may raise it */
+    return 0;
+}
+
+/* A trapped WFI: wait in its place (the guest's interrupt is taken at EL1
+ * once we return past it). Where nothing could wake the vCPU, the host hears
+ * so first, and again if it wakes all the same. WFE is not trapped. */
+static void wait_for_interrupt(uint64_t cpu, struct request *req)
+{
+    struct response resp;
+    sysreg_write(elr_el2, req->pc + 4);
+    if (can_wake()) {
+        __asm__ volatile("dsb sy; wfi" ::: "memory");
+        return;
+    }
+    req->kind = REQ_WAIT;
+    exchange(cpu, req, &resp);
+    __asm__ volatile("dsb sy; wfi" ::: "memory");
+    req->kind = REQ_WOKE;
+    exchange(cpu, req, &resp);
+}
+
 /* x0..x30 of the trapping vCPU, as start.S saved them. */
 void shim_trap(uint64_t *frame)
 {
@@ -237,11 +303,23 @@ void shim_trap(uint64_t *frame)
     uint64_t ec = esr >> 26 & 0x3f;
     uint64_t elr = sysreg_read(elr_el2);
     uint64_t cpu = cpu_index();
-    struct request req = {.cpu = cpu, .esr = esr, .far = sysreg_read(far_el2)};
+    struct request req;                 /* every field set below: no zeroing on the hot path */
     struct response resp;
+
+    req.cpu = cpu;
+    req.esr = esr;
+    req.far = sysreg_read(far_el2);
 
     if (ec == EC_IABT_LOW || ec == EC_DABT_LOW) {
         inject_external_abort(ec == EC_IABT_LOW);
+        return;
+    }
+    if (ec == EC_WFX && (esr & 3) == 0) {   /* ISS.TI 0: WFI (a cortex-a57 has no WFIT) */
+        req.pc = elr;
+        req.imm = 0;
+        for (int i = 0; i < 18; i++)
+            req.x[i] = frame[i];
+        wait_for_interrupt(cpu, &req);
         return;
     }
     if (ec == EC_HVC64) {

@@ -17,6 +17,8 @@
 #define GUEST_DEVICES_END 0x40000000
 #define FW_CFG_PAGE       0x09020000
 #define UART_BASE         0x09000000   /* PL011: the shim's last words before any guest runs */
+#define GICD_BASE         0x08000000   /* the virt machine's GICv2: distributor */
+#define GICC_BASE         0x08010000   /* and CPU interface */
 
 #define FRAME_SIZE     (32 * 8)        /* x0..x30 and a pad */
 
@@ -44,8 +46,11 @@ struct request {
     uint64_t far;
     uint64_t x[18];          /* REQ_RESULT: x[0] is what the guest received */
 };
-/* REQ_RESULT follows an ACT_CPU_ON: how carrying it out went. */
-enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3 };
+/* REQ_RESULT follows an ACT_CPU_ON: how carrying it out went. REQ_WAIT: the
+ * vCPU waits in WFI with nothing that could wake it (no armed timer, no
+ * interrupt the GIC would pass on but another vCPU's); REQ_WOKE: it woke all
+ * the same (another vCPU changed that). */
+enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5 };
 
 /* The answer, host -> shim. */
 struct response {
