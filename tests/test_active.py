@@ -210,3 +210,18 @@ def test_over_adb_the_program_travels_in_the_command(tmp_path: Path):
         assert d["active"] is None
         assert any("did not run" in e["meaning"] for e in d["evidence"]
                    if e["source"] == "/" + active.RESULT_FILE)  # fmt: skip
+
+
+def test_here_the_program_runs_from_a_copy_it_may_execute(tmp_path: Path, monkeypatch):
+    """On an arm64 board: what the program printed comes back, bounded, even
+    where the install kept no execute bit (a shell script stands in for the
+    AArch64 program this machine cannot run)."""
+    script = tmp_path / "active.elf"
+    script.write_text('#!/bin/sh\necho "gunyah-active: open ok $1"\nhead -c 9000 /dev/zero\n')
+    script.chmod(0o644)
+    monkeypatch.setattr(active, "helper_path", lambda: script)
+    monkeypatch.setattr(active.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(active.platform, "system", lambda: "Linux")
+    out = active.run_here("/dev/gunyah")
+    assert out.startswith(b"gunyah-active: open ok /dev/gunyah\n")
+    assert len(out) == active.MAX_OUTPUT

@@ -21,7 +21,9 @@ import errno
 import os
 import platform
 import re
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -97,13 +99,18 @@ def run_here(device: str = "/" + DEVICE) -> bytes:
     if platform.system() != "Linux" or platform.machine() not in ("aarch64", "arm64"):
         raise ActiveError("--active runs on the arm64 Linux system that holds /dev/gunyah, not "
                           f"on this {platform.machine()} machine: over adb, add --adb")  # fmt: skip
-    try:
-        p = subprocess.run([str(helper_path()), device], capture_output=True,
-                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise ActiveError(f"{device} did not answer within {TIMEOUT:g} s") from None
-    except OSError as e:
-        raise ActiveError(f"cannot run the active check: {e.strerror or e}") from None
+    with tempfile.TemporaryDirectory(prefix="gunyah-active-") as tmp:
+        program = Path(tmp) / HELPER  # a copy we may execute, whatever the install kept of modes
+        try:
+            shutil.copyfile(helper_path(), program)
+            program.chmod(0o700)
+            p = subprocess.run([str(program), device], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                               timeout=TIMEOUT)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise ActiveError(f"{device} did not answer within {TIMEOUT:g} s") from None
+        except OSError as e:
+            raise ActiveError(f"cannot run the active check: {e.strerror or e}") from None
     return p.stdout[:MAX_OUTPUT]
 
 
