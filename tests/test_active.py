@@ -20,6 +20,7 @@ from cli_helpers import COMMAND, assert_usage_error, gunyah
 from elftools.elf.elffile import ELFFile
 from hypothesis import given
 from hypothesis import strategies as st
+from test_collector import stand_in_adb
 from test_probe import tree
 
 from gunyah import probe
@@ -192,14 +193,7 @@ def test_the_collector_says_when_the_program_did_not_run(tmp_path: Path):
 
 
 def test_over_adb_the_program_travels_in_the_command(tmp_path: Path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "adb-args"
-    (bin_dir / "adb").write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\nfor last; do :; done\nexec {SH} -c "$last"\n'
-    )
-    (bin_dir / "adb").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path)}
+    env, log, _ = stand_in_adb(tmp_path)
     p = subprocess.run([*COMMAND, "probe", "--adb", "--active", "--json"],
                        capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert p.returncode in (0, 1), p.stderr

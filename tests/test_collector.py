@@ -68,9 +68,10 @@ def test_without_root_it_takes_what_it_may_and_says_what_not(tmp_path: Path) -> 
         assert notes["access"]["dev/kvm"] is others
 
 
-def test_probe_over_adb_with_a_stand_in_adb(tmp_path: Path) -> None:
-    """A stand-in adb that runs `exec-out`'s command in a local shell: the real
-    collector, sent as --adb sends it, on this machine."""
+def stand_in_adb(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
+    """A stand-in adb that runs `exec-out`'s command in a local shell, and
+    logs its arguments: the environment to run gunyah with, the log, and
+    the stand-in itself."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "adb-args"
@@ -79,6 +80,12 @@ def test_probe_over_adb_with_a_stand_in_adb(tmp_path: Path) -> None:
     )
     (bin_dir / "adb").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path)}
+    return env, log, bin_dir / "adb"
+
+
+def test_probe_over_adb_with_a_stand_in_adb(tmp_path: Path) -> None:
+    """The real collector, sent as --adb sends it, run on this machine."""
+    env, log, adb = stand_in_adb(tmp_path)
     p = subprocess.run([*gunyah_cmd(), "probe", "--adb", "R5CX123", "--json"],
                        capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert p.returncode in (0, 1), p.stderr
@@ -86,7 +93,7 @@ def test_probe_over_adb_with_a_stand_in_adb(tmp_path: Path) -> None:
     assert d["verdict"] == probe.probe("/").verdict
     args = log.read_text().splitlines()
     assert args[:3] == ["-s", "R5CX123", "exec-out"] and "base64 -d | sh -s" in args[3]
-    (bin_dir / "adb").write_text("#!/bin/sh\necho 'error: device unauthorized' >&2\nexit 1\n")
+    adb.write_text("#!/bin/sh\necho 'error: device unauthorized' >&2\nexit 1\n")
     p = subprocess.run([*gunyah_cmd(), "probe", "--adb"], capture_output=True, text=True,
                        env=env, timeout=60)  # fmt: skip
     assert p.returncode == 2 and "adb failed: error: device unauthorized" in p.stderr

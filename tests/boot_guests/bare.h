@@ -26,6 +26,27 @@ typedef long s64;
 		"   b       1b\n"                                               \
 		"   .text\n")
 
+/* _start for CPU 0 and `secondary` for the others, which CPU_ON starts with
+ * their index as context: each gets a 4 KiB stack, then cpu_main(index);
+ * CPU 0's index is 0. (Entered with D, A, I and F masked.) */
+#define BARE_SMP_START(CPUS)                                                   \
+	char stacks[CPUS][4096] __attribute__((aligned(16)));                  \
+	__asm__("   .section .text.start, \"ax\"\n"                            \
+		"   .global _start\n"                                           \
+		"_start:\n"                                                     \
+		"   mov     x0, #0\n"                                           \
+		"secondary:\n"                                                  \
+		"   adrp    x1, stacks\n"                                       \
+		"   add     x1, x1, :lo12:stacks\n"                             \
+		"   add     x2, x0, #1\n"                                       \
+		"   lsl     x2, x2, #12\n"                                      \
+		"   add     sp, x1, x2\n"                                       \
+		"   bl      cpu_main\n"                                         \
+		"1: wfi\n"                                                      \
+		"   b       1b\n"                                               \
+		"   .text\n");                                                  \
+	extern char secondary[]
+
 static inline void put(const char *s)
 {
 	while (*s)

@@ -18,29 +18,12 @@
 #define ALREADY_ON (-4)
 #define ON_PENDING (-5)
 #define CPUS 4
-#define STACK 4096
 
-char stacks[CPUS][STACK] __attribute__((aligned(16)));
+BARE_SMP_START(CPUS);
 static volatile s64 on_result[CPUS];
 static volatile u64 ready[CPUS], go, cpu3_ran, cpu3_off;
 static int tests, failures;
 
-__asm__(
-    "   .section .text.start, \"ax\"\n"
-    "   .global _start\n"
-    "_start:\n"                 /* CPU 0: x0 is the device tree */
-    "   mov     x0, #0\n"
-    "secondary:\n"              /* the others: x0 is the context, their index */
-    "   adrp    x1, stacks\n"
-    "   add     x1, x1, :lo12:stacks\n"
-    "   add     x2, x0, #1\n"
-    "   lsl     x2, x2, #12\n"
-    "   add     sp, x1, x2\n"
-    "   bl      cpu_main\n"
-    "1: wfi\n"
-    "   b       1b\n");
-
-extern char secondary[];
 
 static void report(const char *name, int pass)
 {

@@ -31,27 +31,8 @@
 #define GICC_CTLR 0x000
 #define GICC_PMR 0x004
 #define PPI_VTIMER 27
-#define STACK 4096
 
-char stacks[2][STACK] __attribute__((aligned(16)));
-
-__asm__(
-    "   .section .text.start, \"ax\"\n"
-    "   .global _start\n"
-    "_start:\n"                 /* CPU 0: x0 is the device tree */
-    "   mov     x0, #0\n"
-    "secondary:\n"              /* CPU 1: x0 is its index */
-    "   msr     daifset, #0xf\n"
-    "   adrp    x1, stacks\n"
-    "   add     x1, x1, :lo12:stacks\n"
-    "   add     x2, x0, #1\n"
-    "   lsl     x2, x2, #12\n"
-    "   add     sp, x1, x2\n"
-    "   bl      cpu_main\n"
-    "1: wfi\n"
-    "   b       1b\n");
-
-extern char secondary[];
+BARE_SMP_START(2);
 
 #define sysreg_read(r) ({ u64 v_; __asm__ volatile("mrs %0, " #r : "=r"(v_)); v_; })
 #define sysreg_write(r, v) __asm__ volatile("msr " #r ", %0; isb" : : "r"((u64)(v)))
