@@ -194,6 +194,12 @@ def test_the_collector_says_when_the_program_did_not_run(tmp_path: Path):
 
 def test_over_adb_the_program_travels_in_the_command(tmp_path: Path):
     env, log, _ = stand_in_adb(tmp_path)
+    taken = tmp_path / "taken.tar"
+    taken.write_bytes(b"mine")
+    p = subprocess.run([*COMMAND, "probe", "--adb", "--active", "--capture", str(taken)],
+                       capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert p.returncode == 2 and "already exists" in p.stderr
+    assert not log.exists()  # the device was asked nothing: no VM made for a refusal
     p = subprocess.run([*COMMAND, "probe", "--adb", "--active", "--json"],
                        capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert p.returncode in (0, 1), p.stderr

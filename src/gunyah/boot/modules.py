@@ -84,6 +84,12 @@ def abi_header() -> str:
     return "\n".join(lines)
 
 
+def ko_name(source: Path) -> str:
+    """The file name a --module has in the guest: FILE.c builds to its C
+    identifier's .ko (a hyphen becomes _), a .ko keeps its own."""
+    return f"{source.stem.replace('-', '_')}.ko" if source.suffix == ".c" else source.name
+
+
 def module_args(text: str) -> tuple[str, str]:
     """NAME=PARAMS (`--module-args`): the module's name (its file's, without
     .c or .ko) and its parameters; ModuleError when they are not plain."""
@@ -109,7 +115,7 @@ def build(source: Path, headers: Path | None) -> Path:
             "give your kernel's headers with --headers DIR, or boot without our module "
             "(--no-identify)"
         )
-    name = source.stem.replace("-", "_")
+    name = ko_name(source).removesuffix(".ko")
     if not _NAME.match(name):
         raise ModuleError(f"{source.name}: a module's file name must be a C identifier")
     try:

@@ -49,7 +49,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
         check_initrd,
         check_memory,
     )
-    from ..boot.modules import ModuleError
+    from ..boot.modules import ModuleError, ko_name
     from ..boot.modules import module_args as module_args_of
     from ..toolchain import SHIM_ELF
 
@@ -67,9 +67,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
     capture = args.capture_probe
     if args.probe_active and capture is None:
         raise UsageError("--probe-active runs in the guest's capture: add --capture-probe FILE")
-    kos = {(m.stem.replace("-", "_") if m.suffix == ".c" else m.stem):
-           (f"{m.stem.replace('-', '_')}.ko" if m.suffix == ".c" else m.name)
-           for m in args.module}  # fmt: skip
+    kos = {ko_name(m).removesuffix(".ko"): ko_name(m) for m in args.module}
     module_args = []
     for text in args.module_args:
         try:

@@ -22,7 +22,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.collector:
         print(collector.script(), end="")
         return EXIT_OK
-    if args.adb is not None:
+    if args.capture is not None and not args.capture:
+        raise UsageError("--capture needs a file name, not ''")
+    if args.capture and os.path.lexists(args.capture):
+        raise UsageError(f"{args.capture}: already exists; the capture never replaces a file")
+    if args.adb is not None:  # (after the checks: a device is asked nothing in vain)
         return _over_adb(args)
     ran: bytes | None = None
     if args.active:
@@ -36,10 +40,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
             ran = run_here()
         except ActiveError as e:
             raise UsageError(str(e)) from None
-    if args.capture is not None and not args.capture:
-        raise UsageError("--capture needs a file name, not ''")
-    if args.capture and os.path.lexists(args.capture):
-        raise UsageError(f"{args.capture}: already exists; the capture never replaces a file")
     try:
         report = probe.probe(args.root, ran)
     except ValueError as e:
