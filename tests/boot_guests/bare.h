@@ -79,9 +79,34 @@ static inline void barrier(void)
 	__asm__ volatile("dsb sy" ::: "memory");
 }
 
+#define PSCI_SYSTEM_OFF 0x84000008UL
+
+/* A test kernel's verdicts: "PREFIX: NAME PASS|FAIL" per check, then
+ * "PREFIX: SUMMARY N tests, M failures" and SYSTEM_OFF. */
+static int bare_tests, bare_failures;
+
+static inline void bare_report(const char *prefix, const char *name, int pass)
+{
+	bare_tests++;
+	bare_failures += !pass;
+	put(prefix);
+	put(name);
+	put(pass ? " PASS\n" : " FAIL\n");
+}
+
+static inline void bare_summary_and_off(const char *prefix)
+{
+	put(prefix);
+	put("SUMMARY ");
+	put_dec((u64)bare_tests);
+	put(" tests, ");
+	put_dec((u64)bare_failures);
+	put(" failures\n");
+	psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+}
+
 #define PSCI_CPU_OFF 0x84000002UL
 #define PSCI_CPU_ON 0xc4000003UL
 #define PSCI_AFFINITY_INFO 0xc4000004UL
-#define PSCI_SYSTEM_OFF 0x84000008UL
 
 #endif

@@ -14,6 +14,8 @@
  */
 #include "bare.h"
 
+#define PREFIX "psci-test: "
+
 #define NOT_SUPPORTED (-1)
 #define ALREADY_ON (-4)
 #define ON_PENDING (-5)
@@ -22,17 +24,7 @@
 BARE_SMP_START(CPUS);
 static volatile s64 on_result[CPUS];
 static volatile u64 ready[CPUS], go, cpu3_ran, cpu3_off;
-static int tests, failures;
 
-
-static void report(const char *name, int pass)
-{
-    tests++;
-    failures += !pass;
-    put("psci-test: ");
-    put(name);
-    put(pass ? " PASS\n" : " FAIL\n");
-}
 
 static int wait_off(u64 cpu)
 {
@@ -66,9 +58,9 @@ void cpu_main(u64 index)
         for (;;)
             __asm__ volatile("wfi");
 
-    report("invalid-function", psci(1337, 0, 0, 0) == NOT_SUPPORTED);
-    report("affinity-info-on", psci(PSCI_AFFINITY_INFO, 0, 0, 0) == 0);
-    report("affinity-info-off", psci(PSCI_AFFINITY_INFO, 1, 0, 0) == 1);
+    bare_report(PREFIX, "invalid-function", psci(1337, 0, 0, 0) == NOT_SUPPORTED);
+    bare_report(PREFIX, "affinity-info-on", psci(PSCI_AFFINITY_INFO, 0, 0, 0) == 0);
+    bare_report(PREFIX, "affinity-info-off", psci(PSCI_AFFINITY_INFO, 1, 0, 0) == 1);
 
     int started = psci(PSCI_CPU_ON, 1, (u64)secondary, 1) == 0 &&
                   psci(PSCI_CPU_ON, 2, (u64)secondary, 2) == 0;
@@ -91,15 +83,10 @@ void cpu_main(u64 index)
         put_dec((u64)-b);
         put(" (negated)\n");
     }
-    report("cpu-on", cpu_on_ok);
+    bare_report(PREFIX, "cpu-on", cpu_on_ok);
     cpu3_off = 1;
     barrier();
-    report("cpu-off", wait_off(3) && cpu3_ran);
+    bare_report(PREFIX, "cpu-off", wait_off(3) && cpu3_ran);
 
-    put("psci-test: SUMMARY ");
-    put_dec((u64)tests);
-    put(" tests, ");
-    put_dec((u64)failures);
-    put(" failures\n");
-    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+    bare_summary_and_off(PREFIX);
 }

@@ -11,12 +11,13 @@
  */
 #include "bare.h"
 
+#define PREFIX "selftest: "
+
 #define RAM_END 0x7fe00000UL     /* the guest's RAM ends where the shim begins */
 #define CPUS 4
 
 char stacks[CPUS][4096] __attribute__((aligned(16)));
 static volatile u64 last_ec, taken, ran[CPUS];
-static int tests, failures;
 
 __asm__(
     "   .section .text.start, \"ax\"\n"
@@ -70,15 +71,6 @@ void on_sync(u64 *frame)
         sysreg_write(elr_el1, sysreg_read(elr_el1) + 4);
 }
 
-static void report(const char *name, int pass)
-{
-    tests++;
-    failures += !pass;
-    put("selftest: ");
-    put(name);
-    put(pass ? " PASS\n" : " FAIL\n");
-}
-
 static int expect(u64 ec)
 {
     int ok = taken == 1 && last_ec == ec;
@@ -94,23 +86,18 @@ void cpu_main(u64 index)
         return;
     }
     __asm__ volatile("udf #0");
-    report("undef", expect(0x00));
+    bare_report(PREFIX, "undef", expect(0x00));
     __asm__ volatile("svc #0");
-    report("svc", expect(0x15));
+    bare_report(PREFIX, "svc", expect(0x15));
     ((void (*)(void))RAM_END)();
-    report("prefetch-abort", expect(0x21));
+    bare_report(PREFIX, "prefetch-abort", expect(0x21));
 
     int up = 1;
     for (u64 cpu = 1; cpu < CPUS; cpu++)
         up &= psci(PSCI_CPU_ON, cpu, (u64)secondary, cpu) == 0;
     for (int i = 0; i < 1000000 && !(ran[1] && ran[2] && ran[3]); i++)
         barrier();
-    report("smp", up && ran[1] && ran[2] && ran[3]);
+    bare_report(PREFIX, "smp", up && ran[1] && ran[2] && ran[3]);
 
-    put("selftest: SUMMARY ");
-    put_dec((u64)tests);
-    put(" tests, ");
-    put_dec((u64)failures);
-    put(" failures\n");
-    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+    bare_summary_and_off(PREFIX);
 }
