@@ -435,18 +435,22 @@ class _Prober:
     def readiness(self) -> None:
         """What could create VMs here, and what stands in the way."""
         r, nodes = self.report, self.report.nodes
-        can, block = [], []
+        can: list[str] = []
+        block: list[str] = []
         gunyah, kvm = nodes.get("dev/gunyah"), nodes.get("dev/kvm")
-        if gunyah is not None and gunyah.kind == "char":
+        closed = None  # why this user cannot open /dev/gunyah, where its mode says so
+        if gunyah is not None and gunyah.kind == "char" and gunyah.readable is False:
+            closed = (f"/dev/gunyah (mode {gunyah.mode:04o}) is not open to this user: it "
+                      "needs root (adb root, or a rooted device)")
+        if r.active is not None:  # its answers replace guesses about /dev/gunyah
+            self._active_readiness(can, block, closed)
+        elif gunyah is not None and gunyah.kind == "char":
             gen = {"vendor": "the vendor ioctls", "upstream": "the upstream ioctls"}.get(
                 r.driver or "", "the ioctls of this kernel's driver")
             can.append(f"Gunyah VMs through /dev/gunyah, with a VMM that speaks {gen} "
                        "(crosvm --hypervisor gunyah; Android's virtualization service)")
-            if gunyah.readable is False:
-                block.append(f"/dev/gunyah (mode {gunyah.mode:04o}) is not open to this user: "
-                             "it needs root (adb root, or a rooted device)")
-        if r.active is not None:
-            self._active_readiness(can, block)
+            if closed:
+                block.append(closed)
         if kvm is not None and kvm.kind == "char":
             can.append("KVM VMs through /dev/kvm (crosvm, QEMU with -accel kvm)")
             if kvm.readable is False:
@@ -461,19 +465,19 @@ class _Prober:
                          "driver is not loaded or not built")
         r.can_create, r.in_the_way = can, block
 
-    def _active_readiness(self, can: list[str], block: list[str]) -> None:
-        """The active check's answers replace guesses about /dev/gunyah."""
+    def _active_readiness(self, can: list[str], block: list[str], closed: str | None) -> None:
+        """What /dev/gunyah's answers to the active check say about VMs here;
+        `closed`: why its mode keeps this user out, if it does."""
         result = self.report.active or {}
         created = [a for a in result.get("answers", []) if a.get("created")]
-        gunyah_lines = [c for c in can if c.startswith("Gunyah VMs")]
-        for line in gunyah_lines:
-            can.remove(line)
-        if created:
+        if created:  # whoever asked could open it
             names = " or ".join(f"{a['abi']} ({a['ioctl']})" for a in created)
-            can.insert(0, f"Gunyah VMs through /dev/gunyah: it created one with the {names} "
+            can.append(f"Gunyah VMs through /dev/gunyah: it created one with the {names} "
                        "ioctl just now, so a VMM that speaks that ABI can")  # fmt: skip
-            block[:] = [b for b in block if not b.startswith("/dev/gunyah")]
-        elif result.get("opened") is False:
+            return
+        if closed:
+            block.append(closed)
+        if result.get("opened") is False:
             block.append(f"the active check: {result['open_error']['meaning']}")
         else:
             why = "; ".join(f"{a['abi']} {a.get('errno_name', '')}: {a['meaning']}"
