@@ -6,9 +6,10 @@ observed.
 The classes tried: reaching the host through semihosting (commands, files);
 writing the shim's memory (mailboxes, code) and running its code; reading
 the shim's addresses at entry; forging the verdict and the probe capture;
-exhausting the host's memory through the console and the actions; outliving
-a stopped `gunyah`; escape sequences on the user's terminal; and losing a
-vCPU in the race between CPU_OFF and CPU_ON.
+exhausting the host's memory through the console and the actions; stopping
+for good where no power-off says so; outliving a stopped `gunyah`; escape
+sequences on the user's terminal; and losing a vCPU in the race between
+CPU_OFF and CPU_ON.
 """
 
 from __future__ import annotations
@@ -311,3 +312,15 @@ def test_queue_buffers_the_guest_may_not_hand_over_copy_nothing() -> None:
     assert answers["receive"] == "0 10 0"  # the reply waited for a buffer it could fill
     assert answers["reply"] == "21 02 01 00 24 00 00 56 00 00 00 00 03 00 00 00"
     assert (rc, d["stopped_by"], d["verdict"]) == (0, "poweroff", "supported")
+
+
+def test_a_guest_that_stops_itself_for_good_ends_as_halted_and_is_reaped() -> None:
+    """The distributor off and WFI with interrupts masked: nothing can wake
+    the vCPU, so the boot ends at once as halted (not at its timeout), with
+    the verdict init reported before, and no QEMU left (the fixture checks)."""
+    rc, d, _ = boot("--module", str(HOSTILE / "wfi_forever.c"), "--timeout", "60")
+    assert console_has(d, "hostile-wfi: turning the distributor off and waiting for ever")
+    assert (rc, d["stopped_by"], d["verdict"]) == (0, "halted", "supported")
+    assert d["halted_because"].startswith("every vCPU that is on (0) waits in WFI")
+    assert d["boot_seconds"] < 30
+    assert [a["kind"] for a in d["actions"]] == []  # nothing the model was asked to do
