@@ -79,6 +79,23 @@ static inline void barrier(void)
 	__asm__ volatile("dsb sy" ::: "memory");
 }
 
+/* The counter's reading `seconds` from now: waits for other vCPUs are bounded
+ * in time, not in loop turns, which a loaded host makes arbitrarily short. */
+static inline u64 bare_deadline(u64 seconds)
+{
+	u64 now, hz;
+	__asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(now));
+	__asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+	return now + seconds * hz;
+}
+
+static inline int bare_before(u64 deadline)
+{
+	u64 now;
+	__asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(now));
+	return now < deadline;
+}
+
 #define PSCI_SYSTEM_OFF 0x84000008UL
 
 /* A test kernel's verdicts: "PREFIX: NAME PASS|FAIL" per check, then

@@ -28,7 +28,7 @@ static volatile u64 ready[CPUS], go, cpu3_ran, cpu3_off;
 
 static int wait_off(u64 cpu)
 {
-    for (int i = 0; i < 100000; i++)
+    for (u64 until = bare_deadline(10); bare_before(until);)
         if (psci(PSCI_AFFINITY_INFO, cpu, 0, 0) == 1)
             return 1;
     return 0;

@@ -95,7 +95,7 @@ void cpu_main(u64 index)
     int up = 1;
     for (u64 cpu = 1; cpu < CPUS; cpu++)
         up &= psci(PSCI_CPU_ON, cpu, (u64)secondary, cpu) == 0;
-    for (int i = 0; i < 1000000 && !(ran[1] && ran[2] && ran[3]); i++)
+    for (u64 until = bare_deadline(10); bare_before(until) && !(ran[1] && ran[2] && ran[3]);)
         barrier();
     bare_report(PREFIX, "smp", up && ran[1] && ran[2] && ran[3]);
 
