@@ -80,8 +80,8 @@ def test_registers_the_abi_preserves_are_preserved(guests: dict[str, Path]) -> N
 def test_a_native_call_sanitises_the_guests_registers(
     guests: dict[str, Path], persona: str
 ) -> None:
-    """As the real hypervisor's return path does (REAL-GUNYAH.md, "Register
-    sanitising"): seen by AArch64 code after its own hvc #0x6000 — X4..X7
+    """As the real hypervisor's return path does (docs/real-gunyah.md section 3,
+    the return path): seen by AArch64 code after its own hvc #0x6000 — X4..X7
     zero, X8 kept, X9 the address after the HVC, X10..X17 zero."""
     assert run(guests["calls"], 5, persona=persona).exit_status == 0
 

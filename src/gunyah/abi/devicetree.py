@@ -1,7 +1,7 @@
 """Gunyah's nodes in a VM's device tree, as its resource manager writes them
 for the primary VM (quic/gunyah-resource-manager bf31a9a:
-src/vm_creation/dto_construct.c; measured on the QEMU build, REAL-GUNYAH.md,
-"The device tree the resource manager gives its primary VM"). `gunyah boot`
+src/vm_creation/dto_construct.c; measured on the QEMU build, docs/real-gunyah.md
+section 9, the device tree the RM gives its primary VM). `gunyah boot`
 writes them, `gunyah probe` recognises them.
 """
 
