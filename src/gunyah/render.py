@@ -217,7 +217,10 @@ def probe_report(d: dict[str, Any]) -> str:
     for k in d.get("known_problems", []):
         lines.append(f"Known problem: {k['title']}")
         lines.append(f"  {printable(k['line'])}")
-        lines.append(f"  try: {k['fix']}")
+        if k.get("follows"):
+            lines.append(f"  follows from: {k['follows']}: fix that first")
+        else:
+            lines.append(f"  try: {k['fix']}")
     return "\n".join(lines)
 
 
@@ -395,5 +398,9 @@ def triage(found: list[dict[str, Any]]) -> str:
             out.append(f"  errno {e['number']} is {e['name']}: {e['text']}")
         out.append(f"  cause: {f['cause']}")
         out.append(f"  try:   {f['fix']}")
+        if f.get("follows_from"):
+            out.append(f"  after: {', '.join(f['follows_from'])} (this line follows from it: "
+                       "where the log shows that too, fix that first)")  # fmt: skip
+        out.append(f"  sources say: {f['source_says']}")
         out.extend(f"  seen:  {s}" for s in f["sources"])
     return "\n".join(out)

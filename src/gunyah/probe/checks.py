@@ -463,6 +463,7 @@ class _Prober:
         if not can and r.verdict == VERDICT_GUEST:
             block.append("this kernel is a Gunyah guest without /dev/gunyah: the VM manager "
                          "driver is not loaded or not built")
+        block.extend(triage.in_the_way(r.known))  # known failures its log shows, with their fix
         r.can_create, r.in_the_way = can, block
 
     def _active_readiness(self, can: list[str], block: list[str], closed: str | None) -> None:
