@@ -233,3 +233,18 @@ def test_gunyah_explain_says_what_the_sources_say_and_what_a_line_follows() -> N
     assert "ulimit -l unlimited" in p.stdout and "account_locked_vm" in p.stdout
     assert "sources say:" in p.stdout
     assert "after: dtb-parcel-enomem" in p.stdout
+
+
+@given(st.lists(st.one_of(st.sampled_from([line for line, _ in POSTED]), st.text(max_size=200)),
+                max_size=30))  # fmt: skip
+def test_any_log_gives_one_readiness_line_per_cause(lines: list[str]) -> None:
+    found = triage.scan(lines)
+    ids = {f["id"] for f in found}
+    assert len(ids) == len(found)
+    for f in found:
+        if "follows" in f:
+            assert f["follows"] in ids and f["follows"] in f["follows_from"]
+    ways = triage.in_the_way(found)
+    roots = [f for f in found if "follows" not in f]
+    assert len(ways) <= len(roots)
+    assert all(any(w.startswith(f["title"]) for f in roots) for w in ways)
