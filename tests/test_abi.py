@@ -73,7 +73,7 @@ def test_catalogue_is_the_projects_own() -> None:
 
 
 def test_the_native_table_has_the_real_builds_entries_and_holes() -> None:
-    """The measured QEMU build (docs/real-gunyah.md section 3): 105 table
+    """The measured QEMU build (docs/real-gunyah.md section 3, the table and its holes): 105 table
     entries 0x00..0x68, holes at 0x08, 0x09 (no watchdog there), 0x16, 0x1e,
     0x33, 0x35..0x37, 0x40..0x42, 0x58 and 0x63. The declarations name every
     other number, and only partition_create_watchdog depends on the watchdog."""

@@ -2,7 +2,8 @@
 
 "Measured" facts are what the open-source hypervisor (quic/gunyah-hypervisor
 36ca3a2, QEMU build, debug) answered a kernel module in its primary VM, with
-X1..X17 preset to the sentinels 0x5e5e0000000000NN (docs/real-gunyah.md section 1).
+X1..X17 preset to the sentinels 0x5e5e0000000000NN (docs/real-gunyah.md section 1,
+how the build was asked).
 "Source" facts follow from its code, cited where they are tested; the model
 holds to both through the `gunyah-qemu` persona.
 """
