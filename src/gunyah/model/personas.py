@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import abi, smccc
+from ..abi.identify import FEATURES as API_FLAGS0_FEATURES
 from .services import check_services
 
 Dispatch = Literal["gunyah", "kvm", "none"]
@@ -23,20 +24,7 @@ GUNYAH_SERVICES = ("arch", "std-hyp", "vendor-hyp", "psci")
 QEMU_BUILD_SERVICES = ("arch", "std-hyp", "vendor-hyp", "psci-pc", "trng")
 KVM_SERVICES = ("arch-kvm", "kvm", "psci-kvm")
 
-FULL_BUILD_FEATURES = (
-    "partition-cspace",
-    "doorbell",
-    "msgqueue",
-    "vic",
-    "vpm",
-    "vcpu",
-    "memextent",
-    "trace-ctrl",
-    "watchdog",
-    "virtio-mmio",
-    "prng",
-    "vcpu-run",
-)
+FULL_BUILD_FEATURES = API_FLAGS0_FEATURES  # every feature API flags 0 names
 QEMU_BUILD_FEATURES = tuple(f for f in FULL_BUILD_FEATURES if f != "watchdog")
 SCHEDULER_FPRR = 1
 # What the debug build's trace_update_class_flags(0, 0) reads back: the classes
