@@ -1,6 +1,6 @@
 """Message queues and the resource manager, as the QEMU build's pair answered
-its primary VM (measured: REAL-GUNYAH.md, "Message queues and the resource
-manager"; docs/abi.md section 9): the RPC's facts against their sources
+its primary VM (measured: docs/real-gunyah.md, message queues and the
+resource manager; docs/abi.md section 9): the RPC's facts against their sources
 (quic/gunyah-resource-manager include/*.h), every measured request and reply
 byte for byte, what is dropped, the queues' quirks (hyp/ipc/msgqueue/src/
 msgqueue_common.c), and hostile clients."""

@@ -32,7 +32,7 @@ SCHEDULER_FPRR = 1
 # vgic: ERROR, DEBUG, USER, LOG_BUFFER, INFO, MEMDB, PSCI, VGIC, VGIC_DEBUG).
 # Derived from the source, not measured.
 DEBUG_TRACE_FLAGS = 0x700E7
-# TRNG_GET_UUID of QEMU's TRNG through the QEMU build (measured; REAL-GUNYAH.md)
+# TRNG_GET_UUID of QEMU's TRNG through the QEMU build (measured; docs/real-gunyah.md, TRNG)
 QEMU_TRNG_UUID = (0x45546E21, 0x92A1433D, 0xA2EA5FE2, 0x16397D4E)
 # KVM_FEATURES bitmaps (include/linux/arm-smccc.h, ARM_SMCCC_KVM_FUNC_*): KVM
 # offers the call itself; pKVM's protected guests also HYP_MEMINFO, MEM_SHARE
