@@ -4,8 +4,9 @@ The CPU runs at EL1 with SCR_EL3.HCE set, so `HVC` traps instead of being
 undefined (docs/vcpu.md, how HVC traps under Unicorn). Every `HVC #imm` /
 `SMC #imm` hands X0..X17 to the model's `handle` with the immediate read
 from the trapping instruction, and all of X0..X17, as the model left them,
-go back before execution resumes after the instruction. `BRK #0` and Arm semihosting end a run; faults,
-an instruction budget and a wall-clock limit end it too, with a report.
+go back before execution resumes after the instruction. `BRK #0` and Arm
+semihosting end a run; faults, an instruction budget and a wall-clock limit
+end it too, with a report.
 
 Register traffic on the hot path goes through the engine's C batch calls
 with ctypes arrays allocated once: one call reads X0..X17 and PC, one writes
