@@ -253,3 +253,14 @@ def test_the_primary_vm_and_the_resource_managers_own_their_caps() -> None:
     assert caps[2].obj is rm_vm.vcpus[0]
     assert rm_vm.cspace.lookup(2, "thread", 0)[0] == Error.CSPACE_CAP_NULL
     assert Hypervisor("kvm").vms.vms.keys() == {VMID_HLOS}  # no RM, no queues
+
+
+def test_the_primary_vms_ram_is_mapped_where_it_is() -> None:
+    hyp = Hypervisor("gunyah")
+    ram = bytearray(4 * PAGE)
+    hyp.attach_ram(0x4000_0000, ram)
+    assert hyp.vms.translate(VMID_HLOS, 0x4000_1000, 3 * PAGE) == 0x4000_1000  # IPA == PA
+    assert hyp.vms.translate(VMID_HLOS, 0x4000_1000, 4 * PAGE) is None
+    assert hyp.vms.write_phys(0x4000_0010, b"dtb") and ram[0x10:0x13] == b"dtb"
+    with pytest.raises(ValueError):
+        hyp.attach_ram(0x4000_2000, bytearray(PAGE))  # RAM there already

@@ -42,7 +42,7 @@ from .psci import PowerState
 from .rm_vm import boot_resource_manager
 from .services import NATIVE_HANDLERS, Service, check_services
 from .services.calling import KVM_UNKNOWN, unknown
-from .vms import VMID_RM, Vm, Vms
+from .vms import RIGHTS_RWX, VMID_RM, Vm, Vms
 
 Route = Callable[[list[int]], Action | None]
 _ROUTE_CACHE_LIMIT = 4096
@@ -83,6 +83,12 @@ class Hypervisor:
         self._check_id = not p.kvm_smccc
         self._hvc_imm_ignored = p.kvm_smccc
         self._routes: dict[int, Route] = {}
+
+    def attach_ram(self, base: int, data: bytearray | memoryview) -> None:
+        """The machine's RAM at physical `base` (the unicorn vCPU's or the
+        boot's), mapped into the primary VM's stage 2 at IPA == PA, RWX."""
+        self.vms.add_ram(base, data)
+        self.vms.map(PRIMARY_VM_ID, base, base, len(data), RIGHTS_RWX)
 
     def attach_memory(self, memory: GuestMemory | None) -> None:
         """The calling VM's memory, for the calls that copy to or from it
