@@ -1,12 +1,15 @@
-"""The hypervisor's services, each a module that registers what it answers
-(`registry`): the SMCCC services by owner (`arch`, `std_hyp`, `vendor_hyp`,
-`psci`, `trng`, `kvm`) and the native table's handlers (`native`).
-Importing this package imports them all, so every registration is checked
-when gunyah.model is imported. A persona lists the services its VM has by
-name (model.personas); adding one is a module here that registers it.
+"""The hypervisor's services, each a module here that registers what it
+answers (`registry`): the SMCCC services by owner (`arch`, `std_hyp`,
+`vendor_hyp`, `psci`, `trng`, `kvm`) and the native table's handlers
+(`native`). Importing this package imports every module in it, so every
+registration is checked when gunyah.model is imported, and a new service
+is one new module. A persona lists the services its VM has by name
+(model.personas).
 """
 
-from . import arch, kvm, native, psci, std_hyp, trng, vendor_hyp
+import importlib
+import pkgutil
+
 from .registry import (
     NATIVE_HANDLERS,
     NATIVE_PRECHECKS,
@@ -16,7 +19,13 @@ from .registry import (
     check_services,
 )
 
+MODULES = tuple(
+    importlib.import_module(f"{__name__}.{m.name}")
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+    if m.name != "registry"
+)
+
 __all__ = [
-    "NATIVE_HANDLERS", "NATIVE_PRECHECKS", "SERVICES", "RegistrationError", "Service",
-    "arch", "check_services", "kvm", "native", "psci", "std_hyp", "trng", "vendor_hyp",
+    "MODULES", "NATIVE_HANDLERS", "NATIVE_PRECHECKS", "SERVICES", "RegistrationError",
+    "Service", "check_services",
 ]  # fmt: skip
