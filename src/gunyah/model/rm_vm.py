@@ -29,11 +29,7 @@ def boot_resource_manager(vms: Vms, client: int) -> ResourceManager:
     vms.vm_create(VMID_RM, VMID_HYP)
     rm_vm, primary = vms[VMID_RM], vms[client]
 
-    def queue() -> Msgqueue:
-        return Msgqueue(depth=RM_LINK.queue_depth, max_msg_size=RM_LINK.message_size,
-                        notfull_thd=RM_LINK.queue_depth - 1)  # fmt: skip
-
-    to_rm, from_rm = queue(), queue()
+    to_rm, from_rm = Msgqueue(), Msgqueue()  # RM_LINK's depth and message size
     rm_vcpu = Thread(VMID_RM, 0, state="on")
     rm_vm.vcpus[0] = rm_vcpu
     rm_vm.objects += [to_rm, from_rm]

@@ -72,9 +72,9 @@ class Msgqueue:
     each message sent to it or taken from it: the other end's program runs
     then (the resource manager, for the primary VM's queues)."""
 
-    depth: int = 8
-    max_msg_size: int = 240
-    notfull_thd: int = 7
+    depth: int = RM_LINK.queue_depth
+    max_msg_size: int = RM_LINK.message_size
+    notfull_thd: int = RM_LINK.queue_depth - 1
     notempty_thd: int = 1
     messages: deque[bytes] = field(default_factory=deque)
     notify: Callable[[], None] | None = None
