@@ -25,9 +25,16 @@ from gunyah.model.vms import (
 PAGE = 4096
 RWX = 7
 SVM = 0x80  # a VM the RM makes (VMID_DYNAMIC_BASE)
-HYP_METHODS = ("vm_create", "vm_destroy", "translate", "map", "unmap", "add_vmmio",
-               "read_phys", "write_phys", "vcpu_create", "vcpu_poweron", "vm_stop",
-               "random_bytes")  # fmt: skip
+# The interface the resource manager calls (gunyah.rm.hyp.Hyp): each method's parameters
+HYP_METHODS = {
+    "vm_create": ("vmid", "owner"), "vm_destroy": ("vmid",),
+    "translate": ("vmid", "ipa", "size"), "map": ("vmid", "ipa", "phys", "size", "rights"),
+    "unmap": ("vmid", "ipa", "size"), "add_vmmio": ("vmid", "ipa", "size"),
+    "read_phys": ("phys", "size"), "write_phys": ("phys", "data"),
+    "vcpu_create": ("vmid", "index", "owner"),
+    "vcpu_poweron": ("vmid", "index", "entry", "context"), "vm_stop": ("vmid",),
+    "random_bytes": ("n",),
+}  # fmt: skip
 
 
 def test_the_vmids_are_the_resource_managers() -> None:
@@ -38,9 +45,11 @@ def test_the_vmids_are_the_resource_managers() -> None:
 
 
 def test_the_model_offers_every_method_of_the_interface() -> None:
+    import inspect
+
     vms = Vms()
-    for name in HYP_METHODS:
-        assert callable(getattr(vms, name)), name
+    for name, params in HYP_METHODS.items():
+        assert tuple(inspect.signature(getattr(vms, name)).parameters) == params, name
     assert vms.on_vm_exit is None
 
 
