@@ -34,10 +34,7 @@ OUTSIDE = re.compile(
 # names the docs/ section its citation becomes. A file leaves this table when its
 # citations are rewritten (the test below fails until it does).
 PENDING: dict[str, tuple[str, ...]] = {
-    "src/gunyah/model/hypervisor.py": ("docs/real-gunyah.md section 6",),
-    "src/gunyah/model/personas.py": ("docs/real-gunyah.md section 5",),
     "src/gunyah/boot/machine.py": ("docs/boot.md section 2",),
-    "src/gunyah/vcpu/engine.py": ("docs/vcpu.md section 2",),
 }
 
 # "docs/abi.md section 9", "docs/abi.md sections 2-4", "docs/real-gunyah.md

@@ -236,30 +236,36 @@ def test_dirty_upper_only_touches_32_bit_calls() -> None:
     assert dirty.call(0, imm=0x6000)[0] == INFO
 
 
-def test_a_service_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A handler added to the table is dispatched, and, added to what
-    SMCCC_ARCH_FEATURES advertises, reported, with nothing else changed."""
+def test_a_service_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service registered by its declared call and listed by a persona is
+    dispatched, and, as it advertises the call, reported by
+    SMCCC_ARCH_FEATURES, with nothing else changed."""
+    from dataclasses import replace
+
     from gunyah import smccc
-    from gunyah.model import hypervisor
+    from gunyah.model.services import calling, registry
 
     pv_time = smccc.fast32(smccc.OWNER_STANDARD_HYP, 0x0020)  # PV_TIME_FEATURES
     hyp = Hypervisor("gunyah")
     assert hyp.call(smccc.SMCCC_ARCH_FEATURES, pv_time)[0] == M32
     assert hyp.call(pv_time)[0] == M64
 
-    def make(p: object) -> hypervisor.Fast32:
+    def make(hyp: object, f: smccc.FunctionId) -> calling.Route:
         def version(r: list[int]) -> None:
             r[0] = 0x10001
 
-        return version
+        return calling.fast32(version)
 
-    table = {**hypervisor.FAST32_HANDLERS, (smccc.OWNER_STANDARD_HYP, 0x0020): make}
-    monkeypatch.setattr(hypervisor, "FAST32_HANDLERS", table)
-    advertised = hypervisor.ARCH_FEATURES | {(smccc.OWNER_STANDARD_HYP, 0x0020)}
-    monkeypatch.setattr(hypervisor, "ARCH_FEATURES", advertised)
-    hyp = Hypervisor("gunyah")
+    monkeypatch.setattr(registry, "SERVICES", dict(registry.SERVICES))  # a scratch registry
+    registry.declared_calls("pv-time", {"PV_TIME_FEATURES": make}, advertised=["PV_TIME_FEATURES"])
+    gunyah = get_persona("gunyah")
+    hyp = Hypervisor(replace(gunyah, services=(*gunyah.services, "pv-time")))
     assert hyp.call(smccc.SMCCC_ARCH_FEATURES, pv_time)[0] == 0
     assert hyp.call(pv_time)[:2] == [0x10001, 0]
+    # every other answer is the persona's as before
+    base = Hypervisor("gunyah")
+    for fid in (smccc.SMCCC_VERSION, smccc.STANDARD_HYP_CALL_UID, 0xC6008000, 0x84000000):
+        assert hyp.call(fid) == base.call(fid)
 
 
 def test_pkvm_geniezone_and_xen_personas() -> None:

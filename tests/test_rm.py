@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from gunyah.abi import hvc, rm
 from gunyah.conduit import FlatMemory
+from gunyah.guest.rm_client import exchange
 from gunyah.model import Hypervisor
 from gunyah.rm import ResourceManager
-from gunyah.rm.client import exchange
 from gunyah.vcpu import VCpu, load_elf
 
 M64 = (1 << 64) - 1

@@ -23,7 +23,9 @@ NUM_REGS = 18  # X0..X17: SMCCC 1.2 arguments and results
 ARGS32 = 7
 ARGS64 = 17
 RESULTS32 = 8
-RESULT_REGS = 8  # X0..X7: the most any modelled call writes (the native ABI's results)
+# X0..X7: the results a trap record keeps (the native ABI's eight); a call may
+# write more (the native return sanitises X9..X17), and the whole file goes back
+RESULT_REGS = 8
 
 
 # The exit status a run or a boot ends with when the guest asked for a reset

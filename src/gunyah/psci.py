@@ -7,24 +7,26 @@ the standard secure service owner (4); their names are in
 from __future__ import annotations
 
 from .bitfield import Bitfield, Field, flag
-from .smccc import OWNER_STANDARD, fast32, fast64, to_signed
+from .smccc import OWNER_STANDARD, STANDARD_SECURE_CALLS, fast32, fast64, to_signed
 
-# Function numbers (bits 15:0 of the ID; include/uapi/linux/psci.h PSCI_0_2_FN_*).
-VERSION = 0x00
-CPU_SUSPEND = 0x01
-CPU_OFF = 0x02
-CPU_ON = 0x03
-AFFINITY_INFO = 0x04
-MIGRATE = 0x05
-MIGRATE_INFO_TYPE = 0x06
-MIGRATE_INFO_UP_CPU = 0x07
-SYSTEM_OFF = 0x08
-SYSTEM_RESET = 0x09
-FEATURES = 0x0A
-CPU_DEFAULT_SUSPEND = 0x0C
-SYSTEM_SUSPEND = 0x0E
-SET_SUSPEND_MODE = 0x0F
-SYSTEM_RESET2 = 0x12
+# Function numbers (bits 15:0 of the ID), by the names the one table of the
+# standard service's calls gives them (smccc.STANDARD_SECURE_CALLS)
+_NUMBER = {name: number for number, name in STANDARD_SECURE_CALLS.items()}
+VERSION = _NUMBER["PSCI_VERSION"]
+CPU_SUSPEND = _NUMBER["PSCI_CPU_SUSPEND"]
+CPU_OFF = _NUMBER["PSCI_CPU_OFF"]
+CPU_ON = _NUMBER["PSCI_CPU_ON"]
+AFFINITY_INFO = _NUMBER["PSCI_AFFINITY_INFO"]
+MIGRATE = _NUMBER["PSCI_MIGRATE"]
+MIGRATE_INFO_TYPE = _NUMBER["PSCI_MIGRATE_INFO_TYPE"]
+MIGRATE_INFO_UP_CPU = _NUMBER["PSCI_MIGRATE_INFO_UP_CPU"]
+SYSTEM_OFF = _NUMBER["PSCI_SYSTEM_OFF"]
+SYSTEM_RESET = _NUMBER["PSCI_SYSTEM_RESET"]
+FEATURES = _NUMBER["PSCI_FEATURES"]
+CPU_DEFAULT_SUSPEND = _NUMBER["PSCI_CPU_DEFAULT_SUSPEND"]
+SYSTEM_SUSPEND = _NUMBER["PSCI_SYSTEM_SUSPEND"]
+SET_SUSPEND_MODE = _NUMBER["PSCI_SET_SUSPEND_MODE"]
+SYSTEM_RESET2 = _NUMBER["PSCI_SYSTEM_RESET2"]
 MODE_PC = 0  # SET_SUSPEND_MODE: platform-coordinated
 
 

@@ -186,6 +186,9 @@ ARCH_CALLS = {
     0x8000: "SMCCC_ARCH_WORKAROUND_1",
 }
 
+# The standard secure service's calls, the one table of their numbers
+# (include/uapi/linux/psci.h PSCI_0_2_FN_*, PSCI_1_0_FN_*, PSCI_1_1_FN_*;
+# include/linux/arm-smccc.h ARM_SMCCC_TRNG_*): `psci` and `model.trng` read them here.
 STANDARD_SECURE_CALLS = {
     0x0000: "PSCI_VERSION",
     0x0001: "PSCI_CPU_SUSPEND",

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import Error
+
 # Object types with capabilities (first_class_object in each interface's build.conf)
 OBJECT_TYPES = (
     "partition", "cspace", "addrspace", "memextent", "thread", "doorbell", "msgqueue",
@@ -40,13 +42,14 @@ RIGHTS: dict[str, dict[str, int]] = {
     "watchdog": {},
 }  # fmt: skip
 
-# Errors a lookup gives (hyp/interfaces/cspace/templates/cspace.tc.tmpl, object.tc.tmpl)
-ERROR_ARGUMENT_INVALID = 1
-ERROR_CAP_NULL = 50
-ERROR_CAP_REVOKED = 51
-ERROR_WRONG_OBJECT_TYPE = 52
-ERROR_INSUFFICIENT_RIGHTS = 53
-ERROR_OBJECT_STATE = 33
+# Errors a lookup gives (hyp/interfaces/cspace/templates/cspace.tc.tmpl,
+# object.tc.tmpl), from the one enumeration
+ERROR_ARGUMENT_INVALID = Error.ARGUMENT_INVALID
+ERROR_CAP_NULL = Error.CSPACE_CAP_NULL
+ERROR_CAP_REVOKED = Error.CSPACE_CAP_REVOKED
+ERROR_WRONG_OBJECT_TYPE = Error.CSPACE_WRONG_OBJECT_TYPE
+ERROR_INSUFFICIENT_RIGHTS = Error.CSPACE_INSUFFICIENT_RIGHTS
+ERROR_OBJECT_STATE = Error.OBJECT_STATE
 
 CAP_INVALID = (1 << 64) - 1  # CSPACE_CAP_INVALID
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from . import cspace
+from .identify import FEATURES
 
 # C type -> bits the wrappers keep (hyp/core/base/types.tc and each interface's .tc)
 TYPE_BITS: dict[str, int] = {
@@ -149,6 +150,8 @@ def parse(text: str, source: str = "<hvc>") -> list[Hypercall]:
         elif word == "lookup":
             current["lookups"] = (*current["lookups"], _lookup(rest, inputs, fail, n))  # type: ignore[misc]
         elif word == "feature" and len(rest) == 1:
+            if rest[0] not in FEATURES:
+                raise fail(n, f"feature {rest[0]!r} is not one of API flags 0's: {FEATURES}")
             current["feature"] = rest[0]
         else:
             raise fail(n, f"unknown statement {word!r}")

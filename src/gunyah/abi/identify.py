@@ -57,6 +57,9 @@ FLAGS = (
     Bitfield("API flags 2", 64),
 )
 SCHEDULERS = {0: "trivial", 1: "fprr"}
+# The features API flags 0 names, lowest bit first: the one list of their
+# names (a persona's build, a declaration's `feature`, the decoder's output)
+FEATURES = tuple(f.name for f in sorted(FLAGS[0].fields.values(), key=lambda f: f.lsb) if f.flag)
 
 
 # The Linux driver's banner: pr_info("Running under Gunyah hypervisor %llx/v%u\n").

@@ -7,8 +7,8 @@ from typing import Any
 
 from .. import render
 from ..abi import rm
+from ..guest.rm_client import exchange
 from ..model import Hypervisor
-from ..rm.client import exchange
 from .common import EXIT_OK, UsageError, add_json, add_persona, emit, number
 
 EXIT_RM_ERROR = 1  # a reply with an RM error, or none at all

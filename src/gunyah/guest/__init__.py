@@ -1,6 +1,8 @@
 """The guest side: the Linux guest's identification procedure (`driver`,
 speaking only through a conduit), and the same procedure as AArch64 machine
-code run on the vCPU (`builtin`, imported on its own: it loads the emulator)."""
+code run on the vCPU (`builtin`, imported on its own: it loads the emulator);
+and a client of the resource manager's RPC over the model's queues
+(`rm_client`, imported on its own: it drives the model)."""
 
 from .driver import (
     AARCH64_LE,

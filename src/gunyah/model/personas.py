@@ -1,9 +1,10 @@
 """Named hypervisor configurations the model can play.
 
-A persona is data: which UID it gives, what `hypervisor_identify` says, and
-which of the Gunyah dispatcher's paths it has. Each names the verdict a
-correct guest reaches against it (docs/abi.md section 5), so a persona is also a
-test case for guests.
+A persona is data: the services its VM has (by the names they register in
+model.services), the quirks of how it answers, which UID it gives and what
+`hypervisor_identify` says. Each names the verdict a correct guest reaches
+against it (docs/abi.md section 5), so a persona is also a test case for
+guests. Adding one is one entry here.
 """
 
 from __future__ import annotations
@@ -12,23 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import abi, smccc
+from ..abi.identify import FEATURES as API_FLAGS0_FEATURES
+from .services import check_services
 
 Dispatch = Literal["gunyah", "kvm", "none"]
 
-FULL_BUILD_FEATURES = (
-    "partition-cspace",
-    "doorbell",
-    "msgqueue",
-    "vic",
-    "vpm",
-    "vcpu",
-    "memextent",
-    "trace-ctrl",
-    "watchdog",
-    "virtio-mmio",
-    "prng",
-    "vcpu-run",
-)
+# The services of a Gunyah build as the public sources describe it, of the
+# QEMU build as measured (PSCI as psci_pc, with TRNG), and of KVM
+GUNYAH_SERVICES = ("arch", "std-hyp", "vendor-hyp", "psci")
+QEMU_BUILD_SERVICES = ("arch", "std-hyp", "vendor-hyp", "psci-pc", "trng")
+KVM_SERVICES = ("arch-kvm", "kvm", "psci-kvm")
+
+FULL_BUILD_FEATURES = API_FLAGS0_FEATURES  # every feature API flags 0 names
 QEMU_BUILD_FEATURES = tuple(f for f in FULL_BUILD_FEATURES if f != "watchdog")
 SCHEDULER_FPRR = 1
 # What the debug build's trace_update_class_flags(0, 0) reads back: the classes
@@ -36,7 +32,8 @@ SCHEDULER_FPRR = 1
 # vgic: ERROR, DEBUG, USER, LOG_BUFFER, INFO, MEMDB, PSCI, VGIC, VGIC_DEBUG).
 # Derived from the source, not measured.
 DEBUG_TRACE_FLAGS = 0x700E7
-# TRNG_GET_UUID of QEMU's TRNG through the QEMU build (measured; REAL-GUNYAH.md)
+# TRNG_GET_UUID of QEMU's TRNG through the QEMU build (measured;
+# docs/real-gunyah.md section 5, TRNG)
 QEMU_TRNG_UUID = (0x45546E21, 0x92A1433D, 0xA2EA5FE2, 0x16397D4E)
 # KVM_FEATURES bitmaps (include/linux/arm-smccc.h, ARM_SMCCC_KVM_FUNC_*): KVM
 # offers the call itself; pKVM's protected guests also HYP_MEMINFO, MEM_SHARE
@@ -50,7 +47,7 @@ class Persona:
     name: str
     description: str
     expected_verdict: str
-    dispatch: Dispatch = "gunyah"
+    services: tuple[str, ...] = GUNYAH_SERVICES
     uid: tuple[int, int, int, int] | None = abi.KNOWN_UIDS[0].words
     api_info: int = abi.encode_api_info(
         version=abi.API_V1, big_endian=False, is_64bit=True, variant=abi.VARIANT_QUALCOMM
@@ -61,11 +58,15 @@ class Persona:
         0,
     )
     smccc_version: int = smccc.VERSION_1_3
-    vendor_smccc: bool = True  # the vendor-hypervisor SMCCC range answers
-    native: bool = True  # hvc #0x6000.. answers
+    # quirks
+    native: bool = True  # hvc #0x6000.. answers (the native table)
+    rm: bool = True  # the VM has queues to a resource manager (model.rm_vm)
+    # KVM's way with SMCCC: any HVC immediate is an SMCCC call (handle_hvc in
+    # Linux arch/arm64/kvm/handle_exit.c; an SMC with one answers -1), reserved
+    # ID bits are not checked, an unknown call answers X0..X3 = -1, 0, 0, 0
+    kvm_smccc: bool = False
     dirty_upper: int = 0  # ORed into bits 63:32 of every 32-bit call's X0..X3
     notes: tuple[str, ...] = field(default=())
-    psci_set: str | None = None  # PSCI as which set serves it (model.psci); default dispatch
     trng_uuid: tuple[int, int, int, int] | None = None  # TRNG served, with this UUID
     cores: int = 8  # physical CPUs the hypervisor runs on (vcpu_set_affinity)
     trace_flags: int = DEBUG_TRACE_FLAGS
@@ -75,10 +76,20 @@ class Persona:
     # the real hypervisor it stands for, and where its facts come from
     build: str = "the gunyah persona with the one fact above changed, to test guests"
 
+    def __post_init__(self) -> None:
+        check_services(self.services)  # each registered, no two answering one call
+
+    @property
+    def dispatch(self) -> Dispatch:
+        """Whose dispatcher this is, in a word: Gunyah's, KVM's, or none at all."""
+        if not self.services and not self.native:
+            return "none"
+        return "kvm" if self.kvm_smccc else "gunyah"
+
     @property
     def resource_manager(self) -> str | None:
         """How the persona's VM reaches a resource manager, or None (no queues)."""
-        if self.dispatch != "gunyah":
+        if not self.rm:
             return None
         return "VMID 3, queues cap 0/1; answers at once, no interrupt (poll msgqueue_receive)"
 
@@ -112,6 +123,12 @@ def _info(**kw: Any) -> int:
     return abi.encode_api_info(**base)
 
 
+# KVM and the hypervisors like it: its services and SMCCC ways, no native
+# calls, no resource manager
+KVM_QUIRKS: dict[str, Any] = {
+    "services": KVM_SERVICES, "kvm_smccc": True, "native": False, "rm": False,
+}  # fmt: skip
+
 PERSONAS: tuple[Persona, ...] = (
     Persona(
         "gunyah",
@@ -129,7 +146,7 @@ PERSONAS: tuple[Persona, ...] = (
         "primary VM's capabilities to its resource manager.",
         "supported",
         flags=(abi.encode_flags0(QEMU_BUILD_FEATURES, SCHEDULER_FPRR), 0, 0),
-        psci_set="gunyah-pc",
+        services=QEMU_BUILD_SERVICES,
         trng_uuid=QEMU_TRNG_UUID,
         build="quic/gunyah-hypervisor 36ca3a2 with its resource manager bf31a9a, "
         "platform=qemu featureset=gunyah-rm-qemu quality=debug, booted in QEMU and measured "
@@ -147,7 +164,7 @@ PERSONAS: tuple[Persona, ...] = (
         "KVM/arm64: SMCCC 1.1, KVM's vendor UID and KVM_FEATURES; nothing Gunyah behind it. "
         "HVC's immediate is ignored (hvc #0x6000 is an SMCCC call); SMC's must be 0.",
         "not-gunyah",
-        dispatch="kvm",
+        **KVM_QUIRKS,
         uid=abi.UIDS_BY_KEY["kvm"].words,
         smccc_version=smccc.VERSION_1_1,
         build="KVM/arm64 for the calls a guest makes at boot (Linux arch/arm64/kvm, "
@@ -158,7 +175,7 @@ PERSONAS: tuple[Persona, ...] = (
         "pKVM as its protected guests see it: KVM's UID, SMCCC 1.1, KVM_FEATURES listing "
         "HYP_MEMINFO (answered: 4 KiB), MEM_SHARE and MEM_UNSHARE (not carried out here: -1).",
         "not-gunyah",
-        dispatch="kvm",
+        **KVM_QUIRKS,
         uid=abi.UIDS_BY_KEY["kvm"].words,
         smccc_version=smccc.VERSION_1_1,
         kvm_features=PKVM_FEATURES,
@@ -170,7 +187,7 @@ PERSONAS: tuple[Persona, ...] = (
         "MediaTek's GenieZone as a guest identifies it: its vendor UID; its own guest "
         "calls (MEM_SHARE, the MMIO guard) are not modelled and answer -1.",
         "not-gunyah",
-        dispatch="kvm",
+        **KVM_QUIRKS,
         uid=abi.UIDS_BY_KEY["geniezone"].words,
         smccc_version=smccc.VERSION_1_1,
         kvm_features=None,
@@ -182,7 +199,7 @@ PERSONAS: tuple[Persona, ...] = (
         "xen",
         "Xen on Arm: its own vendor UID over SMCCC 1.1, PSCI; no Gunyah, no KVM calls.",
         "not-gunyah",
-        dispatch="kvm",
+        **KVM_QUIRKS,
         uid=abi.UIDS_BY_KEY["xen"].words,
         smccc_version=smccc.VERSION_1_1,
         kvm_features=None,
@@ -193,7 +210,9 @@ PERSONAS: tuple[Persona, ...] = (
         "none",
         "No hypervisor service at all: every call returns -1 (NOT_SUPPORTED).",
         "not-gunyah",
-        dispatch="none",
+        services=(),
+        native=False,
+        rm=False,
         uid=None,
         build="no hypervisor service",
     ),
@@ -276,7 +295,7 @@ PERSONAS += (
         "The SMCCC vendor-hypervisor range answers -1; only hvc #0x6000 works: an SMCCC "
         "guest cannot identify Gunyah here.",
         "not-gunyah",
-        vendor_smccc=False,
+        services=tuple(s for s in GUNYAH_SERVICES if s != "vendor-hyp"),
     ),
 )
 PERSONAS_BY_NAME = {p.name: p for p in PERSONAS}

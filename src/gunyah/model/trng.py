@@ -18,7 +18,9 @@ from .. import smccc
 from ..smccc import MASK32, MASK64
 
 FUNCTION_FIRST, FUNCTION_LAST = 0x50, 0x5F
-VERSION, FEATURES, GET_UUID, RND = 0x50, 0x51, 0x52, 0x53
+_NUMBER = {name: number for number, name in smccc.STANDARD_SECURE_CALLS.items()}
+VERSION, FEATURES, GET_UUID, RND = (_NUMBER[f"TRNG_{n}"] for n in ("VERSION", "FEATURES",
+                                                                    "GET_UUID", "RND"))
 VERSION_1_0 = 0x10000
 SUCCESS = 0
 NOT_SUPPORTED = MASK64  # -1, written as a 64-bit value

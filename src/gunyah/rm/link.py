@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .server import ResourceManager
 
 if TYPE_CHECKING:  # the hypervisor's queue; the RM needs nothing else of the model
-    from ..model.hypercalls import Msgqueue
+    from ..model.vms import Msgqueue
 
 
 class Link:

@@ -1,11 +1,12 @@
 """A Unicorn-backed AArch64 vCPU whose HVC and SMC trap into the hypervisor model.
 
 The CPU runs at EL1 with SCR_EL3.HCE set, so `HVC` traps instead of being
-undefined (UNICORN-NOTES.md). Every `HVC #imm` / `SMC #imm` hands X0..X17 to
-the model's `handle` with the immediate read from the trapping instruction,
-and the model's result registers X0..X7 go back before execution resumes
-after the instruction. `BRK #0` and Arm semihosting end a run; faults,
-an instruction budget and a wall-clock limit end it too, with a report.
+undefined (docs/vcpu.md section 2, how HVC traps under Unicorn). Every `HVC #imm` /
+`SMC #imm` hands X0..X17 to the model's `handle` with the immediate read
+from the trapping instruction, and all of X0..X17, as the model left them,
+go back before execution resumes after the instruction. `BRK #0` and Arm
+semihosting end a run; faults, an instruction budget and a wall-clock limit
+end it too, with a report.
 
 Register traffic on the hot path goes through the engine's C batch calls
 with ctypes arrays allocated once: one call reads X0..X17 and PC, one writes
@@ -53,7 +54,8 @@ RECENT_CALLS = 16
 MAX_CALLS = 10_000  # calls a run keeps (the last ones); the rest are counted
 WFI = 0xD503207F
 
-# Exception numbers the engine reports to an interrupt hook (UNICORN-NOTES.md).
+# Exception numbers the engine reports to an interrupt hook (docs/vcpu.md
+# section 2, the exception numbers).
 EXCP_UDEF = 1
 EXCP_SWI = 2
 EXCP_BKPT = 7

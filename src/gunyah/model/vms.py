@@ -1,0 +1,428 @@
+"""The hypervisor's objects, each owned by a VM: partitions (VMs) with their
+capability spaces and stage-2 address spaces, vCPUs (threads), message
+queues, doorbells and memory extents, and the physical RAM under them.
+
+`Vms` is what the resource manager asks of the hypervisor (the `Hyp`
+interface of gunyah.rm.hyp, met here by duck typing: the model does not
+import the RM). Its calls trust their caller, the RM, to have checked what
+a client asked; what the hypervisor itself refuses raises `HypError` with
+the hypervisor's error code, never changing anything first.
+
+Sources: quic/gunyah-hypervisor 36ca3a2 (hyp/core/cspace_twolevel for
+capability states and lookups, hyp/mem/addrspace for stage 2 and VMMIO
+ranges, hyp/vm/vcpu_run for the owner's view of a vCPU);
+quic/gunyah-resource-manager bf31a9a (include/rm_types.h for the VMIDs,
+src/vm_config/vm_config.c vm_config_add_vcpu for the owner's vCPU rights,
+src/vm_mgnt/vm_mgnt.c for the exit type of a halted VM).
+"""
+
+from __future__ import annotations
+
+import bisect
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..abi import cspace as cs
+from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK
+from ..abi.errors import Error
+
+VMID_HYP = 0x00  # include/rm_types.h
+VMID_HLOS = PRIMARY_VM_ID  # 0x03
+VMID_RM = 0xFF
+VMID_MAX = 0xFFFF  # vmid_t is 16 bits
+
+PAGE_SIZE = 4096  # the granule stage 2 maps in
+ADDRESS_LIMIT = 1 << 64
+
+# ACL rights as the RM passes them (bit 2 R, bit 1 W, bit 0 X)
+RIGHT_X, RIGHT_W, RIGHT_R = 1, 2, 4
+RIGHTS_RWX = RIGHT_R | RIGHT_W | RIGHT_X
+
+# What an owner VM may do with its guest's vCPUs: run them
+# (vm_config.c vm_config_add_vcpu copies the cap with these rights;
+# vcpu_run.c looks the thread up with them)
+_THREAD = cs.RIGHTS["thread"]
+VCPU_RUN_RIGHTS = 1 << _THREAD["affinity"] | 1 << _THREAD["yield_to"]
+
+# vm_mgnt.c: a VM whose vCPUs all powered off exits as PLATFORM_OFF; one that
+# called SYSTEM_RESET as PLATFORM_RESET; SYSTEM_RESET2 with its reset type
+EXIT_PLATFORM_OFF = 1
+EXIT_PLATFORM_RESET = 2
+EXIT_PSCI_SYSTEM_RESET2 = 3
+
+VcpuState = Literal["off", "on", "halted"]
+
+
+class HypError(ValueError):
+    """The hypervisor refused: `error` is its code (abi.errors.Error)."""
+
+    def __init__(self, error: Error, why: str) -> None:
+        super().__init__(f"{error.name}: {why}")
+        self.error = error
+
+
+# -- objects ---------------------------------------------------------------------
+@dataclass(eq=False)
+class Msgqueue:
+    """A message queue (hyp/ipc/msgqueue): depth, message size, thresholds,
+    and the messages waiting, oldest first. `notify`, when set, is told after
+    each message sent to it or taken from it: the other end's program runs
+    then (the resource manager, for the primary VM's queues)."""
+
+    depth: int = RM_LINK.queue_depth
+    max_msg_size: int = RM_LINK.message_size
+    notfull_thd: int = RM_LINK.queue_depth - 1
+    notempty_thd: int = 1
+    messages: deque[bytes] = field(default_factory=deque)
+    notify: Callable[[], None] | None = None
+
+    @property
+    def full(self) -> bool:
+        return len(self.messages) == self.depth
+
+
+@dataclass(eq=False)
+class Thread:
+    """A vCPU: `index` of VM `vmid`, its power state and where it starts."""
+
+    vmid: int = VMID_RM
+    index: int = 0
+    affinity: int = 0
+    state: VcpuState = "off"
+    entry: int = 0
+    context: int = 0
+    wake_virq: int | None = None  # raised in the owner when it can run again
+
+
+@dataclass(eq=False)
+class Doorbell:
+    """A doorbell (hyp/ipc/doorbell): flags a sender sets for a receiver."""
+
+    flags: int = 0
+    enable_mask: int = 0
+    ack_mask: int = 0
+
+
+@dataclass(eq=False)
+class Memextent:
+    """A memory extent: a physical range, whole (hyp/mem/memextent)."""
+
+    phys: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One stage-2 mapping: [ipa, ipa+size) -> [phys, phys+size), RWX rights."""
+
+    ipa: int
+    phys: int
+    size: int
+    rights: int
+
+    @property
+    def end(self) -> int:
+        return self.ipa + self.size
+
+
+class Addrspace:
+    """A VM's stage 2 (hyp/mem/addrspace): mappings sorted by IPA, never
+    overlapping, and the ranges whose accesses go to the VM's owner."""
+
+    def __init__(self) -> None:
+        self.mappings: list[Mapping] = []
+        self.vmmio: list[tuple[int, int]] = []  # (ipa, size)
+
+    def _first_at_or_after(self, ipa: int) -> int:
+        """Index of the first mapping that ends after `ipa`."""
+        i = bisect.bisect_right([m.ipa for m in self.mappings], ipa)
+        return i - 1 if i and self.mappings[i - 1].end > ipa else i
+
+    def translate(self, ipa: int, size: int) -> int | None:
+        i = self._first_at_or_after(ipa)
+        if size <= 0 or i == len(self.mappings) or self.mappings[i].ipa > ipa:
+            return None
+        first = self.mappings[i]
+        phys = first.phys + (ipa - first.ipa)
+        end, at = ipa + size, first
+        while at.end < end:  # the rest must follow on in both spaces
+            i += 1
+            if i == len(self.mappings):
+                return None
+            nxt = self.mappings[i]
+            if nxt.ipa != at.end or nxt.phys != at.phys + at.size:
+                return None
+            at = nxt
+        return phys
+
+    def map(self, ipa: int, phys: int, size: int, rights: int) -> None:
+        i = self._first_at_or_after(ipa)
+        if i < len(self.mappings) and self.mappings[i].ipa < ipa + size:
+            raise HypError(Error.EXISTING_MAPPING, f"IPA {ipa:#x} is mapped already")
+        self.mappings.insert(i, Mapping(ipa, phys, size, rights))
+
+    def unmap(self, ipa: int, size: int) -> None:
+        end = ipa + size
+        kept: list[Mapping] = []
+        for m in self.mappings:
+            if m.end <= ipa or m.ipa >= end:
+                kept.append(m)
+                continue
+            if m.ipa < ipa:  # the part before the hole stays
+                kept.append(Mapping(m.ipa, m.phys, ipa - m.ipa, m.rights))
+            if m.end > end:  # and the part after it
+                kept.append(Mapping(end, m.phys + (end - m.ipa), m.end - end, m.rights))
+        self.mappings = kept
+
+
+# -- capability spaces -----------------------------------------------------------
+class Cspace:
+    """A VM's capability space: lookups with their errors in the hypervisor's
+    order (cspace_twolevel.c: cspace_check_cap_data, cspace_lookup_object,
+    cspace_lookup_object_any): a malformed ID, an empty slot, a revoked cap,
+    then the type, then the rights (rights first for "any" object)."""
+
+    def __init__(self, caps: dict[int, cs.Cap] | None = None) -> None:
+        self.caps: dict[int, cs.Cap] = dict(caps or {})
+        self.revoked: set[int] = set()  # slots whose cap was revoked, not yet deleted
+
+    def _slot(self, cap_id: int) -> tuple[int, cs.Cap | None]:
+        if cs.decode_cap_id(cap_id) is None:
+            return cs.ERROR_ARGUMENT_INVALID, None
+        cap = self.caps.get(cap_id)
+        if cap is not None:
+            return Error.OK, cap
+        return (cs.ERROR_CAP_REVOKED if cap_id in self.revoked else cs.ERROR_CAP_NULL), None
+
+    def lookup(self, cap_id: int, object_type: str, rights: int) -> tuple[int, cs.Cap | None]:
+        err, cap = self._slot(cap_id)
+        if cap is None:
+            return err, None
+        if cap.object_type != object_type:
+            return cs.ERROR_WRONG_OBJECT_TYPE, None
+        if cap.rights & rights != rights:
+            return cs.ERROR_INSUFFICIENT_RIGHTS, None
+        return Error.OK, cap
+
+    def lookup_any(
+        self, cap_id: int, rights: int, object_type: str | None
+    ) -> tuple[int, cs.Cap | None]:
+        err, cap = self._slot(cap_id)
+        if cap is None:
+            return err, None
+        if cap.rights & rights != rights:
+            return cs.ERROR_INSUFFICIENT_RIGHTS, None
+        if object_type is not None and cap.object_type != object_type:
+            return cs.ERROR_WRONG_OBJECT_TYPE, None
+        return Error.OK, cap
+
+    def _free_ids(self) -> Iterator[int]:
+        for table in range(cs.TABLES):
+            for slot in range(cs.SLOTS_PER_TABLE):
+                cap_id = table << 8 | slot
+                if cap_id not in self.caps and cap_id not in self.revoked:
+                    yield cap_id
+
+    def insert(self, cap: cs.Cap, cap_id: int | None = None) -> int:
+        """Put `cap` in the first free slot (debug builds' IDs are the slot
+        numbers), or in slot `cap_id`; its ID."""
+        if cap_id is None:
+            cap_id = next(self._free_ids(), None)
+            if cap_id is None:
+                raise HypError(Error.CSPACE_FULL, "no free slot")
+        elif cs.decode_cap_id(cap_id) is None:
+            raise HypError(Error.ARGUMENT_INVALID, f"{cap_id:#x} names no slot")
+        elif cap_id in self.caps or cap_id in self.revoked:
+            raise HypError(Error.CSPACE_FULL, f"slot {cap_id:#x} is taken")
+        self.caps[cap_id] = cap
+        return cap_id
+
+    def revoke(self, objects: set[int]) -> None:
+        """Every cap to one of these objects (by id()) becomes revoked."""
+        for cap_id, cap in list(self.caps.items()):
+            if id(cap.obj) in objects:
+                del self.caps[cap_id]
+                self.revoked.add(cap_id)
+
+
+# -- partitions ------------------------------------------------------------------
+@dataclass(eq=False)
+class Vm:
+    """A VM (a partition): its owner, cspace, stage 2, vCPUs, and every other
+    object made for it (revoked with it)."""
+
+    vmid: int
+    owner: int
+    cspace: Cspace = field(default_factory=Cspace)
+    addrspace: Addrspace = field(default_factory=Addrspace)
+    vcpus: dict[int, Thread] = field(default_factory=dict)
+    objects: list[object] = field(default_factory=list)
+
+    def grant(self, obj: object, object_type: str, rights: int, cap_id: int | None = None) -> int:
+        """A cap to `obj` with `rights` in this VM's cspace; its ID."""
+        return self.cspace.insert(cs.Cap(object_type, rights, obj), cap_id)
+
+
+@dataclass(frozen=True)
+class RamRegion:
+    base: int
+    data: bytearray | memoryview
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.data)
+
+
+class Vms:
+    """Every VM the hypervisor holds and the physical RAM they map: the
+    hypervisor's side of the resource manager's requests."""
+
+    def __init__(self) -> None:
+        self.vms: dict[int, Vm] = {}
+        self.ram: list[RamRegion] = []
+        self.on_vm_exit: Callable[[int, int, int], None] | None = None
+        self._next_virq: dict[int, int] = {}
+
+    def __getitem__(self, vmid: int) -> Vm:
+        vm = self.vms.get(vmid)
+        if vm is None:
+            raise HypError(Error.ARGUMENT_INVALID, f"no VM {vmid:#x}")
+        return vm
+
+    # -- physical memory -------------------------------------------------------
+    def add_ram(self, base: int, data: bytearray | memoryview) -> None:
+        """RAM at physical `base` (the unicorn vCPU's or the boot's), its bytes `data`."""
+        end = base + len(data)
+        if base < 0 or end > ADDRESS_LIMIT or any(base < r.end and r.base < end for r in self.ram):
+            raise ValueError(f"RAM at {base:#x}+{len(data):#x} overlaps RAM or leaves 64 bits")
+        self.ram.append(RamRegion(base, data))
+
+    def _region(self, phys: int, size: int) -> RamRegion | None:
+        if phys < 0 or size < 0:
+            return None
+        for r in self.ram:
+            if r.base <= phys and phys + size <= r.end:
+                return r
+        return None
+
+    def read_phys(self, phys: int, size: int) -> bytes | None:
+        r = self._region(phys, size)
+        return None if r is None else bytes(r.data[phys - r.base : phys - r.base + size])
+
+    def write_phys(self, phys: int, data: bytes) -> bool:
+        r = self._region(phys, len(data))
+        if r is None:
+            return False
+        r.data[phys - r.base : phys - r.base + len(data)] = data
+        return True
+
+    # -- VMs and their stage 2 -------------------------------------------------
+    def vm_create(self, vmid: int, owner: int) -> None:
+        if not 0 <= vmid <= VMID_MAX or vmid in self.vms:
+            raise HypError(Error.ARGUMENT_INVALID, f"VMID {vmid:#x} is taken or out of range")
+        self.vms[vmid] = Vm(vmid, owner)
+
+    def vm_destroy(self, vmid: int) -> None:
+        """The VM and every object of it go; every cap to one, in any VM's
+        cspace, reads as revoked from now on."""
+        vm = self[vmid]
+        del self.vms[vmid]
+        gone = {id(o) for o in (*vm.vcpus.values(), *vm.objects)}
+        for other in self.vms.values():
+            other.cspace.revoke(gone)
+
+    @staticmethod
+    def _range(ipa: int, size: int, what: str) -> None:
+        if size <= 0 or ipa < 0 or ipa + size > ADDRESS_LIMIT:
+            raise HypError(Error.ADDR_OVERFLOW, f"{what} {ipa:#x}+{size:#x} is not a range")
+        if (ipa | size) % PAGE_SIZE:
+            raise HypError(Error.ARGUMENT_ALIGNMENT, f"{what} {ipa:#x}+{size:#x} is not in pages")
+
+    def translate(self, vmid: int, ipa: int, size: int) -> int | None:
+        vm = self.vms.get(vmid)
+        if vm is None or ipa < 0 or size <= 0 or ipa + size > ADDRESS_LIMIT:
+            return None
+        return vm.addrspace.translate(ipa, size)
+
+    def map(self, vmid: int, ipa: int, phys: int, size: int, rights: int) -> None:
+        vm = self[vmid]
+        self._range(ipa, size, "IPA")
+        self._range(phys, size, "physical")
+        if not 0 < rights <= RIGHTS_RWX:
+            raise HypError(Error.ARGUMENT_INVALID, f"rights {rights:#x} are not R, W, X bits")
+        vm.addrspace.map(ipa, phys, size, rights)
+
+    def unmap(self, vmid: int, ipa: int, size: int) -> None:
+        vm = self[vmid]
+        self._range(ipa, size, "IPA")
+        vm.addrspace.unmap(ipa, size)
+
+    def add_vmmio(self, vmid: int, ipa: int, size: int) -> None:
+        vm = self[vmid]
+        self._range(ipa, size, "VMMIO")
+        vm.addrspace.vmmio.append((ipa, size))
+
+    # -- vCPUs -------------------------------------------------------------------
+    def vcpu_create(self, vmid: int, index: int, owner: int) -> tuple[int, int]:
+        """vCPU `index` of VM `vmid`, with a cap to run it in VM `owner`'s
+        cspace: (that cap's ID, the owner's wake-up virq for it)."""
+        vm, holder = self[vmid], self[owner]
+        if not 0 <= index < 64 or index in vm.vcpus:
+            raise HypError(Error.ARGUMENT_INVALID, f"VM {vmid:#x} has vCPU {index} or no room")
+        virq = self._next_virq.get(owner, RM_LINK.free_irq_start)
+        thread = Thread(vmid, index, wake_virq=virq)
+        cap_id = holder.grant(thread, "thread", VCPU_RUN_RIGHTS)
+        vm.vcpus[index] = thread
+        self._next_virq[owner] = virq + 1
+        return cap_id, virq
+
+    def _vcpu(self, vmid: int, index: int) -> Thread:
+        thread = self[vmid].vcpus.get(index)
+        if thread is None:
+            raise HypError(Error.ARGUMENT_INVALID, f"VM {vmid:#x} has no vCPU {index}")
+        return thread
+
+    def vcpu_poweron(self, vmid: int, index: int, entry: int, context: int) -> None:
+        thread = self._vcpu(vmid, index)
+        if thread.state == "on":
+            raise HypError(Error.BUSY, f"vCPU {index} of VM {vmid:#x} is on already")
+        thread.state, thread.entry, thread.context = "on", entry, context
+
+    def vm_stop(self, vmid: int) -> None:
+        for thread in self[vmid].vcpus.values():
+            thread.state = "halted"
+
+    def vcpu_poweroff(self, vmid: int, index: int) -> None:
+        """A vCPU powers itself off (PSCI CPU_OFF); the VM's last one exits it."""
+        self._vcpu(vmid, index).state = "off"
+        if not any(t.state == "on" for t in self[vmid].vcpus.values()):
+            self._exited(vmid, EXIT_PLATFORM_OFF, 0)
+
+    def system_off(self, vmid: int) -> None:
+        """PSCI SYSTEM_OFF: every vCPU off, the VM exits."""
+        for thread in self[vmid].vcpus.values():
+            thread.state = "off"
+        self._exited(vmid, EXIT_PLATFORM_OFF, 0)
+
+    def system_reset(self, vmid: int, reset_type: int | None = None) -> None:
+        """PSCI SYSTEM_RESET (reset_type None) or SYSTEM_RESET2 (its type)."""
+        for thread in self[vmid].vcpus.values():
+            thread.state = "off"
+        if reset_type is None:
+            self._exited(vmid, EXIT_PLATFORM_RESET, 0)
+        else:
+            self._exited(vmid, EXIT_PSCI_SYSTEM_RESET2, reset_type)
+
+    def _exited(self, vmid: int, exit_type: int, reason: int) -> None:
+        if self.on_vm_exit is not None:
+            self.on_vm_exit(vmid, exit_type, reason)
+
+    # -- the rest --------------------------------------------------------------
+    def random_bytes(self, n: int) -> bytes:
+        """Host entropy (the RM's /chosen/kaslr-seed)."""
+        if not 0 <= n <= 4096:
+            raise HypError(Error.ARGUMENT_SIZE, f"{n} random bytes")
+        return secrets.token_bytes(n)
