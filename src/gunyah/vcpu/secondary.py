@@ -9,9 +9,10 @@ The stop becomes the syndrome the hardware would give the hypervisor:
 * a data access there: a data abort (EC 0x24) whose ISS is valid (ISV) only
   for the single-register loads and stores the Arm ARM gives one for (LDR,
   STR, LDRB, STRB, LDRH, STRH, LDRSB, LDRSH, LDRSW with an unsigned
-  immediate, an unscaled immediate or a register offset; LDAR and STLR with
-  AR), decoded here from the instruction word; pairs, exclusives, writeback
-  forms and SIMD registers get ISV clear;
+  immediate, an unscaled immediate or a register offset; their unprivileged
+  forms; LDR (literal); LDAR and STLR with AR), decoded here from the
+  instruction word; pairs, exclusives, writeback forms and SIMD registers get
+  ISV clear;
 * an instruction fetch there: an instruction abort (EC 0x20);
 * HVC (EC 0x16), SMC (EC 0x17) and WFI (EC 0x01): the traps Gunyah sets.
 
@@ -67,10 +68,15 @@ def access_syndrome_iss(word: int) -> dict[str, int | bool] | None:
     every other instruction."""
     rt = word & 0x1F
     size = word >> 30
-    if word & 0x3F7FFC00 == 0x089FFC00:  # STLR / LDAR (o2=1, o1=0, o0=1)
+    if word & 0x3FBFFC00 == 0x089FFC00:  # STLR / LDAR (o2=1, o1=0, o0=1; L bit 22)
         load = bool(word >> 22 & 1)
         return {"ISV": True, "SAS": size, "SSE": False, "SRT": rt, "SF": size == 3,
                 "AR": True, "WnR": not load}  # fmt: skip
+    if word & 0x3F000000 == 0x18000000:  # LDR (literal): W, X, LDRSW; PRFM
+        if size == 3:
+            return None
+        return {"ISV": True, "SAS": 3 if size == 1 else 2, "SSE": size == 2, "SRT": rt,
+                "SF": size != 0, "AR": False, "WnR": False}  # fmt: skip
     group, bit21, idx = word >> 24 & 0x3F, word >> 21 & 1, word >> 10 & 3
     unsigned_imm = group == 0x39  # V = 0
     unscaled = group == 0x38 and not bit21 and idx in (0, 2)  # LDUR/STUR, LDTR/STTR
