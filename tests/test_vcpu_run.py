@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from gunyah.model import vcpu_run as vr
 from gunyah.model.vcpu_run import SecondaryVcpu, SecondaryVm, secondary_hypervisor
-from gunyah.vcpu.loader import Image
+from gunyah.vcpu.loader import Image, Segment
 from gunyah.vcpu.secondary import Region, RegionError, UnicornSecondary
 
 SRC = Path(__file__).resolve().parent / "guests" / "secondary"
@@ -74,6 +74,12 @@ def guest(image: Image, *, budget: int = vr.DEFAULT_BUDGET, **kw: object) -> Gue
     g.cpu = SecondaryVcpu(vm, 0, UnicornSecondary([Region(BASE, parcel)]),
                           secondary_hypervisor(), budget=budget, **kw)  # type: ignore[arg-type]  # fmt: skip
     return g
+
+
+def raw(*words: int) -> Image:
+    """A guest of these instruction words at the entry (the rest zeros)."""
+    return Image((Segment(BASE, struct.pack(f"<{len(words)}I", *words), 4 * len(words)),),
+                 BASE, "words")  # fmt: skip
 
 
 def case(images: dict[str, Image], n: int, vectors: bool = False, **kw: object) -> Guest:
@@ -260,6 +266,15 @@ def test_a_spinning_guest_is_ready_each_call(images: dict[str, Image]) -> None:
         assert g.cpu.run() == (0, vr.READY, 0, 0, 0)
 
 
+def test_a_guest_calling_the_hypervisor_for_ever_is_ready_each_call() -> None:
+    """Calls served in the hypervisor do not end vcpu_run; a bound on them per
+    call does, as a host interrupt would."""
+    g = guest(raw(0xD40C0002, 0x17FFFFFF), max_traps=50)  # hvc #0x6000; b .-4
+    g.cpu.poweron(BASE, DT)
+    for _ in range(5):
+        assert g.cpu.run() == (0, vr.READY, 0, 0, 0)
+
+
 def test_garbage_without_vectors_is_a_fault(images: dict[str, Image]) -> None:
     g = case(images, 6)
     assert g.exit_of_run() == (0, vr.FAULT, 0, 0, 0)
@@ -304,16 +319,7 @@ def test_a_guest_that_writes_everywhere(images: dict[str, Image]) -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(0, (1 << 32) - 1), min_size=1, max_size=8))
 def test_any_instructions_give_states_not_errors(words: list[int]) -> None:
-    image = Image(
-        (  # the words at the entry, then zeros
-            __import__("gunyah.vcpu.loader", fromlist=["Segment"]).Segment(
-                BASE, struct.pack(f"<{len(words)}I", *words), 4 * len(words)
-            ),
-        ),
-        BASE,
-        "hypothesis",
-    )
-    g = guest(image, budget=5_000, max_traps=8)
+    g = guest(raw(*words), budget=5_000, max_traps=8)
     g.cpu.poweron(BASE, DT)
     for _ in range(20):
         r = g.cpu.run(0x5A5A)
