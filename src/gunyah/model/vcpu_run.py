@@ -10,7 +10,8 @@ data0, data1, data2), which the native table puts in x0, x1, x2..x4.
 The guest itself runs on a backend (`VcpuBackend`: the unicorn engine today,
 the EL2 shim later) that stops where the hardware would trap to EL2 and hands
 over the syndrome (`model.vmmio.Syndrome`). What the model does with it is
-the hypervisor's:
+the hypervisor's (docs/real-gunyah.md section 17 gathers what the sources
+decide beyond the measured table):
 
 * a data abort with a valid ISS wholly inside the VM's VMMIO window blocks
   the vCPU: state 4 (read) or 5 (write), data = IPA, size, the stored value

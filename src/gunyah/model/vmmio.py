@@ -7,8 +7,8 @@ class, and for a data abort ISV, SAS, SSE, SRT, SF, AR, WnR, DFSC), FAR, the
 IPA (HPFAR_EL2 with FAR's page offset), X0..X30 and the PC. What the model does
 with a data abort follows the hypervisor's emulation
 (quic/gunyah-hypervisor: hyp/core/vdevice/aarch64/src/vdevice.c,
-vdevice_handle_vcpu_trap_data_abort_guest), which is not what a load would do
-on hardware:
+vdevice_handle_vcpu_trap_data_abort_guest; docs/real-gunyah.md section 17),
+which is not what a load would do on hardware:
 
 * only a syndrome with ISV set is emulated; any other data abort is unhandled
   and becomes an abort injected into the guest;
