@@ -141,20 +141,20 @@ def decode_access(s: Syndrome) -> Access | None:
     any other syndrome (another class, or ISV clear: not emulated)."""
     if s.ec != EC_DATA_ABORT_LOWER or s.ipa is None:
         return None
-    iss = DATA_ABORT_ISS.decode(s.iss)
-    if not iss["ISV"]:
+    iss, get = s.iss, DATA_ABORT_ISS.get
+    if not get(iss, "ISV"):
         return None
-    write = bool(iss["WnR"])
-    reg = int(iss["SRT"])
+    write = bool(get(iss, "WnR"))
+    reg = get(iss, "SRT")
     return Access(
         ipa=s.ipa,
-        size=1 << int(iss["SAS"]),
+        size=1 << get(iss, "SAS"),
         write=write,
         value=s.reg(reg) if write else 0,
         reg=reg,
-        sign_extend=bool(iss["SSE"]),
-        sf=bool(iss["SF"]),
-        acquire_release=bool(iss["AR"]),
+        sign_extend=bool(get(iss, "SSE")),
+        sf=bool(get(iss, "SF")),
+        acquire_release=bool(get(iss, "AR")),
     )
 
 

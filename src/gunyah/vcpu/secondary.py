@@ -123,6 +123,7 @@ class UnicornSecondary:
             self._keep += [r.buffer, view]
             spans.append((r.ipa, r.ipa + size))
         self._gprs = RegisterBatch(uc, [*GPR_IDS, a64.UC_ARM64_REG_PC])
+        self._pc = RegisterBatch(uc, [a64.UC_ARM64_REG_PC])
         self._stop: Syndrome | None = None
         self._mem: tuple[int, int] | None = None  # (access type, address) that failed
         uc.hook_add(unicorn.UC_HOOK_INTR, self._on_intr)
@@ -140,18 +141,17 @@ class UnicornSecondary:
         uc = self.uc
         self._stop = None
         self._mem = None
-        pc = uc.reg_read(a64.UC_ARM64_REG_PC)
         try:
-            uc.emu_start(pc, _STOP, count=budget)
+            uc.emu_start(self.pc, _STOP, count=budget)
         except UcError:
             if self._mem is None:  # an exception the engine gave no hook: a fault
                 return self._syndrome(vmmio.ESR.encode({"EC": vmmio.EC_UNKNOWN, "IL": True}))
             return self._abort(*self._mem)
         if self._stop is not None:
             return self._stop
-        pc = uc.reg_read(a64.UC_ARM64_REG_PC)
+        pc = self.pc
         if self._word(pc - 4) == WFI:  # the engine stops after a WFI
-            uc.reg_write(a64.UC_ARM64_REG_PC, pc - 4)
+            self.pc = pc - 4
             return self._syndrome(vmmio.ESR.encode({"EC": vmmio.EC_WFX, "IL": True}))
         return None
 
@@ -161,8 +161,15 @@ class UnicornSecondary:
                 self.uc.reg_write(GPR_IDS[n], v & vmmio.MASK64)
 
     def skip(self) -> None:
-        pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
-        self.uc.reg_write(a64.UC_ARM64_REG_PC, (pc + 4) & vmmio.MASK64)
+        self.pc = (self.pc + 4) & vmmio.MASK64
+
+    @property
+    def pc(self) -> int:
+        return self._pc.read()[0]
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self._pc.write([value])
 
     def exception_state(self) -> tuple[int, int, int]:
         uc = self.uc
@@ -193,8 +200,8 @@ class UnicornSecondary:
             return None
 
     def _syndrome(self, esr: int, far: int = 0, ipa: int | None = None) -> Syndrome:
-        regs, pc = self.registers()
-        return Syndrome(esr=esr, far=far, ipa=ipa, regs=tuple(regs), pc=pc)
+        values = self._gprs.read()
+        return Syndrome(esr=esr, far=far, ipa=ipa, regs=tuple(values[:31]), pc=values[31])
 
     def _abort(self, access: int, address: int) -> Syndrome:
         """The abort the hardware would take to EL2 for this failed access."""
@@ -203,12 +210,11 @@ class UnicornSecondary:
                           unicorn.UC_MEM_FETCH_PROT)  # fmt: skip
         fsc = vmmio.FSC_PERMISSION_3 if prot else vmmio.FSC_TRANSLATION_3
         if fetch:
-            self.uc.reg_write(a64.UC_ARM64_REG_PC, address)
+            self.pc = address
             esr = vmmio.ESR.encode({"EC": vmmio.EC_INST_ABORT_LOWER, "IL": True, "ISS": fsc})
             return self._syndrome(esr, address, address)
         write = access in (unicorn.UC_MEM_WRITE_UNMAPPED, unicorn.UC_MEM_WRITE_PROT)
-        pc = self.uc.reg_read(a64.UC_ARM64_REG_PC)
-        word = self._word(pc)
+        word = self._word(self.pc)
         fields = access_syndrome_iss(word) if word is not None else None
         iss: dict[str, int | bool] = {"DFSC": fsc, "WnR": write}
         if fields is not None:
