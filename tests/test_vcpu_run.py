@@ -259,6 +259,24 @@ def test_wfi_expects_a_wakeup(images: dict[str, Image]) -> None:
     assert g.exit_of_run() == (0, vr.VMMIO_WRITE, 0x6040, 8, X1)
 
 
+def test_cpu_on_starts_the_vms_other_vcpu(images: dict[str, Image]) -> None:
+    g = guest(images["cases"])
+    hyp = secondary_hypervisor(cpus=2)
+    g.cpu.handler = hyp
+    parcel = memoryview(g.host)[GUARD : GUARD + PARCEL]
+    woken: list[int] = []
+    second = SecondaryVcpu(g.vm, 1, UnicornSecondary([Region(BASE, parcel)]), hyp,
+                           on_wakeup=woken.append)  # fmt: skip
+    assert second.run() == (0, vr.POWERED_OFF, 0, 0, 0)
+    g.cpu.poweron(BASE, 16)
+    assert g.exit_of_run() == (0, vr.VMMIO_WRITE, 0x6000, 8, 0)  # CPU_ON: SUCCESS
+    assert woken == [1]
+    assert second.run() == (0, vr.VMMIO_WRITE, 0x6200, 8, 0x42)  # its context in x0
+    assert second.run() == (0, vr.POWERED_OFF, 1, 0, 0)  # SYSTEM_OFF: the whole VM
+    assert g.cpu.run() == (0, vr.POWERED_OFF, 1, 0, 0)
+    assert g.exits == [(VMID, vr.EXIT_PLATFORM_OFF, 0)]
+
+
 # -- hostile secondaries ------------------------------------------------------------------
 def test_a_spinning_guest_is_ready_each_call(images: dict[str, Image]) -> None:
     g = case(images, 5, budget=20_000)

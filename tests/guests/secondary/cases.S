@@ -25,6 +25,7 @@ _start:
 table:
 	.quad	pair, outside, exclusive, writeback, wait, spin, garbage, flood
 	.quad	everywhere, extend, reset, reset2, zero, own, udf_in_vector, forms
+	.quad	cpu_on
 
 pair:		/* 0: a pair: no valid ISS */
 	stp	x1, x1, [x20]
@@ -115,6 +116,19 @@ forms:		/* 15: a register offset, an unscaled offset, a store-release */
 	stlrh	w1, [x20]
 	ldar	x9, [x20]
 	str	x9, [x20, #0x8]
+	b	off
+cpu_on:		/* 16: PSCI CPU_ON for vCPU 1 at `second` with context 0x42 */
+	movz	x0, #0xc400, lsl #16
+	movk	x0, #0x0003
+	mov	x1, #1
+	adr	x2, second
+	mov	x3, #0x42
+	hvc	#0
+	str	x0, [x20]
+	b	.
+second:		/* a vCPU starts with x0 its context, the rest zero */
+	mov	x20, #0x6000
+	str	x0, [x20, #0x200]
 	b	off
 
 off:		/* PSCI SYSTEM_OFF */
