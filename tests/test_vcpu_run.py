@@ -347,6 +347,24 @@ def test_any_instructions_give_states_not_errors(words: list[int]) -> None:
     assert g.host[:GUARD] == b"\xaa" * GUARD and g.host[-GUARD:] == b"\xaa" * GUARD
 
 
+@given(
+    st.lists(st.tuples(st.integers(0, 64), st.integers(1, 32)), max_size=4),
+    st.integers(0, 100), st.sampled_from([1, 2, 4, 8]),
+)  # fmt: skip
+def test_vmmio_covers_an_access_only_whole(
+    ranges: list[tuple[int, int]], ipa: int, size: int
+) -> None:
+    vm = SecondaryVm(VMID, OWNER, vmmio=ranges)
+    covered = {b for base, length in ranges for b in range(base, base + length)}
+    assert vm.in_vmmio(ipa, size) == all(b in covered for b in range(ipa, ipa + size))
+
+
+def test_the_window_is_the_rms() -> None:
+    vm = SecondaryVm(VMID, OWNER)
+    assert vm.vmmio == [(0, 0x4000_0000)]  # docs/real-gunyah.md section 12
+    assert vm.in_vmmio(0x3FFF_FFF8, 8) and not vm.in_vmmio(0x3FFF_FFFC, 8)
+
+
 # -- the memory it is given ---------------------------------------------------------------
 @pytest.mark.parametrize(
     ("regions", "why"),

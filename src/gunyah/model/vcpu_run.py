@@ -161,9 +161,16 @@ class SecondaryVm:
     exit_type: int | None = None
 
     def in_vmmio(self, ipa: int, size: int) -> bool:
-        """Whether [ipa, ipa+size) lies wholly in one VMMIO range (gpt_lookup's
-        size must be the access's)."""
-        return any(base <= ipa and ipa + size <= base + length for base, length in self.vmmio)
+        """Whether every byte of [ipa, ipa+size) is VMMIO (vmmio.c: the range
+        lookup from ipa must cover the whole access); ranges that touch
+        cover it together."""
+        pos, end = ipa, ipa + size
+        for base, length in sorted(self.vmmio):
+            if base <= pos < base + length:
+                pos = base + length
+            if pos >= end:
+                return True
+        return False
 
     def end(self, exit_type: int, reason: int = 0) -> None:
         """The VM's last vCPU has stopped: every vCPU halts, the RM is told
@@ -216,6 +223,10 @@ class SecondaryVcpu:
         self.last_state = READY
         self._lock = threading.Lock()
         vm.vcpus.append(self)
+
+    @property
+    def vmid(self) -> int:
+        return self.vm.vmid
 
     @property
     def owner(self) -> int:
