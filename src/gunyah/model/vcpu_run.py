@@ -281,8 +281,9 @@ class SecondaryVcpu:
         self.backend.skip()
 
     def _blocked_state(self) -> tuple[int, int, int, int] | None:
-        """do_vcpu_run_check for a vCPU that cannot run, in its order:
-        exited first, then PSCI's reset, vmmio, WFI, fault, off."""
+        """do_vcpu_run_check for a vCPU that cannot run: the state its halt
+        left (for the call that ran it into the halt), then exited, then the
+        check handlers' states: vmmio, WFI, fault, off; None if it can run."""
         if self.halt is not None:
             halt, self.halt = self.halt, None
             return halt
