@@ -2,7 +2,8 @@
 
 `loader` reads a guest (ELF or raw) into segments, bounded and without the
 emulator; `engine` runs it on Unicorn at EL1 and hands every trap to the
-model; `semihosting` serves the guest's console and exit.
+model; `semihosting` serves the guest's console and exit; `secondary` runs a
+secondary VM's vCPU for the model's vcpu_run.
 """
 
 from .engine import (
@@ -13,11 +14,14 @@ from .engine import (
     Fault,
     RunResult,
     VCpu,
+    el1_engine,
     make_engine,
 )
 from .loader import GuestError, Image, Segment, load_elf, load_raw
+from .secondary import Region, RegionError, UnicornSecondary
 
 __all__ = [
     "DEFAULT_STACK_SIZE", "EXCP_BKPT", "MAX_CALLS", "RECENT_CALLS", "Fault", "GuestError",
-    "Image", "RunResult", "Segment", "VCpu", "load_elf", "load_raw", "make_engine",
+    "Image", "Region", "RegionError", "RunResult", "Segment", "UnicornSecondary", "VCpu",
+    "el1_engine", "load_elf", "load_raw", "make_engine",
 ]  # fmt: skip

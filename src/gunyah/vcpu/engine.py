@@ -147,9 +147,17 @@ class VCpu:
         return _Run(self, image, initial or {}).go()
 
 
+def el1_engine() -> Uc:
+    """A fresh CPU at EL1h with nothing mapped, its HVC and SMC trapping to the
+    interrupt hook rather than undefined (SCR_EL3.HCE: docs/vcpu.md section 2)."""
+    uc = Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
+    uc.reg_write(a64.UC_ARM64_REG_CP_REG, (1, 1, 3, 6, 0, SCR_EL3_VALUE))
+    return uc
+
+
 def make_engine(image: Image, initial: dict[int, int], stack_size: int) -> Uc:
     """A CPU at EL1 with HVC enabled, the image in memory, SP and X0.. set."""
-    uc = Uc(unicorn.UC_ARCH_ARM64, unicorn.UC_MODE_ARM)
+    uc = el1_engine()
     for start, count in page_runs(image.segments):
         uc.mem_map(start * PAGE, count * PAGE, unicorn.UC_PROT_ALL)
     for s in image.segments:
@@ -163,11 +171,42 @@ def make_engine(image: Image, initial: dict[int, int], stack_size: int) -> Uc:
         raise GuestError(f"{image.source}: no room for the stack above the image "
                          "in the 48-bit address space")  # fmt: skip
     uc.mem_map(stack_base, size, unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
-    uc.reg_write(a64.UC_ARM64_REG_CP_REG, (1, 1, 3, 6, 0, SCR_EL3_VALUE))
     uc.reg_write(a64.UC_ARM64_REG_SP, stack_base + size)
     for reg, value in initial.items():
         uc.reg_write(a64.UC_ARM64_REG_X0 + reg, value)
     return uc
+
+
+class RegisterBatch:
+    """A fixed set of registers read or written in one call to the engine's C
+    batch functions, through ctypes arrays allocated once (docs/vcpu.md
+    section 5: a call per register costs over a microsecond each)."""
+
+    def __init__(self, uc: Uc, ids: list[int]) -> None:
+        lib = ctypes.CDLL(uclib._name)
+        self._uch = ctypes.c_void_p(uc._uch.value)
+        self._read = lib.uc_reg_read_batch
+        self._write = lib.uc_reg_write_batch
+        n = len(ids)
+        self.values = (ctypes.c_uint64 * n)()
+        base = ctypes.addressof(self.values)
+        self._ids = (ctypes.c_int * n)(*ids)
+        self._ptrs = (ctypes.c_void_p * n)(*[base + 8 * i for i in range(n)])
+        self._n = ctypes.c_int(n)
+
+    def read(self) -> list[int]:
+        status = self._read(self._uch, self._ids, self._ptrs, self._n)
+        if status != unicorn.UC_ERR_OK:
+            raise UcError(status)
+        return list(self.values)
+
+    def write(self, values: list[int]) -> None:
+        """Write the first len(values) registers of the set."""
+        for i, v in enumerate(values):
+            self.values[i] = v
+        status = self._write(self._uch, self._ids, self._ptrs, ctypes.c_int(len(values)))
+        if status != unicorn.UC_ERR_OK:
+            raise UcError(status)
 
 
 class _Run:
