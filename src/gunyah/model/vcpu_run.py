@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .. import smccc
+from ..abi.devicetree import PRIMARY_VM_ID
 from ..conduit import NUM_REGS, Action, Kind, TrapHandler
 from . import vmmio
 from .vmmio import Syndrome
@@ -391,16 +392,19 @@ class SecondaryVcpu:
 
 
 
-def secondary_hypervisor(persona: str = "gunyah-qemu", cpus: int = 1) -> TrapHandler:
+def secondary_hypervisor(persona: str = "gunyah-qemu", cpus: int = 1, vmid: int = 0x80,
+                         owner: int = PRIMARY_VM_ID) -> TrapHandler:
     """The hypervisor as a secondary VM's own calls reach it: the persona's
     identify (a secondary's answers as the primary's: docs/real-gunyah.md
-    section 12) and PSCI for `cpus` vCPUs, and an empty cspace: none of the
-    primary's capabilities, its queues to the RM among them."""
-    from .hypercalls import Cspace
+    section 12) and PSCI for `cpus` vCPUs, calls looked up in the secondary's
+    own cspace: none of the primary's capabilities, its queues to the RM among
+    them."""
     from .hypervisor import Hypervisor
+    from .vms import Vm
 
     hyp = Hypervisor(persona, cpus)
+    hyp.vm = Vm(vmid, owner)
     if hyp.ctx is not None:
-        hyp.ctx.cspace = Cspace({})
+        hyp.ctx.vm = hyp.vm
     hyp.rm = None
     return hyp
