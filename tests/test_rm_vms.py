@@ -14,6 +14,7 @@ import struct
 
 import fdt
 import pytest
+from cli_helpers import assert_usage_error, gunyah, gunyah_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rm_fakes import HLOS_RAM, MiniParcels, RecordingHyp
@@ -313,6 +314,18 @@ def test_vm_stop_force_while_running() -> None:
     rig.hyp.on_vm_exit(VMID, 1, 0)
     assert not rig.rm.outbox
     assert rig.ask("VM_STOP", payload) == (rm.ERROR_CODES["VM_STATE"], b"")
+
+
+def test_a_power_off_the_stop_itself_causes_is_told_once() -> None:
+    """A hypervisor may report the halt VM_STOP asks for as a power-off: the
+    owner hears VM_STOP_FORCED, once."""
+    rig = Rig()
+    running(rig)
+    rig.hyp.vm_stop = lambda vmid: rig.hyp.on_vm_exit(vmid, 1, 0)  # type: ignore[method-assign,misc]
+    replies = rig.send("VM_STOP", struct.pack("<HBBI", VMID, 1, 0, 0))
+    assert replies[0] == status(3, 9)
+    assert replies[1][2:] == (0x56100001, bytes.fromhex("80000700" "04000000" "00000000"))
+    assert len(replies) == 3 and not rig.rm.outbox
 
 
 def test_vm_stop_without_force_asks_the_vm_and_changes_nothing() -> None:
@@ -715,3 +728,17 @@ def test_every_notification_layout_round_trips(name: str, data: st.DataObject) -
 def test_decoding_any_payload_never_raises(payload: bytes) -> None:
     for msg_id in rm.MESSAGE_NAMES:
         rm.decode_reply(msg_id, payload)
+
+
+# -- the command line ------------------------------------------------------------------------
+def test_decode_names_a_notifications_fields() -> None:
+    code, d = gunyah_json("decode", "--rm", "56100001", "--rm-payload", "800007000400000000000000")
+    assert code == 0 and d["message"] == "NOTIFY_VM_EXITED"
+    assert (d["decoded"]["vmid"], d["decoded"]["exit_type_name"]) == (0x80, "VM_STOP_FORCED")
+    p = gunyah("decode", "--rm", "NOTIFY_VM_STATUS", "--rm-payload", "8000000009000000")
+    assert p.returncode == 0 and "vm_state: 9 (0x9) EXITED" in p.stdout
+    p = gunyah("decode", "--rm", "VM_INIT", "--rm-error", "10", "--rm-payload", "")
+    assert p.returncode == 0 and "VM_INIT" in p.stdout and "MEM_INVALID" in p.stdout
+    p = gunyah("decode", "--rm", "VM_GET_STATE", "--rm-payload", "0300")
+    assert p.returncode == 0 and "not a shape known" in p.stdout
+    assert_usage_error(gunyah("decode", "--rm", "VM_START", "--rm-payload", "zz"), "not hex")

@@ -200,6 +200,8 @@ class ResourceManager:
         vm = self._queried(payload)
         if isinstance(vm, int):
             return vm, b""
+        if not self._query_allowed(vm):
+            return rm.ERROR_CODES["DENIED"], b""
         return rm.OK, struct.pack("<BBH", vm.state, vm.os_state, vm.app_status)
 
     def _get_id(self, payload: bytes) -> Reply:

@@ -117,6 +117,7 @@ class VmManager:
         self.notify = notify
         self.free_dynamic = (1 << (VMID_DYNAMIC_END - VMID_DYNAMIC_BASE)) - 1
         self.free_secondary = SECONDARY_VMIDS
+        self.stopping: set[int] = set()
         hyp.on_vm_exit = self.on_vm_exit
 
     def handlers(self) -> dict[int, Callable[[bytes], Reply]]:
@@ -371,7 +372,11 @@ class VmManager:
         if vm.state not in (S["RUNNING"], S["PAUSED"]) or vm.no_shutdown:
             return E["VM_STATE"], b""
         if payload[2] & VM_STOP_FLAG_FORCE:
-            self.handle_exit(vm)
+            self.stopping.add(vm.vmid)  # a power-off the halt causes is this stop's to tell
+            try:
+                self.handle_exit(vm)
+            finally:
+                self.stopping.discard(vm.vmid)
             self.set_state(vm, S["EXITED"])
             self.send_exited(vm, rm.EXIT_TYPE["VM_STOP_FORCED"], 0)
         # else NOTIFY_VM_SHUTDOWN goes to the VM itself, which has no RPC link here
@@ -380,8 +385,8 @@ class VmManager:
     def on_vm_exit(self, vmid: int, exit_type: int, reason: int) -> None:
         """vcpu_halt_callback: the VM's last vCPU powered off."""
         vm = self.guest(vmid)
-        if vm is None or vm.state not in (S["RUNNING"], S["PAUSED"]):
-            return  # already exited, or never ran
+        if vm is None or vm.state not in (S["RUNNING"], S["PAUSED"]) or vmid in self.stopping:
+            return  # already exited, never ran, or being stopped
         self.set_state(vm, S["EXITED"])
         self.send_exited(vm, exit_type, reason)
 
