@@ -324,7 +324,7 @@ def test_a_power_off_the_stop_itself_causes_is_told_once() -> None:
     rig.hyp.vm_stop = lambda vmid: rig.hyp.on_vm_exit(vmid, 1, 0)  # type: ignore[method-assign,misc]
     replies = rig.send("VM_STOP", struct.pack("<HBBI", VMID, 1, 0, 0))
     assert replies[0] == status(3, 9)
-    assert replies[1][2:] == (0x56100001, bytes.fromhex("80000700" "04000000" "00000000"))
+    assert replies[1][2:] == (0x56100001, bytes.fromhex("800007000400000000000000"))
     assert len(replies) == 3 and not rig.rm.outbox
 
 
@@ -551,6 +551,8 @@ def cpu_node(name: str, *props: fdt.Property) -> fdt.Node:
                        fdt.PropStrings("config", "/cpux")]), 10),
     (guest_tree(extra=[cpu_node("memory@80000000", fdt.PropStrings("device_type", "memory"),
                                 words("reg", 0, 0x80000000, 0, 0x200000))]), 10),
+    (guest_tree(extra=[cpu_node("db", fdt.PropStrings("vdevice-type", "doorbell"),
+                                fdt.PropStrings("device_type", "cpu"))]), 0),  # claimed, not made
     (guest_tree(extra=[cpu_node("memory", fdt.PropStrings("device_type", "memory"),
                                 words("reg", 0, 0x80000000, 0, 0x200000))]), 0),
 ])  # fmt: skip
@@ -659,6 +661,12 @@ def test_any_damaged_tree_is_read_or_refused(at: int, value: int) -> None:
     blob = bytearray(guest_tree())
     blob[at] = value
     tree = vc.load(bytes(blob))
+    if tree is not None:  # what the RM writes back reads as the same tree
+        again = vc.load(vc.serialize(tree.fdt.root))
+        assert again is not None
+        assert [
+            (p, d, [(q.name, vc.raw(n, q.name)) for q in n.props]) for n, p, d in again.order
+        ] == [(p, d, [(q.name, vc.raw(n, q.name)) for q in n.props]) for n, p, d in tree.order]
     if tree is not None and (cfg := vc.parse(tree)) is not None:
         vc.rewrite(
             tree, cfg, vc.Facts(VMID, 3, cfg.image_name, (0x80000000, PARCEL_SIZE), bytes(8), 1)

@@ -47,6 +47,10 @@ VMMIO_BASE, VMMIO_SIZE = 0, 0x40000000  # the owner sees accesses here as vcpu_r
 
 CONFIG_PATH = re.compile(r"^/(qcom,|gunyah-)vm-config$")
 AFFINITIES = ("sticky", "pinned", "static", "proxy")
+# the vdevice-type values vm_config_parser.c's listeners claim
+VDEVICE_TYPES = frozenset({"rm-rpc", "shm-doorbell", "shm", "doorbell-source", "doorbell",
+                           "message-queue", "message-queue-pair", "virtio-mmio", "iomem",
+                           "vsmmu-v2", "vrtc-pl031"})  # fmt: skip
 
 
 # -- reading the blob, bounded ------------------------------------------------------
@@ -97,6 +101,8 @@ def load(blob: bytes) -> Tree | None:
     strings_end = off_strings + size_str
     stack: list[fdt.Node] = []
     paths: list[str] = []
+    names: list[set[str]] = []  # the names of each open node's children and properties
+    pnames: list[set[str]] = []
     order: list[tuple[fdt.Node, str, int]] = []
     root: fdt.Node | None = None
     props = 0
@@ -118,18 +124,26 @@ def load(blob: bytes) -> Tree | None:
                     path = "/"
                 else:
                     node = fdt.Node(name)
-                    stack[-1].append(node)  # a duplicate name raises: refused below
+                    if name in names[-1]:
+                        return None  # two nodes of one name: the library cannot hold them
+                    names[-1].add(name)
+                    node.set_parent(stack[-1])
+                    stack[-1].nodes.append(node)  # the library's append searches: linear here
                     path = paths[-1].rstrip("/") + "/" + name
                 if len(path) >= MAX_PATH_LEN:
                     return None
                 order.append((node, path, len(stack)))
                 stack.append(node)
                 paths.append(path)
+                names.append(set())
+                pnames.append(set())
             elif tag == FDT_END_NODE:
                 if not stack:
                     return None
                 stack.pop()
                 paths.pop()
+                names.pop()
+                pnames.pop()
             elif tag == FDT_PROP:
                 if not stack or at + 8 > end:
                     return None
@@ -140,8 +154,13 @@ def load(blob: bytes) -> Tree | None:
                 props += 1
                 if pname is None or props > MAX_PROPS:
                     return None
+                if pname in pnames[-1]:
+                    return None
+                pnames[-1].add(pname)
                 value = blob[at + 8 : at + 8 + size]
-                stack[-1].append(fdt.PropBytes(pname, data=value) if value else fdt.Property(pname))
+                prop = fdt.PropBytes(pname, data=value) if value else fdt.Property(pname)
+                prop.set_parent(stack[-1])
+                stack[-1].props.append(prop)
                 at = (at + 8 + size + 3) & ~3
             elif tag == FDT_NOP:
                 continue
@@ -149,7 +168,7 @@ def load(blob: bytes) -> Tree | None:
                 break
             else:
                 return None
-    except Exception:  # the library refuses a duplicate node or property name
+    except Exception:  # nothing above should raise; a tree the library refuses is refused
         return None
     if root is None or stack:
         return None
@@ -168,14 +187,20 @@ def raw(node: fdt.Node, name: str) -> bytes | None:
 
 
 def string(node: fdt.Node, name: str, index: int = 0) -> str | None:
-    """fdt_stringlist_get: the index'th NUL-terminated string, or None."""
+    """fdt_stringlist_get: the index'th string, when it and those before it
+    end in a NUL within the property; else None."""
     value = raw(node, name)
-    if value is None or not value or value[-1] != 0:
+    if value is None:
         return None
-    items = value[:-1].split(b"\0")
-    if index >= len(items):
-        return None
-    return items[index].decode("latin-1")
+    at = 0
+    for i in range(index + 1):
+        nul = value.find(b"\0", at)
+        if nul < 0:
+            return None
+        if i == index:
+            return value[at:nul].decode("latin-1")
+        at = nul + 1
+    return None
 
 
 def strings(node: fdt.Node, name: str) -> list[str] | None:
@@ -346,8 +371,8 @@ def _listen(tree: Tree, cfg: VmConfig, node: fdt.Node, path: str, depth: int,
     if re.match(r"^/(qcom,|gunyah-)vm-config/vcpus$", path):
         _vcpus(tree, cfg, node)
         return
-    if string(node, "vdevice-type") is not None:
-        return  # virtual devices (rm-rpc, doorbells, queues, shm, virtio): none made here
+    if VDEVICE_TYPES.intersection(strings(node, "vdevice-type") or ()):
+        return  # the parser claims them; this RM makes none of these devices
     if compatible(node, "arm,psci-0.2") or compatible(node, "arm,psci-1.0"):
         cfg.psci = True
         return
@@ -651,7 +676,40 @@ def rewrite(tree: Tree, cfg: VmConfig, facts: Facts) -> bytes | None:
                 *_cells(cfg.gicr_stride * facts.vcpus, s),
             ),
         )
-    try:
-        return bytes(tree.fdt.to_dtb(version=17, last_comp_version=16))
-    except Exception:  # a name the library cannot write
-        return None
+    return serialize(tree.fdt.root)
+
+
+def serialize(root: fdt.Node) -> bytes:
+    """The tree as a version 17 blob, in one pass: the library's own writer
+    searches its string table once a property, which a hostile tree makes
+    quadratic. Names are ASCII (as `load` admits them)."""
+    strings: dict[str, int] = {}
+    table = bytearray()
+    out = bytearray()
+    work: list[fdt.Node | None] = [root]
+    while work:
+        node = work.pop()
+        if node is None:
+            out += struct.pack(">I", FDT_END_NODE)
+            continue
+        name = b"" if node is root else node.name.encode("ascii")
+        out += struct.pack(">I", FDT_BEGIN_NODE) + name + b"\0"
+        out += bytes(-len(out) % 4)
+        for prop in node.props:
+            if prop.name not in strings:
+                strings[prop.name] = len(table)
+                table += prop.name.encode("ascii") + b"\0"
+            value = bytes(prop.data) if isinstance(prop, fdt.PropBytes) else b""
+            out += struct.pack(">III", FDT_PROP, len(value), strings[prop.name]) + value
+            out += bytes(-len(out) % 4)
+        work.append(None)
+        work.extend(reversed(node.nodes))
+    out += struct.pack(">I", FDT_END)
+    rsvmap = bytes(16)
+    off_rsv = FDT_HEADER.size
+    off_struct = off_rsv + len(rsvmap)
+    off_strings = off_struct + len(out)
+    total = off_strings + len(table)
+    header = FDT_HEADER.pack(FDT_MAGIC, total, off_struct, off_strings, off_rsv, 17, 16, 0,
+                             len(table), len(out))  # fmt: skip
+    return header + rsvmap + bytes(out) + bytes(table)
