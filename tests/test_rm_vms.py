@@ -750,3 +750,31 @@ def test_decode_names_a_notifications_fields() -> None:
     p = gunyah("decode", "--rm", "VM_GET_STATE", "--rm-payload", "0300")
     assert p.returncode == 0 and "not a shape known" in p.stdout
     assert_usage_error(gunyah("decode", "--rm", "VM_START", "--rm-payload", "zz"), "not hex")
+
+
+TEMPLATES = [bytes(4), vmid_word(), vmid_word(0x81), config_image(),
+             struct.pack("<HBBI", VMID, 1, 0, 0), struct.pack("<HBBI", VMID, 0, 0, 0),
+             struct.pack("<HH", 3, 0) + b"svm\0"]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([*MESSAGES, ID["MEM_RECLAIM"]]),
+                          st.one_of(st.sampled_from(TEMPLATES), st.binary(max_size=48)),
+                          st.booleans()), max_size=25))  # fmt: skip
+def test_any_sequence_of_requests_is_answered_once_each(steps) -> None:
+    """Valid and hostile requests in any order, power-offs between them: one
+    reply a request, notifications numbered in order, states the RM has."""
+    rig = Rig()
+    share(rig)
+    rig.place(guest_tree())
+    numbers = []
+    for msg_id, payload, power_off in steps:
+        out = rig.send(msg_id, payload)
+        assert [m[0] for m in out].count(rm.TYPE_REPLY) == 1
+        numbers += [m[1] for m in out if m[0] == rm.TYPE_NOTIFICATION]
+        if power_off:
+            rig.hyp.on_vm_exit(VMID, 1, 0)
+            numbers += [m[1] for m in assemble(list(rig.rm.outbox))]
+            rig.rm.outbox.clear()
+        assert all(vm.state in rm.VM_STATES for vm in rig.rm.vms.values())
+    assert numbers == list(range(len(numbers)))
