@@ -495,6 +495,7 @@ def test_lookup_name_and_crash_msg() -> None:
         b"",
     )
     assert rig.ask("VM_LOOKUP_NAME", "0000") == (E["MSG_INVALID"], b"")
+    assert rig.ask("VM_LOOKUP_NAME", "") == (E["ARGUMENT_INVALID"], b"")  # no buffer at all
     assert rig.ask("VM_GET_CRASH_MSG", vmid_word()) == (0, bytes(4))
     error, data = rig.ask("VM_GET_ID", vmid_word())
     assert error == 0 and rm.decode_reply(ID["VM_GET_ID"], data)["ids"][1]["value"] == "svm"

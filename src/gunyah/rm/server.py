@@ -237,7 +237,11 @@ class ResourceManager:
 
     def _lookup_name(self, payload: bytes) -> Reply:
         """VM_LOOKUP_NAME: u16 length, u16 0, the name padded to 4 with zeros;
-        the VMs the caller may ask about that bear it, by VMID."""
+        the VMs the caller may ask about that bear it, by VMID. An empty
+        request has no buffer at all (rm-rpc.c allocates none for 0 bytes):
+        ARGUMENT_INVALID before any length check."""
+        if not payload:
+            return rm.ERROR_CODES["ARGUMENT_INVALID"], b""
         if len(payload) < 4:
             return rm.ERROR_MSG_INVALID, b""
         n = int.from_bytes(payload[:2], "little")
