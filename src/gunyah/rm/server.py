@@ -86,9 +86,10 @@ class _Partial:
 Reply = tuple[int, bytes]  # the RM error, and the payload after it
 
 
-def _word(value: int) -> Callable[[bytes], Reply]:
+def _word(name: str, value: int) -> Callable[[bytes], Reply]:
     """A request that takes no payload (MSG_INVALID with one) and answers a word."""
-    answer = struct.pack("<I", value)
+    layout = rm.REPLIES[name][0]
+    answer = layout.encode({layout.fields[0][0]: value})
 
     def handle(payload: bytes) -> Reply:
         return (rm.ERROR_MSG_INVALID, b"") if payload else (rm.OK, answer)
@@ -115,7 +116,7 @@ class ResourceManager:
             "VM_GET_OWNER": client.owner,
         }
         self.handlers: dict[int, Callable[[bytes], Reply]] = {
-            rm.MESSAGE_IDS[name]: _word(value) for name, value in words.items()
+            rm.MESSAGE_IDS[name]: _word(name, value) for name, value in words.items()
         }
         self.handlers[rm.MESSAGE_IDS["VM_GET_STATE"]] = self._get_state
         self.handlers[rm.MESSAGE_IDS["VM_GET_ID"]] = self._get_id
@@ -202,7 +203,8 @@ class ResourceManager:
             return vm, b""
         if not self._query_allowed(vm):
             return rm.ERROR_CODES["DENIED"], b""
-        return rm.OK, struct.pack("<BBH", vm.state, vm.os_state, vm.app_status)
+        status = {"vm_state": vm.state, "os_state": vm.os_state, "app_status": vm.app_status}
+        return rm.OK, rm.encode_reply("VM_GET_STATE", status)
 
     def _get_id(self, payload: bytes) -> Reply:
         vm = self._queried(payload)
