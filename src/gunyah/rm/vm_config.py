@@ -633,7 +633,7 @@ def rewrite(tree: Tree, cfg: VmConfig, facts: Facts) -> bytes | None:
         resmem.append(_words("#size-cells", size_cells))
         resmem.append(fdt.Property("ranges"))
         root.append(resmem)
-    _set(chosen, fdt.PropBytes("kaslr-seed", data=facts.kaslr_seed[:8]))
+    _set(chosen, fdt.PropBytes("kaslr-seed", data=facts.kaslr_seed[:8].ljust(8, b"\0")))
     memory = _subnode(root, "memory")
     _set(memory, _text("device_type", "memory"))
     base, size = facts.memory
