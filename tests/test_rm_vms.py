@@ -260,6 +260,23 @@ def test_the_measured_life_cycle() -> None:
     assert rig.ask("VM_ALLOCATE", bytes(4)) == (0, bytes.fromhex("80000000"))
 
 
+def test_the_measured_bytes_on_the_wire() -> None:
+    """Requests `21 01 <seq> <id> <payload>`, replies `21 02 <seq> <id>
+    <error> <payload>`, notifications `21 03 <n> <id> <payload>`."""
+    rig = Rig()
+    wire = rig.rm.receive
+    assert wire(bytes.fromhex("2101" "0500" "01000056" "00000000")) == [
+        bytes.fromhex("2102" "0500" "01000056" "00000000" "80000000")]
+    share(rig)
+    rig.place(guest_tree())
+    assert wire(bytes.fromhex("2101" "0600" "09000056") + config_image()) == [
+        bytes.fromhex("2103" "0000" "08001056" "8000" "0000" "01" "00" "0000"),
+        bytes.fromhex("2102" "0600" "09000056" "00000000")]
+    assert wire(bytes.fromhex("2101" "0700" "0b000056" "80000000")) == [
+        bytes.fromhex("2103" "0100" "08001056" "8000" "0000" "02" "00" "0000"),
+        bytes.fromhex("2102" "0700" "0b000056" "00000000")]
+
+
 def test_the_rewritten_tree_is_what_the_vm_is_given() -> None:
     rig = Rig()
     running(rig)
