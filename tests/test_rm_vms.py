@@ -447,6 +447,24 @@ def test_config_image_needs_a_parcel_the_vm_is_in() -> None:
     )
 
 
+def test_an_untrusted_crash_fatal_vm_fails_init_and_may_not_reset() -> None:
+    """handle_ids records the VM's no-reset before the untrusted config is
+    refused: the real RM leaves such a VM in INIT_FAILED for good."""
+    rig = Rig()
+    rig.ask("VM_ALLOCATE", bytes(4))
+    share(rig)
+    dt = guest_tree(extra=[])
+    tree = vc.load(dt)
+    assert tree is not None
+    cfg_node = vc.find(tree, "/gunyah-vm-config")
+    cfg_node.append(fdt.PropBytes("vm-attrs", data=b"crash-fatal\0"))
+    rig.place(vc.serialize(tree.fdt.root))
+    rig.send("VM_CONFIG_IMAGE", config_image())
+    assert rig.send("VM_INIT", vmid_word())[-1] == reply(rig, ID["VM_INIT"], E["ARGUMENT_INVALID"])
+    assert rig.ask("VM_RESET", vmid_word()) == (E["DENIED"], b"")
+    assert rig.ask("VM_DEALLOCATE", vmid_word()) == (E["VM_STATE"], b"")
+
+
 def test_states_refuse_out_of_turn() -> None:
     rig = Rig()
     ready(rig)

@@ -207,7 +207,9 @@ class VmManager:
         return rm.OK, b""
 
     def _owned(self, payload: bytes, size: int, not_owner: int) -> GuestVm | int:
-        """The common checks: the length, the VMID, the caller owns it."""
+        """The checks most requests start with: the payload's length, a VMID
+        the RM knows (its low 16 bits first), the caller its owner (else
+        `not_owner`, which differs by request)."""
         if len(payload) != size:
             return E["MSG_INVALID"]
         vm = self.vms.get(vmid_of(payload))
@@ -223,8 +225,8 @@ class VmManager:
             return E["DENIED"], b""
         if len(payload) != CONFIG_IMAGE.size:
             return E["MSG_INVALID"], b""
-        target, auth, handle, img_off, img_size, dt_off, dt_size = CONFIG_IMAGE.unpack(payload)
-        vm = self._owned(payload[:2] + bytes(2), 4, E["DENIED"])
+        _, auth, handle, img_off, img_size, dt_off, dt_size = CONFIG_IMAGE.unpack(payload)
+        vm = self._owned(payload, CONFIG_IMAGE.size, E["DENIED"])
         if isinstance(vm, int):
             return vm, b""
         if vm.state not in (S["LOAD"], S["RESET"]):
@@ -301,13 +303,16 @@ class VmManager:
         cfg = None if tree is None else vm_config.parse(tree)
         if cfg is None:
             return E["MEM_INVALID"]  # the tree unmapped, unreadable or refused
-        vm.config = cfg
+        # vm_config_update_parsed: the memory range, then the VM's IDs and
+        # attributes (handle_ids), then what an untrusted config may not ask
+        if cfg.size_min > cfg.size_max:
+            return E["ARGUMENT_INVALID"]
+        vm.config = cfg  # no-reset and no-shutdown hold from here, even if INIT fails
         vm.name = cfg.image_name.encode("latin-1")
         vm.uri = cfg.uri.encode("latin-1")
         if cfg.guid is not None:
             vm.guid = cfg.guid
-        # vm_config_update_parsed: an untrusted config may not ask for these
-        if cfg.size_min > cfg.size_max or cfg.crash_fatal or cfg.is_direct:
+        if cfg.crash_fatal or cfg.is_direct:
             return E["ARGUMENT_INVALID"]
         self.hyp.vm_create(vm.vmid, vm.owner)
         vm.created = True
