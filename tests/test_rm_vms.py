@@ -640,6 +640,47 @@ def nested(depth: int) -> bytes:
     return guest_tree(extra=[top])
 
 
+def dtb(*tokens: tuple) -> bytes:
+    """A blob from its structure tokens: ("begin", name), ("prop", name,
+    value), ("end",)."""
+    names: dict[str, int] = {}
+    table, body = bytearray(), bytearray()
+    for t in tokens:
+        if t[0] == "begin":
+            body += struct.pack(">I", 1) + t[1].encode() + b"\0"
+        elif t[0] == "end":
+            body += struct.pack(">I", 2)
+        else:
+            if t[1] not in names:
+                names[t[1]] = len(table)
+                table += t[1].encode() + b"\0"
+            body += struct.pack(">III", 3, len(t[2]), names[t[1]]) + t[2]
+        body += bytes(-len(body) % 4)
+    body += struct.pack(">I", 9)
+    off_struct = 40 + 16
+    total = off_struct + len(body) + len(table)
+    head = struct.pack(">10I", 0xD00DFEED, total, off_struct, off_struct + len(body), 40, 17, 16,
+                       0, len(table), len(body))  # fmt: skip
+    return head + bytes(16) + bytes(body) + bytes(table)
+
+
+def test_the_blob_is_walked_as_libfdt_walks_it() -> None:
+    """The root's name makes no path; a property after a subnode is one
+    libfdt's property walk never finds; two properties or two nodes of one
+    name are refused."""
+    one = b"\0\0\0\1"
+    tree = vc.load(dtb(("begin", "odd"), ("prop", "a", one), ("begin", "n"), ("end",),
+                       ("prop", "b", one), ("end",)))  # fmt: skip
+    assert tree is not None and [p for _, p, _ in tree.order] == ["/", "/n"]
+    assert vc.raw(tree.fdt.root, "a") == one and vc.raw(tree.fdt.root, "b") is None
+    assert vc.load(dtb(("begin", ""), ("prop", "a", one), ("prop", "a", one), ("end",))) is None
+    assert vc.load(dtb(("begin", ""), ("begin", "n"), ("end",), ("begin", "n"), ("end",),
+                       ("end",))) is None  # fmt: skip
+    assert vc.load(dtb(("begin", ""), ("end",), ("begin", ""), ("end",))) is None  # two roots
+    assert vc.load(dtb(("begin", ""), ("begin", "n"), ("end",))) is None  # never closed
+    assert vc.load(dtb(("end",))) is None
+
+
 def test_depth_and_path_limits_are_the_parsers() -> None:
     assert init_error(nested(15)) == 0  # 16 levels with the root
     assert init_error(nested(16)) == E["MEM_INVALID"]

@@ -212,6 +212,8 @@ class ResourceManager:
             return vm, b""
         if rm.VM_STATES.get(vm.state) not in ("READY", "RUNNING", "PAUSED"):
             return rm.ERROR_CODES["VM_STATE"], b""
+        if not self._query_allowed(vm):
+            return rm.ERROR_NORESOURCE, b""
         entries = [(ID_GUID, vm.guid)]
         if vm.name:
             entries.append((ID_NAME, vm.name))

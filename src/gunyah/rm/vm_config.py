@@ -118,8 +118,8 @@ def load(blob: bytes) -> Tree | None:
                     return None
                 at = (at + len(name) + 4) & ~3
                 if not stack:
-                    if root is not None or name:
-                        return None  # one root, and it has no name
+                    if root is not None:
+                        return None  # one root (whatever its name, its path is /)
                     node = root = fdt.Node("/")
                     path = "/"
                 else:
@@ -154,14 +154,18 @@ def load(blob: bytes) -> Tree | None:
                 props += 1
                 if pname is None or props > MAX_PROPS:
                     return None
+                at_next = (at + 8 + size + 3) & ~3
+                if stack[-1].nodes:  # after a subnode: libfdt's property walk never sees it
+                    at = at_next
+                    continue
                 if pname in pnames[-1]:
-                    return None
+                    return None  # two of one name: the library cannot hold them
                 pnames[-1].add(pname)
                 value = blob[at + 8 : at + 8 + size]
                 prop = fdt.PropBytes(pname, data=value) if value else fdt.Property(pname)
                 prop.set_parent(stack[-1])
                 stack[-1].props.append(prop)
-                at = (at + 8 + size + 3) & ~3
+                at = at_next
             elif tag == FDT_NOP:
                 continue
             elif tag == FDT_END:
