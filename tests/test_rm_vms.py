@@ -716,6 +716,33 @@ def test_vm_start_refuses_what_the_rewrite_cannot_do() -> None:
         ]
 
 
+def test_vm_start_powers_on_every_boot_vcpu() -> None:
+    """vm_firmware_vm_start: each vCPU enabled at boot (no status: the
+    first only; status "okay": each) starts at the image with the tree."""
+    rig = Rig()
+    okay = fdt.PropStrings("status", "okay")
+    tree = vc.load(guest_tree(cpus=3))
+    for name in ("cpu@0", "cpu@2"):
+        vc.find(tree, f"/cpus/{name}").append(okay.copy())
+    ready(rig, vc.serialize(tree.fdt.root))
+    rig.send("VM_START", vmid_word())
+    assert rig.hyp.named("vcpu_poweron") == [
+        ("vcpu_poweron", VMID, i, 0x80000000, 0x80001000) for i in (0, 2)]
+    assert len(rig.hyp.named("vcpu_create")) == 3
+
+
+def test_an_android_vm_without_its_firmware_does_not_start() -> None:
+    rig = Rig()
+    rig.ask("VM_ALLOCATE", bytes(4))
+    share(rig)
+    rig.place(guest_tree())
+    rig.send("VM_CONFIG_IMAGE", config_image(auth=2))
+    rig.send("VM_INIT", vmid_word())
+    assert rig.send("VM_START", vmid_word()) == [
+        status(2, 8), reply(rig, ID["VM_START"], E["DENIED"])]  # fmt: skip
+    assert not rig.hyp.named("vcpu_poweron")
+
+
 def test_the_tree_changed_between_init_and_start_is_read_again() -> None:
     rig = Rig()
     ready(rig)

@@ -185,9 +185,18 @@ def load(blob: bytes) -> Tree | None:
 def raw(node: fdt.Node, name: str) -> bytes | None:
     """A property's bytes as the blob held them; None when absent."""
     p = node.get_property(name)
-    if p is None:
-        return None
-    return bytes(p.data) if isinstance(p, fdt.PropBytes) else b""
+    return None if p is None else value_of(p)
+
+
+def value_of(p: fdt.Property) -> bytes:
+    """A property's bytes, whichever of the library's classes holds it."""
+    if isinstance(p, fdt.PropBytes):
+        return bytes(p.data)
+    if isinstance(p, fdt.PropWords):  # made by the library's own classes, not by `load`
+        return b"".join(w.to_bytes(4, "big") for w in p.data)
+    if isinstance(p, fdt.PropStrings):
+        return b"".join(v.encode() + b"\0" for v in p.data)
+    return b""
 
 
 def string(node: fdt.Node, name: str, index: int = 0) -> str | None:
@@ -703,7 +712,7 @@ def serialize(root: fdt.Node) -> bytes:
             if prop.name not in strings:
                 strings[prop.name] = len(table)
                 table += prop.name.encode("ascii") + b"\0"
-            value = bytes(prop.data) if isinstance(prop, fdt.PropBytes) else b""
+            value = value_of(prop)
             out += struct.pack(">III", FDT_PROP, len(value), strings[prop.name]) + value
             out += bytes(-len(out) % 4)
         work.append(None)

@@ -340,14 +340,29 @@ class VmManager:
             return vm, b""
         if vm.state != S["READY"]:
             return E["VM_STATE"], b""
-        ok = self._start(vm)
-        self.set_state(vm, S["RUNNING"] if ok else S["INIT_FAILED"])
-        return (rm.OK if ok else E["NORESOURCE"]), b""
+        error = self._start(vm)
+        self.set_state(vm, S["INIT_FAILED"] if error else S["RUNNING"])
+        return error, b""
 
-    def _start(self, vm: GuestVm) -> bool:
+    def _start(self, vm: GuestVm) -> int:
         cfg = vm.config
         assert cfg is not None
-        # process_memparcels: the image parcel at the VM's memory base
+        if not self._process_resource(vm, cfg):
+            return E["NORESOURCE"]
+        # vm_firmware_vm_start: an Android VM's firmware is mandatory, and
+        # copying it is refused until the firmware milestone, which this RM
+        # never reaches; other VMs start at the image, every boot vCPU
+        if vm.auth == AUTH_ANDROID:
+            return E["DENIED"]
+        entry, context = cfg.base + vm.image_offset, cfg.base + vm.dt_offset
+        for i, cpu in enumerate(cfg.cpus):
+            if cpu.boot:
+                self.hyp.vcpu_poweron(vm.vmid, i, entry, context)
+        return rm.OK
+
+    def _process_resource(self, vm: GuestVm, cfg: vm_config.VmConfig) -> bool:
+        """vm_creation_process_resource: the image parcel accepted at the
+        VM's memory base, then its tree read again and rewritten in place."""
         if self.parcels.accept_for(vm.handle, vm.vmid, cfg.base) != rm.OK:
             return False
         # process_dtb: the tree read again and rewritten in place
@@ -363,11 +378,7 @@ class VmManager:
         if not (len(blob) <= DTB_BUFFER and len(blob) <= room) and 2 * len(blob) > vm.dt_size:
             return False  # neither the RM's buffer nor the region's spare half holds it
         at = self._phys(vm, vm.dt_offset, len(blob))
-        if at is None or not self.hyp.write_phys(at, blob):
-            return False
-        boot = next(i for i, c in enumerate(cfg.cpus) if c.boot)
-        self.hyp.vcpu_poweron(vm.vmid, boot, cfg.base + vm.image_offset, cfg.base + vm.dt_offset)
-        return True
+        return at is not None and self.hyp.write_phys(at, blob)
 
     # -- VM_STOP, the power-off callback ------------------------------------------------
     def stop(self, payload: bytes) -> Reply:
