@@ -361,12 +361,7 @@ def rm_exchange(d: dict[str, Any]) -> str:
                  f"RM error {d['rm_error']:#x} {err}{means}")
     lines.append(f"  payload {d['payload'] or 'none'}")
     if d["decoded"] is not None:
-        for key, value in d["decoded"].items():
-            if key == "ids":
-                value = ", ".join(f"{e['type']}={e['value']}" for e in value)
-            elif isinstance(value, int):
-                value = f"{value} ({value:#x})"
-            lines.append(f"  {key}: {value}")
+        lines.extend(_fields(d["decoded"], "  "))
     return "\n".join(lines)
 
 
@@ -379,7 +374,33 @@ def rm_message(d: dict[str, Any]) -> str:
         err = d["error_name"] or "not an RM error code"
         means = f": {d['error_means']}" if d["error_means"] else ""
         lines.append(f"RM error {d['error']} ({d['error']:#x}): {err}{means}")
+    if "payload" in d:
+        if d.get("decoded") is None:
+            lines.append(f"payload {d['payload'] or 'empty'}: not a shape known for this message")
+        else:
+            lines.append(f"payload {d['payload'] or 'empty'}")
+            lines.extend(_fields(d["decoded"], "  "))
     return "\n".join(lines)
+
+
+def _fields(d: dict[str, Any], indent: str) -> list[str]:
+    """A decoded RM payload's fields, a value's name beside its number."""
+    out = []
+    for key, value in d.items():
+        if key.endswith("_name"):
+            continue
+        if key == "entries":
+            for i, e in enumerate(value):
+                out.append(f"{indent}entry {i}:")
+                out.extend(_fields(e, indent + "  "))
+            continue
+        if key == "ids":
+            value = ", ".join(f"{e['type']}={e['value']}" for e in value)
+        elif isinstance(value, int):
+            name = d.get(key + "_name")
+            value = f"{value} ({value:#x})" + (f" {name}" if name else "")
+        out.append(f"{indent}{key}: {value}")
+    return out
 
 
 def triage(found: list[dict[str, Any]]) -> str:

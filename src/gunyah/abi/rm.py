@@ -12,6 +12,7 @@ A reply's payload starts with the RM error word.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ MESSAGE_IDS: dict[str, int] = {
     "NOTIFY_MEM_ACCEPTED": 0x51100013, "NOTIFY_MEM_RECALL": 0x51100014,
     "VM_ALLOCATE": 0x56000001, "VM_DEALLOCATE": 0x56000002, "VM_START": 0x56000004,
     "VM_STOP": 0x56000005, "VM_RESET": 0x56000006, "VM_CONFIG_IMAGE": 0x56000009,
+    "VM_AUTH_IMAGE": 0x5600000A, "VM_INIT": 0x5600000B,
     "VM_GET_ID": 0x56000010, "VM_LOOKUP_URI": 0x56000011, "VM_LOOKUP_GUID": 0x56000012,
     "VM_LOOKUP_NAME": 0x56000013, "VM_GET_OWNER": 0x56000015, "VM_GET_STATE": 0x56000017,
     "VM_GET_CRASH_MSG": 0x56000019, "VM_GET_HYP_RESOURCES": 0x56000020,
@@ -99,6 +101,32 @@ OK = 0x0
 ERROR_NORESOURCE = ERROR_CODES["NORESOURCE"]
 ERROR_MSG_INVALID = ERROR_CODES["MSG_INVALID"]
 ERROR_UNIMPLEMENTED = ERROR_CODES["UNIMPLEMENTED"]
+
+# VM states (include/vm_mgnt.h vm_state_t), as VM_GET_STATE and VM_STATUS carry them
+VM_STATES: dict[int, str] = {
+    0: "NONE", 1: "INIT", 2: "READY", 3: "RUNNING", 4: "PAUSED", 5: "LOAD", 6: "AUTH",
+    8: "INIT_FAILED", 9: "EXITED", 10: "RESETTING", 11: "RESET",
+}  # fmt: skip
+VM_STATE = {name: code for code, name in VM_STATES.items()}
+# OS states (os_state_t), the second byte of a VM's status
+OS_STATES: dict[int, str] = {
+    0: "NONE", 1: "EARLY_BOOT", 2: "BOOT", 3: "INIT", 4: "RUN", 5: "SHUTDOWN", 6: "HALTED",
+    7: "CRASHED",
+}  # fmt: skip
+# VM_EXITED's exit types (exit_type_t) and the exit codes of its reason word (exit_code_t)
+EXIT_TYPES: dict[int, str] = {
+    0: "VM_EXIT", 1: "PLATFORM_OFF", 2: "PLATFORM_RESET", 3: "PSCI_SYSTEM_RESET2",
+    4: "WATCHDOG_BITE", 5: "SOFTWARE_ERROR", 6: "ASYNC_HW_ERROR", 7: "VM_STOP_FORCED",
+}  # fmt: skip
+EXIT_TYPE = {name: code for code, name in EXIT_TYPES.items()}
+EXIT_CODES: dict[int, str] = {
+    0: "NORMAL", 1: "SOFTWARE_ERROR", 2: "UNKNOWN_ERROR", 3: "BUS_ERROR", 4: "DEVICE_ERROR",
+}  # fmt: skip
+# VM_GET_HYP_RESOURCES entry types (include/vm_resource_msg.h resource_type_t)
+RESOURCE_TYPES: dict[int, str] = {
+    0: "DOORBELL_SRC", 1: "DOORBELL", 2: "MSG_QUEUE_SEND", 3: "MSG_QUEUE_RECV",
+    4: "VIRTUAL_CPU", 5: "VIRTUAL_PM", 6: "VIRTIO_MMIO", 7: "VRTC", 8: "WATCHDOG",
+}  # fmt: skip
 
 _HEADER = struct.Struct("<BBHI")
 
@@ -216,28 +244,187 @@ def frame(msg_type: int, seq: int, msg_id: int, payload: bytes) -> list[bytes]:
             for i, c in enumerate(chunks)]  # fmt: skip
 
 
-def decode_reply(msg_id: int, payload: bytes) -> dict[str, Any] | None:
-    """The fields of a known reply's payload (after the error word), or None
-    where the message or the payload's shape is not one known here."""
-    name = message_name(msg_id)
-    word = {"VM_GET_VMID": "vmid", "VM_GET_OWNER": "owner", "VM_HOST_GET_TYPE": "host_type"}
-    if name in word and len(payload) == 4:
-        value = int.from_bytes(payload, "little")
-        if name != "VM_HOST_GET_TYPE":
-            return {word[name]: value}
-        return {"host_type": value, "arch": value & 0xFF, "hypervisor": value >> 8 & 0xFF,
-                "version": value >> 24}  # fmt: skip
-    if name == "VM_GET_STATE" and len(payload) == 4:
-        state, os_state, app = struct.unpack("<BBH", payload)
-        return {"vm_state": state, "os_state": os_state, "app_status": app}
-    if name == "VM_GET_PEERS" and len(payload) >= 4:
-        (n,) = struct.unpack_from("<I", payload)
-        if len(payload) != 4 + 4 * n:
+Derive = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One payload's shape, declared once: fixed little-endian fields, then,
+    where `entry` is given, as many entries as the field `count` says (in
+    entries, or in bytes when `count_bytes`). The resource manager encodes
+    with it and `decode_reply` decodes with it; `derive` adds what a field's
+    bits mean."""
+
+    fields: tuple[tuple[str, str], ...]
+    entry: tuple[tuple[str, str], ...] = ()
+    count: str = ""
+    count_bytes: bool = False
+    derive: Derive | None = None
+
+    @property
+    def head(self) -> struct.Struct:
+        return struct.Struct("<" + "".join(code for _, code in self.fields))
+
+    @property
+    def item(self) -> struct.Struct:
+        return struct.Struct("<" + "".join(code for _, code in self.entry))
+
+    def encode(self, values: Mapping[str, int] | None = None,
+               entries: Sequence[Mapping[str, int]] = ()) -> bytes:  # fmt: skip
+        """The payload; fields not given are 0, and the count is the entries'."""
+        given = dict(values or {})
+        if self.count:
+            n = len(entries)
+            given[self.count] = n * self.item.size if self.count_bytes else n
+        out = bytearray(self.head.pack(*(given.get(name, 0) for name, _ in self.fields)))
+        for e in entries:
+            out += self.item.pack(*(e.get(name, 0) for name, _ in self.entry))
+        return bytes(out)
+
+    def decode(self, data: bytes) -> dict[str, Any] | None:
+        """The fields (and entries) of a payload of exactly this shape, or None."""
+        head = self.head
+        if len(data) < head.size:
             return None
-        return {"peers": list(struct.unpack_from(f"<{n}I", payload, 4))}
+        names = [n for n, _ in self.fields]
+        d: dict[str, Any] = dict(zip(names, head.unpack_from(data), strict=True))
+        rest = data[head.size :]
+        if not self.count:
+            if rest:
+                return None
+        else:
+            item, n = self.item, d[self.count]
+            if self.count_bytes:
+                if n % item.size:
+                    return None
+                n //= item.size
+            if len(rest) != n * item.size:
+                return None
+            keys = [k for k, _ in self.entry]
+            d["entries"] = [dict(zip(keys, item.unpack_from(rest, i * item.size), strict=True))
+                            for i in range(n)]  # fmt: skip
+        for key in list(d):
+            table = NAMED_VALUES.get(key)
+            if table is not None:
+                d[key + "_name"] = table.get(d[key])
+        for e in d.get("entries", []):
+            for key in list(e):
+                table = NAMED_VALUES.get(key)
+                if table is not None:
+                    e[key + "_name"] = table.get(e[key])
+        return self.derive(d) if self.derive else d
+
+
+NAMED_VALUES: dict[str, dict[int, str]] = {
+    "vm_state": VM_STATES,
+    "os_state": OS_STATES,
+    "exit_type": EXIT_TYPES,
+    "resource_type": RESOURCE_TYPES,
+}
+
+
+def _host_type(d: dict[str, Any]) -> dict[str, Any]:
+    value = d["host_type"]
+    return {"host_type": value, "arch": value & 0xFF, "hypervisor": value >> 8 & 0xFF,
+            "version": value >> 24}  # fmt: skip
+
+
+def _exit_reason(d: dict[str, Any]) -> dict[str, Any]:
+    """The first reason word: exit flags in bits 15:0, the exit code in 31:16
+    (vm_mgnt.c vm_mgnt_send_exited)."""
+    words = [e["word"] for e in d.pop("entries")]
+    d["reason"] = words
+    if words:
+        d["exit_flags"] = words[0] & 0xFFFF
+        d["exit_code"] = words[0] >> 16
+        d["exit_code_name"] = EXIT_CODES.get(words[0] >> 16)
+    return d
+
+
+def _vmids(d: dict[str, Any]) -> dict[str, Any]:
+    return {"vmids": [e["vmid"] for e in d["entries"]]}
+
+
+def _peers(d: dict[str, Any]) -> dict[str, Any]:
+    return {"peers": [e["vmid"] for e in d["entries"]]}
+
+
+STANDARD = Layout(())  # a reply that is its error word alone
+VMID_WORD = Layout((("vmid", "I"),))
+VM_STATUS = Layout((("vm_state", "B"), ("os_state", "B"), ("app_status", "H")))
+HYP_RESOURCE = (  # include/vm_resource_msg.h rm_hyp_resource_resp: 44 bytes
+    ("resource_type", "B"), ("res0", "B"), ("partner_vmid", "H"), ("handle", "I"),
+    ("label", "I"), ("cap_id", "Q"), ("virq_handle", "I"), ("virq", "I"),
+    ("base", "Q"), ("size", "Q"),
+)  # fmt: skip
+
+# Reply payloads after the error word, by message (vm_mgnt.c, vm_creation.c,
+# vm_get_resources.c); where a reply has two shapes, each in turn.
+REPLIES: dict[str, tuple[Layout, ...]] = {
+    "VM_ALLOCATE": (VMID_WORD, STANDARD),  # a VMID it picked; nothing for a fixed one
+    "VM_DEALLOCATE": (STANDARD,), "VM_START": (STANDARD,), "VM_STOP": (STANDARD,),
+    "VM_RESET": (STANDARD,), "VM_CONFIG_IMAGE": (STANDARD,), "VM_INIT": (STANDARD,),
+    "VM_GET_VMID": (VMID_WORD,),
+    "VM_GET_OWNER": (Layout((("owner", "I"),)),),
+    "VM_HOST_GET_TYPE": (Layout((("host_type", "I"),), derive=_host_type),),
+    "VM_GET_STATE": (VM_STATUS,),
+    "VM_GET_PEERS": (Layout((("count", "I"),), (("vmid", "I"),), "count", derive=_peers),),
+    "VM_LOOKUP_NAME": (Layout((("count", "I"),), (("vmid", "I"),), "count", derive=_vmids),),
+    "VM_GET_HYP_RESOURCES": (Layout((("count", "I"),), HYP_RESOURCE, "count"),),
+}  # fmt: skip
+
+# Notification payloads (vm_mgnt_message.h, memparcel_msg.h)
+NOTIFICATIONS: dict[str, Layout] = {
+    "NOTIFY_VM_STATUS": Layout((("vmid", "H"), ("res0", "H"), ("vm_state", "B"),
+                                ("os_state", "B"), ("app_status", "H"))),
+    "NOTIFY_VM_EXITED": Layout((("vmid", "H"), ("exit_type", "H"), ("reason_size", "I")),
+                               (("word", "I"),), "reason_size", count_bytes=True,
+                               derive=_exit_reason),
+    "NOTIFY_VM_SHUTDOWN": Layout((("reason", "I"),)),
+    "NOTIFY_MEM_RELEASED": Layout((("handle", "I"), ("vmid", "H"), ("res0", "H"),
+                                   ("mem_info_tag", "I"))),
+    "NOTIFY_MEM_ACCEPTED": Layout((("handle", "I"), ("vmid", "H"), ("res0", "H"),
+                                   ("mem_info_tag", "I"))),
+}  # fmt: skip
+
+
+def encode_reply(name: str, values: Mapping[str, int] | None = None,
+                 entries: Sequence[Mapping[str, int]] = ()) -> bytes:  # fmt: skip
+    """A reply's payload after the error word, in its first declared shape."""
+    return REPLIES[name][0].encode(values, entries)
+
+
+def encode_notification(name: str, values: Mapping[str, int] | None = None,
+                        entries: Sequence[Mapping[str, int]] = ()) -> bytes:  # fmt: skip
+    return NOTIFICATIONS[name].encode(values, entries)
+
+
+def decode_reply(msg_id: int, payload: bytes) -> dict[str, Any] | None:
+    """The fields of a known reply's payload (after the error word), or of a
+    notification's, or None where the message or the payload's shape is not
+    one known here."""
+    name = message_name(msg_id)
+    if name is None:
+        return None
+    if name in NOTIFICATIONS:
+        return NOTIFICATIONS[name].decode(payload)
+    for layout in REPLIES.get(name, ()):
+        d = layout.decode(payload)
+        if d is not None:
+            return d
     if name == "VM_GET_ID" and len(payload) >= 4:
         return _decode_ids(payload)
+    if name == "VM_GET_CRASH_MSG" and len(payload) >= 4:
+        return _decode_crash_msg(payload)
     return None
+
+
+def _decode_crash_msg(payload: bytes) -> dict[str, Any] | None:
+    """u16 length, u16 0, the message padded to 4 bytes (vm_mgnt.c)."""
+    (n,) = struct.unpack_from("<H", payload)
+    if len(payload) != 4 + n + (-n % 4):
+        return None
+    return {"crash_msg": payload[4 : 4 + n].decode("utf-8", "replace")}
 
 
 ID_TYPES = {0: "guid", 1: "uri", 2: "name", 3: "sign_auth"}  # vm_mgnt.c, VM_GET_ID entries

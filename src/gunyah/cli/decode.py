@@ -61,7 +61,16 @@ def _rm(args: argparse.Namespace) -> int:
         error = None if args.rm_error is None else rm.error_code(args.rm_error)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    try:
+        payload = None if args.rm_payload is None else bytes.fromhex(args.rm_payload)
+    except ValueError:
+        raise UsageError(f"--rm-payload {args.rm_payload!r} is not hex bytes") from None
+    if payload is not None and len(payload) > rm.MAX_MSG_SIZE:
+        raise UsageError(f"--rm-payload holds at most {rm.MAX_MSG_SIZE} bytes")
     d = rm.describe(msg_id, error)
+    if payload is not None:
+        d["payload"] = payload.hex()
+        d["decoded"] = rm.decode_reply(msg_id, payload)
     emit(args, d, render.rm_message(d))
     return EXIT_OK
 
@@ -75,7 +84,8 @@ def register(sub: Any) -> None:
         "(--identify X0 [X1 X2 X3]), or a resource manager message ID and the RM error "
         "of its reply (--rm MESSAGE [--rm-error N]).",
         epilog="A kernel's 'RM rejected message 51000015. Error: 7' decodes with "
-        "'gunyah decode --rm 51000015 --rm-error 7'.",
+        "'gunyah decode --rm 51000015 --rm-error 7'; a VM_EXITED notification's payload "
+        "with 'gunyah decode --rm NOTIFY_VM_EXITED --rm-payload 800001000400000000000000'.",
     )
     p.add_argument("values", nargs="*", type=number(64), metavar="VALUE")
     g = p.add_mutually_exclusive_group()
@@ -86,5 +96,8 @@ def register(sub: Any) -> None:
                    help="an RM message ID, hex as kernel logs print it (51000015) or a name")
     p.add_argument("--rm-error", metavar="N",
                    help="the RM error its reply carried (decimal as logged, or a name)")
+    p.add_argument("--rm-payload", metavar="HEX",
+                   help="a reply's payload after its error word, or a notification's: "
+                   "its fields named (VM states, exit types, resources)")
     add_json(p)
     p.set_defaults(func=cmd_decode)

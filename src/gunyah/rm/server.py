@@ -4,24 +4,32 @@ messages, dropping what it drops, answering what it answers
 src/resource-manager.c msg_callback, src/vm_mgnt/vm_mgnt.c), with the
 answers the QEMU build gave its primary VM (docs/abi.md section 9).
 
-`receive` takes one message from the VM and returns the messages of the
-reply, if any. Nothing a message holds makes it raise or keep more than one
-request's bytes (at most 63 x 232).
+`receive` takes one message from the VM and returns the messages to send
+back: the notifications the request caused before its reply, the reply,
+then those that follow it. Messages nobody asked for (a VM's power-off)
+wait in `outbox`. Given a hypervisor (`hyp.Hyp`) and a parcel service, it
+hosts secondary VMs (`vm_mgnt`). Nothing a message holds makes it raise or
+keep more than one request's bytes (at most 63 x 232).
 """
 
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..abi import rm
 from ..abi.devicetree import PRIMARY_VM_ID
+from .hyp import Hyp
+from .vm_mgnt import Parcels, VmManager
 
 VMID_RM = 0xFF  # the owner the primary VM reports (VM_GET_OWNER)
 HOST_TYPE = 0x01000164  # VM_HOST_GET_TYPE: AArch64 (0x64), Gunyah with RM (1 << 8), version 1
 VM_STATE_RUNNING = 3
 ID_GUID, ID_URI, ID_NAME, ID_SIGN_AUTH = 0, 1, 2, 3
+VM_MAX_NAME_LEN = 80  # include/rm_types.h
 
 
 @dataclass(frozen=True)
@@ -36,9 +44,33 @@ class Vm:
     app_status: int = 0
     guid: bytes = bytes(16)
     sign_auth: bytes = b"N/A"  # platform_get_sign_authority_string: no signer
+    crash_msg: bytes = b""
 
 
 HLOS = Vm(PRIMARY_VM_ID, b"HLOS")  # the primary VM, as the QEMU build's RM sets it up
+
+
+class Known(Protocol):
+    """What the queries read of any VM the RM knows (`Vm`, `vm_mgnt.GuestVm`)."""
+
+    @property
+    def vmid(self) -> int: ...
+    @property
+    def name(self) -> bytes: ...
+    @property
+    def owner(self) -> int: ...
+    @property
+    def state(self) -> int: ...
+    @property
+    def os_state(self) -> int: ...
+    @property
+    def app_status(self) -> int: ...
+    @property
+    def guid(self) -> bytes: ...
+    @property
+    def sign_auth(self) -> bytes: ...
+    @property
+    def crash_msg(self) -> bytes: ...
 
 
 @dataclass
@@ -54,9 +86,10 @@ class _Partial:
 Reply = tuple[int, bytes]  # the RM error, and the payload after it
 
 
-def _word(value: int) -> Callable[[bytes], Reply]:
+def _word(name: str, value: int) -> Callable[[bytes], Reply]:
     """A request that takes no payload (MSG_INVALID with one) and answers a word."""
-    answer = struct.pack("<I", value)
+    layout = rm.REPLIES[name][0]
+    answer = layout.encode({layout.fields[0][0]: value})
 
     def handle(payload: bytes) -> Reply:
         return (rm.ERROR_MSG_INVALID, b"") if payload else (rm.OK, answer)
@@ -67,22 +100,47 @@ def _word(value: int) -> Callable[[bytes], Reply]:
 class ResourceManager:
     """The RM as one client VM meets it over its pair of queues."""
 
-    def __init__(self, client: Vm = HLOS, vms: tuple[Vm, ...] = ()) -> None:
+    def __init__(self, client: Vm = HLOS, vms: tuple[Vm, ...] = (), hyp: Hyp | None = None,
+                 parcels: Parcels | None = None) -> None:  # fmt: skip
         self.client = client
-        self.vms = {v.vmid: v for v in (client, *vms)}
+        self.vms: dict[int, Known] = {v.vmid: v for v in (client, *vms)}
         self._partial: _Partial | None = None
+        self.outbox: deque[bytes] = deque()  # notifications no request caused
+        self._notified = 0  # the sequence number of the client's next notification
+        self._before: list[bytes] | None = None  # a request's notifications, while it runs
+        self._after: list[bytes] = []
         # requests without a payload answered with one 32-bit word (vm_mgnt.c)
         words = {
             "VM_GET_VMID": client.vmid,
             "VM_HOST_GET_TYPE": HOST_TYPE,
             "VM_GET_OWNER": client.owner,
-            "VM_GET_PEERS": 0,  # a count of peers, none following: the only VM there is
         }
         self.handlers: dict[int, Callable[[bytes], Reply]] = {
-            rm.MESSAGE_IDS[name]: _word(value) for name, value in words.items()
+            rm.MESSAGE_IDS[name]: _word(name, value) for name, value in words.items()
         }
         self.handlers[rm.MESSAGE_IDS["VM_GET_STATE"]] = self._get_state
         self.handlers[rm.MESSAGE_IDS["VM_GET_ID"]] = self._get_id
+        self.handlers[rm.MESSAGE_IDS["VM_GET_PEERS"]] = self._get_peers
+        self.handlers[rm.MESSAGE_IDS["VM_LOOKUP_NAME"]] = self._lookup_name
+        self.handlers[rm.MESSAGE_IDS["VM_GET_CRASH_MSG"]] = self._get_crash_msg
+        self.vm_mgnt: VmManager | None = None
+        if hyp is not None and parcels is not None:
+            self.vm_mgnt = VmManager(client.vmid, self.vms, hyp, parcels, self.notify)
+            self.handlers.update(self.vm_mgnt.handlers())
+            more = getattr(parcels, "handlers", None)
+            if more is not None:
+                self.handlers.update(more(client.vmid))
+
+    def notify(self, msg_id: int, payload: bytes, after: bool = False) -> None:
+        """A notification to the client, numbered by the RM's own counter: with
+        the reply to the request being answered (before it, or after it), or
+        in the outbox when no request is."""
+        messages = rm.frame(rm.TYPE_NOTIFICATION, self._notified, msg_id, payload)
+        self._notified = (self._notified + 1) & 0xFFFF
+        if self._before is None:
+            self.outbox.extend(messages)
+        else:
+            (self._after if after else self._before).extend(messages)
 
     # -- transport: rm-rpc.c do_recv --------------------------------------------
     def receive(self, message: bytes) -> list[bytes]:
@@ -116,8 +174,14 @@ class ResourceManager:
         to a handler that knows none from a VM."""
         if msg_type != rm.TYPE_REQUEST:
             return []
-        error, data = self.answer(msg_id, payload)
-        return rm.frame(rm.TYPE_REPLY, seq, msg_id, struct.pack("<I", error) + data)
+        self._before, self._after = [], []
+        try:
+            error, data = self.answer(msg_id, payload)
+            before, after = self._before, self._after
+        finally:
+            self._before, self._after = None, []
+        reply = rm.frame(rm.TYPE_REPLY, seq, msg_id, struct.pack("<I", error) + data)
+        return before + reply + after
 
     def answer(self, msg_id: int, payload: bytes) -> Reply:
         """A request's RM error and reply payload."""
@@ -125,7 +189,7 @@ class ResourceManager:
         return handler(payload) if handler is not None else (rm.ERROR_UNIMPLEMENTED, b"")
 
     # -- VM management: vm_mgnt.c ------------------------------------------------
-    def _queried(self, payload: bytes) -> Vm | int:
+    def _queried(self, payload: bytes) -> Known | int:
         """The VM a 4-byte query names (its low 16 bits; 0 the caller), or the error."""
         if len(payload) != 4:
             return rm.ERROR_MSG_INVALID
@@ -137,17 +201,70 @@ class ResourceManager:
         vm = self._queried(payload)
         if isinstance(vm, int):
             return vm, b""
-        return rm.OK, struct.pack("<BBH", vm.state, vm.os_state, vm.app_status)
+        if not self._query_allowed(vm):
+            return rm.ERROR_CODES["DENIED"], b""
+        status = {"vm_state": vm.state, "os_state": vm.os_state, "app_status": vm.app_status}
+        return rm.OK, rm.encode_reply("VM_GET_STATE", status)
 
     def _get_id(self, payload: bytes) -> Reply:
         vm = self._queried(payload)
         if isinstance(vm, int):
             return vm, b""
+        if rm.VM_STATES.get(vm.state) not in ("READY", "RUNNING", "PAUSED"):
+            return rm.ERROR_CODES["VM_STATE"], b""
+        if not self._query_allowed(vm):
+            return rm.ERROR_NORESOURCE, b""
         entries = [(ID_GUID, vm.guid)]
         if vm.name:
             entries.append((ID_NAME, vm.name))
+        uri: bytes = getattr(vm, "uri", b"")
+        if uri:
+            entries.append((ID_URI, uri))
         entries.append((ID_SIGN_AUTH, vm.sign_auth))
         out = bytearray(struct.pack("<I", len(entries)))
         for kind, value in entries:
             out += struct.pack("<HH", kind, len(value)) + value + bytes(-len(value) % 4)
         return rm.OK, bytes(out)
+
+    def _get_peers(self, payload: bytes) -> Reply:
+        """The VMs the client is a peer of: the ones it allocated, until each
+        one's reset completes (vm_register_peers, vm_deregister_all_peers)."""
+        if payload:
+            return rm.ERROR_MSG_INVALID, b""
+        peers = self.vm_mgnt.peers_of(self.client.vmid) if self.vm_mgnt else []
+        return rm.OK, rm.encode_reply("VM_GET_PEERS", None, [{"vmid": v} for v in peers])
+
+    def _query_allowed(self, vm: Known) -> bool:
+        """is_vm_query_allowed: the VM itself, its owner, or a peer."""
+        me = self.client.vmid
+        return me in (vm.vmid, vm.owner) or me in getattr(vm, "peers", ())
+
+    def _lookup_name(self, payload: bytes) -> Reply:
+        """VM_LOOKUP_NAME: u16 length, u16 0, the name padded to 4 with zeros;
+        the VMs the caller may ask about that bear it, by VMID. An empty
+        request has no buffer at all (rm-rpc.c allocates none for 0 bytes):
+        ARGUMENT_INVALID before any length check."""
+        if not payload:
+            return rm.ERROR_CODES["ARGUMENT_INVALID"], b""
+        if len(payload) < 4:
+            return rm.ERROR_MSG_INVALID, b""
+        n = int.from_bytes(payload[:2], "little")
+        if n > VM_MAX_NAME_LEN - 1:
+            return rm.ERROR_CODES["ARGUMENT_INVALID"], b""
+        if 4 + n + (-n % 4) != len(payload) or any(payload[4 + n :]):
+            return rm.ERROR_MSG_INVALID, b""
+        name = payload[4 : 4 + n]
+        found = [{"vmid": vmid} for vmid, vm in sorted(self.vms.items())
+                 if self._query_allowed(vm) and vm.name == name]  # fmt: skip
+        return rm.OK, rm.encode_reply("VM_LOOKUP_NAME", None, found)
+
+    def _get_crash_msg(self, payload: bytes) -> Reply:
+        """VM_GET_CRASH_MSG: for the VM's owner only; u16 length, u16 0, the
+        message padded to 4."""
+        if len(payload) != 4:
+            return rm.ERROR_MSG_INVALID, b""
+        vm = self.vms.get(int.from_bytes(payload[:2], "little"))
+        if vm is None or vm.owner != self.client.vmid:
+            return rm.ERROR_CODES["VMID_INVALID"], b""
+        msg = vm.crash_msg
+        return rm.OK, struct.pack("<HH", len(msg), 0) + msg + bytes(-len(msg) % 4)

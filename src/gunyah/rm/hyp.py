@@ -1,0 +1,57 @@
+"""What the resource manager asks of the hypervisor to host VMs, and all it
+asks: the real RM is a client of the hypervisor (its hypercalls), never a
+reader of its internals, and so is this one. The model implements `Hyp`
+without importing the RM; the RM's tests use a recording implementation.
+
+Rights are the RM's ACL rights: bit 2 read, bit 1 write, bit 0 execute
+(quic/gunyah-resource-manager include/memparcel_msg.h)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+# Exit types `on_vm_exit` reports (include/vm_mgnt.h exit_type_t)
+EXIT_PLATFORM_OFF = 1  # PSCI SYSTEM_OFF on the VM's last vCPU
+EXIT_PLATFORM_RESET = 2  # PSCI SYSTEM_RESET
+
+
+class Hyp(Protocol):
+    """VMs (partitions) and their stage 2, by VMID; physical memory; vCPUs."""
+
+    # set by the RM: called as (vmid, exit type, reason) when a VM's last
+    # vCPU powers off
+    on_vm_exit: Callable[[int, int, int], None] | None
+
+    def vm_create(self, vmid: int, owner: int) -> None:
+        """A new VM with an empty address space."""
+
+    def vm_destroy(self, vmid: int) -> None:
+        """Every object of the VM gone, the caps to them revoked."""
+
+    def translate(self, vmid: int, ipa: int, size: int) -> int | None:
+        """The physical address of [ipa, ipa+size) in the VM's stage 2 when
+        it is mapped there contiguously, else None."""
+
+    def map(self, vmid: int, ipa: int, phys: int, size: int, rights: int) -> None: ...
+
+    def unmap(self, vmid: int, ipa: int, size: int) -> None: ...
+
+    def add_vmmio(self, vmid: int, ipa: int, size: int) -> None:
+        """Accesses there by the VM's vCPUs come back to the vCPU's owner as
+        vcpu_run exits."""
+
+    def read_phys(self, phys: int, size: int) -> bytes | None: ...
+
+    def write_phys(self, phys: int, data: bytes) -> bool: ...
+
+    def vcpu_create(self, vmid: int, index: int, owner: int) -> tuple[int, int]:
+        """(the cap ID in the owner's cspace with the vcpu_run right, the
+        wake-up virq raised in the owner when the vCPU can run again)."""
+
+    def vcpu_poweron(self, vmid: int, index: int, entry: int, context: int) -> None: ...
+
+    def vm_stop(self, vmid: int) -> None:
+        """Every vCPU of the VM halted now."""
+
+    def random_bytes(self, n: int) -> bytes: ...
