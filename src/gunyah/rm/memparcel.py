@@ -569,7 +569,7 @@ class Parcels:
         for vmid in targets:
             if self.vm_ready(vmid):
                 try:
-                    notes.append(self._owner_note(p, vmid, accepted=p.vms[vmid].shared))
+                    notes.append(self._owner_note(p, vmid, accepted=True))
                     error = OK
                 except _Reject as e:
                     error = e.error
