@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from gunyah.abi import memparcel as mp
 from gunyah.abi import rm
+from gunyah.rm import memparcel as memparcel_store
 from gunyah.rm.memparcel import MAX_PARCELS_PER_VM, Parcels
 
 E = rm.ERROR_CODES
@@ -440,6 +441,22 @@ def test_a_vm_holds_at_most_64_parcels() -> None:
     # refused by the limit, before the RM numbers the parcel: no number used
     assert handle_of(h[mp.MEM_LEND](HLOS, lend(at, 0x1000))) == 65
     assert parcels.get(65) is not None
+
+
+def test_a_parcel_holds_at_most_its_region_lists_regions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2**20 in the RM (mem_region.c: 2**14 tables of 64); made small here to reach it
+    assert memparcel_store.MAX_REGIONS_PER_PARCEL == 1 << 20
+    monkeypatch.setattr(memparcel_store, "MAX_REGIONS_PER_PARCEL", 2)
+    hyp, parcels, h = setup()
+    three = [(REGION, 0x1000), (REGION + 0x2000, 0x1000), (REGION + 0x4000, 0x1000)]
+    assert h[mp.MEM_LEND](HLOS, create([(VM, 7)], three)) == (E["DENIED"], b"", [])
+    assert hyp.translate(HLOS, REGION, MiB2) == REGION  # nothing taken
+    handle = handle_of(h[mp.MEM_LEND](HLOS, create([(VM, 7)], three[:1], flags=2)))
+    more = mp.AppendRequest(handle, 0, (mp.SglEntry(*three[1]),)).encode()
+    assert h[mp.MEM_APPEND](HLOS, more)[0] == 0
+    last = mp.AppendRequest(handle, 1, (mp.SglEntry(*three[2]),)).encode()
+    assert h[mp.MEM_APPEND](HLOS, last)[0] == E["DENIED"]
+    assert hyp.translate(HLOS, REGION + 0x4000, 0x1000) == REGION + 0x4000
 
 
 def test_list_counts_above_512_are_noresource() -> None:

@@ -11,7 +11,8 @@ The lender's ranges are checked with `Hyp.translate`: a range it has not
 mapped, or not contiguously, is MEM_INVALID.
 
 Bounded as the RM is: at most 512 entries a list, 64 parcels a VM
-(MAX_MEMPARCEL_PER_VM), and a physical range belongs to at most one parcel
+(MAX_MEMPARCEL_PER_VM), 2**20 regions a parcel (mem_region.c's region list),
+and a physical range belongs to at most one parcel
 (the RM moves it into the parcel's memory extent, and a second donation of
 it fails), so the store never holds more regions than the VMs have memory.
 
@@ -48,6 +49,9 @@ MEM_RELEASED = rm.ERROR_CODES["MEM_RELEASED"]
 VMID_INVALID = rm.ERROR_CODES["VMID_INVALID"]
 
 MAX_PARCELS_PER_VM = 64  # memparcel.c MAX_MEMPARCEL_PER_VM
+# mem_region.c: a region list of at most 2**MAX_L1_BITS tables of 2**L2_TABLE_BITS
+# regions (14 and 6); the region past them is DENIED
+MAX_REGIONS_PER_PARCEL = 1 << (14 + 6)
 FIRST_HANDLE = 1  # measured; the source's counter starts at 0, taken before any request
 VMID_RM = 0xFF
 VMID_DYNAMIC_BASE, VMID_DYNAMIC_END = 0x80, 0xBF  # include/rm_types.h
@@ -271,6 +275,8 @@ class Parcels:
             phys = self._lookup(p.owner, p.mem_type, ipa, size)
             if phys is None or self._phys.overlaps(phys, size) or taken.overlaps(phys, size):
                 raise _Reject(MEM_INVALID)
+            if len(p.sgl) + len(found) >= MAX_REGIONS_PER_PARCEL:
+                raise _Reject(DENIED)
             taken.add(phys, size)
             found.append((ipa, size, phys))
         owner = p.vms.get(p.owner)
