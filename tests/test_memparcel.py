@@ -277,6 +277,9 @@ def test_a_huge_count_with_no_bytes_is_refused_without_allocating() -> None:
 
 # -- the measured life of a parcel ---------------------------------------------------------
 def test_the_measured_share_answers_handles_1_2_3() -> None:
+    """The QEMU build's first MEM_SHARE answered handle 1; memparcel.c's counter
+    starts at 0 and the public source makes no parcel before the first request:
+    the measured numbering is kept."""
     hyp, parcels, h = setup()
     assert h[mp.MEM_SHARE](HLOS, MEASURED_SHARE) == (0, bytes.fromhex("01000000"), [])
     for n, at in ((2, REGION + MiB2), (3, REGION + 2 * MiB2)):
@@ -426,6 +429,35 @@ def test_a_refused_create_past_the_numbering_uses_a_handle() -> None:
     assert h[mp.MEM_LEND](HLOS, create([(VM, 2)], [(REGION + MiB2, MiB2)]))[0] != 0
     assert h[mp.MEM_LEND](HLOS, lend(0x10000000))[0] == E["MEM_INVALID"]
     assert handle_of(h[mp.MEM_LEND](HLOS, lend(REGION + MiB2))) == 4
+
+
+def test_handles_never_name_two_parcels_nor_the_invalid_handle() -> None:
+    # allocate_handle: past 0xFFFFFFFF (MEMPARCEL_INVALID_HANDLE) it wraps, skipping
+    # the numbers parcels still hold
+    _, parcels, h = setup()
+    assert handle_of(h[mp.MEM_LEND](HLOS, lend(REGION, 0x1000))) == 1
+    parcels._next_handle = 0xFFFFFFFE
+    assert handle_of(h[mp.MEM_LEND](HLOS, lend(REGION + 0x1000, 0x1000))) == 0xFFFFFFFE
+    assert handle_of(h[mp.MEM_LEND](HLOS, lend(REGION + 0x2000, 0x1000))) == 0
+    assert handle_of(h[mp.MEM_LEND](HLOS, lend(REGION + 0x3000, 0x1000))) == 2
+
+
+def test_checks_come_in_the_rms_order() -> None:
+    _, parcels, h = setup()
+    handle = handle_of(h[mp.MEM_LEND](HLOS, lend()))
+    # a malformed request is refused before its handle is looked up
+    assert h[mp.MEM_ACCEPT](VM, accept(99)[:23])[0] == E["MSG_INVALID"]
+    assert h[mp.MEM_RELEASE](VM, bytes(7))[0] == E["MSG_INVALID"]
+    # MEM_ACCEPT: the type before the flags' validations, those before the VM
+    assert h[mp.MEM_ACCEPT](0x81, accept(handle, 0x81, trans=2))[0] == E["ARGUMENT_INVALID"]
+    assert h[mp.MEM_ACCEPT](0x81, accept(handle, 0x81))[0] == E["VALIDATE_FAILED"]
+    # MEM_RELEASE: the ACL before the owner, the owner before whether it was accepted
+    assert h[mp.MEM_RELEASE](HLOS, mp.HandleRequest(handle).encode())[0] == E["HANDLE_INVALID"]
+    assert parcels.accept_for(handle, VM, 0x80000000) == 0
+    # MEM_NOTIFY: the tag before the flags
+    assert h[mp.MEM_NOTIFY](HLOS, notify(handle, 1, (VM,), tag=5))[0] == 0
+    assert h[mp.MEM_NOTIFY](VM, notify(handle, 1, (VM,), tag=6))[0] == E["ARGUMENT_INVALID"]
+    assert h[mp.MEM_NOTIFY](VM, notify(handle, 1, (VM,), tag=5))[0] == E["DENIED"]
 
 
 def test_a_vm_holds_at_most_64_parcels() -> None:
