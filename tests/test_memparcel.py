@@ -692,6 +692,22 @@ def test_accept_without_done_holds_it_unmapped_and_reclaim_waits() -> None:
     assert p is not None and p.accepted == {VM: 0x80000000}
 
 
+def test_an_accept_in_steps_keeps_the_placement_it_began_with() -> None:
+    hyp, _, h = setup()
+    two = [(REGION, 0x1000), (REGION + 0x2000, 0x1000)]
+    handle = handle_of(h[mp.MEM_LEND](HLOS, create([(VM, 7)], two)))
+    err, reply, _ = h[mp.MEM_ACCEPT](VM, accept(handle, mp.ACCEPT_FLAG_MAP_CONTIGUOUS))
+    assert err == 0
+    (placed,) = mp.AcceptReply.decode(reply).sgl
+    assert placed.size == 0x2000
+    # region by region now: the RM's source would write past its list; refused
+    assert h[mp.MEM_ACCEPT](VM, accept(handle))[0] == E["ARGUMENT_INVALID"]
+    contiguous = mp.ACCEPT_FLAG_DONE | mp.ACCEPT_FLAG_MAP_CONTIGUOUS
+    assert h[mp.MEM_ACCEPT](VM, accept(handle, contiguous))[0] == 0
+    assert hyp.translate(VM, placed.ipa, 0x1000) == REGION
+    assert hyp.translate(VM, placed.ipa + 0x1000, 0x1000) == REGION + 0x2000
+
+
 @pytest.mark.parametrize(
     ("caller", "payload", "error"),
     [

@@ -361,6 +361,10 @@ class Parcels:
             if info.ipas is not None and not info.contiguous:
                 raise _Reject(ARGUMENT_INVALID)
             contiguous = True
+        elif info.ipas is not None and len(info.ipas) != len(p.sgl):
+            # placed contiguously before, and now not: the RM's source goes on to
+            # write past its one-entry IPA list here; refused instead
+            raise _Reject(ARGUMENT_INVALID)
         if flags & mp.ACCEPT_FLAG_SANITIZE:
             if p.mem_type == mp.MEM_TYPE_IO or not info.rights & mp.RIGHTS_W:
                 raise _Reject(ARGUMENT_INVALID)
