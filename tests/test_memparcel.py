@@ -938,3 +938,36 @@ def test_hostile_sequences_never_raise_and_refusals_change_nothing(data: st.Data
     assert spans[0][0] == RAM_BASE and spans[-1][1] == RAM_BASE + (8 << 20)
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
     assert all(ipa == phys for ipa, _, phys, _ in hyp.maps[HLOS])
+
+
+# -- what tools show ------------------------------------------------------------------------
+def test_replies_and_notifications_decode_for_tools() -> None:
+    assert rm.decode_reply(mp.MEM_SHARE, bytes.fromhex("01000000")) == {"handle": 1}
+    assert rm.decode_reply(mp.MEM_SHARE, b"\x01") is None
+    assert rm.decode_reply(mp.MEM_RECLAIM, b"") is None
+    reply = mp.AcceptReply((mp.SglEntry(0x80000000, MiB2),), 1).encode()
+    assert rm.decode_reply(mp.MEM_ACCEPT, reply) == {
+        "sgl": [{"ipa": 0x80000000, "size": MiB2}], "incomplete": True}  # fmt: skip
+    released = bytes.fromhex("010000008000000000000000")  # the measured MEM_RELEASED
+    assert mp.decode_notification(mp.NOTIFY_MEM_RELEASED, released) == {
+        "handle": 1, "vmid": 0x80, "mem_info_tag": 0}  # fmt: skip
+    assert mp.decode_notification(mp.NOTIFY_MEM_RELEASED, released[:11]) is None
+    _, _, h = setup()
+    handle = handle_of(h[mp.MEM_SHARE](HLOS, MEASURED_SHARE))
+    ((_, msg, body),) = h[mp.MEM_NOTIFY](HLOS, notify(handle, 1, (VM,)))[2]
+    shared = mp.decode_notification(msg, body)
+    assert shared is not None
+    assert (shared["handle"], shared["trans_type"], shared["owner"], shared["sizes"]) == (
+        1, "share", HLOS, [MiB2])  # fmt: skip
+    assert mp.decode_notification(mp.NOTIFY_MEM_RECALL, mp.RecallNotification(1, 2).encode()) == {
+        "handle": 1, "mem_info_tag": 2}  # fmt: skip
+
+
+TOOL_IDS = [mp.MEM_SHARE, mp.MEM_ACCEPT, mp.NOTIFY_MEM_SHARED, mp.NOTIFY_MEM_RELEASED,
+            mp.NOTIFY_MEM_RECALL, mp.MEM_RELEASE]  # fmt: skip
+
+
+@given(st.sampled_from(TOOL_IDS), st.binary(max_size=200))
+def test_tool_decoders_never_raise(msg_id: int, data: bytes) -> None:
+    rm.decode_reply(msg_id, data)
+    mp.decode_notification(msg_id, data)

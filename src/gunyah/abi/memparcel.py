@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import rm
 
@@ -437,3 +437,41 @@ class RecallNotification:
         if len(data) != _RECALL.size:
             raise ValueError(f"a MEM_RECALL of {len(data)} bytes, not 8")
         return cls(*_RECALL.unpack(data))
+
+
+# -- what a tool shows ---------------------------------------------------------------
+def decode_reply(msg_id: int, payload: bytes) -> dict[str, Any] | None:
+    """The fields of a MEM_* reply's payload (after the error word), or None
+    where the message has none or the payload is not its shape."""
+    try:
+        if msg_id in CREATE_MESSAGES:
+            return {"handle": decode_handle(payload)}
+        if msg_id == MEM_ACCEPT and payload:
+            reply = AcceptReply.decode(payload)
+            return {"sgl": [e._asdict() for e in reply.sgl],
+                    "incomplete": bool(reply.flags & ACCEPT_RESP_FLAG_INCOMPLETE)}  # fmt: skip
+    except ValueError:
+        return None
+    return None
+
+
+def decode_notification(msg_id: int, payload: bytes) -> dict[str, Any] | None:
+    """The fields of a MEM_SHARED, MEM_RELEASED, MEM_ACCEPTED or MEM_RECALL, or
+    None where the payload is not its shape."""
+    try:
+        if msg_id == NOTIFY_MEM_SHARED:
+            n = SharedNotification.decode(payload)
+            return {"handle": n.handle, "mem_type": n.mem_type,
+                    "trans_type": TRANS_NAMES.get(n.trans_type, n.trans_type),
+                    "sanitized": bool(n.flags & 1), "owner": n.owner, "label": n.label,
+                    "mem_info_tag": n.mem_info_tag, "acl": [a._asdict() for a in n.acl],
+                    "sizes": list(n.sizes), "attrs": [a._asdict() for a in n.attrs]}  # fmt: skip
+        if msg_id in (NOTIFY_MEM_RELEASED, NOTIFY_MEM_ACCEPTED):
+            o = OwnerNotification.decode(payload)
+            return {"handle": o.handle, "vmid": o.vmid, "mem_info_tag": o.mem_info_tag}
+        if msg_id == NOTIFY_MEM_RECALL:
+            r = RecallNotification.decode(payload)
+            return {"handle": r.handle, "mem_info_tag": r.mem_info_tag}
+    except ValueError:
+        return None
+    return None

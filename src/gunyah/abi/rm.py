@@ -237,6 +237,10 @@ def decode_reply(msg_id: int, payload: bytes) -> dict[str, Any] | None:
         return {"peers": list(struct.unpack_from(f"<{n}I", payload, 4))}
     if name == "VM_GET_ID" and len(payload) >= 4:
         return _decode_ids(payload)
+    if msg_id >> 24 == 0x51:
+        from . import memparcel  # it builds on this module
+
+        return memparcel.decode_reply(msg_id, payload)
     return None
 
 
