@@ -16,8 +16,12 @@ and a physical range belongs to at most one parcel
 (the RM moves it into the parcel's memory extent, and a second donation of
 it fails), so the store never holds more regions than the VMs have memory.
 
-Where this differs from the source, the measured RM decides: handles start at
-1 (the QEMU build's first MEM_SHARE answered handle 1).
+Where this differs from the source: handles start at 1, as measured (the QEMU
+build's first MEM_SHARE of a boot answered 1; memparcel.c's counter starts at
+0 and the public source makes no parcel before the first request); an accept
+that began contiguous and goes on region by region is refused, where the
+source writes past its IPA list; and the model has no device memory to give,
+so an I/O parcel's ranges are never found (MEM_INVALID).
 """
 
 from __future__ import annotations
@@ -36,10 +40,8 @@ Answer = tuple[int, bytes, list[Notification]]
 Handler = Callable[[int, bytes], Answer]
 
 OK = rm.OK
-NOMEM = rm.ERROR_CODES["NOMEM"]
 NORESOURCE = rm.ERROR_CODES["NORESOURCE"]
 DENIED = rm.ERROR_CODES["DENIED"]
-MSG_INVALID = rm.ERROR_CODES["MSG_INVALID"]
 ARGUMENT_INVALID = rm.ERROR_CODES["ARGUMENT_INVALID"]
 HANDLE_INVALID = rm.ERROR_CODES["HANDLE_INVALID"]
 VALIDATE_FAILED = rm.ERROR_CODES["VALIDATE_FAILED"]
@@ -52,7 +54,7 @@ MAX_PARCELS_PER_VM = 64  # memparcel.c MAX_MEMPARCEL_PER_VM
 # mem_region.c: a region list of at most 2**MAX_L1_BITS tables of 2**L2_TABLE_BITS
 # regions (14 and 6); the region past them is DENIED
 MAX_REGIONS_PER_PARCEL = 1 << (14 + 6)
-FIRST_HANDLE = 1  # measured; the source's counter starts at 0, taken before any request
+FIRST_HANDLE = 1  # measured (the module docstring says how the source differs)
 VMID_RM = 0xFF
 VMID_DYNAMIC_BASE, VMID_DYNAMIC_END = 0x80, 0xBF  # include/rm_types.h
 SIZE_2M = 2 << 20
