@@ -12,6 +12,7 @@ from pathlib import Path
 
 import fdt
 import pytest
+from cli_helpers import assert_usage_error, gunyah, gunyah_json
 
 from gunyah.abi import hvc, rm
 from gunyah.abi.calls import native_imm
@@ -174,3 +175,50 @@ def test_the_vm_reaches_nothing_of_the_primary_but_its_parcel(image: Image) -> N
     maps = p.hyp.vms[vmid].addrspace.mappings
     assert [(m.ipa, m.phys, m.size) for m in maps] == [(BASE, PARCEL, PARCEL_SIZE)]
     assert p.hyp.vms.translate(vmid, RAM_BASE, 0x1000) is None
+
+
+# -- the same life cycle from the command line ------------------------------------------
+def test_gunyah_rm_runs_a_life_cycle_and_shows_its_notifications(tmp_path: Path) -> None:
+    tree = tmp_path / "vm.dtb"
+    tree.write_bytes(vm_device_tree())
+    config = struct.pack("<HHIQQQQ", 0x80, 0, 1, 0, 0x1000, DT_OFFSET, 0x10000)
+    code, d = gunyah_json("rm", "--load", f"{PARCEL + DT_OFFSET:#x}:{tree}",
+                          "VM_ALLOCATE", "00000000", "MEM_SHARE", share(0x80).hex(),
+                          "VM_CONFIG_IMAGE", config.hex(), "VM_INIT", "80000000",
+                          "VM_GET_STATE", "80000000")  # fmt: skip
+    assert code == 0
+    exchanges = d["exchanges"]
+    assert [x["request"]["message"] for x in exchanges] == [
+        "VM_ALLOCATE", "MEM_SHARE", "VM_CONFIG_IMAGE", "VM_INIT", "VM_GET_STATE"]  # fmt: skip
+    assert [x["request"]["seq"] for x in exchanges] == [1, 2, 3, 4, 5]
+    assert all(x["rm_error"] == 0 for x in exchanges)
+    notes = [n["decoded"]["vm_state"] for x in exchanges for n in x["notifications"]]
+    assert notes == [1, 2]  # INIT with the configuration, READY with the init
+    assert exchanges[-1]["decoded"]["vm_state"] == 2
+    text = gunyah("rm", "--load", f"{PARCEL + DT_OFFSET:#x}:{tree}", "VM_ALLOCATE",
+                  "00000000", "VM_GET_STATE", "80000000").stdout  # fmt: skip
+    assert "reply    reply, seq 2, RM error 0x0 OK" in text
+
+
+def test_gunyah_rm_without_the_tree_shows_init_failing() -> None:
+    config = struct.pack("<HHIQQQQ", 0x80, 0, 1, 0, 0x1000, DT_OFFSET, 0x10000)
+    code, d = gunyah_json("rm", "VM_ALLOCATE", "00000000", "MEM_SHARE", share(0x80).hex(),
+                          "VM_CONFIG_IMAGE", config.hex(), "VM_INIT", "80000000")  # fmt: skip
+    assert code == 1
+    init = d["exchanges"][-1]
+    assert init["rm_error_name"] == "MEM_INVALID"
+    assert [n["decoded"]["vm_state"] for n in init["notifications"]] == [8]  # INIT_FAILED
+
+
+def test_gunyah_rm_refuses_what_it_cannot_send(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_bytes(bytes(0x2000))
+    assert_usage_error(gunyah("rm", "VM_GET_STATE", "80000000", "03000000"), "one payload")
+    assert_usage_error(gunyah("rm", "--load", "0x1000:/dev/null", "VM_GET_VMID"),
+                       "outside the primary's RAM")  # fmt: skip
+    end = RAM_BASE + (16 << 20) - 0x1000
+    assert_usage_error(gunyah("rm", "--load", f"{end:#x}:{big}", "VM_GET_VMID"), "does not fit")
+    assert_usage_error(gunyah("rm", "--load", "nowhere", "VM_GET_VMID"), "ADDR:FILE")
+    assert_usage_error(gunyah("rm", "--load", f"{RAM_BASE:#x}:{tmp_path / 'none'}",
+                              "VM_GET_VMID"), "cannot read")  # fmt: skip
+    assert_usage_error(gunyah("rm", *["VM_GET_VMID"] * 65), "at most 64")
