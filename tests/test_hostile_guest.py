@@ -29,8 +29,8 @@ import pytest
 from boot_helpers import _TMP, boot, boots_in, no_orphans, run_boot  # noqa: F401
 from cli_helpers import COMMAND, gunyah
 
-from gunyah import smccc
-from gunyah.boot import machine
+from gunyah import outcome, smccc
+from gunyah.boot import console, layout, machine, options, qemu
 from gunyah.conduit import Conduit
 from gunyah.model import Hypervisor
 from gunyah.toolchain import build
@@ -65,7 +65,7 @@ def test_qemu_gets_no_semihosting_and_no_file_of_ours_by_path() -> None:
     from gunyah.boot import kernel
 
     parts = kernel.find_parts()
-    cmd = machine._qemu_base(parts, 1)
+    cmd = qemu.base_args(parts, 1)
     assert not any("semihosting" in a for a in cmd)
     assert "-nodefaults" in cmd
 
@@ -109,12 +109,12 @@ def test_shim_is_outside_the_guests_map_and_aborts_are_kvms(shim_probe, persona:
     assert seen["entry"]["nonzero"] == 0
     # an access outside the map is a synchronous external abort, as KVM injects:
     # EC 0x25 (data abort, same EL) or 0x21 (instruction abort), IL set, FSC 0x10
-    assert seen["write-shim"] == {"taken": 1, "esr": 0x9600_0010, "far": machine.SHIM_MAILBOXES,
+    assert seen["write-shim"] == {"taken": 1, "esr": 0x9600_0010, "far": layout.SHIM_MAILBOXES,
                                   "elr": seen["write-shim"]["elr"]}  # fmt: skip
-    assert seen["read-shim"]["esr"] == 0x9600_0010 and seen["read-shim"]["far"] == machine.SHIM_BASE
+    assert seen["read-shim"]["esr"] == 0x9600_0010 and seen["read-shim"]["far"] == layout.SHIM_BASE
     # kvm-unit-tests' vectors-kernel: a jump past the end of RAM is a prefetch abort
     assert seen["exec-shim"]["esr"] == 0x8600_0010
-    assert seen["exec-shim"]["far"] == seen["exec-shim"]["elr"] == machine.SHIM_BASE
+    assert seen["exec-shim"]["far"] == seen["exec-shim"]["elr"] == layout.SHIM_BASE
     # fw_cfg (whose DMA writes physical memory) is not the guest's
     assert seen["fw-cfg"]["esr"] == 0x9600_0010 and seen["fw-cfg"]["far"] == 0x0902_0000
     # semihosting is an undefined instruction (EC 0), and the host file never appears
@@ -163,7 +163,7 @@ def test_no_verdict_is_a_failure_with_its_own_status() -> None:
     # our module cannot load (unsigned): init reports no verdict, and it is not success
     rc, d, _ = boot("--append", "module.sig_enforce=1")
     assert module_report(d, "gunyah_identify.ko")["loaded"] is False
-    assert (rc, d["exit_status"], d["verdict"]) == (machine.EXIT_NO_VERDICT, 5, None)
+    assert (rc, d["exit_status"], d["verdict"]) == (outcome.EXIT_NO_VERDICT, 5, None)
     assert d["stopped_by"] == "poweroff"
     assert "no 'gunyah-verdict: <verdict>' line" in d["problem"]
     text = run_boot("--append", "module.sig_enforce=1")
@@ -197,7 +197,7 @@ def test_a_console_flood_keeps_the_host_within_the_readmes_memory() -> None:
     assert peak_mib < README_MEMORY_MIB, f"gunyah boot --json took {peak_mib} MiB"
     d = json.loads(p.stdout)
     kept = sum(sys.getsizeof(line) for line in d["console"])
-    assert kept <= machine.MAX_CONSOLE and d["console_dropped"] > 0
+    assert kept <= console.MAX_CONSOLE and d["console_dropped"] > 0
     assert d["verdict"] == "supported"  # our init's line came before the flood
 
 
@@ -281,8 +281,8 @@ def test_any_text_on_the_command_line_boots(append: str) -> None:
 
 def test_a_command_line_the_device_tree_cannot_hold_is_refused() -> None:
     for bad in ("a\0b", "lone \ud800 surrogate"):  # no argv can carry these; an API caller can
-        with pytest.raises(machine.BootError, match="--append"):
-            machine.check_append(bad)
+        with pytest.raises(options.BootError, match="--append"):
+            options.check_append(bad)
 
 
 def test_junit_into_a_missing_directory_is_refused_before_the_matrix(tmp_path: Path) -> None:
