@@ -540,8 +540,8 @@ def test_console_signatures_are_what_the_kernel_prints() -> None:
         assert any(b"\x01" + bytes([level]) + text in image for level in b"01234567"), sig.id
         assert sig.source.startswith("Linux ") and sig.meaning
     # the boot's console ends a boot on these, and only on these
-    assert (console.PANIC, console.PANIC_END, console.POWER_DOWN) == (
-        signatures["panic"].text, signatures["panic-end"].text, signatures["power-down"].text)  # fmt: skip
+    ends = [signatures[k].text for k in ("panic", "panic-end", "power-down")]
+    assert ends == [console.PANIC, console.PANIC_END, console.POWER_DOWN]
 
 
 @pytest.mark.parametrize(
