@@ -121,6 +121,22 @@ def test_layout_regions_share_the_shims_two_mib_without_overlap() -> None:
     assert layout.FW_CFG_PAGE < layout.GUEST_DEVICES_END
 
 
+def test_compiled_loop_serves_max_cpus_and_refuses_one_more() -> None:
+    """The serving loop's arrays are sized by the layout's MAX_CPUS (its
+    header is generated): it takes MAX_CPUS mailboxes and refuses one more."""
+    mailbox = pytest.importorskip("gunyah._mailbox")  # built at install where C compiles
+    words = bytearray((layout.MAX_CPUS + 1) * layout.MAILBOX_SIZE)
+    boxes = [cpu * layout.MAILBOX_SIZE // 8 for cpu in range(layout.MAX_CPUS + 1)]
+    ring, count, stop = bytearray(channel._CALL.size), array("Q", [0]), array("Q", [1])
+
+    def serve(n: int) -> None:
+        mailbox.serve(words, boxes[:n], None, None, None, ring, count, stop, 0.0, 0.0)
+
+    serve(layout.MAX_CPUS)  # the stop word is set: it looks once and returns
+    with pytest.raises(ValueError, match="bad sizes"):
+        serve(layout.MAX_CPUS + 1)
+
+
 def test_shipped_shim_fits_below_its_configuration_block() -> None:
     """The shim's code, data and stacks (SHIM_STACK a vCPU and one more) end
     before the block the host writes: more vCPUs or bigger stacks that would

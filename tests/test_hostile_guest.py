@@ -33,7 +33,7 @@ from gunyah import outcome, smccc
 from gunyah.boot import console, layout, machine, options, qemu
 from gunyah.conduit import Conduit
 from gunyah.model import Hypervisor
-from gunyah.toolchain import build
+from gunyah.toolchain import SHIM_DIR, build
 
 HOSTILE = Path(__file__).resolve().parent / "modules" / "hostile"
 BOOT_GUESTS = Path(__file__).resolve().parent / "boot_guests"
@@ -80,7 +80,7 @@ def shim_probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     elf = build(
         [BOOT_GUESTS / "shim_probe.c"], out / "shim_probe.elf",
         ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-DSEMIHOSTING_PATH=\"{target}\"",
-         f"-Wl,-T,{BOOT_GUESTS / 'image.ld'}"),
+         f"-Wl,-T,{BOOT_GUESTS / 'image.ld'}", f"-I{SHIM_DIR}"),
     )  # fmt: skip
     image = out / "shim_probe.img"
     p = subprocess.run([sys.executable, "-m", "ziglang", "objcopy", "-O", "binary", str(elf),
@@ -116,7 +116,7 @@ def test_shim_is_outside_the_guests_map_and_aborts_are_kvms(shim_probe, persona:
     assert seen["exec-shim"]["esr"] == 0x8600_0010
     assert seen["exec-shim"]["far"] == seen["exec-shim"]["elr"] == layout.SHIM_BASE
     # fw_cfg (whose DMA writes physical memory) is not the guest's
-    assert seen["fw-cfg"]["esr"] == 0x9600_0010 and seen["fw-cfg"]["far"] == 0x0902_0000
+    assert seen["fw-cfg"]["esr"] == 0x9600_0010 and seen["fw-cfg"]["far"] == layout.FW_CFG_PAGE
     # semihosting is an undefined instruction (EC 0), and the host file never appears
     assert seen["semihosting"]["taken"] == 1 and seen["semihosting"]["esr"] >> 26 == 0
     assert not target.exists()
@@ -128,7 +128,8 @@ def test_shim_is_outside_the_guests_map_and_aborts_are_kvms(shim_probe, persona:
 
 
 def test_a_module_writing_the_shims_memory_gets_an_abort_and_changes_nothing() -> None:
-    rc, d, _ = boot("--module", str(HOSTILE / "shim_write.c"), "--trace")
+    where = f"shim_write=mailboxes={layout.SHIM_MAILBOXES:#x} shim={layout.SHIM_BASE:#x}"
+    rc, d, _ = boot("--module", str(HOSTILE / "shim_write.c"), "--module-args", where, "--trace")
     assert console_has(d, "hostile-shim-write: writing the mailbox")
     assert console_has(d, "Internal error: synchronous external abort: 0000000096000010")
     assert not console_has(d, "the shim's memory took the writes")
@@ -297,7 +298,8 @@ def test_queue_buffers_the_guest_may_not_hand_over_copy_nothing() -> None:
     """NULL, a user address, the shim by physical address, a size no message
     has, and a reply into read-only kernel text: each answered as the
     hypervisor answers a failed copy, nothing copied, the link still working."""
-    rc, d, _ = boot("--persona", "gunyah-qemu", "--module", str(HOSTILE / "msgq_buffers.c"))
+    rc, d, _ = boot("--persona", "gunyah-qemu", "--module", str(HOSTILE / "msgq_buffers.c"),
+                    "--module-args", f"msgq_buffers=mailboxes={layout.SHIM_MAILBOXES:#x}")
     answers = {}
     for line in d["console"]:
         if "hostile-msgq: " in line:

@@ -14,11 +14,12 @@ from boot_helpers import _TMP, boot, no_orphans, run_boot  # noqa: F401
 from cli_helpers import assert_usage_error
 
 from gunyah.boot import layout, machine
-from gunyah.toolchain import build
+from gunyah.toolchain import SHIM_DIR, build
 
 BOOT_GUESTS = Path(__file__).resolve().parent / "boot_guests"
 LOAD_AT = 0x4020_0000  # bare.ld's address, where an Image goes
-FLAGS = ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-Wl,-T,{BOOT_GUESTS / 'bare.ld'}")
+FLAGS = ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-Wl,-T,{BOOT_GUESTS / 'bare.ld'}",
+         f"-I{SHIM_DIR}")  # bare.h includes the boot's layout.h
 PERSONAS = ["kvm", "gunyah", "gunyah-qemu"]
 
 
