@@ -8,11 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import devicetree, modules
-from .layout import RAM_BASE, SHIM_BASE
+from .layout import MAX_MEMORY, MEMORY_GRANULE, MIN_MEMORY
 
-MAX_MEMORY = SHIM_BASE - RAM_BASE  # the most a guest is given, and the default
-MIN_MEMORY = 16 << 20
-MEMORY_GRANULE = 2 << 20  # the shim maps the guest's RAM in 2 MiB blocks
 MAX_INITRD = 256 << 20
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import render
+from ..boot.layout import MAX_CPUS, MAX_MEMORY, MEMORY_GRANULE, MIN_MEMORY, RAM_SIZE, SHIM_SIZE
 from ..limits import MAX_TIMEOUT
 from ..outcome import EXIT_NO_VERDICT, EXIT_RESET, EXIT_SIGNALLED
 from .common import (
@@ -53,7 +54,6 @@ def memory_size(text: str) -> int:
 
 def cmd_boot(args: argparse.Namespace) -> int:
     from ..boot.kernel import BadKernel, MissingPart, find_parts
-    from ..boot.layout import MAX_CPUS
     from ..boot.machine import boot
     from ..boot.modules import ModuleError, ko_name
     from ..boot.modules import module_args as module_args_of
@@ -182,11 +182,13 @@ def register(sub: Any) -> None:
         f"{EXIT_SIGNALLED + signal.SIGHUP} when stopped by Ctrl-C, SIGTERM or SIGHUP.",
     )
     add_persona(p)
-    p.add_argument("--smp", type=int, default=1, metavar="N", help="vCPUs (default 1)")
-    p.add_argument("--memory", type=memory_size, default=1022 << 20, metavar="SIZE",
+    p.add_argument("--smp", type=int, default=1, metavar="N",
+                   help=f"vCPUs, 1 to {MAX_CPUS} (default 1)")  # fmt: skip
+    p.add_argument("--memory", type=memory_size, default=MAX_MEMORY, metavar="SIZE",
                    help="the guest's RAM, as QEMU's -m gives it (256M, 1G; MiB without a "
-                   "unit): 16M to 1022M in steps of 2M (default 1022M: 1 GiB less the "
-                   "shim's 2 MiB)")  # fmt: skip
+                   f"unit): {MIN_MEMORY >> 20}M to {MAX_MEMORY >> 20}M in steps of "
+                   f"{MEMORY_GRANULE >> 20}M (default {MAX_MEMORY >> 20}M: "
+                   f"{RAM_SIZE >> 30} GiB less the shim's {SHIM_SIZE >> 20} MiB)")  # fmt: skip
     p.add_argument("--method", choices=("hvc", "smc"), default="hvc",
                    help="the PSCI/SMCCC conduit the device tree names (default hvc)")  # fmt: skip
     p.add_argument("--module", type=Path, action="append", default=[], metavar="FILE",
