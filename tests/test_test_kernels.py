@@ -17,7 +17,7 @@ from gunyah.boot import layout, machine
 from gunyah.toolchain import SHIM_DIR, build
 
 BOOT_GUESTS = Path(__file__).resolve().parent / "boot_guests"
-LOAD_AT = 0x4020_0000  # bare.ld's address, where an Image goes
+LOAD_AT = layout.KERNEL_ADDR  # where an Image goes: bare.ld's address
 FLAGS = ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-Wl,-T,{BOOT_GUESTS / 'bare.ld'}",
          f"-I{SHIM_DIR}")  # bare.h includes the boot's layout.h
 PERSONAS = ["kvm", "gunyah", "gunyah-qemu"]

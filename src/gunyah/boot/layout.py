@@ -53,6 +53,11 @@ MAILBOX_SIZE = 0x400
 # (8)"). The shim's slots and stacks, the mailboxes and the compiled loop's
 # arrays are all sized by this one number.
 MAX_CPUS = 8
+# Where a Linux Image loads: 2 MiB into RAM (Linux Documentation/arch/arm64/
+# booting.rst: 2 MiB aligned from the start of RAM); below it, in the first
+# MiB, QEMU without -kernel keeps its own device tree
+KERNEL_ADDR = RAM_BASE + 0x20_0000
+QEMU_DTB_END = RAM_BASE + 0x10_0000
 # The guest's RAM: from RAM_BASE up to the shim, mapped in 2 MiB blocks
 MAX_MEMORY = SHIM_BASE - RAM_BASE  # the most a guest is given, and the default
 MIN_MEMORY = 16 << 20

@@ -38,7 +38,9 @@ from .kernel import BadKernel, Parts
 from .layout import (
     CONFIG,
     CONFIG_MAGIC,
+    KERNEL_ADDR,
     MAX_CPUS,
+    QEMU_DTB_END,
     RAM_BASE,
     RAM_SIZE,
     SHIM_CONFIG,
@@ -59,8 +61,6 @@ from .options import (
 from .results import BootResult as BootResult
 from .results import result
 
-KERNEL_ADDR = RAM_BASE + 0x20_0000
-QEMU_DTB_END = RAM_BASE + 0x10_0000  # QEMU without -kernel puts its own device tree below
 BOOTARGS = f"console=ttyAMA0 earlycon=pl011,{UART_BASE:#x} nokaslr rdinit=/init"
 PANIC_GRACE = 0.5  # seconds for the rest of a panic's lines
 HALT_GRACE = 1.0  # seconds for SYSTEM_OFF to follow the kernel's power-down line

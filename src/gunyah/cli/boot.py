@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import render
-from ..boot.layout import MAX_CPUS, MAX_MEMORY, MEMORY_GRANULE, MIN_MEMORY, RAM_SIZE, SHIM_SIZE
+from ..boot.layout import (
+    KERNEL_ADDR,
+    MAX_CPUS,
+    MAX_MEMORY,
+    MEMORY_GRANULE,
+    MIN_MEMORY,
+    QEMU_DTB_END,
+    RAM_SIZE,
+    SHIM_SIZE,
+)
 from ..limits import MAX_TIMEOUT
 from ..outcome import EXIT_NO_VERDICT, EXIT_RESET, EXIT_SIGNALLED
 from .common import (
@@ -204,8 +213,9 @@ def register(sub: Any) -> None:
                    "--kernel-addr")  # fmt: skip
     p.add_argument("--kernel-addr", type=number(64), metavar="ADDR",
                    help="load a raw binary --kernel at ADDR and enter it there: at or "
-                   "above 0x40100000 (QEMU keeps its device tree in RAM's first MiB; "
-                   "0x40200000, where an Image goes, suits a relocatable test kernel)")  # fmt: skip
+                   f"above {QEMU_DTB_END:#x} (QEMU keeps its device tree in RAM's first MiB; "
+                   f"{KERNEL_ADDR:#x}, where an Image goes, suits a relocatable test "
+                   "kernel)")  # fmt: skip
     p.add_argument("--headers", type=Path, metavar="DIR",
                    help="that kernel's kbuild headers, for building modules")  # fmt: skip
     p.add_argument("--initrd", type=Path, metavar="FILE",
