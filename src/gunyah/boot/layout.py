@@ -53,18 +53,19 @@ MAILBOX_SIZE = 0x400
 # (8)"). The shim's slots and stacks, the mailboxes and the compiled loop's
 # arrays are all sized by this one number.
 MAX_CPUS = 8
-# Where a Linux Image loads: 2 MiB into RAM (Linux Documentation/arch/arm64/
-# booting.rst: 2 MiB aligned from the start of RAM); below it, in the first
-# MiB, QEMU without -kernel keeps its own device tree
-KERNEL_ADDR = RAM_BASE + 0x20_0000
-QEMU_DTB_END = RAM_BASE + 0x10_0000
+SHIM_STACK = 0x4000  # per vCPU, and one more for the boot CPU's start
+FRAME_SIZE = 32 * 8  # an exception frame on the shim's stack: x0..x30 and a pad
+CONFIG_MAGIC = 0x3230474643485947  # "GYHCFG02" little-endian
+
 # The guest's RAM: from RAM_BASE up to the shim, mapped in 2 MiB blocks
 MAX_MEMORY = SHIM_BASE - RAM_BASE  # the most a guest is given, and the default
 MIN_MEMORY = 16 << 20
 MEMORY_GRANULE = 2 << 20
-SHIM_STACK = 0x4000  # per vCPU, and one more for the boot CPU's start
-FRAME_SIZE = 32 * 8  # an exception frame on the shim's stack: x0..x30 and a pad
-CONFIG_MAGIC = 0x3230474643485947  # "GYHCFG02" little-endian
+# A Linux Image loads at the first 2 MiB boundary above RAM's first MiB,
+# where QEMU without -kernel keeps its own device tree (Linux's
+# Documentation/arch/arm64/booting.rst: an Image is placed 2 MiB aligned)
+KERNEL_ADDR = RAM_BASE + 0x20_0000
+QEMU_DTB_END = RAM_BASE + 0x10_0000
 
 
 @dataclass(frozen=True)
