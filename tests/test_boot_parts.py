@@ -8,6 +8,7 @@ import gzip
 import os
 import re
 import shutil
+import struct
 import subprocess
 from array import array
 from pathlib import Path
@@ -106,6 +107,22 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
                                "REQ_WAIT": 4, "REQ_WOKE": 5}  # fmt: skip
 
 
+@given(st.lists(st.integers(0, (1 << 64) - 1), min_size=layout.MAILBOX.words,
+                max_size=layout.MAILBOX.words))  # fmt: skip
+def test_a_mailbox_read_by_the_layouts_offsets_gives_each_field_its_words(words: list[int]) -> None:
+    """Any mailbox contents: the request and the response the host reads at
+    the layout's offsets are the words the shim's struct puts there."""
+    raw = layout.MAILBOX.format().pack(*words)
+    assert layout.MAILBOX.format().unpack(raw) == tuple(words)
+    request = layout.RECORD.unpack_from(raw, 8 * layout.MAILBOX_REQ)
+    response = layout.RECORD.unpack_from(raw, 8 * layout.MAILBOX_RESP)
+    assert request == tuple(words[4:28]) and response == tuple(words[28:52])
+    assert request[layout.HEADER_WORDS :] == tuple(words[10:28])  # X0..X17
+    mmu = struct.unpack_from("<4Q", raw, 8 * layout.MAILBOX_MMU)
+    assert mmu == tuple(words[52:56])
+    assert (words[layout.MAILBOX_REQ_SEQ], words[layout.MAILBOX_RESP_SEQ]) == tuple(words[:2])
+
+
 def test_layout_regions_share_the_shims_two_mib_without_overlap() -> None:
     # the shim's top 2 MiB are above the kernel's RAM and inside the machine's
     assert layout.SHIM_BASE + layout.SHIM_SIZE == layout.RAM_BASE + layout.RAM_SIZE
@@ -124,7 +141,7 @@ def test_layout_regions_share_the_shims_two_mib_without_overlap() -> None:
 def test_compiled_loop_serves_max_cpus_and_refuses_one_more() -> None:
     """The serving loop's arrays are sized by the layout's MAX_CPUS (its
     header is generated): it takes MAX_CPUS mailboxes and refuses one more."""
-    mailbox = pytest.importorskip("gunyah._mailbox")  # built at install where C compiles
+    from gunyah import _mailbox as mailbox  # the test install builds it (test below)
     words = bytearray((layout.MAX_CPUS + 1) * layout.MAILBOX_SIZE)
     boxes = [cpu * layout.MAILBOX_SIZE // 8 for cpu in range(layout.MAX_CPUS + 1)]
     ring, count, stop = bytearray(channel._CALL.size), array("Q", [0]), array("Q", [1])
