@@ -12,7 +12,7 @@ to shim/layout.ld (`python -m gunyah.boot.layout`, which
 the tree so that installing builds _mailbox.c without a generation step, and a
 test fails when one is stale.
 
-Where things are (QEMU's `virt` machine, docs/boot.md, the shim's memory):
+Where things are (QEMU's `virt` machine, docs/boot.md sections 2 and 3):
 1 GiB of RAM at RAM_BASE, the shim in its top 2 MiB, which the guest's stage-2
 map leaves out. In those 2 MiB: the shim's code, data and stacks, then the
 host's configuration block, then one mailbox a vCPU. `REGIONS` lists them;

@@ -20,7 +20,7 @@ from .kernel import Parts
 from .layout import RAM_SIZE
 from .options import BootError
 
-CPU_MODEL = "cortex-a57"  # -cpu max boots too but 6x slower (docs/boot.md, the CPU model)
+CPU_MODEL = "cortex-a57"  # -cpu max boots too but 6x slower (docs/boot.md section 2, the CPU model)
 # highmem=off: every device below 4 GiB, the shim's 32-bit stage-2 map covers them
 MACHINE = "virt,virtualization=on,highmem=off"
 # QEMU's chr-testdev on a virtio console, as kvm-unit-tests' runner gives it: the
