@@ -13,7 +13,8 @@ from gunyah import conformance
 from gunyah.model import PERSONAS
 
 GUNYAH_UID_PERSONAS = {
-    "gunyah", "gunyah-qemu", "qualcomm", "gunyah-variant-h", "unknown-variant", "api-v2",
+    "gunyah", "gunyah-qemu", "gunyah-qemu-lost-exit", "qualcomm", "gunyah-variant-h",
+    "unknown-variant", "api-v2",
     "api-version-bit13", "big-endian", "api-32bit", "dirty-upper", "future-flags",
     "api-reserved-bits",
 }  # fmt: skip

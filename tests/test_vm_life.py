@@ -58,8 +58,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
 class Primary:
     """The primary VM's side: its RAM, its requests, its vcpu_run calls."""
 
-    def __init__(self, image: Image) -> None:
-        self.hyp = Hypervisor("gunyah-qemu")
+    def __init__(self, image: Image, persona: str = "gunyah-qemu") -> None:
+        self.hyp = Hypervisor(persona)
         self.ram = bytearray(RAM_SIZE)
         self.hyp.attach_ram(RAM_BASE, self.ram)
         for s in image.segments:  # the image at the parcel's start, the tree after it
@@ -222,3 +222,27 @@ def test_gunyah_rm_refuses_what_it_cannot_send(tmp_path: Path) -> None:
     assert_usage_error(gunyah("rm", "--load", f"{RAM_BASE:#x}:{tmp_path / 'none'}",
                               "VM_GET_VMID"), "cannot read")  # fmt: skip
     assert_usage_error(gunyah("rm", *["VM_GET_VMID"] * 65), "at most 64")
+
+
+def test_a_lost_vm_exited_is_recovered_by_a_forced_stop(image: Image) -> None:
+    """The quirk of the real one (docs/real-gunyah.md section 14), made certain:
+    the power-off never reaches the RM, vcpu_run says powered off without the
+    exited bit, the VM stays RUNNING and cannot be reset until a forced
+    VM_STOP, which brings VM_EXITED (VM_STOP_FORCED) and the teardown back."""
+    p = Primary(image, persona="gunyah-qemu-lost-exit")
+    vmid, handle, cap = launch(p)
+    resume = 0
+    for expected, then in MEASURED:
+        assert p.run(cap, resume) == (0, *expected)
+        resume = then
+    for _ in range(3):
+        assert p.run(cap) == (0, vr.POWERED_OFF, 0, 0, 0)  # exited never set
+    p.collect()
+    assert not [n for n in p.notes if n[0] == VM_EXITED]
+    assert p.ask("VM_GET_STATE", vmid_word(vmid)) == (0, bytes.fromhex("03000000"))
+    assert p.ask("VM_RESET", vmid_word(vmid))[0] == rm.ERROR_CODES["VM_STATE"]
+    assert p.ask("VM_STOP", struct.pack("<HBBI", vmid, 1, 0, 0)) == (0, b"")
+    assert p.notes[-1][0] == VM_EXITED and p.notes[-1][1][2:4] == b"\x07\x00"
+    assert p.run(cap) == (0, vr.POWERED_OFF, vr.POWEROFF_EXITED, 0, 0)
+    assert p.ask("VM_RESET", vmid_word(vmid)) == (0, b"")
+    assert p.ask("MEM_RECLAIM", struct.pack("<II", handle, 0)) == (0, b"")

@@ -60,7 +60,7 @@ class Hypervisor:
         self.cpu = 0  # the vCPU whose call is being served
         self.pc = 0  # where it trapped
         # the VMs: the primary, whose vCPUs make the calls, and the RM's
-        self.vms = Vms()
+        self.vms = Vms(loses_exits=p.loses_vm_exited)
         self.vms.vm_create(PRIMARY_VM_ID, VMID_RM)
         self.vm: Vm = self.vms[PRIMARY_VM_ID]
         self.rm: ResourceManager | None = None  # at the other end of the VM's queues

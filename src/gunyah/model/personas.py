@@ -66,6 +66,9 @@ class Persona:
     # ID bits are not checked, an unknown call answers X0..X3 = -1, 0, 0, 0
     kvm_smccc: bool = False
     dirty_upper: int = 0  # ORed into bits 63:32 of every 32-bit call's X0..X3
+    # a secondary VM's power-off never reaches the RM: no VM_EXITED, vcpu_run's
+    # exited bit stays 0 (the real one's race, docs/real-gunyah.md section 14)
+    loses_vm_exited: bool = False
     notes: tuple[str, ...] = field(default=())
     trng_uuid: tuple[int, int, int, int] | None = None  # TRNG served, with this UUID
     cores: int = 8  # physical CPUs the hypervisor runs on (vcpu_set_affinity)
@@ -151,6 +154,19 @@ PERSONAS: tuple[Persona, ...] = (
         build="quic/gunyah-hypervisor 36ca3a2 with its resource manager bf31a9a, "
         "platform=qemu featureset=gunyah-rm-qemu quality=debug, booted in QEMU and measured "
         "call by call",
+    ),
+    Persona(
+        "gunyah-qemu-lost-exit",
+        "gunyah-qemu with the real one's lost VM_EXITED made certain: a secondary VM's "
+        "power-off never reaches the resource manager, so a VMM that waits for VM_EXITED "
+        "waits for ever and must recover with a forced VM_STOP.",
+        "supported",
+        flags=(abi.encode_flags0(QEMU_BUILD_FEATURES, SCHEDULER_FPRR), 0, 0),
+        services=QEMU_BUILD_SERVICES,
+        trng_uuid=QEMU_TRNG_UUID,
+        loses_vm_exited=True,
+        build="gunyah-qemu with the race in vcpu_poweroff (docs/real-gunyah.md section 14) "
+        "lost every time, to test a VMM's recovery",
     ),
     Persona(
         "qualcomm",

@@ -158,7 +158,7 @@ class SecondaryVm:
     memory: list[tuple[int, int]] = field(default_factory=list)  # (IPA, size)
     vmmio: list[tuple[int, int]] = field(default_factory=lambda: [VMMIO_WINDOW])
     vcpus: list[SecondaryVcpu] = field(default_factory=list)
-    on_vm_exit: Callable[[int, int, int], None] | None = None
+    on_vm_exit: Callable[[int, int, int], bool | None] | None = None
     exited: bool = False
     exit_type: int | None = None
 
@@ -176,15 +176,15 @@ class SecondaryVm:
 
     def end(self, exit_type: int, reason: int = 0) -> None:
         """The VM's last vCPU has stopped: every vCPU halts, the RM is told
-        (once), and from then on every vCPU is exited."""
+        (once), and from then on every vCPU is exited, unless the news was
+        lost (`on_vm_exit` answered False): then the exited bit stays 0."""
         if self.exit_type is not None:
             return
         self.exit_type = exit_type
         for v in self.vcpus:
             v.powered_on = False
-        if self.on_vm_exit is not None:
-            self.on_vm_exit(self.vmid, exit_type, reason)
-        self.exited = True
+        told = self.on_vm_exit is None or self.on_vm_exit(self.vmid, exit_type, reason)
+        self.exited = told is not False  # the exited bit: once the RM knows
 
 
     def stop(self) -> None:

@@ -285,7 +285,8 @@ class Vms:
     """Every VM the hypervisor holds and the physical RAM they map: the
     hypervisor's side of the resource manager's requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, loses_exits: bool = False) -> None:
+        self.loses_exits = loses_exits  # a persona's quirk: no VM's end reaches the RM
         self.vms: dict[int, Vm] = {}
         self.ram: list[RamRegion] = []
         self.on_vm_exit: Callable[[int, int, int], None] | None = None
@@ -431,10 +432,14 @@ class Vms:
         else:
             self.exited(vmid, EXIT_PSCI_SYSTEM_RESET2, reset_type)
 
-    def exited(self, vmid: int, exit_type: int, reason: int) -> None:
-        """VM `vmid` has ended: the RM is told (`on_vm_exit`)."""
+    def exited(self, vmid: int, exit_type: int, reason: int) -> bool:
+        """VM `vmid` has ended: the RM is told (`on_vm_exit`); False when the
+        news is lost (the `loses_exits` quirk)."""
+        if self.loses_exits:
+            return False
         if self.on_vm_exit is not None:
             self.on_vm_exit(vmid, exit_type, reason)
+        return True
 
     # -- the rest --------------------------------------------------------------
     def random_bytes(self, n: int) -> bytes:
