@@ -87,6 +87,7 @@ EXIT_PLATFORM_OFF = 1
 EXIT_PLATFORM_RESET = 2
 EXIT_PSCI_SYSTEM_RESET2 = 3
 EXIT_SOFTWARE_ERROR = 5
+EXIT_VM_STOP_FORCED = 7
 
 # The VMMIO window the RM registers for a VM (docs/real-gunyah.md section 12)
 VMMIO_WINDOW = (0, 0x4000_0000)
@@ -183,6 +184,16 @@ class SecondaryVm:
             v.powered_on = False
         if self.on_vm_exit is not None:
             self.on_vm_exit(self.vmid, exit_type, reason)
+        self.exited = True
+
+
+    def stop(self) -> None:
+        """Halted from outside (the RM's VM_STOP): every vCPU powered off and
+        the VM exited, the RM not told (it stopped it, and says so itself)."""
+        if self.exit_type is None:
+            self.exit_type = EXIT_VM_STOP_FORCED
+        for v in self.vcpus:
+            v.powered_on = False
         self.exited = True
 
 

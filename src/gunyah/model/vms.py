@@ -23,11 +23,14 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..abi import cspace as cs
 from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK
 from ..abi.errors import Error
+
+if TYPE_CHECKING:
+    from .vcpu_run import SecondaryVcpu, SecondaryVm
 
 VMID_HYP = 0x00  # include/rm_types.h
 VMID_HLOS = PRIMARY_VM_ID  # 0x03
@@ -95,6 +98,7 @@ class Thread:
     entry: int = 0
     context: int = 0
     wake_virq: int | None = None  # raised in the owner when it can run again
+    runner: SecondaryVcpu | None = None  # a secondary's vCPU once its VM started (model.proxy)
 
 
 @dataclass(eq=False)
@@ -260,6 +264,7 @@ class Vm:
     addrspace: Addrspace = field(default_factory=Addrspace)
     vcpus: dict[int, Thread] = field(default_factory=dict)
     objects: list[object] = field(default_factory=list)
+    runner: SecondaryVm | None = None  # its vCPUs as vcpu_run runs them (model.proxy)
 
     def grant(self, obj: object, object_type: str, rights: int, cap_id: int | None = None) -> int:
         """A cap to `obj` with `rights` in this VM's cspace; its ID."""
@@ -390,33 +395,44 @@ class Vms:
         if thread.state == "on":
             raise HypError(Error.BUSY, f"vCPU {index} of VM {vmid:#x} is on already")
         thread.state, thread.entry, thread.context = "on", entry, context
+        if vmid not in (PRIMARY_VM_ID, VMID_RM):  # proxy scheduled: its owner runs it
+            from . import proxy
+
+            if self[vmid].runner is None:
+                proxy.start(self, vmid)
+            assert thread.runner is not None
+            thread.runner.poweron(entry, context)
 
     def vm_stop(self, vmid: int) -> None:
-        for thread in self[vmid].vcpus.values():
+        vm = self[vmid]
+        for thread in vm.vcpus.values():
             thread.state = "halted"
+        if vm.runner is not None:
+            vm.runner.stop()
 
     def vcpu_poweroff(self, vmid: int, index: int) -> None:
         """A vCPU powers itself off (PSCI CPU_OFF); the VM's last one exits it."""
         self._vcpu(vmid, index).state = "off"
         if not any(t.state == "on" for t in self[vmid].vcpus.values()):
-            self._exited(vmid, EXIT_PLATFORM_OFF, 0)
+            self.exited(vmid, EXIT_PLATFORM_OFF, 0)
 
     def system_off(self, vmid: int) -> None:
         """PSCI SYSTEM_OFF: every vCPU off, the VM exits."""
         for thread in self[vmid].vcpus.values():
             thread.state = "off"
-        self._exited(vmid, EXIT_PLATFORM_OFF, 0)
+        self.exited(vmid, EXIT_PLATFORM_OFF, 0)
 
     def system_reset(self, vmid: int, reset_type: int | None = None) -> None:
         """PSCI SYSTEM_RESET (reset_type None) or SYSTEM_RESET2 (its type)."""
         for thread in self[vmid].vcpus.values():
             thread.state = "off"
         if reset_type is None:
-            self._exited(vmid, EXIT_PLATFORM_RESET, 0)
+            self.exited(vmid, EXIT_PLATFORM_RESET, 0)
         else:
-            self._exited(vmid, EXIT_PSCI_SYSTEM_RESET2, reset_type)
+            self.exited(vmid, EXIT_PSCI_SYSTEM_RESET2, reset_type)
 
-    def _exited(self, vmid: int, exit_type: int, reason: int) -> None:
+    def exited(self, vmid: int, exit_type: int, reason: int) -> None:
+        """VM `vmid` has ended: the RM is told (`on_vm_exit`)."""
         if self.on_vm_exit is not None:
             self.on_vm_exit(vmid, exit_type, reason)
 

@@ -17,17 +17,21 @@ class Link:
     is waiting to go out, and moves its replies to the client's receive queue
     as room frees there. So a client that never receives fills both queues
     and then gets MSGQUEUE_FULL, as from the real one, and nothing grows past
-    one reply. It answers at once; the real one took 20-50 ms, and signals a
-    reply with a virtual interrupt, which the model cannot raise yet."""
+    one reply. Notifications no request caused (a VM's end) wait in the RM's
+    outbox and go out the same way, in the order they came. It answers at
+    once; the real one took 20-50 ms, and signals a reply with a virtual
+    interrupt, which the model cannot raise yet."""
 
     def __init__(self, server: ResourceManager, tx: Msgqueue, rx: Msgqueue) -> None:
         self.server, self.tx, self.rx = server, tx, rx
         self.pending: deque[bytes] = deque()
-        tx.notify = rx.notify = self.pump
+        tx.notify = rx.notify = server.on_outbox = self.pump
 
     def pump(self) -> None:
-        tx, rx, pending = self.tx, self.rx, self.pending
+        tx, rx, pending, outbox = self.tx, self.rx, self.pending, self.server.outbox
         while True:
+            while outbox:
+                pending.append(outbox.popleft())
             while pending and not rx.full:
                 rx.messages.append(pending.popleft())
             if pending or not tx.messages:

@@ -106,6 +106,7 @@ class ResourceManager:
         self.vms: dict[int, Known] = {v.vmid: v for v in (client, *vms)}
         self._partial: _Partial | None = None
         self.outbox: deque[bytes] = deque()  # notifications no request caused
+        self.on_outbox: Callable[[], None] | None = None  # told when the outbox fills
         self._notified = 0  # the sequence number of the client's next notification
         self._before: list[bytes] | None = None  # a request's notifications, while it runs
         self._after: list[bytes] = []
@@ -139,6 +140,8 @@ class ResourceManager:
         self._notified = (self._notified + 1) & 0xFFFF
         if self._before is None:
             self.outbox.extend(messages)
+            if self.on_outbox is not None:
+                self.on_outbox()
         else:
             (self._after if after else self._before).extend(messages)
 

@@ -16,6 +16,7 @@ from ...abi import cspace as cs
 from ...abi.errors import Error
 from ...smccc import MASK32, MASK64
 from ..context import Args, Caps, Context
+from ..vcpu_run import POWERED_OFF
 from ..vms import Msgqueue, Thread
 from .registry import native, precheck
 
@@ -214,6 +215,18 @@ def _vcpu_set_affinity(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     assert isinstance(cap.obj, Thread)
     cap.obj.affinity = affinity
     return (ERROR_OK,)
+
+
+@native("vcpu_run")
+def _vcpu_run(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    """vcpu_run (hyp/vm/vcpu_run/src/vcpu_run.c; docs/real-gunyah.md section
+    13): a secondary's vCPU, run by its owner on the calling CPU until it
+    blocks (model.vcpu_run); before its VM starts it reads as powered off."""
+    thread = caps[0].obj
+    assert isinstance(thread, Thread)
+    if thread.runner is None:
+        return (ERROR_OK, POWERED_OFF, 0, 0, 0)
+    return thread.runner.run(args[1], args[2], args[3])
 
 
 @native("memextent_donate")

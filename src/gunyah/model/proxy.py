@@ -1,0 +1,51 @@
+"""Proxy scheduling: a secondary VM's vCPUs as their owner runs them with
+vcpu_run (docs/real-gunyah.md section 13).
+
+When the resource manager powers on a secondary VM's vCPU (VM_START), the
+VM gets a runner: its stage 2 as it stands then (every mapping, over the
+physical RAM the model holds, no copy), its VMMIO ranges, and one
+`SecondaryVcpu` per vCPU on the unicorn backend, with the VM's own
+hypervisor for its calls. The vCPU's thread keeps its runner; `vcpu_run`
+on a cap to the thread runs it. The VM's end (SYSTEM_OFF, a reset, a
+fault) reaches the RM through `Vms`'s exit callback.
+
+Memory the VM is given after its start is not seen by the running VM: the
+RM maps only the image parcel, at VM_START (docs/real-gunyah.md section 12).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .vcpu_run import SecondaryVcpu, SecondaryVm, secondary_hypervisor
+
+if TYPE_CHECKING:
+    from .vms import Thread, Vms
+
+
+class NoMemory(ValueError):
+    """A mapping of the VM lies outside the RAM the model holds."""
+
+
+def start(vms: Vms, vmid: int) -> SecondaryVm:
+    """The runner of VM `vmid`, made at its first vCPU's power-on: a
+    SecondaryVcpu on each of its threads (`thread.runner`)."""
+    from ..vcpu.secondary import Region, UnicornSecondary  # unicorn, only when a VM runs
+
+    vm = vms[vmid]
+    regions = []
+    for m in vm.addrspace.mappings:
+        ram = next((r for r in vms.ram if r.base <= m.phys and m.phys + m.size <= r.end), None)
+        if ram is None:
+            raise NoMemory(f"VM {vmid:#x}: IPA {m.ipa:#x} maps {m.phys:#x}, outside RAM")
+        view = memoryview(ram.data)[m.phys - ram.base : m.phys - ram.base + m.size]
+        regions.append(Region(m.ipa, view, m.rights))
+    svm = SecondaryVm(vmid, vm.owner, memory=[(m.ipa, m.size) for m in vm.addrspace.mappings],
+                      vmmio=list(vm.addrspace.vmmio), on_vm_exit=vms.exited)  # fmt: skip
+    # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
+    handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
+    for index in sorted(vm.vcpus):
+        thread: Thread = vm.vcpus[index]
+        thread.runner = SecondaryVcpu(svm, index, UnicornSecondary(regions), handler)
+    vm.runner = svm
+    return svm
