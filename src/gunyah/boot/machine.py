@@ -111,6 +111,24 @@ class BootOptions:
     memory: int = MAX_MEMORY  # bytes of RAM the guest is given, from RAM_BASE
     cmdline: str | None = None  # the whole command line, instead of ours
     testdev: bool = False  # QEMU's chr-testdev: the guest's exit status ends QEMU
+    files: tuple[tuple[Path, str], ...] = ()  # (a host file, its path in our initramfs)
+    run: str | None = None  # a shell command our init runs once the modules are in
+
+
+def _read_files(files: tuple[tuple[Path, str], ...]) -> tuple[tuple[str, bytes], ...]:
+    """The user's files for the initramfs, read, bounded; BadKernel (a usage
+    error) for one that cannot be read or is too big."""
+    out = []
+    for src, dest in files:
+        try:
+            with src.open("rb") as f:
+                data = f.read(initramfs.MAX_FILE + 1)
+        except OSError as e:
+            raise BadKernel(f"--initramfs-file {src}: {e.strerror}") from None
+        if len(data) > initramfs.MAX_FILE:
+            raise BadKernel(f"--initramfs-file {src}: over {initramfs.MAX_FILE >> 20} MiB")
+        out.append((dest, data))
+    return tuple(out)
 
 
 @dataclass
@@ -383,9 +401,9 @@ def boot(
     hyp = Hypervisor(opts.persona, cpus=opts.cpus)
     guest = guest_kernel(parts.image, opts.kernel_addr, KERNEL_ADDR, (QEMU_DTB_END, ram_end))
     if not guest.linux:  # a test kernel: nothing of ours runs in it
-        if opts.modules or opts.capture:
-            raise BadKernel(f"{parts.image} is not a Linux Image: it cannot load modules "
-                            "or send a probe capture")  # fmt: skip
+        if opts.modules or opts.capture or opts.files or opts.run is not None:
+            raise BadKernel(f"{parts.image} is not a Linux Image: it cannot load modules, "
+                            "take files, run a command or send a probe capture")  # fmt: skip
         opts = dataclasses.replace(opts, identify_module=False)
     kos = prepare_modules(opts, parts) if guest.linux else []
     wrapper = _pdeathsig()
@@ -394,9 +412,13 @@ def boot(
     if opts.initrd is not None:
         initrd = read_initrd(opts.initrd)
     elif guest.linux:
-        initrd = initramfs.build(parts.busybox, kos, nonce, _module_args(opts),
-                                 judge=_judged(opts), capture=opts.capture,
-                                 active=opts.active)  # fmt: skip
+        try:
+            initrd = initramfs.build(parts.busybox, kos, nonce, _module_args(opts),
+                                     judge=_judged(opts), capture=opts.capture,
+                                     active=opts.active, files=_read_files(opts.files),
+                                     run=opts.run)  # fmt: skip
+        except ValueError as e:
+            raise BadKernel(str(e)) from None
     dtb_addr = _align(guest.end, 0x20_0000)
     initrd_addr = dtb_addr + 0x20_0000
     if initrd_addr + len(initrd or b"") > ram_end:
