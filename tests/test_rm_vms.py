@@ -17,11 +17,13 @@ import pytest
 from cli_helpers import assert_usage_error, gunyah, gunyah_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rm_fakes import HLOS_RAM, MiniParcels, RecordingHyp
+from rm_fakes import HLOS_RAM, RecordingHyp
 
 from gunyah.abi import rm
+from gunyah.guest.vm_tree import vm_device_tree as guest_tree
 from gunyah.rm import ResourceManager
 from gunyah.rm import vm_config as vc
+from gunyah.rm.memparcel import Parcels
 
 ID = rm.MESSAGE_IDS
 VMID = 0x80
@@ -34,70 +36,11 @@ def words(name: str, *values: int) -> fdt.PropWords:
     return fdt.PropWords(name, *values)
 
 
-def guest_tree(*, config: str = "gunyah-vm-config", image_name: str | None = "svm",
-               vcpus: list[fdt.Property] | None = None, root_parent: bool = True,
-               interrupts: str | None = None, gic_reg: bool = False, cpus: int = 1,
-               psci: bool = True, chosen: bool = True, extra: list[fdt.Node] = (),
-               memory_props: list[fdt.Property] | None = None) -> bytes:  # fmt: skip
-    root = fdt.Node("/")
-    root.append(words("#address-cells", 2))
-    root.append(words("#size-cells", 2))
-    if root_parent:
-        root.append(words("interrupt-parent", 1))
-    cfg = fdt.Node(config)
-    if image_name is not None:
-        cfg.append(fdt.PropStrings("image-name", image_name))
-    mem = fdt.Node("memory")
-    for p in memory_props if memory_props is not None else [words("base-address", 0, 0x80000000)]:
-        mem.append(p)
-    cfg.append(mem)
-    v = fdt.Node("vcpus")
-    for p in vcpus if vcpus is not None else [fdt.PropStrings("affinity", "proxy")]:
-        v.append(p)
-    cfg.append(v)
-    if interrupts is not None:
-        irq = fdt.Node("interrupts")
-        irq.append(fdt.PropStrings("config", interrupts))
-        cfg.append(irq)
-    root.append(cfg)
-    cpu_nodes = fdt.Node("cpus")
-    cpu_nodes.append(words("#address-cells", 1))
-    cpu_nodes.append(words("#size-cells", 0))
-    for i in range(cpus):
-        cpu = fdt.Node(f"cpu@{i}")
-        cpu.append(fdt.PropStrings("device_type", "cpu"))
-        cpu.append(fdt.PropStrings("compatible", "arm,armv8"))
-        cpu.append(words("reg", i))
-        cpu.append(fdt.PropStrings("enable-method", "psci"))
-        cpu_nodes.append(cpu)
-    root.append(cpu_nodes)
-    if psci:
-        p = fdt.Node("psci")
-        p.append(fdt.PropStrings("compatible", "arm,psci-1.0", "arm,psci-0.2"))
-        p.append(fdt.PropStrings("method", "hvc"))
-        root.append(p)
-    gic = fdt.Node("intc@3f000000")
-    gic.append(fdt.PropStrings("compatible", "arm,gic-v3"))
-    gic.append(words("#interrupt-cells", 3))
-    gic.append(fdt.Property("interrupt-controller"))
-    gic.append(words("phandle", 1))
-    if gic_reg:
-        gic.append(words("reg", 0, 0x3F000000, 0, 0x10000, 0, 0x3F100000, 0, 0x20000))
-    root.append(gic)
-    if chosen:
-        root.append(fdt.Node("chosen"))
-    for node in extra:
-        root.append(node)
-    tree = fdt.FDT()
-    tree.root = root
-    return bytes(tree.to_dtb(version=17))
-
-
 # -- the RM, a hypervisor that records, a parcel service ------------------------------
 class Rig:
     def __init__(self) -> None:
         self.hyp = RecordingHyp()
-        self.parcels = MiniParcels(self.hyp)
+        self.parcels = Parcels(self.hyp)
         self.rm = ResourceManager(hyp=self.hyp, parcels=self.parcels)
         self.seq = 0
 
@@ -869,6 +812,7 @@ def test_any_sequence_of_requests_is_answered_once_each(steps) -> None:
     """Valid and hostile requests in any order, power-offs between them: one
     reply a request, notifications numbered in order, states the RM has."""
     rig = Rig()
+    rig.send("VM_ALLOCATE", bytes(4))  # the parcel service shares with VMs that exist
     share(rig)
     rig.place(guest_tree())
     numbers = []

@@ -357,6 +357,11 @@ def rm_exchange(d: dict[str, Any]) -> str:
         return "\n".join(lines)
     err = d["rm_error_name"] or "unknown error"
     means = f": {d['rm_error_means']}" if d["rm_error_means"] and d["rm_error"] else ""
+    for n in d.get("notifications", ()):
+        lines.append(f"notified {n['message_id']:#010x} {n['message'] or 'unknown'}, "
+                     f"number {n['seq']}, payload {n['payload'] or 'none'}")
+        if n["decoded"] is not None:
+            lines.extend(_fields(n["decoded"], "  "))
     lines.append(f"reply    {rep['type']}, seq {rep['seq']}, "
                  f"RM error {d['rm_error']:#x} {err}{means}")
     lines.append(f"  payload {d['payload'] or 'none'}")

@@ -416,6 +416,10 @@ def decode_reply(msg_id: int, payload: bytes) -> dict[str, Any] | None:
         return _decode_ids(payload)
     if name == "VM_GET_CRASH_MSG" and len(payload) >= 4:
         return _decode_crash_msg(payload)
+    if msg_id >> 24 == 0x51:
+        from . import memparcel  # it builds on this module
+
+        return memparcel.decode_reply(msg_id, payload)
     return None
 
 

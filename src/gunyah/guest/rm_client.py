@@ -48,6 +48,9 @@ class Exchange:
             "request": {**self.request.to_dict(), "payload": self.payload.hex()},
             "sends": [{"error": e, "not_full": n} for e, n in self.sends],
             "messages": [m.hex() for m in self.messages],
+            "notifications": [{**h.to_dict(), "payload": p.hex(),
+                               "decoded": rm.decode_reply(h.msg_id, p)}
+                              for h, p in notifications(self.messages)],  # fmt: skip
             "reply": None if self.reply is None else self.reply.to_dict(),
             "rm_error": self.error,
             "rm_error_name": meaning["error_name"],
@@ -78,21 +81,57 @@ def exchange(hyp: Hypervisor, msg_id: int, payload: bytes = b"", seq: int = 1,
             messages.append(bytes(memory.data[: regs[1]]))
     finally:
         hyp.attach_memory(None)
-    reply, error, data = _assemble(messages)
+    reply, error, data = _assemble(messages, seq, msg_id)
     return Exchange(rm.Header(msg_type, 0, seq, msg_id), payload, sends, messages, reply,
                     error, data)  # fmt: skip
 
 
-def _assemble(messages: list[bytes]) -> tuple[rm.Header | None, int | None, bytes]:
-    """The reply the messages carry: its header, RM error and payload."""
-    if not messages:
-        return None, None, b""
+def _assemble(messages: list[bytes], seq: int,
+              msg_id: int) -> tuple[rm.Header | None, int | None, bytes]:  # fmt: skip
+    """The reply to request (seq, msg_id) among the messages (notifications
+    may come before it): its header, RM error and payload."""
+    for i, message in enumerate(messages):
+        try:
+            first = rm.Header.decode(message)
+        except rm.MalformedHeader:
+            continue
+        if (first.msg_type, first.seq, first.msg_id) != (rm.TYPE_REPLY, seq, msg_id):
+            continue
+        parts = messages[i : i + first.fragments + 1]
+        body = b"".join(m[rm.HEADER_SIZE :] for m in parts)
+        if len(body) < 4:
+            return first, None, body
+        (error,) = struct.unpack_from("<I", body)
+        return first, error, body[4:]
+    return None, None, b""
+
+
+def notifications(messages: list[bytes]) -> list[tuple[rm.Header, bytes]]:
+    """The notifications among the messages, each whole (header, payload)."""
+    out = []
+    for i, message in enumerate(messages):
+        try:
+            h = rm.Header.decode(message)
+        except rm.MalformedHeader:
+            continue
+        if h.msg_type == rm.TYPE_NOTIFICATION:
+            parts = messages[i : i + h.fragments + 1]
+            out.append((h, b"".join(m[rm.HEADER_SIZE :] for m in parts)))
+    return out
+
+
+def receive_all(hyp: Hypervisor) -> list[bytes]:
+    """Every message waiting in the VM's receive queue (notifications the RM
+    sent without a request: a VM's end), oldest first."""
+    memory = FlatMemory(rm.MESSAGE_SIZE)
+    hyp.attach_memory(memory)
+    messages = []
     try:
-        first = rm.Header.decode(messages[0])
-    except rm.MalformedHeader:
-        return None, None, b""
-    body = b"".join(m[rm.HEADER_SIZE :] for m in messages[: first.fragments + 1])
-    if len(body) < 4:
-        return first, None, body
-    (error,) = struct.unpack_from("<I", body)
-    return first, error, body[4:]
+        for _ in range(MAX_POLLS):
+            regs = hyp.call(RX_CAP, 0, rm.MESSAGE_SIZE, 0, imm=RECEIVE)
+            if regs[0] != 0:
+                break
+            messages.append(bytes(memory.data[: regs[1]]))
+    finally:
+        hyp.attach_memory(None)
+    return messages

@@ -15,6 +15,7 @@ from __future__ import annotations
 from ..abi import cspace as cs
 from ..abi.devicetree import RM_LINK
 from ..rm import Link, ResourceManager
+from ..rm.memparcel import Parcels
 from .vms import VMID_HYP, VMID_RM, Msgqueue, Thread, Vms
 
 _QUEUE = cs.RIGHTS["msgqueue"]
@@ -25,7 +26,7 @@ AFFINITY = 1 << cs.RIGHTS["thread"]["affinity"]
 def boot_resource_manager(vms: Vms, client: int) -> ResourceManager:
     """Make the RM's VM (VMID 0xFF, one vCPU), the pair of queues between it
     and VM `client` with each side's caps, and start the RM program on its
-    ends; the program."""
+    ends, serving the client's life cycle of VMs through `vms`; the program."""
     vms.vm_create(VMID_RM, VMID_HYP)
     rm_vm, primary = vms[VMID_RM], vms[client]
 
@@ -44,6 +45,6 @@ def boot_resource_manager(vms: Vms, client: int) -> ResourceManager:
     _, tx = rm_vm.cspace.lookup(tx_cap, "msgqueue", SEND)
     assert rx is not None and tx is not None
     assert isinstance(rx.obj, Msgqueue) and isinstance(tx.obj, Msgqueue)
-    server = ResourceManager()
+    server = ResourceManager(hyp=vms, parcels=Parcels(vms))
     Link(server, rx.obj, tx.obj)
     return server

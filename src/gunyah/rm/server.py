@@ -23,6 +23,7 @@ from typing import Protocol
 from ..abi import rm
 from ..abi.devicetree import PRIMARY_VM_ID
 from .hyp import Hyp
+from .memparcel import Parcels as ParcelService
 from .vm_mgnt import Parcels, VmManager
 
 VMID_RM = 0xFF  # the owner the primary VM reports (VM_GET_OWNER)
@@ -128,9 +129,34 @@ class ResourceManager:
         if hyp is not None and parcels is not None:
             self.vm_mgnt = VmManager(client.vmid, self.vms, hyp, parcels, self.notify)
             self.handlers.update(self.vm_mgnt.handlers())
-            more = getattr(parcels, "handlers", None)
-            if more is not None:
-                self.handlers.update(more(client.vmid))
+            self._serve_parcels(parcels)
+
+    def _ready(self, vmid: int) -> bool:
+        return getattr(self.vms.get(vmid), "state", None) == rm.VM_STATE["READY"]
+
+    def _serve_parcels(self, parcels: Parcels) -> None:
+        """The MEM_* requests, answered by the parcel service for the client;
+        the notifications it asks for go out after the reply to the VMs that
+        have a link to this RM (only the client here: the others are dropped)."""
+        if not isinstance(parcels, ParcelService):
+            return
+        parcels.vm_exists = self.vms.__contains__  # which VMs exist, and which are READY
+        parcels.vm_ready = self._ready
+        caller = self.client.vmid
+
+        def serve(handler: Callable[[int, bytes], tuple[int, bytes, list[tuple[int, int, bytes]]]]
+                  ) -> Callable[[bytes], Reply]:  # fmt: skip
+            def answer(payload: bytes) -> Reply:
+                error, data, notes = handler(caller, payload)
+                for target, msg_id, note in notes:
+                    if target == caller:
+                        self.notify(msg_id, note, after=True)
+                return error, data
+
+            return answer
+
+        for msg_id, handler in parcels.handlers().items():
+            self.handlers[msg_id] = serve(handler)
 
     def notify(self, msg_id: int, payload: bytes, after: bool = False) -> None:
         """A notification to the client, numbered by the RM's own counter: with
