@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from boot_helpers import _TMP, boot, no_orphans  # noqa: F401
+from boot_helpers import _TMP, boot, no_orphans, qemus_in  # noqa: F401
 from elftools.elf.elffile import ELFFile
 
 from gunyah.boot.modules import VM_MANAGER_SOURCE
@@ -55,26 +55,45 @@ def vm_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return image, dtb
 
 
-def test_the_vmm_runs_the_measured_guest_through_dev_gunyah(vm_files: tuple[Path, Path]) -> None:
+@pytest.fixture(scope="module")
+def vm_boot(vm_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[int, list[str], str]:  # fmt: skip
+    """One boot of the measured guest through our module and VMM: its status,
+    console and stderr, once its QEMU is known reaped."""
     image, dtb = vm_files
-    status, d, err = boot(
-        "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
-        "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{image}:/vm/image",
-        "--initramfs-file", f"{dtb}:/vm/dtb", "--run", "/vmm /vm/image /vm/dtb",
-    )  # fmt: skip
-    console = d["console"]
+    tmp = tmp_path_factory.mktemp("boot")
+    _TMP.append(tmp)
+    try:
+        status, d, err = boot(
+            "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
+            "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{image}:/vm/image",
+            "--initramfs-file", f"{dtb}:/vm/dtb", "--run", "/vmm /vm/image /vm/dtb",
+        )  # fmt: skip
+    finally:
+        _TMP.pop()
+    assert qemus_in(tmp) == [], "a QEMU outlived its boot"
+    assert list(tmp.iterdir()) == [], "a boot left files behind"
+    return status, d["console"], err
+
+
+def test_create_vm_is_the_rms_vm_allocate_and_close_tears_it_down(
+    vm_boot: tuple[int, list[str], str],
+) -> None:
+    _, console, err = vm_boot
     assert any("gunyah-vm: /dev/gunyah ready" in ln for ln in console), err
-    said = [ln for ln in console if ln.startswith("vmm: ")]
+    assert "gunyah-boot: loaded gunyah_vm.ko" in console
     allocated = [ln for ln in console if "gunyah-vm: VM_ALLOCATE gave VMID" in ln]
-    if not allocated:
-        # the boot's RM has no VM management: the RM's UNIMPLEMENTED reaches
-        # the VMM as the series maps it (gh_rm_error_remap: EOPNOTSUPP)
-        assert any("RM request 0x56000001 answered error 0xffffffff" in ln for ln in console)
-        assert said == ["vmm: error GH_CREATE_VM errno 95"]
-        assert "gunyah-boot: run exited 1" in console
-        return
-    assert allocated[0].endswith("VMID 0x80")  # the first dynamic VMID
+    assert len(allocated) == 1 and allocated[0].endswith("VMID 0x80")  # the first dynamic one
+    assert sum("gunyah-vm: VM 128 torn down" in ln for ln in console) == 1
+    assert console.index("gunyah-boot: init done") > max(
+        i for i, ln in enumerate(console) if "torn down" in ln)  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason="the boot's model does not hold the primary's RAM yet: "
+                   "MEM_SHARE of the VMM's memory answers MEM_INVALID")  # fmt: skip
+def test_the_vmm_sees_the_measured_exits(vm_boot: tuple[int, list[str], str]) -> None:
+    status, console, _ = vm_boot
+    said = [ln for ln in console if ln.startswith("vmm: ")]
     assert [ln for ln in said if ln.startswith(("vmm: mmio", "vmm: exit"))] == MEASURED
     assert said[-1] == "vmm: done" and "gunyah-boot: run exited 0" in console
-    assert any("gunyah-vm: VM 128 torn down" in ln for ln in console)
     assert status == 0

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import fdt
 
+from ..guest.vm_tree import vm_device_tree
+
 DEFAULT_BASE = 0x8000_0000  # where the measured VM's memory was (docs/real-gunyah.md section 11)
 VMMIO_END = 0x4000_0000  # the RM registers [0, 1 GiB) as the VM's VMMIO window
 PAGE = 0x1000
-GIC_PHANDLE = 1
 MAX_NAME = 79  # include/rm_types.h VM_MAX_NAME_LEN, without its NUL
 MAX_CMDLINE = 2048  # Linux's arm64 COMMAND_LINE_SIZE, with its NUL
 
@@ -64,54 +65,21 @@ def _check(t: VmTree) -> None:
 
 
 def build(t: VmTree) -> bytes:
-    """The tree as a DT blob (version 17); TreeError for parts that cannot work."""
+    """The tree as a DT blob (version 17); TreeError for parts that cannot work.
+    The RM's part is gunyah.guest.vm_tree's; the console and /chosen are ours."""
     _check(t)
-    root = fdt.Node("/")
-    root.append(_words("#address-cells", 2))
-    root.append(_words("#size-cells", 2))
-    root.append(_words("interrupt-parent", GIC_PHANDLE))
-    root.append(fdt.PropStrings("compatible", "linux,dummy-virt"))
-    cfg = fdt.Node("gunyah-vm-config")
-    cfg.append(fdt.PropStrings("image-name", t.image_name))
-    memory = fdt.Node("memory")
-    memory.append(_words("base-address", *_pair(t.base)))
-    cfg.append(memory)
-    vcpus = fdt.Node("vcpus")
-    vcpus.append(fdt.PropStrings("affinity", "proxy"))
-    cfg.append(vcpus)
-    root.append(cfg)
-    cpus = fdt.Node("cpus")
-    cpus.append(_words("#address-cells", 1))
-    cpus.append(_words("#size-cells", 0))
-    cpu = fdt.Node("cpu@0")
-    cpu.append(fdt.PropStrings("device_type", "cpu"))
-    cpu.append(fdt.PropStrings("compatible", "arm,armv8"))
-    cpu.append(_words("reg", 0))
-    cpu.append(fdt.PropStrings("enable-method", "psci"))
-    cpus.append(cpu)
-    root.append(cpus)
-    psci = fdt.Node("psci")
-    psci.append(fdt.PropStrings("compatible", "arm,psci-1.0", "arm,psci-0.2"))
-    psci.append(fdt.PropStrings("method", "hvc"))
-    root.append(psci)
-    gic = fdt.Node("interrupt-controller")
-    gic.append(fdt.PropStrings("compatible", "arm,gic-v3"))
-    gic.append(_words("#interrupt-cells", 3))
-    gic.append(fdt.Property("interrupt-controller"))
-    gic.append(_words("phandle", GIC_PHANDLE))
-    root.append(gic)
+    extra = []
     if t.pl011 is not None:
         uart = fdt.Node(f"pl011@{t.pl011:x}")
         uart.append(fdt.PropStrings("compatible", "arm,pl011", "arm,primecell"))
         uart.append(_words("reg", *_pair(t.pl011), 0, PAGE))
-        root.append(uart)
+        extra.append(uart)
     chosen = fdt.Node("chosen")
     if t.cmdline is not None:
         # as bytes: the library's string class refuses an empty string
         chosen.append(fdt.PropBytes("bootargs", data=t.cmdline.encode() + b"\0"))
     if t.pl011 is not None:
         chosen.append(fdt.PropStrings("stdout-path", f"/pl011@{t.pl011:x}"))
-    root.append(chosen)
-    tree = fdt.FDT()
-    tree.root = root
-    return bytes(tree.to_dtb(version=17))
+    extra.append(chosen)
+    return vm_device_tree(image_name=t.image_name, chosen=False, extra=extra,
+                          memory_props=[_words("base-address", *_pair(t.base))])  # fmt: skip

@@ -204,8 +204,9 @@ static int rm_send(u32 id, const u8 *payload, size_t len)
 		size_t part = min_t(size_t, len - at, RM_PAYLOAD);
 
 		rm.msg[0] = GUNYAH_RM_VERSION_BYTE;
-		rm.msg[1] = i ? GUNYAH_RM_TYPE_CONTINUATION
-			      : GUNYAH_RM_TYPE_REQUEST | (u8)(fragments << 2);
+		/* every message of a request counts its continuations, as Linux's RM client does */
+		rm.msg[1] = (i ? GUNYAH_RM_TYPE_CONTINUATION : GUNYAH_RM_TYPE_REQUEST) |
+			    (u8)(fragments << 2);
 		le_put(rm.msg + 2, rm.seq, 2);
 		le_put(rm.msg + 4, id, 4);
 		memcpy(rm.msg + GUNYAH_RM_HEADER_SIZE, payload + at, part);
@@ -264,6 +265,7 @@ static int rm_call(u32 id, const void *payload, size_t len, void *out, size_t ca
 			break;
 		if (ret == 0) {
 			if (time_after(jiffies, until)) {
+				pr_info("gunyah-vm: RM request %#x: no reply\n", id);
 				ret = -ETIMEDOUT;
 				break;
 			}
