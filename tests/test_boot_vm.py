@@ -89,8 +89,6 @@ def test_create_vm_is_the_rms_vm_allocate_and_close_tears_it_down(
         i for i, ln in enumerate(console) if "torn down" in ln)  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="the boot's model does not hold the primary's RAM yet: "
-                   "MEM_SHARE of the VMM's memory answers MEM_INVALID")  # fmt: skip
 def test_the_vmm_sees_the_measured_exits(vm_boot: tuple[int, list[str], str]) -> None:
     status, console, _ = vm_boot
     said = [ln for ln in console if ln.startswith("vmm: ")]

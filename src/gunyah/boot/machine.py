@@ -466,6 +466,9 @@ def boot(
         channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
         memory = BootMemory(ram, RAM_BASE, ram_end, lambda: channel.translation(hyp.cpu))
         hyp.attach_memory(memory)
+        # the RAM is the model's too: the RM's parcels are cut from it and a
+        # secondary VM's vCPU runs in the pages they name
+        hyp.attach_ram(RAM_BASE, memory.ram)
         try:
             result = _run(cmd, fds, channel, opts, kos, nonce, cancel)
             return dataclasses.replace(result, kernel_kind=guest.kind)

@@ -27,8 +27,17 @@ class BootMemory:
         self.translation = translation  # the calling vCPU's, at its trap
         self._map = mmap.mmap(ram_fd, ram_end - ram_base, offset=0)
 
+    @property
+    def ram(self) -> memoryview:
+        """The whole RAM's bytes, for the model's physical memory."""
+        return memoryview(self._map)
+
     def close(self) -> None:
-        self._map.close()
+        try:
+            self._map.close()
+        except BufferError:
+            pass  # the model still holds views of it (a secondary vCPU maps its
+            # pages): the mapping goes with the last of them
 
     def _descriptor(self, pa: int) -> int | None:
         if pa % 8 or not self.ram_base <= pa <= self.ram_end - 8:

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -54,6 +55,13 @@ _VM_MESSAGES = (
 )  # fmt: skip
 _RESOURCE = {name: code for code, name in rm.RESOURCE_TYPES.items()}
 _RM_ERRORS = ("NOMEM", "NORESOURCE", "DENIED", "BUSY", "UNIMPLEMENTED")
+
+
+def _hyp_resource_offset(name: str | None) -> int:
+    """Where a field of VM_GET_HYP_RESOURCES' packed entry starts (None: its size)."""
+    fields = [f for f, _ in rm.HYP_RESOURCE]
+    upto = rm.HYP_RESOURCE[: fields.index(name)] if name is not None else rm.HYP_RESOURCE
+    return struct.calcsize("<" + "".join(code for _, code in upto))
 
 
 def abi_header() -> str:
@@ -108,6 +116,10 @@ def abi_header() -> str:
         f"#define GUNYAH_ERROR_BUSY {ERRORS_BY_NAME['BUSY'].code}",
         f"#define GUNYAH_ERROR_MSGQUEUE_FULL {ERRORS_BY_NAME['MSGQUEUE_FULL'].code}",
         f"#define GUNYAH_RESOURCE_VCPU {_RESOURCE['VIRTUAL_CPU']}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_SIZE {_hyp_resource_offset(None)}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_TYPE {_hyp_resource_offset('resource_type')}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_LABEL {_hyp_resource_offset('label')}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_CAP_ID {_hyp_resource_offset('cap_id')}",
         f"#define GUNYAH_ERROR_RETRY ({ERRORS_BY_NAME['RETRY'].code})",
         "#endif",
         "",

@@ -486,7 +486,7 @@ static int gvm_share(struct gvm *vm, struct gvm_region *r)
 
 static int gvm_hyp_resources(struct gvm *vm)
 {
-	size_t cap = 4 + 44 * MAX_RESOURCES, got = 0, i, n;
+	size_t cap = 4 + GUNYAH_RM_HYP_RESOURCE_SIZE * MAX_RESOURCES, got = 0, i, n;
 	u8 *res = kmalloc(cap, GFP_KERNEL), p[4] = { 0 };
 	int ret;
 
@@ -497,13 +497,14 @@ static int gvm_hyp_resources(struct gvm *vm)
 	if (!ret && got < 4)
 		ret = -EBADMSG;
 	if (!ret) {
-		n = min_t(size_t, le_get(res, 4), (min(got, cap) - 4) / 44);
+		n = min_t(size_t, le_get(res, 4), (min(got, cap) - 4) / GUNYAH_RM_HYP_RESOURCE_SIZE);
 		for (i = 0; i < n; i++) {
-			const u8 *e = res + 4 + 44 * i;
-			u32 label = le_get(e + 8, 4);
+			const u8 *e = res + 4 + GUNYAH_RM_HYP_RESOURCE_SIZE * i;
+			u32 label = le_get(e + GUNYAH_RM_HYP_RESOURCE_LABEL, 4);
 
-			if (e[0] == GUNYAH_RESOURCE_VCPU && label < MAX_VCPUS) {
-				vm->vcpu_caps[label] = le_get(e + 16, 8);
+			if (e[GUNYAH_RM_HYP_RESOURCE_TYPE] == GUNYAH_RESOURCE_VCPU &&
+			    label < MAX_VCPUS) {
+				vm->vcpu_caps[label] = le_get(e + GUNYAH_RM_HYP_RESOURCE_CAP_ID, 8);
 				vm->vcpu_capped |= 1U << label;
 			}
 		}
