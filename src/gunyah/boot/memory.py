@@ -12,6 +12,7 @@ it makes, descriptors included, stays inside the guest's RAM.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from collections.abc import Callable
 
@@ -33,11 +34,10 @@ class BootMemory:
         return memoryview(self._map)
 
     def close(self) -> None:
-        try:
+        # the model may still hold views of it (a secondary vCPU maps its
+        # pages): then the mapping goes with the last of them
+        with contextlib.suppress(BufferError):
             self._map.close()
-        except BufferError:
-            pass  # the model still holds views of it (a secondary vCPU maps its
-            # pages): the mapping goes with the last of them
 
     def _descriptor(self, pa: int) -> int | None:
         if pa % 8 or not self.ram_base <= pa <= self.ram_end - 8:
