@@ -4,6 +4,7 @@ primary, carried in with `--initramfs-file` and started with `--run`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,58 @@ def test_the_vmm_sees_the_measured_exits(vm_boot: tuple[int, list[str], str]) ->
     assert [ln for ln in said if ln.startswith(("vmm: mmio", "vmm: exit"))] == MEASURED
     assert said[-1] == "vmm: done" and "gunyah-boot: run exited 0" in console
     assert status == 0
+
+
+# What the hostile VMM (tests/vmms/hostile.c) is answered: the errno the
+# series gives (android14-6.1 drivers/virt/gunyah: vm_mgr.c, vm_mgr_mm.c,
+# gunyah_vcpu.c) or, where it has no such check, ours (E2BIG for a region
+# over 1 GiB, EINVAL for a vCPU id past 7, a run page bigger than a page)
+HOSTILE = {
+    "open": "= 0", "create_vm_type_1": "errno 22", "dev_unknown_ioctl": "errno 25",
+    "create_vm": "= 0", "region_null": "errno 14", "region_flags": "errno 22",
+    "region_zero": "errno 22", "region_size_unaligned": "errno 22",
+    "region_gpa_unaligned": "errno 22", "region_uaddr_unaligned": "errno 22",
+    "region_overflow": "errno 75", "region_unmapped": "errno 14", "region_huge": "errno 7",
+    "region": "= 0", "region_same_label": "errno 17", "region_overlap": "errno 17",
+    "dtb_zero": "errno 22", "dtb_overflow": "errno 75", "dtb_null": "errno 14",
+    "fn_unknown_type": "errno 2", "fn_arg_too_big": "errno 22", "fn_vcpu_arg_size": "errno 22",
+    "fn_vcpu_arg_pointer": "errno 14", "fn_vcpu_id_8": "errno 22", "fn_vcpu": "= 0",
+    "fn_vcpu_again": "errno 17", "vcpu_mmap_size": "= 4096", "vcpu_mmap_two_pages": "errno 22",
+    "vcpu_mmap_offset": "errno 22", "vcpu_unknown_ioctl": "errno 25",
+    "vm_unknown_ioctl": "errno 25", "start_without_dtb": "errno 22",
+    "run_without_dtb": "errno 22", "done": "= 0",
+}  # fmt: skip
+SPIN = (0x1400_0000).to_bytes(4, "little")  # b . : a guest that never stops
+
+
+def test_a_hostile_vmm_and_a_killed_one_leave_the_host_working(
+    vm_files: tuple[Path, Path],
+    tmp_path: Path,  # fmt: skip
+) -> None:
+    """Nonsense to every ioctl gets its errno; a VMM killed while its guest
+    spins has its VM stopped with force, reset, its memory reclaimed and the
+    VM deallocated; the next VMM runs the measured guest as before."""
+    image, dtb = vm_files
+    hostile = build([Path(__file__).resolve().parent / "vmms" / "hostile.c"],
+                    tmp_path / "hostile.elf",
+                    ("-Wl,-e,_start", "-Os", f"-I{VMM_ELF.parent}"))  # fmt: skip
+    spin = tmp_path / "spin"
+    spin.write_bytes(SPIN)
+    status, d, err = boot(
+        "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
+        "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{hostile}:/hostile",
+        "--initramfs-file", f"{spin}:/vm/spin", "--initramfs-file", f"{image}:/vm/image",
+        "--initramfs-file", f"{dtb}:/vm/dtb",
+        "--run", "/hostile; /vmm /vm/spin /vm/dtb & sleep 3; kill -9 $!; wait $!; "
+                 'echo "killed: $?"; /vmm /vm/image /vm/dtb',
+    )  # fmt: skip
+    console = d["console"]
+    tries = [re.fullmatch(r"hostile: (\w+) (errno \d+|= \d+)", ln) for ln in console]
+    said = {m[1]: m[2] for m in tries if m}
+    assert said == HOSTILE, err
+    assert "killed: 137" in console  # SIGKILL ended it, inside GH_VCPU_RUN
+    assert sum("gunyah-vm: VM 128 torn down" in ln for ln in console) == 3
+    assert not any("not reclaimed" in ln or "did not reset" in ln for ln in console)
+    last = console[console.index("killed: 137") :]
+    assert [ln for ln in last if ln.startswith(("vmm: mmio", "vmm: exit"))] == MEASURED
+    assert "gunyah-boot: run exited 0" in console and status == 0
