@@ -73,12 +73,7 @@ def exchange(hyp: Hypervisor, msg_id: int, payload: bytes = b"", seq: int = 1,
             memory.data[: len(message)] = message
             regs = hyp.call(TX_CAP, len(message), 0, PUSH, 0, imm=SEND)
             sends.append((regs[0], regs[1]))
-        messages = []
-        for _ in range(MAX_POLLS):
-            regs = hyp.call(RX_CAP, 0, rm.MESSAGE_SIZE, 0, imm=RECEIVE)
-            if regs[0] != 0:
-                break
-            messages.append(bytes(memory.data[: regs[1]]))
+        messages = _receive(hyp, memory)
     finally:
         hyp.attach_memory(None)
     reply, error, data = _assemble(messages, seq, msg_id)
@@ -125,13 +120,18 @@ def receive_all(hyp: Hypervisor) -> list[bytes]:
     sent without a request: a VM's end), oldest first."""
     memory = FlatMemory(rm.MESSAGE_SIZE)
     hyp.attach_memory(memory)
-    messages = []
     try:
-        for _ in range(MAX_POLLS):
-            regs = hyp.call(RX_CAP, 0, rm.MESSAGE_SIZE, 0, imm=RECEIVE)
-            if regs[0] != 0:
-                break
-            messages.append(bytes(memory.data[: regs[1]]))
+        return _receive(hyp, memory)
     finally:
         hyp.attach_memory(None)
+
+
+def _receive(hyp: Hypervisor, memory: FlatMemory) -> list[bytes]:
+    """Poll the receive queue into `memory` until it is empty (or MAX_POLLS)."""
+    messages = []
+    for _ in range(MAX_POLLS):
+        regs = hyp.call(RX_CAP, 0, rm.MESSAGE_SIZE, 0, imm=RECEIVE)
+        if regs[0] != 0:
+            break
+        messages.append(bytes(memory.data[: regs[1]]))
     return messages
