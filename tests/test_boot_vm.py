@@ -151,3 +151,22 @@ def test_a_hostile_vmm_and_a_killed_one_leave_the_host_working(
     last = console[console.index("killed: 137") :]
     assert [ln for ln in last if ln.startswith(("vmm: mmio", "vmm: exit"))] == MEASURED
     assert "gunyah-boot: run exited 0" in console and status == 0
+
+
+def test_the_vmm_emulates_the_pl011_its_tree_names(tmp_path: Path) -> None:
+    """The guest's stores to the PL011's data register come out as the VMM's
+    console lines, not as mmio exits."""
+    elf = build([SECONDARY / "console.S"], tmp_path / "console.elf",
+                ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
+    image, dtb = tmp_path / "image", tmp_path / "dtb"
+    image.write_bytes(flat_image(elf))
+    dtb.write_bytes(build_tree(VmTree(image_name="console", pl011=0x900_0000)))
+    status, d, err = boot(
+        "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
+        "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{image}:/vm/image",
+        "--initramfs-file", f"{dtb}:/vm/dtb", "--run", "/vmm /vm/image /vm/dtb",
+    )  # fmt: skip
+    said = [ln for ln in d["console"] if ln.startswith("vmm: ") and "started" not in ln]
+    ended = ["vmm: exit powered-off type 1 reason 0x0", "vmm: done"]
+    assert said == ["vmm: console hi vm", *ended], err
+    assert status == 0
