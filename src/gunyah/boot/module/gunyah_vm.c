@@ -362,7 +362,8 @@ static void gvm_notified(struct gvm *vm, u32 id, const u8 *p, size_t len)
 	}
 }
 
-/* Poll the RM until cond(vm) holds (under rm.lock) or `timeout` passes. */
+/* Poll the RM until cond(vm) holds (under rm.lock) or `timeout` passes
+ * (0: look once). */
 static bool gvm_wait(struct gvm *vm, bool (*cond)(struct gvm *), unsigned long timeout,
 		     bool interruptible)
 {
@@ -374,7 +375,8 @@ static bool gvm_wait(struct gvm *vm, bool (*cond)(struct gvm *), unsigned long t
 		rm_drain();
 		ok = cond(vm);
 		mutex_unlock(&rm.lock);
-		if (ok || time_after(jiffies, until) || (interruptible && signal_pending(current)))
+		if (ok || !timeout || time_after(jiffies, until) ||
+		    (interruptible && signal_pending(current)))
 			return ok;
 		rm_sleep();
 	}
