@@ -233,16 +233,76 @@ def _boot_floor(parts: Any, initrd: bytes, work: Path) -> float:
     import subprocess
     import time
 
-    from gunyah.boot import machine
+    from gunyah.boot import machine, qemu
 
     (work / "initrd").write_bytes(initrd)
-    cmd = [parts.qemu, "-machine", "virt", "-cpu", machine.CPU_MODEL, "-m", "1G",
+    cmd = [parts.qemu, "-machine", "virt", "-cpu", qemu.CPU_MODEL, "-m", "1G",
            "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot",
            "-serial", "null", "-kernel", str(parts.image), "-initrd", str(work / "initrd"),
            "-append", machine.BOOTARGS]  # fmt: skip
     start = time.monotonic()
     subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=True)
     return time.monotonic() - start
+
+
+_PSCI_LOOP = re.compile(r"psci-loop: (\d+) calls, mean (\d+) ns, median (\d+) ns, p99 (\d+) ns")
+
+
+def _psci_loop_times(console: str) -> tuple[float, float, float]:
+    """Mean, median and p99 seconds of one call, from the test kernel's line."""
+    found = _PSCI_LOOP.search(console)
+    assert found, console[-500:]
+    return tuple(int(v) * 1e-9 for v in found.groups()[1:])  # type: ignore[return-value]
+
+
+def _psci_loop_in_qemu(parts: Any, kernel: Path) -> str:
+    """The test kernel at EL1 on QEMU's own in-process PSCI: no EL2, no shim,
+    QEMU answers the HVC itself."""
+    import subprocess
+
+    from gunyah.boot import qemu
+
+    cmd = [parts.qemu, "-nodefaults", "-machine", "virt", "-cpu", qemu.CPU_MODEL, "-m", "1G",
+           "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot",
+           "-serial", "stdio", "-kernel", str(kernel)]  # fmt: skip
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=120, check=True)  # fmt: skip
+    return p.stdout
+
+
+def bench_forwarding(repeat: int = 3) -> list[dict[str, Any]]:
+    """The same HVC loop (bench/psci_loop.c: PSCI_VERSION, timed by the guest's
+    counter) under QEMU's own PSCI and under the shim and model, alternately
+    in one run: the forwarded call as a ratio, which travels between hosts
+    where microseconds do not."""
+    import dataclasses
+
+    from gunyah.boot import machine
+    from gunyah.boot.kernel import find_parts
+    from gunyah.toolchain import SHIM_DIR, SHIM_ELF
+
+    guests = HERE.parent / "tests" / "boot_guests"
+    parts = find_parts()
+    with tempfile.TemporaryDirectory() as tmp:
+        flags = ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-Wl,-T,{guests / 'bare.ld'}",
+                 f"-I{guests}", f"-I{SHIM_DIR}")  # bare.h, and the layout.h it includes
+        kernel = build([HERE / "psci_loop.c"], Path(tmp) / "psci_loop.elf", flags)
+        on_shim = dataclasses.replace(parts, image=kernel)
+        qemus, shims = [], []
+        for _ in range(repeat):
+            qemus.append(_psci_loop_times(_psci_loop_in_qemu(parts, kernel)))
+            result = machine.boot(machine.BootOptions(timeout=60), on_shim, SHIM_ELF)
+            assert result.stopped_by == "poweroff", result.problem
+            shims.append(_psci_loop_times("\n".join(result.console)))
+    q, s = min(qemus, key=lambda t: t[1]), min(shims, key=lambda t: t[1])
+    return [
+        {"name": "forwarded-ratio", "subject": "PSCI_VERSION from a test kernel, shim + model "
+         "(median of 16-call batches)", "seconds": s[1], "baseline": "QEMU's own in-process PSCI",
+         "baseline_seconds": q[1], "ratio": s[1] / q[1], "target": "",
+         "note": f"median {s[1] * 1e6:.2f} us vs {q[1] * 1e6:.2f} us; mean {s[0] * 1e6:.2f} vs "
+         f"{q[0] * 1e6:.2f} us; p99 {s[2] * 1e6:.2f} vs {q[2] * 1e6:.2f} us; "
+         f"best median of {repeat} each"},
+    ]  # fmt: skip
 
 
 def _cpu_seconds(who: int = 0) -> float:
@@ -341,7 +401,7 @@ BENCHES: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "model": bench_model,
     "vcpu": bench_vcpu,
     "trace": bench_trace,
-    "boot": bench_boot,
+    "boot": lambda: bench_boot() + bench_forwarding(),
     "kernel-matrix": bench_kernel_matrix,
 }
 

@@ -1,5 +1,5 @@
-"""The parts of a boot, each on its own: the shipped shim, the channel's
-records against the shim's header, the ABI header our module builds with,
+"""The parts of a boot, each on its own: the shipped shim, the boot's one
+layout (boot/layout.py) and the files generated from it, the ABI header our module builds with,
 the device-tree edit, the initramfs and the Image check."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ import gzip
 import os
 import re
 import shutil
+import struct
 import subprocess
 from array import array
 from pathlib import Path
+from typing import get_args
 
 import fdt
 import pytest
@@ -18,11 +20,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gunyah import abi, smccc
-from gunyah.boot import channel, devicetree, initramfs, machine, modules
+from gunyah.boot import (
+    channel,
+    console,
+    devicetree,
+    initramfs,
+    layout,
+    machine,
+    modules,
+    options,
+    qemu,
+)
 from gunyah.boot.kernel import BadKernel, find_parts, image_size
+from gunyah.conduit import ActionKind
+from gunyah.mem import Translation
 from gunyah.toolchain import SHIM_DIR, SHIM_ELF, build_shim
-
-SHIM_H = (SHIM_DIR / "shim.h").read_text()
 
 
 def test_shipped_shim_is_built_from_its_source(tmp_path: Path) -> None:
@@ -56,73 +68,106 @@ def test_shim_touches_no_fp_or_simd_register() -> None:
     assert fp == []
 
 
-def _define(name: str) -> int:
-    m = re.search(rf"#define {name}\s+(0x[0-9a-fA-F]+|\d+)", SHIM_H)
-    assert m, name
-    return int(m.group(1), 0)
+def test_generated_layout_files_are_fresh() -> None:
+    """shim/layout.h and shim/layout.ld are what boot/layout.py says now: the
+    shim and the compiled serving loop build from the Python declaration."""
+    for name, text in layout.generated().items():
+        assert (SHIM_DIR / name).read_text() == text, (
+            f"src/gunyah/boot/shim/{name} is stale: run 'python -m gunyah.toolchain' "
+            "(it writes it and rebuilds the shim) and commit both"
+        )
 
 
-def _struct_words(name: str) -> int:
-    body = re.search(rf"struct {name} \{{(.*?)\}};", SHIM_H, re.S)
-    assert body, name
-    words = 0
-    for m in re.finditer(r"uint64_t (\w+)(?:\[(\d+)\])?;", body.group(1)):
-        words += int(m.group(2) or 1)
-    return words
+def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
+    # struct request/response: six header words and X0..X17, the trap's registers
+    assert layout.REQUEST.words == layout.RESPONSE.words == 6 + 18 == channel.RECORD.size // 8
+    assert layout.REQUEST.offset("x") == layout.RESPONSE.offset("x") == channel.HEADER_WORDS == 6
+    request = ["cpu", "kind", "imm", "pc", "esr", "far", "x"]
+    assert [f.name for f in layout.REQUEST.fields] == request
+    assert [f.name for f in layout.RESPONSE.fields][:5] == [
+        "action", "target", "mpidr", "entry", "context"]  # fmt: skip
+    # struct mailbox: the two sequence words, two pads (no doorbell), the request,
+    # the response, then the EL1 translation the host walks guest addresses with
+    assert [f.name for f in layout.MAILBOX.fields] == [
+        "req_seq", "resp_seq", "pad", "req", "resp", "mmu"]  # fmt: skip
+    assert (channel.REQ_SEQ, channel.RESP_SEQ, channel.REQ_AT, channel.RESP_AT,
+            channel.MMU_AT) == (0, 1, 4, 28, 52)  # fmt: skip
+    assert [f.name for f in layout.TRANSLATION.fields] == list(Translation.__dataclass_fields__)
+    assert 8 * layout.MAILBOX.words <= layout.MAILBOX_SIZE == channel.MAILBOX_SIZE
+    # struct shim_config, with its magic "GYHCFG02"; nothing in it names a host path
+    assert layout.CONFIG.size == 8 * layout.SHIM_CONFIG_RECORD.words == 48
+    assert layout.CONFIG_MAGIC.to_bytes(8, "little") == b"GYHCFG02"
+    assert not any("channel" in f.name for f in layout.SHIM_CONFIG_RECORD.fields)
+    # the kinds and actions as the shim's switch numbers them; every action the
+    # model can ask for has one
+    assert channel.ACTIONS == {None: 0, "cpu_on": 1, "cpu_off": 2, "system_off": 3,
+                               "system_reset": 4}  # fmt: skip
+    assert set(channel.ACTIONS) - {None} == set(get_args(ActionKind))
+    assert layout.REQUESTS == {"REQ_HVC": 0, "REQ_SMC": 1, "REQ_FAULT": 2, "REQ_RESULT": 3,
+                               "REQ_WAIT": 4, "REQ_WOKE": 5}  # fmt: skip
 
 
-def test_channel_records_match_the_shims_header() -> None:
-    assert _struct_words("request") == _struct_words("response") == channel.RECORD.size // 8
-    assert re.search(r"uint64_t x\[18\];", SHIM_H)
-    enum = dict(re.findall(r"(ACT_\w+) = (\d+)", SHIM_H))
-    assert {k: int(v) for k, v in enum.items()} == {
-        "ACT_RESUME": channel.ACTIONS[None], "ACT_CPU_ON": channel.ACTIONS["cpu_on"],
-        "ACT_CPU_OFF": channel.ACTIONS["cpu_off"], "ACT_SYSTEM_OFF": channel.ACTIONS["system_off"],
-        "ACT_SYSTEM_RESET": channel.ACTIONS["system_reset"],
-    }  # fmt: skip
-    req = dict(re.findall(r"(REQ_\w+) = (\d+)", SHIM_H))
-    assert {k: int(v) for k, v in req.items()} == {
-        "REQ_HVC": channel.REQ_HVC, "REQ_SMC": channel.REQ_SMC,
-        "REQ_FAULT": channel.REQ_FAULT, "REQ_RESULT": channel.REQ_RESULT,
-        "REQ_WAIT": channel.REQ_WAIT, "REQ_WOKE": channel.REQ_WOKE,
-    }  # fmt: skip
+@given(st.lists(st.integers(0, (1 << 64) - 1), min_size=layout.MAILBOX.words,
+                max_size=layout.MAILBOX.words))  # fmt: skip
+def test_a_mailbox_read_by_the_layouts_offsets_gives_each_field_its_words(words: list[int]) -> None:
+    """Any mailbox contents: the request and the response the host reads at
+    the layout's offsets are the words the shim's struct puts there."""
+    raw = layout.MAILBOX.format().pack(*words)
+    assert layout.MAILBOX.format().unpack(raw) == tuple(words)
+    request = layout.RECORD.unpack_from(raw, 8 * layout.MAILBOX_REQ)
+    response = layout.RECORD.unpack_from(raw, 8 * layout.MAILBOX_RESP)
+    assert request == tuple(words[4:28]) and response == tuple(words[28:52])
+    assert request[layout.HEADER_WORDS :] == tuple(words[10:28])  # X0..X17
+    mmu = struct.unpack_from("<4Q", raw, 8 * layout.MAILBOX_MMU)
+    assert mmu == tuple(words[52:56])
+    assert (words[layout.MAILBOX_REQ_SEQ], words[layout.MAILBOX_RESP_SEQ]) == tuple(words[:2])
 
 
-def test_mailbox_layout_matches_the_shims_header() -> None:
-    body = re.search(r"struct mailbox \{(.*?)\};", SHIM_H, re.S).group(1)
-    fields = re.findall(r"(?:volatile )?(uint64_t|struct request|struct response) (\w+);", body)
-    names = [n for _, n in fields]
-    names[2:2] = ["pad", "pad"]
-    assert names[:2] == ["req_seq", "resp_seq"]
-    assert [names.index("req_seq"), names.index("resp_seq")] == [channel.REQ_SEQ, channel.RESP_SEQ]
-    assert "uint64_t pad[2];" in body  # and nothing else before the request: no doorbell
-    # the words before the request, then the request, then the response
-    assert names.index("req") == channel.REQ_AT
-    assert channel.REQ_AT + _struct_words("request") == channel.RESP_AT
-    assert _define("MAILBOX_SIZE") == channel.MAILBOX_SIZE
-    assert 8 * (channel.RESP_AT + _struct_words("response")) <= channel.MAILBOX_SIZE
-    assert _define("SHIM_MAILBOXES") == machine.SHIM_MAILBOXES
-    # every vCPU's mailbox lies in the shim's memory, above its configuration
-    top = machine.SHIM_MAILBOXES + machine.MAX_CPUS * channel.MAILBOX_SIZE
-    assert machine.SHIM_CONFIG + machine.CONFIG.size <= machine.SHIM_MAILBOXES
-    assert top <= machine.RAM_BASE + machine.RAM_SIZE
-
-
-def test_machine_layout_matches_the_shims_header() -> None:
-    assert _define("SHIM_BASE") == machine.SHIM_BASE
-    assert _define("SHIM_CONFIG") == machine.SHIM_CONFIG
-    assert _define("SHIM_MAX_CPUS") == machine.MAX_CPUS
-    assert (
-        int(re.search(r"CONFIG_MAGIC (0x[0-9a-f]+)ull", SHIM_H).group(1), 16)
-        == machine.CONFIG_MAGIC
-    )
-    assert machine.CONFIG.size == 8 * _struct_words("shim_config") == 48
-    assert "channel" not in SHIM_H.split("struct shim_config")[1].split("};")[0]  # no host path
+def test_layout_regions_share_the_shims_two_mib_without_overlap() -> None:
     # the shim's top 2 MiB are above the kernel's RAM and inside the machine's
-    assert machine.SHIM_BASE + (2 << 20) == machine.RAM_BASE + machine.RAM_SIZE
-    # the guest's stage-2 map: devices below RAM, less the fw_cfg page the DT no longer names
-    assert _define("GUEST_DEVICES_END") == machine.RAM_BASE
-    assert _define("FW_CFG_PAGE") == devicetree.FW_CFG_PAGE
+    assert layout.SHIM_BASE + layout.SHIM_SIZE == layout.RAM_BASE + layout.RAM_SIZE
+    assert options.MAX_MEMORY == layout.SHIM_BASE - layout.RAM_BASE
+    regions = sorted(layout.REGIONS, key=lambda r: r.start)
+    assert regions[0].start == layout.SHIM_BASE
+    for below, above in zip(regions, regions[1:], strict=False):
+        assert below.end <= above.start, (below, above)
+    assert regions[-1].end <= layout.RAM_BASE + layout.RAM_SIZE
+    assert 8 * layout.SHIM_CONFIG_RECORD.words <= layout.CONFIG_SIZE
+    # the guest's device window ends where its RAM begins; the fw_cfg hole is in it
+    assert layout.GUEST_DEVICES_END == layout.RAM_BASE
+    assert layout.FW_CFG_PAGE < layout.GUEST_DEVICES_END
+
+
+def test_compiled_loop_serves_max_cpus_and_refuses_one_more() -> None:
+    """The serving loop's arrays are sized by the layout's MAX_CPUS (its
+    header is generated): it takes MAX_CPUS mailboxes and refuses one more."""
+    from gunyah import _mailbox as mailbox  # the test install builds it (test below)
+    words = bytearray((layout.MAX_CPUS + 1) * layout.MAILBOX_SIZE)
+    boxes = [cpu * layout.MAILBOX_SIZE // 8 for cpu in range(layout.MAX_CPUS + 1)]
+    ring, count, stop = bytearray(channel._CALL.size), array("Q", [0]), array("Q", [1])
+
+    def serve(n: int) -> None:
+        mailbox.serve(words, boxes[:n], None, None, None, ring, count, stop, 0.0, 0.0)
+
+    serve(layout.MAX_CPUS)  # the stop word is set: it looks once and returns
+    with pytest.raises(ValueError, match="bad sizes"):
+        serve(layout.MAX_CPUS + 1)
+
+
+def test_shipped_shim_fits_below_its_configuration_block() -> None:
+    """The shim's code, data and stacks (SHIM_STACK a vCPU and one more) end
+    before the block the host writes: more vCPUs or bigger stacks that would
+    not fit fail here, not in a boot."""
+    from elftools.elf.elffile import ELFFile
+
+    with SHIM_ELF.open("rb") as f:
+        elf = ELFFile(f)
+        assert elf["e_entry"] == layout.SHIM_BASE
+        loaded = [s for s in elf.iter_sections() if s["sh_flags"] & 2]  # SHF_ALLOC
+        assert min(s["sh_addr"] for s in loaded) == layout.SHIM_BASE
+        end = max(s["sh_addr"] + s["sh_size"] for s in loaded)
+    assert end <= layout.SHIM_CONFIG
+    assert end - layout.SHIM_BASE > layout.SHIM_STACK * (layout.MAX_CPUS + 1)
 
 
 def test_abi_header_spells_the_abi_tables() -> None:
@@ -150,7 +195,7 @@ def test_abi_header_spells_the_abi_tables() -> None:
 def qemu_dtb(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     if shutil.which("qemu-system-aarch64") is None:
         pytest.fail("QEMU is missing: the README's test command runs 'gunyah boot-setup' first")
-    return machine.qemu_dtb(find_parts(), 2)
+    return qemu.qemu_dtb(find_parts(), 2)
 
 
 def _bootargs(tree) -> bytes:
@@ -192,6 +237,33 @@ def test_device_tree_edit(qemu_dtb: bytes, gunyah: bool) -> None:
 def test_qemus_fw_cfg_is_where_the_shims_map_leaves_its_hole(qemu_dtb: bytes) -> None:
     reg = list(fdt.parse_dtb(qemu_dtb).get_property("reg", f"/{devicetree.FW_CFG_NODE}").data)
     assert reg[:2] == [0, devicetree.FW_CFG_PAGE] and reg[3] <= 0x1000
+
+
+def _reg(tree, node: str) -> list[int]:
+    """A node's reg as (address, size) 64-bit pairs, QEMU's two cells each."""
+    cells = list(tree.get_property("reg", node).data)
+    return [cells[i] << 32 | cells[i + 1] for i in range(0, len(cells), 2)]
+
+
+def test_qemus_virt_machine_is_where_the_layout_says(qemu_dtb: bytes) -> None:
+    """The layout's devices and RAM, against QEMU's own description of the
+    machine the boot runs (its device tree)."""
+    tree = fdt.parse_dtb(qemu_dtb)
+    assert _reg(tree, f"/memory@{layout.RAM_BASE:x}") == [layout.RAM_BASE, layout.RAM_SIZE]
+    assert _reg(tree, f"/pl011@{layout.UART_BASE:x}")[0] == layout.UART_BASE
+    gic = _reg(tree, f"/intc@{layout.GICD_BASE:x}")
+    assert (gic[0], gic[2]) == (layout.GICD_BASE, layout.GICC_BASE)
+    assert "arm,cortex-a15-gic" in tree.get_property("compatible", f"/intc@{layout.GICD_BASE:x}")
+    devices = [n for n in tree.root.nodes if "@" in n.name and not n.name.startswith("memory")]
+    assert all(int(n.name.split("@")[1], 16) < layout.GUEST_DEVICES_END for n in devices)
+
+
+def test_qemu_takes_max_cpus_and_not_one_more() -> None:
+    """MAX_CPUS is the virt machine's limit with its GICv2: QEMU refuses one more."""
+    parts = find_parts()
+    assert qemu.qemu_dtb(parts, layout.MAX_CPUS)
+    with pytest.raises(options.BootError, match=f"exceeds max CPUs.*\\({layout.MAX_CPUS}\\)"):
+        qemu.qemu_dtb(parts, layout.MAX_CPUS + 1)
 
 
 @given(st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]),
@@ -274,7 +346,7 @@ class _Mailbox:
     def __init__(self, compiled: bool, persona: str = "gunyah", cpus: int = 1) -> None:
         from gunyah.model import Hypervisor
 
-        self.ram = machine._memfd("test-ram", size=1 << 16)
+        self.ram = qemu.memfd("test-ram", size=1 << 16)
         self.ch = channel.Channel(Hypervisor(persona, cpus=cpus), cpus, self.ram, 0x1000, compiled)
         assert self.ch.compiled == compiled
         self.words = self.ch._words
@@ -411,10 +483,10 @@ def test_the_channel_keeps_the_last_calls_and_counts_the_rest(compiled: bool) ->
 NONCE = "0123456789abcdef0123456789abcdef"
 
 
-def _console(data: bytes, capture: bool = True) -> machine._Console:
+def _console(data: bytes, capture: bool = True) -> console.Console:
     import io
 
-    c = machine._Console(io.BytesIO(data), NONCE, capture)
+    c = console.Console(io.BytesIO(data), NONCE, capture)
     c.thread.join(timeout=60)
     return c
 
@@ -422,16 +494,16 @@ def _console(data: bytes, capture: bool = True) -> machine._Console:
 def test_console_is_bounded_by_bytes_and_takes_any_bytes() -> None:
     import sys
 
-    endless = b"A" * (10 * machine.MAX_LINE)  # no newline at all
+    endless = b"A" * (10 * console.MAX_LINE)  # no newline at all
     c = _console(endless + b"\n\xff\xfe\x1b[2J\r\n")
-    assert all(len(ln) <= machine.MAX_LINE for ln in c.lines)
+    assert all(len(ln) <= console.MAX_LINE for ln in c.lines)
     assert c.lines[-1] == "\ufffd\ufffd\x1b[2J"  # kept as text; the renderer escapes it
     # emoji cost 4 bytes a character in Python: the bound is on what the lines take
     wide = ("\U0001f600" * 1000 + "\n").encode() * 3000
     for flood in (wide, b"x\n" * 500_000, b"\n" * 500_000):
         c = _console(flood)
         kept = sum(sys.getsizeof(ln) for ln in c.lines)
-        assert kept == c.kept <= machine.MAX_CONSOLE
+        assert kept == c.kept <= console.MAX_CONSOLE
         assert c.count == flood.count(b"\n") and len(c.lines) < c.count  # the drop is counted
 
 
@@ -451,20 +523,20 @@ def test_capture_from_the_console_garbage_cut_short_and_too_big(monkeypatch) -> 
 
     begin, end = (m.encode() for m in initramfs.capture_markers(NONCE))
     ok = _console(b"boot\n" + begin + b"\naGVsbG8=\n" + end + b"\ndone\n")
-    assert machine._capture(ok) == (b"hello", None)
+    assert console.capture(ok) == (b"hello", None)
     assert list(ok.lines) == ["boot", "done"]  # the capture is kept out of the console
     bad = _console(begin + b"\nnot base64!\n" + end + b"\n")
-    assert machine._capture(bad) == (None, "the guest's capture is not valid base64")
+    assert console.capture(bad) == (None, "the guest's capture is not valid base64")
     cut = _console(begin + b"\naGVsbG8=\n")
-    assert machine._capture(cut) == (None, "the guest's capture was cut short")
-    big = _console(begin + b"\n" + b"QUFB\n" * (machine.MAX_CAPTURE // 4 + 1) + end + b"\n")
-    assert machine._capture(big) == (None, "the guest's capture is over 16 MiB")
-    assert big.capture_bytes <= machine.MAX_CAPTURE
+    assert console.capture(cut) == (None, "the guest's capture was cut short")
+    big = _console(begin + b"\n" + b"QUFB\n" * (console.MAX_CAPTURE // 4 + 1) + end + b"\n")
+    assert console.capture(big) == (None, "the guest's capture is over 16 MiB")
+    assert big.capture_bytes <= console.MAX_CAPTURE
     # empty lines cost their newline: a flood of them is bounded too
-    monkeypatch.setattr(machine, "MAX_CAPTURE", 1000)
+    monkeypatch.setattr(console, "MAX_CAPTURE", 1000)
     empty = _console(begin + b"\n" + b"\n" * 1001 + end + b"\n")
-    assert machine._capture(empty)[0] is None and empty.capture_overflow
-    assert machine._capture(_console(b"no capture\n"))[1] == (
+    assert console.capture(empty)[0] is None and empty.capture_overflow
+    assert console.capture(_console(b"no capture\n"))[1] == (
         "the guest never began sending its capture"
     )
 
@@ -486,3 +558,39 @@ def test_a_kernel_matrix_row_keeps_the_last_calls_and_counts_the_rest() -> None:
     none = machine.BootResult("poweroff", 5, 1.0, [], 0, [], 0, [], None, "gunyah", 1,
                               problem="no verdict line")  # fmt: skip
     assert matrix._row("m.ko", get_persona("gunyah"), none).observed == "no verdict"
+
+
+def test_console_signatures_are_what_the_kernel_prints() -> None:
+    """Each console signature (triage/console.json) is the start of a printk
+    format in the kernel the boot runs: KERN_SOH, a level, then the text."""
+    from gunyah.triage.console import console_signatures
+
+    image = find_parts().image.read_bytes()
+    signatures = console_signatures()
+    assert {"panic", "panic-end", "power-down", "reboot", "oops", "bad-access"} <= set(signatures)
+    for sig in signatures.values():
+        text = sig.text.encode()
+        assert any(b"\x01" + bytes([level]) + text in image for level in b"01234567"), sig.id
+        assert sig.source.startswith("Linux ") and sig.meaning
+    # the boot's console ends a boot on these, and only on these
+    ends = [signatures[k].text for k in ("panic", "panic-end", "power-down")]
+    assert ends == [console.PANIC, console.PANIC_END, console.POWER_DOWN]
+
+
+@pytest.mark.parametrize(
+    ("line", "panic", "ended", "power_down"),
+    [
+        ("[    1.2] Kernel panic - not syncing: Attempted to kill init!", True, False, False),
+        ("[    1.3] ---[ end Kernel panic - not syncing: Attempted to kill init! ]---",
+         True, True, False),
+        ("[    2.0] reboot: Power down", False, False, True),
+        ("[    2.0] reboot: Restarting system", False, False, False),
+        ("Kernel panic is a phrase, not a panic", False, False, False),
+    ],
+)  # fmt: skip
+def test_console_notes_the_lines_a_boot_ends_on(
+    line: str, panic: bool, ended: bool, power_down: bool
+) -> None:
+    c = _console(line.encode() + b"\n", capture=False)
+    assert (c.panic_at is not None, c.panic_ended, c.power_down_at is not None) == (
+        panic, ended, power_down)  # fmt: skip

@@ -30,13 +30,6 @@ OUTSIDE = re.compile(
     )
 )
 
-# Files whose old citations are being rewritten elsewhere at the same time; each
-# names the docs/ section its citation becomes. A file leaves this table when its
-# citations are rewritten (the test below fails until it does).
-PENDING: dict[str, tuple[str, ...]] = {
-    "src/gunyah/boot/machine.py": ("docs/boot.md section 2",),
-}
-
 # "docs/abi.md section 9", "docs/abi.md sections 2-4", "docs/real-gunyah.md
 # sections 5 and 6", also across a line break in a comment or docstring.
 CITATION = re.compile(
@@ -110,20 +103,9 @@ def test_nothing_cites_a_document_outside_the_repository() -> None:
         rel = path.relative_to(ROOT).as_posix()
         text = path.read_text(errors="replace")
         hits = sorted({m.group(0) for m in OUTSIDE.finditer(text)})
-        if hits and rel not in PENDING:
+        if hits:
             offenders.append(f"{rel}: {', '.join(hits)}")
     assert not offenders, "cite docs/ instead:\n" + "\n".join(offenders)
-
-
-def test_the_pending_table_holds_only_files_that_still_need_it() -> None:
-    """Once a file's citations are rewritten, its entry goes: the table cannot
-    quietly excuse a file for ever."""
-    for rel, targets in PENDING.items():
-        text = (ROOT / rel).read_text()
-        assert OUTSIDE.search(text), f"{rel} no longer needs its PENDING entry"
-        for target in targets:
-            for page, sections in cited_sections(target):
-                assert sections <= headings(DOCS / f"{page}.md"), target
 
 
 def test_every_cited_page_and_section_exists() -> None:

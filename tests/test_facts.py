@@ -51,3 +51,14 @@ def test_a_declaration_of_an_unknown_feature_is_refused() -> None:
     with pytest.raises(hvc.DeclarationError, match="feature 'watchdgo'"):
         hvc.parse(text, "t.hvc")
     assert hvc.parse(text.replace("watchdgo", "watchdog"))[0].feature == "watchdog"
+
+
+def test_the_push_flag_is_the_hypervisors() -> None:
+    """hyp/interfaces/msgqueue/msgqueue.tc: msgqueue_send_flags bit 0 is push;
+    our module's header and the RM client send that bit."""
+    from gunyah.abi import msgqueue
+    from gunyah.boot.modules import abi_header
+
+    assert msgqueue.PUSH == 1 << 0
+    assert msgqueue.SEND_FLAGS.decode(1)["push"] is True
+    assert "#define GUNYAH_MSGQ_PUSH 1\n" in abi_header()

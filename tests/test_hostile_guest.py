@@ -29,11 +29,11 @@ import pytest
 from boot_helpers import _TMP, boot, boots_in, no_orphans, run_boot  # noqa: F401
 from cli_helpers import COMMAND, gunyah
 
-from gunyah import smccc
-from gunyah.boot import machine
+from gunyah import outcome, smccc
+from gunyah.boot import console, layout, machine, options, qemu
 from gunyah.conduit import Conduit
 from gunyah.model import Hypervisor
-from gunyah.toolchain import build
+from gunyah.toolchain import SHIM_DIR, build
 
 HOSTILE = Path(__file__).resolve().parent / "modules" / "hostile"
 BOOT_GUESTS = Path(__file__).resolve().parent / "boot_guests"
@@ -65,7 +65,7 @@ def test_qemu_gets_no_semihosting_and_no_file_of_ours_by_path() -> None:
     from gunyah.boot import kernel
 
     parts = kernel.find_parts()
-    cmd = machine._qemu_base(parts, 1)
+    cmd = qemu.base_args(parts, 1)
     assert not any("semihosting" in a for a in cmd)
     assert "-nodefaults" in cmd
 
@@ -80,7 +80,7 @@ def shim_probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     elf = build(
         [BOOT_GUESTS / "shim_probe.c"], out / "shim_probe.elf",
         ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-DSEMIHOSTING_PATH=\"{target}\"",
-         f"-Wl,-T,{BOOT_GUESTS / 'image.ld'}"),
+         f"-Wl,-T,{BOOT_GUESTS / 'image.ld'}", f"-I{SHIM_DIR}"),
     )  # fmt: skip
     image = out / "shim_probe.img"
     p = subprocess.run([sys.executable, "-m", "ziglang", "objcopy", "-O", "binary", str(elf),
@@ -109,14 +109,14 @@ def test_shim_is_outside_the_guests_map_and_aborts_are_kvms(shim_probe, persona:
     assert seen["entry"]["nonzero"] == 0
     # an access outside the map is a synchronous external abort, as KVM injects:
     # EC 0x25 (data abort, same EL) or 0x21 (instruction abort), IL set, FSC 0x10
-    assert seen["write-shim"] == {"taken": 1, "esr": 0x9600_0010, "far": machine.SHIM_MAILBOXES,
+    assert seen["write-shim"] == {"taken": 1, "esr": 0x9600_0010, "far": layout.SHIM_MAILBOXES,
                                   "elr": seen["write-shim"]["elr"]}  # fmt: skip
-    assert seen["read-shim"]["esr"] == 0x9600_0010 and seen["read-shim"]["far"] == machine.SHIM_BASE
+    assert seen["read-shim"]["esr"] == 0x9600_0010 and seen["read-shim"]["far"] == layout.SHIM_BASE
     # kvm-unit-tests' vectors-kernel: a jump past the end of RAM is a prefetch abort
     assert seen["exec-shim"]["esr"] == 0x8600_0010
-    assert seen["exec-shim"]["far"] == seen["exec-shim"]["elr"] == machine.SHIM_BASE
+    assert seen["exec-shim"]["far"] == seen["exec-shim"]["elr"] == layout.SHIM_BASE
     # fw_cfg (whose DMA writes physical memory) is not the guest's
-    assert seen["fw-cfg"]["esr"] == 0x9600_0010 and seen["fw-cfg"]["far"] == 0x0902_0000
+    assert seen["fw-cfg"]["esr"] == 0x9600_0010 and seen["fw-cfg"]["far"] == layout.FW_CFG_PAGE
     # semihosting is an undefined instruction (EC 0), and the host file never appears
     assert seen["semihosting"]["taken"] == 1 and seen["semihosting"]["esr"] >> 26 == 0
     assert not target.exists()
@@ -128,7 +128,8 @@ def test_shim_is_outside_the_guests_map_and_aborts_are_kvms(shim_probe, persona:
 
 
 def test_a_module_writing_the_shims_memory_gets_an_abort_and_changes_nothing() -> None:
-    rc, d, _ = boot("--module", str(HOSTILE / "shim_write.c"), "--trace")
+    where = f"shim_write=mailboxes={layout.SHIM_MAILBOXES:#x} shim={layout.SHIM_BASE:#x}"
+    rc, d, _ = boot("--module", str(HOSTILE / "shim_write.c"), "--module-args", where, "--trace")
     assert console_has(d, "hostile-shim-write: writing the mailbox")
     assert console_has(d, "Internal error: synchronous external abort: 0000000096000010")
     assert not console_has(d, "the shim's memory took the writes")
@@ -163,7 +164,7 @@ def test_no_verdict_is_a_failure_with_its_own_status() -> None:
     # our module cannot load (unsigned): init reports no verdict, and it is not success
     rc, d, _ = boot("--append", "module.sig_enforce=1")
     assert module_report(d, "gunyah_identify.ko")["loaded"] is False
-    assert (rc, d["exit_status"], d["verdict"]) == (machine.EXIT_NO_VERDICT, 5, None)
+    assert (rc, d["exit_status"], d["verdict"]) == (outcome.EXIT_NO_VERDICT, 5, None)
     assert d["stopped_by"] == "poweroff"
     assert "no 'gunyah-verdict: <verdict>' line" in d["problem"]
     text = run_boot("--append", "module.sig_enforce=1")
@@ -197,7 +198,7 @@ def test_a_console_flood_keeps_the_host_within_the_readmes_memory() -> None:
     assert peak_mib < README_MEMORY_MIB, f"gunyah boot --json took {peak_mib} MiB"
     d = json.loads(p.stdout)
     kept = sum(sys.getsizeof(line) for line in d["console"])
-    assert kept <= machine.MAX_CONSOLE and d["console_dropped"] > 0
+    assert kept <= console.MAX_CONSOLE and d["console_dropped"] > 0
     assert d["verdict"] == "supported"  # our init's line came before the flood
 
 
@@ -281,8 +282,8 @@ def test_any_text_on_the_command_line_boots(append: str) -> None:
 
 def test_a_command_line_the_device_tree_cannot_hold_is_refused() -> None:
     for bad in ("a\0b", "lone \ud800 surrogate"):  # no argv can carry these; an API caller can
-        with pytest.raises(machine.BootError, match="--append"):
-            machine.check_append(bad)
+        with pytest.raises(options.BootError, match="--append"):
+            options.check_append(bad)
 
 
 def test_junit_into_a_missing_directory_is_refused_before_the_matrix(tmp_path: Path) -> None:
@@ -297,7 +298,8 @@ def test_queue_buffers_the_guest_may_not_hand_over_copy_nothing() -> None:
     """NULL, a user address, the shim by physical address, a size no message
     has, and a reply into read-only kernel text: each answered as the
     hypervisor answers a failed copy, nothing copied, the link still working."""
-    rc, d, _ = boot("--persona", "gunyah-qemu", "--module", str(HOSTILE / "msgq_buffers.c"))
+    rc, d, _ = boot("--persona", "gunyah-qemu", "--module", str(HOSTILE / "msgq_buffers.c"),
+                    "--module-args", f"msgq_buffers=mailboxes={layout.SHIM_MAILBOXES:#x}")
     answers = {}
     for line in d["console"]:
         if "hostile-msgq: " in line:

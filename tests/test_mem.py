@@ -214,14 +214,11 @@ def test_boot_memory_never_leaves_the_guests_ram(ram: int) -> None:
 
 
 def test_the_mailbox_carries_the_translation_after_the_response() -> None:
-    import re
+    from gunyah.boot import layout
 
-    from gunyah.toolchain import SHIM_DIR
-
-    header = (SHIM_DIR / "shim.h").read_text()
-    body = re.search(r"struct translation \{(.*?)\};", header, re.S).group(1)
-    assert re.findall(r"uint64_t (\w+);", body) == ["sctlr", "tcr", "ttbr0", "ttbr1"]
-    mailbox = re.search(r"struct mailbox \{(.*?)\};", header, re.S).group(1)
-    assert mailbox.strip().splitlines()[-1].strip().startswith("struct translation mmu;")
+    assert [f.name for f in layout.TRANSLATION.fields] == ["sctlr", "tcr", "ttbr0", "ttbr1"]
+    assert layout.MAILBOX.fields[-1].name == "mmu"
+    assert layout.MAILBOX.fields[-1].struct is layout.TRANSLATION
+    assert channel.MMU_AT == layout.MAILBOX.offset("mmu") == channel.RESP_AT + 24
     assert 8 * (channel.MMU_AT + 4) <= channel.MAILBOX_SIZE
     assert list(Translation.__dataclass_fields__) == ["sctlr", "tcr", "ttbr0", "ttbr1"]

@@ -13,12 +13,13 @@ import pytest
 from boot_helpers import _TMP, boot, no_orphans, run_boot  # noqa: F401
 from cli_helpers import assert_usage_error
 
-from gunyah.boot import machine
-from gunyah.toolchain import build
+from gunyah.boot import layout, machine
+from gunyah.toolchain import SHIM_DIR, build
 
 BOOT_GUESTS = Path(__file__).resolve().parent / "boot_guests"
-LOAD_AT = 0x4020_0000  # bare.ld's address, where an Image goes
-FLAGS = ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-Wl,-T,{BOOT_GUESTS / 'bare.ld'}")
+LOAD_AT = layout.KERNEL_ADDR  # where an Image goes: bare.ld's address
+FLAGS = ("-mcpu=generic-neon-fp_armv8", "-mstrict-align", f"-Wl,-T,{BOOT_GUESTS / 'bare.ld'}",
+         f"-I{SHIM_DIR}")  # bare.h includes the boot's layout.h
 PERSONAS = ["kvm", "gunyah", "gunyah-qemu"]
 
 
@@ -158,7 +159,7 @@ def test_the_device_tree_holds_any_command_line(kernels: dict[str, Path]) -> Non
 @pytest.mark.parametrize(("target", "args", "fragment"), [
     ("source", [], "give its load address with --kernel-addr"),  # a C file: not a kernel
     ("raw", ["--kernel-addr", "0x40000000"], "outside the guest's RAM"),  # QEMU's device tree
-    ("raw", ["--kernel-addr", hex(machine.SHIM_BASE)], "outside the guest's RAM"),
+    ("raw", ["--kernel-addr", hex(layout.SHIM_BASE)], "outside the guest's RAM"),
     ("raw", ["--kernel-addr", "0x40200002"], "not 4-byte aligned"),
 ])  # fmt: skip
 def test_what_cannot_be_booted_is_refused_before_qemu(

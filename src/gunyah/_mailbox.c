@@ -12,9 +12,9 @@
  * answers. Channel._serve_python is the same loop in Python, and the
  * reference for this one: the tests drive both.
  *
- * Layout (shim.h, struct mailbox), in 64-bit words from a mailbox's first:
- * req_seq, resp_seq, two pads, the request (6 header words, X0..X17), the
- * response (6 header words, X0..X17).
+ * The mailbox's layout (struct mailbox, its word indexes MAILBOX_*, the
+ * records' sizes) and MAX_CPUS come from boot/shim/layout.h, which
+ * boot/layout.py generates: the shim includes the same file.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,17 +23,16 @@
 #include <string.h>
 #include <time.h>
 
-#define HEADER_WORDS 6
-#define NUM_REGS 18
-#define RECORD_WORDS (HEADER_WORDS + NUM_REGS)
-#define RESULT_REGS 8
-#define REQ_SEQ 0
-#define RESP_SEQ 1
-#define REQ_AT 4
-#define RESP_AT (REQ_AT + RECORD_WORDS)
+#include "boot/shim/layout.h"
+
+#define HEADER_WORDS RECORD_HEADER_WORDS
+#define REQ_SEQ MAILBOX_REQ_SEQ
+#define RESP_SEQ MAILBOX_RESP_SEQ
+#define REQ_AT MAILBOX_REQ
+#define RESP_AT MAILBOX_RESP
+#define MAX_CPUS SHIM_MAX_CPUS
+#define RESULT_REGS 8          /* X0..X7 of the answer, kept in the ring (conduit.RESULT_REGS) */
 #define CALL_BYTES ((RECORD_WORDS + RESULT_REGS) * 8)
-#define REQ_SMC 1
-#define MAX_CPUS 64
 #define SPINS_PER_LOOK 64
 
 static double monotonic(void)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from .outcome import EXIT_RESET
 from .smccc import FUNCTION_ID, MASK32
 from .trap import classify
 
@@ -30,7 +31,7 @@ RESULT_REGS = 8
 
 # The exit status a run or a boot ends with when the guest asked for a reset
 # (PSCI SYSTEM_RESET or SYSTEM_RESET2): not a verdict, not a failure.
-RESET_STATUS = 4
+RESET_STATUS = EXIT_RESET
 
 ActionKind = Literal["cpu_on", "cpu_off", "system_off", "system_reset"]
 

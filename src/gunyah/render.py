@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from . import abi, psci, smccc
+from .triage.console import console_text
 
 
 def printable(text: str) -> str:
@@ -258,10 +259,11 @@ def trace_call(d: dict[str, Any]) -> str:
 
 
 # Console lines `gunyah boot` shows without --verbose: PSCI and SMCCC
-# detection, secondary CPUs, our module and init, the banner, the end.
+# detection, secondary CPUs, our module and init, the banner, and the end:
+# a panic, an oops, a bad access, the reboot's lines (gunyah.triage.console).
 _BOOT_LINES = re.compile(
     r"psci:|smccc:|SMCCC|CPU\d+: Booted|smp: Brought up|[Gg]unyah|insmod|"
-    r"Kernel panic|Internal error|Unable to handle|reboot:"
+    + "|".join(re.escape(console_text(k)) for k in ("panic", "oops", "bad-access", "reboot"))
 )
 _PANIC_TAIL = 40
 

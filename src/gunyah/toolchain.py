@@ -45,8 +45,11 @@ class BuildError(Exception):
     """The compiler refused a guest; the message carries what it said."""
 
 
-def build(sources: list[Path], output: Path, extra: tuple[str, ...] = ()) -> Path:
-    """Compile and link a freestanding static AArch64 ELF; returns its path."""
+def build(
+    sources: list[Path], output: Path, extra: tuple[str, ...] = (), cwd: Path | None = None
+) -> Path:
+    """Compile and link a freestanding static AArch64 ELF; returns its path.
+    `cwd`: where the linker looks for a script's INCLUDE (zig's cc takes no -L)."""
     if importlib.util.find_spec("ziglang") is None:
         raise BuildError(
             "the AArch64 compiler (ziglang) is not installed: "
@@ -55,7 +58,7 @@ def build(sources: list[Path], output: Path, extra: tuple[str, ...] = ()) -> Pat
     cmd = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *extra, f"-I{GUESTS_DIR}",
            "-o", str(output), *map(str, sources)]  # fmt: skip
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
     except FileNotFoundError as e:
         raise BuildError(f"cannot run the compiler: {e}") from None
     if p.returncode != 0:
@@ -69,8 +72,10 @@ def build_builtin(output: Path = BUILTIN_ELF) -> Path:
 
 
 def build_shim(output: Path = SHIM_ELF) -> Path:
-    """(Re)build the EL2 shim that `gunyah boot` loads."""
-    return build([SHIM_DIR / "start.S", SHIM_DIR / "shim.c"], output, SHIM_FLAGS)
+    """(Re)build the EL2 shim that `gunyah boot` loads, from its sources and
+    the layout they include (shim/layout.h, shim/layout.ld: boot/layout.py)."""
+    sources = [SHIM_DIR / "start.S", SHIM_DIR / "shim.c"]
+    return build(sources, output.resolve(), SHIM_FLAGS, cwd=SHIM_DIR)  # shim.ld: INCLUDE layout.ld
 
 
 def build_active(output: Path = ACTIVE_ELF) -> Path:
@@ -96,6 +101,9 @@ def build_vmm(output: Path = VMM_ELF) -> Path:
 
 
 if __name__ == "__main__":
+    from .boot.layout import write_generated
+
+    print(*write_generated(), sep="\n")
     print(build_builtin())
     print(build_shim())
     print(build_active())

@@ -5,12 +5,14 @@
 #ifndef BARE_H
 #define BARE_H
 
+#include "layout.h"   /* the boot's layout: built with -I the shim's directory */
+
 typedef unsigned long u64;
 typedef unsigned int u32;
 typedef unsigned short u16;
 typedef long s64;
 
-#define UART_DR ((volatile u32 *)0x09000000)
+#define UART_DR ((volatile u32 *)UART_BASE)
 
 /* _start for one CPU: a 4 KiB stack, then main() */
 #define BARE_ONE_CPU_START                                                     \

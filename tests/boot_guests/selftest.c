@@ -13,7 +13,7 @@
 
 #define PREFIX "selftest: "
 
-#define RAM_END 0x7fe00000UL     /* the guest's RAM ends where the shim begins */
+#define RAM_END SHIM_BASE        /* the guest's RAM ends where the shim begins */
 #define CPUS 4
 
 char stacks[CPUS][4096] __attribute__((aligned(16)));

@@ -15,13 +15,12 @@
  * and ELR and resumes after the faulting instruction (after the branch, for
  * the instruction abort).
  */
+#include "layout.h"   /* the boot's layout: built with -I the shim's directory */
+
 typedef unsigned long u64;
 typedef unsigned int u32;
 
-#define UART_DR ((volatile u32 *)0x09000000)
-#define SHIM_BASE 0x7fe00000UL
-#define SHIM_MAILBOX 0x7ff10000UL
-#define FW_CFG 0x09020000UL
+#define UART_DR ((volatile u32 *)UART_BASE)
 #ifndef SEMIHOSTING_PATH
 #define SEMIHOSTING_PATH "/tmp/gunyah-shim-probe-semihosting"
 #endif
@@ -171,13 +170,13 @@ void probe_main(void)
     puts_("\n");
     report("quiet");
 
-    *(volatile u64 *)SHIM_MAILBOX = 0xdeadbeef;
+    *(volatile u64 *)SHIM_MAILBOXES = 0xdeadbeef;
     report("write-shim");
     (void)*(volatile u64 *)SHIM_BASE;
     report("read-shim");
     ((void (*)(void))SHIM_BASE)();
     report("exec-shim");
-    (void)*(volatile u32 *)FW_CFG;
+    (void)*(volatile u32 *)FW_CFG_PAGE;
     report("fw-cfg");
 
     static const char path[] = SEMIHOSTING_PATH;

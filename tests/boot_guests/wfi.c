@@ -11,8 +11,8 @@
  *                turns the distributor on, sends CPU 0 an SGI and turns
  *                itself off. Woken, CPU 0 powers off. (--smp 2)
  *
- * The virt machine's GICv2 (IHI 0048B): distributor at 0x08000000, CPU
- * interface at 0x08010000; the virtual timer is PPI 27.
+ * The virt machine's GICv2 (IHI 0048B): distributor at GICD_BASE, CPU
+ * interface at GICC_BASE (the boot's layout); the virtual timer is PPI 27.
  */
 #include "bare.h"
 
@@ -23,8 +23,8 @@
 #error "build with -DWAKER=WAKER_NONE, WAKER_TIMER or WAKER_CPU"
 #endif
 
-#define GICD(off) ((volatile u32 *)(0x08000000UL + (off)))
-#define GICC(off) ((volatile u32 *)(0x08010000UL + (off)))
+#define GICD(off) ((volatile u32 *)(GICD_BASE + (off)))
+#define GICC(off) ((volatile u32 *)(GICC_BASE + (off)))
 #define GICD_CTLR 0x000
 #define GICD_ISENABLER0 0x100
 #define GICD_SGIR 0xf00

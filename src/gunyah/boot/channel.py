@@ -3,7 +3,7 @@ one thread serving them all, every call answered by the same `Hypervisor`
 everything else uses.
 
 Why this shape: QEMU's RAM is a shared memory file we map too, so a request
-the shim writes in its own memory (the vCPU's `struct mailbox`, shim.h),
+the shim writes in its own memory (the vCPU's `struct mailbox`, layout.py),
 which the guest's stage-2 map leaves out, is seen here without copying.
 Nothing else passes between shim and host: no doorbell, no host file, no
 semihosting, so a guest has no path to the host but its calls. Waiting
@@ -13,9 +13,9 @@ sleeps between looks, longer the longer they stay quiet, up to
 WAKE_SECONDS, so an idle guest costs the host little and a call after a
 quiet spell waits at most that long.
 
-The records (24 little-endian 64-bit words each way) are declared in
-shim/shim.h; `RECORD` and the `MAILBOX_*` offsets below are the same
-layout, which a test holds together.
+The records (24 little-endian 64-bit words each way) and the mailbox's
+offsets come from boot/layout.py, which the shim's C header is generated
+from.
 """
 
 from __future__ import annotations
@@ -33,25 +33,27 @@ from ..conduit import NUM_REGS, RESULT_REGS, Action, Kind, TrapRecord
 from ..mem import Translation
 from ..model import Hypervisor
 from ..model.psci import mpidr_of
+from . import layout
 
 try:  # the compiled serving loop, built at install where there is a C compiler
     from .. import _mailbox
 except ImportError:  # pragma: no cover - depends on the install
     _mailbox = None  # type: ignore[assignment]
 
-HEADER_WORDS = 6
-RECORD = struct.Struct(f"<{HEADER_WORDS + NUM_REGS}Q")  # request and response alike
-REQ_HVC, REQ_SMC, REQ_FAULT, REQ_RESULT, REQ_WAIT, REQ_WOKE = 0, 1, 2, 3, 4, 5
-ACTIONS = {None: 0, "cpu_on": 1, "cpu_off": 2, "system_off": 3, "system_reset": 4}
+HEADER_WORDS = layout.HEADER_WORDS
+RECORD = layout.RECORD  # request and response alike
+REQ_HVC, REQ_SMC, REQ_FAULT = layout.REQ_HVC, layout.REQ_SMC, layout.REQ_FAULT
+REQ_RESULT, REQ_WAIT, REQ_WOKE = layout.REQ_RESULT, layout.REQ_WAIT, layout.REQ_WOKE
+ACTIONS = layout.ACTIONS
 MAX_CALLS = 10_000  # calls kept (the last ones); the rest are counted
 MAX_ACTIONS = 1_000  # actions kept (the last ones); the rest are counted
 
-# struct mailbox (shim.h), in 64-bit words
-MAILBOX_SIZE = 0x400
-REQ_SEQ, RESP_SEQ = 0, 1
-REQ_AT = 4
-RESP_AT = REQ_AT + RECORD.size // 8
-MMU_AT = RESP_AT + RECORD.size // 8  # struct translation: SCTLR, TCR, TTBR0, TTBR1 (EL1)
+# struct mailbox, in 64-bit words
+MAILBOX_SIZE = layout.MAILBOX_SIZE
+REQ_SEQ, RESP_SEQ = layout.MAILBOX_REQ_SEQ, layout.MAILBOX_RESP_SEQ
+REQ_AT = layout.MAILBOX_REQ
+RESP_AT = layout.MAILBOX_RESP
+MMU_AT = layout.MAILBOX_MMU  # struct translation: SCTLR, TCR, TTBR0, TTBR1 (EL1)
 _unpack, _pack = RECORD.unpack, RECORD.pack_into
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks

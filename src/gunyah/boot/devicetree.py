@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import fdt
 
 from ..abi import devicetree as dt
+from .layout import FW_CFG_PAGE
 
-# QEMU virt's fw_cfg, which the guest is not given (shim.h: FW_CFG_PAGE)
-FW_CFG_NODE = "fw-cfg@9020000"
-FW_CFG_PAGE = 0x0902_0000
+# QEMU virt's fw_cfg, which the guest is not given (the shim's map leaves it out)
+FW_CFG_NODE = f"fw-cfg@{FW_CFG_PAGE:x}"
 
 
 class DeviceTreeError(Exception):

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from ..conformance import Row
 from ..model import Persona
-from . import machine
+from . import layout, machine
 from .kernel import Parts
 
 CONSOLE_TAIL = 30  # console lines a failing row keeps
 CALLS_TAIL = 200  # calls a row keeps (the last): 15 rows of 10,000 would not stay bounded
-GUEST_MEMORY = machine.RAM_SIZE  # what one boot may take, at most, of the host's memory
+GUEST_MEMORY = layout.RAM_SIZE  # what one boot may take, at most, of the host's memory
 
 
 def memory_available() -> int | None:

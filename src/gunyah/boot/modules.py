@@ -23,7 +23,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from .. import abi, smccc
-from ..abi import hvc, rm
+from ..abi import hvc, msgqueue, rm
 from ..abi.devicetree import RM_LINK
 from ..abi.errors import ERRORS_BY_NAME
 from ..abi.vm_manager import c_header as uapi_header
@@ -89,7 +89,7 @@ def abi_header() -> str:
         f"#define GUNYAH_KNOWN_UID_NAMES {{{names}}}",
         f"#define GUNYAH_MSGQ_SEND {send:#x}U",
         f"#define GUNYAH_MSGQ_RECV {receive:#x}U",
-        "#define GUNYAH_MSGQ_PUSH 1",
+        f"#define GUNYAH_MSGQ_PUSH {msgqueue.PUSH}",
         f"#define GUNYAH_ERROR_MSGQUEUE_EMPTY {ERRORS_BY_NAME['MSGQUEUE_EMPTY'].code}",
         f"#define GUNYAH_RM_TX_CAP {RM_LINK.tx_cap}",
         f"#define GUNYAH_RM_RX_CAP {RM_LINK.rx_cap}",

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from ..outcome import EXIT_SIGNALLED
 from . import boot, call, conformance, decode, explain, identify, personas, probe, rm, run, trace
 from .common import (
     EXIT_INTERNAL,
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         silence_stdout()
         return EXIT_OK
     except Stopped as e:
-        return 128 + e.signum
+        return EXIT_SIGNALLED + e.signum
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as e:  # a bug of ours: one line, and how to see the rest

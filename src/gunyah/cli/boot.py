@@ -6,15 +6,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .. import render
+from ..boot.layout import (
+    KERNEL_ADDR,
+    MAX_CPUS,
+    MAX_MEMORY,
+    MEMORY_GRANULE,
+    MIN_MEMORY,
+    QEMU_DTB_END,
+    RAM_SIZE,
+    SHIM_SIZE,
+)
 from ..limits import MAX_TIMEOUT
+from ..outcome import EXIT_NO_VERDICT, EXIT_RESET, EXIT_SIGNALLED
 from .common import (
     EXIT_GUEST_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
     UsageError,
     add_json,
     add_persona,
@@ -23,6 +38,14 @@ from .common import (
     number,
     seconds,
 )
+
+
+def _verdict_statuses() -> str:
+    """The verdicts' exit statuses as --help says them: 0 supported, ..."""
+    from ..guest.driver import VERDICT_TABLE
+
+    return ", ".join(f"{v.exit_status} {v.name}" for v in VERDICT_TABLE)
+
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -40,17 +63,10 @@ def memory_size(text: str) -> int:
 
 def cmd_boot(args: argparse.Namespace) -> int:
     from ..boot.kernel import BadKernel, MissingPart, find_parts
-    from ..boot.machine import (
-        MAX_CPUS,
-        BootError,
-        BootOptions,
-        boot,
-        check_append,
-        check_initrd,
-        check_memory,
-    )
+    from ..boot.machine import boot
     from ..boot.modules import ModuleError, ko_name
     from ..boot.modules import module_args as module_args_of
+    from ..boot.options import BootError, BootOptions, check_append, check_initrd, check_memory
     from ..toolchain import SHIM_ELF
 
     try:
@@ -193,20 +209,24 @@ def register(sub: Any) -> None:
         "static ELF or a raw binary (--kernel-addr), such as a kvm-unit-tests test, with "
         "your own command line (--cmdline) and exit status (--testdev); nothing of ours "
         "runs in it. Needs 'gunyah boot-setup' once. Exit "
-        "status: after a power-off, the module's verdict (0 supported, 1 not Gunyah, 3 "
-        "unsupported API; 0 without our module); for a kernel that is not Linux, its own "
-        "status (chr-testdev's, 0 for a power-off or once every vCPU is off); 5 when the "
-        "module gave no verdict; 4 when "
-        "the guest asked for a reset; 125 for a panic, a timeout or a QEMU failure; 2 for "
+        f"status: after a power-off, the module's verdict ({_verdict_statuses()}; "
+        f"{EXIT_OK} without our module); for a kernel that is not Linux, its own "
+        f"status (chr-testdev's, {EXIT_OK} for a power-off or once every vCPU is off); "
+        f"{EXIT_NO_VERDICT} when the module gave no verdict; {EXIT_RESET} when "
+        f"the guest asked for a reset; {EXIT_GUEST_FAILED} for a panic, a timeout or a "
+        f"QEMU failure; {EXIT_USAGE} for "
         "bad usage (a module that does not build, a file that cannot be booted); "
-        "130, 143 or 129 when stopped by Ctrl-C, SIGTERM or SIGHUP.",
+        f"{EXIT_INTERRUPTED}, {EXIT_SIGNALLED + signal.SIGTERM} or "
+        f"{EXIT_SIGNALLED + signal.SIGHUP} when stopped by Ctrl-C, SIGTERM or SIGHUP.",
     )
     add_persona(p)
-    p.add_argument("--smp", type=int, default=1, metavar="N", help="vCPUs (default 1)")
-    p.add_argument("--memory", type=memory_size, default=1022 << 20, metavar="SIZE",
+    p.add_argument("--smp", type=int, default=1, metavar="N",
+                   help=f"vCPUs, 1 to {MAX_CPUS} (default 1)")  # fmt: skip
+    p.add_argument("--memory", type=memory_size, default=MAX_MEMORY, metavar="SIZE",
                    help="the guest's RAM, as QEMU's -m gives it (256M, 1G; MiB without a "
-                   "unit): 16M to 1022M in steps of 2M (default 1022M: 1 GiB less the "
-                   "shim's 2 MiB)")  # fmt: skip
+                   f"unit): {MIN_MEMORY >> 20}M to {MAX_MEMORY >> 20}M in steps of "
+                   f"{MEMORY_GRANULE >> 20}M (default {MAX_MEMORY >> 20}M: "
+                   f"{RAM_SIZE >> 30} GiB less the shim's {SHIM_SIZE >> 20} MiB)")  # fmt: skip
     p.add_argument("--method", choices=("hvc", "smc"), default="hvc",
                    help="the PSCI/SMCCC conduit the device tree names (default hvc)")  # fmt: skip
     p.add_argument("--module", type=Path, action="append", default=[], metavar="FILE",
@@ -222,8 +242,9 @@ def register(sub: Any) -> None:
                    "--kernel-addr")  # fmt: skip
     p.add_argument("--kernel-addr", type=number(64), metavar="ADDR",
                    help="load a raw binary --kernel at ADDR and enter it there: at or "
-                   "above 0x40100000 (QEMU keeps its device tree in RAM's first MiB; "
-                   "0x40200000, where an Image goes, suits a relocatable test kernel)")  # fmt: skip
+                   f"above {QEMU_DTB_END:#x} (QEMU keeps its device tree in RAM's first MiB; "
+                   f"{KERNEL_ADDR:#x}, where an Image goes, suits a relocatable test "
+                   "kernel)")  # fmt: skip
     p.add_argument("--headers", type=Path, metavar="DIR",
                    help="that kernel's kbuild headers, for building modules")  # fmt: skip
     p.add_argument("--initrd", type=Path, metavar="FILE",

@@ -14,15 +14,26 @@ from typing import Any, NoReturn
 
 from ..limits import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_TIMEOUT, MAX_INSTRUCTIONS, MAX_TIMEOUT
 from ..model import DEFAULT_PERSONA, PERSONAS_BY_NAME
+from ..outcome import (  # every command's exit statuses, from one place
+    EXIT_GUEST_FAILED as EXIT_GUEST_FAILED,
+)
+from ..outcome import (
+    EXIT_INTERNAL as EXIT_INTERNAL,
+)
+from ..outcome import (
+    EXIT_INTERRUPTED as EXIT_INTERRUPTED,
+)
+from ..outcome import (
+    EXIT_OK as EXIT_OK,
+)
+from ..outcome import (
+    EXIT_OUTPUT as EXIT_OUTPUT,
+)
+from ..outcome import (
+    EXIT_USAGE as EXIT_USAGE,
+)
 
-EXIT_GUEST_FAILED = 125
-EXIT_INTERNAL = 70  # EX_SOFTWARE
-EXIT_OUTPUT = 74  # EX_IOERR: the report could not be written
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 FORMATS_CHOICES = ("auto", "ftrace", "jsonl", "csv", "run")  # gunyah.trace.FORMATS
-
-EXIT_OK = 0
-EXIT_USAGE = 2
 
 
 class UsageError(Exception):

@@ -12,9 +12,11 @@ from .. import render
 from ..conduit import Kind
 from ..guest.references import DEFAULT_REFERENCE, REFERENCES
 from ..model import PERSONAS, PERSONAS_BY_NAME
+from ..outcome import EXIT_FAILED_ROWS
 from .common import (
     EXIT_GUEST_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     UsageError,
     add_json,
     add_limits,
@@ -65,7 +67,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"{args.junit}: cannot write the report: {e.strerror or e}") from None
     emit(args, data, render.matrix(data))
-    return EXIT_OK if m.passed else 1
+    return EXIT_OK if m.passed else EXIT_FAILED_ROWS
 
 
 def _kernel_rows(args: argparse.Namespace, personas: list[Any]) -> list[Any] | None:
@@ -105,8 +107,9 @@ def register(sub: Any) -> None:
         "that reports its verdict by exit status (0 supported, 1 not-gunyah, 3 "
         "unsupported-api); without it the built-in Python driver and the built-in AArch64 "
         "guest are checked. With --kernel, a real arm64 kernel boots once per persona in "
-        "QEMU (see 'gunyah boot') and a kernel module gives the verdict. Exit status: 0 "
-        "every row passes, 1 some row fails, 2 bad usage, 125 the kernel cannot boot here.",
+        "QEMU (see 'gunyah boot') and a kernel module gives the verdict. Exit status: "
+        f"{EXIT_OK} every row passes, {EXIT_FAILED_ROWS} some row fails, {EXIT_USAGE} bad "
+        f"usage, {EXIT_GUEST_FAILED} the kernel cannot boot here.",
     )
     p.add_argument("guest", nargs="?", metavar="GUEST", help="the guest program to check")
     p.add_argument(

@@ -12,6 +12,7 @@ from ..limits import MAX_STACK
 from ..model import Hypervisor
 from .common import (
     EXIT_GUEST_FAILED,
+    EXIT_USAGE,
     UsageError,
     add_json,
     add_limits,
@@ -74,9 +75,9 @@ def register(sub: Any) -> None:
         description="Run a static AArch64 ELF (or, with --raw ADDR, a raw binary) on an "
         "emulated CPU at EL1. Every HVC/SMC it executes goes to the hypervisor model; "
         "BRK #0 ends the run with exit status X0, and Arm semihosting serves console "
-        "output and exit. Exit status: the guest's own when it stopped itself (125 when "
-        "that is outside 0..255), 125 when it faulted or ran out of budget or time, 2 for "
-        "bad usage.",
+        "output and exit. Exit status: the guest's own when it stopped itself "
+        f"({EXIT_GUEST_FAILED} when that is outside 0..255), {EXIT_GUEST_FAILED} when it "
+        f"faulted or ran out of budget or time, {EXIT_USAGE} for bad usage.",
     )
     p.add_argument("guest", metavar="GUEST", help="the guest program")
     add_persona(p)

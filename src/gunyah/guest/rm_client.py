@@ -12,13 +12,13 @@ from typing import Any
 from ..abi import hvc, rm
 from ..abi.calls import native_imm
 from ..abi.devicetree import RM_LINK
+from ..abi.msgqueue import PUSH
 from ..conduit import FlatMemory
 from ..model import Hypervisor
 
 TX_CAP, RX_CAP = RM_LINK.tx_cap, RM_LINK.rx_cap
 SEND = native_imm(hvc.BY_NAME["msgqueue_send"].number)
 RECEIVE = native_imm(hvc.BY_NAME["msgqueue_receive"].number)
-PUSH = 1
 MAX_POLLS = 4 * (rm.MAX_FRAGMENTS + 1)  # more than any one reply's messages
 
 

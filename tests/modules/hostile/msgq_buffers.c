@@ -15,7 +15,10 @@
 
 #define MSGQ_SEND 0xc600801bU
 #define MSGQ_RECV 0xc600801cU
-#define SHIM_MAILBOXES 0x7ff10000UL
+/* The shim's mailboxes: the test gives them from the boot's layout
+ * (gunyah/boot/layout.py). */
+static ulong mailboxes;
+module_param(mailboxes, ulong, 0);
 
 static void report(const char *what, struct arm_smccc_res *res)
 {
@@ -30,13 +33,17 @@ static int __init msgq_buffers_init(void)
 	u8 *reply = kzalloc(240, GFP_KERNEL);
 	u8 text[8];
 
-	if (!msg || !reply)
-		return -ENOMEM;
+	if (!mailboxes || !msg || !reply) {
+		pr_info("hostile-msgq: %s\n", mailboxes ? "out of memory" : "give mailboxes=");
+		kfree(msg);
+		kfree(reply);
+		return mailboxes ? -ENOMEM : -EINVAL;
+	}
 	arm_smccc_1_1_hvc(MSGQ_SEND, 0, 8, 0, 1, 0, &res);
 	report("send-null", &res);
 	arm_smccc_1_1_hvc(MSGQ_SEND, 0, 8, 0x1000, 1, 0, &res);
 	report("send-user", &res);
-	arm_smccc_1_1_hvc(MSGQ_SEND, 0, 8, SHIM_MAILBOXES, 1, 0, &res);
+	arm_smccc_1_1_hvc(MSGQ_SEND, 0, 8, mailboxes, 1, 0, &res);
 	report("send-shim", &res);
 	arm_smccc_1_1_hvc(MSGQ_SEND, 0, ~0UL, (uintptr_t)msg, 1, 0, &res);
 	report("send-huge", &res);
@@ -50,7 +57,7 @@ static int __init msgq_buffers_init(void)
 	report("receive-into-text", &res);
 	pr_info("hostile-msgq: text %s\n",
 		memcmp(text, (void *)msgq_buffers_init, sizeof(text)) ? "changed" : "unchanged");
-	arm_smccc_1_1_hvc(MSGQ_RECV, 1, SHIM_MAILBOXES, 240, 0, 0, &res);
+	arm_smccc_1_1_hvc(MSGQ_RECV, 1, mailboxes, 240, 0, 0, &res);
 	report("receive-into-shim", &res);
 	arm_smccc_1_1_hvc(MSGQ_RECV, 1, (uintptr_t)reply, 240, 0, 0, &res);
 	report("receive", &res);

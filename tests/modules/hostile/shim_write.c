@@ -10,14 +10,22 @@
 #include <linux/kernel.h>
 #include <linux/module.h>
 
-#define SHIM_BASE 0x7fe00000UL
-#define SHIM_MAILBOXES 0x7ff10000UL
+/* Where the shim's mailboxes and code are: the test gives them from the
+ * boot's layout (gunyah/boot/layout.py). */
+static ulong mailboxes, shim_base;
+module_param(mailboxes, ulong, 0);
+module_param_named(shim, shim_base, ulong, 0);
 
 static int __init shim_write_init(void)
 {
-	void __iomem *box = ioremap(SHIM_MAILBOXES, 0x1000);
-	void __iomem *shim = ioremap(SHIM_BASE, 0x1000);
+	void __iomem *box, *shim;
 
+	if (!mailboxes || !shim_base) {
+		pr_info("hostile-shim-write: give mailboxes= and shim=\n");
+		return -EINVAL;
+	}
+	box = ioremap(mailboxes, 0x1000);
+	shim = ioremap(shim_base, 0x1000);
 	if (!box || !shim) {
 		pr_info("hostile-shim-write: ioremap failed\n");
 		return -ENOMEM;

@@ -1,7 +1,7 @@
 /* The EL2 shim: it puts the kernel at EL1 behind a stage-2 map that holds
  * the guest's RAM and QEMU's devices and nothing of the shim's, and forwards
  * every HVC and SMC the kernel makes to the hypervisor model on the host,
- * through the calling vCPU's mailbox in shared memory (shim.h); then it does
+ * through the calling vCPU's mailbox in shared memory (layout.h); then it does
  * what the model asks: resume with its registers, start a vCPU, power one
  * off, power the machine off or reset it (the last four through QEMU's own
  * PSCI, which an SMC from EL2 reaches). A guest access outside its map gets
@@ -10,7 +10,7 @@
  * nothing could ever wake the vCPU, so a guest that has stopped for good
  * ends the boot at once.
  * It saves no FP state: built without FP/SIMD (toolchain.NO_FP). */
-#include "shim.h"
+#include "layout.h"   /* generated from gunyah/boot/layout.py */
 
 #define EC_WFX      0x01
 #define EC_IABT_LOW 0x20

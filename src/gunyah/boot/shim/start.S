@@ -4,7 +4,7 @@
  * it to EL1 through enter_el1. A synchronous exception from EL1 saves
  * x0..x30 on the stack and calls shim_trap with the frame; every other
  * vector is a fault. */
-#include "shim.h"
+#include "layout.h"   /* generated from gunyah/boot/layout.py */
 
     .section .text.start, "ax"
     .global _start

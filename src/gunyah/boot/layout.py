@@ -1,0 +1,316 @@
+"""The boot's memory map and the records the shim shares with the host, declared
+once: the shim (shim/shim.c, shim/start.S, shim/shim.ld), the compiled serving loop
+(_mailbox.c) and the Python side (channel.py, machine.py) all take them from
+here.
+
+Why one declaration: the shim and the host are two programs that meet in the
+shim's memory, and a word that one of them puts in a different place from the
+other is a silent wrong answer. The C side gets its copy from `c_header()`,
+written to shim/layout.h, and the shim's link address from `linker_script()`
+to shim/layout.ld (`python -m gunyah.boot.layout`, which
+`python -m gunyah.toolchain` runs before it rebuilds the shim); they are in
+the tree so that installing builds _mailbox.c without a generation step, and a
+test fails when one is stale.
+
+Where things are (QEMU's `virt` machine, docs/boot.md sections 2 and 3):
+1 GiB of RAM at RAM_BASE, the shim in its top 2 MiB, which the guest's stage-2
+map leaves out. In those 2 MiB: the shim's code, data and stacks, then the
+host's configuration block, then one mailbox a vCPU. `REGIONS` lists them;
+what hosting more VMs adds (per-VM contexts, stage-2 tables, a vGIC's state)
+is one more region here, and the test that they do not overlap holds it.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..conduit import NUM_REGS  # X0..X17 each way: the trap's registers
+
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+
+# QEMU virt's RAM and devices (hw/arm/virt.c, base_memmap; highmem=off keeps
+# every device below 4 GiB, where the shim's 32-bit stage-2 map reaches)
+RAM_BASE = 0x4000_0000
+RAM_SIZE = 1 << 30
+GUEST_DEVICES_END = RAM_BASE  # the guest's device window: every device below its RAM
+GICD_BASE = 0x0800_0000  # the GICv2 distributor
+GICC_BASE = 0x0801_0000  # and CPU interface
+UART_BASE = 0x0900_0000  # the PL011
+FW_CFG_PAGE = 0x0902_0000  # fw_cfg: its DMA interface writes physical memory, the shim's too
+
+# The shim's 2 MiB at the top of RAM
+SHIM_SIZE = 2 << 20
+SHIM_BASE = RAM_BASE + RAM_SIZE - SHIM_SIZE
+SHIM_CONFIG = SHIM_BASE + 0x10_0000  # the host's configuration block
+CONFIG_SIZE = 0x1_0000
+SHIM_MAILBOXES = SHIM_CONFIG + CONFIG_SIZE  # struct mailbox, one per vCPU
+MAILBOX_SIZE = 0x400
+# At most 8 vCPUs: the virt machine's GICv2 has 8 CPU interfaces, and QEMU
+# refuses `-smp 9` for it ("exceeds max CPUs supported by machine 'mach-virt'
+# (8)"). The shim's slots and stacks, the mailboxes and the compiled loop's
+# arrays are all sized by this one number.
+MAX_CPUS = 8
+SHIM_STACK = 0x4000  # per vCPU, and one more for the boot CPU's start
+FRAME_SIZE = 32 * 8  # an exception frame on the shim's stack: x0..x30 and a pad
+CONFIG_MAGIC = 0x3230474643485947  # "GYHCFG02" little-endian
+
+# The guest's RAM: from RAM_BASE up to the shim, mapped in 2 MiB blocks
+MAX_MEMORY = SHIM_BASE - RAM_BASE  # the most a guest is given, and the default
+MIN_MEMORY = 16 << 20
+MEMORY_GRANULE = 2 << 20
+# A Linux Image loads at the first 2 MiB boundary above RAM's first MiB,
+# where QEMU without -kernel keeps its own device tree (Linux's
+# Documentation/arch/arm64/booting.rst: an Image is placed 2 MiB aligned)
+KERNEL_ADDR = RAM_BASE + 0x20_0000
+QEMU_DTB_END = RAM_BASE + 0x10_0000
+
+
+@dataclass(frozen=True)
+class Region:
+    """A range of the shim's memory that has one use."""
+
+    name: str
+    start: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+REGIONS = (
+    Region("code, data and stacks", SHIM_BASE, SHIM_CONFIG - SHIM_BASE),
+    Region("configuration", SHIM_CONFIG, CONFIG_SIZE),
+    Region("mailboxes", SHIM_MAILBOXES, MAX_CPUS * MAILBOX_SIZE),
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A member of a shared struct: `words` 64-bit words, or a struct of them."""
+
+    name: str
+    comment: str = ""
+    words: int = 1
+    array: bool = False  # declared as name[words]
+    struct: Record | None = None
+    volatile: bool = False
+
+    @property
+    def size_words(self) -> int:
+        return self.struct.words if self.struct is not None else self.words
+
+
+@dataclass(frozen=True)
+class Record:
+    """A struct both sides read, all 64-bit little-endian words."""
+
+    name: str
+    comment: str
+    fields: tuple[Field, ...]
+
+    @property
+    def words(self) -> int:
+        return sum(f.size_words for f in self.fields)
+
+    def offset(self, name: str) -> int:
+        """The word index of field `name` from the struct's first word."""
+        at = 0
+        for f in self.fields:
+            if f.name == name:
+                return at
+            at += f.size_words
+        raise KeyError(name)
+
+    def format(self) -> struct.Struct:
+        return struct.Struct(f"<{self.words}Q")
+
+
+_CONFIG_WHY = "Written by the host at SHIM_CONFIG before the CPUs start."
+SHIM_CONFIG_RECORD = Record("shim_config", _CONFIG_WHY, (
+    Field("magic", "CONFIG_MAGIC"),
+    Field("kernel_entry", "the kernel Image's first instruction"),
+    Field("dtb", "the device tree, for x0"),
+    Field("cpus", "vCPUs in the VM"),
+    Field("ram_base", "the guest's RAM, 2 MiB aligned, below 4 GiB"),
+    Field("ram_end"),
+))  # fmt: skip
+
+REQUEST = Record("request", "One trapped call, shim -> host.", (
+    Field("cpu"),
+    Field("kind", "REQ_*"),
+    Field("imm", "the immediate; for REQ_FAULT, 1 when it was at EL2"),
+    Field("pc", "the trapping instruction"),
+    Field("esr"),
+    Field("far"),
+    Field("x", "REQ_RESULT: x[0] is what the guest received", NUM_REGS, array=True),
+))  # fmt: skip
+
+RESPONSE = Record("response", "The answer, host -> shim.", (
+    Field("action", "ACT_*"),
+    Field("target", "ACT_CPU_ON: the vCPU index to start"),
+    Field("mpidr", "ACT_CPU_ON: its MPIDR"),
+    Field("entry", "ACT_CPU_ON: where it starts at EL1"),
+    Field("context", "ACT_CPU_ON: its x0"),
+    Field("pad"),
+    Field("x", "", NUM_REGS, array=True),
+))  # fmt: skip
+
+TRANSLATION = Record(
+    "translation",
+    "The calling vCPU's EL1 translation at the trap, shim -> host: what the\n"
+    "host needs to follow a guest virtual address (a message queue's buffer)\n"
+    "through the guest's own page tables, which lie in RAM it maps.",
+    (Field("sctlr", "SCTLR_EL1"), Field("tcr", "TCR_EL1"), Field("ttbr0", "TTBR0_EL1"),
+     Field("ttbr1", "TTBR1_EL1")),
+)  # fmt: skip
+
+MAILBOX = Record(
+    "mailbox",
+    "A vCPU's mailbox in the shim's memory, which the host maps too (the\n"
+    "guest's RAM is a shared memory file) and the guest cannot reach (it is\n"
+    "outside its stage-2 map). The shim writes a request, then bumps req_seq;\n"
+    "the host answers, then sets resp_seq to it. Nothing else passes between\n"
+    "them: no doorbell, no host file, no semihosting.",
+    (
+        Field("req_seq", volatile=True),
+        Field("resp_seq", volatile=True),
+        Field("pad", "", 2, array=True),
+        Field("req", struct=REQUEST),
+        Field("resp", struct=RESPONSE),
+        Field("mmu", "written with each HVC or SMC request", struct=TRANSLATION),
+    ),
+)
+
+RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, MAILBOX)
+
+# The request's kinds (shim -> host). REQ_RESULT follows an ACT_CPU_ON: how
+# carrying it out went. REQ_WAIT: the vCPU waits in WFI with nothing that could
+# wake it (no armed timer, no interrupt the GIC would pass on but another
+# vCPU's); REQ_WOKE: it woke all the same (another vCPU changed that).
+REQ_HVC, REQ_SMC, REQ_FAULT, REQ_RESULT, REQ_WAIT, REQ_WOKE = range(6)
+REQUESTS = {"REQ_HVC": REQ_HVC, "REQ_SMC": REQ_SMC, "REQ_FAULT": REQ_FAULT,
+            "REQ_RESULT": REQ_RESULT, "REQ_WAIT": REQ_WAIT, "REQ_WOKE": REQ_WOKE}  # fmt: skip
+# The response's actions (host -> shim), by the model's action kind (None: resume)
+ACT_RESUME, ACT_CPU_ON, ACT_CPU_OFF, ACT_SYSTEM_OFF, ACT_SYSTEM_RESET = range(5)
+ACTIONS = {None: ACT_RESUME, "cpu_on": ACT_CPU_ON, "cpu_off": ACT_CPU_OFF,
+           "system_off": ACT_SYSTEM_OFF, "system_reset": ACT_SYSTEM_RESET}  # fmt: skip
+
+# Derived: the Python side's view of the same records
+CONFIG = SHIM_CONFIG_RECORD.format()
+RECORD = REQUEST.format()  # a request and a response are the same size
+HEADER_WORDS = REQUEST.offset("x")
+MAILBOX_REQ_SEQ = MAILBOX.offset("req_seq")  # word indexes in a mailbox
+MAILBOX_RESP_SEQ = MAILBOX.offset("resp_seq")
+MAILBOX_REQ = MAILBOX.offset("req")
+MAILBOX_RESP = MAILBOX.offset("resp")
+MAILBOX_MMU = MAILBOX.offset("mmu")
+
+_DEFINES = (
+    ("RAM_BASE", RAM_BASE, "QEMU virt's RAM"),
+    ("RAM_SIZE", RAM_SIZE, ""),
+    ("SHIM_BASE", SHIM_BASE, "the top 2 MiB of RAM, outside the guest's stage-2 map"),
+    ("SHIM_CONFIG", SHIM_CONFIG, "the host's configuration block"),
+    ("SHIM_MAILBOXES", SHIM_MAILBOXES, "struct mailbox, one per vCPU"),
+    ("MAILBOX_SIZE", MAILBOX_SIZE, ""),
+    ("SHIM_MAX_CPUS", MAX_CPUS, "the virt machine's GICv2 serves 8 CPUs"),
+    ("SHIM_STACK", SHIM_STACK, "per vCPU"),
+    ("FRAME_SIZE", FRAME_SIZE, "x0..x30 and a pad"),
+    ("GUEST_DEVICES_END", GUEST_DEVICES_END, "the guest's devices: all below it but fw_cfg"),
+    ("FW_CFG_PAGE", FW_CFG_PAGE, "its DMA interface writes physical memory"),
+    ("UART_BASE", UART_BASE, "PL011: the shim's last words before any guest runs"),
+    ("GICD_BASE", GICD_BASE, "the virt machine's GICv2: distributor"),
+    ("GICC_BASE", GICC_BASE, "and CPU interface"),
+    ("NUM_REGS", NUM_REGS, "X0..X17 each way"),
+    ("RECORD_HEADER_WORDS", HEADER_WORDS, "a request's or response's words before x[]"),
+    ("RECORD_WORDS", REQUEST.words, ""),
+    ("MAILBOX_REQ_SEQ", MAILBOX_REQ_SEQ, "word indexes in struct mailbox"),
+    ("MAILBOX_RESP_SEQ", MAILBOX_RESP_SEQ, ""),
+    ("MAILBOX_REQ", MAILBOX_REQ, ""),
+    ("MAILBOX_RESP", MAILBOX_RESP, ""),
+    ("MAILBOX_MMU", MAILBOX_MMU, ""),
+)
+
+
+def _comment(text: str, indent: str = "") -> list[str]:
+    lines = text.splitlines()
+    if len(lines) == 1:
+        return [f"{indent}/* {lines[0]} */"]
+    return [f"{indent}/* {lines[0]}", *(f"{indent} * {ln}" for ln in lines[1:]), f"{indent} */"]
+
+
+def _struct(record: Record) -> list[str]:
+    out = _comment(record.comment) + [f"struct {record.name} {{"]
+    for f in record.fields:
+        kind = f"struct {f.struct.name}" if f.struct is not None else "uint64_t"
+        decl = f"{'volatile ' if f.volatile else ''}{kind} {f.name}"
+        decl += f"[{f.words}];" if f.array else ";"
+        out.append(f"    {decl:<28} /* {f.comment} */" if f.comment else f"    {decl}")
+    out.append("};")
+    return out
+
+
+def _enum(names: dict[str, int]) -> str:
+    return "enum { " + ", ".join(f"{k} = {v}" for k, v in names.items()) + " };"
+
+
+def c_header() -> str:
+    """shim/layout.h: the layout and the records, for C and assembly."""
+    out = [
+        "/* Written by gunyah.boot.layout (python -m gunyah.boot.layout); do not edit. */",
+        "#ifndef GUNYAH_BOOT_LAYOUT_H",
+        "#define GUNYAH_BOOT_LAYOUT_H",
+        "",
+    ]
+    for name, value, comment in _DEFINES:
+        line = f"#define {name:<20} {value:#x}" if value >= 4096 else f"#define {name:<20} {value}"
+        out.append(f"{line:<40} /* {comment} */" if comment else line)
+    out += [
+        f"#define CONFIG_MAGIC         {CONFIG_MAGIC:#x}ull",
+        "",
+        "#ifndef __ASSEMBLER__",
+        "#include <stdint.h>",
+        "",
+    ]
+    for record in RECORDS:
+        out += [*_struct(record), ""]
+    out += [_enum(REQUESTS), _enum({f"ACT_{k or 'resume'}".upper(): v for k, v in ACTIONS.items()})]
+    out.append("")
+    for record in RECORDS:
+        out.append(f"_Static_assert(sizeof(struct {record.name}) == {8 * record.words}, "
+                   f"\"struct {record.name}\");")  # fmt: skip
+    for name, field in (("REQ_SEQ", "req_seq"), ("RESP_SEQ", "resp_seq"), ("REQ", "req"),
+                        ("RESP", "resp"), ("MMU", "mmu")):  # fmt: skip
+        out.append(f"_Static_assert(__builtin_offsetof(struct mailbox, {field}) == "
+                   f"8 * MAILBOX_{name}, \"mailbox.{field}\");")  # fmt: skip
+    out += ["#endif", "#endif", ""]
+    return "\n".join(out)
+
+
+def linker_script() -> str:
+    """shim/layout.ld: where the shim links (shim.ld includes it)."""
+    return (
+        "/* Written by gunyah.boot.layout (python -m gunyah.boot.layout); do not edit. */\n"
+        f"SHIM_BASE = {SHIM_BASE:#x};\n"
+    )
+
+
+def generated() -> dict[str, str]:
+    """Each generated file's name in shim/ and the text it must hold."""
+    return {"layout.h": c_header(), "layout.ld": linker_script()}
+
+
+def write_generated(directory: Path = SHIM_DIR) -> list[Path]:
+    """(Re)write the generated files from this declaration."""
+    written = []
+    for name, text in generated().items():
+        (directory / name).write_text(text)
+        written.append(directory / name)
+    return written
+
+
+if __name__ == "__main__":
+    print(*write_generated(Path(sys.argv[1]) if len(sys.argv) > 1 else SHIM_DIR), sep="\n")

@@ -1,0 +1,104 @@
+/* Written by gunyah.boot.layout (python -m gunyah.boot.layout); do not edit. */
+#ifndef GUNYAH_BOOT_LAYOUT_H
+#define GUNYAH_BOOT_LAYOUT_H
+
+#define RAM_BASE             0x40000000  /* QEMU virt's RAM */
+#define RAM_SIZE             0x40000000
+#define SHIM_BASE            0x7fe00000  /* the top 2 MiB of RAM, outside the guest's stage-2 map */
+#define SHIM_CONFIG          0x7ff00000  /* the host's configuration block */
+#define SHIM_MAILBOXES       0x7ff10000  /* struct mailbox, one per vCPU */
+#define MAILBOX_SIZE         1024
+#define SHIM_MAX_CPUS        8           /* the virt machine's GICv2 serves 8 CPUs */
+#define SHIM_STACK           0x4000      /* per vCPU */
+#define FRAME_SIZE           256         /* x0..x30 and a pad */
+#define GUEST_DEVICES_END    0x40000000  /* the guest's devices: all below it but fw_cfg */
+#define FW_CFG_PAGE          0x9020000   /* its DMA interface writes physical memory */
+#define UART_BASE            0x9000000   /* PL011: the shim's last words before any guest runs */
+#define GICD_BASE            0x8000000   /* the virt machine's GICv2: distributor */
+#define GICC_BASE            0x8010000   /* and CPU interface */
+#define NUM_REGS             18          /* X0..X17 each way */
+#define RECORD_HEADER_WORDS  6           /* a request's or response's words before x[] */
+#define RECORD_WORDS         24
+#define MAILBOX_REQ_SEQ      0           /* word indexes in struct mailbox */
+#define MAILBOX_RESP_SEQ     1
+#define MAILBOX_REQ          4
+#define MAILBOX_RESP         28
+#define MAILBOX_MMU          52
+#define CONFIG_MAGIC         0x3230474643485947ull
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+/* Written by the host at SHIM_CONFIG before the CPUs start. */
+struct shim_config {
+    uint64_t magic;              /* CONFIG_MAGIC */
+    uint64_t kernel_entry;       /* the kernel Image's first instruction */
+    uint64_t dtb;                /* the device tree, for x0 */
+    uint64_t cpus;               /* vCPUs in the VM */
+    uint64_t ram_base;           /* the guest's RAM, 2 MiB aligned, below 4 GiB */
+    uint64_t ram_end;
+};
+
+/* One trapped call, shim -> host. */
+struct request {
+    uint64_t cpu;
+    uint64_t kind;               /* REQ_* */
+    uint64_t imm;                /* the immediate; for REQ_FAULT, 1 when it was at EL2 */
+    uint64_t pc;                 /* the trapping instruction */
+    uint64_t esr;
+    uint64_t far;
+    uint64_t x[18];              /* REQ_RESULT: x[0] is what the guest received */
+};
+
+/* The answer, host -> shim. */
+struct response {
+    uint64_t action;             /* ACT_* */
+    uint64_t target;             /* ACT_CPU_ON: the vCPU index to start */
+    uint64_t mpidr;              /* ACT_CPU_ON: its MPIDR */
+    uint64_t entry;              /* ACT_CPU_ON: where it starts at EL1 */
+    uint64_t context;            /* ACT_CPU_ON: its x0 */
+    uint64_t pad;
+    uint64_t x[18];
+};
+
+/* The calling vCPU's EL1 translation at the trap, shim -> host: what the
+ * host needs to follow a guest virtual address (a message queue's buffer)
+ * through the guest's own page tables, which lie in RAM it maps.
+ */
+struct translation {
+    uint64_t sctlr;              /* SCTLR_EL1 */
+    uint64_t tcr;                /* TCR_EL1 */
+    uint64_t ttbr0;              /* TTBR0_EL1 */
+    uint64_t ttbr1;              /* TTBR1_EL1 */
+};
+
+/* A vCPU's mailbox in the shim's memory, which the host maps too (the
+ * guest's RAM is a shared memory file) and the guest cannot reach (it is
+ * outside its stage-2 map). The shim writes a request, then bumps req_seq;
+ * the host answers, then sets resp_seq to it. Nothing else passes between
+ * them: no doorbell, no host file, no semihosting.
+ */
+struct mailbox {
+    volatile uint64_t req_seq;
+    volatile uint64_t resp_seq;
+    uint64_t pad[2];
+    struct request req;
+    struct response resp;
+    struct translation mmu;      /* written with each HVC or SMC request */
+};
+
+enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5 };
+enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
+
+_Static_assert(sizeof(struct shim_config) == 48, "struct shim_config");
+_Static_assert(sizeof(struct request) == 192, "struct request");
+_Static_assert(sizeof(struct response) == 192, "struct response");
+_Static_assert(sizeof(struct translation) == 32, "struct translation");
+_Static_assert(sizeof(struct mailbox) == 448, "struct mailbox");
+_Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
+_Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");
+_Static_assert(__builtin_offsetof(struct mailbox, req) == 8 * MAILBOX_REQ, "mailbox.req");
+_Static_assert(__builtin_offsetof(struct mailbox, resp) == 8 * MAILBOX_RESP, "mailbox.resp");
+_Static_assert(__builtin_offsetof(struct mailbox, mmu) == 8 * MAILBOX_MMU, "mailbox.mmu");
+#endif
+#endif
