@@ -19,6 +19,9 @@ SHIM_DIR = Path(__file__).resolve().parent / "boot" / "shim"
 SHIM_ELF = SHIM_DIR / "shim.elf"
 PROBE_DIR = Path(__file__).resolve().parent / "probe"
 ACTIVE_ELF = PROBE_DIR / "active.elf"
+VMM_DIR = Path(__file__).resolve().parent / "vmm"
+VMM_ELF = VMM_DIR / "vmm.elf"
+VMM_UAPI_HEADER = VMM_DIR / "gunyah_uapi.h"  # written from gunyah.abi.vm_manager
 # Code that must not touch FP/SIMD registers (they are the guest's, and it
 # saves none): the features off, since zig's clang ignores -mgeneral-regs-only.
 NO_FP = "-neon-fp_armv8"
@@ -83,6 +86,20 @@ def build_active(output: Path = ACTIVE_ELF) -> Path:
     return build([PROBE_DIR / "active.c"], output, ("-Wl,-e,_start", "-Os", *c_defines()))
 
 
+def write_uapi_header(output: Path = VMM_UAPI_HEADER) -> Path:
+    """(Re)write the /dev/gunyah UAPI header our VMM and our module include."""
+    from .abi.vm_manager import c_header
+
+    output.write_text(c_header())
+    return output
+
+
+def build_vmm(output: Path = VMM_ELF) -> Path:
+    """(Re)build our VMM (`vmm IMAGE DTB [MEM_SIZE]`), a static Linux
+    executable that runs a VM through /dev/gunyah in a booted primary."""
+    return build([VMM_DIR / "vmm.c"], output, ("-Wl,-e,_start", "-Os", f"-I{VMM_DIR}"))
+
+
 if __name__ == "__main__":
     from .boot.layout import write_generated
 
@@ -90,3 +107,5 @@ if __name__ == "__main__":
     print(build_builtin())
     print(build_shim())
     print(build_active())
+    print(write_uapi_header())
+    print(build_vmm())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,21 +76,52 @@ while read -r m args; do
         judge=0
     fi
 done < /modules/order
-{capture}echo "{done}"
+{run}{capture}echo "{done}"
 $B poweroff -f
 """
 
 
-def init_script(nonce: str, judge: bool, capture: bool, active: bool = False) -> str:
-    """/init for one boot: insert the modules, report the judged one's
-    verdict with the nonce, send the capture if asked (with the active check's
-    answers if asked), power off."""
+# The user's command (`--run`), from a file of its own so that nothing in it
+# is read as part of init, under busybox's sh with its applets on PATH.
+RUN_SCRIPT = "run.sh"
+RAN = f"{MARK} run exited "
+_RUN = f"""$B mkdir -p /tmp
+$B --install -s /bin
+PATH=/bin TMPDIR=/tmp $B sh /{RUN_SCRIPT}
+echo "{RAN}$?"
+"""
+MAX_FILE = 128 << 20  # bytes of one file put into the initramfs
+MAX_FILES = 64
+_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}")
+# what our init and its archive hold: a user's file may not replace or shadow them
+_RESERVED = ("init", "bin", "dev", "proc", "sys", "modules", "collector.sh", "active.elf",
+             RUN_SCRIPT)  # fmt: skip
+
+
+def file_path(dest: str) -> str:
+    """A user's file's place in the archive (`--initramfs-file SRC:DEST`): an
+    absolute path of at most 8 plain names, none of ours; ValueError if not."""
+    parts = dest.split("/")
+    if (not dest.startswith("/") or not 2 <= len(parts) <= 9
+            or not all(_PART.fullmatch(p) for p in parts[1:])):  # fmt: skip
+        raise ValueError(f"{dest!r}: give an absolute path of plain names (letters, digits, "
+                         "._+-; at most 8 deep), such as /vmm or /vm/image")  # fmt: skip
+    if parts[1] in _RESERVED or parts[1] == "tmp":
+        raise ValueError(f"{dest!r}: /{parts[1]} is our init's; put your files elsewhere")
+    return "/".join(parts[1:])
+
+
+def init_script(nonce: str, judge: bool, capture: bool, active: bool = False,
+                run: bool = False) -> str:  # fmt: skip
+    """/init for one boot: insert the modules, run the user's command if
+    asked, report the judged one's verdict with the nonce, send the capture if
+    asked (with the active check's answers if asked), power off."""
     begin, end = capture_markers(nonce)
     gather = _CAPTURE.format(begin=begin, end=end, active=_ACTIVE if active else "")
     return _INIT.format(
         judge=int(judge), loaded=LOADED, failed=FAILED, verdict=VERDICT,
         prefix=verdict_prefix(nonce), none=NO_VERDICT, done=INIT_DONE,
-        capture=gather if capture else "",
+        capture=gather if capture else "", run=_RUN if run else "",
     )  # fmt: skip
 
 
@@ -128,13 +160,30 @@ def build(
     judge: bool = True,
     capture: bool = False,
     active: bool = False,
+    files: tuple[tuple[str, bytes], ...] = (),
+    run: str | None = None,
 ) -> bytes:
     """The gzipped archive: /init, /bin/busybox, /dev/console and /modules,
     each module inserted with its `args` (by file name), if any, the first
     judged when `judge`; with `capture`, init also sends what the probe
-    reads, and with `active` as well, runs the probe's active check first."""
+    reads, and with `active` as well, runs the probe's active check first.
+    `files` go in at their absolute paths (file_path), executable; `run`, a
+    shell command, runs after the modules are in."""
     if active and not capture:
         raise ValueError("the active check's answers travel in the capture")
+    if len(files) > MAX_FILES:
+        raise ValueError(f"at most {MAX_FILES} files go into the initramfs")
+    placed = [(file_path(dest), data) for dest, data in files]
+    if len({name for name, _ in placed}) != len(placed):
+        raise ValueError("two files share a place in the initramfs")
+    taken = {name for name, _ in placed}
+    for name, data in placed:
+        if any(f"{other}/" == name[: len(other) + 1] for other in taken):
+            raise ValueError(f"/{name}: another file is in the place of its directory")
+        if len(data) > MAX_FILE:
+            raise ValueError(f"/{name}: over {MAX_FILE >> 20} MiB")
+    if run is not None and ("\0" in run or len(run) > 4096):
+        raise ValueError("the command to run: one text without NUL, at most 4096 characters")
     names = [m.name for m in modules]
     args = args or {}
     if len(set(names)) != len(names):
@@ -147,7 +196,7 @@ def build(
         Entry("bin", stat.S_IFDIR | 0o755),
         Entry("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()),
         Entry("init", stat.S_IFREG | 0o755,
-              init_script(nonce, judge, capture, active).encode()),
+              init_script(nonce, judge, capture, active, run is not None).encode()),
         Entry("collector.sh", stat.S_IFREG | 0o644, collector.script().encode()),
         Entry("modules", stat.S_IFDIR | 0o755),
         Entry("modules/order", stat.S_IFREG | 0o644, _order(names, args)),
@@ -155,4 +204,16 @@ def build(
     if active:
         entries.append(Entry("active.elf", stat.S_IFREG | 0o755, helper_path().read_bytes()))
     entries += [Entry(f"modules/{m.name}", stat.S_IFREG | 0o644, m.read_bytes()) for m in modules]
+    if run is not None:
+        entries.append(Entry(RUN_SCRIPT, stat.S_IFREG | 0o644, (run + "\n").encode()))
+    dirs = {"dev", "proc", "sys", "bin", "modules"}
+    for name, data in placed:
+        parents = name.split("/")[:-1]
+        for i in range(1, len(parents) + 1):
+            d = "/".join(parents[:i])
+            if d in dirs:
+                continue
+            dirs.add(d)
+            entries.append(Entry(d, stat.S_IFDIR | 0o755))
+        entries.append(Entry(name, stat.S_IFREG | 0o755, data))
     return gzip.compress(_newc(entries), compresslevel=1, mtime=0)

@@ -56,6 +56,7 @@ from .options import (
     check_memory,
     judged,
     module_args,
+    read_files,
     read_initrd,
 )
 from .results import BootResult as BootResult
@@ -108,9 +109,9 @@ def boot(
     hyp = Hypervisor(opts.persona, cpus=opts.cpus)
     guest = guest_kernel(parts.image, opts.kernel_addr, KERNEL_ADDR, (QEMU_DTB_END, ram_end))
     if not guest.linux:  # a test kernel: nothing of ours runs in it
-        if opts.modules or opts.capture:
-            raise BadKernel(f"{parts.image} is not a Linux Image: it cannot load modules "
-                            "or send a probe capture")  # fmt: skip
+        if opts.modules or opts.capture or opts.files or opts.run is not None:
+            raise BadKernel(f"{parts.image} is not a Linux Image: it cannot load modules, "
+                            "take files, run a command or send a probe capture")  # fmt: skip
         opts = dataclasses.replace(opts, identify_module=False)
     kos = prepare_modules(opts, parts) if guest.linux else []
     wrapper = qemu.pdeathsig()
@@ -119,9 +120,13 @@ def boot(
     if opts.initrd is not None:
         initrd = read_initrd(opts.initrd)
     elif guest.linux:
-        initrd = initramfs.build(parts.busybox, kos, nonce, module_args(opts),
-                                 judge=judged(opts), capture=opts.capture,
-                                 active=opts.active)  # fmt: skip
+        try:
+            initrd = initramfs.build(parts.busybox, kos, nonce, module_args(opts),
+                                     judge=judged(opts), capture=opts.capture,
+                                     active=opts.active, files=read_files(opts.files),
+                                     run=opts.run)  # fmt: skip
+        except ValueError as e:
+            raise BadKernel(str(e)) from None
     dtb_addr = -(-guest.end // 0x20_0000) * 0x20_0000  # the next 2 MiB boundary
     initrd_addr = dtb_addr + 0x20_0000
     if initrd_addr + len(initrd or b"") > ram_end:
@@ -159,6 +164,9 @@ def boot(
         channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
         memory = BootMemory(ram, RAM_BASE, ram_end, lambda: channel.translation(hyp.cpu))
         hyp.attach_memory(memory)
+        # the RAM is the model's too: the RM's parcels are cut from it and a
+        # secondary VM's vCPU runs in the pages they name
+        hyp.attach_ram(RAM_BASE, memory.ram)
         try:
             result = _run(cmd, fds, channel, opts, kos, nonce, cancel)
             return dataclasses.replace(result, kernel_kind=guest.kind)

@@ -12,6 +12,7 @@ it makes, descriptors included, stays inside the guest's RAM.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from collections.abc import Callable
 
@@ -27,8 +28,16 @@ class BootMemory:
         self.translation = translation  # the calling vCPU's, at its trap
         self._map = mmap.mmap(ram_fd, ram_end - ram_base, offset=0)
 
+    @property
+    def ram(self) -> memoryview:
+        """The whole RAM's bytes, for the model's physical memory."""
+        return memoryview(self._map)
+
     def close(self) -> None:
-        self._map.close()
+        # the model may still hold views of it (a secondary vCPU maps its
+        # pages): then the mapping goes with the last of them
+        with contextlib.suppress(BufferError):
+            self._map.close()
 
     def _descriptor(self, pa: int) -> int | None:
         if pa % 8 or not self.ram_base <= pa <= self.ram_end - 8:

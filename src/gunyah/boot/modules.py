@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,11 +26,14 @@ from .. import abi, smccc
 from ..abi import hvc, msgqueue, rm
 from ..abi.devicetree import RM_LINK
 from ..abi.errors import ERRORS_BY_NAME
+from ..abi.vm_manager import c_header as uapi_header
 from ..guest.driver import TAKEN_UIDS
+from ..model import vcpu_run
 from .kernel import CROSS_COMPILE, SETUP_COMMAND, cache_dir
 
 MODULE_DIR = Path(__file__).resolve().parent / "module"
 IDENTIFY_SOURCE = MODULE_DIR / "gunyah_identify.c"
+VM_MANAGER_SOURCE = MODULE_DIR / "gunyah_vm.c"  # /dev/gunyah, the series' v14 VM manager
 BUILD_TIMEOUT = 300
 MAX_MODULE = 64 << 20
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -41,6 +45,23 @@ _PARAMS = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(=[A-Za-z0-9_.,:/+-]*)?"
 
 class ModuleError(Exception):
     """A module did not build, or cannot be loaded into this kernel."""
+
+
+# what our VM manager asks the RM and hears from it (rm.MESSAGE_IDS' names)
+_VM_MESSAGES = (
+    "VM_ALLOCATE", "VM_DEALLOCATE", "VM_START", "VM_STOP", "VM_RESET", "VM_CONFIG_IMAGE",
+    "VM_INIT", "VM_GET_HYP_RESOURCES", "MEM_SHARE", "MEM_LEND", "MEM_RECLAIM",
+    "NOTIFY_VM_STATUS", "NOTIFY_VM_EXITED", "NOTIFY_MEM_RELEASED",
+)  # fmt: skip
+_RESOURCE = {name: code for code, name in rm.RESOURCE_TYPES.items()}
+_RM_ERRORS = ("NOMEM", "NORESOURCE", "DENIED", "BUSY", "UNIMPLEMENTED")
+
+
+def _hyp_resource_offset(name: str | None) -> int:
+    """Where a field of VM_GET_HYP_RESOURCES' packed entry starts (None: its size)."""
+    fields = [f for f, _ in rm.HYP_RESOURCE]
+    upto = rm.HYP_RESOURCE[: fields.index(name)] if name is not None else rm.HYP_RESOURCE
+    return struct.calcsize("<" + "".join(code for _, code in upto))
 
 
 def abi_header() -> str:
@@ -78,6 +99,28 @@ def abi_header() -> str:
         f"#define GUNYAH_RM_TYPE_REQUEST {rm.TYPE_REQUEST}",
         f"#define GUNYAH_RM_TYPE_REPLY {rm.TYPE_REPLY}",
         f"#define GUNYAH_RM_VM_GET_VMID {rm.MESSAGE_IDS['VM_GET_VMID']:#x}U",
+        f"#define GUNYAH_RM_TYPE_CONTINUATION {rm.TYPE_CONTINUATION}",
+        f"#define GUNYAH_RM_TYPE_NOTIFICATION {rm.TYPE_NOTIFICATION}",
+        f"#define GUNYAH_RM_MAX_FRAGMENTS {rm.MAX_FRAGMENTS}",
+        f"#define GUNYAH_VCPU_RUN {abi.hypercall_id(hvc.BY_NAME['vcpu_run'].number):#x}U",
+    ]
+    lines += [f"#define GUNYAH_RM_{name} {rm.MESSAGE_IDS[name]:#x}U" for name in _VM_MESSAGES]
+    lines += [f"#define GUNYAH_RM_ERROR_{name} {rm.ERROR_CODES[name]:#x}U" for name in _RM_ERRORS]
+    lines += [f"#define GUNYAH_VM_STATE_{name.upper()} {code}"
+              for code, name in rm.VM_STATES.items()]  # fmt: skip
+    lines += [f"#define GUNYAH_EXIT_{name.upper()} {code}" for code, name in rm.EXIT_TYPES.items()]
+    lines += [f"#define GUNYAH_VCPU_STATE_{name.upper()} {code:#x}"
+              for code, name in vcpu_run.STATES.items()]  # fmt: skip
+    lines += [
+        f"#define GUNYAH_VCPU_POWEROFF_EXITED {vcpu_run.POWEROFF_EXITED}",
+        f"#define GUNYAH_ERROR_BUSY {ERRORS_BY_NAME['BUSY'].code}",
+        f"#define GUNYAH_ERROR_MSGQUEUE_FULL {ERRORS_BY_NAME['MSGQUEUE_FULL'].code}",
+        f"#define GUNYAH_RESOURCE_VCPU {_RESOURCE['VIRTUAL_CPU']}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_SIZE {_hyp_resource_offset(None)}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_TYPE {_hyp_resource_offset('resource_type')}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_LABEL {_hyp_resource_offset('label')}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_CAP_ID {_hyp_resource_offset('cap_id')}",
+        f"#define GUNYAH_ERROR_RETRY ({ERRORS_BY_NAME['RETRY'].code})",
         "#endif",
         "",
     ]
@@ -123,14 +166,14 @@ def build(source: Path, headers: Path | None) -> Path:
     except OSError as e:
         raise ModuleError(f"cannot read {source}: {e.strerror}") from None
     header = abi_header()
+    uapi = uapi_header()
     if (
         shutil.which(f"{CROSS_COMPILE}gcc-12") is None
         and shutil.which(f"{CROSS_COMPILE}gcc") is None
     ):
         raise ModuleError(f"the arm64 cross compiler is not installed: run `{SETUP_COMMAND}`")
-    key = hashlib.sha256(
-        b"\0".join([code, header.encode(), str(headers.resolve()).encode(), name.encode()])
-    ).hexdigest()[:24]
+    parts = [code, header.encode(), uapi.encode(), str(headers.resolve()).encode(), name.encode()]
+    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:24]
     cached = cache_dir() / "modules" / key / f"{name}.ko"
     if cached.is_file():
         return cached
@@ -138,6 +181,7 @@ def build(source: Path, headers: Path | None) -> Path:
         work = Path(tmp)
         (work / f"{name}.c").write_bytes(code)
         (work / "gunyah_abi.h").write_text(header)
+        (work / "gunyah_uapi.h").write_text(uapi)
         (work / "Kbuild").write_text(f"obj-m := {name}.o\nccflags-y := -I$(src)\n")
         cmd = ["make", "-s", "-C", str(headers), f"M={work}", "ARCH=arm64",
                f"CROSS_COMPILE={CROSS_COMPILE}", "modules"]  # fmt: skip

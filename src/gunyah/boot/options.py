@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import devicetree, modules
+from . import devicetree, initramfs, modules
 from .layout import MAX_MEMORY, MEMORY_GRANULE, MIN_MEMORY
 
 MAX_INITRD = 256 << 20
@@ -36,6 +36,8 @@ class BootOptions:
     memory: int = MAX_MEMORY  # bytes of RAM the guest is given, from RAM_BASE
     cmdline: str | None = None  # the whole command line, instead of ours
     testdev: bool = False  # QEMU's chr-testdev: the guest's exit status ends QEMU
+    files: tuple[tuple[Path, str], ...] = ()  # (a host file, its path in our initramfs)
+    run: str | None = None  # a shell command our init runs once the modules are in
 
 
 def judged(opts: BootOptions) -> bool:
@@ -50,6 +52,22 @@ def module_args(opts: BootOptions) -> dict[str, str]:
     if opts.identify_module and opts.identify_args:
         args[modules.IDENTIFY_SOURCE.with_suffix(".ko").name] = opts.identify_args
     return args
+
+
+def read_files(files: tuple[tuple[Path, str], ...]) -> tuple[tuple[str, bytes], ...]:
+    """The user's files for our initramfs (`--initramfs-file`), read, bounded;
+    BootError for one that cannot be read or is too big."""
+    out = []
+    for src, dest in files:
+        try:
+            with src.open("rb") as f:
+                data = f.read(initramfs.MAX_FILE + 1)
+        except OSError as e:
+            raise BootError(f"--initramfs-file {src}: {e.strerror}") from None
+        if len(data) > initramfs.MAX_FILE:
+            raise BootError(f"--initramfs-file {src}: over {initramfs.MAX_FILE >> 20} MiB")
+        out.append((dest, data))
+    return tuple(out)
 
 
 def check_initrd(path: Path) -> None:

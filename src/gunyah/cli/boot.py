@@ -93,6 +93,9 @@ def cmd_boot(args: argparse.Namespace) -> int:
         if name not in kos:
             raise UsageError(f"--module-args {name}=...: no --module is named {name}")
         module_args.append((kos[name], params))
+    files = _initramfs_files(args.initramfs_file)
+    if (files or args.run is not None) and args.initrd is not None:
+        raise UsageError("--initramfs-file and --run need our init: they cannot go with --initrd")
     if capture is not None:
         if args.initrd is not None:
             raise UsageError("--capture-probe needs our init: it cannot go with --initrd")
@@ -115,6 +118,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
         memory=args.memory,
         cmdline=args.cmdline,
         testdev=args.testdev,
+        files=files,
+        run=args.run,
     )
     try:
         parts = find_parts(args.kernel, args.headers)
@@ -138,6 +143,30 @@ def cmd_boot(args: argparse.Namespace) -> int:
         if capture is not None and status != EXIT_GUEST_FAILED:
             print(f"probe capture: {capture} (read it with 'gunyah probe --root {capture}')")
     return status
+
+
+def _initramfs_files(texts: list[str]) -> tuple[tuple[Path, str], ...]:
+    """--initramfs-file SRC:DEST, each checked: a readable file and a place
+    of the user's own in the archive, no place twice."""
+    from ..boot.initramfs import MAX_FILES, file_path
+
+    if len(texts) > MAX_FILES:
+        raise UsageError(f"--initramfs-file: at most {MAX_FILES} files")
+    out: list[tuple[Path, str]] = []
+    for text in texts:
+        src, sep, dest = text.rpartition(":")
+        if not sep or not src:
+            raise UsageError(f"--initramfs-file {text!r}: give SRC:DEST, such as ./vmm:/vmm")
+        try:
+            file_path(dest)
+        except ValueError as e:
+            raise UsageError(f"--initramfs-file: {e}") from None
+        if not Path(src).is_file():
+            raise UsageError(f"--initramfs-file {src}: not a regular file")
+        if any(d == dest for _, d in out):
+            raise UsageError(f"--initramfs-file: {dest} is given twice")
+        out.append((Path(src), dest))
+    return tuple(out)
 
 
 def _write_capture(guest_tar: bytes, dest: Path) -> str | None:
@@ -239,6 +268,14 @@ def register(sub: Any) -> None:
                    help="with --capture-probe: the guest also runs 'gunyah probe --active' "
                    "(create and destroy a VM through its /dev/gunyah with each ABI), and the "
                    "answers go into the capture")  # fmt: skip
+    p.add_argument("--initramfs-file", action="append", default=[], metavar="SRC:DEST",
+                   help="put the host's file SRC into our initramfs at DEST (an absolute "
+                   "path such as /vmm; executable), repeatable: your VMM, a guest image, a "
+                   "VM's device tree")  # fmt: skip
+    p.add_argument("--run", metavar="CMD",
+                   help="a shell command our init runs (busybox sh, its applets on PATH) "
+                   "once the modules are in, before it powers off; its output is the "
+                   "console's, and init says 'gunyah-boot: run exited N'")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="print the whole console")
     p.add_argument("--trace", action="store_true", help="print every call the kernel made")
     add_json(p)

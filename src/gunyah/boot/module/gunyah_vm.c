@@ -1,0 +1,1082 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * gunyah_vm: /dev/gunyah, a Gunyah VM manager with the ioctls of the Linux
+ * series' v14 (Android's 6.1 common kernel: include/uapi/linux/gunyah.h,
+ * drivers/virt/gunyah/), for a primary VM that runs a VMM.
+ *
+ * GH_CREATE_VM asks the RM for a VM (VM_ALLOCATE) and answers a VM fd. On it:
+ * GH_VM_SET_USER_MEM_REGION pins the user's pages (shared with the VM at
+ * start; GH_VM_ANDROID_LEND_USER_MEM lends them), GH_VM_SET_DTB_CONFIG names
+ * the device tree's place in a region, GH_VM_ADD_FUNCTION with GH_FN_VCPU
+ * answers a vCPU fd whose page (mmap) is the struct gh_vcpu_run, and
+ * GH_VM_START (or the first GH_VCPU_RUN) shares the memory, then
+ * VM_CONFIG_IMAGE, VM_INIT, VM_GET_HYP_RESOURCES (the vCPUs' caps) and
+ * VM_START (docs/real-gunyah.md sections 11 and 16). GH_VCPU_RUN calls
+ * vcpu_run (its SMCCC form, arguments from x1) until the vCPU needs its
+ * VMM: a VMMIO access (GH_VCPU_EXIT_MMIO; a read's value comes back from
+ * the run page on the next GH_VCPU_RUN) or its end (GH_VCPU_EXIT_STATUS,
+ * with the VM_EXITED notification's exit type and reason). The last close
+ * tears the VM down: VM_STOP with force while it runs, VM_RESET, VM_STATUS
+ * RESET awaited, MEM_RECLAIM of each parcel, VM_DEALLOCATE, the pages unpinned.
+ *
+ * The RM is reached in one place, rm_pump(), which polls the receive queue
+ * under rm.lock and hands each message out: the awaited reply to rm_call,
+ * each notification to the VM it names. Waiting on the queues' interrupts
+ * instead changes rm_pump and rm_sleep alone.
+ *
+ * Numbers come from gunyah_abi.h and gunyah_uapi.h, written from the
+ * project's ABI tables by its module builder.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/arm-smccc.h>
+#include <linux/delay.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "gunyah_abi.h"
+#include "gunyah_uapi.h"
+
+#define RM_PAYLOAD (GUNYAH_RM_MESSAGE_SIZE - GUNYAH_RM_HEADER_SIZE)
+#define RM_MAX_MSG (RM_PAYLOAD * (GUNYAH_RM_MAX_FRAGMENTS + 1))
+#define RM_TIMEOUT (5 * HZ)
+#define RESET_TIMEOUT (5 * HZ)
+#define EXITED_TIMEOUT (2 * HZ)
+
+#define MAX_REGIONS 16
+#define MAX_VCPUS 8
+#define MAX_REGION_PAGES (1UL << 18) /* 1 GiB of 4 KiB pages in one region */
+#define MAX_SGL 512 /* a parcel's SGL entries: a MEM_SHARE of 29 fragments */
+#define MAX_RESOURCES 64
+
+/* ---- the RM's queues ---------------------------------------------------- */
+
+static struct {
+	struct mutex lock; /* the queues, the pending reply, and every VM's rm_* fields */
+	u16 seq;
+	u8 *msg; /* one message, sent or received */
+	/* the reply rm_call awaits */
+	bool waiting, done;
+	u16 want_seq;
+	u32 want_id;
+	u8 *reply;
+	size_t reply_len, reply_cap;
+	int fragments_left;
+	struct list_head vms;
+} rm;
+
+static u64 le_get(const u8 *p, int bytes)
+{
+	u64 v = 0;
+
+	while (bytes--)
+		v = v << 8 | p[bytes];
+	return v;
+}
+
+static void le_put(u8 *p, u64 v, int bytes)
+{
+	while (bytes--) {
+		*p++ = v & 0xff;
+		v >>= 8;
+	}
+}
+
+/* The series' gh_rm_error_remap. */
+static int rm_errno(u32 error)
+{
+	switch (error) {
+	case 0:
+		return 0;
+	case GUNYAH_RM_ERROR_NOMEM:
+		return -ENOMEM;
+	case GUNYAH_RM_ERROR_NORESOURCE:
+		return -ENODEV;
+	case GUNYAH_RM_ERROR_DENIED:
+		return -EPERM;
+	case GUNYAH_RM_ERROR_BUSY:
+		return -EBUSY;
+	case GUNYAH_RM_ERROR_UNIMPLEMENTED:
+		return -EOPNOTSUPP;
+	default:
+		return -EINVAL;
+	}
+}
+
+struct gvm;
+static void gvm_notified(struct gvm *vm, u32 id, const u8 *p, size_t len);
+static u16 gvm_vmid(struct gvm *vm);
+static struct gvm *gvm_of_node(struct list_head *node);
+
+static void rm_notification(u32 id, const u8 *p, size_t len)
+{
+	struct list_head *node;
+
+	if (len < 2)
+		return;
+	list_for_each(node, &rm.vms) {
+		struct gvm *vm = gvm_of_node(node);
+
+		if (id == GUNYAH_RM_NOTIFY_MEM_RELEASED ? len >= 6 && le_get(p + 4, 2) == gvm_vmid(vm)
+							: le_get(p, 2) == gvm_vmid(vm))
+			gvm_notified(vm, id, p, len);
+	}
+}
+
+/*
+ * Receive one message and hand it out. 1: a message was taken; 0: the
+ * queue is empty; negative: the queue failed. Under rm.lock.
+ */
+static int rm_pump(void)
+{
+	struct arm_smccc_res res;
+	size_t len, body;
+	u8 type, fragments;
+	u32 id;
+	u16 seq;
+
+	arm_smccc_1_1_hvc(GUNYAH_MSGQ_RECV, GUNYAH_RM_RX_CAP, (uintptr_t)rm.msg,
+			  GUNYAH_RM_MESSAGE_SIZE, 0, 0, &res);
+	if (res.a0 == GUNYAH_ERROR_MSGQUEUE_EMPTY)
+		return 0;
+	if (res.a0)
+		return -EIO;
+	len = min_t(size_t, res.a1, GUNYAH_RM_MESSAGE_SIZE);
+	if (len < GUNYAH_RM_HEADER_SIZE || rm.msg[0] != GUNYAH_RM_VERSION_BYTE)
+		return 1; /* not a message of this RPC: dropped */
+	type = rm.msg[1] & 3;
+	fragments = rm.msg[1] >> 2;
+	seq = le_get(rm.msg + 2, 2);
+	id = le_get(rm.msg + 4, 4);
+	body = len - GUNYAH_RM_HEADER_SIZE;
+	if (type == GUNYAH_RM_TYPE_NOTIFICATION) {
+		if (!fragments) /* a long notification is none we read: dropped */
+			rm_notification(id, rm.msg + GUNYAH_RM_HEADER_SIZE, body);
+		return 1;
+	}
+	if (!rm.waiting || rm.done || seq != rm.want_seq || id != rm.want_id)
+		return 1;
+	if (type == GUNYAH_RM_TYPE_REPLY && rm.fragments_left < 0) {
+		rm.fragments_left = fragments;
+		rm.reply_len = 0;
+	} else if (type != GUNYAH_RM_TYPE_CONTINUATION || rm.fragments_left <= 0) {
+		return 1;
+	} else {
+		rm.fragments_left--;
+	}
+	if (rm.reply_len < rm.reply_cap)
+		memcpy(rm.reply + rm.reply_len, rm.msg + GUNYAH_RM_HEADER_SIZE,
+		       min(body, rm.reply_cap - rm.reply_len));
+	rm.reply_len += body;
+	rm.done = rm.fragments_left == 0;
+	return 1;
+}
+
+/* Every waiting message handed out; under rm.lock. */
+static void rm_drain(void)
+{
+	int n;
+
+	do
+		n = rm_pump();
+	while (n > 0);
+}
+
+static void rm_sleep(void)
+{
+	usleep_range(100, 300);
+}
+
+static int rm_send(u32 id, const u8 *payload, size_t len)
+{
+	size_t fragments = len ? (len - 1) / RM_PAYLOAD : 0, i, at = 0;
+	struct arm_smccc_res res;
+	unsigned long until;
+
+	rm.seq++;
+	for (i = 0; i <= fragments; i++) {
+		size_t part = min_t(size_t, len - at, RM_PAYLOAD);
+
+		rm.msg[0] = GUNYAH_RM_VERSION_BYTE;
+		/* every message of a request counts its continuations, as Linux's RM client does */
+		rm.msg[1] = (i ? GUNYAH_RM_TYPE_CONTINUATION : GUNYAH_RM_TYPE_REQUEST) |
+			    (u8)(fragments << 2);
+		le_put(rm.msg + 2, rm.seq, 2);
+		le_put(rm.msg + 4, id, 4);
+		memcpy(rm.msg + GUNYAH_RM_HEADER_SIZE, payload + at, part);
+		until = jiffies + RM_TIMEOUT;
+		for (;;) {
+			arm_smccc_1_1_hvc(GUNYAH_MSGQ_SEND, GUNYAH_RM_TX_CAP,
+					  GUNYAH_RM_HEADER_SIZE + part, (uintptr_t)rm.msg,
+					  GUNYAH_MSGQ_PUSH, 0, &res);
+			if (res.a0 != GUNYAH_ERROR_MSGQUEUE_FULL)
+				break;
+			if (time_after(jiffies, until))
+				return -ETIMEDOUT;
+			rm_sleep();
+		}
+		if (res.a0)
+			return -EIO;
+		at += part;
+	}
+	return 0;
+}
+
+/*
+ * One request and its reply. The RM's error becomes an errno; the reply's
+ * payload after the error word goes to `out` (up to `cap` bytes), its
+ * length to *out_len. Notifications that come meanwhile are handed out.
+ */
+static int rm_call(u32 id, const void *payload, size_t len, void *out, size_t cap,
+		   size_t *out_len)
+{
+	u8 *reply = kmalloc(cap + 4, GFP_KERNEL);
+	unsigned long until = jiffies + RM_TIMEOUT;
+	int ret;
+
+	if (!reply)
+		return -ENOMEM;
+	if (len > RM_MAX_MSG) {
+		kfree(reply);
+		return -E2BIG;
+	}
+	mutex_lock(&rm.lock);
+	rm_drain();
+	ret = rm_send(id, payload, len);
+	if (ret)
+		goto out;
+	rm.waiting = true;
+	rm.done = false;
+	rm.want_seq = rm.seq;
+	rm.want_id = id;
+	rm.reply = reply;
+	rm.reply_cap = cap + 4;
+	rm.reply_len = 0;
+	rm.fragments_left = -1;
+	while (!rm.done) {
+		ret = rm_pump();
+		if (ret < 0)
+			break;
+		if (ret == 0) {
+			if (time_after(jiffies, until)) {
+				pr_info("gunyah-vm: RM request %#x: no reply\n", id);
+				ret = -ETIMEDOUT;
+				break;
+			}
+			mutex_unlock(&rm.lock);
+			rm_sleep();
+			mutex_lock(&rm.lock);
+		}
+	}
+	rm.waiting = false;
+	if (!rm.done)
+		goto out;
+	if (rm.reply_len < 4) {
+		ret = -EBADMSG;
+		goto out;
+	}
+	ret = rm_errno(le_get(reply, 4));
+	if (ret)
+		pr_info("gunyah-vm: RM request %#x answered error %#llx\n", id, le_get(reply, 4));
+	if (out)
+		memcpy(out, reply + 4, min(cap, rm.reply_len - 4));
+	if (out_len)
+		*out_len = rm.reply_len - 4;
+out:
+	mutex_unlock(&rm.lock);
+	kfree(reply);
+	return ret;
+}
+
+/* A request whose payload is the VMID and a zero u16 and whose reply has none. */
+static int rm_vmid_call(u32 id, u16 vmid)
+{
+	u8 p[4] = { 0 };
+
+	le_put(p, vmid, 2);
+	return rm_call(id, p, sizeof(p), NULL, 0, NULL);
+}
+
+/* ---- VMs ---------------------------------------------------------------- */
+
+struct gvm_region {
+	u32 label, flags;
+	u64 gpa, size, uaddr;
+	unsigned long npages;
+	struct page **pages;
+	bool lend, parcel;
+	u32 handle;
+};
+
+enum gvm_stage { GVM_NEW, GVM_CONFIGURED, GVM_STARTED, GVM_FAILED };
+
+struct gvm {
+	struct kref ref;
+	struct list_head node; /* rm.vms */
+	struct mutex lock;     /* everything below but the rm_* fields */
+	struct mm_struct *mm;
+	u16 vmid;
+	enum gvm_stage stage;
+	struct gvm_region regions[MAX_REGIONS];
+	unsigned int n_regions;
+	bool dtb_set;
+	u64 dtb_gpa, dtb_size;
+	u32 vcpu_ids;		  /* bound GH_FN_VCPU ids */
+	u64 vcpu_caps[MAX_VCPUS]; /* from VM_GET_HYP_RESOURCES */
+	u32 vcpu_capped;
+	/* from the RM's notifications, under rm.lock */
+	u8 rm_state;
+	bool rm_exited;
+	u16 rm_exit_type;
+	u32 rm_reason_size;
+	u8 rm_reason[GH_VM_MAX_EXIT_REASON_SIZE];
+};
+
+static u16 gvm_vmid(struct gvm *vm)
+{
+	return vm->vmid;
+}
+
+static struct gvm *gvm_of_node(struct list_head *node)
+{
+	return list_entry(node, struct gvm, node);
+}
+
+static void gvm_notified(struct gvm *vm, u32 id, const u8 *p, size_t len)
+{
+	if (id == GUNYAH_RM_NOTIFY_VM_STATUS && len >= 5) {
+		vm->rm_state = p[4];
+	} else if (id == GUNYAH_RM_NOTIFY_VM_EXITED && len >= 8) {
+		size_t n = min_t(size_t, le_get(p + 4, 4), len - 8);
+
+		vm->rm_exit_type = le_get(p + 2, 2);
+		vm->rm_reason_size = min_t(size_t, n, sizeof(vm->rm_reason));
+		memcpy(vm->rm_reason, p + 8, vm->rm_reason_size);
+		vm->rm_exited = true;
+	}
+}
+
+/* Poll the RM until cond(vm) holds (under rm.lock) or `timeout` passes
+ * (0: look once). */
+static bool gvm_wait(struct gvm *vm, bool (*cond)(struct gvm *), unsigned long timeout,
+		     bool interruptible)
+{
+	unsigned long until = jiffies + timeout;
+	bool ok;
+
+	for (;;) {
+		mutex_lock(&rm.lock);
+		rm_drain();
+		ok = cond(vm);
+		mutex_unlock(&rm.lock);
+		if (ok || !timeout || time_after(jiffies, until) ||
+		    (interruptible && signal_pending(current)))
+			return ok;
+		rm_sleep();
+	}
+}
+
+static bool gvm_exited(struct gvm *vm)
+{
+	return vm->rm_exited;
+}
+
+static bool gvm_reset(struct gvm *vm)
+{
+	return vm->rm_state == GUNYAH_VM_STATE_RESET;
+}
+
+static void gvm_unpin(struct gvm_region *r)
+{
+	if (r->pages) {
+		unpin_user_pages(r->pages, r->npages);
+		kvfree(r->pages);
+		r->pages = NULL;
+	}
+}
+
+/* The page runs of a region as MEM_SHARE's SGL entries; their count. */
+static unsigned int gvm_runs(const struct gvm_region *r, u8 *sgl)
+{
+	unsigned int n = 0;
+	unsigned long i;
+	u64 start = 0, size = 0;
+
+	for (i = 0; i < r->npages; i++) {
+		u64 pa = page_to_phys(r->pages[i]);
+
+		if (size && pa == start + size) {
+			size += PAGE_SIZE;
+			continue;
+		}
+		if (size && sgl) {
+			le_put(sgl + 16 * (n - 1), start, 8);
+			le_put(sgl + 16 * (n - 1) + 8, size, 8);
+		}
+		start = pa;
+		size = PAGE_SIZE;
+		n++;
+	}
+	if (size && sgl) {
+		le_put(sgl + 16 * (n - 1), start, 8);
+		le_put(sgl + 16 * (n - 1) + 8, size, 8);
+	}
+	return n;
+}
+
+/* MEM_SHARE (or MEM_LEND) one region with the VM: its handle. */
+static int gvm_share(struct gvm *vm, struct gvm_region *r)
+{
+	unsigned int runs = gvm_runs(r, NULL), acls = r->lend ? 1 : 2;
+	size_t len = 8 + 4 + 4 * acls + 4 + 16 * runs + 4;
+	u8 rights = 0, *p, *at;
+	u8 handle[4];
+	size_t got = 0;
+	int ret;
+
+	if (r->flags & GH_MEM_ALLOW_READ)
+		rights |= 4;
+	if (r->flags & GH_MEM_ALLOW_WRITE)
+		rights |= 2;
+	if (r->flags & GH_MEM_ALLOW_EXEC)
+		rights |= 1;
+	p = kzalloc(len, GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	le_put(p + 4, r->label, 4); /* mem_type 0 (normal), flags 0 */
+	at = p + 8;
+	le_put(at, acls, 2);
+	at += 4;
+	le_put(at, vm->vmid, 2);
+	at[2] = rights;
+	at += 4;
+	if (!r->lend) { /* the host keeps every right it had (the series does so) */
+		u8 self[4];
+
+		ret = rm_call(GUNYAH_RM_VM_GET_VMID, NULL, 0, self, sizeof(self), &got);
+		if (!ret && got < 4)
+			ret = -EBADMSG;
+		if (ret) {
+			kfree(p);
+			return ret;
+		}
+		le_put(at, le_get(self, 2), 2);
+		at[2] = 7;
+		at += 4;
+	}
+	le_put(at, runs, 2);
+	at += 4;
+	gvm_runs(r, at);
+	at += 16 * runs; /* then no attributes: u16 0, u16 0 */
+	ret = rm_call(r->lend ? GUNYAH_RM_MEM_LEND : GUNYAH_RM_MEM_SHARE, p, len, handle,
+		      sizeof(handle), &got);
+	kfree(p);
+	if (!ret && got < 4)
+		ret = -EBADMSG;
+	if (!ret) {
+		r->handle = le_get(handle, 4);
+		r->parcel = true;
+	}
+	return ret;
+}
+
+static int gvm_hyp_resources(struct gvm *vm)
+{
+	size_t cap = 4 + GUNYAH_RM_HYP_RESOURCE_SIZE * MAX_RESOURCES, got = 0, i, n;
+	u8 *res = kmalloc(cap, GFP_KERNEL), p[4] = { 0 };
+	int ret;
+
+	if (!res)
+		return -ENOMEM;
+	le_put(p, vm->vmid, 2);
+	ret = rm_call(GUNYAH_RM_VM_GET_HYP_RESOURCES, p, sizeof(p), res, cap, &got);
+	if (!ret && got < 4)
+		ret = -EBADMSG;
+	if (!ret) {
+		n = min_t(size_t, le_get(res, 4), (min(got, cap) - 4) / GUNYAH_RM_HYP_RESOURCE_SIZE);
+		for (i = 0; i < n; i++) {
+			const u8 *e = res + 4 + GUNYAH_RM_HYP_RESOURCE_SIZE * i;
+			u32 label = le_get(e + GUNYAH_RM_HYP_RESOURCE_LABEL, 4);
+
+			if (e[GUNYAH_RM_HYP_RESOURCE_TYPE] == GUNYAH_RESOURCE_VCPU &&
+			    label < MAX_VCPUS) {
+				vm->vcpu_caps[label] = le_get(e + GUNYAH_RM_HYP_RESOURCE_CAP_ID, 8);
+				vm->vcpu_capped |= 1U << label;
+			}
+		}
+	}
+	kfree(res);
+	return ret;
+}
+
+/* GH_VM_START's work, once; under vm->lock. */
+static int gvm_start(struct gvm *vm)
+{
+	struct gvm_region *dtb = NULL;
+	u8 cfg[40] = { 0 };
+	unsigned int i;
+	int ret;
+
+	if (vm->stage == GVM_STARTED)
+		return 0;
+	if (vm->stage != GVM_NEW)
+		return -EINVAL;
+	for (i = 0; i < vm->n_regions; i++) {
+		struct gvm_region *r = &vm->regions[i];
+
+		if (vm->dtb_set && vm->dtb_gpa >= r->gpa &&
+		    vm->dtb_gpa - r->gpa <= r->size && vm->dtb_size <= r->size - (vm->dtb_gpa - r->gpa))
+			dtb = r;
+	}
+	if (!dtb) { /* the series: "Failed to find the memory_handle for DTB" */
+		pr_info("gunyah-vm: VM %u has no region holding its device tree\n", vm->vmid);
+		return -EINVAL;
+	}
+	vm->stage = GVM_FAILED;
+	for (i = 0; i < vm->n_regions; i++) {
+		ret = gvm_share(vm, &vm->regions[i]);
+		if (ret)
+			return ret;
+	}
+	le_put(cfg, vm->vmid, 2); /* auth 0: none */
+	le_put(cfg + 4, dtb->handle, 4);
+	le_put(cfg + 24, vm->dtb_gpa - dtb->gpa, 8); /* the image at offset 0, size 0 */
+	le_put(cfg + 32, vm->dtb_size, 8);
+	ret = rm_call(GUNYAH_RM_VM_CONFIG_IMAGE, cfg, sizeof(cfg), NULL, 0, NULL);
+	if (ret)
+		return ret;
+	vm->stage = GVM_CONFIGURED;
+	ret = rm_vmid_call(GUNYAH_RM_VM_INIT, vm->vmid);
+	if (!ret)
+		ret = gvm_hyp_resources(vm);
+	if (!ret)
+		ret = rm_vmid_call(GUNYAH_RM_VM_START, vm->vmid);
+	if (ret) {
+		vm->stage = GVM_FAILED;
+		return ret;
+	}
+	vm->stage = GVM_STARTED;
+	return 0;
+}
+
+static void gvm_teardown(struct kref *ref)
+{
+	struct gvm *vm = container_of(ref, struct gvm, ref);
+	unsigned long pages = 0;
+	unsigned int i;
+	bool reset;
+	int ret;
+
+	mutex_lock(&rm.lock);
+	reset = vm->rm_state != GUNYAH_VM_STATE_NONE;
+	mutex_unlock(&rm.lock);
+	if (vm->stage == GVM_STARTED && !gvm_wait(vm, gvm_exited, 0, false)) {
+		u8 stop[8] = { 0 };
+
+		le_put(stop, vm->vmid, 2);
+		stop[2] = 1; /* force */
+		if (!rm_call(GUNYAH_RM_VM_STOP, stop, sizeof(stop), NULL, 0, NULL))
+			gvm_wait(vm, gvm_exited, EXITED_TIMEOUT, false);
+	}
+	if (reset) {
+		ret = rm_vmid_call(GUNYAH_RM_VM_RESET, vm->vmid);
+		if (!ret && !gvm_wait(vm, gvm_reset, RESET_TIMEOUT, false))
+			pr_info("gunyah-vm: VM %u did not reset\n", vm->vmid);
+	}
+	for (i = 0; i < vm->n_regions; i++) {
+		struct gvm_region *r = &vm->regions[i];
+		u8 p[8] = { 0 };
+
+		if (r->parcel) {
+			le_put(p, r->handle, 4);
+			ret = rm_call(GUNYAH_RM_MEM_RECLAIM, p, sizeof(p), NULL, 0, NULL);
+			if (ret) { /* still the VM's: its pages stay pinned, never reused */
+				pr_info("gunyah-vm: parcel %u not reclaimed (%d): its pages stay pinned\n",
+					r->handle, ret);
+				continue;
+			}
+		}
+		pages += r->npages;
+		gvm_unpin(r);
+	}
+	rm_vmid_call(GUNYAH_RM_VM_DEALLOCATE, vm->vmid);
+	pr_info("gunyah-vm: VM %u torn down\n", vm->vmid);
+	account_locked_vm(vm->mm, pages, false);
+	mmdrop(vm->mm);
+	mutex_lock(&rm.lock);
+	list_del(&vm->node);
+	mutex_unlock(&rm.lock);
+	kfree(vm);
+}
+
+static int gvm_set_region(struct gvm *vm, void __user *arg, bool lend)
+{
+	struct gh_userspace_memory_region m;
+	struct gvm_region *r;
+	unsigned int i;
+	long pinned;
+	int ret;
+
+	if (copy_from_user(&m, arg, sizeof(m)))
+		return -EFAULT;
+	if (m.flags & ~(GH_MEM_ALLOW_READ | GH_MEM_ALLOW_WRITE | GH_MEM_ALLOW_EXEC))
+		return -EINVAL;
+	if (!m.memory_size || !PAGE_ALIGNED(m.memory_size) || !PAGE_ALIGNED(m.userspace_addr) ||
+	    !PAGE_ALIGNED(m.guest_phys_addr))
+		return -EINVAL;
+	if (m.guest_phys_addr + m.memory_size < m.guest_phys_addr ||
+	    m.userspace_addr + m.memory_size < m.userspace_addr)
+		return -EOVERFLOW;
+	if (m.memory_size >> PAGE_SHIFT > MAX_REGION_PAGES)
+		return -E2BIG;
+	mutex_lock(&vm->lock);
+	ret = -EBUSY; /* ours: memory is given to the VM at start, and only then */
+	if (vm->stage != GVM_NEW)
+		goto out;
+	ret = -EEXIST;
+	for (i = 0; i < vm->n_regions; i++) {
+		r = &vm->regions[i];
+		if (r->label == m.label ||
+		    (r->gpa < m.guest_phys_addr + m.memory_size && m.guest_phys_addr < r->gpa + r->size))
+			goto out;
+	}
+	ret = -ENOSPC;
+	if (vm->n_regions == MAX_REGIONS)
+		goto out;
+	r = &vm->regions[vm->n_regions];
+	memset(r, 0, sizeof(*r));
+	r->npages = m.memory_size >> PAGE_SHIFT;
+	ret = account_locked_vm(vm->mm, r->npages, true);
+	if (ret)
+		goto out;
+	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	ret = -ENOMEM;
+	if (!r->pages)
+		goto unaccount;
+	pinned = pin_user_pages_fast(m.userspace_addr, r->npages,
+				     FOLL_LONGTERM | (m.flags & GH_MEM_ALLOW_WRITE ? FOLL_WRITE : 0),
+				     r->pages);
+	if (pinned != r->npages) {
+		if (pinned > 0)
+			unpin_user_pages(r->pages, pinned);
+		ret = pinned < 0 ? pinned : -EFAULT;
+		goto free;
+	}
+	if (gvm_runs(r, NULL) > MAX_SGL) {
+		ret = -E2BIG;
+		gvm_unpin(r);
+		goto unaccount;
+	}
+	r->label = m.label;
+	r->flags = m.flags;
+	r->gpa = m.guest_phys_addr;
+	r->size = m.memory_size;
+	r->uaddr = m.userspace_addr;
+	r->lend = lend;
+	vm->n_regions++;
+	mutex_unlock(&vm->lock);
+	return 0;
+free:
+	kvfree(r->pages);
+	r->pages = NULL;
+unaccount:
+	account_locked_vm(vm->mm, r->npages, false);
+out:
+	mutex_unlock(&vm->lock);
+	return ret;
+}
+
+static int gvm_set_dtb(struct gvm *vm, void __user *arg)
+{
+	struct gh_vm_dtb_config c;
+	int ret = 0;
+
+	if (copy_from_user(&c, arg, sizeof(c)))
+		return -EFAULT;
+	if (c.guest_phys_addr + c.size < c.guest_phys_addr)
+		return -EOVERFLOW;
+	if (!c.size)
+		return -EINVAL;
+	mutex_lock(&vm->lock);
+	if (vm->stage != GVM_NEW) {
+		ret = -EBUSY;
+	} else {
+		vm->dtb_gpa = c.guest_phys_addr;
+		vm->dtb_size = c.size;
+		vm->dtb_set = true;
+	}
+	mutex_unlock(&vm->lock);
+	return ret;
+}
+
+/* ---- vCPUs -------------------------------------------------------------- */
+
+struct gvcpu {
+	struct gvm *vm;
+	u32 id;
+	struct mutex lock; /* one GH_VCPU_RUN at a time */
+	struct gh_vcpu_run *run; /* a zeroed page the VMM maps */
+	bool read_pending;
+};
+
+static bool gvcpu_stop_wait(struct gvm *vm)
+{
+	return vm->rm_exited;
+}
+
+static void gvcpu_status(struct gvcpu *vcpu, u32 status)
+{
+	struct gvm *vm = vcpu->vm;
+
+	mutex_lock(&rm.lock);
+	vcpu->run->exit_reason = GH_VCPU_EXIT_STATUS;
+	vcpu->run->status.status = status;
+	vcpu->run->status.exit_info.type = vm->rm_exit_type;
+	vcpu->run->status.exit_info.reason_size = vm->rm_reason_size;
+	memcpy(vcpu->run->status.exit_info.reason, vm->rm_reason, vm->rm_reason_size);
+	mutex_unlock(&rm.lock);
+}
+
+static long gvcpu_run(struct gvcpu *vcpu)
+{
+	struct gh_vcpu_run *run = vcpu->run;
+	struct gvm *vm = vcpu->vm;
+	struct arm_smccc_1_2_regs args = { 0 }, res;
+	u64 cap;
+	long ret;
+
+	if (mutex_lock_interruptible(&vcpu->lock))
+		return -ERESTARTSYS;
+	mutex_lock(&vm->lock);
+	ret = gvm_start(vm);
+	cap = vm->vcpu_caps[vcpu->id];
+	if (!ret && !(vm->vcpu_capped & (1U << vcpu->id)))
+		ret = -ENODEV; /* the series: a vCPU the RM did not give us */
+	mutex_unlock(&vm->lock);
+	if (ret)
+		goto out;
+	args.a0 = GUNYAH_VCPU_RUN;
+	args.a1 = cap;
+	if (vcpu->read_pending) {
+		u64 v = 0;
+
+		memcpy(&v, run->mmio.data, sizeof(run->mmio.data));
+		args.a2 = le64_to_cpu(v);
+		vcpu->read_pending = false;
+	}
+	for (;;) {
+		if (READ_ONCE(run->immediate_exit)) {
+			ret = -EINTR;
+			break;
+		}
+		if (signal_pending(current)) {
+			ret = -ERESTARTSYS;
+			break;
+		}
+		arm_smccc_1_2_hvc(&args, &res);
+		args.a2 = args.a3 = args.a4 = 0;
+		if ((long)res.a0 == GUNYAH_ERROR_RETRY) {
+			cond_resched();
+			continue;
+		}
+		if (res.a0) {
+			ret = res.a0 == GUNYAH_ERROR_BUSY ? -EBUSY : -EINVAL;
+			break;
+		}
+		switch (res.a1) {
+		case GUNYAH_VCPU_STATE_READY:
+			cond_resched();
+			continue;
+		case GUNYAH_VCPU_STATE_EXPECTS_WAKEUP:
+		case GUNYAH_VCPU_STATE_BLOCKED:
+			rm_sleep(); /* until the wake-up interrupt is waited on */
+			continue;
+		case GUNYAH_VCPU_STATE_ADDRSPACE_VMMIO_READ:
+		case GUNYAH_VCPU_STATE_ADDRSPACE_VMMIO_WRITE: {
+			u64 v = cpu_to_le64(res.a4);
+			bool write = res.a1 == GUNYAH_VCPU_STATE_ADDRSPACE_VMMIO_WRITE;
+
+			run->exit_reason = GH_VCPU_EXIT_MMIO;
+			run->mmio.phys_addr = res.a2;
+			run->mmio.len = res.a3;
+			run->mmio.is_write = write;
+			memset(run->mmio.data, 0, sizeof(run->mmio.data));
+			if (write) /* the whole register, as the hypervisor gives it */
+				memcpy(run->mmio.data, &v, sizeof(run->mmio.data));
+			vcpu->read_pending = !write;
+			ret = 0;
+			goto out;
+		}
+		case GUNYAH_VCPU_STATE_POWERED_OFF:
+		case GUNYAH_VCPU_STATE_PSCI_SYSTEM_RESET:
+		case GUNYAH_VCPU_STATE_FAULT:
+			/* off for good once the RM has said how the VM ended */
+			if (!gvm_wait(vm, gvcpu_stop_wait, 0, true)) {
+				if (res.a1 == GUNYAH_VCPU_STATE_POWERED_OFF &&
+				    !(res.a2 & GUNYAH_VCPU_POWEROFF_EXITED)) {
+					rm_sleep(); /* not started yet, or on its way out */
+					continue;
+				}
+				if (!gvm_wait(vm, gvcpu_stop_wait, EXITED_TIMEOUT, true))
+					continue;
+			}
+			gvcpu_status(vcpu, res.a1 == GUNYAH_VCPU_STATE_FAULT ? GH_VM_STATUS_CRASHED
+									   : GH_VM_STATUS_EXITED);
+			ret = 0;
+			goto out;
+		default:
+			run->exit_reason = GH_VCPU_EXIT_UNKNOWN;
+			ret = 0;
+			goto out;
+		}
+	}
+out:
+	mutex_unlock(&vcpu->lock);
+	return ret;
+}
+
+static long gvcpu_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	struct gvcpu *vcpu = f->private_data;
+
+	switch (cmd) {
+	case GH_VCPU_RUN:
+		return gvcpu_run(vcpu);
+	case GH_VCPU_MMAP_SIZE:
+		return PAGE_SIZE;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static vm_fault_t gvcpu_fault(struct vm_fault *vmf)
+{
+	struct gvcpu *vcpu = vmf->vma->vm_file->private_data;
+	struct page *page;
+
+	if (vmf->pgoff)
+		return VM_FAULT_SIGBUS;
+	page = virt_to_page(vcpu->run);
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct gvcpu_vm_ops = {
+	.fault = gvcpu_fault,
+};
+
+static int gvcpu_mmap(struct file *f, struct vm_area_struct *vma)
+{
+	if (vma->vm_pgoff || vma->vm_end - vma->vm_start > PAGE_SIZE)
+		return -EINVAL;
+	vma->vm_ops = &gvcpu_vm_ops;
+	return 0;
+}
+
+static int gvcpu_release(struct inode *inode, struct file *f)
+{
+	struct gvcpu *vcpu = f->private_data;
+	struct gvm *vm = vcpu->vm;
+
+	mutex_lock(&vm->lock);
+	vm->vcpu_ids &= ~(1U << vcpu->id);
+	mutex_unlock(&vm->lock);
+	free_page((unsigned long)vcpu->run);
+	kfree(vcpu);
+	kref_put(&vm->ref, gvm_teardown);
+	return 0;
+}
+
+static const struct file_operations gvcpu_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = gvcpu_ioctl,
+	.mmap = gvcpu_mmap,
+	.release = gvcpu_release,
+	.llseek = noop_llseek,
+};
+
+static long gvm_add_vcpu(struct gvm *vm, const struct gh_fn_desc *d)
+{
+	struct gh_fn_vcpu_arg a;
+	struct gvcpu *vcpu;
+	char name[24];
+	int fd;
+
+	if (d->arg_size != sizeof(a))
+		return -EINVAL;
+	if (copy_from_user(&a, u64_to_user_ptr(d->arg), sizeof(a)))
+		return -EFAULT;
+	if (a.id >= MAX_VCPUS)
+		return -EINVAL;
+	vcpu = kzalloc(sizeof(*vcpu), GFP_KERNEL);
+	if (!vcpu)
+		return -ENOMEM;
+	vcpu->run = (struct gh_vcpu_run *)get_zeroed_page(GFP_KERNEL);
+	if (!vcpu->run) {
+		kfree(vcpu);
+		return -ENOMEM;
+	}
+	mutex_init(&vcpu->lock);
+	vcpu->vm = vm;
+	vcpu->id = a.id;
+	mutex_lock(&vm->lock);
+	if (vm->vcpu_ids & (1U << a.id)) {
+		mutex_unlock(&vm->lock);
+		free_page((unsigned long)vcpu->run);
+		kfree(vcpu);
+		return -EEXIST;
+	}
+	vm->vcpu_ids |= 1U << a.id;
+	kref_get(&vm->ref);
+	mutex_unlock(&vm->lock);
+	snprintf(name, sizeof(name), "gh-vcpu:%u", a.id);
+	fd = anon_inode_getfd(name, &gvcpu_fops, vcpu, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		mutex_lock(&vm->lock);
+		vm->vcpu_ids &= ~(1U << a.id);
+		mutex_unlock(&vm->lock);
+		free_page((unsigned long)vcpu->run);
+		kfree(vcpu);
+		kref_put(&vm->ref, gvm_teardown);
+	}
+	return fd;
+}
+
+static long gvm_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	struct gvm *vm = f->private_data;
+	void __user *uarg = (void __user *)arg;
+	struct gh_fn_desc d;
+	long ret;
+
+	switch (cmd) {
+	case GH_VM_SET_USER_MEM_REGION:
+		return gvm_set_region(vm, uarg, false);
+	case GH_VM_ANDROID_LEND_USER_MEM:
+		return gvm_set_region(vm, uarg, true);
+	case GH_VM_SET_DTB_CONFIG:
+		return gvm_set_dtb(vm, uarg);
+	case GH_VM_START:
+		mutex_lock(&vm->lock);
+		ret = gvm_start(vm);
+		mutex_unlock(&vm->lock);
+		return ret;
+	case GH_VM_ADD_FUNCTION:
+		if (copy_from_user(&d, uarg, sizeof(d)))
+			return -EFAULT;
+		if (d.arg_size > GH_FN_MAX_ARG_SIZE)
+			return -EINVAL;
+		if (d.type != GH_FN_VCPU)
+			return -ENOENT; /* the series: no such function */
+		return gvm_add_vcpu(vm, &d);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int gvm_release(struct inode *inode, struct file *f)
+{
+	struct gvm *vm = f->private_data;
+
+	kref_put(&vm->ref, gvm_teardown);
+	return 0;
+}
+
+static const struct file_operations gvm_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = gvm_ioctl,
+	.release = gvm_release,
+	.llseek = noop_llseek,
+};
+
+static long gvm_create(void)
+{
+	struct gvm *vm = kzalloc(sizeof(*vm), GFP_KERNEL);
+	u8 req[4] = { 0 }, vmid[4];
+	size_t got = 0;
+	int ret, fd;
+
+	if (!vm)
+		return -ENOMEM;
+	kref_init(&vm->ref);
+	mutex_init(&vm->lock);
+	ret = rm_call(GUNYAH_RM_VM_ALLOCATE, req, sizeof(req), vmid, sizeof(vmid), &got);
+	if (!ret && got < 4)
+		ret = -EBADMSG;
+	if (ret) {
+		pr_info("gunyah-vm: VM_ALLOCATE failed: %d\n", ret);
+		kfree(vm);
+		return ret;
+	}
+	vm->vmid = le_get(vmid, 4);
+	pr_info("gunyah-vm: VM_ALLOCATE gave VMID %#x\n", vm->vmid);
+	vm->mm = current->mm;
+	mmgrab(vm->mm);
+	mutex_lock(&rm.lock);
+	list_add(&vm->node, &rm.vms);
+	mutex_unlock(&rm.lock);
+	fd = anon_inode_getfd("gunyah-vm", &gvm_fops, vm, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		kref_put(&vm->ref, gvm_teardown);
+	return fd;
+}
+
+static long gunyah_dev_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case GH_CREATE_VM:
+		if (arg) /* the series: the VM type, 0 the only one */
+			return -EINVAL;
+		return gvm_create();
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations gunyah_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = gunyah_dev_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice gunyah_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "gunyah",
+	.fops = &gunyah_dev_fops,
+};
+
+static int __init gunyah_vm_init(void)
+{
+	int ret;
+
+	mutex_init(&rm.lock);
+	INIT_LIST_HEAD(&rm.vms);
+	rm.msg = kzalloc(GUNYAH_RM_MESSAGE_SIZE, GFP_KERNEL);
+	if (!rm.msg)
+		return -ENOMEM;
+	ret = misc_register(&gunyah_dev);
+	if (ret) {
+		kfree(rm.msg);
+		return ret;
+	}
+	pr_info("gunyah-vm: /dev/gunyah ready\n");
+	return 0;
+}
+
+static void __exit gunyah_vm_exit(void)
+{
+	misc_deregister(&gunyah_dev);
+	kfree(rm.msg);
+}
+
+module_init(gunyah_vm_init);
+module_exit(gunyah_vm_exit);
+MODULE_DESCRIPTION("Gunyah VM manager: /dev/gunyah with the Linux series' v14 ioctls");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,85 @@
+"""The device tree a VMM gives its VM, written with the `fdt` library: what
+the RM needs to accept it at VM_INIT (docs/real-gunyah.md section 12;
+quic/gunyah-resource-manager: src/vm_config/vm_config_parser.c,
+platform/qemu/src/vm_dt.c) and, if asked, a PL011 console in the VM's VMMIO
+window that our VMM emulates from the vCPU's exits.
+
+That is: a `gunyah-vm-config` node with `image-name`, `memory
+{ base-address }` and `vcpus { affinity = "proxy"; }` (the owner runs the
+vCPU with vcpu_run); `/cpus/cpu@0`; a PSCI node (SYSTEM_OFF needs it); a
+GICv3 named by the root's `interrupt-parent`, without `reg` (the RM places
+the vGIC and writes its registers); `/chosen`. No `/memory`: the real RM
+refuses a tree with one (docs/real-gunyah.md section 16), and writes its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import fdt
+
+from ..guest.vm_tree import vm_device_tree
+
+DEFAULT_BASE = 0x8000_0000  # where the measured VM's memory was (docs/real-gunyah.md section 11)
+VMMIO_END = 0x4000_0000  # the RM registers [0, 1 GiB) as the VM's VMMIO window
+PAGE = 0x1000
+MAX_NAME = 79  # include/rm_types.h VM_MAX_NAME_LEN, without its NUL
+MAX_CMDLINE = 2048  # Linux's arm64 COMMAND_LINE_SIZE, with its NUL
+
+
+class TreeError(ValueError):
+    """A VM tree that could not work: the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class VmTree:
+    """What goes into the tree; every part checked by `build`."""
+
+    image_name: str = "vm"
+    base: int = DEFAULT_BASE
+    pl011: int | None = None  # the console's guest address, in the VMMIO window
+    cmdline: str | None = None  # /chosen/bootargs, for a Linux guest
+
+
+def _words(name: str, *values: int) -> fdt.PropWords:
+    return fdt.PropWords(name, *values)
+
+
+def _pair(value: int) -> tuple[int, int]:
+    return value >> 32, value & 0xFFFF_FFFF
+
+
+def _check(t: VmTree) -> None:
+    if not (t.image_name and len(t.image_name) <= MAX_NAME and t.image_name.isascii()
+            and t.image_name.isprintable()):  # fmt: skip
+        raise TreeError(f"image name {t.image_name!r}: 1 to {MAX_NAME} printable ASCII characters")
+    if not (0 < t.base < 1 << 48) or t.base % (2 << 20):
+        raise TreeError(f"memory base {t.base:#x}: the RM rounds it to 2 MiB; give one so aligned")
+    if t.base < VMMIO_END:
+        raise TreeError(f"memory base {t.base:#x} lies in the VMMIO window [0, {VMMIO_END:#x})")
+    if t.pl011 is not None and not (0 <= t.pl011 <= VMMIO_END - PAGE and t.pl011 % PAGE == 0):
+        raise TreeError(f"PL011 at {t.pl011:#x}: a page in the VMMIO window [0, {VMMIO_END:#x})")
+    if t.cmdline is not None and (len(t.cmdline) >= MAX_CMDLINE or not t.cmdline.isascii()
+                                  or "\0" in t.cmdline):  # fmt: skip
+        raise TreeError(f"command line: ASCII, no NUL, under {MAX_CMDLINE} characters")
+
+
+def build(t: VmTree) -> bytes:
+    """The tree as a DT blob (version 17); TreeError for parts that cannot work.
+    The RM's part is gunyah.guest.vm_tree's; the console and /chosen are ours."""
+    _check(t)
+    extra = []
+    if t.pl011 is not None:
+        uart = fdt.Node(f"pl011@{t.pl011:x}")
+        uart.append(fdt.PropStrings("compatible", "arm,pl011", "arm,primecell"))
+        uart.append(_words("reg", *_pair(t.pl011), 0, PAGE))
+        extra.append(uart)
+    chosen = fdt.Node("chosen")
+    if t.cmdline is not None:
+        # as bytes: the library's string class refuses an empty string
+        chosen.append(fdt.PropBytes("bootargs", data=t.cmdline.encode() + b"\0"))
+    if t.pl011 is not None:
+        chosen.append(fdt.PropStrings("stdout-path", f"/pl011@{t.pl011:x}"))
+    extra.append(chosen)
+    return vm_device_tree(image_name=t.image_name, chosen=False, extra=extra,
+                          memory_props=[_words("base-address", *_pair(t.base))])  # fmt: skip

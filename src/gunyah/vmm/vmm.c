@@ -1,0 +1,494 @@
+/*
+ * vmm IMAGE DTB [MEM_SIZE [BASE]]: our VMM, run in a primary VM over
+ * /dev/gunyah (the Linux series' v14 ioctls, gunyah_uapi.h).
+ *
+ * It maps MEM_SIZE bytes (2 MiB unless given) of anonymous memory, copies
+ * IMAGE to its start and DTB to the next 4 KiB boundary after it, gives the
+ * memory to a new VM at guest address BASE (0x80000000 unless given; the
+ * DTB's gunyah-vm-config must name the same base), names the DTB's place
+ * and room (GH_VM_SET_DTB_CONFIG), adds vCPU 0, starts the VM and runs the
+ * vCPU, printing one line per exit:
+ *
+ *   vmm: mmio write 0xADDR LEN 0xVALUE    (VALUE: the 8 bytes it gave)
+ *   vmm: mmio read 0xADDR LEN -> 0xVALUE  (VALUE: what it was answered)
+ *   vmm: console TEXT                      (a line the guest wrote to the PL011 its DTB names)
+ *   vmm: exit powered-off type T reason 0xR | vmm: exit crashed type T reason 0xR
+ *   vmm: exit load-failed | vmm: exit unknown | vmm: error STEP errno N
+ *
+ * Reads are answered from a small table (0x6018 and 0x6028, the measured
+ * guest's loads: docs/real-gunyah.md section 13), and 0 elsewhere.
+ *
+ * A static AArch64 Linux program with no C library, like probe/active.c:
+ * it runs in a boot's busybox initramfs. Built by `python -m gunyah.toolchain`.
+ */
+#include "gunyah_uapi.h"
+
+#define SYS_ioctl 29
+#define SYS_openat 56
+#define SYS_close 57
+#define SYS_read 63
+#define SYS_write 64
+#define SYS_exit 93
+#define SYS_munmap 215
+#define SYS_mmap 222
+#define AT_FDCWD (-100)
+#define O_RDONLY 0
+#define O_RDWR 02
+#define O_CLOEXEC 02000000
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define MAP_SHARED 1
+#define MAP_PRIVATE 2
+#define MAP_ANONYMOUS 0x20
+#define MAP_POPULATE 0x8000
+#define EINTR 4
+
+#define DEFAULT_MEM (2UL << 20)
+#define DEFAULT_BASE 0x80000000UL
+#define MAX_MEM (256UL << 20)
+#define DT_ROOM 0x10000UL   /* the DTB's room to grow: the RM edits it in place */
+#define MAX_EXITS (1UL << 20)
+#define PAGE 4096UL
+
+__asm__(".globl _start\n"
+        "_start:\n"
+        "  mov x0, sp\n"
+        "  and sp, x0, #~15\n"
+        "  bl entry\n");
+
+/* The compiler's zeroing and copying of structs call these. */
+void *memset(void *d, int c, unsigned long n)
+{
+	volatile unsigned char *p = d;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, unsigned long n)
+{
+	volatile unsigned char *p = d;
+	const unsigned char *q = s;
+
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc #0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+
+static long sys(long n, long a, long b, long c)
+{
+	return sys6(n, a, b, c, 0, 0, 0);
+}
+
+struct line {
+	char text[200];
+	unsigned long len;
+};
+
+static void put(struct line *l, const char *s)
+{
+	while (*s && l->len < sizeof(l->text) - 1)
+		l->text[l->len++] = *s++;
+}
+
+static void put_number(struct line *l, unsigned long v, unsigned base)
+{
+	char digits[24];
+	int n = 0;
+
+	if (base == 16)
+		put(l, "0x");
+	do {
+		digits[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (n && l->len < sizeof(l->text) - 1)
+		l->text[l->len++] = digits[--n];
+}
+
+static void emit(struct line *l)
+{
+	l->text[l->len++] = '\n';
+	sys(SYS_write, 1, (long)l->text, (long)l->len);
+	l->len = 0;
+}
+
+static __attribute__((noreturn)) void quit(int code)
+{
+	sys(SYS_exit, code, 0, 0);
+	__builtin_unreachable();
+}
+
+static __attribute__((noreturn)) void fail(const char *step, long err)
+{
+	struct line l = { .len = 0 };
+
+	put(&l, "vmm: error ");
+	put(&l, step);
+	put(&l, " errno ");
+	put_number(&l, (unsigned long)-err, 10);
+	emit(&l);
+	quit(1);
+}
+
+static unsigned long parse(const char *s, const char *what)
+{
+	unsigned long v = 0, base = 10;
+	int digits = 0;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	for (; *s; s++, digits++) {
+		unsigned d = *s >= '0' && *s <= '9' ? (unsigned)(*s - '0')
+			   : *s >= 'a' && *s <= 'f' ? (unsigned)(*s - 'a' + 10)
+			   : *s >= 'A' && *s <= 'F' ? (unsigned)(*s - 'A' + 10) : 99;
+		if (d >= base || digits >= 16 || v > (~0UL - d) / base)
+			fail(what, -22);
+		v = v * base + d;
+	}
+	if (!digits)
+		fail(what, -22);
+	return v;
+}
+
+/* Read a whole file into [at, at+room); its size. */
+static unsigned long load(const char *path, unsigned char *at, unsigned long room, const char *what)
+{
+	long fd = sys(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC), n;
+	unsigned long got = 0;
+
+	if (fd < 0)
+		fail(what, fd);
+	for (;;) {
+		if (got == room) { /* full: anything more does not fit */
+			unsigned char probe;
+
+			n = sys(SYS_read, fd, (long)&probe, 1);
+			if (n > 0)
+				fail(what, -27); /* EFBIG */
+			break;
+		}
+		n = sys(SYS_read, fd, (long)(at + got), (long)(room - got));
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			fail(what, n);
+		if (n == 0)
+			break;
+		got += (unsigned long)n;
+	}
+	sys(SYS_close, fd, 0, 0);
+	return got;
+}
+
+static unsigned be32(const unsigned char *p)
+{
+	return (unsigned)p[0] << 24 | (unsigned)p[1] << 16 | (unsigned)p[2] << 8 | p[3];
+}
+
+static int streq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/*
+ * The guest address of the PL011 the DTB names (a node compatible with
+ * "arm,pl011" whose reg starts with a 64-bit address), or 0. Bounded: every
+ * offset is checked against the blob's size, and the walk is one pass.
+ */
+static unsigned long find_pl011(const unsigned char *dtb, unsigned long size)
+{
+	unsigned long off_struct, off_strings, len_struct, len_strings, at, end, reg = 0;
+	int pl011 = 0;
+
+	if (size < 40 || be32(dtb) != 0xd00dfeed || be32(dtb + 4) > size)
+		return 0;
+	size = be32(dtb + 4);
+	off_struct = be32(dtb + 8);
+	off_strings = be32(dtb + 12);
+	len_strings = be32(dtb + 32);
+	len_struct = be32(dtb + 36);
+	if (off_struct > size || len_struct > size - off_struct || off_strings > size ||
+	    len_strings > size - off_strings)
+		return 0;
+	at = off_struct;
+	end = off_struct + len_struct;
+	while (at + 4 <= end) {
+		unsigned token = be32(dtb + at);
+
+		at += 4;
+		if (token == 1) { /* FDT_BEGIN_NODE: a name, padded */
+			pl011 = 0;
+			reg = 0;
+			while (at < end && dtb[at])
+				at++;
+			at = (at + 4) & ~3UL;
+		} else if (token == 3) { /* FDT_PROP */
+			unsigned long len, name;
+
+			if (at + 8 > end)
+				return 0;
+			len = be32(dtb + at);
+			name = be32(dtb + at + 4);
+			at += 8;
+			if (len > end - at || name >= len_strings)
+				return 0;
+			const char *pname = (const char *)dtb + off_strings + name;
+			unsigned long room = len_strings - name, k;
+
+			for (k = 0; k < room && pname[k]; k++)
+				;
+			if (k == room)
+				return 0;
+			if (streq(pname, "compatible")) {
+				unsigned long i = 0;
+
+				while (i < len) { /* a string list */
+					const char *s = (const char *)dtb + at + i;
+					unsigned long j = 0;
+
+					while (i + j < len && s[j])
+						j++;
+					if (i + j < len && j == 9 && streq(s, "arm,pl011"))
+						pl011 = 1;
+					i += j + 1;
+				}
+			} else if (streq(pname, "reg") && len >= 8) {
+				reg = (unsigned long)be32(dtb + at) << 32 | be32(dtb + at + 4);
+			}
+			at = (at + len + 3) & ~3UL;
+		} else if (token == 2) { /* FDT_END_NODE */
+			if (pl011 && reg)
+				return reg;
+			pl011 = 0;
+		} else if (token == 9) { /* FDT_END */
+			break;
+		} else if (token != 4) { /* not FDT_NOP either: not a tree */
+			return 0;
+		}
+	}
+	return 0;
+}
+
+struct answer {
+	unsigned long addr, value;
+};
+
+/* What the measured guest's loads were answered (docs/real-gunyah.md section 13). */
+static const struct answer answers[] = {
+	{ 0x6018, 0x1122334455667788UL },
+	{ 0x6028, 0xa5a5a5a5UL },
+};
+
+#define UART_DR 0x00
+
+static unsigned long le_bytes(const unsigned char *p, unsigned long n)
+{
+	unsigned long v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+__attribute__((noreturn, used)) void entry(long *sp)
+{
+	long argc = sp[0];
+	const char **argv = (const char **)(sp + 1);
+	unsigned long mem_size = DEFAULT_MEM, base = DEFAULT_BASE, image_size, dt_off, dt_size,
+		      dt_room, uart, exits = 0;
+	struct gh_userspace_memory_region region;
+	struct gh_vm_dtb_config dtb;
+	struct gh_fn_vcpu_arg vcpu_arg;
+	struct gh_fn_desc desc;
+	struct gh_vcpu_run *run;
+	struct line l = { .len = 0 }, console = { .len = 0 };
+	unsigned char *mem;
+	long dev, vm, vcpu, ret, map;
+
+	if (argc < 3 || argc > 5) {
+		put(&l, "usage: vmm IMAGE DTB [MEM_SIZE [BASE]]");
+		emit(&l);
+		quit(2);
+	}
+	if (argc > 3)
+		mem_size = parse(argv[3], "MEM_SIZE");
+	if (argc > 4)
+		base = parse(argv[4], "BASE");
+	if (mem_size < 2 * PAGE || mem_size > MAX_MEM || mem_size % PAGE || base % PAGE ||
+	    base + mem_size < base)
+		fail("MEM_SIZE", -22);
+	mem = (unsigned char *)sys6(SYS_mmap, 0, (long)mem_size, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if ((long)mem < 0 && (long)mem > -4096)
+		fail("mmap", (long)mem);
+	image_size = load(argv[1], mem, mem_size - PAGE, "IMAGE");
+	dt_off = (image_size + PAGE - 1) & ~(PAGE - 1);
+	if (!dt_off)
+		dt_off = PAGE;
+	dt_size = load(argv[2], mem + dt_off, mem_size - dt_off, "DTB");
+	dt_room = mem_size - dt_off < DT_ROOM ? mem_size - dt_off : DT_ROOM;
+	if (dt_size > dt_room)
+		dt_room = dt_size;
+	uart = find_pl011(mem + dt_off, dt_size);
+
+	dev = sys(SYS_openat, AT_FDCWD, (long)"/dev/gunyah", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		fail("open /dev/gunyah", dev);
+	vm = sys(SYS_ioctl, dev, GH_CREATE_VM, 0);
+	if (vm < 0)
+		fail("GH_CREATE_VM", vm);
+	region.label = 0;
+	region.flags = GH_MEM_ALLOW_READ | GH_MEM_ALLOW_WRITE | GH_MEM_ALLOW_EXEC;
+	region.guest_phys_addr = base;
+	region.memory_size = mem_size;
+	region.userspace_addr = (unsigned long)mem;
+	ret = sys(SYS_ioctl, vm, GH_VM_SET_USER_MEM_REGION, (long)&region);
+	if (ret < 0)
+		fail("GH_VM_SET_USER_MEM_REGION", ret);
+	dtb.guest_phys_addr = base + dt_off;
+	dtb.size = dt_room;
+	ret = sys(SYS_ioctl, vm, GH_VM_SET_DTB_CONFIG, (long)&dtb);
+	if (ret < 0)
+		fail("GH_VM_SET_DTB_CONFIG", ret);
+	vcpu_arg.id = 0;
+	desc.type = GH_FN_VCPU;
+	desc.arg_size = sizeof(vcpu_arg);
+	desc.arg = (unsigned long)&vcpu_arg;
+	vcpu = sys(SYS_ioctl, vm, GH_VM_ADD_FUNCTION, (long)&desc);
+	if (vcpu < 0)
+		fail("GH_VM_ADD_FUNCTION", vcpu);
+	map = sys(SYS_ioctl, vcpu, GH_VCPU_MMAP_SIZE, 0);
+	if (map < (long)sizeof(*run))
+		fail("GH_VCPU_MMAP_SIZE", map < 0 ? map : -22);
+	run = (struct gh_vcpu_run *)sys6(SYS_mmap, 0, map, PROT_READ | PROT_WRITE, MAP_SHARED,
+					 vcpu, 0);
+	if ((long)run < 0 && (long)run > -4096)
+		fail("mmap vcpu", (long)run);
+	ret = sys(SYS_ioctl, vm, GH_VM_START, 0);
+	if (ret < 0)
+		fail("GH_VM_START", ret);
+	put(&l, "vmm: started VM, image ");
+	put_number(&l, image_size, 16);
+	put(&l, " bytes at ");
+	put_number(&l, base, 16);
+	put(&l, ", DTB at ");
+	put_number(&l, base + dt_off, 16);
+	emit(&l);
+
+	for (;;) {
+		ret = sys(SYS_ioctl, vcpu, GH_VCPU_RUN, 0);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			fail("GH_VCPU_RUN", ret);
+		if (++exits > MAX_EXITS) {
+			put(&l, "vmm: stopped after ");
+			put_number(&l, MAX_EXITS, 10);
+			put(&l, " exits");
+			emit(&l);
+			quit(1);
+		}
+		if (run->exit_reason == GH_VCPU_EXIT_MMIO) {
+			unsigned long addr = run->mmio.phys_addr, len = run->mmio.len, value = 0;
+			unsigned long i;
+
+			if (len > 8)
+				len = 8;
+			if (run->mmio.is_write && uart && addr == uart + UART_DR) {
+				char c = (char)run->mmio.data[0];
+
+				if (c == '\n' || console.len >= 120) {
+					put(&l, "vmm: console ");
+					for (i = 0; i < console.len; i++)
+						l.text[l.len++] = console.text[i];
+					emit(&l);
+					console.len = 0;
+				}
+				if (c != '\n' && c != '\r')
+					console.text[console.len++] = c >= ' ' && c <= '~' ? c : '?';
+				continue;
+			}
+			if (run->mmio.is_write) {
+				put(&l, "vmm: mmio write ");
+				put_number(&l, addr, 16);
+				put(&l, " ");
+				put_number(&l, len, 10);
+				put(&l, " ");
+				put_number(&l, le_bytes(run->mmio.data, 8), 16);
+				emit(&l);
+				continue;
+			}
+			for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+				if (answers[i].addr == addr)
+					value = answers[i].value;
+			for (i = 0; i < 8; i++)
+				run->mmio.data[i] = (unsigned char)(value >> (8 * i));
+			if (uart && addr >= uart && addr < uart + PAGE)
+				continue; /* the UART's registers read 0: never busy */
+			put(&l, "vmm: mmio read ");
+			put_number(&l, addr, 16);
+			put(&l, " ");
+			put_number(&l, len, 10);
+			put(&l, " -> ");
+			put_number(&l, value, 16);
+			emit(&l);
+			continue;
+		}
+		if (console.len) {
+			put(&l, "vmm: console ");
+			for (unsigned long i = 0; i < console.len; i++)
+				l.text[l.len++] = console.text[i];
+			emit(&l);
+			console.len = 0;
+		}
+		if (run->exit_reason == GH_VCPU_EXIT_STATUS) {
+			unsigned long reason = le_bytes(run->status.exit_info.reason,
+							run->status.exit_info.reason_size > 8
+								? 8 : run->status.exit_info.reason_size);
+
+			if (run->status.status == GH_VM_STATUS_LOAD_FAILED) {
+				put(&l, "vmm: exit load-failed");
+			} else {
+				put(&l, run->status.status == GH_VM_STATUS_CRASHED ? "vmm: exit crashed type "
+										  : "vmm: exit powered-off type ");
+				put_number(&l, run->status.exit_info.type, 10);
+				put(&l, " reason ");
+				put_number(&l, reason, 16);
+			}
+			emit(&l);
+			break;
+		}
+		put(&l, "vmm: exit unknown");
+		emit(&l);
+		break;
+	}
+	sys(SYS_munmap, (long)run, map, 0);
+	sys(SYS_close, vcpu, 0, 0);
+	sys(SYS_close, vm, 0, 0); /* the last close tears the VM down */
+	sys(SYS_close, dev, 0, 0);
+	put(&l, "vmm: done");
+	emit(&l);
+	quit(0);
+}

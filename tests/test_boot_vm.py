@@ -1,0 +1,172 @@
+"""A second VM in a boot: our VM manager module (/dev/gunyah) and our VMM
+run the measured guest (tests/guests/secondary/vmmio.S) in the booted
+primary, carried in with `--initramfs-file` and started with `--run`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from boot_helpers import _TMP, boot, no_orphans, qemus_in  # noqa: F401
+from elftools.elf.elffile import ELFFile
+
+from gunyah.boot.modules import VM_MANAGER_SOURCE
+from gunyah.toolchain import VMM_ELF, build
+from gunyah.vmm.devicetree import VmTree
+from gunyah.vmm.devicetree import build as build_tree
+
+SECONDARY = Path(__file__).resolve().parent / "guests" / "secondary"
+
+# docs/real-gunyah.md section 13: the owner's view of the measured guest,
+# as our VMM prints it (a write's value is the 8 bytes vcpu_run gave)
+MEASURED = [
+    "vmm: mmio write 0x6000 8 0x5100000000008001",
+    "vmm: mmio write 0x6008 8 0x10000eff",
+    "vmm: mmio write 0x6010 8 0x80001000",
+    "vmm: mmio read 0x6018 8 -> 0x1122334455667788",
+    "vmm: mmio write 0x6020 8 0x1122334455667788",
+    "vmm: mmio read 0x6028 4 -> 0xa5a5a5a5",
+    "vmm: mmio write 0x602c 4 0xa5a5a5a5",
+    "vmm: mmio write 0x6030 1 0x1122334455667788",
+    "vmm: exit powered-off type 1 reason 0x0",
+]
+
+
+def flat_image(elf: Path) -> bytes:
+    """The guest's loadable bytes from its first address on: what the VM's
+    memory holds at its base."""
+    with elf.open("rb") as f:
+        segs = [s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD"]
+        base = min(s["p_paddr"] for s in segs)
+        image = bytearray(max(s["p_paddr"] + s["p_filesz"] for s in segs) - base)
+        for s in segs:
+            image[s["p_paddr"] - base : s["p_paddr"] - base + s["p_filesz"]] = s.data()
+    return bytes(image)
+
+
+@pytest.fixture(scope="module")
+def vm_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("vm")
+    elf = build([SECONDARY / "vmmio.S"], out / "vmmio.elf",
+                ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
+    image, dtb = out / "image", out / "dtb"
+    image.write_bytes(flat_image(elf))
+    dtb.write_bytes(build_tree(VmTree(image_name="vmmio")))
+    return image, dtb
+
+
+@pytest.fixture(scope="module")
+def vm_boot(vm_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[int, list[str], str]:  # fmt: skip
+    """One boot of the measured guest through our module and VMM: its status,
+    console and stderr, once its QEMU is known reaped."""
+    image, dtb = vm_files
+    tmp = tmp_path_factory.mktemp("boot")
+    _TMP.append(tmp)
+    try:
+        status, d, err = boot(
+            "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
+            "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{image}:/vm/image",
+            "--initramfs-file", f"{dtb}:/vm/dtb", "--run", "/vmm /vm/image /vm/dtb",
+        )  # fmt: skip
+    finally:
+        _TMP.pop()
+    assert qemus_in(tmp) == [], "a QEMU outlived its boot"
+    assert list(tmp.iterdir()) == [], "a boot left files behind"
+    return status, d["console"], err
+
+
+def test_create_vm_is_the_rms_vm_allocate_and_close_tears_it_down(
+    vm_boot: tuple[int, list[str], str],
+) -> None:
+    _, console, err = vm_boot
+    assert any("gunyah-vm: /dev/gunyah ready" in ln for ln in console), err
+    assert "gunyah-boot: loaded gunyah_vm.ko" in console
+    allocated = [ln for ln in console if "gunyah-vm: VM_ALLOCATE gave VMID" in ln]
+    assert len(allocated) == 1 and allocated[0].endswith("VMID 0x80")  # the first dynamic one
+    assert sum("gunyah-vm: VM 128 torn down" in ln for ln in console) == 1
+    assert console.index("gunyah-boot: init done") > max(
+        i for i, ln in enumerate(console) if "torn down" in ln)  # fmt: skip
+
+
+def test_the_vmm_sees_the_measured_exits(vm_boot: tuple[int, list[str], str]) -> None:
+    status, console, _ = vm_boot
+    said = [ln for ln in console if ln.startswith("vmm: ")]
+    assert [ln for ln in said if ln.startswith(("vmm: mmio", "vmm: exit"))] == MEASURED
+    assert said[-1] == "vmm: done" and "gunyah-boot: run exited 0" in console
+    assert status == 0
+
+
+# What the hostile VMM (tests/vmms/hostile.c) is answered: the errno the
+# series gives (android14-6.1 drivers/virt/gunyah: vm_mgr.c, vm_mgr_mm.c,
+# gunyah_vcpu.c) or, where it has no such check, ours (E2BIG for a region
+# over 1 GiB, EINVAL for a vCPU id past 7, a run page bigger than a page)
+HOSTILE = {
+    "open": "= 0", "create_vm_type_1": "errno 22", "dev_unknown_ioctl": "errno 25",
+    "create_vm": "= 0", "region_null": "errno 14", "region_flags": "errno 22",
+    "region_zero": "errno 22", "region_size_unaligned": "errno 22",
+    "region_gpa_unaligned": "errno 22", "region_uaddr_unaligned": "errno 22",
+    "region_overflow": "errno 75", "region_unmapped": "errno 14", "region_huge": "errno 7",
+    "region": "= 0", "region_same_label": "errno 17", "region_overlap": "errno 17",
+    "dtb_zero": "errno 22", "dtb_overflow": "errno 75", "dtb_null": "errno 14",
+    "fn_unknown_type": "errno 2", "fn_arg_too_big": "errno 22", "fn_vcpu_arg_size": "errno 22",
+    "fn_vcpu_arg_pointer": "errno 14", "fn_vcpu_id_8": "errno 22", "fn_vcpu": "= 0",
+    "fn_vcpu_again": "errno 17", "vcpu_mmap_size": "= 4096", "vcpu_mmap_two_pages": "errno 22",
+    "vcpu_mmap_offset": "errno 22", "vcpu_unknown_ioctl": "errno 25",
+    "vm_unknown_ioctl": "errno 25", "start_without_dtb": "errno 22",
+    "run_without_dtb": "errno 22", "done": "= 0",
+}  # fmt: skip
+SPIN = (0x1400_0000).to_bytes(4, "little")  # b . : a guest that never stops
+
+
+def test_a_hostile_vmm_and_a_killed_one_leave_the_host_working(
+    vm_files: tuple[Path, Path],
+    tmp_path: Path,  # fmt: skip
+) -> None:
+    """Nonsense to every ioctl gets its errno; a VMM killed while its guest
+    spins has its VM stopped with force, reset, its memory reclaimed and the
+    VM deallocated; the next VMM runs the measured guest as before."""
+    image, dtb = vm_files
+    hostile = build([Path(__file__).resolve().parent / "vmms" / "hostile.c"],
+                    tmp_path / "hostile.elf",
+                    ("-Wl,-e,_start", "-Os", f"-I{VMM_ELF.parent}"))  # fmt: skip
+    spin = tmp_path / "spin"
+    spin.write_bytes(SPIN)
+    status, d, err = boot(
+        "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
+        "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{hostile}:/hostile",
+        "--initramfs-file", f"{spin}:/vm/spin", "--initramfs-file", f"{image}:/vm/image",
+        "--initramfs-file", f"{dtb}:/vm/dtb",
+        "--run", "/hostile; /vmm /vm/spin /vm/dtb & sleep 3; kill -9 $!; wait $!; "
+                 'echo "killed: $?"; /vmm /vm/image /vm/dtb',
+    )  # fmt: skip
+    console = d["console"]
+    tries = [re.fullmatch(r"hostile: (\w+) (errno \d+|= \d+)", ln) for ln in console]
+    said = {m[1]: m[2] for m in tries if m}
+    assert said == HOSTILE, err
+    assert "killed: 137" in console  # SIGKILL ended it, inside GH_VCPU_RUN
+    assert sum("gunyah-vm: VM 128 torn down" in ln for ln in console) == 3
+    assert not any("not reclaimed" in ln or "did not reset" in ln for ln in console)
+    last = console[console.index("killed: 137") :]
+    assert [ln for ln in last if ln.startswith(("vmm: mmio", "vmm: exit"))] == MEASURED
+    assert "gunyah-boot: run exited 0" in console and status == 0
+
+
+def test_the_vmm_emulates_the_pl011_its_tree_names(tmp_path: Path) -> None:
+    """The guest's stores to the PL011's data register come out as the VMM's
+    console lines, not as mmio exits."""
+    elf = build([SECONDARY / "console.S"], tmp_path / "console.elf",
+                ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
+    image, dtb = tmp_path / "image", tmp_path / "dtb"
+    image.write_bytes(flat_image(elf))
+    dtb.write_bytes(build_tree(VmTree(image_name="console", pl011=0x900_0000)))
+    status, d, err = boot(
+        "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
+        "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{image}:/vm/image",
+        "--initramfs-file", f"{dtb}:/vm/dtb", "--run", "/vmm /vm/image /vm/dtb",
+    )  # fmt: skip
+    said = [ln for ln in d["console"] if ln.startswith("vmm: ") and "started" not in ln]
+    ended = ["vmm: exit powered-off type 1 reason 0x0", "vmm: done"]
+    assert said == ["vmm: console hi vm", *ended], err
+    assert status == 0

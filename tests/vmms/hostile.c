@@ -1,0 +1,152 @@
+/*
+ * A hostile VMM: nonsense to every /dev/gunyah ioctl, one line per try,
+ * "hostile: NAME errno N" (or "= N" for a value), then closes everything.
+ * Built with the project's toolchain and carried into a boot by the tests.
+ */
+#include "gunyah_uapi.h"
+
+#define SYS_ioctl 29
+#define SYS_openat 56
+#define SYS_close 57
+#define SYS_write 64
+#define SYS_exit 93
+#define SYS_munmap 215
+#define SYS_mmap 222
+#define AT_FDCWD (-100)
+#define O_RDWR 02
+#define PROT_RW 3
+#define MAP_SHARED 1
+#define MAP_PRIVATE_ANON 0x22
+#define PAGE 4096L
+
+__asm__(".globl _start\n_start:\n  mov x0, sp\n  and sp, x0, #~15\n  bl entry\n");
+
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+
+void *memset(void *d, int c, unsigned long n)
+{
+	volatile unsigned char *p = d;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+
+static void say(const char *name, long ret)
+{
+	char buf[96];
+	unsigned long n = 0, v = ret < 0 ? (unsigned long)-ret : (unsigned long)ret;
+	char digits[24];
+	int k = 0;
+
+	for (const char *s = "hostile: "; *s; s++)
+		buf[n++] = *s;
+	while (*name && n < 60)
+		buf[n++] = *name++;
+	for (const char *s = ret < 0 ? " errno " : " = "; *s; s++)
+		buf[n++] = *s;
+	do {
+		digits[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (k)
+		buf[n++] = digits[--k];
+	buf[n++] = '\n';
+	sys6(SYS_write, 1, (long)buf, (long)n, 0, 0, 0);
+}
+
+static long io(long fd, unsigned long cmd, const void *arg)
+{
+	return sys6(SYS_ioctl, fd, (long)cmd, (long)arg, 0, 0, 0);
+}
+
+static long region(long vm, unsigned label, unsigned flags, unsigned long gpa, unsigned long size,
+		   unsigned long uaddr)
+{
+	struct gh_userspace_memory_region r = { label, flags, gpa, size, uaddr };
+
+	return io(vm, GH_VM_SET_USER_MEM_REGION, &r);
+}
+
+__attribute__((noreturn, used)) void entry(long *sp)
+{
+	long dev = sys6(SYS_openat, AT_FDCWD, (long)"/dev/gunyah", O_RDWR, 0, 0, 0), vm, vcpu, ret;
+	unsigned char *mem = (unsigned char *)sys6(SYS_mmap, 0, 16 * PAGE, PROT_RW, MAP_PRIVATE_ANON,
+						   -1, 0);
+	unsigned long m = (unsigned long)mem, base = 0x80000000UL;
+	struct gh_vm_dtb_config dtb;
+	struct gh_fn_vcpu_arg a = { 0 };
+	struct gh_fn_desc d;
+	(void)sp;
+
+	say("open", dev < 0 ? dev : 0);
+	say("create_vm_type_1", io(dev, GH_CREATE_VM + 0, (void *)1));
+	say("dev_unknown_ioctl", io(dev, 0x4799, 0));
+	vm = io(dev, GH_CREATE_VM, 0);
+	say("create_vm", vm < 0 ? vm : 0);
+	say("region_null", io(vm, GH_VM_SET_USER_MEM_REGION, 0));
+	say("region_flags", region(vm, 0, 8, base, PAGE, m));
+	say("region_zero", region(vm, 0, 7, base, 0, m));
+	say("region_size_unaligned", region(vm, 0, 7, base, PAGE + 1, m));
+	say("region_gpa_unaligned", region(vm, 0, 7, base + 0x800, PAGE, m));
+	say("region_uaddr_unaligned", region(vm, 0, 7, base, PAGE, m + 1));
+	say("region_overflow", region(vm, 0, 7, 0xfffffffffffff000UL, 2 * PAGE, m));
+	say("region_unmapped", region(vm, 0, 7, base, PAGE, 0x1000));
+	say("region_huge", region(vm, 0, 7, base, 1UL << 40, m));
+	say("region", region(vm, 0, 7, base, 8 * PAGE, m));
+	say("region_same_label", region(vm, 0, 7, base + 0x100000, PAGE, m + 8 * PAGE));
+	say("region_overlap", region(vm, 1, 7, base + 7 * PAGE, 2 * PAGE, m + 8 * PAGE));
+	dtb.guest_phys_addr = base;
+	dtb.size = 0;
+	say("dtb_zero", io(vm, GH_VM_SET_DTB_CONFIG, &dtb));
+	dtb.guest_phys_addr = ~0UL - 1;
+	dtb.size = 4;
+	say("dtb_overflow", io(vm, GH_VM_SET_DTB_CONFIG, &dtb));
+	say("dtb_null", io(vm, GH_VM_SET_DTB_CONFIG, 0));
+	d.type = 99;
+	d.arg_size = 4;
+	d.arg = (unsigned long)&a;
+	say("fn_unknown_type", io(vm, GH_VM_ADD_FUNCTION, &d));
+	d.type = GH_FN_VCPU;
+	d.arg_size = GH_FN_MAX_ARG_SIZE + 1;
+	say("fn_arg_too_big", io(vm, GH_VM_ADD_FUNCTION, &d));
+	d.arg_size = 8;
+	say("fn_vcpu_arg_size", io(vm, GH_VM_ADD_FUNCTION, &d));
+	d.arg_size = 4;
+	d.arg = 8;
+	say("fn_vcpu_arg_pointer", io(vm, GH_VM_ADD_FUNCTION, &d));
+	d.arg = (unsigned long)&a;
+	a.id = 8;
+	say("fn_vcpu_id_8", io(vm, GH_VM_ADD_FUNCTION, &d));
+	a.id = 0;
+	vcpu = io(vm, GH_VM_ADD_FUNCTION, &d);
+	say("fn_vcpu", vcpu < 0 ? vcpu : 0);
+	say("fn_vcpu_again", io(vm, GH_VM_ADD_FUNCTION, &d));
+	say("vcpu_mmap_size", io(vcpu, GH_VCPU_MMAP_SIZE, 0));
+	ret = sys6(SYS_mmap, 0, 2 * PAGE, PROT_RW, MAP_SHARED, vcpu, 0);
+	say("vcpu_mmap_two_pages", ret < 0 && ret > -4096 ? ret : 0);
+	ret = sys6(SYS_mmap, 0, PAGE, PROT_RW, MAP_SHARED, vcpu, PAGE);
+	say("vcpu_mmap_offset", ret < 0 && ret > -4096 ? ret : 0);
+	say("vcpu_unknown_ioctl", io(vcpu, GH_VM_START, 0));
+	say("vm_unknown_ioctl", io(vm, GH_CREATE_VM, 0));
+	say("start_without_dtb", io(vm, GH_VM_START, 0));
+	say("run_without_dtb", io(vcpu, GH_VCPU_RUN, 0));
+	sys6(SYS_close, vcpu, 0, 0, 0, 0, 0);
+	sys6(SYS_close, vm, 0, 0, 0, 0, 0);
+	sys6(SYS_close, dev, 0, 0, 0, 0, 0);
+	say("done", 0);
+	sys6(SYS_exit, 0, 0, 0, 0, 0, 0);
+	__builtin_unreachable();
+}
