@@ -132,6 +132,12 @@ KVM_QUIRKS: dict[str, Any] = {
     "services": KVM_SERVICES, "kvm_smccc": True, "native": False, "rm": False,
 }  # fmt: skip
 
+# The open-source build for QEMU, as measured: its flags, services and TRNG
+QEMU_BUILD: dict[str, Any] = {
+    "flags": (abi.encode_flags0(QEMU_BUILD_FEATURES, SCHEDULER_FPRR), 0, 0),
+    "services": QEMU_BUILD_SERVICES, "trng_uuid": QEMU_TRNG_UUID,
+}  # fmt: skip
+
 PERSONAS: tuple[Persona, ...] = (
     Persona(
         "gunyah",
@@ -148,9 +154,7 @@ PERSONAS: tuple[Persona, ...] = (
         "debug), measured: no watchdog (flags 0x10000eff), PSCI as psci_pc, TRNG, the "
         "primary VM's capabilities to its resource manager.",
         "supported",
-        flags=(abi.encode_flags0(QEMU_BUILD_FEATURES, SCHEDULER_FPRR), 0, 0),
-        services=QEMU_BUILD_SERVICES,
-        trng_uuid=QEMU_TRNG_UUID,
+        **QEMU_BUILD,
         build="quic/gunyah-hypervisor 36ca3a2 with its resource manager bf31a9a, "
         "platform=qemu featureset=gunyah-rm-qemu quality=debug, booted in QEMU and measured "
         "call by call",
@@ -161,9 +165,7 @@ PERSONAS: tuple[Persona, ...] = (
         "power-off never reaches the resource manager, so a VMM that waits for VM_EXITED "
         "waits for ever and must recover with a forced VM_STOP.",
         "supported",
-        flags=(abi.encode_flags0(QEMU_BUILD_FEATURES, SCHEDULER_FPRR), 0, 0),
-        services=QEMU_BUILD_SERVICES,
-        trng_uuid=QEMU_TRNG_UUID,
+        **QEMU_BUILD,
         loses_vm_exited=True,
         build="gunyah-qemu with the race in vcpu_poweroff (docs/real-gunyah.md section 14) "
         "lost every time, to test a VMM's recovery",
