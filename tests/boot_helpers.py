@@ -4,6 +4,7 @@ QEMU of a test outlives it and nothing of it is left behind."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -29,6 +30,28 @@ def boot(*args: str, timeout: float = BOOT_TIMEOUT) -> tuple[int, dict[str, Any]
     assert "Traceback" not in p.stderr, p.stderr
     assert p.stdout, p.stderr
     return p.returncode, json.loads(p.stdout), p.stderr
+
+
+_SHARED: dict[tuple[str, ...], Any] = {}  # the boots tests share, by form and arguments
+
+
+def shared_boot(*args: str) -> tuple[int, dict[str, Any], str]:
+    """`boot(*args)`, booted once a session: tests that check different
+    things of the same boot share it. It runs in the first such test's
+    TMPDIR, so that test's checks of what a boot leaves behind hold for it."""
+    key = ("json", *args)
+    if key not in _SHARED:
+        _SHARED[key] = boot(*args)
+    rc, d, err = _SHARED[key]
+    return rc, copy.deepcopy(d), err
+
+
+def shared_run_boot(*args: str) -> subprocess.CompletedProcess[str]:
+    """`run_boot(*args)` (the text report), booted once a session."""
+    key = ("text", *args)
+    if key not in _SHARED:
+        _SHARED[key] = run_boot(*args)
+    return copy.deepcopy(_SHARED[key])
 
 
 def qemus_in(directory: Path) -> list[str]:
