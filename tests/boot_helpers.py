@@ -77,7 +77,7 @@ def boots_in(directory: Path) -> int:
 
 
 @pytest.fixture(autouse=True)
-def no_orphans(tmp_path: Path):
+def no_orphans(tmp_path: Path, modules_built: None):
     """Every boot of a test runs with its own TMPDIR: afterwards no QEMU of
     it is alive and nothing of it is left there."""
     tmp = tmp_path / "boot-tmp"
