@@ -4,6 +4,7 @@ QEMU of a test outlives it and nothing of it is left behind."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -31,6 +32,28 @@ def boot(*args: str, timeout: float = BOOT_TIMEOUT) -> tuple[int, dict[str, Any]
     return p.returncode, json.loads(p.stdout), p.stderr
 
 
+_SHARED: dict[tuple[str, ...], Any] = {}  # the boots tests share, by form and arguments
+
+
+def shared_boot(*args: str) -> tuple[int, dict[str, Any], str]:
+    """`boot(*args)`, booted once a session: tests that check different
+    things of the same boot share it. It runs in the first such test's
+    TMPDIR, so that test's checks of what a boot leaves behind hold for it."""
+    key = ("json", *args)
+    if key not in _SHARED:
+        _SHARED[key] = boot(*args)
+    rc, d, err = _SHARED[key]
+    return rc, copy.deepcopy(d), err
+
+
+def shared_run_boot(*args: str) -> subprocess.CompletedProcess[str]:
+    """`run_boot(*args)` (the text report), booted once a session."""
+    key = ("text", *args)
+    if key not in _SHARED:
+        _SHARED[key] = run_boot(*args)
+    return copy.deepcopy(_SHARED[key])
+
+
 def qemus_in(directory: Path) -> list[str]:
     """The command lines of QEMUs still alive that a boot with TMPDIR=directory
     started (QEMU inherits the environment; its files are descriptors, so its
@@ -54,7 +77,7 @@ def boots_in(directory: Path) -> int:
 
 
 @pytest.fixture(autouse=True)
-def no_orphans(tmp_path: Path):
+def no_orphans(tmp_path: Path, modules_built: None):
     """Every boot of a test runs with its own TMPDIR: afterwards no QEMU of
     it is alive and nothing of it is left there."""
     tmp = tmp_path / "boot-tmp"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -35,3 +36,39 @@ def guests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         extra = ("-O0",) if name == "foreign" else ()
         built[name] = build([src], out / f"{name.replace('/', '-')}.elf", extra)
     return built
+
+
+MODULES_SRC = Path(__file__).resolve().parent / "modules"
+
+
+@pytest.fixture(scope="session")
+def modules_built(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Under pytest-xdist, the modules the boot tests load are built before
+    any of them boots, by one worker while the others wait: boots on two
+    workers that build the same module at once would both write its one
+    cache entry. (Run alone, each boot builds what it needs, as a user's.)"""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    import fcntl
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gunyah.boot import modules
+    from gunyah.boot.kernel import MissingPart, find_parts
+
+    try:
+        headers = find_parts().headers
+    except MissingPart:
+        return  # the boot tests say so themselves
+    made_by_the_test = {"broken.c", "semihosting.c"}  # a compiler error; a template
+    sources = [modules.IDENTIFY_SOURCE, *(src for src in sorted(MODULES_SRC.rglob("*.c"))
+                                          if src.name not in made_by_the_test)]  # fmt: skip
+
+    def build(source: Path) -> None:
+        with contextlib.suppress(modules.ModuleError):  # the boot that needs it says why
+            modules.build(source, headers)
+
+    # every worker's base directory is in the same one
+    with open(tmp_path_factory.getbasetemp().parent / "modules.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(build, sources))

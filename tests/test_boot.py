@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from boot_helpers import _TMP, BOOT_TIMEOUT, boot, boots_in, no_orphans, qemus_in, run_boot  # noqa: F401
+from boot_helpers import _TMP, boot, boots_in, no_orphans, run_boot, shared_boot, shared_run_boot  # noqa: F401
 from cli_helpers import COMMAND, assert_usage_error, gunyah
 
 from gunyah.boot.kernel import cache_dir
@@ -32,7 +32,7 @@ def names(d: dict[str, Any]) -> list[str | None]:
 
 @pytest.mark.parametrize("persona", ["gunyah", "qualcomm", "kvm", "none", "api-v2", "dirty-upper"])
 def test_kernel_boots_and_our_module_reaches_the_personas_verdict(persona: str) -> None:
-    rc, d, _ = boot("--persona", persona)
+    rc, d, _ = shared_boot("--persona", persona)
     expected = DEFAULT_REFERENCE.expected_verdict(get_persona(persona))
     assert d["verdict"] == expected
     assert d["modules"][0] == {**d["modules"][0], "name": "gunyah_identify.ko", "loaded": True}
@@ -54,7 +54,7 @@ def test_kernel_boots_and_our_module_reaches_the_personas_verdict(persona: str) 
 
 
 def test_gunyah_banner_and_the_kernels_own_uid_call() -> None:
-    rc, d, _ = boot("--persona", "gunyah")
+    rc, d, _ = shared_boot("--persona", "gunyah")
     assert rc == 0
     assert any(ln.endswith("Running under Gunyah hypervisor 51/v1") for ln in d["console"])
     uid_calls = [c for c in d["calls"] if c["name"] == "VENDOR_HYP_CALL_UID"]
@@ -67,7 +67,7 @@ def test_gunyah_banner_and_the_kernels_own_uid_call() -> None:
 
 
 def test_kvm_persona_is_detected_by_the_kernel_itself() -> None:
-    rc, d, _ = boot("--persona", "kvm")
+    rc, d, _ = shared_boot("--persona", "kvm")
     assert rc == 1
     assert any("smccc: KVM: hypervisor services detected" in ln for ln in d["console"])
     assert "KVM_FEATURES" in names(d)
@@ -135,7 +135,7 @@ def test_a_kernel_that_never_powers_off_is_stopped_at_the_timeout() -> None:
 
 
 def test_the_text_report_names_the_verdict_and_lists_calls_with_trace() -> None:
-    p = run_boot("--trace")
+    p = shared_run_boot("--trace")
     assert p.returncode == 0, p.stderr
     assert "Running under Gunyah hypervisor 51/v1" in p.stdout
     assert "verdict: supported" in p.stdout
@@ -143,7 +143,7 @@ def test_the_text_report_names_the_verdict_and_lists_calls_with_trace() -> None:
 
 
 def test_boot_calls_read_back_by_trace_stats(tmp_path: Path) -> None:
-    p = run_boot("--trace")
+    p = shared_run_boot("--trace")
     log = tmp_path / "boot.log"
     log.write_text(p.stdout)
     s = gunyah("trace", "stats", str(log), "--json")

@@ -470,14 +470,19 @@ def test_a_result_with_no_cpu_on_is_malformed(compiled: bool) -> None:
 
 
 @pytest.mark.parametrize("compiled", LOOPS)
-def test_the_channel_keeps_the_last_calls_and_counts_the_rest(compiled: bool) -> None:
+def test_the_channel_keeps_the_last_calls_and_counts_the_rest(compiled: bool, monkeypatch) -> None:
+    """The ring at a small size, wrapped three times and then some (both
+    loops size it from MAX_CALLS); bench/stress.py fills the real one."""
+    keep = 16
+    monkeypatch.setattr(channel, "MAX_CALLS", keep)
     with _Mailbox(compiled) as m:
-        for i in range(channel.MAX_CALLS + 5):
+        for i in range(3 * keep + 5):
             m.call(channel.REQ_HVC, 0, i, [0x8600FF01])
         m.ch.close()
-        assert m.ch.call_count == channel.MAX_CALLS + 5 and m.ch.calls_dropped == 5
-        pcs = [c.pc for c in m.ch.calls]
-        assert pcs[:2] == [5, 6] and pcs[-1] == channel.MAX_CALLS + 4
+        assert m.ch.call_count == 3 * keep + 5 and m.ch.calls_dropped == 2 * keep + 5
+        assert [c.pc for c in m.ch.calls] == list(range(2 * keep + 5, 3 * keep + 5))
+        assert all(c.after[:4] == (0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67)
+                   for c in m.ch.calls)  # fmt: skip
 
 
 NONCE = "0123456789abcdef0123456789abcdef"

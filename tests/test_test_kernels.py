@@ -124,7 +124,7 @@ def test_another_cpu_can_wake_a_waiting_one(kernels: dict[str, Path]) -> None:
     """CPU 0 waits with nothing to wake it, but CPU 1 runs: no halt, though
     CPU 1 takes twice the grace; its SGI wakes CPU 0, which powers off."""
     rc, d, _ = boot("--kernel", str(kernels["wfi_cpu"]), "--smp", "2", "--timeout", "60")
-    assert lines(d, "wfi: ") == ["wfi: CPU 0 waits", "wfi: CPU 1 sent CPU 0 an SGI",
+    assert lines(d, "wfi: ") == ["wfi: CPU 0 waits", "wfi: CPU 1 sends CPU 0 an SGI",
                                  "wfi: CPU 0 woke"]  # fmt: skip
     assert (rc, d["stopped_by"]) == (0, "poweroff")
     assert d["boot_seconds"] > machine.WAIT_GRACE

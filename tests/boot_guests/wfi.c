@@ -49,10 +49,11 @@ void cpu_main(u64 index)
 		while (sysreg_read(cntvct_el0) < until)
 			barrier();
 		*GICD(GICD_CTLR) = 1;
+		/* said first: once woken, CPU 0 powers off, maybe before a line after */
+		put("wfi: CPU 1 sends CPU 0 an SGI\n");
 		barrier();
 		*GICD(GICD_SGIR) = (1u << 16) | 1;  /* SGI 1 to CPU 0 */
 		barrier();
-		put("wfi: CPU 1 sent CPU 0 an SGI\n");
 		psci(PSCI_CPU_OFF, 0, 0, 0);
 		return;
 	}
