@@ -197,7 +197,10 @@ def build(source: Path, headers: Path | None) -> Path:
             why = _first_errors(p.stderr + p.stdout)
             raise ModuleError(f"{source} does not build against {headers}:\n{why}")
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".part")
+        # a file of this build's own, renamed into place: two builds of one
+        # module at once (parallel boots) never read each other's half
+        fd, partial = tempfile.mkstemp(dir=cached.parent, suffix=".part")
+        os.close(fd)
         shutil.copyfile(built, partial)
         os.replace(partial, cached)
     return cached
