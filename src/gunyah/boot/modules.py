@@ -9,6 +9,7 @@ Built modules are cached by the hash of what went into them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -201,8 +202,12 @@ def build(source: Path, headers: Path | None) -> Path:
         # module at once (parallel boots) never read each other's half
         fd, partial = tempfile.mkstemp(dir=cached.parent, suffix=".part")
         os.close(fd)
-        shutil.copyfile(built, partial)
-        os.replace(partial, cached)
+        try:
+            shutil.copyfile(built, partial)
+            os.replace(partial, cached)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
     return cached
 
 
