@@ -414,6 +414,18 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e6:.3f} us"
 
 
+def report(rows: list[dict[str, Any]], as_json: bool, width: int = 15) -> None:
+    """The rows, as JSON or one line each: the time, its baseline, the ratio."""
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        target = f"  (target {r['target']})" if r["target"] else ""
+        note = f"  [{r['note']}]" if r.get("note") else ""
+        print(f"{r['name']:<{width}} {_time(r['seconds'])}  vs {r['baseline']}: "
+              f"{_time(r['baseline_seconds'])}  ratio {r['ratio']:.3g}x{target}{note}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print results as JSON")
@@ -434,14 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    for r in rows:
-        target = f"  (target {r['target']})" if r["target"] else ""
-        note = f"  [{r['note']}]" if r.get("note") else ""
-        print(f"{r['name']:<15} {_time(r['seconds'])}  vs {r['baseline']}: "
-              f"{_time(r['baseline_seconds'])}  ratio {r['ratio']:.3g}x{target}{note}")  # fmt: skip
+    report(rows, args.json)
     return 0
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from run import report  # the bench's one row printer, beside this file
+
 HERE = Path(__file__).resolve().parent
 CPU_CYCLE = HERE.parent / "tests" / "modules" / "hostile" / "cpu_cycle.c"
 UID = [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]  # the Gunyah persona's CALL_UID
@@ -166,14 +168,6 @@ BENCHES: dict[str, Callable[[], list[dict[str, Any]]]] = {
 }
 
 
-def _time(seconds: float) -> str:
-    if seconds >= 0.1:
-        return f"{seconds:.3f} s"
-    if seconds >= 1e-4:
-        return f"{seconds * 1e3:.3f} ms"
-    return f"{seconds * 1e6:.3f} us"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print results as JSON")
@@ -188,14 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     except Failed as e:
         print(f"stress: FAILED: {e}", file=sys.stderr)
         return 1
+    report(rows, args.json, width=16)
     if args.json:
-        print(json.dumps(rows, indent=2))
         return 0
-    for r in rows:
-        target = f"  (target {r['target']})" if r["target"] else ""
-        note = f"  [{r['note']}]" if r.get("note") else ""
-        print(f"{r['name']:<16} {_time(r['seconds'])}  vs {r['baseline']}: "
-              f"{_time(r['baseline_seconds'])}  ratio {r['ratio']:.3g}x{target}{note}")  # fmt: skip
     print(f"stress: every property held ({time.monotonic() - started:.0f} s)")
     return 0
 
