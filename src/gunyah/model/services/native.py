@@ -20,15 +20,6 @@ from ..vcpu_run import POWERED_OFF
 from ..vms import Msgqueue, Thread
 from .registry import native, precheck
 
-ERROR_OK = Error.OK
-ERROR_UNIMPLEMENTED = Error.UNIMPLEMENTED
-ERROR_ARGUMENT_INVALID = Error.ARGUMENT_INVALID
-ERROR_ARGUMENT_SIZE = Error.ARGUMENT_SIZE
-ERROR_ARGUMENT_ALIGNMENT = Error.ARGUMENT_ALIGNMENT
-ERROR_BUSY = Error.BUSY
-ERROR_MSGQUEUE_EMPTY = Error.MSGQUEUE_EMPTY
-ERROR_MSGQUEUE_FULL = Error.MSGQUEUE_FULL
-
 
 @native("hypervisor_identify", constant=True)
 def _identify(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
@@ -37,14 +28,14 @@ def _identify(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
 
 @native("partition_create_partition")
 def _unimplemented_with_cap(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    return (ERROR_UNIMPLEMENTED, cs.CAP_INVALID)  # partition_create_partition
+    return (Error.UNIMPLEMENTED, cs.CAP_INVALID)  # partition_create_partition
 
 
 @native("object_reset")
 @native("object_reset_from")
 @native("cspace_revoke_cap_from")
 def _unimplemented(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    return (ERROR_UNIMPLEMENTED,)
+    return (Error.UNIMPLEMENTED,)
 
 
 PRNG_WINDOW = 0.033  # prng_api.c: four reads per vCPU each 33 ms, then BUSY
@@ -57,20 +48,20 @@ def _prng(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     the host's CSPRNG."""
     count = args[0]
     if count == 0 or count > 16:
-        return (ERROR_ARGUMENT_SIZE,)
+        return (Error.ARGUMENT_SIZE,)
     if count % 4:
-        return (ERROR_ARGUMENT_ALIGNMENT,)
+        return (Error.ARGUMENT_ALIGNMENT,)
     now = time.monotonic()
     cpu = ctx.vcpu()
     start, reads = ctx.prng_windows.get(cpu, (-1.0, 0))
     if now - start < PRNG_WINDOW:
         if reads == PRNG_READS:
-            return (ERROR_BUSY,)
+            return (Error.BUSY,)
         ctx.prng_windows[cpu] = (start, reads + 1)
     else:
         ctx.prng_windows[cpu] = (now, 1)
     words = [secrets.randbits(32) for _ in range(count // 4)]
-    return (ERROR_OK, *words)
+    return (Error.OK, *words)
 
 
 YIELD_HINT_YIELD, YIELD_HINT_YIELD_TO_THREAD = 0, 1
@@ -82,14 +73,14 @@ def _scheduler_yield(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     yields to the thread in arg1 (looked up with yield_to), others invalid."""
     control, arg1 = args[0], args[1]
     if control >> 31:
-        return (ERROR_ARGUMENT_INVALID,)
+        return (Error.ARGUMENT_INVALID,)
     hint = control & 0xFFFF
     if hint == YIELD_HINT_YIELD:
-        return (ERROR_OK,)
+        return (Error.OK,)
     if hint == YIELD_HINT_YIELD_TO_THREAD:
         rights = 1 << cs.RIGHTS["thread"]["yield_to"]
         return (ctx.cspace.lookup(arg1, "thread", rights)[0],)
-    return (ERROR_ARGUMENT_INVALID,)
+    return (Error.ARGUMENT_INVALID,)
 
 
 # trace.c: ERROR and LOG_BUFFER are not the guest's to change
@@ -99,7 +90,7 @@ TRACE_PUBLIC = MASK64 & ~((1 << 0) | (1 << 5))
 @native("trace_update_class_flags")
 def _trace_update(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     ctx.trace_flags = (ctx.trace_flags | (args[0] & TRACE_PUBLIC)) & ~(args[1] & TRACE_PUBLIC)
-    return (ERROR_OK, ctx.trace_flags)
+    return (Error.OK, ctx.trace_flags)
 
 
 MSGQUEUE_UNCHANGED = MASK32  # count_t -1: threshold or delay unchanged
@@ -121,18 +112,18 @@ def _msgqueue_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     The push flag would raise the receiver's interrupt; there is none here."""
     q = _queue(caps)
     if q.full:
-        return (ERROR_MSGQUEUE_FULL, 0)
+        return (Error.MSGQUEUE_FULL, 0)
     size, data = args[1], args[2]
     if size > q.max_msg_size:
-        return (ERROR_OK, 1)
+        return (Error.OK, 1)
     message = b"" if size == 0 else (ctx.memory.read(data, size) if ctx.memory else None)
     if message is None:
-        return (ERROR_OK, 1)
+        return (Error.OK, 1)
     q.messages.append(message)
     not_full = int(not q.full)
     if q.notify is not None:
         q.notify()
-    return (ERROR_OK, not_full)
+    return (Error.OK, not_full)
 
 
 @native("msgqueue_receive")
@@ -143,26 +134,26 @@ def _msgqueue_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     message stays queued."""
     q = _queue(caps)
     if not q.messages:
-        return (ERROR_MSGQUEUE_EMPTY, 0, 0)
+        return (Error.MSGQUEUE_EMPTY, 0, 0)
     buffer, max_size = args[1], args[2]
     message = q.messages[0]
     mem = ctx.memory
     copied = len(message) <= max_size and (not message or (mem is not None
                                                             and mem.write(buffer, message)))
     if not copied:
-        return (ERROR_OK, 0, 1)
+        return (Error.OK, 0, 1)
     q.messages.popleft()
     not_empty = int(bool(q.messages))
     if q.notify is not None:
         q.notify()
-    return (ERROR_OK, len(message), not_empty)
+    return (Error.OK, len(message), not_empty)
 
 
 @native("msgqueue_flush")
 def _msgqueue_flush(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     q = _queue(caps)
     q.messages.clear()
-    return (ERROR_OK,)
+    return (Error.OK,)
 
 
 @native("msgqueue_configure_send")
@@ -170,12 +161,12 @@ def _msgqueue_configure_send(ctx: Context, args: Args, caps: Caps) -> tuple[int,
     q = _queue(caps)
     thres, delay = args[1], args[2]
     if delay != MSGQUEUE_UNCHANGED:
-        return (ERROR_UNIMPLEMENTED,)
+        return (Error.UNIMPLEMENTED,)
     if thres >= q.depth and thres != MSGQUEUE_UNCHANGED:
-        return (ERROR_ARGUMENT_INVALID,)
+        return (Error.ARGUMENT_INVALID,)
     if thres != MSGQUEUE_UNCHANGED:
         q.notfull_thd = thres
-    return (ERROR_OK,)
+    return (Error.OK,)
 
 
 @native("msgqueue_configure_receive")
@@ -183,15 +174,15 @@ def _msgqueue_configure_receive(ctx: Context, args: Args, caps: Caps) -> tuple[i
     q = _queue(caps)
     thres, delay = args[1], args[2]
     if delay != MSGQUEUE_UNCHANGED:
-        return (ERROR_UNIMPLEMENTED,)
+        return (Error.UNIMPLEMENTED,)
     special = (MSGQUEUE_THRESHOLD_MAXIMUM, MSGQUEUE_UNCHANGED)
     if thres == 0 or (thres > q.depth and thres not in special):
-        return (ERROR_ARGUMENT_INVALID,)
+        return (Error.ARGUMENT_INVALID,)
     if thres == MSGQUEUE_THRESHOLD_MAXIMUM:
         q.notempty_thd = q.depth
     elif thres != MSGQUEUE_UNCHANGED:
         q.notempty_thd = thres
-    return (ERROR_OK,)
+    return (Error.OK,)
 
 
 CPU_INDEX_INVALID = 0xFFFF
@@ -208,13 +199,13 @@ def _vcpu_set_affinity(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     if affinity == CPU_INDEX_INVALID:
         rights |= 1 << thread["disable"]
     elif affinity >= ctx.cores:
-        return (ERROR_ARGUMENT_INVALID,)
+        return (Error.ARGUMENT_INVALID,)
     err, cap = ctx.cspace.lookup(cap_id, "thread", rights)
     if cap is None:
         return (err,)
     assert isinstance(cap.obj, Thread)
     cap.obj.affinity = affinity
-    return (ERROR_OK,)
+    return (Error.OK,)
 
 
 @native("vcpu_run")
@@ -225,7 +216,7 @@ def _vcpu_run(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     thread = caps[0].obj
     assert isinstance(thread, Thread)
     if thread.runner is None:
-        return (ERROR_OK, POWERED_OFF, 0, 0, 0)
+        return (Error.OK, POWERED_OFF, 0, 0, 0)
     return thread.runner.run(args[1], args[2], args[3])
 
 
@@ -236,10 +227,10 @@ def _memextent_donate(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     kind, source, dest = args[0] & 0xFF, args[1], args[2]
     donate = 1 << cs.RIGHTS["memextent"]["donate"]
     if kind > 2:
-        return (ERROR_ARGUMENT_INVALID,)
+        return (Error.ARGUMENT_INVALID,)
     first = {0: dest, 1: source, 2: source}[kind]
     err, cap = ctx.cspace.lookup(first, "memextent", donate)
-    return (err if cap is None else ERROR_UNIMPLEMENTED,)
+    return (err if cap is None else Error.UNIMPLEMENTED,)
 
 
 
