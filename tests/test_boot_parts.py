@@ -370,6 +370,7 @@ class _Mailbox:
         deadline = time.monotonic() + 10
         while self.words[self.box + channel.RESP_SEQ] != seq and not self.ch.ended.is_set():
             assert time.monotonic() < deadline, "no answer"
+            time.sleep(0)  # lets the serving thread have the GIL now, not at the next switch
         resp = self.box + channel.RESP_AT
         return self.words[resp : resp + 6].tolist(), self.words[resp + 6 : resp + 24].tolist()
 

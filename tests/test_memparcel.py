@@ -7,6 +7,7 @@ leaving the lender's stage 2 until it is reclaimed, and hostile requests."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import struct
 from typing import Any
 
@@ -855,14 +856,20 @@ likely_kind = st.sampled_from([
 accept_flags = st.sampled_from([0x80, 0x80, 0x90, 0, 0xA0, 0x82, 0x84, 0x10])
 
 
-def requests(small_handles: st.SearchStrategy[int], trans: st.SearchStrategy[int]) -> Any:
+@functools.cache
+def requests(handle: int, trans: int | None) -> Any:
+    """Requests naming `handle`, with the parcel's transaction type `trans`
+    (None: it names no parcel). Built once per pair: hypothesis validates a
+    new strategy on each draw, and that cost most of this battery's time."""
+    small_handles = st.just(handle)
+    trans_s = st.sampled_from([trans] * 3 + [0, 1, 2]) if trans is not None else st.integers(0, 2)
     return st.one_of(
     # requests the RM may well take, so that there is state to refuse things against
     st.builds(lambda kind, flags, sgl: (kind[0], mp.CreateRequest(
         0, flags, 0, tuple(mp.AclEntry(*a) for a in kind[1]), sgl).encode()),
         likely_kind, st.sampled_from([0, 0, 2, 1]), likely_sgl),
     st.builds(lambda r: (mp.MEM_ACCEPT, r.encode()),
-              st.builds(mp.AcceptRequest, small_handles, st.just(0), trans,
+              st.builds(mp.AcceptRequest, small_handles, st.just(0), trans_s,
                         accept_flags, st.just(0),
                         sgl=st.sampled_from([(), (), ((0x80000000, MiB2),), ((0x80000000, 0x1000),),
                                              ((0x90000000, 0x3000),)]).map(
@@ -904,9 +911,8 @@ def test_hostile_sequences_never_raise_and_refusals_change_nothing(data: st.Data
         live = [*parcels._parcels] * 4 + [0, 0xFFFFFFFF, parcels._next_handle]
         handle = data.draw(st.sampled_from(live))
         p = parcels.get(handle)
-        trans = st.sampled_from([p.trans] * 3 + [0, 1, 2]) if p else st.integers(0, 2)
         caller = data.draw(callers)
-        msg, payload = data.draw(requests(st.just(handle), trans))
+        msg, payload = data.draw(requests(handle, p.trans if p else None))
         before = _state(parcels, hyp)
         err, reply, notes = h[msg](caller, payload)
         assert err in rm.ERRORS

@@ -40,6 +40,8 @@ class Row:
     seconds: float | None = None  # a kernel row's boot time
     calls_dropped: int = 0  # a kernel row's calls not kept (it keeps the last ones)
     reference: Reference = DEFAULT_REFERENCE  # the driver the row is judged by
+    stopped_by: str | None = None  # how a kernel row's boot ended (gunyah.outcome.STOPS)
+    module_log: tuple[str, ...] = ()  # what a kernel row's judged module logged (the last lines)
 
     @property
     def expected(self) -> str:
@@ -59,7 +61,8 @@ class Row:
             "passed": self.passed,
             "calls": [c.to_dict() for c in self.calls],
             **({"reason": self.reason, "console": list(self.console), "seconds": self.seconds,
-                "calls_dropped": self.calls_dropped}
+                "calls_dropped": self.calls_dropped, "stopped_by": self.stopped_by,
+                "module_log": list(self.module_log)}
                if self.seconds is not None else {}),
         }  # fmt: skip
 

@@ -24,6 +24,7 @@ from .kernel import Parts
 
 CONSOLE_TAIL = 30  # console lines a failing row keeps
 CALLS_TAIL = 200  # calls a row keeps (the last): 15 rows of 10,000 would not stay bounded
+LOG_TAIL = 30  # lines of the judged module's log a row keeps (the last)
 GUEST_MEMORY = layout.RAM_SIZE  # what one boot may take, at most, of the host's memory
 
 
@@ -61,7 +62,9 @@ def _row(label: str, persona: Persona, result: machine.BootResult) -> Row:
         observed, reason = "no verdict", result.problem or "the module gave no verdict"
     else:
         observed, reason = result.stopped_by, result.problem or result.stopped_by
-    return Row(label, persona, observed, calls, reason, console, result.boot_seconds, dropped)
+    log = tuple(result.modules[0].log[-LOG_TAIL:]) if result.modules else ()
+    return Row(label, persona, observed, calls, reason, console, result.boot_seconds, dropped,
+               stopped_by=result.stopped_by, module_log=log)  # fmt: skip
 
 
 def check_kernel(personas: Iterable[Persona], opts: machine.BootOptions, parts: Parts,

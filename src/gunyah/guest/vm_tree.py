@@ -69,8 +69,13 @@ def vm_device_tree(*, config: str = "gunyah-vm-config", image_name: str | None =
     root.append(gic)
     if chosen:
         root.append(fdt.Node("chosen"))
-    for node in extra:
-        root.append(node)
+    names = {n.name for n in root.nodes}
+    for node in extra:  # the library's append searches its siblings: quadratic for many
+        if node.name in names:
+            root.append(node)  # which refuses a second node of one name, as it would have
+        names.add(node.name)
+        node.set_parent(root)
+        root.nodes.append(node)
     tree = fdt.FDT()
     tree.root = root
     return bytes(tree.to_dtb(version=17))
