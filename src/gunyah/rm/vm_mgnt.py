@@ -50,6 +50,7 @@ class Parcel(Protocol):
     label: int
     acl: list[tuple[int, int]]  # (vmid, rights)
     sgl: list[tuple[int, int]]  # (owner IPA, size)
+    phys: list[int]  # each sgl range's physical address (one piece each)
     accepted: dict[int, int]  # vmid -> the IPA it is mapped at there
 
 
