@@ -4,14 +4,19 @@ Addrspace they mirror; the pool's bound; split and rejoin."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gunyah.abi import memparcel as mp
+from gunyah.abi import rm
 from gunyah.abi.errors import Error
 from gunyah.boot import layout
 from gunyah.boot import stage2 as s2
-from gunyah.model.vms import RIGHT_R, RIGHTS_RWX, Addrspace, HypError, Vms
+from gunyah.model.vms import RIGHT_R, RIGHTS_RWX, Addrspace, HypError, Mapping, Vms
+from gunyah.rm.memparcel import Parcels
 
 RAM = layout.RAM_BASE
 MEMORY = 64 << 20  # a small guest: 32 blocks
@@ -172,3 +177,39 @@ def test_collapse_rejoins_only_a_whole_aligned_run(offsets: list[int], block: in
     holed[offsets[0]] = 0
     assert s2.collapse(holed) == tuple(holed)
     assert s2.collapse([0] * 512) == 0
+
+
+# -- the RM's lends through the boot's stage 2 ------------------------------------------
+def lend_request(*ranges: tuple[int, int]) -> bytes:
+    return mp.CreateRequest(0, 0, 0, (mp.AclEntry(0x80, 7),),
+                            tuple(mp.SglEntry(*r) for r in ranges), ()).encode()  # fmt: skip
+
+
+def test_a_lend_the_pool_cannot_carry_is_mem_invalid_and_the_lenders_map_is_as_it_was() -> None:
+    vms, stage, mem = boot_vms(pool=2)
+    handlers = Parcels(vms).handlers()
+    before = list(vms[PRIMARY].addrspace.mappings)
+    pages = [(RAM + b * s2.BLOCK + 4096, 4096) for b in range(3)]  # three blocks split
+    error, _, _ = handlers[rm.MESSAGE_IDS["MEM_LEND"]](PRIMARY, lend_request(*pages))
+    assert error == rm.ERROR_CODES["MEM_INVALID"]
+    assert [stage.live(ipa) for ipa, _ in pages] == [model_descriptor(
+        vms[PRIMARY].addrspace, ipa) for ipa, _ in pages]  # fmt: skip
+    assert not stage.commit()  # nothing to post: the map is the boot's
+    assert all(stage.live(ipa) & 3 == 3 for ipa, _ in pages)
+    assert before == [Mapping(RAM, RAM, MEMORY, RIGHTS_RWX)]
+    assert vms.translate(PRIMARY, RAM, MEMORY) == RAM  # every page mapped again, in order
+
+
+def test_a_lend_leaves_the_tables_and_its_reclaim_restores_them() -> None:
+    vms, stage, mem = boot_vms(pool=2)
+    handlers = Parcels(vms).handlers()
+    pages = [(RAM + b * s2.BLOCK + 4096, 4096) for b in range(2)]
+    error, data, _ = handlers[rm.MESSAGE_IDS["MEM_LEND"]](PRIMARY, lend_request(*pages))
+    assert error == rm.OK
+    assert stage.commit()
+    assert [stage.live(ipa) for ipa, _ in pages] == [0, 0]
+    shim_applies(mem)
+    reclaim = struct.pack("<IB3x", mp.decode_handle(data), 0)
+    assert handlers[rm.MESSAGE_IDS["MEM_RECLAIM"]](PRIMARY, reclaim)[0] == rm.OK
+    assert stage.commit()
+    assert stage.pages == {} and all(stage.live(ipa) & 3 == 3 for ipa, _ in pages)
