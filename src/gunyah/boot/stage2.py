@@ -1,15 +1,13 @@
 """The primary VM's stage 2 in a boot: the host decides it, the shim carries it out.
 
 Why: the real hypervisor takes a lent or donated range out of the lender's
-stage 2 and puts it back on reclaim (docs/real-gunyah.md, "Lent memory and
-the lender's stage 2"), so the primary VM touching a page it lent takes an
-abort. Under `gunyah boot` the primary runs on QEMU behind our EL2 shim, so
-the model's Addrspace of the primary (model/vms.py) must become the shim's
-tables.
+stage 2 and puts it back on reclaim (docs/real-gunyah.md section 18), so
+the primary VM touching a page it lent takes an abort. Under `gunyah boot`
+the primary runs on QEMU behind our EL2 shim, so the model's Addrspace of
+the primary (model/vms.py) must become the shim's tables.
 
-How (docs/boot.md, "The primary's stage 2 follows its address space"): the
-shim keeps its own level-2 table for the GiB the guest's RAM lies in. The
-host writes, in the shim's 2 MiB (layout.py's "stage 2" region), the level-2
+How (docs/boot.md section 9): the shim keeps its own level-2 table for the
+GiB the guest's RAM lies in. The host writes, in the shim's 2 MiB (layout.py's "stage 2" region), the level-2
 table it wants (`desired`) and the level-3 tables it points at, taken from a
 bounded pool, then bumps `gen`. Before it returns to the guest, a vCPU whose
 call changed the map (or any vCPU that sees `gen` move) swaps each level-2
