@@ -7,8 +7,8 @@ the primary runs on QEMU behind our EL2 shim, so the model's Addrspace of
 the primary (model/vms.py) must become the shim's tables.
 
 How (docs/boot.md section 9): the shim keeps its own level-2 table for the
-GiB the guest's RAM lies in. The host writes, in the shim's 2 MiB (layout.py's "stage 2" region), the level-2
-table it wants (`desired`) and the level-3 tables it points at, taken from a
+GiB the guest's RAM lies in. The host writes, in the shim's 2 MiB
+(layout.py's "stage 2" region), the level-2 table it wants (`desired`) and the level-3 tables it points at, taken from a
 bounded pool, then bumps `gen`. Before it returns to the guest, a vCPU whose
 call changed the map (or any vCPU that sees `gen` move) swaps each level-2
 entry that differs, break-before-make, and sets `applied`. A level-3 table
