@@ -8,8 +8,9 @@ the primary (model/vms.py) must become the shim's tables.
 
 How (docs/boot.md section 9): the shim keeps its own level-2 table for the
 GiB the guest's RAM lies in. The host writes, in the shim's 2 MiB
-(layout.py's "stage 2" region), the level-2 table it wants (`desired`) and the level-3 tables it points at, taken from a
-bounded pool, then bumps `gen`. Before it returns to the guest, a vCPU whose
+(layout.py's "stage 2" region), the level-2 table it wants (`desired`) and
+the level-3 tables it points at, taken from a bounded pool, then bumps
+`gen`. Before it returns to the guest, a vCPU whose
 call changed the map (or any vCPU that sees `gen` move) swaps each level-2
 entry that differs, break-before-make, and sets `applied`. A level-3 table
 already live is edited in place only where that needs no break (an entry
