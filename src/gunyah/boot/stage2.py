@@ -236,6 +236,8 @@ class Stage2:
         """Write the batch's tables and post it to the shim; whether there
         was anything to post."""
         self._open = False
+        if not self.pending:  # the common case: a call that changed no map
+            return False
         pending, self.pending = self.pending, {}
         changed = {b: c for b, c in pending.items() if c != self.committed[b]}
         if not changed:
