@@ -179,7 +179,11 @@ def boot(
             loads.append((addr, f"/proc/self/fd/{fds[-1]}"))
         cmd = qemu.command(wrapper, parts, opts.cpus, ram, loads, opts.testdev)
         channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE, stage2=stage2)
-        memory = BootMemory(ram, RAM_BASE, ram_end, lambda: channel.translation(hyp.cpu))
+
+        def mapped(ipa: int, size: int) -> bool:  # in the primary's stage 2 now
+            return hyp.vms.translate(PRIMARY_VM_ID, ipa, size) == ipa
+
+        memory = BootMemory(ram, RAM_BASE, ram_end, lambda: channel.translation(hyp.cpu), mapped)
         hyp.attach_memory(memory)
         # the RAM is the model's too: the RM's parcels are cut from it and a
         # secondary VM's vCPU runs in the pages they name
