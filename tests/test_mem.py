@@ -222,3 +222,27 @@ def test_the_mailbox_carries_the_translation_after_the_response() -> None:
     assert channel.MMU_AT == layout.MAILBOX.offset("mmu") == channel.RESP_AT + 24
     assert 8 * (channel.MMU_AT + 4) <= channel.MAILBOX_SIZE
     assert list(Translation.__dataclass_fields__) == ["sctlr", "tcr", "ttbr0", "ttbr1"]
+
+
+def test_boot_memory_reads_nothing_the_vm_has_lent(ram: int) -> None:
+    """A buffer in a page the VM's stage 2 no longer maps (lent), or tables
+    there, copy nothing; the rest of its RAM still does."""
+    lent = {RAM_BASE + 0x5000}
+    mapped = lambda ipa, n: not any(ipa < p + 0x1000 and p < ipa + n for p in lent)  # noqa: E731
+    mem = BootMemory(ram, RAM_BASE, RAM_BASE + RAM_SIZE, lambda: Translation(0, 0, 0, 0), mapped)
+    try:
+        assert mem.read(RAM_BASE + 0x4000, 8) is not None
+        assert mem.read(RAM_BASE + 0x4FFC, 8) is None  # into the lent page
+        assert mem.write(RAM_BASE + 0x5000, b"x") is False
+        assert bytes(mem._map[0x5000:0x5001]) == b"\0"
+        t = Tables()
+        t.next = RAM_BASE + 0x5000  # the tables in the lent page
+        root = kernel_map(t, KERNEL_VA, RAM_BASE + 0x3000)
+        for pa, word in t.words.items():
+            mem._map[pa - RAM_BASE : pa - RAM_BASE + 8] = word.to_bytes(8, "little")
+        mem.translation = lambda: Translation(1, tcr(), 0, root)
+        assert mem.read(KERNEL_VA, 8) is None
+        lent.clear()
+        assert mem.read(KERNEL_VA, 8) is not None
+    finally:
+        mem.close()

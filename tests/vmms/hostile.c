@@ -1,6 +1,10 @@
 /*
  * A hostile VMM: nonsense to every /dev/gunyah ioctl, one line per try,
  * "hostile: NAME errno N" (or "= N" for a value), then closes everything.
+ * Then it lends 2 MiB to a VM it starts (the spinning guest /vm/spin and the
+ * tree /vm/dtb) and shares one page more, reads a lent page (a SIGBUS:
+ * "lent_signal = 7"), the shared one, and the lent one again once the VM is
+ * torn down and its parcel reclaimed.
  * Built with the project's toolchain and carried into a boot by the tests.
  */
 #include "gunyah_uapi.h"
@@ -8,6 +12,8 @@
 #define SYS_ioctl 29
 #define SYS_openat 56
 #define SYS_close 57
+#define SYS_read 63
+#define SYS_rt_sigaction 134
 #define SYS_write 64
 #define SYS_exit 93
 #define SYS_munmap 215
@@ -18,6 +24,11 @@
 #define MAP_SHARED 1
 #define MAP_PRIVATE_ANON 0x22
 #define PAGE 4096L
+#define SIGBUS 7
+#define SA_SIGINFO 4
+#define UC_X0 (184 / 8)    /* arm64 struct ucontext: uc_mcontext.regs[0] */
+#define UC_PC (440 / 8)    /* and uc_mcontext.pc */
+#define SI_CODE (8 / 4)    /* siginfo_t.si_code, in ints */
 
 __asm__(".globl _start\n_start:\n  mov x0, sp\n  and sp, x0, #~15\n  bl entry\n");
 
@@ -67,6 +78,21 @@ static void say(const char *name, long ret)
 	sys6(SYS_write, 1, (long)buf, (long)n, 0, 0, 0);
 }
 
+/* probe(p): the byte at p, or -1 where reading it raised a signal. */
+long probe(const volatile unsigned char *p);
+__asm__(".globl probe\nprobe:\n  mov x1, x0\n  mov x0, #0\n  ldrb w0, [x1]\n  ret\n");
+
+static long caught_signal, caught_code;
+
+/* The signal a probe's load raised: noted, and the load skipped with -1. */
+static void on_signal(int sig, void *info, void *uc)
+{
+	caught_signal = sig;
+	caught_code = ((int *)info)[SI_CODE];
+	((unsigned long *)uc)[UC_X0] = ~0UL;
+	((unsigned long *)uc)[UC_PC] += 4;
+}
+
 static long io(long fd, unsigned long cmd, const void *arg)
 {
 	return sys6(SYS_ioctl, fd, (long)cmd, (long)arg, 0, 0, 0);
@@ -78,6 +104,49 @@ static long region(long vm, unsigned label, unsigned flags, unsigned long gpa, u
 	struct gh_userspace_memory_region r = { label, flags, gpa, size, uaddr };
 
 	return io(vm, GH_VM_SET_USER_MEM_REGION, &r);
+}
+
+/* Lend memory to a VM, start it, and read what was lent and what was shared;
+ * again after the VM is gone. */
+static void lend(long dev)
+{
+	struct { unsigned long handler, flags, restorer, mask; } act = {
+		(unsigned long)on_signal, SA_SIGINFO, 0, 0 };
+	unsigned long size = 2UL << 20, base = 0x80000000UL;
+	unsigned char *mem = (unsigned char *)sys6(SYS_mmap, 0, (long)size + PAGE, PROT_RW,
+						   MAP_PRIVATE_ANON, -1, 0);
+	unsigned long m = (unsigned long)mem;
+	long vm, vcpu, fd, n;
+	struct gh_vm_dtb_config dtb = { base + PAGE, 0x10000 };
+	struct gh_fn_vcpu_arg a = { 0 };
+	struct gh_fn_desc d = { GH_FN_VCPU, sizeof(a), (unsigned long)&a };
+	struct gh_userspace_memory_region lent = { 0, 7, base, size, m };
+	struct gh_userspace_memory_region shared = { 1, 7, base + size, PAGE, m + size };
+
+	sys6(SYS_rt_sigaction, SIGBUS, (long)&act, 0, 8, 0, 0);
+	mem[0] = 0x00, mem[1] = 0x00, mem[2] = 0x00, mem[3] = 0x14;   /* b . */
+	fd = sys6(SYS_openat, AT_FDCWD, (long)"/vm/dtb", 0, 0, 0, 0);
+	n = sys6(SYS_read, fd, m + PAGE, 0x10000, 0, 0, 0);
+	sys6(SYS_close, fd, 0, 0, 0, 0, 0);
+	say("lend_dtb_read", n > 0 ? 0 : -22);
+	mem[0x20000] = 0xa5;
+	mem[size] = 0x5a;
+	vm = io(dev, GH_CREATE_VM, 0);
+	say("lend_region", io(vm, GH_VM_ANDROID_LEND_USER_MEM, &lent));
+	say("lend_share_region", io(vm, GH_VM_SET_USER_MEM_REGION, &shared));
+	say("lend_dtb", io(vm, GH_VM_SET_DTB_CONFIG, &dtb));
+	vcpu = io(vm, GH_VM_ADD_FUNCTION, &d);
+	say("lend_vcpu", vcpu < 0 ? vcpu : 0);
+	say("lend_start", io(vm, GH_VM_START, 0));
+	say("lent_read", probe(mem + 0x20000));
+	say("lent_signal", caught_signal);
+	say("lent_code", caught_code);
+	say("shared_read", probe(mem + size));
+	sys6(SYS_close, vcpu, 0, 0, 0, 0, 0);
+	sys6(SYS_close, vm, 0, 0, 0, 0, 0);
+	caught_signal = 0;
+	say("reclaimed_read", probe(mem + 0x20000));
+	say("reclaimed_signal", caught_signal);
 }
 
 __attribute__((noreturn, used)) void entry(long *sp)
@@ -145,6 +214,7 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	say("run_without_dtb", io(vcpu, GH_VCPU_RUN, 0));
 	sys6(SYS_close, vcpu, 0, 0, 0, 0, 0);
 	sys6(SYS_close, vm, 0, 0, 0, 0, 0);
+	lend(dev);
 	sys6(SYS_close, dev, 0, 0, 0, 0, 0);
 	say("done", 0);
 	sys6(SYS_exit, 0, 0, 0, 0, 0, 0);

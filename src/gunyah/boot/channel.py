@@ -34,6 +34,7 @@ from ..mem import Translation
 from ..model import Hypervisor
 from ..model.psci import mpidr_of
 from . import layout
+from .stage2 import Stage2
 
 try:  # the compiled serving loop, built at install where there is a C compiler
     from .. import _mailbox
@@ -93,9 +94,14 @@ class Channel:
     `close`."""
 
     def __init__(
-        self, hyp: Hypervisor, cpus: int, ram_fd: int, mailboxes: int, compiled: bool = True
+        self, hyp: Hypervisor, cpus: int, ram_fd: int, mailboxes: int, compiled: bool = True,
+        stage2: Stage2 | None = None,
     ) -> None:
         self.hyp = hyp
+        # the primary's stage 2, when the shim carries it out: a call's
+        # changes to it are posted before its answer
+        self.stage2 = stage2
+        self._handle = hyp.handle if stage2 is None else self._handle_and_post
         self.cpus = cpus
         self._ring = bytearray(MAX_CALLS * _CALL.size)  # the last MAX_CALLS calls
         self._count = array("Q", [0])  # calls kept so far (the compiled loop counts here too)
@@ -156,7 +162,7 @@ class Channel:
         try:
             if self.compiled:
                 assert _mailbox is not None
-                _mailbox.serve(self._map, boxes, self.hyp.handle, self._act, self._other,
+                _mailbox.serve(self._map, boxes, self._handle, self._act, self._other,
                                self._ring, self._count, self._stop, POLL_SECONDS,
                                WAKE_SECONDS)  # fmt: skip
             else:
@@ -194,6 +200,17 @@ class Channel:
             if quiet > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
                 sleep(min(WAKE_SECONDS, quiet / 4))
 
+    def _handle_and_post(
+        self, regs: list[int], kind: Kind, imm: int, cpu: int = 0, pc: int = 0
+    ) -> Action | None:
+        """The model's answer, and what it changed of the primary's stage 2
+        posted to the shim, which carries it out before the guest goes on."""
+        try:
+            return self.hyp.handle(regs, kind, imm, cpu, pc)
+        finally:
+            assert self.stage2 is not None
+            self.stage2.commit()
+
     def _malformed(self, cpu: int, words: memoryview, req: int, why: str) -> None:
         _, _, _, pc, esr, far = words[req : req + HEADER_WORDS].tolist()
         self.fault = ShimFault(cpu, pc, esr, far, False, why)
@@ -211,7 +228,7 @@ class Channel:
             self._other(cpu, box)
             return None
         regs = list(request[HEADER_WORDS:])
-        action = self.hyp.handle(regs, _KINDS[kind], imm, cpu, request[3])
+        action = self._handle(regs, _KINDS[kind], imm, cpu, request[3])
         if action is None:
             _pack(self._map, req + RECORD.size, 0, 0, 0, 0, 0, 0, *regs)
         else:

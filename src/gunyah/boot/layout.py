@@ -81,10 +81,25 @@ class Region:
         return self.start + self.size
 
 
+# The primary VM's stage 2 as the host wants it (boot/stage2.py): a page of
+# control words, the level-2 table for the GiB at STAGE2_WINDOW (the guest's
+# RAM), then a pool of level-3 tables. The host writes them; the shim swaps
+# its own level-2 entries to match when `gen` moves.
+STAGE2_BASE = SHIM_BASE + 0x12_0000
+STAGE2_WINDOW = RAM_BASE  # the 1 GiB the host's level-2 table covers
+STAGE2_POOL_PAGES = 192  # level-3 tables: at most this many 2 MiB blocks split or changed
+STAGE2_CONTROL = STAGE2_BASE
+STAGE2_DESIRED = STAGE2_BASE + 0x1000
+STAGE2_POOL = STAGE2_BASE + 0x2000
+STAGE2_SIZE = STAGE2_POOL + STAGE2_POOL_PAGES * 0x1000 - STAGE2_BASE
+STAGE2_DESIRED_WORD = (STAGE2_DESIRED - STAGE2_BASE) // 8  # word indexes in the region
+STAGE2_POOL_WORD = (STAGE2_POOL - STAGE2_BASE) // 8
+
 REGIONS = (
     Region("code, data and stacks", SHIM_BASE, SHIM_CONFIG - SHIM_BASE),
     Region("configuration", SHIM_CONFIG, CONFIG_SIZE),
     Region("mailboxes", SHIM_MAILBOXES, MAX_CPUS * MAILBOX_SIZE),
+    Region("stage 2", STAGE2_BASE, STAGE2_SIZE),
 )
 
 
@@ -185,7 +200,19 @@ MAILBOX = Record(
     ),
 )
 
-RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, MAILBOX)
+STAGE2_CONTROL_RECORD = Record(
+    "stage2_control",
+    "At STAGE2_CONTROL: the host bumps gen once the desired tables are written;\n"
+    "a vCPU that sees gen move takes lock, swaps its level-2 entries to the\n"
+    "desired ones (break-before-make), sets applied to gen and lets go.",
+    (
+        Field("gen", "host: the batch posted", volatile=True),
+        Field("applied", "shim: the batch carried out", volatile=True),
+        Field("lock", "shim: 1 while a vCPU swaps", volatile=True),
+    ),
+)
+
+RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, MAILBOX, STAGE2_CONTROL_RECORD)
 
 # The request's kinds (shim -> host). REQ_RESULT follows an ACT_CPU_ON: how
 # carrying it out went. REQ_WAIT: the vCPU waits in WFI with nothing that could
@@ -224,6 +251,10 @@ _DEFINES = (
     ("UART_BASE", UART_BASE, "PL011: the shim's last words before any guest runs"),
     ("GICD_BASE", GICD_BASE, "the virt machine's GICv2: distributor"),
     ("GICC_BASE", GICC_BASE, "and CPU interface"),
+    ("STAGE2_CONTROL", STAGE2_CONTROL, "struct stage2_control"),
+    ("STAGE2_DESIRED", STAGE2_DESIRED, "the level-2 table the host wants"),
+    ("STAGE2_POOL", STAGE2_POOL, "the level-3 tables it points at"),
+    ("STAGE2_WINDOW", STAGE2_WINDOW, "the GiB that table covers"),
     ("NUM_REGS", NUM_REGS, "X0..X17 each way"),
     ("RECORD_HEADER_WORDS", HEADER_WORDS, "a request's or response's words before x[]"),
     ("RECORD_WORDS", REQUEST.words, ""),

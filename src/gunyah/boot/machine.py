@@ -20,6 +20,7 @@ and reaped, whatever ends the boot.
 from __future__ import annotations
 
 import dataclasses
+import mmap
 import os
 import secrets
 import subprocess
@@ -29,7 +30,9 @@ import time
 from pathlib import Path
 
 from .. import outcome
+from ..abi.devicetree import PRIMARY_VM_ID
 from ..model import Hypervisor
+from ..model.vms import RIGHTS_RWX, Mapping
 from . import devicetree, initramfs, modules, qemu
 from .channel import Channel
 from .console import MAX_LINE, Console
@@ -45,6 +48,8 @@ from .layout import (
     RAM_SIZE,
     SHIM_CONFIG,
     SHIM_MAILBOXES,
+    STAGE2_BASE,
+    STAGE2_SIZE,
     UART_BASE,
 )
 from .memory import BootMemory
@@ -61,6 +66,7 @@ from .options import (
 )
 from .results import BootResult as BootResult
 from .results import result
+from .stage2 import Stage2
 
 # cryptomgr.notests: the crypto self-tests test nothing of ours and cost a
 # fifth of a boot under TCG (docs/boot.md section 2, the command line).
@@ -70,6 +76,7 @@ PANIC_GRACE = 0.5  # seconds for the rest of a panic's lines
 HALT_GRACE = 1.0  # seconds for SYSTEM_OFF to follow the kernel's power-down line
 EXIT_GRACE = 0.1  # seconds for the channel's last answer once QEMU has exited
 WATCH_SECONDS = 0.1  # the longest the watcher sleeps without news
+STAGE2_WAIT_SECONDS = 0.0001  # between looks while the shim applies a stage-2 change
 # How long every vCPU must have waited with nothing to wake it before the boot
 # ends as halted: a vCPU another just woke tells the host within microseconds.
 WAIT_GRACE = 0.5
@@ -150,34 +157,49 @@ def boot(
         raise BootError("the device tree is over 2 MiB")
     config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, ram_end)
     fds: list[int] = []
+    closing: list[Stage2 | mmap.mmap] = []  # closed last first
     try:
         ram = qemu.memfd("ram", size=RAM_SIZE)
         fds.append(ram)
+        # the primary's stage 2 over its RAM: the host's to change, the shim's to carry out
+        s2map = mmap.mmap(ram, STAGE2_SIZE, offset=STAGE2_BASE - RAM_BASE)
+        stage2 = Stage2(memoryview(s2map), [Mapping(RAM_BASE, RAM_BASE, opts.memory, RIGHTS_RWX)],
+                        wait=lambda: time.sleep(STAGE2_WAIT_SECONDS))  # fmt: skip
+        closing.append(s2map)
+        closing.append(stage2)
         loads: list[tuple[int | None, str]] = [(None, qemu.option_path(shim))]
         blobs = [(s.address, s.data) for s in guest.segments if s.data]
         if guest.linux:
             loads.append((KERNEL_ADDR, qemu.option_path(parts.image)))
-        blobs += [(dtb_addr, dtb), (SHIM_CONFIG, config)]
+        blobs += [(dtb_addr, dtb), (SHIM_CONFIG, config), (STAGE2_BASE, stage2.image())]
         if initrd is not None:
             blobs.append((initrd_addr, initrd))
         for addr, data in blobs:
             fds.append(qemu.memfd("load", data))
             loads.append((addr, f"/proc/self/fd/{fds[-1]}"))
         cmd = qemu.command(wrapper, parts, opts.cpus, ram, loads, opts.testdev)
-        channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE)
-        memory = BootMemory(ram, RAM_BASE, ram_end, lambda: channel.translation(hyp.cpu))
+        channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE, stage2=stage2)
+
+        def mapped(ipa: int, size: int) -> bool:  # in the primary's stage 2 now
+            return hyp.vms.translate(PRIMARY_VM_ID, ipa, size) == ipa
+
+        memory = BootMemory(ram, RAM_BASE, ram_end, lambda: channel.translation(hyp.cpu), mapped)
         hyp.attach_memory(memory)
         # the RAM is the model's too: the RM's parcels are cut from it and a
         # secondary VM's vCPU runs in the pages they name
         hyp.attach_ram(RAM_BASE, memory.ram)
+        hyp.vms.stage2[PRIMARY_VM_ID] = stage2.check
         try:
             result = _run(cmd, fds, channel, opts, kos, nonce, cancel)
             return dataclasses.replace(result, kernel_kind=guest.kind)
         finally:
             channel.close()
+            hyp.vms.stage2.pop(PRIMARY_VM_ID, None)
             hyp.attach_memory(None)
             memory.close()
     finally:
+        for thing in reversed(closing):
+            thing.release() if isinstance(thing, Stage2) else thing.close()
         for fd in fds:
             os.close(fd)
 

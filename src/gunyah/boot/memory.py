@@ -23,9 +23,14 @@ _MASK64 = (1 << 64) - 1
 
 class BootMemory:
     def __init__(self, ram_fd: int, ram_base: int, ram_end: int,
-                 translation: Callable[[], Translation]) -> None:  # fmt: skip
+                 translation: Callable[[], Translation],
+                 stage2: Callable[[int, int], bool] | None = None) -> None:  # fmt: skip
         self.ram_base, self.ram_end = ram_base, ram_end
         self.translation = translation  # the calling vCPU's, at its trap
+        # whether the VM's stage 2 maps [ipa, ipa + n) now (IPA == PA in its
+        # RAM): a page it lent is out of its reach, for its calls' buffers
+        # and its page tables alike (docs/real-gunyah.md section 18)
+        self.stage2 = stage2 or (lambda ipa, n: True)
         self._map = mmap.mmap(ram_fd, ram_end - ram_base, offset=0)
 
     @property
@@ -40,7 +45,7 @@ class BootMemory:
             self._map.close()
 
     def _descriptor(self, pa: int) -> int | None:
-        if pa % 8 or not self.ram_base <= pa <= self.ram_end - 8:
+        if pa % 8 or not self.ram_base <= pa <= self.ram_end - 8 or not self.stage2(pa, 8):
             return None
         at = pa - self.ram_base
         return int.from_bytes(self._map[at : at + 8], "little")
@@ -58,7 +63,7 @@ class BootMemory:
                 return None
             pa, room = found
             n = min(room, size)
-            if not self.ram_base <= pa <= self.ram_end - n:
+            if not self.ram_base <= pa <= self.ram_end - n or not self.stage2(pa, n):
                 return None
             runs.append((pa - self.ram_base, n))
             va, size = va + n, size - n

@@ -291,6 +291,11 @@ class Vms:
         self.ram: list[RamRegion] = []
         self.on_vm_exit: Callable[[int, int, int], None] | None = None
         self._next_virq: dict[int, int] = {}
+        # a stage 2 kept outside the model, by VMID (the boot's primary:
+        # boot/stage2.py): told of each change with the VM's new mappings and
+        # the range changed; it refuses one it cannot carry with a HypError,
+        # and then the change is undone
+        self.stage2: dict[int, Callable[[list[Mapping], int, int], None]] = {}
 
     def __getitem__(self, vmid: int) -> Vm:
         vm = self.vms.get(vmid)
@@ -359,12 +364,27 @@ class Vms:
         self._range(phys, size, "physical")
         if not 0 < rights <= RIGHTS_RWX:
             raise HypError(Error.ARGUMENT_INVALID, f"rights {rights:#x} are not R, W, X bits")
+        before = list(vm.addrspace.mappings)
         vm.addrspace.map(ipa, phys, size, rights)
+        self._carry_out(vm, before, ipa, size)
 
     def unmap(self, vmid: int, ipa: int, size: int) -> None:
         vm = self[vmid]
         self._range(ipa, size, "IPA")
+        before = list(vm.addrspace.mappings)
         vm.addrspace.unmap(ipa, size)
+        self._carry_out(vm, before, ipa, size)
+
+    def _carry_out(self, vm: Vm, before: list[Mapping], ipa: int, size: int) -> None:
+        """Tell the VM's outside stage 2, if it has one; undo what it refuses."""
+        told = self.stage2.get(vm.vmid)
+        if told is None:
+            return
+        try:
+            told(vm.addrspace.mappings, ipa, size)
+        except HypError:
+            vm.addrspace.mappings = before
+            raise
 
     def add_vmmio(self, vmid: int, ipa: int, size: int) -> None:
         vm = self[vmid]

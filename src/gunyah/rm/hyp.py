@@ -33,7 +33,9 @@ class Hyp(Protocol):
         """The physical address of [ipa, ipa+size) in the VM's stage 2 when
         it is mapped there contiguously, else None."""
 
-    def map(self, vmid: int, ipa: int, phys: int, size: int, rights: int) -> None: ...
+    def map(self, vmid: int, ipa: int, phys: int, size: int, rights: int) -> None:
+        """A change the hypervisor refuses (its page tables cannot hold it:
+        NOMEM) raises ValueError and changes nothing; so does `unmap`."""
 
     def unmap(self, vmid: int, ipa: int, size: int) -> None: ...
 

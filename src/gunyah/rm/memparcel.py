@@ -282,12 +282,8 @@ class Parcels:
             taken.add(phys, size)
             found.append((ipa, size, phys))
         owner = p.vms.get(p.owner)
+        self._take_from_owner(p, owner, found)
         for ipa, size, phys in found:
-            if p.trans_type != "share":
-                self.hyp.unmap(p.owner, ipa, size)
-            elif owner is not None and owner.rights != mp.RIGHTS_RWX:
-                self.hyp.unmap(p.owner, ipa, size)
-                self.hyp.map(p.owner, ipa, phys, size, owner.rights)
             if p.sanitize_create:
                 self._zero(phys, size)
             p.sgl.append((ipa, size))
@@ -295,6 +291,29 @@ class Parcels:
             self._phys.add(phys, size)
         if done:
             p.state = STATE_SHARING
+
+    def _take_from_owner(self, p: Parcel, owner: _VmInfo | None,
+                         found: list[tuple[int, int, int]]) -> None:  # fmt: skip
+        """The lender's stage 2 without the ranges (a lend or donation), or
+        with the rights its ACL entry gives it (a share). Where the
+        hypervisor cannot carry that out (its page tables are full), every
+        range goes back as it was and the request is MEM_INVALID, as
+        add_sgl_to_mp answers a failed vm_memory_donate_extent."""
+        keeps = mp.RIGHTS_RWX if owner is None else owner.rights  # a share's lender keeps
+        done: list[tuple[int, int, int]] = []  # ranges out of the lender's map as it was
+        try:
+            for ipa, size, phys in found:
+                if p.trans_type == "share" and keeps == mp.RIGHTS_RWX:
+                    continue
+                self.hyp.unmap(p.owner, ipa, size)
+                done.append((ipa, size, phys))
+                if p.trans_type == "share":
+                    self.hyp.map(p.owner, ipa, phys, size, keeps)
+        except ValueError:  # the hypervisor refused (Hyp.map, Hyp.unmap)
+            for ipa, size, phys in reversed(done):
+                self.hyp.unmap(p.owner, ipa, size)
+                self.hyp.map(p.owner, ipa, phys, size, mp.RIGHTS_RWX)
+            raise _Reject(MEM_INVALID) from None
 
     def _lookup(self, vmid: int, mem_type: int, ipa: int, size: int) -> int | None:
         """vm_memory_lookup: where the VM's own memory at [ipa, ipa+size) is.

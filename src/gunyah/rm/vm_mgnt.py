@@ -50,6 +50,7 @@ class Parcel(Protocol):
     label: int
     acl: list[tuple[int, int]]  # (vmid, rights)
     sgl: list[tuple[int, int]]  # (owner IPA, size)
+    phys: list[int]  # each sgl range's physical address (one piece each)
     accepted: dict[int, int]  # vmid -> the IPA it is mapped at there
 
 
@@ -256,14 +257,16 @@ class VmManager:
 
     # -- the VM's tree in its parcel --------------------------------------------------
     def _phys(self, vm: GuestVm, offset: int, size: int) -> int | None:
-        """Where [offset, offset+size) of the image parcel is, if in one piece."""
+        """Where [offset, offset+size) of the image parcel is, if in one piece:
+        from the parcel's own ranges (the RM maps the parcel's memory extent,
+        map_dtb), not the owner's stage 2, which a lend has taken it out of."""
         parcel = self.parcels.get(vm.handle)
         if parcel is None or size <= 0:
             return None
         start = 0
-        for ipa, length in parcel.sgl:
+        for (_, length), phys in zip(parcel.sgl, parcel.phys, strict=True):
             if start <= offset and offset + size <= start + length:
-                return self.hyp.translate(parcel.owner, ipa + offset - start, size)
+                return phys + offset - start
             start += length
         return None
 

@@ -16,6 +16,10 @@
 #define UART_BASE            0x9000000   /* PL011: the shim's last words before any guest runs */
 #define GICD_BASE            0x8000000   /* the virt machine's GICv2: distributor */
 #define GICC_BASE            0x8010000   /* and CPU interface */
+#define STAGE2_CONTROL       0x7ff20000  /* struct stage2_control */
+#define STAGE2_DESIRED       0x7ff21000  /* the level-2 table the host wants */
+#define STAGE2_POOL          0x7ff22000  /* the level-3 tables it points at */
+#define STAGE2_WINDOW        0x40000000  /* the GiB that table covers */
 #define NUM_REGS             18          /* X0..X17 each way */
 #define RECORD_HEADER_WORDS  6           /* a request's or response's words before x[] */
 #define RECORD_WORDS         24
@@ -87,6 +91,16 @@ struct mailbox {
     struct translation mmu;      /* written with each HVC or SMC request */
 };
 
+/* At STAGE2_CONTROL: the host bumps gen once the desired tables are written;
+ * a vCPU that sees gen move takes lock, swaps its level-2 entries to the
+ * desired ones (break-before-make), sets applied to gen and lets go.
+ */
+struct stage2_control {
+    volatile uint64_t gen;       /* host: the batch posted */
+    volatile uint64_t applied;   /* shim: the batch carried out */
+    volatile uint64_t lock;      /* shim: 1 while a vCPU swaps */
+};
+
 enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5 };
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
 
@@ -95,6 +109,7 @@ _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");
 _Static_assert(sizeof(struct mailbox) == 448, "struct mailbox");
+_Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
 _Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, req) == 8 * MAILBOX_REQ, "mailbox.req");

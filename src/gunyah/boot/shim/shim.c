@@ -4,8 +4,10 @@
  * through the calling vCPU's mailbox in shared memory (layout.h); then it does
  * what the model asks: resume with its registers, start a vCPU, power one
  * off, power the machine off or reset it (the last four through QEMU's own
- * PSCI, which an SMC from EL2 reaches). A guest access outside its map gets
- * the synchronous external abort KVM injects; the host never hears of it.
+ * PSCI, which an SMC from EL2 reaches). The guest's stage 2 over its RAM is
+ * the host's to decide (stage2_sync). A guest access outside its map gets
+ * the synchronous external abort the real Gunyah (and KVM) injects; the host
+ * never hears of it.
  * A WFI is trapped: the shim waits in its place, and tells the host when
  * nothing could ever wake the vCPU, so a guest that has stopped for good
  * ends the boot at once.
@@ -19,6 +21,7 @@
 #define EC_SMC64    0x17
 #define ESR_IL      (1ull << 25)
 #define FSC_EXTABT  0x10           /* synchronous external abort */
+#define FSC_TRANSLATION 0x04       /* translation fault, level 0 (to 0x07, level 3) */
 
 #define QEMU_PSCI_CPU_OFF      0x84000002u
 #define QEMU_PSCI_CPU_ON64     0xc4000003u
@@ -50,6 +53,7 @@
 #define S2_XN      (1ull << 54)
 #define S2_RAM     (S2_AF | S2_RW | S2_INNER | S2_NORMAL)
 #define S2_DEV     (S2_AF | S2_RW | S2_DEVICE | S2_XN)
+#define S2_OA      0x0000fffffffff000ull   /* a descriptor's output address */
 #define SZ_2M      0x200000ull
 #define SZ_1G      0x40000000ull
 
@@ -72,6 +76,8 @@ static uint64_t s2_l1[4] __attribute__((aligned(4096)));
 static uint64_t s2_l2[4][512] __attribute__((aligned(4096)));
 static uint64_t s2_l3[512] __attribute__((aligned(4096)));   /* the 2 MiB around fw_cfg */
 #define config ((volatile struct shim_config *)SHIM_CONFIG)
+#define stage2_ctl ((volatile struct stage2_control *)STAGE2_CONTROL)
+#define stage2_desired ((volatile const uint64_t *)STAGE2_DESIRED)
 
 #define sysreg_read(r) ({ uint64_t v_; __asm__ volatile("mrs %0, " #r : "=r"(v_)); v_; })
 #define sysreg_write(r, v) __asm__ volatile("msr " #r ", %0" : : "r"((uint64_t)(v)))
@@ -149,9 +155,85 @@ static void build_stage2(uint64_t ram_base, uint64_t ram_end)
         uint64_t pa = fw_block + j * 0x1000;
         s2_l3[j] = pa == FW_CFG_PAGE ? 0 : pa | S2_DEV | S2_PAGE;
     }
-    for (uint64_t pa = ram_base; pa + SZ_2M <= ram_end; pa += SZ_2M)
-        s2_l2[pa / SZ_1G][pa / SZ_2M % 512] = pa | S2_RAM | S2_BLOCK;
+    (void)ram_base, (void)ram_end;      /* the host's desired table maps them */
+    for (uint64_t j = 0; j < 512; j++)
+        s2_l2[STAGE2_WINDOW / SZ_1G][j] = stage2_desired[j];
     __asm__ volatile("dsb ish" ::: "memory");
+}
+
+/* The primary's stage 2 follows the host (gunyah/boot/stage2.py): when the
+ * host has posted a new level-2 table for the RAM's GiB (stage2_control.gen
+ * moved), one vCPU at a time swaps each entry that differs, break-before-make
+ * (Arm ARM D8.17: invalid, DSB, TLBI, DSB, then the new entry), and sets
+ * `applied`. The host has already edited in place what needs no break, so
+ * the final TLBI covers those too. */
+static void stage2_lock(void)
+{
+    while (__atomic_exchange_n(&stage2_ctl->lock, 1, __ATOMIC_ACQUIRE))
+        while (stage2_ctl->lock)
+            __asm__ volatile("yield");
+}
+
+static void stage2_unlock(void)
+{
+    __atomic_store_n(&stage2_ctl->lock, 0, __ATOMIC_RELEASE);
+}
+
+static void stage2_sync(void)
+{
+    if (stage2_ctl->gen == stage2_ctl->applied)
+        return;
+    stage2_lock();
+    uint64_t gen = stage2_ctl->gen;
+    __asm__ volatile("dmb ish" ::: "memory");   /* the tables before the generation */
+    if (gen != stage2_ctl->applied) {
+        volatile uint64_t *live = s2_l2[STAGE2_WINDOW / SZ_1G];
+        for (uint64_t j = 0; j < 512; j++) {
+            uint64_t want = stage2_desired[j];
+            if (live[j] == want)
+                continue;
+            if (live[j] & 1) {
+                live[j] = 0;
+                __asm__ volatile("dsb ishst; tlbi vmalls12e1is; dsb ish" ::: "memory");
+            }
+            live[j] = want;
+        }
+        __asm__ volatile("dsb ishst; tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
+        stage2_ctl->applied = gen;
+    }
+    stage2_unlock();
+}
+
+/* Whether the live tables map `ipa` now. */
+static int stage2_mapped(uint64_t ipa)
+{
+    if (ipa >> 32)
+        return 0;
+    uint64_t l1 = s2_l1[ipa >> 30];
+    if ((l1 & 3) != S2_TABLE)
+        return 0;
+    uint64_t l2 = ((volatile uint64_t *)(l1 & S2_OA))[ipa >> 21 & 511];
+    if ((l2 & 3) == S2_BLOCK)
+        return 1;
+    if ((l2 & 3) != S2_TABLE)
+        return 0;
+    return (((volatile uint64_t *)(l2 & S2_OA))[ipa >> 12 & 511] & 3) == S2_PAGE;
+}
+
+/* A stage-2 translation fault another vCPU's swap may have caused: once no
+ * swap is in progress, retry the access if its IPA is mapped now (the real
+ * hypervisor does the same: hyp/mem/addrspace/armv8/src/abort.c,
+ * addrspace_handle_guest_translation_fault). */
+static int stage2_retry(uint64_t esr)
+{
+    uint64_t fsc = esr & 0x3f;
+    if (fsc < FSC_TRANSLATION || fsc > FSC_TRANSLATION + 3)
+        return 0;
+    stage2_sync();
+    while (stage2_ctl->lock)
+        __asm__ volatile("yield");
+    __asm__ volatile("dmb ish" ::: "memory");
+    return stage2_mapped((sysreg_read(hpfar_el2) >> 4) << 12 & S2_OA);
 }
 
 static void setup_el2(void)
@@ -311,7 +393,8 @@ void shim_trap(uint64_t *frame)
     req.far = sysreg_read(far_el2);
 
     if (ec == EC_IABT_LOW || ec == EC_DABT_LOW) {
-        inject_external_abort(ec == EC_IABT_LOW);
+        if (!stage2_retry(esr))
+            inject_external_abort(ec == EC_IABT_LOW);
         return;
     }
     if (ec == EC_WFX && (esr & 3) == 0) {   /* ISS.TI 0: WFI (a cortex-a57 has no WFIT) */
@@ -344,6 +427,7 @@ void shim_trap(uint64_t *frame)
         mmu->ttbr1 = sysreg_read(ttbr1_el1);
     }
     exchange(cpu, &req, &resp);
+    stage2_sync();                      /* what the call changed, before the guest goes on */
     if (req.kind == REQ_FAULT)
         power_off();
     for (int i = 0; i < 18; i++)
