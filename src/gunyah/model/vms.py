@@ -30,6 +30,7 @@ from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK
 from ..abi.errors import Error
 
 if TYPE_CHECKING:
+    from .secondary_log import SecondaryLog
     from .vcpu_run import SecondaryVcpu, SecondaryVm
 
 VMID_HYP = 0x00  # include/rm_types.h
@@ -290,6 +291,7 @@ class Vms:
         self.vms: dict[int, Vm] = {}
         self.ram: list[RamRegion] = []
         self.on_vm_exit: Callable[[int, int, int], None] | None = None
+        self.log: SecondaryLog | None = None  # the secondaries' starts and calls, if kept
         self._next_virq: dict[int, int] = {}
 
     def __getitem__(self, vmid: int) -> Vm:
