@@ -137,7 +137,7 @@ def plan(spec: VmSpec) -> VmPlan:
     need = -(-span // PAGE) * PAGE + len(tree)
     if need > memory:
         raise VmError(f"--vm {spec.image}: the image ({span} bytes with what it must keep "
-                      f"free) and its device tree need {need >> 10} KiB, more than the VM's "
+                      f"free) and its device tree need {-(-need // 1024)} KiB, more than the VM's "
                       f"{memory >> 20} MiB; give more with --vm-memory")  # fmt: skip
     if base + memory > IPA_LIMIT:
         raise VmError(f"--vm-dtb: memory at {base:#x} for {memory >> 20} MiB leaves the "
@@ -202,11 +202,9 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]
         _set(chosen, fdt.PropBytes("bootargs", data=cmdline.encode() + b"\0"))
     out = vm_config.serialize(root)
     again = vm_config.load(out)
-    cfg = None if again is None else vm_config.parse(again)
-    if cfg is None or again is None:
-        raise VmError(f"{what}: the RM would refuse it at VM_INIT (a memory node other than "
-                      "/memory, an image-name of 80 characters or more, a malformed "
-                      "vm-attrs or vm-guid, a base-address not in pages)")  # fmt: skip
+    cfg = "it no longer reads as a tree" if again is None else vm_config.parse_or_why(again)
+    if isinstance(cfg, str) or again is None:
+        raise VmError(f"{what}: the RM would refuse it at VM_INIT: {cfg}")
     if not 0 < len(cfg.cpus) <= vm_config.MAX_CORES:
         raise VmError(f"{what}: it names {len(cfg.cpus)} vCPUs (/cpus/cpu@N); the RM "
                       f"takes 1 to {vm_config.MAX_CORES}")  # fmt: skip
@@ -226,6 +224,7 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]
 
 # -- what the VMM reported -----------------------------------------------------------
 _EXIT = re.compile(r"exit (powered-off|crashed) type (\d{1,10}) reason 0x([0-9a-f]{1,16})")
+_RAN = re.compile(r"vcpu_run returned (\d{1,10}) times")
 _ERROR = re.compile(r"error ([ -~]{1,64}) errno (\d{1,10})")
 
 
@@ -238,7 +237,8 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None) -> d
     pass over lines already bounded (boot.console): the secondary's console
     (the last MAX_LINES), the exits, the end, the VMM's end."""
     console: list[str] = []
-    console_lines = exits = 0
+    console_lines = exits = 0  # the exits the VMM printed, where it gave no count
+    ran: int | None = None  # vcpu_run's returns, as the VMM counted them
     started = False
     end: dict[str, Any] | None = None
     vmm_end: str | None = None
@@ -261,6 +261,8 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None) -> d
             exits += 1
         elif text.startswith("started VM"):
             started = True
+        elif ran is None and (m := _RAN.fullmatch(text)) is not None:
+            ran = int(m[1])
         elif end is None and (m := _EXIT.fullmatch(text)) is not None:
             exits += 1
             t, reason = int(m[2]), int(m[3], 16)
@@ -286,7 +288,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None) -> d
         "started": started,
         "console": console,
         "console_dropped": console_lines - len(console),
-        "exits": exits,
+        "exits": exits if ran is None else ran,
         "end": end,
         "vmm": vmm_end,
         "vmm_status": vmm_status,
@@ -295,11 +297,22 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None) -> d
     }
 
 
+# what to do next, for the failures a user can do something about
+HINTS = {
+    # E2BIG: the VM manager shares a region as a parcel of at most 512 runs of
+    # contiguous pages (src/gunyah/boot/module/gunyah_vm.c MAX_SGL); the
+    # VMM's anonymous memory is seldom contiguous past 2 MiB
+    "error GH_VM_SET_USER_MEM_REGION errno 7": " (the VM's memory is in too many pieces for one "
+    "memory parcel: give less with --vm-memory, such as 2M)",
+    "error IMAGE errno 27": " (the image does not fit: give more with --vm-memory)",
+}
+
+
 def problem(started: bool, end: dict[str, Any] | None, vmm_end: str | None,
             vmm_status: int | None) -> str:  # fmt: skip
     """Why the VM did not power off cleanly, in one line."""
     if vmm_end is not None and vmm_end.startswith("error"):
-        return f"our VMM failed: {vmm_end}"
+        return f"our VMM failed: {vmm_end}{HINTS.get(vmm_end, '')}"
     if not started:
         return "our VMM never started the VM (it did not run, or stopped before VM_START)"
     if end is None:
