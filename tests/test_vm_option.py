@@ -297,5 +297,6 @@ def test_a_traced_call_names_its_vm_and_trace_reads_it_back() -> None:
     assert line.startswith("vm0x80 cpu0 0x0000000000001000 hvc #0x0 x0=0x84000008 ")
     (rec,) = [r for _, _, r in runlog.records(iter([line])) if r is not None]
     assert rec["cpu"] == "0" and rec["function_id"] == "0x84000008"
-    assert render.trap_record(TrapRecord(None, "hvc", 0, (1,) * 18, (0,) * 8).to_dict()
-                              ).startswith("(python) ")  # fmt: skip
+    python = TrapRecord(None, "hvc", 0, (1,) * 18, (0,) * 8).to_dict()
+    assert "vmid" not in python  # `run --json`'s calls stay as they were: one VM
+    assert render.trap_record(python).startswith("(python) ")

@@ -112,8 +112,9 @@ class TrapRecord:
     def to_dict(self) -> dict[str, Any]:
         call = classify(self.conduit, self.imm, self.before[0])
         smccc_call = call.abi == "smccc"
+        vm = {} if self.vmid is None else {"vmid": self.vmid}  # only where VMs are told apart
         return {
-            "vmid": self.vmid,
+            **vm,
             "cpu": self.cpu,
             "pc": self.pc,
             "conduit": self.conduit,
