@@ -160,6 +160,29 @@ def test_any_bytes_as_a_tree_are_taken_or_refused_in_one_line(data: bytes) -> No
         assert vc.load(out) is not None and base >= 0x4000_0000
 
 
+@given(config=st.sampled_from(["gunyah-vm-config", "qcom,vm-config", "other"]),
+       name=st.one_of(st.none(), st.text("ax", min_size=1, max_size=90)),
+       cpus=st.integers(0, 10), psci=st.booleans(), parent=st.booleans(),
+       chosen=st.booleans(), affinity=st.sampled_from(["proxy", "static", "pinned"]))  # fmt: skip
+def test_a_users_tree_is_one_the_rm_takes_or_refused(config: str, name: str | None, cpus: int,
+                                                     psci: bool, parent: bool, chosen: bool,
+                                                     affinity: str) -> None:  # fmt: skip
+    blob = vm_device_tree(config=config, image_name=name, cpus=cpus, psci=psci,
+                          root_parent=parent, chosen=chosen,
+                          vcpus=[fdt.PropStrings("affinity", affinity)])  # fmt: skip
+    try:
+        out, base = bvm.user_tree(blob, Path("dtb"), "x")
+    except bvm.VmError as e:
+        assert "\n" not in str(e) and str(e).startswith("--vm-dtb dtb: ")
+        assert not (0 < cpus <= 8 and parent) or (name is not None and len(name) >= 80)
+        return
+    tree = vc.load(out)
+    assert tree is not None
+    cfg = vc.parse(tree)
+    assert cfg is not None and cfg.affinity == "proxy" and 0 < len(cfg.cpus) <= 8
+    assert base == cfg.base == DEFAULT_BASE and vc.find(tree, "/chosen") is not None
+
+
 # -- the command line ------------------------------------------------------------------
 def test_refusals_come_before_any_boot_as_one_line(tmp_path: Path) -> None:
     raw = write(tmp_path, "raw", RAW)
