@@ -203,3 +203,6 @@ def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
     assert (v["end"]["status"], v["end"]["exit_type_name"]) == ("crashed", "SOFTWARE_ERROR")
     assert d["problem"] == v["problem"] == "the VM ended crashed: SOFTWARE_ERROR, reason NORMAL"
     assert d["verdict"] == "supported" and d["stopped_by"] == "poweroff"
+    text = render.boot_report(d, False, False).splitlines()
+    assert "vm problem: the VM ended crashed: SOFTWARE_ERROR, reason NORMAL" in text
+    assert not any(ln.startswith("problem: ") for ln in text)  # said once

@@ -302,7 +302,8 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
     cpus = f"{d['cpus']} vCPU" + ("s" if d["cpus"] > 1 else "")
     out.append(f"stopped: {d['stopped_by']} after {d['boot_seconds']:.2f} s "
                f"(persona {d['persona']}, {cpus})")  # fmt: skip
-    if d["problem"]:
+    vm_problem = d["vm"]["problem"] if d.get("vm") is not None else None
+    if d["problem"] and d["problem"] != vm_problem:  # the VM's is said above
         out.append(f"problem: {printable(d['problem'])}")
     if d.get("halted_because"):
         out.append(f"halted: {d['halted_because']}")
