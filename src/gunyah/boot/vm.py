@@ -35,10 +35,10 @@ from .kernel import IMAGE_HEADER, IMAGE_MAGIC
 
 # where the VMM and the VM's files go in our initramfs, and init's command
 VMM_PATH, IMAGE_PATH, DTB_PATH = "/vmm", "/vm/image", "/vm/dtb"
-# src/gunyah/vmm/vmm.c: the most memory it maps (MAX_MEM), the least (two
-# pages: the image's and the tree's); the tree's room to grow (DT_ROOM)
+# The VM's memory: at most what our VMM maps (src/gunyah/vmm/vmm.c MAX_MEM),
+# in steps of the 2 MiB the RM aligns a VM's memory base to (rm/vm_config.py)
 MAX_VM_MEMORY = 256 << 20
-MIN_VM_MEMORY = 2 << 20  # the granule the RM rounds a VM's memory base to
+MIN_VM_MEMORY = 2 << 20
 VM_MEMORY_GRANULE = 2 << 20
 PAGE = 0x1000
 DEFAULT_RAW_MEMORY = 2 << 20  # the measured VM's (docs/real-gunyah.md section 11)
@@ -106,6 +106,7 @@ def image_kind(head: bytes) -> str:
 
 
 def check_memory(size: int) -> None:
+    """VmError unless a VM can be given `size` bytes (--vm-memory)."""
     if not MIN_VM_MEMORY <= size <= MAX_VM_MEMORY or size % VM_MEMORY_GRANULE:
         raise VmError(f"--vm-memory: {size / (1 << 20):g} MiB; a VM is given "
                       f"{MIN_VM_MEMORY >> 20} to {MAX_VM_MEMORY >> 20} MiB, in steps of "
