@@ -178,6 +178,8 @@ def test_boot_vm_runs_a_raw_binary_and_reports_its_console_and_end(tmp_path: Pat
     assert v["end"] == {"status": "powered-off", "exit_type": 1, "exit_type_name": "PLATFORM_OFF",
                         "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
     assert (v["vmm"], v["vmm_status"], v["ok"], v["problem"]) == ("done", 0, True, None)
+    hyp = v["hypervisor_end"]  # the model's own record agrees with the VMM's word
+    assert (hyp["exit_type"], hyp["reason"]) == (v["end"]["exit_type"], v["end"]["reason"])
     calls = d["calls"]
     assert {c["vmid"] for c in calls} == {3, 0x80}
     (off,) = [i for i, c in enumerate(calls) if c["vmid"] == 0x80]
@@ -201,6 +203,7 @@ def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
     v = d["vm"]
     assert v["memory"] == 2 << 20 and v["console"] == [] and not v["ok"]
     assert (v["end"]["status"], v["end"]["exit_type_name"]) == ("crashed", "SOFTWARE_ERROR")
+    assert v["hypervisor_end"]["exit_type_name"] == "SOFTWARE_ERROR"
     assert d["problem"] == v["problem"] == "the VM ended crashed: SOFTWARE_ERROR, reason NORMAL"
     assert d["verdict"] == "supported" and d["stopped_by"] == "poweroff"
     text = render.boot_report(d, False, False).splitlines()

@@ -220,8 +220,10 @@ def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
              "vmm: console hi vm", "vmm: mmio write 0x6000 8 0x1",
              "vmm: exit powered-off type 1 reason 0x0", "vmm: vcpu_run returned 9 times",
              "vmm: done", f"{initramfs.RAN}0"]  # fmt: skip
-    r = bvm.report(lines, p, spec, 0x80)
+    r = bvm.report(lines, p, spec, 0x80, (1, 0))
     assert r["console"] == ["hi vm"] and r["exits"] == 9 and r["vmid"] == 0x80
+    assert r["hypervisor_end"] == {"exit_type": 1, "exit_type_name": "PLATFORM_OFF",
+                                   "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
     assert r["end"] == {"status": "powered-off", "exit_type": 1, "exit_type_name": "PLATFORM_OFF",
                         "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
     assert rm.EXIT_TYPES[1] == "PLATFORM_OFF"  # include/vm_mgnt.h
@@ -229,6 +231,10 @@ def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
     text = "\n".join(render.vm_report(r))
     assert "  | hi vm" in text
     assert "exit type PLATFORM_OFF (1), reason NORMAL (0x0); 9 exits" in text
+    assert "as the hypervisor told the RM" not in text  # the two agree
+    lied = "\n".join(render.vm_report(bvm.report(lines, p, spec, 0x80, (5, 1))))
+    assert "as the hypervisor told the RM: exit type SOFTWARE_ERROR (5), reason " \
+        "SOFTWARE_ERROR (0x1)" in lied  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -304,6 +310,9 @@ def test_a_secondarys_calls_come_before_the_vcpu_run_that_served_them() -> None:
     merged = merge(primary, 0, log.calls)
     assert [c.vmid for c in merged] == [3, 3, 0x80, 3, 3]
     assert log.started == [0x80]
+    log.vm_ended(0x80, 1, 0)
+    log.vm_ended(0x80, 7, 0)  # the first end is the VM's
+    assert log.ended == {0x80: (1, 0)}
     assert rec.to_dict()["vmid"] == 0x80
 
 

@@ -333,6 +333,12 @@ def vm_report(v: dict[str, Any]) -> list[str]:
         ended = (f"{end['status']}, exit type {end['exit_type_name']} ({end['exit_type']}), "
                  f"reason {end['reason_name']} ({end['reason']:#x})")  # fmt: skip
     out.append(f"vm ended: {ended}; {v['exits']} exits")
+    hyp = v.get("hypervisor_end")
+    said = None if end is None else (end["exit_type"], end["reason"])
+    if hyp is not None and said != (hyp["exit_type"], hyp["reason"]):  # the VMM's word differs
+        out.append(f"vm ended, as the hypervisor told the RM: exit type "
+                   f"{hyp['exit_type_name']} ({hyp['exit_type']}), reason "
+                   f"{hyp['reason_name']} ({hyp['reason']:#x})")  # fmt: skip
     status = "no status" if v["vmm_status"] is None else f"exited {v['vmm_status']}"
     out.append(f"vmm: {printable(v['vmm'] or 'said nothing at its end')}, {status}")
     if v["problem"]:

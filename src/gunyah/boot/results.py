@@ -142,7 +142,8 @@ def result(stopped_by: str, seconds: float, channel: Channel, console: Console,
         calls_dropped += log.calls_dropped
     if vm_plan is not None and opts.vm is not None:
         vmid = log.started[0] if log is not None and log.started else None
-        vm_report = vm.report(lines, vm_plan, opts.vm, vmid)
+        ended = log.ended.get(vmid) if log is not None and vmid is not None else None
+        vm_report = vm.report(lines, vm_plan, opts.vm, vmid, ended)
         if status == outcome.EXIT_OK and not vm_report["ok"]:
             status, problem = outcome.EXIT_VM_FAILED, vm_report["problem"]
     actions, actions_dropped = channel.actions, channel.actions_dropped

@@ -233,10 +233,13 @@ def _name(names: dict[int, str], n: int) -> str:
     return names.get(n, f"unknown ({n})")
 
 
-def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None) -> dict[str, Any]:
+def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
+           ended: tuple[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
     """The VM's part of the boot's report from the primary's console, in one
     pass over lines already bounded (boot.console): the secondary's console
-    (the last MAX_LINES), the exits, the end, the VMM's end."""
+    (the last MAX_LINES), the exits, the end, the VMM's end. `vmid` and
+    `ended` (exit type, reason) are the model's own record of the VM, shown
+    beside the VMM's word (`hypervisor_end`)."""
     console: list[str] = []
     console_lines = exits = 0  # the exits the VMM printed, where it gave no count
     ran: int | None = None  # vcpu_run's returns, as the VMM counted them
@@ -291,6 +294,9 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None) -> d
         "console_dropped": console_lines - len(console),
         "exits": exits if ran is None else ran,
         "end": end,
+        "hypervisor_end": None if ended is None else {
+            "exit_type": ended[0], "exit_type_name": _name(rm.EXIT_TYPES, ended[0]),
+            "reason": ended[1], "reason_name": _name(rm.EXIT_CODES, ended[1])},  # fmt: skip
         "vmm": vmm_end,
         "vmm_status": vmm_status,
         "ok": ok,

@@ -1,6 +1,7 @@
 """What the secondary VMs of one run did, as the model saw it: the VMs that
-started (their IDs) and the calls their vCPUs made to their own hypervisor
-in vcpu_run, each with its VM's ID and its place among the primary's calls.
+started (their IDs), how each ended (the exit type and reason the hypervisor
+gave the RM), and the calls their vCPUs made to their own hypervisor in
+vcpu_run, each with its VM's ID and its place among the primary's calls.
 
 Why: a secondary's calls never reach the primary's record (the boot's
 channel keeps the calls the shim traps); they are served inside the
@@ -30,6 +31,7 @@ class SecondaryLog:
         self.call_count = 0
         self.started: list[int] = []  # the VMs whose first vCPU powered on, in order
         self.started_dropped = 0
+        self.ended: dict[int, tuple[int, int]] = {}  # VMID: (exit type, reason), the first end
 
     @property
     def calls_dropped(self) -> int:
@@ -40,6 +42,12 @@ class SecondaryLog:
             self.started.append(vmid)
         else:
             self.started_dropped += 1
+
+    def vm_ended(self, vmid: int, exit_type: int, reason: int) -> None:
+        """The hypervisor's news of a VM's end, as it gives it to the RM
+        (kept even when a persona's quirk loses it on the way)."""
+        if vmid not in self.ended and len(self.ended) < MAX_VMS:
+            self.ended[vmid] = (exit_type, reason)
 
     def wrap(self, vmid: int, handler: TrapHandler) -> TrapHandler:
         return _Recording(self, vmid, handler)

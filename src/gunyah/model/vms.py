@@ -437,6 +437,8 @@ class Vms:
     def exited(self, vmid: int, exit_type: int, reason: int) -> bool:
         """VM `vmid` has ended: the RM is told (`on_vm_exit`); False when the
         news is lost (the `loses_exits` quirk)."""
+        if self.log is not None:
+            self.log.vm_ended(vmid, exit_type, reason)
         if self.loses_exits:
             return False
         if self.on_vm_exit is not None:
