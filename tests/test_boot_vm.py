@@ -11,6 +11,7 @@ import pytest
 from boot_helpers import _TMP, boot, no_orphans, qemus_in  # noqa: F401
 from elftools.elf.elffile import ELFFile
 
+from gunyah import outcome, render
 from gunyah.boot.modules import VM_MANAGER_SOURCE
 from gunyah.toolchain import VMM_ELF, build
 from gunyah.vmm.devicetree import VmTree
@@ -163,20 +164,58 @@ def test_a_hostile_vmm_and_a_killed_one_leave_the_host_working(
     assert "gunyah-boot: run exited 0" in console and status == 0
 
 
-def test_the_vmm_emulates_the_pl011_its_tree_names(tmp_path: Path) -> None:
-    """The guest's stores to the PL011's data register come out as the VMM's
-    console lines, not as mmio exits."""
+def test_boot_vm_runs_a_raw_binary_and_reports_its_console_and_end(tmp_path: Path) -> None:
+    """`gunyah boot --vm IMAGE`: our VMM emulates the PL011 our tree names
+    (the guest's stores to its data register come out as the VMM's console
+    lines, not as mmio exits); the VM's console, its PLATFORM_OFF and the
+    VMM's end reach --json and the text report, and the trace names each
+    call's VM, the secondary's SYSTEM_OFF among the primary's vcpu_runs."""
     elf = build([SECONDARY / "console.S"], tmp_path / "console.elf",
                 ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
-    image, dtb = tmp_path / "image", tmp_path / "dtb"
+    image = tmp_path / "image"
     image.write_bytes(flat_image(elf))
-    dtb.write_bytes(build_tree(VmTree(image_name="console", pl011=0x900_0000)))
-    status, d, err = boot(
-        "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
-        "--initramfs-file", f"{VMM_ELF}:/vmm", "--initramfs-file", f"{image}:/vm/image",
-        "--initramfs-file", f"{dtb}:/vm/dtb", "--run", "/vmm /vm/image /vm/dtb",
-    )  # fmt: skip
+    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image))
     said = [ln for ln in d["console"] if ln.startswith("vmm: ") and "started" not in ln]
-    ended = ["vmm: exit powered-off type 1 reason 0x0", "vmm: done"]
+    ended = ["vmm: exit powered-off type 1 reason 0x0", "vmm: vcpu_run returned 7 times",
+             "vmm: done"]  # fmt: skip
     assert said == ["vmm: console hi vm", *ended], err
-    assert status == 0
+    assert status == 0 and d["problem"] is None
+    v = d["vm"]
+    assert (v["image"], v["kind"], v["memory"], v["base"]) == (str(image), "raw", 2 << 20,
+                                                                0x8000_0000)  # fmt: skip
+    assert v["vmid"] == 0x80  # the RM's first dynamic VMID
+    assert v["console"] == ["hi vm"] and v["exits"] == 7  # six bytes to the PL011, SYSTEM_OFF
+    assert v["end"] == {"status": "powered-off", "exit_type": 1, "exit_type_name": "PLATFORM_OFF",
+                        "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
+    assert (v["vmm"], v["vmm_status"], v["ok"], v["problem"]) == ("done", 0, True, None)
+    hyp = v["hypervisor_end"]  # the model's own record agrees with the VMM's word
+    assert (hyp["exit_type"], hyp["reason"]) == (v["end"]["exit_type"], v["end"]["reason"])
+    calls = d["calls"]
+    assert {c["vmid"] for c in calls} == {3, 0x80}
+    (off,) = [i for i, c in enumerate(calls) if c["vmid"] == 0x80]
+    assert calls[off]["name"] == "PSCI_SYSTEM_OFF" and calls[off]["cpu"] == 0
+    # served inside the primary's vcpu_run that came back powered off, exited
+    assert calls[off + 1]["name"] == "vcpu_run" and calls[off + 1]["results"][1:3] == [2, 1]
+    text = render.boot_report(d, False, True)
+    assert "  | hi vm" in text and "exit type PLATFORM_OFF (1), reason NORMAL (0x0)" in text
+    assert "  vm0x80 cpu0 0x0000000080000020 hvc #0x0 x0=0x84000008 PSCI_SYSTEM_OFF" in text
+    assert "  vm0x3 cpu0 " in text
+
+
+def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
+    """An undefined instruction with no vectors: the VM halts with a fault,
+    ends as SOFTWARE_ERROR, and the boot that would exit 0 says so and exits
+    EXIT_VM_FAILED."""
+    image = tmp_path / "udf"
+    image.write_bytes(bytes(4))  # udf #0, and VBAR_EL1 0 lies outside the VM's memory
+    status, d, err = boot("--vm", str(image), "--vm-memory", "2M")
+    assert status == outcome.EXIT_VM_FAILED == 6, err
+    v = d["vm"]
+    assert v["memory"] == 2 << 20 and v["console"] == [] and not v["ok"]
+    assert (v["end"]["status"], v["end"]["exit_type_name"]) == ("crashed", "SOFTWARE_ERROR")
+    assert v["hypervisor_end"]["exit_type_name"] == "SOFTWARE_ERROR"
+    assert d["problem"] == v["problem"] == "the VM ended crashed: SOFTWARE_ERROR, reason NORMAL"
+    assert d["verdict"] == "supported" and d["stopped_by"] == "poweroff"
+    text = render.boot_report(d, False, False).splitlines()
+    assert "vm problem: the VM ended crashed: SOFTWARE_ERROR, reason NORMAL" in text
+    assert not any(ln.startswith("problem: ") for ln in text)  # said once

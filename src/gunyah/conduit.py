@@ -107,11 +107,14 @@ class TrapRecord:
     before: tuple[int, ...]  # X0..X17 as the guest left them
     after: tuple[int, ...]  # X0..X7 as the model left them
     cpu: int | None = None  # the vCPU that made it; None for a call made from Python
+    vmid: int | None = None  # the VM that made it, where more than one runs (a boot's)
 
     def to_dict(self) -> dict[str, Any]:
         call = classify(self.conduit, self.imm, self.before[0])
         smccc_call = call.abi == "smccc"
+        vm = {} if self.vmid is None else {"vmid": self.vmid}  # only where VMs are told apart
         return {
+            **vm,
             "cpu": self.cpu,
             "pc": self.pc,
             "conduit": self.conduit,

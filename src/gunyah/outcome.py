@@ -16,6 +16,10 @@ EXIT_FAILED_ROWS = 1  # `gunyah conformance`: some row of the matrix fails
 EXIT_USAGE = 2  # bad usage: one line on stderr
 EXIT_RESET = 4  # the guest asked for a reset (PSCI SYSTEM_RESET, SYSTEM_RESET2): no verdict
 EXIT_NO_VERDICT = 5  # the boot ended, but the module under test gave no verdict
+# `gunyah boot --vm`: the primary's boot passed (it would have exited 0), but
+# the secondary VM did not power off cleanly (our VMM failed or was never run,
+# the VM crashed, was reset, stopped with force or never ended)
+EXIT_VM_FAILED = 6
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug of ours
 EXIT_OUTPUT = 74  # EX_IOERR (sysexits.h): the report could not be written
 EXIT_GUEST_FAILED = 125  # the guest could not be judged: a panic, a fault, a timeout, QEMU

@@ -168,7 +168,8 @@ def trap_record(d: dict[str, Any]) -> str:
     results = " ".join(f"{r:#x}" for r in d["results"][:4])
     pc = "(python)" if d["pc"] is None else f"{d['pc']:#018x}"  # the Python driver has no PC
     cpu = "" if d.get("cpu") is None else f"cpu{d['cpu']} "
-    return f"{cpu}{pc} {d['conduit']} #{d['imm']:#x} x0={x0:#x} {name} -> {results}"
+    vm = "" if d.get("vmid") is None else f"vm{d['vmid']:#x} "
+    return f"{vm}{cpu}{pc} {d['conduit']} #{d['imm']:#x} x0={x0:#x} {name} -> {results}"
 
 
 def fault(d: dict[str, Any], recent: list[dict[str, Any]]) -> str:
@@ -296,10 +297,13 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
     for m in d["modules"]:
         state = {True: "loaded", False: "FAILED to load", None: "never reached"}[m["loaded"]]
         out.append(f"module: {m['name']} {state}")
+    if d.get("vm") is not None:
+        out.extend(vm_report(d["vm"]))
     cpus = f"{d['cpus']} vCPU" + ("s" if d["cpus"] > 1 else "")
     out.append(f"stopped: {d['stopped_by']} after {d['boot_seconds']:.2f} s "
                f"(persona {d['persona']}, {cpus})")  # fmt: skip
-    if d["problem"]:
+    vm_problem = d["vm"]["problem"] if d.get("vm") is not None else None
+    if d["problem"] and d["problem"] != vm_problem:  # the VM's is said above
         out.append(f"problem: {printable(d['problem'])}")
     if d.get("halted_because"):
         out.append(f"halted: {d['halted_because']}")
@@ -309,6 +313,37 @@ def boot_report(d: dict[str, Any], verbose: bool, trace: bool) -> str:
     else:
         out.append(f"verdict: {d['verdict'] or 'none logged'}")
     return "\n".join(out)
+
+
+def vm_report(v: dict[str, Any]) -> list[str]:
+    """`gunyah boot --vm`'s secondary: its console (the guest's, so printed
+    as printable text), how it ended and how its VMM did."""
+    vmid = "VMID unknown" if v["vmid"] is None else f"VMID {v['vmid']:#x}"
+    out = [f"vm: {printable(v['image'])} ({v['kind']}, {v['memory'] >> 20} MiB at "
+           f"{v['base']:#x}, {vmid}) console:"]  # fmt: skip
+    if v["console_dropped"]:
+        out.append(f"  ({v['console_dropped']} earlier VM console lines not kept)")
+    out.extend(f"  | {printable(ln)}" for ln in v["console"])
+    end = v["end"]
+    if end is None:
+        ended = "no exit reported"
+    elif end["exit_type"] is None:
+        ended = end["status"]
+    else:
+        ended = (f"{end['status']}, exit type {end['exit_type_name']} ({end['exit_type']}), "
+                 f"reason {end['reason_name']} ({end['reason']:#x})")  # fmt: skip
+    out.append(f"vm ended: {ended}; {v['exits']} exits")
+    hyp = v.get("hypervisor_end")
+    said = None if end is None else (end["exit_type"], end["reason"])
+    if hyp is not None and said != (hyp["exit_type"], hyp["reason"]):  # the VMM's word differs
+        out.append(f"vm ended, as the hypervisor told the RM: exit type "
+                   f"{hyp['exit_type_name']} ({hyp['exit_type']}), reason "
+                   f"{hyp['reason_name']} ({hyp['reason']:#x})")  # fmt: skip
+    status = "no status" if v["vmm_status"] is None else f"exited {v['vmm_status']}"
+    out.append(f"vmm: {printable(v['vmm'] or 'said nothing at its end')}, {status}")
+    if v["problem"]:
+        out.append(f"vm problem: {printable(v['problem'])}")
+    return out
 
 
 def junit(d: dict[str, Any]) -> bytes:

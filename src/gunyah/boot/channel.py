@@ -135,13 +135,15 @@ class Channel:
 
     @property
     def calls(self) -> list[TrapRecord]:
-        """The calls kept, oldest first, as `run --trace` records them."""
+        """The calls kept, oldest first, as `run --trace` records them, each
+        with the primary VM's ID."""
         first = self.calls_dropped
+        vmid = self.hyp.vm.vmid  # the primary's: every call the shim traps is its
         records = []
         for n in range(first, self.call_count):
             w = _CALL.unpack_from(self._ring, n % MAX_CALLS * _CALL.size)
             records.append(TrapRecord(w[3], _KINDS[w[1]], w[2], w[HEADER_WORDS : -RESULT_REGS],
-                                      w[-RESULT_REGS:], cpu=w[0]))  # fmt: skip
+                                      w[-RESULT_REGS:], cpu=w[0], vmid=vmid))  # fmt: skip
         return records
 
     @property

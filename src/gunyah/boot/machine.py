@@ -32,8 +32,9 @@ from pathlib import Path
 from .. import outcome
 from ..abi.devicetree import PRIMARY_VM_ID
 from ..model import Hypervisor
+from ..model.secondary_log import SecondaryLog
 from ..model.vms import RIGHTS_RWX, Mapping
-from . import devicetree, initramfs, modules, qemu
+from . import devicetree, initramfs, modules, qemu, vm
 from .channel import Channel
 from .console import MAX_LINE, Console
 from .guest import guest_kernel
@@ -123,6 +124,10 @@ def boot(
             raise BadKernel(f"{parts.image} is not a Linux Image: it cannot load modules, "
                             "take files, run a command or send a probe capture")  # fmt: skip
         opts = dataclasses.replace(opts, identify_module=False)
+    vm_plan: vm.VmPlan | None = None
+    vm_files: tuple[tuple[str, bytes], ...] = ()
+    if opts.vm is not None:
+        opts, vm_plan, vm_files = _with_vm(opts, guest.linux, hyp.persona.rm)
     kos = prepare_modules(opts, parts) if guest.linux else []
     wrapper = qemu.pdeathsig()
     nonce = secrets.token_hex(16)
@@ -133,7 +138,8 @@ def boot(
         try:
             initrd = initramfs.build(parts.busybox, kos, nonce, module_args(opts),
                                      judge=judged(opts), capture=opts.capture,
-                                     active=opts.active, files=read_files(opts.files),
+                                     active=opts.active,
+                                     files=read_files(opts.files) + vm_files,
                                      run=opts.run)  # fmt: skip
         except ValueError as e:
             raise BadKernel(str(e)) from None
@@ -179,6 +185,9 @@ def boot(
             loads.append((addr, f"/proc/self/fd/{fds[-1]}"))
         cmd = qemu.command(wrapper, parts, opts.cpus, ram, loads, opts.testdev)
         channel = Channel(hyp, opts.cpus, ram, SHIM_MAILBOXES - RAM_BASE, stage2=stage2)
+        # the secondaries' calls, placed among the primary's by its count
+        log = SecondaryLog(clock=lambda: channel.call_count)
+        hyp.vms.log = log
 
         def mapped(ipa: int, size: int) -> bool:  # in the primary's stage 2 now
             return hyp.vms.translate(PRIMARY_VM_ID, ipa, size) == ipa
@@ -190,7 +199,7 @@ def boot(
         hyp.attach_ram(RAM_BASE, memory.ram)
         hyp.vms.stage2[PRIMARY_VM_ID] = stage2.check
         try:
-            result = _run(cmd, fds, channel, opts, kos, nonce, cancel)
+            result = _run(cmd, fds, channel, opts, kos, nonce, cancel, log, vm_plan)
             return dataclasses.replace(result, kernel_kind=guest.kind)
         finally:
             channel.close()
@@ -204,6 +213,33 @@ def boot(
             os.close(fd)
 
 
+def _with_vm(opts: BootOptions, linux: bool, rm: bool
+             ) -> tuple[BootOptions, vm.VmPlan, tuple[tuple[str, bytes], ...]]:  # fmt: skip
+    """--vm: the boot's options with our VM manager module and our VMM's
+    command, the VM's plan and its files; BadKernel in one line for what
+    cannot be."""
+    assert opts.vm is not None
+    if not linux or opts.initrd is not None:
+        raise BadKernel("--vm runs our VMM in our initramfs: it needs a Linux kernel "
+                        "and no --initrd")  # fmt: skip
+    if not rm:
+        raise BadKernel(f"--vm: the persona {opts.persona} has no resource manager to create "
+                        "a VM with; use gunyah or gunyah-qemu")  # fmt: skip
+    if opts.run is not None:
+        raise BadKernel("--vm has our init run our VMM: it cannot go with --run (run your own "
+                        "VMM with --initramfs-file and --run instead)")  # fmt: skip
+    try:
+        plan = vm.plan(opts.vm)
+        vmm = vm.vmm_elf().read_bytes()
+        files = vm.files(opts.vm, plan, vmm)
+    except (vm.VmError, OSError) as e:
+        raise BadKernel(str(e)) from None
+    mods = opts.modules
+    if not any(m.stem == modules.VM_MANAGER_SOURCE.stem for m in mods):
+        mods = (*mods, modules.VM_MANAGER_SOURCE)
+    return dataclasses.replace(opts, modules=mods, run=plan.run), plan, files
+
+
 def _run(
     cmd: list[str],
     fds: list[int],
@@ -212,6 +248,8 @@ def _run(
     kos: list[Path],
     nonce: str,
     cancel: threading.Event | None,
+    log: SecondaryLog,
+    vm_plan: vm.VmPlan | None,
 ) -> BootResult:
     """QEMU's stderr goes to an unnamed file: a pipe nobody reads while it
     runs could fill and stop it."""
@@ -233,7 +271,8 @@ def _run(
         stderr = err.read().decode("utf-8", "replace")
     if proc.stdout is not None:
         proc.stdout.close()
-    return result(stopped_by, seconds, channel, console, opts, kos, stderr, proc.returncode)
+    return result(stopped_by, seconds, channel, console, opts, kos, stderr, proc.returncode,
+                  log, vm_plan)  # fmt: skip
 
 
 def _watch(

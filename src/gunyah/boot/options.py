@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import devicetree, initramfs, modules
 from .layout import MAX_MEMORY, MEMORY_GRANULE, MIN_MEMORY
+from .vm import VmSpec
 
 MAX_INITRD = 256 << 20
 
@@ -38,6 +39,7 @@ class BootOptions:
     testdev: bool = False  # QEMU's chr-testdev: the guest's exit status ends QEMU
     files: tuple[tuple[Path, str], ...] = ()  # (a host file, its path in our initramfs)
     run: str | None = None  # a shell command our init runs once the modules are in
+    vm: VmSpec | None = None  # a secondary VM our VMM runs in the primary (boot.vm)
 
 
 def judged(opts: BootOptions) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 from .. import outcome
 from ..conduit import TrapRecord
 from ..guest.driver import VERDICT_EXIT, VERDICTS
-from . import initramfs
+from ..model.secondary_log import SecondaryLog, merge
+from . import initramfs, vm
 from .channel import Channel
 from .console import Console, capture, module_logs
 from .options import BootOptions, judged
@@ -52,6 +53,7 @@ class BootResult:
     capture: bytes | None = None  # the guest's tar.gz of what the probe reads
     capture_problem: str | None = None  # why there is none, when one was asked for
     halted_because: str | None = None  # for `halted`: what was left to run, in one line
+    vm: dict[str, Any] | None = None  # --vm: the secondary VM, as boot.vm.report gives it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class BootResult:
             "actions_dropped": self.actions_dropped,
             "capture_bytes": None if self.capture is None else len(self.capture),
             "capture_problem": self.capture_problem,
+            "vm": self.vm,
         }
 
 
@@ -100,9 +103,12 @@ def _failure(stopped_by: str, channel: Channel, opts: BootOptions, stderr: str) 
 
 
 def result(stopped_by: str, seconds: float, channel: Channel, console: Console,
-           opts: BootOptions, kos: list[Path], stderr: str, qemu_status: int
+           opts: BootOptions, kos: list[Path], stderr: str, qemu_status: int,
+           log: SecondaryLog | None = None, vm_plan: vm.VmPlan | None = None
            ) -> BootResult:  # fmt: skip
-    """The boot's report from what its watcher, console and channel saw."""
+    """The boot's report from what its watcher, console, channel and the
+    secondaries' log saw. With --vm, a boot that would exit 0 exits
+    EXIT_VM_FAILED when the VM did not power off cleanly."""
     lines = list(console.lines)
     verdict = console.verdict if console.verdict in VERDICTS else None
     problem = None
@@ -130,6 +136,16 @@ def result(stopped_by: str, seconds: float, channel: Channel, console: Console,
     channel.close()  # its thread stopped: what it kept holds still
     halted = halted_because(channel) if stopped_by == outcome.HALTED else None
     calls, calls_dropped = channel.calls, channel.calls_dropped
+    vm_report = None
+    if log is not None:
+        calls = merge(calls, calls_dropped, log.calls)
+        calls_dropped += log.calls_dropped
+    if vm_plan is not None and opts.vm is not None:
+        vmid = log.started[0] if log is not None and log.started else None
+        ended = log.ended.get(vmid) if log is not None and vmid is not None else None
+        vm_report = vm.report(lines, vm_plan, opts.vm, vmid, ended)
+        if status == outcome.EXIT_OK and not vm_report["ok"]:
+            status, problem = outcome.EXIT_VM_FAILED, vm_report["problem"]
     actions, actions_dropped = channel.actions, channel.actions_dropped
     return BootResult(
         capture=capture_bytes,
@@ -151,6 +167,7 @@ def result(stopped_by: str, seconds: float, channel: Channel, console: Console,
         actions=[a.to_dict() for a in actions],
         actions_dropped=actions_dropped,
         halted_because=halted,
+        vm=vm_report,
     )
 
 

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import render
 from ..boot.layout import (
@@ -23,8 +23,15 @@ from ..boot.layout import (
     RAM_SIZE,
     SHIM_SIZE,
 )
+from ..boot.vm import (
+    DEFAULT_LINUX_MEMORY,
+    DEFAULT_RAW_MEMORY,
+    MAX_VM_MEMORY,
+    MIN_VM_MEMORY,
+    VM_MEMORY_GRANULE,
+)
 from ..limits import MAX_TIMEOUT
-from ..outcome import EXIT_NO_VERDICT, EXIT_RESET, EXIT_SIGNALLED
+from ..outcome import EXIT_NO_VERDICT, EXIT_RESET, EXIT_SIGNALLED, EXIT_VM_FAILED
 from .common import (
     EXIT_GUEST_FAILED,
     EXIT_INTERRUPTED,
@@ -38,6 +45,9 @@ from .common import (
     number,
     seconds,
 )
+
+if TYPE_CHECKING:
+    from ..boot.vm import VmSpec
 
 
 def _verdict_statuses() -> str:
@@ -94,6 +104,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
             raise UsageError(f"--module-args {name}=...: no --module is named {name}")
         module_args.append((kos[name], params))
     files = _initramfs_files(args.initramfs_file)
+    vm = _vm_spec(args)
     if (files or args.run is not None) and args.initrd is not None:
         raise UsageError("--initramfs-file and --run need our init: they cannot go with --initrd")
     if capture is not None:
@@ -120,6 +131,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
         testdev=args.testdev,
         files=files,
         run=args.run,
+        vm=vm,
     )
     try:
         parts = find_parts(args.kernel, args.headers)
@@ -143,6 +155,33 @@ def cmd_boot(args: argparse.Namespace) -> int:
         if capture is not None and status != EXIT_GUEST_FAILED:
             print(f"probe capture: {capture} (read it with 'gunyah probe --root {capture}')")
     return status
+
+
+def _vm_spec(args: argparse.Namespace) -> VmSpec | None:
+    """--vm and its options, checked before anything boots: each refusal one
+    line (a usage error)."""
+    from ..boot import vm
+    from ..model.personas import get_persona
+
+    if args.vm is None:
+        given = [o for o, v in (("--vm-memory", args.vm_memory), ("--vm-cmdline", args.vm_cmdline),
+                                ("--vm-dtb", args.vm_dtb)) if v is not None]  # fmt: skip
+        if given:
+            raise UsageError(f"{', '.join(given)}: for the VM of --vm IMAGE; give --vm too")
+        return None
+    if args.run is not None or args.initrd is not None:
+        raise UsageError("--vm has our init run our VMM: it cannot go with --run or --initrd "
+                         "(run your own VMM with --initramfs-file and --run instead)")  # fmt: skip
+    if not get_persona(args.persona).rm:
+        raise UsageError(f"--vm: the persona {args.persona} has no resource manager to create "
+                         "a VM with; use --persona gunyah or gunyah-qemu")  # fmt: skip
+    spec = vm.VmSpec(args.vm, args.vm_memory, args.vm_cmdline, args.vm_dtb)
+    try:
+        vm.plan(spec)
+        vm.vmm_elf()
+    except vm.VmError as e:
+        raise UsageError(str(e)) from None
+    return spec
 
 
 def _initramfs_files(texts: list[str]) -> tuple[tuple[Path, str], ...]:
@@ -212,7 +251,9 @@ def register(sub: Any) -> None:
         f"status: after a power-off, the module's verdict ({_verdict_statuses()}; "
         f"{EXIT_OK} without our module); for a kernel that is not Linux, its own "
         f"status (chr-testdev's, {EXIT_OK} for a power-off or once every vCPU is off); "
-        f"{EXIT_NO_VERDICT} when the module gave no verdict; {EXIT_RESET} when "
+        f"{EXIT_NO_VERDICT} when the module gave no verdict; {EXIT_VM_FAILED} with --vm when "
+        "the boot would exit 0 but the VM did not power off cleanly (its VMM failed, or it "
+        f"crashed, reset or never ended); {EXIT_RESET} when "
         f"the guest asked for a reset; {EXIT_GUEST_FAILED} for a panic, a timeout or a "
         f"QEMU failure; {EXIT_USAGE} for "
         "bad usage (a module that does not build, a file that cannot be booted); "
@@ -276,8 +317,32 @@ def register(sub: Any) -> None:
                    help="a shell command our init runs (busybox sh, its applets on PATH) "
                    "once the modules are in, before it powers off; its output is the "
                    "console's, and init says 'gunyah-boot: run exited N'")  # fmt: skip
+    p.add_argument("--vm", type=Path, metavar="IMAGE",
+                   help="run a second VM: our VM manager module and our VMM go into the "
+                   "primary's initramfs, and the VMM creates a VM from IMAGE (an arm64 Linux "
+                   "Image, told by its header, or a raw binary entered at its first byte, "
+                   "loaded at the VM's memory base, 0x80000000), runs it and reports every "
+                   "exit; the VM's console (the PL011 at 0x9000000 its tree names) and how it "
+                   "ended (VM_EXITED's exit type and reason) are printed beside the primary's "
+                   "(needs a persona with the resource manager: gunyah, gunyah-qemu)")  # fmt: skip
+    p.add_argument("--vm-memory", type=memory_size, metavar="SIZE",
+                   help=f"the VM's memory, as --memory takes it: {MIN_VM_MEMORY >> 20}M to "
+                   f"{MAX_VM_MEMORY >> 20}M in steps of {VM_MEMORY_GRANULE >> 20}M (default "
+                   f"{DEFAULT_RAW_MEMORY >> 20}M for a raw binary, "
+                   f"{DEFAULT_LINUX_MEMORY >> 20}M for an Image); the image and its tree "
+                   "must fit in it")  # fmt: skip
+    p.add_argument("--vm-cmdline", metavar="STRING",
+                   help="the VM's kernel command line, in its tree's /chosen/bootargs")  # fmt: skip
+    p.add_argument("--vm-dtb", type=Path, metavar="FILE",
+                   help="the VM's device tree: yours (a DTB), used as given but for what the "
+                   "RM and our VMM need (a gunyah-vm-config node, added if missing, with "
+                   "proxy-scheduled vCPUs; /chosen). A tree the RM would refuse (no cpus, no "
+                   "GICv3, a memory node) is refused before the boot. Default: ours, with a "
+                   "PL011 console at 0x9000000")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="print the whole console")
-    p.add_argument("--trace", action="store_true", help="print every call the kernel made")
+    p.add_argument("--trace", action="store_true",
+                   help="print every call the kernel made, and with --vm the VM's, each "
+                   "with its VM's ID (vm0x3 the primary)")  # fmt: skip
     add_json(p)
     p.set_defaults(func=cmd_boot)
 

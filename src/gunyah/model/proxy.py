@@ -7,7 +7,9 @@ physical RAM the model holds, no copy), its VMMIO ranges, and one
 `SecondaryVcpu` per vCPU on the unicorn backend, with the VM's own
 hypervisor for its calls. The vCPU's thread keeps its runner; `vcpu_run`
 on a cap to the thread runs it. The VM's end (SYSTEM_OFF, a reset, a
-fault) reaches the RM through `Vms`'s exit callback.
+fault) reaches the RM through `Vms`'s exit callback. Where `Vms.log` is
+set (a boot's), the VM's start and its calls are kept there
+(model.secondary_log).
 
 Memory the VM is given after its start is not seen by the running VM: the
 RM maps only the image parcel, at VM_START (docs/real-gunyah.md section 12).
@@ -44,6 +46,9 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
                       vmmio=list(vm.addrspace.vmmio), on_vm_exit=vms.exited)  # fmt: skip
     # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
     handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
+    if vms.log is not None:  # the run keeps the VM's calls, each with its ID
+        vms.log.vm_started(vmid)
+        handler = vms.log.wrap(vmid, handler)
     for index in sorted(vm.vcpus):
         thread: Thread = vm.vcpus[index]
         thread.runner = SecondaryVcpu(svm, index, UnicornSecondary(regions), handler)

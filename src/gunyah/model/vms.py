@@ -30,6 +30,7 @@ from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK
 from ..abi.errors import Error
 
 if TYPE_CHECKING:
+    from .secondary_log import SecondaryLog
     from .vcpu_run import SecondaryVcpu, SecondaryVm
 
 VMID_HYP = 0x00  # include/rm_types.h
@@ -290,6 +291,7 @@ class Vms:
         self.vms: dict[int, Vm] = {}
         self.ram: list[RamRegion] = []
         self.on_vm_exit: Callable[[int, int, int], None] | None = None
+        self.log: SecondaryLog | None = None  # the secondaries' starts and calls, if kept
         self._next_virq: dict[int, int] = {}
         # a stage 2 kept outside the model, by VMID (the boot's primary:
         # boot/stage2.py): told of each change with the VM's new mappings and
@@ -455,6 +457,8 @@ class Vms:
     def exited(self, vmid: int, exit_type: int, reason: int) -> bool:
         """VM `vmid` has ended: the RM is told (`on_vm_exit`); False when the
         news is lost (the `loses_exits` quirk)."""
+        if self.log is not None:
+            self.log.vm_ended(vmid, exit_type, reason)
         if self.loses_exits:
             return False
         if self.on_vm_exit is not None:

@@ -355,12 +355,18 @@ def _ctx_of(tree: Tree, target: fdt.Node) -> Cells:
 def parse(tree: Tree) -> VmConfig | None:
     """The tree as dtb_parser_parse_dtb reads it with the VM config's
     listeners; None where the parser refuses it."""
+    cfg = parse_or_why(tree)
+    return cfg if isinstance(cfg, VmConfig) else None
+
+
+def parse_or_why(tree: Tree) -> VmConfig | str:
+    """`parse`, with what the parser refused the tree for in words where it did."""
     cfg = VmConfig()
     try:
         for node, path, depth, ctx in _cells_of(tree):
             _listen(tree, cfg, node, path, depth, ctx)
-    except Refused:
-        return None
+    except Refused as e:
+        return str(e)
     return cfg
 
 
@@ -373,7 +379,7 @@ def _listen(tree: Tree, cfg: VmConfig, node: fdt.Node, path: str, depth: int,
         # the first listener, so that no memory node passes disguised: only
         # /memory itself, which the RM replaces, is allowed
         if not (node.name == "memory" and depth == 1):
-            raise Refused(path)
+            raise Refused(f"{path} is a memory node other than /memory")
         return
     if CONFIG_PATH.match(path):
         _vm_config(cfg, node)

@@ -1,5 +1,6 @@
 """What `gunyah run --trace` prints: one trapped call a line; the guest's own
-output lines between them are neither calls nor errors."""
+output lines between them are neither calls nor errors. `gunyah boot --trace` prints the
+same form with the calling VM's ID first (vm0x3: docs/boot.md)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from .lines import Record
 
 NAME = "run"
 _RUN_LINE = re.compile(
-    r"^(?:cpu(\d{1,5}) )?(0x[0-9a-fA-F]+|\(python\)) (hvc|smc) #(0x[0-9a-fA-F]+) "
-    r"x0=(0x[0-9a-fA-F]+)\b"
+    r"^(?:vm0x[0-9a-fA-F]{1,4} )?(?:cpu(\d{1,5}) )?(0x[0-9a-fA-F]+|\(python\)) (hvc|smc) "
+    r"#(0x[0-9a-fA-F]+) x0=(0x[0-9a-fA-F]+)\b"
 )
 
 

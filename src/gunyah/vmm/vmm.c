@@ -3,7 +3,9 @@
  * /dev/gunyah (the Linux series' v14 ioctls, gunyah_uapi.h).
  *
  * It maps MEM_SIZE bytes (2 MiB unless given) of anonymous memory, copies
- * IMAGE to its start and DTB to the next 4 KiB boundary after it, gives the
+ * IMAGE to its start and DTB to the next 4 KiB boundary after it (after the
+ * image_size an arm64 Image's header gives, where that is more: the kernel's
+ * bss must stay free; Linux: Documentation/arch/arm64/booting.rst), gives the
  * memory to a new VM at guest address BASE (0x80000000 unless given; the
  * DTB's gunyah-vm-config must name the same base), names the DTB's place
  * and room (GH_VM_SET_DTB_CONFIG), adds vCPU 0, starts the VM and runs the
@@ -14,6 +16,7 @@
  *   vmm: console TEXT                      (a line the guest wrote to the PL011 its DTB names)
  *   vmm: exit powered-off type T reason 0xR | vmm: exit crashed type T reason 0xR
  *   vmm: exit load-failed | vmm: exit unknown | vmm: error STEP errno N
+ *   vmm: vcpu_run returned N times         (every exit, the PL011's included)
  *
  * Reads are answered from a small table (0x6018 and 0x6028, the measured
  * guest's loads: docs/real-gunyah.md section 13), and 0 elsewhere.
@@ -291,6 +294,21 @@ static unsigned long find_pl011(const unsigned char *dtb, unsigned long size)
 	return 0;
 }
 
+#define IMAGE_MAGIC 0x644d5241U /* "ARM\x64" at byte 56 of an arm64 Image */
+
+static unsigned long le_bytes(const unsigned char *p, unsigned long n);
+
+/* The bytes the image needs from its start: its size, or an Image's image_size if more. */
+static unsigned long image_span(const unsigned char *image, unsigned long size)
+{
+	unsigned long declared;
+
+	if (size < 64 || le_bytes(image + 56, 4) != IMAGE_MAGIC)
+		return size;
+	declared = le_bytes(image + 16, 8);
+	return declared > size ? declared : size;
+}
+
 struct answer {
 	unsigned long addr, value;
 };
@@ -344,7 +362,10 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	if ((long)mem < 0 && (long)mem > -4096)
 		fail("mmap", (long)mem);
 	image_size = load(argv[1], mem, mem_size - PAGE, "IMAGE");
-	dt_off = (image_size + PAGE - 1) & ~(PAGE - 1);
+	dt_off = image_span(mem, image_size);
+	if (dt_off > mem_size - PAGE)
+		fail("IMAGE", -27); /* EFBIG: its bss leaves no room for the DTB */
+	dt_off = (dt_off + PAGE - 1) & ~(PAGE - 1);
 	if (!dt_off)
 		dt_off = PAGE;
 	dt_size = load(argv[2], mem + dt_off, mem_size - dt_off, "DTB");
@@ -484,6 +505,10 @@ __attribute__((noreturn, used)) void entry(long *sp)
 		emit(&l);
 		break;
 	}
+	put(&l, "vmm: vcpu_run returned ");
+	put_number(&l, exits, 10);
+	put(&l, " times");
+	emit(&l);
 	sys(SYS_munmap, (long)run, map, 0);
 	sys(SYS_close, vcpu, 0, 0);
 	sys(SYS_close, vm, 0, 0); /* the last close tears the VM down */

@@ -1,0 +1,343 @@
+"""`gunyah boot --vm IMAGE`: a secondary VM run by our VMM in the booted
+primary, and what its VMM reported.
+
+Before the boot: the image (a Linux arm64 Image, told by its header's magic,
+or a raw binary entered at its first byte), the VM's memory and its device
+tree (ours, gunyah.vmm.devicetree's, with a PL011 console at QEMU virt's
+address; or the user's, with what the RM and our VMM need put in), each
+checked, a refusal being one `VmError` line. They go into our initramfs
+with our VMM (src/gunyah/vmm/vmm.c), which init runs.
+
+After it: the VMM's lines on the primary's console (`vmm: ...`, written by
+the primary, so untrusted) read by `report` in one bounded pass: the
+secondary's console, the exits counted, how the VM ended (the exit type and
+reason of the RM's VM_EXITED, named as gunyah.abi.rm names them) and how
+the VMM ended.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fdt
+
+from ..abi import rm
+from ..rm import vm_config
+from ..vmm.devicetree import DEFAULT_BASE, VMMIO_END, TreeError, VmTree
+from ..vmm.devicetree import build as build_tree
+from . import initramfs
+from .kernel import IMAGE_HEADER, IMAGE_MAGIC
+
+# where the VMM and the VM's files go in our initramfs, and init's command
+VMM_PATH, IMAGE_PATH, DTB_PATH = "/vmm", "/vm/image", "/vm/dtb"
+# The VM's memory: at most what our VMM maps (src/gunyah/vmm/vmm.c MAX_MEM),
+# in steps of the 2 MiB the RM aligns a VM's memory base to (rm/vm_config.py)
+MAX_VM_MEMORY = 256 << 20
+MIN_VM_MEMORY = 2 << 20
+VM_MEMORY_GRANULE = 2 << 20
+PAGE = 0x1000
+DEFAULT_RAW_MEMORY = 2 << 20  # the measured VM's (docs/real-gunyah.md section 11)
+DEFAULT_LINUX_MEMORY = 128 << 20
+UART = 0x900_0000  # QEMU virt's PL011: where a guest built for virt writes
+IMAGE_NAME = "vm"
+IPA_LIMIT = 1 << 48
+
+POWER_OFF = rm.EXIT_TYPE["PLATFORM_OFF"]  # VM_EXITED's exit type after SYSTEM_OFF
+
+MAX_LINES = 10_000  # of the secondary's console kept (the last ones); the rest counted
+VMM_LINE = "vmm: "
+
+
+class VmError(ValueError):
+    """What --vm, --vm-memory, --vm-cmdline or --vm-dtb asks cannot be
+    done; the message says which and what to do instead."""
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """What the user asked for."""
+
+    image: Path
+    memory: int | None = None  # bytes; None: the image kind's default
+    cmdline: str | None = None  # /chosen/bootargs
+    dtb: Path | None = None  # the user's own tree
+
+
+@dataclass(frozen=True)
+class VmPlan:
+    """The VM as our VMM will make it: the files for the initramfs and
+    init's command."""
+
+    kind: str  # "linux" or "raw"
+    image_bytes: int
+    memory: int
+    base: int
+    tree: bytes
+
+    @property
+    def run(self) -> str:
+        return f"{VMM_PATH} {IMAGE_PATH} {DTB_PATH} {self.memory:#x} {self.base:#x}"
+
+
+def _read(path: Path, limit: int, what: str) -> bytes:
+    if not path.is_file():  # before opening: a FIFO would not end
+        raise VmError(f"{what} {path}: not a regular file (give the path of a file)")
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise VmError(f"{what} {path}: {e.strerror}") from None
+    if len(data) > limit:
+        raise VmError(f"{what} {path}: over {limit >> 10} KiB; it cannot fit")
+    return data
+
+
+def image_kind(head: bytes) -> str:
+    """The kind: "linux" for an arm64 Image (the magic ARM\\x64 at byte 56: Linux's
+    Documentation/arch/arm64/booting.rst), else "raw"."""
+    if len(head) >= IMAGE_HEADER.size and IMAGE_HEADER.unpack_from(head)[-2] == IMAGE_MAGIC:
+        return "linux"
+    return "raw"
+
+
+def check_memory(size: int) -> None:
+    """VmError unless a VM can be given `size` bytes (--vm-memory)."""
+    if not MIN_VM_MEMORY <= size <= MAX_VM_MEMORY or size % VM_MEMORY_GRANULE:
+        raise VmError(f"--vm-memory: {size / (1 << 20):g} MiB; a VM is given "
+                      f"{MIN_VM_MEMORY >> 20} to {MAX_VM_MEMORY >> 20} MiB, in steps of "
+                      f"{VM_MEMORY_GRANULE >> 20} MiB")  # fmt: skip
+
+
+def plan(spec: VmSpec) -> VmPlan:
+    """The VM, checked: VmError for what cannot work, in one line."""
+    if spec.memory is not None:
+        check_memory(spec.memory)
+    limit = min(spec.memory or MAX_VM_MEMORY, initramfs.MAX_FILE)
+    image = _read(spec.image, limit, "--vm")
+    if not image:
+        raise VmError(f"--vm {spec.image}: empty; give a Linux arm64 Image or a raw binary")
+    kind = image_kind(image)
+    memory = spec.memory or (DEFAULT_LINUX_MEMORY if kind == "linux" else DEFAULT_RAW_MEMORY)
+    span = len(image)
+    if kind == "linux":  # the Image's image_size: its bss must stay free too
+        span = max(span, IMAGE_HEADER.unpack_from(image)[3])
+    if spec.dtb is None:
+        try:
+            tree = build_tree(VmTree(image_name=IMAGE_NAME, pl011=UART, cmdline=spec.cmdline))
+        except TreeError as e:
+            raise VmError(f"--vm-cmdline: {e}") from None
+        base = DEFAULT_BASE
+    else:
+        tree, base = user_tree(_read(spec.dtb, vm_config.MAX_DT_SIZE, "--vm-dtb"),
+                               spec.dtb, spec.cmdline)  # fmt: skip
+    need = -(-span // PAGE) * PAGE + len(tree)
+    if need > memory:
+        raise VmError(f"--vm {spec.image}: the image ({span} bytes with what it must keep "
+                      f"free) and its device tree need {-(-need // 1024)} KiB, more than the VM's "
+                      f"{memory >> 20} MiB; give more with --vm-memory")  # fmt: skip
+    if base + memory > IPA_LIMIT:
+        raise VmError(f"--vm-dtb: memory at {base:#x} for {memory >> 20} MiB leaves the "
+                      "48-bit address space")  # fmt: skip
+    return VmPlan(kind, len(image), memory, base, tree)
+
+
+def files(spec: VmSpec, p: VmPlan, vmm: bytes) -> tuple[tuple[str, bytes], ...]:
+    """The initramfs's files for the VM (the image read again: it was checked)."""
+    image = _read(spec.image, p.image_bytes, "--vm")
+    return ((VMM_PATH, vmm), (IMAGE_PATH, image), (DTB_PATH, p.tree))
+
+
+# -- the user's tree -----------------------------------------------------------------
+def _subnode(parent: fdt.Node, name: str) -> fdt.Node:
+    node = parent.get_subnode(name)
+    if node is None:
+        node = fdt.Node(name)
+        parent.append(node)
+    return node
+
+
+def _set(node: fdt.Node, prop: fdt.Property) -> None:
+    if node.get_property(prop.name) is not None:
+        node.remove_property(prop.name)
+    node.append(prop)
+
+
+def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]:
+    """The user's tree with what the RM and our VMM need, and the memory base
+    it names: a `gunyah-vm-config` node (added when it has none: image name,
+    memory base-address 0x80000000) whose vCPUs are proxy-scheduled (our VMM
+    runs them with vcpu_run), and /chosen (bootargs from --vm-cmdline).
+    Everything else as given. VmError when the RM would refuse it at VM_INIT
+    or VM_START (quic/gunyah-resource-manager: src/vm_config/vm_config_parser.c,
+    src/vm_creation/vm_creation.c), or our VMM could not map it."""
+    what = f"--vm-dtb {path}"
+    tree = vm_config.load(blob)
+    if tree is None:
+        raise VmError(f"{what}: not a device tree blob the RM reads (a DTB of version "
+                      f"16 or 17, under {vm_config.MAX_DT_SIZE >> 20} MiB; "
+                      "dtc -O dtb makes one)")  # fmt: skip
+    root = tree.fdt.root
+    config = root.get_subnode("gunyah-vm-config") or root.get_subnode("qcom,vm-config")
+    if config is None:
+        config = _subnode(root, "gunyah-vm-config")
+    if config.get_property("image-name") is None:
+        _set(config, fdt.PropStrings("image-name", IMAGE_NAME))
+    memory = _subnode(config, "memory")
+    if memory.get_property("base-address") is None:
+        cells = config.get_property("#address-cells")
+        n = 2 if cells is None else vm_config.u32(config, "#address-cells")
+        if n not in (1, 2):
+            raise VmError(f"{what}: its {config.name} has #address-cells {n}; give 2")
+        words = [DEFAULT_BASE >> 32, DEFAULT_BASE & 0xFFFF_FFFF][-n:]
+        _set(memory, fdt.PropWords("base-address", *words))
+    _set(_subnode(config, "vcpus"), fdt.PropStrings("affinity", "proxy"))
+    chosen = _subnode(root, "chosen")
+    if cmdline is not None:
+        if "\0" in cmdline or not cmdline.isascii() or len(cmdline) >= 2048:
+            raise VmError("--vm-cmdline: ASCII, no NUL, under 2048 characters")
+        _set(chosen, fdt.PropBytes("bootargs", data=cmdline.encode() + b"\0"))
+    out = vm_config.serialize(root)
+    again = vm_config.load(out)
+    cfg = "it no longer reads as a tree" if again is None else vm_config.parse_or_why(again)
+    if isinstance(cfg, str) or again is None:
+        raise VmError(f"{what}: the RM would refuse it at VM_INIT: {cfg}")
+    if not 0 < len(cfg.cpus) <= vm_config.MAX_CORES:
+        raise VmError(f"{what}: it names {len(cfg.cpus)} vCPUs (/cpus/cpu@N); the RM "
+                      f"takes 1 to {vm_config.MAX_CORES}")  # fmt: skip
+    if cfg.crash_fatal or cfg.is_direct:
+        raise VmError(f"{what}: crash-fatal and is-direct are for trusted VMs; the RM "
+                      "refuses them from an untrusted owner")  # fmt: skip
+    if again.fdt.root.get_subnode("hypervisor") is not None:
+        raise VmError(f"{what}: it has a /hypervisor node; the RM writes its own there")
+    if cfg.gicd is None and cfg.vgic_phandle in (0, vm_config.INVALID):
+        raise VmError(f"{what}: no GICv3 (compatible \"arm,gic-v3\") that the root's "
+                      "interrupt-parent names; the RM places the VM's vGIC there")  # fmt: skip
+    if cfg.base < VMMIO_END or cfg.base % (2 << 20):
+        raise VmError(f"{what}: memory base-address {cfg.base:#x} lies in the VMMIO window "
+                      f"[0, {VMMIO_END:#x}); give one at or above it")  # fmt: skip
+    return out, cfg.base
+
+
+# -- what the VMM reported -----------------------------------------------------------
+_EXIT = re.compile(r"exit (powered-off|crashed) type (\d{1,10}) reason 0x([0-9a-f]{1,16})")
+_RAN = re.compile(r"vcpu_run returned (\d{1,10}) times")
+_ERROR = re.compile(r"error ([ -~]{1,64}) errno (\d{1,10})")
+
+
+def _name(names: dict[int, str], n: int) -> str:
+    return names.get(n, f"unknown ({n})")
+
+
+def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
+           ended: tuple[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The VM's part of the boot's report from the primary's console, in one
+    pass over lines already bounded (boot.console): the secondary's console
+    (the last MAX_LINES), the exits, the end, the VMM's end. `vmid` and
+    `ended` (exit type, reason) are the model's own record of the VM, shown
+    beside the VMM's word (`hypervisor_end`)."""
+    console: list[str] = []
+    console_lines = exits = 0  # the exits the VMM printed, where it gave no count
+    ran: int | None = None  # vcpu_run's returns, as the VMM counted them
+    started = False
+    end: dict[str, Any] | None = None
+    vmm_end: str | None = None
+    vmm_status: int | None = None
+    for line in lines:
+        if line.startswith(initramfs.RAN):
+            digits = line[len(initramfs.RAN) :].strip()
+            if digits.isdigit() and len(digits) <= 3 and vmm_status is None:
+                vmm_status = int(digits)
+            continue
+        if not line.startswith(VMM_LINE):
+            continue
+        text = line[len(VMM_LINE) :]
+        if text.startswith("console "):
+            console_lines += 1
+            console.append(text[len("console ") :])
+            if len(console) > MAX_LINES:
+                del console[: len(console) - MAX_LINES]
+        elif text.startswith("mmio "):
+            exits += 1
+        elif text.startswith("started VM"):
+            started = True
+        elif ran is None and (m := _RAN.fullmatch(text)) is not None:
+            ran = int(m[1])
+        elif end is None and (m := _EXIT.fullmatch(text)) is not None:
+            exits += 1
+            t, reason = int(m[2]), int(m[3], 16)
+            end = {"status": m[1], "exit_type": t, "exit_type_name": _name(rm.EXIT_TYPES, t),
+                   "reason": reason, "reason_name": _name(rm.EXIT_CODES, reason)}  # fmt: skip
+        elif end is None and text in ("exit load-failed", "exit unknown"):
+            exits += 1
+            end = {"status": text[len("exit ") :], "exit_type": None, "exit_type_name": None,
+                   "reason": None, "reason_name": None}  # fmt: skip
+        elif vmm_end is None and (text == "done" or _ERROR.fullmatch(text)
+                                  or text.startswith("stopped after ")):  # fmt: skip
+            vmm_end = text[:120]
+    powered_off = end is not None and end["status"] == "powered-off" and \
+        end["exit_type"] == POWER_OFF  # fmt: skip
+    ok = powered_off and vmm_end == "done" and vmm_status == 0
+    return {
+        "image": str(spec.image),
+        "kind": p.kind,
+        "memory": p.memory,
+        "base": p.base,
+        "own_dtb": spec.dtb is not None,
+        "vmid": vmid,
+        "started": started,
+        "console": console,
+        "console_dropped": console_lines - len(console),
+        "exits": exits if ran is None else ran,
+        "end": end,
+        "hypervisor_end": None if ended is None else {
+            "exit_type": ended[0], "exit_type_name": _name(rm.EXIT_TYPES, ended[0]),
+            "reason": ended[1], "reason_name": _name(rm.EXIT_CODES, ended[1])},  # fmt: skip
+        "vmm": vmm_end,
+        "vmm_status": vmm_status,
+        "ok": ok,
+        "problem": None if ok else problem(started, end, vmm_end, vmm_status),
+    }
+
+
+# what to do next, for the failures a user can do something about
+HINTS = {
+    # E2BIG: the VM manager shares a region as a parcel of at most 512 runs of
+    # contiguous pages (src/gunyah/boot/module/gunyah_vm.c MAX_SGL); the
+    # VMM's anonymous memory is seldom contiguous past 2 MiB (docs/boot.md
+    # section 9)
+    "error GH_VM_SET_USER_MEM_REGION errno 7": " (the VM's memory is in too many pieces for one "
+    "memory parcel: give less with --vm-memory, such as 2M)",
+    "error IMAGE errno 27": " (the image does not fit: give more with --vm-memory)",
+}
+
+
+def problem(started: bool, end: dict[str, Any] | None, vmm_end: str | None,
+            vmm_status: int | None) -> str:  # fmt: skip
+    """Why the VM did not power off cleanly, in one line."""
+    if vmm_end is not None and vmm_end.startswith("error"):
+        return f"our VMM failed: {vmm_end}{HINTS.get(vmm_end, '')}"
+    if not started:
+        return "our VMM never started the VM (it did not run, or stopped before VM_START)"
+    if end is None:
+        return "the VM never ended: our VMM reported no exit status"
+    if end["exit_type"] is None:
+        return f"the VM ended with {end['status']}"
+    if end["exit_type"] != POWER_OFF or end["status"] != "powered-off":
+        return (f"the VM ended {end['status']}: {end['exit_type_name']}, reason "
+                f"{end['reason_name']}")  # fmt: skip
+    if vmm_end != "done":
+        return f"our VMM did not finish: {vmm_end or 'it said nothing after the VM ended'}"
+    return f"our VMM exited {vmm_status}"
+
+
+def vmm_elf() -> Path:
+    from ..toolchain import VMM_ELF
+
+    if not os.path.isfile(VMM_ELF):
+        raise VmError(f"{VMM_ELF} is missing; build it with 'python -m gunyah.toolchain'")
+    return VMM_ELF

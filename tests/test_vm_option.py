@@ -1,0 +1,334 @@
+"""`gunyah boot --vm IMAGE` without booting: what the image is, the VM's
+memory and tree checked (each refusal one line, exit 2), the VMM's report
+read from hostile console lines, and the secondaries' calls placed among the
+primary's with their VM IDs. The boot itself: tests/test_boot_vm.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fdt
+import pytest
+from cli_helpers import assert_usage_error, gunyah
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gunyah import outcome, render
+from gunyah.abi import rm
+from gunyah.boot import initramfs
+from gunyah.boot import vm as bvm
+from gunyah.boot.kernel import IMAGE_HEADER, IMAGE_MAGIC
+from gunyah.conduit import TrapRecord
+from gunyah.guest.vm_tree import vm_device_tree
+from gunyah.model.secondary_log import MAX_CALLS, SecondaryLog, merge
+from gunyah.rm import vm_config as vc
+from gunyah.trace import runlog
+from gunyah.vmm.devicetree import DEFAULT_BASE
+
+RAW = (0x1400_0000).to_bytes(4, "little")  # b .
+
+
+def image(size: int = 0x1000, image_size: int = 0x1000) -> bytes:
+    """An arm64 Image: the header Linux's booting.rst gives, its magic at byte 56."""
+    head = IMAGE_HEADER.pack(0, 0, 0, image_size, 0, 0, 0, 0, IMAGE_MAGIC, 0)
+    return head + bytes(size - len(head))
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+# -- the image and the memory ---------------------------------------------------------
+def test_the_image_header_magic_is_linuxs() -> None:
+    # Documentation/arch/arm64/booting.rst: magic 0x644d5241 ("ARM\x64") at offset 56
+    assert IMAGE_MAGIC == 0x644D5241 and IMAGE_HEADER.size == 64
+    assert image()[56:60] == b"ARM\x64"
+    assert bvm.image_kind(image()) == "linux"
+    assert bvm.image_kind(RAW) == "raw"
+    assert bvm.image_kind(image()[:63]) == "raw"  # a header cut short is no Image
+
+
+@given(st.binary(max_size=128))
+def test_any_bytes_are_an_image_only_with_the_magic(data: bytes) -> None:
+    linux = len(data) >= 64 and data[56:60] == b"ARM\x64"
+    assert bvm.image_kind(data) == ("linux" if linux else "raw")
+
+
+def test_a_raw_binary_gets_the_measured_vms_memory_and_our_tree(tmp_path: Path) -> None:
+    p = bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW)))
+    assert (p.kind, p.memory, p.base, p.image_bytes) == ("raw", 2 << 20, DEFAULT_BASE, 4)
+    assert p.run == "/vmm /vm/image /vm/dtb 0x200000 0x80000000"
+    tree = vc.load(p.tree)
+    assert tree is not None
+    cfg = vc.parse(tree)
+    assert cfg is not None and (cfg.affinity, cfg.base) == ("proxy", DEFAULT_BASE)
+    uart = vc.find(tree, "/pl011@9000000")  # the console our VMM emulates
+    assert uart is not None and vc.compatible(uart, "arm,pl011")
+
+
+def test_an_image_gets_more_memory_and_its_bss_is_counted(tmp_path: Path) -> None:
+    p = bvm.plan(bvm.VmSpec(write(tmp_path, "Image", image()), cmdline="console=ttyAMA0"))
+    assert (p.kind, p.memory) == ("linux", 128 << 20)
+    tree = vc.load(p.tree)
+    assert tree is not None
+    chosen = vc.find(tree, "/chosen")
+    assert chosen is not None and vc.string(chosen, "bootargs") == "console=ttyAMA0"
+    big = write(tmp_path, "big", image(image_size=4 << 20))  # 4 KiB of file, 4 MiB of bss
+    with pytest.raises(bvm.VmError, match="give more with --vm-memory"):
+        bvm.plan(bvm.VmSpec(big, memory=4 << 20))
+    assert bvm.plan(bvm.VmSpec(big, memory=6 << 20)).memory == 6 << 20
+
+
+@pytest.mark.parametrize("size", [0, 1 << 20, 3 << 20, 258 << 20, 1 << 30])
+def test_vm_memory_out_of_bounds_is_refused(size: int, tmp_path: Path) -> None:
+    with pytest.raises(bvm.VmError, match="2 to 256 MiB, in steps of 2 MiB"):
+        bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW), memory=size))
+
+
+def test_an_image_bigger_than_the_vm_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    raw = write(tmp_path, "raw", bytes(3 << 20))
+    with pytest.raises(bvm.VmError, match="over 2048 KiB"):
+        bvm.plan(bvm.VmSpec(raw, memory=2 << 20))
+    with pytest.raises(bvm.VmError, match=r"need 307[3-9] KiB, more than the VM's 2 MiB"):
+        bvm.plan(bvm.VmSpec(raw))  # the default for a raw binary
+    with pytest.raises(bvm.VmError, match="empty"):
+        bvm.plan(bvm.VmSpec(write(tmp_path, "empty", b"")))
+    with pytest.raises(bvm.VmError, match="not a regular file"):
+        bvm.plan(bvm.VmSpec(tmp_path))
+
+
+# -- the user's tree -------------------------------------------------------------------
+def test_a_users_tree_gets_what_the_rm_needs_and_keeps_the_rest(tmp_path: Path) -> None:
+    extra = fdt.Node("mine")
+    extra.append(fdt.PropStrings("compatible", "acme,thing"))
+    blob = vm_device_tree(config="nothing-of-ours", vcpus=[], extra=[extra])
+    spec = bvm.VmSpec(write(tmp_path, "raw", RAW), dtb=write(tmp_path, "dtb", blob),
+                      cmdline="quiet")  # fmt: skip
+    p = bvm.plan(spec)
+    tree = vc.load(p.tree)
+    assert tree is not None
+    cfg = vc.parse(tree)
+    assert cfg is not None
+    assert (cfg.image_name, cfg.affinity, cfg.base) == ("vm", "proxy", DEFAULT_BASE)
+    assert vc.find(tree, "/mine") is not None and vc.find(tree, "/nothing-of-ours") is not None
+    chosen = vc.find(tree, "/chosen")
+    assert chosen is not None and vc.string(chosen, "bootargs") == "quiet"
+    assert vc.find(tree, "/pl011@9000000") is None  # not ours: the user's tree as given
+
+
+def test_a_users_memory_base_is_where_the_vmm_maps_the_vm(tmp_path: Path) -> None:
+    base = 0x1_0000_0000
+    blob = vm_device_tree(memory_props=[fdt.PropWords("base-address", base >> 32, 0)])
+    p = bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW), dtb=write(tmp_path, "dtb", blob)))
+    assert p.base == base and p.run.endswith(f" {base:#x}")
+
+
+@pytest.mark.parametrize(
+    ("blob", "says"),
+    [
+        (b"not a tree", "not a device tree blob"),
+        (vm_device_tree(cpus=0), "at VM_INIT: no vCPU enabled at boot"),
+        (vm_device_tree(root_parent=False), "no GICv3"),
+        (vm_device_tree(memory_props=[fdt.PropWords("base-address", 0, 0x2000_0000)]),
+         "lies in the VMMIO window"),
+        (vm_device_tree(image_name="x" * 80), "the RM would refuse it at VM_INIT"),
+    ],
+)  # fmt: skip
+def test_a_tree_the_rm_would_refuse_is_refused_first(blob: bytes, says: str,
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    with pytest.raises(bvm.VmError, match=says):
+        bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW), dtb=write(tmp_path, "dtb", blob)))
+
+
+def test_a_memory_node_is_refused_as_the_rm_refuses_it(tmp_path: Path) -> None:
+    mem = fdt.Node("ram@80000000")
+    mem.append(fdt.PropStrings("device_type", "memory"))
+    blob = vm_device_tree(extra=[mem])
+    with pytest.raises(bvm.VmError, match="VM_INIT: /ram@80000000 is a memory node other than"):
+        bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW), dtb=write(tmp_path, "dtb", blob)))
+
+
+@given(st.binary(max_size=512))
+def test_any_bytes_as_a_tree_are_taken_or_refused_in_one_line(data: bytes) -> None:
+    try:
+        out, base = bvm.user_tree(data, Path("dtb"), None)
+    except bvm.VmError as e:
+        assert "\n" not in str(e)
+    else:
+        assert vc.load(out) is not None and base >= 0x4000_0000
+
+
+@given(config=st.sampled_from(["gunyah-vm-config", "qcom,vm-config", "other"]),
+       name=st.one_of(st.none(), st.text("ax", min_size=1, max_size=90)),
+       cpus=st.integers(0, 10), psci=st.booleans(), parent=st.booleans(),
+       chosen=st.booleans(), affinity=st.sampled_from(["proxy", "static", "pinned"]))  # fmt: skip
+def test_a_users_tree_is_one_the_rm_takes_or_refused(config: str, name: str | None, cpus: int,
+                                                     psci: bool, parent: bool, chosen: bool,
+                                                     affinity: str) -> None:  # fmt: skip
+    blob = vm_device_tree(config=config, image_name=name, cpus=cpus, psci=psci,
+                          root_parent=parent, chosen=chosen,
+                          vcpus=[fdt.PropStrings("affinity", affinity)])  # fmt: skip
+    try:
+        out, base = bvm.user_tree(blob, Path("dtb"), "x")
+    except bvm.VmError as e:
+        assert "\n" not in str(e) and str(e).startswith("--vm-dtb dtb: ")
+        assert not (0 < cpus <= 8 and parent) or (name is not None and len(name) >= 80)
+        return
+    tree = vc.load(out)
+    assert tree is not None
+    cfg = vc.parse(tree)
+    assert cfg is not None and cfg.affinity == "proxy" and 0 < len(cfg.cpus) <= 8
+    assert base == cfg.base == DEFAULT_BASE and vc.find(tree, "/chosen") is not None
+
+
+# -- the command line ------------------------------------------------------------------
+def test_refusals_come_before_any_boot_as_one_line(tmp_path: Path) -> None:
+    raw = write(tmp_path, "raw", RAW)
+    assert_usage_error(gunyah("boot", "--vm", str(tmp_path / "missing")),
+                       "missing: not a regular file")  # fmt: skip
+    assert_usage_error(gunyah("boot", "--vm", str(raw), "--vm-memory", "1G"),
+                       "--vm-memory: 1024 MiB; a VM is given 2 to 256 MiB")  # fmt: skip
+    assert_usage_error(gunyah("boot", "--vm", str(raw), "--vm-dtb", str(raw)),
+                       "not a device tree blob")  # fmt: skip
+    assert_usage_error(gunyah("boot", "--vm-memory", "4M"), "give --vm too")
+    assert_usage_error(gunyah("boot", "--vm", str(raw), "--persona", "kvm"),
+                       "no resource manager")  # fmt: skip
+    assert_usage_error(gunyah("boot", "--vm", str(raw), "--run", "true"),
+                       "cannot go with --run")  # fmt: skip
+
+
+def test_help_explains_each_option_and_the_vm_exit_status() -> None:
+    text = " ".join(gunyah("boot", "--help").stdout.split())
+    for option in ("--vm IMAGE", "--vm-memory SIZE", "--vm-cmdline STRING", "--vm-dtb FILE"):
+        assert option in text
+    assert f"{outcome.EXIT_VM_FAILED} with --vm when the boot would exit 0" in text
+    assert outcome.EXIT_VM_FAILED not in (0, 1, 2, 3, 4, 5, 125)  # no other meaning
+
+
+# -- the VMM's report --------------------------------------------------------------------
+def _plan(tmp_path: Path) -> tuple[bvm.VmPlan, bvm.VmSpec]:
+    spec = bvm.VmSpec(write(tmp_path, "raw", RAW))
+    return bvm.plan(spec), spec
+
+
+def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
+    p, spec = _plan(tmp_path)
+    lines = ["[    1.6] gunyah-vm: VM_ALLOCATE gave VMID 0x80",
+             "vmm: started VM, image 0x4 bytes at 0x80000000, DTB at 0x80001000",
+             "vmm: console hi vm", "vmm: mmio write 0x6000 8 0x1",
+             "vmm: exit powered-off type 1 reason 0x0", "vmm: vcpu_run returned 9 times",
+             "vmm: done", f"{initramfs.RAN}0"]  # fmt: skip
+    r = bvm.report(lines, p, spec, 0x80, (1, 0))
+    assert r["console"] == ["hi vm"] and r["exits"] == 9 and r["vmid"] == 0x80
+    assert r["hypervisor_end"] == {"exit_type": 1, "exit_type_name": "PLATFORM_OFF",
+                                   "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
+    assert r["end"] == {"status": "powered-off", "exit_type": 1, "exit_type_name": "PLATFORM_OFF",
+                        "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
+    assert rm.EXIT_TYPES[1] == "PLATFORM_OFF"  # include/vm_mgnt.h
+    assert r["ok"] and r["problem"] is None and (r["vmm"], r["vmm_status"]) == ("done", 0)
+    text = "\n".join(render.vm_report(r))
+    assert "  | hi vm" in text
+    assert "exit type PLATFORM_OFF (1), reason NORMAL (0x0); 9 exits" in text
+    assert "as the hypervisor told the RM" not in text  # the two agree
+    lied = "\n".join(render.vm_report(bvm.report(lines, p, spec, 0x80, (5, 1))))
+    assert "as the hypervisor told the RM: exit type SOFTWARE_ERROR (5), reason " \
+        "SOFTWARE_ERROR (0x1)" in lied  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [
+        ([], "our VMM never started the VM"),
+        (["vmm: started VM", "vmm: error GH_VCPU_RUN errno 22"],
+         "our VMM failed: error GH_VCPU_RUN"),
+        (["vmm: error GH_VM_SET_USER_MEM_REGION errno 7"], "give less with --vm-memory"),
+        (["vmm: started VM"], "the VM never ended"),
+        (["vmm: started VM", "vmm: exit crashed type 5 reason 0x1", "vmm: done"],
+         "the VM ended crashed: SOFTWARE_ERROR, reason SOFTWARE_ERROR"),
+        (["vmm: started VM", "vmm: exit powered-off type 7 reason 0x0", "vmm: done"],
+         "VM_STOP_FORCED"),
+        (["vmm: started VM", "vmm: exit load-failed", "vmm: done"], "ended with load-failed"),
+        (["vmm: started VM", "vmm: exit powered-off type 1 reason 0x0"], "our VMM did not finish"),
+    ],
+)  # fmt: skip
+def test_each_way_a_vm_fails_is_said_in_one_line(lines: list[str], says: str,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    p, spec = _plan(tmp_path)
+    r = bvm.report(lines, p, spec, None)
+    assert not r["ok"] and says in r["problem"] and "\n" not in r["problem"]
+
+
+def test_the_first_end_counts_and_the_console_is_bounded(tmp_path: Path) -> None:
+    p, spec = _plan(tmp_path)
+    lines = ["vmm: started VM"] + [f"vmm: console {i}" for i in range(bvm.MAX_LINES + 5)] + [
+        "vmm: exit powered-off type 1 reason 0x0", "vmm: exit crashed type 5 reason 0x0",
+        "vmm: done", "vmm: error later errno 1", f"{initramfs.RAN}0",
+        f"{initramfs.RAN}1"]  # fmt: skip
+    r = bvm.report(lines, p, spec, None)
+    assert len(r["console"]) == bvm.MAX_LINES and r["console_dropped"] == 5
+    assert r["console"][-1] == str(bvm.MAX_LINES + 4)
+    assert r["end"]["exit_type"] == 1 and r["vmm"] == "done" and r["vmm_status"] == 0 and r["ok"]
+
+
+@given(st.lists(st.one_of(st.text(max_size=60), st.from_regex(
+    r"vmm: (exit (powered-off|crashed) type \d{1,12} reason 0x[0-9a-f]{1,20}|console .*|"
+    r"vcpu_run returned \d{1,12} times|error .* errno \d+|done)", fullmatch=True)),
+    max_size=30))  # fmt: skip
+def test_any_console_gives_a_report_never_an_error(lines: list[str]) -> None:
+    spec = bvm.VmSpec(Path("image"))
+    p = bvm.VmPlan("raw", 4, 2 << 20, DEFAULT_BASE, b"")
+    r = bvm.report(lines, p, spec, None)
+    assert r["ok"] is (r["problem"] is None)
+    assert len(r["console"]) <= bvm.MAX_LINES
+    "\n".join(render.vm_report(r))
+
+
+# -- the calls, with their VMs ----------------------------------------------------------------
+def _call(n: int, vmid: int) -> TrapRecord:
+    return TrapRecord(0x1000 + n, "hvc", 0, (0x84000008,) + (0,) * 17, (0,) * 8, cpu=0, vmid=vmid)
+
+
+def test_a_secondarys_calls_come_before_the_vcpu_run_that_served_them() -> None:
+    count = [0]
+    log = SecondaryLog(clock=lambda: count[0])
+
+    class Inner:
+        def handle(self, regs: list[int], kind: str, imm: int, cpu: int = 0,
+                   pc: int = 0) -> None:  # fmt: skip
+            regs[0] = 0
+
+    handler = log.wrap(0x80, Inner())
+    log.vm_started(0x80)
+    count[0] = 2  # while the primary's third call (number 2) is served
+    regs = [0x84000008] + [0] * 17
+    handler.handle(regs, "hvc", 0, 0, 0x80000020)
+    (seq, rec), = log.calls
+    assert seq == 2 and (rec.vmid, rec.cpu, rec.pc, rec.after[0]) == (0x80, 0, 0x80000020, 0)
+    primary = [_call(n, 3) for n in range(4)]
+    merged = merge(primary, 0, log.calls)
+    assert [c.vmid for c in merged] == [3, 3, 0x80, 3, 3]
+    assert log.started == [0x80]
+    log.vm_ended(0x80, 1, 0)
+    log.vm_ended(0x80, 7, 0)  # the first end is the VM's
+    assert log.ended == {0x80: (1, 0)}
+    assert rec.to_dict()["vmid"] == 0x80
+
+
+def test_the_log_keeps_the_last_calls_and_counts_the_rest() -> None:
+    log = SecondaryLog()
+    h = log.wrap(0x80, type("Nop", (), {"handle": lambda *a: None})())
+    for _ in range(MAX_CALLS + 3):
+        h.handle([0] * 18, "hvc", 0)
+    assert len(log.calls) == MAX_CALLS and log.calls_dropped == 3
+
+
+def test_a_traced_call_names_its_vm_and_trace_reads_it_back() -> None:
+    line = render.trap_record(_call(0, 0x80).to_dict())
+    assert line.startswith("vm0x80 cpu0 0x0000000000001000 hvc #0x0 x0=0x84000008 ")
+    (rec,) = [r for _, _, r in runlog.records(iter([line])) if r is not None]
+    assert rec["cpu"] == "0" and rec["function_id"] == "0x84000008"
+    python = TrapRecord(None, "hvc", 0, (1,) * 18, (0,) * 8).to_dict()
+    assert "vmid" not in python  # `run --json`'s calls stay as they were: one VM
+    assert render.trap_record(python).startswith("(python) ")
