@@ -397,12 +397,56 @@ def bench_kernel_matrix() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+# The real RM's whole life cycle, its requests each at the fastest seen there,
+# the guest's run not counted (docs/real-gunyah.md section 15)
+REAL_LIFE_CYCLE_SECONDS = 0.250
+
+
+def bench_vm(repeat: int = 3, calls: int = 2000) -> list[dict[str, Any]]:
+    """A secondary VM's whole life, as `gunyah boot --vm` runs it: our VMM
+    from GH_CREATE_VM to the teardown on close (VM_ALLOCATE to
+    VM_DEALLOCATE, the guest's run included), against the real RM's; the
+    same boot's forwarded call gives it in calls, which travel."""
+    from gunyah.boot import machine
+    from gunyah.boot.kernel import find_parts
+    from gunyah.boot.vm import VmSpec
+    from gunyah.toolchain import SHIM_ELF, flat_binary
+
+    secondary = HERE.parent / "tests" / "guests" / "secondary"
+    parts = find_parts()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        elf = build([secondary / "console.S"], Path(tmp) / "console.elf",
+                    ("-Wl,-T," + str(secondary / "secondary.ld"),))  # fmt: skip
+        image = Path(tmp) / "console.bin"
+        image.write_bytes(flat_binary(elf))
+        opts = machine.BootOptions(persona="gunyah-qemu", vm=VmSpec(image),
+                                   identify_args=f"bench={calls}")  # fmt: skip
+        for _ in range(repeat):
+            result = machine.boot(opts, parts, SHIM_ELF)
+            vm = result.vm or {}
+            assert vm.get("ok") and vm.get("life_cycle_us"), result.problem or vm.get("problem")
+            line = next(ln for ln in result.console if "gunyah-bench:" in ln)
+            found = re.search(r"(\d+) ns each", line)
+            assert found, line
+            runs.append((vm["life_cycle_us"] * 1e-6, int(found[1]) * 1e-9))
+    life, call = min(runs)
+    return [
+        {"name": "vm-life-cycle", "subject": "our VMM: create, share, start, run to SYSTEM_OFF, "
+         "tear down", "seconds": life, "baseline": "the real RM's requests alone, measured there",
+         "baseline_seconds": REAL_LIFE_CYCLE_SECONDS, "ratio": life / REAL_LIFE_CYCLE_SECONDS,
+         "target": "< 0.1", "note": f"{life / call:.0f} forwarded calls of the same boot "
+         f"({call * 1e6:.2f} us each); best of {repeat}"},
+    ]  # fmt: skip
+
+
 BENCHES: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "model": bench_model,
     "vcpu": bench_vcpu,
     "trace": bench_trace,
     "boot": lambda: bench_boot() + bench_forwarding(),
     "kernel-matrix": bench_kernel_matrix,
+    "vm": bench_vm,
 }
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from boot_helpers import _TMP, boot, no_orphans, qemus_in  # noqa: F401
-from elftools.elf.elffile import ELFFile
 
 from gunyah import outcome, render
 from gunyah.boot.modules import VM_MANAGER_SOURCE
-from gunyah.toolchain import VMM_ELF, build
+from gunyah.toolchain import VMM_ELF, build, flat_binary
 from gunyah.vmm.devicetree import VmTree
 from gunyah.vmm.devicetree import build as build_tree
 
@@ -34,25 +33,13 @@ MEASURED = [
 ]
 
 
-def flat_image(elf: Path) -> bytes:
-    """The guest's loadable bytes from its first address on: what the VM's
-    memory holds at its base."""
-    with elf.open("rb") as f:
-        segs = [s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD"]
-        base = min(s["p_paddr"] for s in segs)
-        image = bytearray(max(s["p_paddr"] + s["p_filesz"] for s in segs) - base)
-        for s in segs:
-            image[s["p_paddr"] - base : s["p_paddr"] - base + s["p_filesz"]] = s.data()
-    return bytes(image)
-
-
 @pytest.fixture(scope="module")
 def vm_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("vm")
     elf = build([SECONDARY / "vmmio.S"], out / "vmmio.elf",
                 ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
     image, dtb = out / "image", out / "dtb"
-    image.write_bytes(flat_image(elf))
+    image.write_bytes(flat_binary(elf))
     dtb.write_bytes(build_tree(VmTree(image_name="vmmio")))
     return image, dtb
 
@@ -173,12 +160,13 @@ def test_boot_vm_runs_a_raw_binary_and_reports_its_console_and_end(tmp_path: Pat
     elf = build([SECONDARY / "console.S"], tmp_path / "console.elf",
                 ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
     image = tmp_path / "image"
-    image.write_bytes(flat_image(elf))
+    image.write_bytes(flat_binary(elf))
     status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image))
     said = [ln for ln in d["console"] if ln.startswith("vmm: ") and "started" not in ln]
-    ended = ["vmm: exit powered-off type 1 reason 0x0", "vmm: vcpu_run returned 7 times",
-             "vmm: done"]  # fmt: skip
-    assert said == ["vmm: console hi vm", *ended], err
+    ended = ["vmm: exit powered-off type 1 reason 0x0", "vmm: vcpu_run returned 7 times"]
+    assert said[:3] == ["vmm: console hi vm", *ended] and said[4:] == ["vmm: done"], err
+    life = said[3].removeprefix("vmm: life cycle ").removesuffix(" us")
+    assert life.isdigit() and d["vm"]["life_cycle_us"] == int(life) > 0
     assert status == 0 and d["problem"] is None
     v = d["vm"]
     assert (v["image"], v["kind"], v["memory"], v["base"]) == (str(image), "raw", 2 << 20,

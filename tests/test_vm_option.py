@@ -219,9 +219,12 @@ def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
              "vmm: started VM, image 0x4 bytes at 0x80000000, DTB at 0x80001000",
              "vmm: console hi vm", "vmm: mmio write 0x6000 8 0x1",
              "vmm: exit powered-off type 1 reason 0x0", "vmm: vcpu_run returned 9 times",
-             "vmm: done", f"{initramfs.RAN}0"]  # fmt: skip
+             "vmm: life cycle 2345 us", "vmm: life cycle 1 us", "vmm: done",
+             f"{initramfs.RAN}0"]  # fmt: skip
     r = bvm.report(lines, p, spec, 0x80, (1, 0))
     assert r["console"] == ["hi vm"] and r["exits"] == 9 and r["vmid"] == 0x80
+    assert r["life_cycle_us"] == 2345  # the first the VMM said
+    assert bvm.report(lines[:5], p, spec, 0x80)["life_cycle_us"] is None
     assert r["hypervisor_end"] == {"exit_type": 1, "exit_type_name": "PLATFORM_OFF",
                                    "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
     assert r["end"] == {"status": "powered-off", "exit_type": 1, "exit_type_name": "PLATFORM_OFF",
@@ -229,7 +232,7 @@ def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
     assert rm.EXIT_TYPES[1] == "PLATFORM_OFF"  # include/vm_mgnt.h
     assert r["ok"] and r["problem"] is None and (r["vmm"], r["vmm_status"]) == ("done", 0)
     text = "\n".join(render.vm_report(r))
-    assert "  | hi vm" in text
+    assert "  | hi vm" in text and "life cycle (create to teardown) 2.3 ms" in text
     assert "exit type PLATFORM_OFF (1), reason NORMAL (0x0); 9 exits" in text
     assert "as the hypervisor told the RM" not in text  # the two agree
     lied = "\n".join(render.vm_report(bvm.report(lines, p, spec, 0x80, (5, 1))))
@@ -274,7 +277,8 @@ def test_the_first_end_counts_and_the_console_is_bounded(tmp_path: Path) -> None
 
 @given(st.lists(st.one_of(st.text(max_size=60), st.from_regex(
     r"vmm: (exit (powered-off|crashed) type \d{1,12} reason 0x[0-9a-f]{1,20}|console .*|"
-    r"vcpu_run returned \d{1,12} times|error .* errno \d+|done)", fullmatch=True)),
+    r"vcpu_run returned \d{1,12} times|life cycle \d{1,20} us|error .* errno \d+|done)",
+    fullmatch=True)),
     max_size=30))  # fmt: skip
 def test_any_console_gives_a_report_never_an_error(lines: list[str]) -> None:
     spec = bvm.VmSpec(Path("image"))

@@ -340,6 +340,8 @@ def vm_report(v: dict[str, Any]) -> list[str]:
                    f"{hyp['exit_type_name']} ({hyp['exit_type']}), reason "
                    f"{hyp['reason_name']} ({hyp['reason']:#x})")  # fmt: skip
     status = "no status" if v["vmm_status"] is None else f"exited {v['vmm_status']}"
+    if v.get("life_cycle_us") is not None:
+        status += f"; the VM's life cycle (create to teardown) {v['life_cycle_us'] / 1000:.1f} ms"
     out.append(f"vmm: {printable(v['vmm'] or 'said nothing at its end')}, {status}")
     if v["problem"]:
         out.append(f"vm problem: {printable(v['problem'])}")

@@ -66,6 +66,20 @@ def build(
     return output
 
 
+def flat_binary(elf: Path) -> bytes:
+    """An ELF's loadable bytes laid out from its lowest physical address: the
+    raw image a VM's memory holds at its base (`gunyah boot --vm` takes it)."""
+    from elftools.elf.elffile import ELFFile
+
+    with elf.open("rb") as f:
+        segs = [s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD"]
+        base = min(s["p_paddr"] for s in segs)
+        image = bytearray(max(s["p_paddr"] + s["p_filesz"] for s in segs) - base)
+        for s in segs:
+            image[s["p_paddr"] - base : s["p_paddr"] - base + s["p_filesz"]] = s.data()
+    return bytes(image)
+
+
 def build_builtin(output: Path = BUILTIN_ELF) -> Path:
     """(Re)build the guest that `gunyah identify --vcpu` runs."""
     return build([BUILTIN_SOURCE], output, ("-Wl,-e,_start",))

@@ -226,6 +226,7 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]
 # -- what the VMM reported -----------------------------------------------------------
 _EXIT = re.compile(r"exit (powered-off|crashed) type (\d{1,10}) reason 0x([0-9a-f]{1,16})")
 _RAN = re.compile(r"vcpu_run returned (\d{1,10}) times")
+_LIFE = re.compile(r"life cycle (\d{1,12}) us")  # GH_CREATE_VM to teardown
 _ERROR = re.compile(r"error ([ -~]{1,64}) errno (\d{1,10})")
 
 
@@ -243,6 +244,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     console: list[str] = []
     console_lines = exits = 0  # the exits the VMM printed, where it gave no count
     ran: int | None = None  # vcpu_run's returns, as the VMM counted them
+    life_us: int | None = None  # the VMM's clock from GH_CREATE_VM to the VM's teardown
     started = False
     end: dict[str, Any] | None = None
     vmm_end: str | None = None
@@ -267,6 +269,8 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
             started = True
         elif ran is None and (m := _RAN.fullmatch(text)) is not None:
             ran = int(m[1])
+        elif life_us is None and (m := _LIFE.fullmatch(text)) is not None:
+            life_us = int(m[1])
         elif end is None and (m := _EXIT.fullmatch(text)) is not None:
             exits += 1
             t, reason = int(m[2]), int(m[3], 16)
@@ -293,6 +297,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
         "console": console,
         "console_dropped": console_lines - len(console),
         "exits": exits if ran is None else ran,
+        "life_cycle_us": life_us,
         "end": end,
         "hypervisor_end": None if ended is None else {
             "exit_type": ended[0], "exit_type_name": _name(rm.EXIT_TYPES, ended[0]),
@@ -309,7 +314,7 @@ HINTS = {
     # E2BIG: the VM manager shares a region as a parcel of at most 512 runs of
     # contiguous pages (src/gunyah/boot/module/gunyah_vm.c MAX_SGL); the
     # VMM's anonymous memory is seldom contiguous past 2 MiB (docs/boot.md
-    # section 9)
+    # section 10)
     "error GH_VM_SET_USER_MEM_REGION errno 7": " (the VM's memory is in too many pieces for one "
     "memory parcel: give less with --vm-memory, such as 2M)",
     "error IMAGE errno 27": " (the image does not fit: give more with --vm-memory)",

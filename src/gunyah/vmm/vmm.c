@@ -17,6 +17,7 @@
  *   vmm: exit powered-off type T reason 0xR | vmm: exit crashed type T reason 0xR
  *   vmm: exit load-failed | vmm: exit unknown | vmm: error STEP errno N
  *   vmm: vcpu_run returned N times         (every exit, the PL011's included)
+ *   vmm: life cycle N us                   (GH_CREATE_VM to the VM's teardown, all of it)
  *
  * Reads are answered from a small table (0x6018 and 0x6028, the measured
  * guest's loads: docs/real-gunyah.md section 13), and 0 elsewhere.
@@ -32,6 +33,7 @@
 #define SYS_read 63
 #define SYS_write 64
 #define SYS_exit 93
+#define SYS_clock_gettime 113
 #define SYS_munmap 215
 #define SYS_mmap 222
 #define AT_FDCWD (-100)
@@ -45,6 +47,7 @@
 #define MAP_ANONYMOUS 0x20
 #define MAP_POPULATE 0x8000
 #define EINTR 4
+#define CLOCK_MONOTONIC 1
 
 #define DEFAULT_MEM (2UL << 20)
 #define DEFAULT_BASE 0x80000000UL
@@ -131,6 +134,14 @@ static void emit(struct line *l)
 	l->text[l->len++] = '\n';
 	sys(SYS_write, 1, (long)l->text, (long)l->len);
 	l->len = 0;
+}
+
+static unsigned long now_us(void)
+{
+	struct { long sec, nsec; } t = { 0, 0 };
+
+	sys(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&t, 0);
+	return (unsigned long)t.sec * 1000000UL + (unsigned long)t.nsec / 1000UL;
 }
 
 static __attribute__((noreturn)) void quit(int code)
@@ -344,6 +355,7 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	struct line l = { .len = 0 }, console = { .len = 0 };
 	unsigned char *mem;
 	long dev, vm, vcpu, ret, map;
+	unsigned long began;
 
 	if (argc < 3 || argc > 5) {
 		put(&l, "usage: vmm IMAGE DTB [MEM_SIZE [BASE]]");
@@ -377,6 +389,7 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	dev = sys(SYS_openat, AT_FDCWD, (long)"/dev/gunyah", O_RDWR | O_CLOEXEC);
 	if (dev < 0)
 		fail("open /dev/gunyah", dev);
+	began = now_us();
 	vm = sys(SYS_ioctl, dev, GH_CREATE_VM, 0);
 	if (vm < 0)
 		fail("GH_CREATE_VM", vm);
@@ -511,8 +524,12 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	emit(&l);
 	sys(SYS_munmap, (long)run, map, 0);
 	sys(SYS_close, vcpu, 0, 0);
-	sys(SYS_close, vm, 0, 0); /* the last close tears the VM down */
+	sys(SYS_close, vm, 0, 0); /* the last close tears the VM down, before it returns */
 	sys(SYS_close, dev, 0, 0);
+	put(&l, "vmm: life cycle ");
+	put_number(&l, now_us() - began, 10);
+	put(&l, " us");
+	emit(&l);
 	put(&l, "vmm: done");
 	emit(&l);
 	quit(0);
