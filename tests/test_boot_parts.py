@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gunyah import abi, smccc
+from gunyah.abi.devicetree import RM_LINK
 from gunyah.boot import (
     channel,
     console,
@@ -229,9 +230,43 @@ def test_device_tree_edit(qemu_dtb: bytes, gunyah: bool) -> None:
             "qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus"]  # fmt: skip
         vm = tree.get_property("compatible", "/hypervisor/qcom,gunyah-vm").data
         assert list(vm) == ["qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id"]
+        # the RM's queue interrupts: the machine's SPIs 0xe0 (tx), 0xe1 (rx), rising edge
+        rpc = "/hypervisor/qcom,resource-manager-rpc@0000000000000000"
+        assert list(tree.get_property("interrupts", rpc).data) == [0, 0xE0, 1, 0, 0xE1, 1]
+        assert list(tree.get_property("qcom,free-irq-start", rpc).data) == [0x102]
     # fw_cfg is gone (its DMA writes physical memory); the rest of QEMU's machine is untouched
     assert not tree.exist_node(devicetree.FW_CFG_NODE)
     assert tree.exist_node("cpus/cpu@1") and tree.exist_node("pl011@9000000")
+
+
+def _device_spis(tree) -> set[int]:
+    """Every SPI a node of QEMU's tree names (3-cell GIC specifiers)."""
+    spis = set()
+    for _path, _nodes, props in tree.walk():
+        for prop in props:
+            if prop.name == "interrupts" and isinstance(prop, fdt.PropWords):
+                cells = list(prop.data)
+                spis |= {cells[i + 1] for i in range(0, len(cells) - 2, 3) if cells[i] == 0}
+    return spis
+
+
+def test_the_boots_rm_interrupts_are_in_the_machines_gic_and_no_devices(qemu_dtb: bytes) -> None:
+    """hw/arm/virt.c: NUM_IRQS 256 SPIs; a15irqmap's devices at SPIs 1..9 and
+    16..175 (the platform bus's 64 from 112 the last). The measured numbers
+    (SPIs 0x3a0/0x3a1, IDs from 0x3c0) are past this GIC's 288 lines; the
+    boot's are inside it, and no device of QEMU's own tree names them."""
+    link = layout.BOOT_RM_LINK
+    assert layout.GIC_LINES == 288
+    assert [(r.start, r.stop) for r in layout.VIRT_DEVICE_SPIS] == [(1, 10), (16, 176)]
+    ours = {link.tx_virq, link.rx_virq, link.free_irq_start - 32}
+    assert (link.tx_virq, link.rx_virq, link.free_irq_start) == (0xE0, 0xE1, 0x102)
+    assert all(32 + spi < layout.GIC_LINES for spi in ours)
+    assert not any(spi in r for spi in ours for r in layout.VIRT_DEVICE_SPIS)
+    device_spis = _device_spis(fdt.parse_dtb(qemu_dtb))
+    assert device_spis and all(any(s in r for r in layout.VIRT_DEVICE_SPIS) for s in device_spis)
+    assert not ours & device_spis
+    assert RM_LINK.rx_intid >= layout.GIC_LINES  # why the measured ones cannot be used here
+    assert link.tx_intid < link.rx_intid < link.free_irq_start  # wake-up virqs after both
 
 
 def test_qemus_fw_cfg_is_where_the_shims_map_leaves_its_hole(qemu_dtb: bytes) -> None:

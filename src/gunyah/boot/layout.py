@@ -22,11 +22,13 @@ is one more region here, and the test that they do not overlap holds it.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..abi.devicetree import RM_LINK, SPI_BASE
 from ..conduit import NUM_REGS  # X0..X17 each way: the trap's registers
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
@@ -40,6 +42,22 @@ GICD_BASE = 0x0800_0000  # the GICv2 distributor
 GICC_BASE = 0x0801_0000  # and CPU interface
 UART_BASE = 0x0900_0000  # the PL011
 FW_CFG_PAGE = 0x0902_0000  # fw_cfg: its DMA interface writes physical memory, the shim's too
+
+# QEMU virt's GIC (hw/arm/virt.c): NUM_IRQS 256 external lines, SPIs 0..255
+# after the 32 SGIs and PPIs, a GICv2 or a GICv3 alike. Its a15irqmap gives
+# the machine's devices SPIs 1..9 (the UART, the RTC, PCIe's INTx 3..6, GPIO,
+# the secure UART, ACPI's GED) and 16..175 (32 virtio-mmio transports,
+# GICv2m's 64, the SMMU's 4 from 74, the platform bus's 64 from 112).
+GIC_LINES = SPI_BASE + 256
+VIRT_DEVICE_SPIS = (range(1, 10), range(16, 176))
+# The RM link's interrupts under `gunyah boot` (docs/boot.md, the RM's
+# interrupts): the measured SPIs 0x3a0 and 0x3a1 are not in this GIC, so the
+# tree names SPIs 0xe0 (tx) and 0xe1 (rx), which no virt device uses, and the
+# virqs the model hands out (vcpu_run's wake-up ones) start at the next
+# interrupt ID, 0x102, up to the GIC's last, 287.
+BOOT_RM_LINK = dataclasses.replace(
+    RM_LINK, tx_virq=0xE0, rx_virq=0xE1, free_irq_start=SPI_BASE + 0xE2
+)
 
 # The shim's 2 MiB at the top of RAM
 SHIM_SIZE = 2 << 20
