@@ -148,7 +148,7 @@ def test_compiled_loop_serves_max_cpus_and_refuses_one_more() -> None:
     ring, count, stop = bytearray(channel._CALL.size), array("Q", [0]), array("Q", [1])
 
     def serve(n: int) -> None:
-        mailbox.serve(words, boxes[:n], None, None, None, ring, count, stop, 0.0, 0.0)
+        mailbox.serve(words, boxes[:n], None, None, None, ring, count, stop, 0.0, 0.0, [], None)
 
     serve(layout.MAX_CPUS)  # the stop word is set: it looks once and returns
     with pytest.raises(ValueError, match="bad sizes"):
@@ -432,6 +432,50 @@ def test_channel_answers_from_the_model_and_records_the_call(compiled: bool) -> 
             (0xFFFF_8000_0000_1234, "hvc", "VENDOR_HYP_CALL_UID"),
             (0x1000, "smc", "PSCI_SYSTEM_OFF"),
         ]
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_an_answer_carries_the_interrupts_the_model_raised(compiled: bool) -> None:
+    """The interrupts raised in the primary VM go to the shim with the next
+    answer, IRQ_SLOTS at most, oldest first; the rest with the one after; an
+    answer with none pending says none."""
+    with _Mailbox(compiled) as m:
+        vic = m.ch.hyp.vm.vic
+        for virq in (0x100, 0x101, 0x102, 0x103, 0x104, 0x101):  # 0x101 twice: one edge
+            vic.assert_virq(virq)
+        header, regs = m.call(channel.REQ_HVC, 0, 0x1000, [0x8600FF01])
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x100, 0x101, 0x102, 0x103]
+        assert regs[0] == 0xCD8FD5C1  # the call's own answer is untouched
+        header, _ = m.call(channel.REQ_SMC, 0, 0x1000, [0x84000000])  # PSCI_VERSION
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x104]
+        header, _ = m.call(channel.REQ_HVC, 0, 0x1000, [0x8600FF01])
+        assert header == [0] * 6 and m.ch.irq_count == 5
+        vic.assert_virq(0x1_0000)  # no 16-bit ID: dropped, never sent as another
+        vic.assert_virq(0x105)
+        header, _ = m.call(channel.REQ_WAIT, 0, 0x1000, [])  # not a call: answered all the same
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x105]
+        m.ch.ended.clear()  # (a wait is news for the watcher)
+        vic.assert_virq(0x106)
+        header, _ = m.call(channel.REQ_SMC, 0, 0x1000, [0x84000008])  # SYSTEM_OFF: an action
+        assert header[0] == channel.ACTIONS["system_off"]
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x106]
+
+
+@given(st.lists(st.integers(1, 0xFFFF), max_size=layout.IRQ_SLOTS))
+def test_an_irqs_word_names_its_ids_back(ids: list[int]) -> None:
+    assert layout.unpack_irqs(layout.pack_irqs(ids)) == ids
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_any_irqs_word_names_at_most_its_slots(word: int) -> None:
+    ids = layout.unpack_irqs(word)
+    assert len(ids) <= layout.IRQ_SLOTS and all(0 < i <= 0xFFFF for i in ids)
+
+
+def test_pack_irqs_refuses_what_a_word_cannot_hold() -> None:
+    for bad in ([0], [0x1_0000], [1] * (layout.IRQ_SLOTS + 1)):
+        with pytest.raises(ValueError):
+            layout.pack_irqs(bad)
 
 
 @given(kind=st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1)),

@@ -173,7 +173,7 @@ RESPONSE = Record("response", "The answer, host -> shim.", (
     Field("mpidr", "ACT_CPU_ON: its MPIDR"),
     Field("entry", "ACT_CPU_ON: where it starts at EL1"),
     Field("context", "ACT_CPU_ON: its x0"),
-    Field("pad"),
+    Field("irqs", "interrupt IDs to set pending, IRQ_BITS each, 0 ends"),
     Field("x", "", NUM_REGS, array=True),
 ))  # fmt: skip
 
@@ -205,6 +205,34 @@ MAILBOX = Record(
 
 RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, MAILBOX)
 
+# The interrupts the model raised in the guest during a call ride on its
+# response: up to IRQ_SLOTS interrupt IDs, IRQ_BITS each from bit 0, the
+# first 0 ending them (no SGI is ever raised this way). The shim sets each
+# pending in the distributor before the guest resumes; the rest wait for
+# the next response (an ID pending twice is one edge).
+IRQ_BITS = 16
+IRQ_SLOTS = 64 // IRQ_BITS
+
+
+def pack_irqs(ids: list[int]) -> int:
+    """The response's irqs word for up to IRQ_SLOTS interrupt IDs, each 1 to
+    0xffff (ValueError otherwise)."""
+    if len(ids) > IRQ_SLOTS or not all(0 < i < 1 << IRQ_BITS for i in ids):
+        raise ValueError(f"at most {IRQ_SLOTS} interrupt IDs of 1 to {(1 << IRQ_BITS) - 1}")
+    return sum(i << (IRQ_BITS * n) for n, i in enumerate(ids))
+
+
+def unpack_irqs(word: int) -> list[int]:
+    """The interrupt IDs an irqs word names, up to its first 0."""
+    ids = []
+    for n in range(IRQ_SLOTS):
+        i = word >> (IRQ_BITS * n) & ((1 << IRQ_BITS) - 1)
+        if not i:
+            break
+        ids.append(i)
+    return ids
+
+
 # The request's kinds (shim -> host). REQ_RESULT follows an ACT_CPU_ON: how
 # carrying it out went. REQ_WAIT: the vCPU waits in WFI with nothing that could
 # wake it (no armed timer, no interrupt the GIC would pass on but another
@@ -226,6 +254,7 @@ MAILBOX_RESP_SEQ = MAILBOX.offset("resp_seq")
 MAILBOX_REQ = MAILBOX.offset("req")
 MAILBOX_RESP = MAILBOX.offset("resp")
 MAILBOX_MMU = MAILBOX.offset("mmu")
+RESPONSE_IRQS = RESPONSE.offset("irqs")  # word index in a response
 
 _DEFINES = (
     ("RAM_BASE", RAM_BASE, "QEMU virt's RAM"),
@@ -243,6 +272,9 @@ _DEFINES = (
     ("GICD_BASE", GICD_BASE, "the virt machine's GICv2: distributor"),
     ("GICC_BASE", GICC_BASE, "and CPU interface"),
     ("NUM_REGS", NUM_REGS, "X0..X17 each way"),
+    ("IRQ_BITS", IRQ_BITS, "response.irqs: interrupt IDs of this many bits"),
+    ("IRQ_SLOTS", IRQ_SLOTS, "at most this many in one response"),
+    ("RESPONSE_IRQS", RESPONSE_IRQS, "word index of irqs in struct response"),
     ("RECORD_HEADER_WORDS", HEADER_WORDS, "a request's or response's words before x[]"),
     ("RECORD_WORDS", REQUEST.words, ""),
     ("MAILBOX_REQ_SEQ", MAILBOX_REQ_SEQ, "word indexes in struct mailbox"),
@@ -300,6 +332,8 @@ def c_header() -> str:
     for record in RECORDS:
         out.append(f"_Static_assert(sizeof(struct {record.name}) == {8 * record.words}, "
                    f"\"struct {record.name}\");")  # fmt: skip
+    out.append("_Static_assert(__builtin_offsetof(struct response, irqs) == "
+               "8 * RESPONSE_IRQS, \"response.irqs\");")  # fmt: skip
     for name, field in (("REQ_SEQ", "req_seq"), ("RESP_SEQ", "resp_seq"), ("REQ", "req"),
                         ("RESP", "resp"), ("MMU", "mmu")):  # fmt: skip
         out.append(f"_Static_assert(__builtin_offsetof(struct mailbox, {field}) == "

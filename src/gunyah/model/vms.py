@@ -86,9 +86,13 @@ class Vic:
         if virq in self.pending:
             self.pending.remove(virq)
 
-    def take(self) -> list[int]:
-        """The pending virqs, oldest first; none are pending afterwards."""
-        taken, self.pending = self.pending, []
+    def take(self, limit: int | None = None) -> list[int]:
+        """The pending virqs, oldest first, at most `limit` of them; those
+        are no longer pending (the list stays the same object: a compiled
+        serving loop looks at its length)."""
+        end = len(self.pending) if limit is None else limit
+        taken = self.pending[:end]
+        del self.pending[:end]
         return taken
 
 

@@ -17,6 +17,9 @@
 #define GICD_BASE            0x8000000   /* the virt machine's GICv2: distributor */
 #define GICC_BASE            0x8010000   /* and CPU interface */
 #define NUM_REGS             18          /* X0..X17 each way */
+#define IRQ_BITS             16          /* response.irqs: interrupt IDs of this many bits */
+#define IRQ_SLOTS            4           /* at most this many in one response */
+#define RESPONSE_IRQS        5           /* word index of irqs in struct response */
 #define RECORD_HEADER_WORDS  6           /* a request's or response's words before x[] */
 #define RECORD_WORDS         24
 #define MAILBOX_REQ_SEQ      0           /* word indexes in struct mailbox */
@@ -57,7 +60,7 @@ struct response {
     uint64_t mpidr;              /* ACT_CPU_ON: its MPIDR */
     uint64_t entry;              /* ACT_CPU_ON: where it starts at EL1 */
     uint64_t context;            /* ACT_CPU_ON: its x0 */
-    uint64_t pad;
+    uint64_t irqs;               /* interrupt IDs to set pending, IRQ_BITS each, 0 ends */
     uint64_t x[18];
 };
 
@@ -95,6 +98,7 @@ _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");
 _Static_assert(sizeof(struct mailbox) == 448, "struct mailbox");
+_Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");
 _Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, req) == 8 * MAILBOX_REQ, "mailbox.req");

@@ -8,7 +8,9 @@
  * the synchronous external abort KVM injects; the host never hears of it.
  * A WFI is trapped: the shim waits in its place, and tells the host when
  * nothing could ever wake the vCPU, so a guest that has stopped for good
- * ends the boot at once.
+ * ends the boot at once. The interrupts the model raised in the guest during
+ * a call come with its answer; the shim sets them pending in the GIC before
+ * the guest resumes.
  * It saves no FP state: built without FP/SIMD (toolchain.NO_FP). */
 #include "layout.h"   /* generated from gunyah/boot/layout.py */
 
@@ -114,8 +116,11 @@ static volatile struct mailbox *mailbox(uint64_t cpu)
     return (volatile struct mailbox *)(SHIM_MAILBOXES + cpu * MAILBOX_SIZE);
 }
 
+static void set_pending(uint64_t irqs);
+
 /* Post the request in the vCPU's mailbox and wait for the answer there; the
- * host polls every mailbox, so nothing needs to wake it. */
+ * host polls every mailbox, so nothing needs to wake it. The interrupts the
+ * answer names are pending before it returns. */
 static void exchange(uint64_t cpu, struct request *req, struct response *resp)
 {
     volatile struct mailbox *box = mailbox(cpu);
@@ -133,6 +138,8 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
     uint64_t *to = (uint64_t *)resp;
     for (unsigned i = 0; i < sizeof *resp / 8; i++)
         to[i] = from[i];
+    if (resp->irqs)
+        set_pending(resp->irqs);
 }
 
 /* The guest's IPA space, identity-mapped: devices (not fw_cfg), then RAM. */
@@ -240,6 +247,9 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define GICD_CTLR      0x000
 #define GICD_TYPER     0x004
 #define GICD_ISENABLER 0x100
+#define GICD_ISPENDR   0x200
+#define GICD_LINES(typer) (32u * (((typer) & 0x1fu) + 1))  /* ITLinesNumber */
+#define FIRST_SPI      32
 #define GICD_PIDR2     0xfe8
 #define GICC_CTLR      0x000
 #define GIC_ENABLES    0x3u            /* Group 0 and Group 1 */
@@ -252,6 +262,24 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 static uint32_t gic(uint64_t base, uint64_t offset)
 {
     return *(volatile uint32_t *)(base + offset);
+}
+
+/* Set pending each interrupt ID the host's answer names (IRQ_SLOTS of
+ * IRQ_BITS, the first 0 ending them): a write of its bit to GICD_ISPENDR
+ * (IHI 0048B 4.3.7), which changes no other interrupt's state. Only SPIs
+ * the distributor has: an SGI or PPI ID, or one past its lines, is refused. */
+static void set_pending(uint64_t irqs)
+{
+    uint32_t lines = GICD_LINES(gic(GICD_BASE, GICD_TYPER));
+    for (unsigned n = 0; n < IRQ_SLOTS; n++) {
+        uint32_t id = (uint32_t)(irqs >> (n * IRQ_BITS)) & ((1u << IRQ_BITS) - 1);
+        if (id == 0)
+            break;
+        if (id < FIRST_SPI || id >= lines)
+            continue;
+        *(volatile uint32_t *)(GICD_BASE + GICD_ISPENDR + 4ull * (id / 32)) = 1u << (id % 32);
+    }
+    __asm__ volatile("dsb sy" ::: "memory");
 }
 
 /* Could anything but another vCPU wake this one from WFI? An armed EL1
