@@ -50,8 +50,7 @@ FW_CFG_PAGE = 0x0902_0000  # fw_cfg: its DMA interface writes physical memory, t
 # GICv2m's 64, the SMMU's 4 from 74, the platform bus's 64 from 112).
 GIC_LINES = SPI_BASE + 256
 VIRT_DEVICE_SPIS = (range(1, 10), range(16, 176))
-# The RM link's interrupts under `gunyah boot` (docs/boot.md, the RM's
-# interrupts): the measured SPIs 0x3a0 and 0x3a1 are not in this GIC, so the
+# The RM link's interrupts under `gunyah boot` (docs/boot.md section 9): the measured SPIs 0x3a0 and 0x3a1 are not in this GIC, so the
 # tree names SPIs 0xe0 (tx) and 0xe1 (rx), which no virt device uses, and the
 # virqs the model hands out (vcpu_run's wake-up ones) start at the next
 # interrupt ID, 0x102, up to the GIC's last, 287.
