@@ -85,8 +85,9 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
     assert layout.REQUEST.offset("x") == layout.RESPONSE.offset("x") == channel.HEADER_WORDS == 6
     request = ["cpu", "kind", "imm", "pc", "esr", "far", "x"]
     assert [f.name for f in layout.REQUEST.fields] == request
-    assert [f.name for f in layout.RESPONSE.fields][:5] == [
-        "action", "target", "mpidr", "entry", "context"]  # fmt: skip
+    assert [f.name for f in layout.RESPONSE.fields][:6] == [
+        "action", "target", "mpidr", "entry", "context", "irqs"]  # fmt: skip
+    assert layout.RESPONSE_IRQS == channel.IRQS_AT == 5 and layout.IRQ_SLOTS * layout.IRQ_BITS == 64
     # struct mailbox: the two sequence words, two pads (no doorbell), the request,
     # the response, then the EL1 translation the host walks guest addresses with
     assert [f.name for f in layout.MAILBOX.fields] == [
@@ -95,9 +96,11 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
             channel.MMU_AT) == (0, 1, 4, 28, 52)  # fmt: skip
     assert [f.name for f in layout.TRANSLATION.fields] == list(Translation.__dataclass_fields__)
     assert 8 * layout.MAILBOX.words <= layout.MAILBOX_SIZE == channel.MAILBOX_SIZE
-    # struct shim_config, with its magic "GYHCFG02"; nothing in it names a host path
-    assert layout.CONFIG.size == 8 * layout.SHIM_CONFIG_RECORD.words == 48
-    assert layout.CONFIG_MAGIC.to_bytes(8, "little") == b"GYHCFG02"
+    # struct shim_config, with its magic "GYHCFG03"; nothing in it names a host path;
+    # its last word the first SPI only the host raises (the RM link's tx, 0x100)
+    assert layout.CONFIG.size == 8 * layout.SHIM_CONFIG_RECORD.words == 56
+    assert layout.CONFIG_MAGIC.to_bytes(8, "little") == b"GYHCFG03"
+    assert layout.SHIM_CONFIG_RECORD.fields[-1].name == "host_irqs"
     assert not any("channel" in f.name for f in layout.SHIM_CONFIG_RECORD.fields)
     # the kinds and actions as the shim's switch numbers them; every action the
     # model can ask for has one

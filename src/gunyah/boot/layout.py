@@ -50,8 +50,9 @@ FW_CFG_PAGE = 0x0902_0000  # fw_cfg: its DMA interface writes physical memory, t
 # GICv2m's 64, the SMMU's 4 from 74, the platform bus's 64 from 112).
 GIC_LINES = SPI_BASE + 256
 VIRT_DEVICE_SPIS = (range(1, 10), range(16, 176))
-# The RM link's interrupts under `gunyah boot` (docs/boot.md section 9): the measured SPIs 0x3a0 and 0x3a1 are not in this GIC, so the
-# tree names SPIs 0xe0 (tx) and 0xe1 (rx), which no virt device uses, and the
+# The RM link's interrupts under `gunyah boot` (docs/boot.md section 9): the
+# measured SPIs 0x3a0 and 0x3a1 are not in this GIC, so the tree names
+# SPIs 0xe0 (tx) and 0xe1 (rx), which no virt device uses, and the
 # virqs the model hands out (vcpu_run's wake-up ones) start at the next
 # interrupt ID, 0x102, up to the GIC's last, 287.
 BOOT_RM_LINK = dataclasses.replace(
@@ -72,7 +73,7 @@ MAILBOX_SIZE = 0x400
 MAX_CPUS = 8
 SHIM_STACK = 0x4000  # per vCPU, and one more for the boot CPU's start
 FRAME_SIZE = 32 * 8  # an exception frame on the shim's stack: x0..x30 and a pad
-CONFIG_MAGIC = 0x3230474643485947  # "GYHCFG02" little-endian
+CONFIG_MAGIC = 0x3330474643485947  # "GYHCFG03" little-endian
 
 # The guest's RAM: from RAM_BASE up to the shim, mapped in 2 MiB blocks
 MAX_MEMORY = SHIM_BASE - RAM_BASE  # the most a guest is given, and the default
@@ -154,6 +155,7 @@ SHIM_CONFIG_RECORD = Record("shim_config", _CONFIG_WHY, (
     Field("cpus", "vCPUs in the VM"),
     Field("ram_base", "the guest's RAM, 2 MiB aligned, below 4 GiB"),
     Field("ram_end"),
+    Field("host_irqs", "SPIs from this ID up: raised by the host, in a call"),
 ))  # fmt: skip
 
 REQUEST = Record("request", "One trapped call, shim -> host.", (

@@ -149,7 +149,8 @@ def boot(
     dtb = devicetree.edit(qemu.qemu_dtb(parts, opts.cpus), edit)
     if len(dtb) > 0x20_0000:
         raise BootError("the device tree is over 2 MiB")
-    config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, ram_end)
+    config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, ram_end,
+                         BOOT_RM_LINK.tx_intid)  # fmt: skip
     fds: list[int] = []
     try:
         ram = qemu.memfd("ram", size=RAM_SIZE)

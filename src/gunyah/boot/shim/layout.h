@@ -27,7 +27,7 @@
 #define MAILBOX_REQ          4
 #define MAILBOX_RESP         28
 #define MAILBOX_MMU          52
-#define CONFIG_MAGIC         0x3230474643485947ull
+#define CONFIG_MAGIC         0x3330474643485947ull
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -40,6 +40,7 @@ struct shim_config {
     uint64_t cpus;               /* vCPUs in the VM */
     uint64_t ram_base;           /* the guest's RAM, 2 MiB aligned, below 4 GiB */
     uint64_t ram_end;
+    uint64_t host_irqs;          /* SPIs from this ID up: raised by the host, in a call */
 };
 
 /* One trapped call, shim -> host. */
@@ -93,7 +94,7 @@ struct mailbox {
 enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5 };
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
 
-_Static_assert(sizeof(struct shim_config) == 48, "struct shim_config");
+_Static_assert(sizeof(struct shim_config) == 56, "struct shim_config");
 _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");

@@ -185,6 +185,7 @@ static int config_ok(uint64_t index)
 {
     uint64_t base = config->ram_base, end = config->ram_end;
     return config->magic == CONFIG_MAGIC && index < SHIM_MAX_CPUS && index < config->cpus
+        && config->host_irqs >= 32
         && base >= GUEST_DEVICES_END && base < end && end <= SHIM_BASE
         && base % SZ_2M == 0 && end % SZ_2M == 0;
 }
@@ -284,8 +285,10 @@ static void set_pending(uint64_t irqs)
 
 /* Could anything but another vCPU wake this one from WFI? An armed EL1
  * timer whose interrupt is enabled, or any other enabled interrupt but an
- * SGI, with the distributor and this CPU's interface passing them on. A GIC
- * that is not the GICv2 we know: assume something could. */
+ * SGI or an SPI only the host raises (from config->host_irqs up: the host
+ * raises those during some vCPU's call, so only another vCPU could bring
+ * one), with the distributor and this CPU's interface passing them on. A
+ * GIC that is not the GICv2 we know: assume something could. */
 static int can_wake(void)
 {
     if ((gic(GICD_BASE, GICD_PIDR2) >> 4 & 0xf) != 2)
@@ -300,9 +303,16 @@ static int can_wake(void)
     if (banked & ~(SGIS | TIMER_PPIS))
         return 1;
     uint32_t words = (gic(GICD_BASE, GICD_TYPER) & 0x1f) + 1;
-    for (uint32_t n = 1; n < words; n++)
-        if (gic(GICD_BASE, GICD_ISENABLER + 4 * n))
+    uint64_t host = config->host_irqs;
+    for (uint32_t n = 1; n < words; n++) {
+        uint32_t enabled = gic(GICD_BASE, GICD_ISENABLER + 4 * n);
+        if (host <= 32 * n)
+            enabled = 0;                /* all the host's */
+        else if (host < 32 * (n + 1))
+            enabled &= (1u << (host - 32 * n)) - 1;
+        if (enabled)
             return 1;                   /* an SPI: a device may raise it */
+    }
     return 0;
 }
 
