@@ -144,6 +144,21 @@ def test_the_model_takes_the_machines_numbers_for_the_link() -> None:
     assert hyp.vms.vcpu_create(SVM, 0, VMID_HLOS)[1] == 0x102  # the first free virq
 
 
+def test_wake_up_virqs_skip_the_links_own_as_the_real_rm_did() -> None:
+    """Measured: free-irq-start 0x3c0, the queues' interrupts 0x3c0 and
+    0x3c1, the first vCPU's wake-up virq 0x3c2 (docs/real-gunyah.md
+    sections 9 and 11); a wake-up never shares a queue's interrupt."""
+    hyp = Hypervisor("gunyah-qemu")
+    hyp.vms.vm_create(SVM, VMID_HLOS)
+    virqs = [hyp.vms.vcpu_create(SVM, i, VMID_HLOS)[1] for i in range(3)]
+    assert virqs == [0x3C2, 0x3C3, 0x3C4]
+    link = RmRpc(free_irq_start=0x200, tx_virq=0x1E1, rx_virq=0x1E3)  # IDs 0x201, 0x203
+    vms = Vms(link=link)
+    vms.vm_create(VMID_HLOS, 0xFF)
+    vms.vm_create(SVM, VMID_HLOS)
+    assert [vms.vcpu_create(SVM, i, VMID_HLOS)[1] for i in range(3)] == [0x200, 0x202, 0x204]
+
+
 def test_a_full_send_queue_raises_tx_once_the_rm_takes_a_request() -> None:
     """A client that sends without receiving fills both queues; its next
     receive lets the RM take one more request off the send queue, whose count

@@ -480,12 +480,23 @@ class Vms:
         vm, holder = self[vmid], self[owner]
         if not 0 <= index < 64 or index in vm.vcpus:
             raise HypError(Error.ARGUMENT_INVALID, f"VM {vmid:#x} has vCPU {index} or no room")
-        virq = self._next_virq.get(owner, self.link.free_irq_start)
+        virq = self._free_virq(owner)
         thread = Thread(vmid, index, wake_virq=virq)
         cap_id = holder.grant(thread, "thread", VCPU_RUN_RIGHTS)
         vm.vcpus[index] = thread
         self._next_virq[owner] = virq + 1
         return cap_id, virq
+
+    def _free_virq(self, owner: int) -> int:
+        """The next virq to hand out in VM `owner`: from the link's
+        free_irq_start up, past the link's own two, which the RM took from
+        the same range first (measured: free-irq-start 0x3c0, the queues
+        0x3c0 and 0x3c1, the first vCPU's wake-up virq 0x3c2;
+        docs/real-gunyah.md sections 9 and 11)."""
+        virq = self._next_virq.get(owner, self.link.free_irq_start)
+        while virq in (self.link.tx_intid, self.link.rx_intid):
+            virq += 1
+        return virq
 
     def raise_virq(self, vmid: int, virq: int | None) -> None:
         """Assert `virq` in VM `vmid`'s VIC; nothing for a VM that is gone
