@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gunyah import abi, smccc
+from gunyah.abi.devicetree import RM_LINK
 from gunyah.boot import (
     channel,
     console,
@@ -84,8 +85,9 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
     assert layout.REQUEST.offset("x") == layout.RESPONSE.offset("x") == channel.HEADER_WORDS == 6
     request = ["cpu", "kind", "imm", "pc", "esr", "far", "x"]
     assert [f.name for f in layout.REQUEST.fields] == request
-    assert [f.name for f in layout.RESPONSE.fields][:5] == [
-        "action", "target", "mpidr", "entry", "context"]  # fmt: skip
+    assert [f.name for f in layout.RESPONSE.fields][:6] == [
+        "action", "target", "mpidr", "entry", "context", "irqs"]  # fmt: skip
+    assert layout.RESPONSE_IRQS == channel.IRQS_AT == 5 and layout.IRQ_SLOTS * layout.IRQ_BITS == 64
     # struct mailbox: the two sequence words, two pads (no doorbell), the request,
     # the response, then the EL1 translation the host walks guest addresses with
     assert [f.name for f in layout.MAILBOX.fields] == [
@@ -94,9 +96,11 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
             channel.MMU_AT) == (0, 1, 4, 28, 52)  # fmt: skip
     assert [f.name for f in layout.TRANSLATION.fields] == list(Translation.__dataclass_fields__)
     assert 8 * layout.MAILBOX.words <= layout.MAILBOX_SIZE == channel.MAILBOX_SIZE
-    # struct shim_config, with its magic "GYHCFG02"; nothing in it names a host path
-    assert layout.CONFIG.size == 8 * layout.SHIM_CONFIG_RECORD.words == 48
-    assert layout.CONFIG_MAGIC.to_bytes(8, "little") == b"GYHCFG02"
+    # struct shim_config, with its magic "GYHCFG03"; nothing in it names a host path;
+    # its last word the first SPI only the host raises (the RM link's tx, 0x100)
+    assert layout.CONFIG.size == 8 * layout.SHIM_CONFIG_RECORD.words == 56
+    assert layout.CONFIG_MAGIC.to_bytes(8, "little") == b"GYHCFG03"
+    assert layout.SHIM_CONFIG_RECORD.fields[-1].name == "host_irqs"
     assert not any("channel" in f.name for f in layout.SHIM_CONFIG_RECORD.fields)
     # the kinds and actions as the shim's switch numbers them; every action the
     # model can ask for has one
@@ -147,7 +151,7 @@ def test_compiled_loop_serves_max_cpus_and_refuses_one_more() -> None:
     ring, count, stop = bytearray(channel._CALL.size), array("Q", [0]), array("Q", [1])
 
     def serve(n: int) -> None:
-        mailbox.serve(words, boxes[:n], None, None, None, ring, count, stop, 0.0, 0.0)
+        mailbox.serve(words, boxes[:n], None, None, None, ring, count, stop, 0.0, 0.0, [], None)
 
     serve(layout.MAX_CPUS)  # the stop word is set: it looks once and returns
     with pytest.raises(ValueError, match="bad sizes"):
@@ -229,9 +233,43 @@ def test_device_tree_edit(qemu_dtb: bytes, gunyah: bool) -> None:
             "qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus"]  # fmt: skip
         vm = tree.get_property("compatible", "/hypervisor/qcom,gunyah-vm").data
         assert list(vm) == ["qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id"]
+        # the RM's queue interrupts: the machine's SPIs 0xe0 (tx), 0xe1 (rx), rising edge
+        rpc = "/hypervisor/qcom,resource-manager-rpc@0000000000000000"
+        assert list(tree.get_property("interrupts", rpc).data) == [0, 0xE0, 1, 0, 0xE1, 1]
+        assert list(tree.get_property("qcom,free-irq-start", rpc).data) == [0x102]
     # fw_cfg is gone (its DMA writes physical memory); the rest of QEMU's machine is untouched
     assert not tree.exist_node(devicetree.FW_CFG_NODE)
     assert tree.exist_node("cpus/cpu@1") and tree.exist_node("pl011@9000000")
+
+
+def _device_spis(tree) -> set[int]:
+    """Every SPI a node of QEMU's tree names (3-cell GIC specifiers)."""
+    spis = set()
+    for _path, _nodes, props in tree.walk():
+        for prop in props:
+            if prop.name == "interrupts" and isinstance(prop, fdt.PropWords):
+                cells = list(prop.data)
+                spis |= {cells[i + 1] for i in range(0, len(cells) - 2, 3) if cells[i] == 0}
+    return spis
+
+
+def test_the_boots_rm_interrupts_are_in_the_machines_gic_and_no_devices(qemu_dtb: bytes) -> None:
+    """hw/arm/virt.c: NUM_IRQS 256 SPIs; a15irqmap's devices at SPIs 1..9 and
+    16..175 (the platform bus's 64 from 112 the last). The measured numbers
+    (SPIs 0x3a0/0x3a1, IDs from 0x3c0) are past this GIC's 288 lines; the
+    boot's are inside it, and no device of QEMU's own tree names them."""
+    link = layout.BOOT_RM_LINK
+    assert layout.GIC_LINES == 288
+    assert [(r.start, r.stop) for r in layout.VIRT_DEVICE_SPIS] == [(1, 10), (16, 176)]
+    ours = {link.tx_virq, link.rx_virq, link.free_irq_start - 32}
+    assert (link.tx_virq, link.rx_virq, link.free_irq_start) == (0xE0, 0xE1, 0x102)
+    assert all(32 + spi < layout.GIC_LINES for spi in ours)
+    assert not any(spi in r for spi in ours for r in layout.VIRT_DEVICE_SPIS)
+    device_spis = _device_spis(fdt.parse_dtb(qemu_dtb))
+    assert device_spis and all(any(s in r for r in layout.VIRT_DEVICE_SPIS) for s in device_spis)
+    assert not ours & device_spis
+    assert RM_LINK.rx_intid >= layout.GIC_LINES  # why the measured ones cannot be used here
+    assert link.tx_intid < link.rx_intid < link.free_irq_start  # wake-up virqs after both
 
 
 def test_qemus_fw_cfg_is_where_the_shims_map_leaves_its_hole(qemu_dtb: bytes) -> None:
@@ -398,6 +436,50 @@ def test_channel_answers_from_the_model_and_records_the_call(compiled: bool) -> 
             (0xFFFF_8000_0000_1234, "hvc", "VENDOR_HYP_CALL_UID"),
             (0x1000, "smc", "PSCI_SYSTEM_OFF"),
         ]
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_an_answer_carries_the_interrupts_the_model_raised(compiled: bool) -> None:
+    """The interrupts raised in the primary VM go to the shim with the next
+    answer, IRQ_SLOTS at most, oldest first; the rest with the one after; an
+    answer with none pending says none."""
+    with _Mailbox(compiled) as m:
+        vic = m.ch.hyp.vm.vic
+        for virq in (0x100, 0x101, 0x102, 0x103, 0x104, 0x101):  # 0x101 twice: one edge
+            vic.assert_virq(virq)
+        header, regs = m.call(channel.REQ_HVC, 0, 0x1000, [0x8600FF01])
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x100, 0x101, 0x102, 0x103]
+        assert regs[0] == 0xCD8FD5C1  # the call's own answer is untouched
+        header, _ = m.call(channel.REQ_SMC, 0, 0x1000, [0x84000000])  # PSCI_VERSION
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x104]
+        header, _ = m.call(channel.REQ_HVC, 0, 0x1000, [0x8600FF01])
+        assert header == [0] * 6 and m.ch.irq_count == 5
+        vic.assert_virq(0x1_0000)  # no 16-bit ID: dropped, never sent as another
+        vic.assert_virq(0x105)
+        header, _ = m.call(channel.REQ_WAIT, 0, 0x1000, [])  # not a call: answered all the same
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x105]
+        m.ch.ended.clear()  # (a wait is news for the watcher)
+        vic.assert_virq(0x106)
+        header, _ = m.call(channel.REQ_SMC, 0, 0x1000, [0x84000008])  # SYSTEM_OFF: an action
+        assert header[0] == channel.ACTIONS["system_off"]
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x106]
+
+
+@given(st.lists(st.integers(1, 0xFFFF), max_size=layout.IRQ_SLOTS))
+def test_an_irqs_word_names_its_ids_back(ids: list[int]) -> None:
+    assert layout.unpack_irqs(layout.pack_irqs(ids)) == ids
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_any_irqs_word_names_at_most_its_slots(word: int) -> None:
+    ids = layout.unpack_irqs(word)
+    assert len(ids) <= layout.IRQ_SLOTS and all(0 < i <= 0xFFFF for i in ids)
+
+
+def test_pack_irqs_refuses_what_a_word_cannot_hold() -> None:
+    for bad in ([0], [0x1_0000], [1] * (layout.IRQ_SLOTS + 1)):
+        with pytest.raises(ValueError):
+            layout.pack_irqs(bad)
 
 
 @given(kind=st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1)),

@@ -78,6 +78,23 @@ def test_create_vm_is_the_rms_vm_allocate_and_close_tears_it_down(
         i for i, ln in enumerate(console) if "torn down" in ln)  # fmt: skip
 
 
+def test_the_rm_is_waited_on_with_its_interrupts_not_polled(
+    vm_boot: tuple[int, list[str], str],
+) -> None:
+    """The module takes each reply and notification on the RM's receive
+    interrupt (SPI 0xe1 of the boot's tree, which the model raises and the
+    shim sets pending): every receive of the VM's whole life found a message,
+    none the queue empty; and the vCPU's wake-up interrupt came when the RM
+    powered it on (VM_START)."""
+    _, console, err = vm_boot
+    counts = [re.fullmatch(r".*gunyah-vm: RM interrupts: (\d+) rx, (\d+) tx, (\d+) wake-up; "
+                           r"(\d+) empty receives", ln) for ln in console]  # fmt: skip
+    said = [tuple(int(n) for n in m.groups()) for m in counts if m]
+    assert len(said) == 1, err
+    rx, _tx, wake, empty = said[0]
+    assert rx >= 8 and wake >= 1 and empty == 0, said
+
+
 def test_the_vmm_sees_the_measured_exits(vm_boot: tuple[int, list[str], str]) -> None:
     status, console, _ = vm_boot
     said = [ln for ln in console if ln.startswith("vmm: ")]

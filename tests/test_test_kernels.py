@@ -102,6 +102,9 @@ def test_a_guest_with_every_cpu_off_is_halted_at_once(kernels: dict[str, Path]) 
 def test_a_guest_waiting_with_nothing_to_wake_it_is_halted_at_once(
     kernels: dict[str, Path],
 ) -> None:
+    """Its only enabled interrupts are the SPIs only the host raises, during
+    some vCPU's call (the shim's configuration names where they start): with
+    every vCPU waiting, none can come."""
     rc, d, _ = boot("--kernel", str(kernels["wfi_none"]), "--timeout", "60")
     assert lines(d, "wfi: ") == ["wfi: CPU 0 waits"]
     assert (rc, d["stopped_by"], d["guest_status"]) == (0, "halted", None)

@@ -16,6 +16,7 @@ from cli_helpers import assert_usage_error, gunyah, gunyah_json
 
 from gunyah.abi import hvc, rm
 from gunyah.abi.calls import native_imm
+from gunyah.abi.devicetree import RM_LINK
 from gunyah.abi.errors import Error
 from gunyah.guest.rm_client import exchange, notifications, receive_all
 from gunyah.guest.vm_tree import vm_device_tree
@@ -120,9 +121,14 @@ def launch(p: Primary) -> tuple[int, int, int]:
     error, data = p.ask("VM_GET_HYP_RESOURCES", vmid_word(vmid))
     assert error == 0 and len(data) == 4 + 44 and data[:8] == bytes.fromhex("0100000004000000")
     (cap,) = struct.unpack_from("<Q", data, 4 + 12)
+    (wake_virq,) = struct.unpack_from("<I", data, 4 + 24)  # vcpu_run's wake-up interrupt
+    assert wake_virq == 0x3C2  # docs/real-gunyah.md section 11: the measured one
     assert p.run(cap) == (0, vr.POWERED_OFF, 0, 0, 0)  # before VM_START
+    p.hyp.vm.vic.take()
     assert p.ask("VM_START", vmid_word(vmid)) == (0, b"")
     assert p.states() == [1, 2, 3]  # INIT, READY, RUNNING, each before its reply
+    # its vCPU powered on: runnable, so its wake-up virq is raised in us, the owner
+    assert wake_virq in p.hyp.vm.vic.take()
     return vmid, handle, cap
 
 
@@ -133,8 +139,11 @@ def test_the_measured_launch_runs_to_its_end_and_is_torn_down(image: Image) -> N
     for expected, then in MEASURED:
         assert p.run(cap, resume) == (0, *expected)
         resume = then
-    # PSCI SYSTEM_OFF: powered off, exited; VM_STATUS EXITED, then VM_EXITED PLATFORM_OFF
+    # PSCI SYSTEM_OFF: powered off, exited; VM_STATUS EXITED, then VM_EXITED PLATFORM_OFF,
+    # whose arrival raised the receive queue's interrupt during that vcpu_run call
+    p.hyp.vm.vic.take()
     assert p.run(cap) == (0, vr.POWERED_OFF, vr.POWEROFF_EXITED, 0, 0)
+    assert p.hyp.vm.vic.take() == [RM_LINK.rx_intid]
     p.collect()
     assert p.states()[-1] == 9
     assert p.notes[-1] == (VM_EXITED, bytes.fromhex("800001000400000000000000"))

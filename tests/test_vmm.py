@@ -12,6 +12,7 @@ from elftools.elf.elffile import ELFFile
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gunyah.abi import devicetree
 from gunyah.boot import modules
 from gunyah.boot.kernel import find_parts
 from gunyah.rm import vm_config as vc
@@ -37,6 +38,8 @@ MEASURED_DEFINES = {
     # the 44-byte entry: u8 type, u8 0, u16 partner, u32 handle, u32 label, u64 cap ID, ...
     "GUNYAH_RM_HYP_RESOURCE_SIZE": 44, "GUNYAH_RM_HYP_RESOURCE_TYPE": 0,
     "GUNYAH_RM_HYP_RESOURCE_LABEL": 8, "GUNYAH_RM_HYP_RESOURCE_CAP_ID": 12,
+    # ... u32 virq handle, u32 virq (vcpu_run's wake-up interrupt: 0x3c2 measured)
+    "GUNYAH_RM_HYP_RESOURCE_VIRQ": 24,
 }  # fmt: skip
 
 
@@ -51,6 +54,13 @@ def test_the_modules_rm_numbers_are_the_measured_ones() -> None:
         assert defines[f"GUNYAH_RM_{name}"] == value, name
     for name, value in MEASURED_DEFINES.items():
         assert defines[name] == value, name
+
+
+def test_the_module_finds_the_rm_node_by_the_compatible_the_tree_gives_it() -> None:
+    """The module finds the RM node (and so its interrupts) by the first
+    compatible the model's tree writes (src/vm_creation/dto_construct.c)."""
+    assert '#define GUNYAH_RM_COMPATIBLE "gunyah-resource-manager"' in modules.abi_header()
+    assert devicetree.RM_COMPATIBLE[0] == "gunyah-resource-manager"
 
 
 def test_the_vm_manager_module_builds_for_the_boots_kernel() -> None:

@@ -9,7 +9,9 @@
  * What is not an ordinary call (a CPU_ON's outcome, a fault, a malformed
  * request) goes to `other(cpu, box)`, and a call that asks for an action to
  * `act(cpu, box, regs, action)`, both in Python, which write their own
- * answers. Channel._serve_python is the same loop in Python, and the
+ * answers. After an ordinary call, where the model's `pending` list of
+ * interrupts raised in the guest is not empty, `irqs()` gives the answer's
+ * irqs word (one look at a list's length on the hot path). Channel._serve_python is the same loop in Python, and the
  * reference for this one: the tests drive both.
  *
  * The mailbox's layout (struct mailbox, its word indexes MAILBOX_*, the
@@ -49,6 +51,7 @@ struct loop {
     uint64_t max_calls;
     uint64_t *count;
     PyObject *handle, *act, *other, *conduits[2];
+    PyObject *pending, *irqs;   /* the interrupts raised, and what packs them */
 };
 
 /* One request, with the GIL: 0, or -1 with an exception set. */
@@ -100,8 +103,19 @@ static int answer(struct loop *l, Py_ssize_t cpu, Py_ssize_t box, uint64_t seq)
             goto fail;
     }
     if (result == Py_None) {
+        uint64_t irqs = 0;
+        if (PyList_GET_SIZE(l->pending) > 0) {
+            PyObject *word = PyObject_CallNoArgs(l->irqs);
+            if (word == NULL)
+                goto fail;
+            irqs = PyLong_AsUnsignedLongLong(word);
+            Py_DECREF(word);
+            if (irqs == (uint64_t)-1 && PyErr_Occurred())
+                goto fail;
+        }
         for (i = 0; i < HEADER_WORDS; i++)
             w[box + RESP_AT + i] = 0;
+        w[box + RESP_AT + RESPONSE_IRQS] = irqs;
         for (i = 0; i < NUM_REGS; i++)
             w[box + RESP_AT + HEADER_WORDS + i] = out[i];
     } else {
@@ -127,17 +141,19 @@ fail:
 }
 
 PyDoc_STRVAR(serve_doc,
-"serve(mailboxes, boxes, handle, act, other, ring, count, stop, poll, wake)\n"
+"serve(mailboxes, boxes, handle, act, other, ring, count, stop, poll, wake,\n"
+"      pending, irqs)\n"
 "Serve the mailboxes (a writable buffer of 64-bit words; `boxes` the word\n"
 "index of each vCPU's mailbox) until the first word of `stop` is not 0.\n"
 "Calls are kept in `ring` (slots of 256 bytes) and counted in `count`'s\n"
 "first word. After each answer it polls for `poll` seconds, then sleeps\n"
-"between looks, at most `wake` seconds.");
+"between looks, at most `wake` seconds. Where the list `pending` is not\n"
+"empty after an ordinary call, `irqs()` gives its answer's irqs word.");
 
 static PyObject *serve(PyObject *self, PyObject *args)
 {
     Py_buffer mb, ring, count, stop;
-    PyObject *boxes_obj, *handle, *act, *other, *seq_obj;
+    PyObject *boxes_obj, *handle, *act, *other, *seq_obj, *pending, *irqs;
     double poll, wake;
     Py_ssize_t boxes[MAX_CPUS], cpus, cpu;
     uint64_t answered[MAX_CPUS];
@@ -148,8 +164,8 @@ static PyObject *serve(PyObject *self, PyObject *args)
     int failed = 0;
 
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*OOOOw*w*w*dd", &mb, &boxes_obj, &handle, &act, &other,
-                          &ring, &count, &stop, &poll, &wake))
+    if (!PyArg_ParseTuple(args, "w*OOOOw*w*w*ddO!O", &mb, &boxes_obj, &handle, &act, &other,
+                          &ring, &count, &stop, &poll, &wake, &PyList_Type, &pending, &irqs))
         return NULL;
     seq_obj = PySequence_Fast(boxes_obj, "boxes must be a sequence");
     if (seq_obj == NULL)
@@ -178,6 +194,8 @@ static PyObject *serve(PyObject *self, PyObject *args)
     l.handle = handle;
     l.act = act;
     l.other = other;
+    l.pending = pending;
+    l.irqs = irqs;
     l.conduits[0] = PyUnicode_InternFromString("hvc");
     l.conduits[1] = PyUnicode_InternFromString("smc");
     if (l.conduits[0] == NULL || l.conduits[1] == NULL)

@@ -14,5 +14,7 @@ def serve(
     stop: Any,
     poll: float,
     wake: float,
+    pending: list[int],
+    irqs: Callable[[], int],
     /,
 ) -> None: ...

@@ -2,7 +2,10 @@
  * A bare-metal test kernel that waits in WFI, built in one of three forms
  * (-DWAKER=...), for `gunyah boot`'s "waiting with nothing to wake it":
  *
- *   WAKER_NONE   CPU 0 waits with the GIC off: nothing can wake it, and the
+ *   WAKER_NONE   CPU 0 waits with the GIC on and only the SPIs the host
+ *                raises enabled (interrupt IDs 256 to 287: the RM link's
+ *                and the wake-up virqs, boot/layout.py BOOT_RM_LINK), which
+ *                it raises only during a call: nothing can wake it, and the
  *                boot ends as halted at once.
  *   WAKER_TIMER  CPU 0 turns the GIC on, arms its virtual timer 100 ms ahead
  *                and waits (interrupts masked: the timer wakes WFI without
@@ -27,6 +30,7 @@
 #define GICC(off) ((volatile u32 *)(GICC_BASE + (off)))
 #define GICD_CTLR 0x000
 #define GICD_ISENABLER0 0x100
+#define HOST_SPIS_WORD 8  /* GICD_ISENABLER8: IDs 256..287, all the host's */
 #define GICD_SGIR 0xf00
 #define GICC_CTLR 0x000
 #define GICC_PMR 0x004
@@ -64,6 +68,10 @@ void cpu_main(u64 index)
 		*GICD(GICD_CTLR) = 1;
 		sysreg_write(cntv_tval_el0, sysreg_read(cntfrq_el0) / 10);
 		sysreg_write(cntv_ctl_el0, 1);  /* enabled, not masked */
+	}
+	if (WAKER == WAKER_NONE) {
+		*GICD(GICD_ISENABLER0 + 4 * HOST_SPIS_WORD) = 0xffffffffu;
+		*GICD(GICD_CTLR) = 1;
 	}
 	if (WAKER == WAKER_CPU)
 		psci(PSCI_CPU_ON, 1, (u64)secondary, 1);

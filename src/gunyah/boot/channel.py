@@ -16,6 +16,13 @@ quiet spell waits at most that long.
 The records (24 little-endian 64-bit words each way) and the mailbox's
 offsets come from boot/layout.py, which the shim's C header is generated
 from.
+
+Interrupts: whatever the model raises in the primary VM (its VIC: the RM
+queues' interrupts, vcpu_run's wake-ups) it raises inside some call of the
+primary's, since the RM and every secondary VM run only inside the
+primary's calls; so each answer carries the interrupt IDs raised meanwhile
+(the response's `irqs` word), and the shim sets them pending before the
+guest resumes.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ HEADER_WORDS = layout.HEADER_WORDS
 RECORD = layout.RECORD  # request and response alike
 REQ_HVC, REQ_SMC, REQ_FAULT = layout.REQ_HVC, layout.REQ_SMC, layout.REQ_FAULT
 REQ_RESULT, REQ_WAIT, REQ_WOKE = layout.REQ_RESULT, layout.REQ_WAIT, layout.REQ_WOKE
+IRQS_AT = layout.RESPONSE_IRQS  # the response's irqs word
+IRQ_MAX = (1 << layout.IRQ_BITS) - 1
 ACTIONS = layout.ACTIONS
 MAX_CALLS = 10_000  # calls kept (the last ones); the rest are counted
 MAX_ACTIONS = 1_000  # actions kept (the last ones); the rest are counted
@@ -112,6 +121,8 @@ class Channel:
         self.waiting: set[int] = set()  # vCPUs in WFI that only another vCPU could wake
         self.wait_changes = 0  # WAITs and WOKEs so far: the watcher sees the set is settled
         self.fault: ShimFault | None = None
+        self._vic = hyp.vm.vic  # the interrupts raised in the primary VM, not yet delivered
+        self.irq_count = 0  # interrupt IDs handed to the shim so far
         self.error: BaseException | None = None  # an error of ours, on the serving thread
         self.ended = threading.Event()  # news for the watcher (the console sets it too)
         self._stop = array("Q", [0])  # 1: the serving loop stops (a word the C loop reads too)
@@ -166,7 +177,7 @@ class Channel:
                 assert _mailbox is not None
                 _mailbox.serve(self._map, boxes, self._handle, self._act, self._other,
                                self._ring, self._count, self._stop, POLL_SECONDS,
-                               WAKE_SECONDS)  # fmt: skip
+                               WAKE_SECONDS, self._vic.pending, self._irqs)  # fmt: skip
             else:
                 self._serve_python(boxes)
         except BaseException as e:  # reported by whoever runs the boot
@@ -232,10 +243,20 @@ class Channel:
         regs = list(request[HEADER_WORDS:])
         action = self._handle(regs, _KINDS[kind], imm, cpu, request[3])
         if action is None:
-            _pack(self._map, req + RECORD.size, 0, 0, 0, 0, 0, 0, *regs)
+            irqs = self._irqs() if self._vic.pending else 0
+            _pack(self._map, req + RECORD.size, 0, 0, 0, 0, 0, irqs, *regs)
         else:
             self._act(cpu, box, regs, action)
         return raw
+
+    def _irqs(self) -> int:
+        """The response's irqs word: the oldest interrupts raised in the
+        primary VM and not yet handed over, as many as one response holds
+        (the rest go with the next). An ID no GIC has is dropped here; the
+        shim refuses any its GIC lacks."""
+        ids = [i for i in self._vic.take(layout.IRQ_SLOTS) if 0 < i <= IRQ_MAX]
+        self.irq_count += len(ids)
+        return layout.pack_irqs(ids)
 
     def _other(self, cpu: int, box: int) -> None:
         """A request that is not a call: a CPU_ON's outcome, a vCPU that
@@ -244,6 +265,7 @@ class Channel:
         here, but it is checked all the same)."""
         words = self._words
         words[box + RESP_AT] = 0
+        words[box + RESP_AT + IRQS_AT] = self._irqs() if self._vic.pending else 0
         _, kind, imm, pc, esr, far = words[box + REQ_AT : box + REQ_AT + HEADER_WORDS].tolist()
         if kind == REQ_RESULT:
             self._result(cpu, words[box + REQ_AT + HEADER_WORDS])
@@ -266,7 +288,7 @@ class Channel:
         """The answer to a call that asks for an action: its header says what."""
         self.action_count += 1
         self._actions.append(action)
-        header = [ACTIONS[action.kind], 0, 0, 0, 0, 0]
+        header = [ACTIONS[action.kind], 0, 0, 0, 0, self._irqs() if self._vic.pending else 0]
         if action.kind == "cpu_on":
             self._pending[cpu] = (self.call_count, action)  # the number it is kept as
             header[1:5] = [action.cpu, mpidr_of(action.cpu), action.entry, action.context]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import fdt
 
 from ..abi import devicetree as dt
-from .layout import FW_CFG_PAGE
+from .layout import BOOT_RM_LINK, FW_CFG_PAGE
 
 # QEMU virt's fw_cfg, which the guest is not given (the shim's map leaves it out)
 FW_CFG_NODE = f"fw-cfg@{FW_CFG_PAGE:x}"
@@ -35,6 +35,7 @@ class Edit:
     bootargs: str  # any text without NUL, the empty one included
     initrd: tuple[int, int] | None  # start, end
     gunyah: bool  # add the hypervisor node
+    link: dt.RmRpc = BOOT_RM_LINK  # the RM node's interrupts: SPIs the machine's GIC has
 
 
 def command_line_bytes(text: str) -> bytes:
@@ -105,6 +106,6 @@ def edit(dtb: bytes, e: Edit) -> bytes:
         tree.set_property("linux,initrd-start", _cells64(e.initrd[0]), path="/chosen")
         tree.set_property("linux,initrd-end", _cells64(e.initrd[1]), path="/chosen")
     if e.gunyah:
-        tree.add_item(hypervisor_node(dt.RmRpc()), "/")
+        tree.add_item(hypervisor_node(e.link), "/")
     out: bytes = tree.to_dtb(version=17)
     return out

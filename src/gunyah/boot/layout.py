@@ -22,11 +22,13 @@ is one more region here, and the test that they do not overlap holds it.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..abi.devicetree import RM_LINK, SPI_BASE
 from ..conduit import NUM_REGS  # X0..X17 each way: the trap's registers
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
@@ -40,6 +42,22 @@ GICD_BASE = 0x0800_0000  # the GICv2 distributor
 GICC_BASE = 0x0801_0000  # and CPU interface
 UART_BASE = 0x0900_0000  # the PL011
 FW_CFG_PAGE = 0x0902_0000  # fw_cfg: its DMA interface writes physical memory, the shim's too
+
+# QEMU virt's GIC (hw/arm/virt.c): NUM_IRQS 256 external lines, SPIs 0..255
+# after the 32 SGIs and PPIs, a GICv2 or a GICv3 alike. Its a15irqmap gives
+# the machine's devices SPIs 1..9 (the UART, the RTC, PCIe's INTx 3..6, GPIO,
+# the secure UART, ACPI's GED) and 16..175 (32 virtio-mmio transports,
+# GICv2m's 64, the SMMU's 4 from 74, the platform bus's 64 from 112).
+GIC_LINES = SPI_BASE + 256
+VIRT_DEVICE_SPIS = (range(1, 10), range(16, 176))
+# The RM link's interrupts under `gunyah boot` (docs/boot.md section 11): the
+# measured SPIs 0x3a0 and 0x3a1 are not in this GIC, so the tree names
+# SPIs 0xe0 (tx) and 0xe1 (rx), which no virt device uses, and the
+# virqs the model hands out (vcpu_run's wake-up ones) start at the next
+# interrupt ID, 0x102, up to the GIC's last, 287.
+BOOT_RM_LINK = dataclasses.replace(
+    RM_LINK, tx_virq=0xE0, rx_virq=0xE1, free_irq_start=SPI_BASE + 0xE2
+)
 
 # The shim's 2 MiB at the top of RAM
 SHIM_SIZE = 2 << 20
@@ -55,7 +73,7 @@ MAILBOX_SIZE = 0x400
 MAX_CPUS = 8
 SHIM_STACK = 0x4000  # per vCPU, and one more for the boot CPU's start
 FRAME_SIZE = 32 * 8  # an exception frame on the shim's stack: x0..x30 and a pad
-CONFIG_MAGIC = 0x3230474643485947  # "GYHCFG02" little-endian
+CONFIG_MAGIC = 0x3330474643485947  # "GYHCFG03" little-endian
 
 # The guest's RAM: from RAM_BASE up to the shim, mapped in 2 MiB blocks
 MAX_MEMORY = SHIM_BASE - RAM_BASE  # the most a guest is given, and the default
@@ -152,6 +170,7 @@ SHIM_CONFIG_RECORD = Record("shim_config", _CONFIG_WHY, (
     Field("cpus", "vCPUs in the VM"),
     Field("ram_base", "the guest's RAM, 2 MiB aligned, below 4 GiB"),
     Field("ram_end"),
+    Field("host_irqs", "SPIs from this ID up: raised by the host, in a call"),
 ))  # fmt: skip
 
 REQUEST = Record("request", "One trapped call, shim -> host.", (
@@ -170,7 +189,7 @@ RESPONSE = Record("response", "The answer, host -> shim.", (
     Field("mpidr", "ACT_CPU_ON: its MPIDR"),
     Field("entry", "ACT_CPU_ON: where it starts at EL1"),
     Field("context", "ACT_CPU_ON: its x0"),
-    Field("pad"),
+    Field("irqs", "interrupt IDs to set pending, IRQ_BITS each, 0 ends"),
     Field("x", "", NUM_REGS, array=True),
 ))  # fmt: skip
 
@@ -214,6 +233,34 @@ STAGE2_CONTROL_RECORD = Record(
 
 RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, MAILBOX, STAGE2_CONTROL_RECORD)
 
+# The interrupts the model raised in the guest during a call ride on its
+# response: up to IRQ_SLOTS interrupt IDs, IRQ_BITS each from bit 0, the
+# first 0 ending them (no SGI is ever raised this way). The shim sets each
+# pending in the distributor before the guest resumes; the rest wait for
+# the next response (an ID pending twice is one edge).
+IRQ_BITS = 16
+IRQ_SLOTS = 64 // IRQ_BITS
+
+
+def pack_irqs(ids: list[int]) -> int:
+    """The response's irqs word for up to IRQ_SLOTS interrupt IDs, each 1 to
+    0xffff (ValueError otherwise)."""
+    if len(ids) > IRQ_SLOTS or not all(0 < i < 1 << IRQ_BITS for i in ids):
+        raise ValueError(f"at most {IRQ_SLOTS} interrupt IDs of 1 to {(1 << IRQ_BITS) - 1}")
+    return sum(i << (IRQ_BITS * n) for n, i in enumerate(ids))
+
+
+def unpack_irqs(word: int) -> list[int]:
+    """The interrupt IDs an irqs word names, up to its first 0."""
+    ids = []
+    for n in range(IRQ_SLOTS):
+        i = word >> (IRQ_BITS * n) & ((1 << IRQ_BITS) - 1)
+        if not i:
+            break
+        ids.append(i)
+    return ids
+
+
 # The request's kinds (shim -> host). REQ_RESULT follows an ACT_CPU_ON: how
 # carrying it out went. REQ_WAIT: the vCPU waits in WFI with nothing that could
 # wake it (no armed timer, no interrupt the GIC would pass on but another
@@ -235,6 +282,7 @@ MAILBOX_RESP_SEQ = MAILBOX.offset("resp_seq")
 MAILBOX_REQ = MAILBOX.offset("req")
 MAILBOX_RESP = MAILBOX.offset("resp")
 MAILBOX_MMU = MAILBOX.offset("mmu")
+RESPONSE_IRQS = RESPONSE.offset("irqs")  # word index in a response
 
 _DEFINES = (
     ("RAM_BASE", RAM_BASE, "QEMU virt's RAM"),
@@ -256,6 +304,9 @@ _DEFINES = (
     ("STAGE2_POOL", STAGE2_POOL, "the level-3 tables it points at"),
     ("STAGE2_WINDOW", STAGE2_WINDOW, "the GiB that table covers"),
     ("NUM_REGS", NUM_REGS, "X0..X17 each way"),
+    ("IRQ_BITS", IRQ_BITS, "response.irqs: interrupt IDs of this many bits"),
+    ("IRQ_SLOTS", IRQ_SLOTS, "at most this many in one response"),
+    ("RESPONSE_IRQS", RESPONSE_IRQS, "word index of irqs in struct response"),
     ("RECORD_HEADER_WORDS", HEADER_WORDS, "a request's or response's words before x[]"),
     ("RECORD_WORDS", REQUEST.words, ""),
     ("MAILBOX_REQ_SEQ", MAILBOX_REQ_SEQ, "word indexes in struct mailbox"),
@@ -313,6 +364,8 @@ def c_header() -> str:
     for record in RECORDS:
         out.append(f"_Static_assert(sizeof(struct {record.name}) == {8 * record.words}, "
                    f"\"struct {record.name}\");")  # fmt: skip
+    out.append("_Static_assert(__builtin_offsetof(struct response, irqs) == "
+               "8 * RESPONSE_IRQS, \"response.irqs\");")  # fmt: skip
     for name, field in (("REQ_SEQ", "req_seq"), ("RESP_SEQ", "resp_seq"), ("REQ", "req"),
                         ("RESP", "resp"), ("MMU", "mmu")):  # fmt: skip
         out.append(f"_Static_assert(__builtin_offsetof(struct mailbox, {field}) == "

@@ -40,6 +40,7 @@ from .console import MAX_LINE, Console
 from .guest import guest_kernel
 from .kernel import BadKernel, Parts
 from .layout import (
+    BOOT_RM_LINK,
     CONFIG,
     CONFIG_MAGIC,
     KERNEL_ADDR,
@@ -117,7 +118,7 @@ def boot(
         check_append(opts.cmdline)
     check_memory(opts.memory)
     ram_end = RAM_BASE + opts.memory  # the shim stays at SHIM_BASE; RAM past ram_end is unmapped
-    hyp = Hypervisor(opts.persona, cpus=opts.cpus)
+    hyp = Hypervisor(opts.persona, cpus=opts.cpus, link=BOOT_RM_LINK)
     guest = guest_kernel(parts.image, opts.kernel_addr, KERNEL_ADDR, (QEMU_DTB_END, ram_end))
     if not guest.linux:  # a test kernel: nothing of ours runs in it
         if opts.modules or opts.capture or opts.files or opts.run is not None:
@@ -161,7 +162,8 @@ def boot(
     dtb = devicetree.edit(qemu.qemu_dtb(parts, opts.cpus), edit)
     if len(dtb) > 0x20_0000:
         raise BootError("the device tree is over 2 MiB")
-    config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, ram_end)
+    config = CONFIG.pack(CONFIG_MAGIC, guest.entry, dtb_addr, opts.cpus, RAM_BASE, ram_end,
+                         BOOT_RM_LINK.tx_intid)  # fmt: skip
     fds: list[int] = []
     closing: list[Stage2 | mmap.mmap] = []  # closed last first
     try:

@@ -25,7 +25,7 @@ from elftools.elf.elffile import ELFFile
 
 from .. import abi, smccc
 from ..abi import hvc, msgqueue, rm
-from ..abi.devicetree import RM_LINK
+from ..abi.devicetree import RM_COMPATIBLE, RM_LINK
 from ..abi.errors import ERRORS_BY_NAME
 from ..abi.vm_manager import c_header as uapi_header
 from ..guest.driver import TAKEN_UIDS
@@ -121,6 +121,8 @@ def abi_header() -> str:
         f"#define GUNYAH_RM_HYP_RESOURCE_TYPE {_hyp_resource_offset('resource_type')}",
         f"#define GUNYAH_RM_HYP_RESOURCE_LABEL {_hyp_resource_offset('label')}",
         f"#define GUNYAH_RM_HYP_RESOURCE_CAP_ID {_hyp_resource_offset('cap_id')}",
+        f"#define GUNYAH_RM_HYP_RESOURCE_VIRQ {_hyp_resource_offset('virq')}",
+        f"#define GUNYAH_RM_COMPATIBLE {json.dumps(RM_COMPATIBLE[0])}",
         f"#define GUNYAH_ERROR_RETRY ({ERRORS_BY_NAME['RETRY'].code})",
         "#endif",
         "",

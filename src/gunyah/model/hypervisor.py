@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import abi, smccc
-from ..abi.devicetree import PRIMARY_VM_ID
+from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK, RmRpc
 from ..conduit import NUM_REGS, Action, GuestMemory, Kind
 from ..rm import ResourceManager
 from ..smccc import MASK32, MASK64
@@ -51,16 +51,20 @@ _PADS = tuple((0,) * (NUM_REGS - 1 - n) for n in range(NUM_REGS))
 
 
 class Hypervisor:
-    """The model behind a conduit; configure it with a persona."""
+    """The model behind a conduit; configure it with a persona. `link` names
+    the RM link's interrupts and free virqs: the measured ones, or those of
+    the machine the primary VM runs on (`gunyah boot`'s GIC)."""
 
-    def __init__(self, persona: Persona | str = DEFAULT_PERSONA, cpus: int = 1) -> None:
+    def __init__(
+        self, persona: Persona | str = DEFAULT_PERSONA, cpus: int = 1, link: RmRpc = RM_LINK
+    ) -> None:
         self.persona = get_persona(persona) if isinstance(persona, str) else persona
         p = self.persona
         self.power = PowerState(cpus)  # the VM's vCPUs, as PSCI turns them on and off
         self.cpu = 0  # the vCPU whose call is being served
         self.pc = 0  # where it trapped
         # the VMs: the primary, whose vCPUs make the calls, and the RM's
-        self.vms = Vms(loses_exits=p.loses_vm_exited)
+        self.vms = Vms(loses_exits=p.loses_vm_exited, link=link)
         self.vms.vm_create(PRIMARY_VM_ID, VMID_RM)
         self.vm: Vm = self.vms[PRIMARY_VM_ID]
         self.rm: ResourceManager | None = None  # at the other end of the VM's queues

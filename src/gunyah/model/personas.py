@@ -94,7 +94,7 @@ class Persona:
         """How the persona's VM reaches a resource manager, or None (no queues)."""
         if not self.rm:
             return None
-        return "VMID 3, queues cap 0/1; answers at once, no interrupt (poll msgqueue_receive)"
+        return "VMID 3, queues cap 0/1; answers at once, raises the queues' interrupts"
 
     @property
     def features(self) -> frozenset[str]:

@@ -6,10 +6,13 @@ VM gets a runner: its stage 2 as it stands then (every mapping, over the
 physical RAM the model holds, no copy), its VMMIO ranges, and one
 `SecondaryVcpu` per vCPU on the unicorn backend, with the VM's own
 hypervisor for its calls. The vCPU's thread keeps its runner; `vcpu_run`
-on a cap to the thread runs it. The VM's end (SYSTEM_OFF, a reset, a
-fault) reaches the RM through `Vms`'s exit callback. Where `Vms.log` is
-set (a boot's), the VM's start and its calls are kept there
-(model.secondary_log).
+on a cap to the thread runs it. When a vCPU becomes runnable (powered on,
+woken from WFI) its thread's wake-up virq, the one VM_GET_HYP_RESOURCES
+names, is raised in the owner (hyp/vm/vcpu_run/src/vcpu_run.c
+vcpu_run_trigger_virq, on power-on and on each wake-up). The VM's end
+(SYSTEM_OFF, a reset, a fault) reaches the RM through `Vms`'s exit
+callback. Where `Vms.log` is set (a boot's), the VM's start and its calls
+are kept there (model.secondary_log).
 
 Memory the VM is given after its start is not seen by the running VM: the
 RM maps only the image parcel, at VM_START (docs/real-gunyah.md section 12).
@@ -17,6 +20,7 @@ RM maps only the image parcel, at VM_START (docs/real-gunyah.md section 12).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .vcpu_run import SecondaryVcpu, SecondaryVm, secondary_hypervisor
@@ -51,6 +55,12 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
         handler = vms.log.wrap(vmid, handler)
     for index in sorted(vm.vcpus):
         thread: Thread = vm.vcpus[index]
-        thread.runner = SecondaryVcpu(svm, index, UnicornSecondary(regions), handler)
+        thread.runner = SecondaryVcpu(svm, index, UnicornSecondary(regions), handler,
+                                      on_wakeup=_raiser(vms, vm.owner, thread))  # fmt: skip
     vm.runner = svm
     return svm
+
+
+def _raiser(vms: Vms, owner: int, thread: Thread) -> Callable[[int], None]:
+    """What a vCPU that becomes runnable calls: its wake-up virq in its owner."""
+    return lambda _index: vms.raise_virq(owner, thread.wake_virq)

@@ -7,16 +7,18 @@ What the QEMU build's RM sets up for its primary VM (quic/gunyah-resource-manage
 bf31a9a: src/vm_config/vm_config.c vm_config_add_rm_rpc; src/vm_creation/hlos_vm.c
 hlos_vm_get_rm_vcpu_cap): in the primary's cspace, cap 0 the queue to the RM
 (send), cap 1 the queue from it (receive), cap 2 the RM's vCPU (affinity);
-the RM holds the other end of each queue.
+the RM holds the other end of each queue. The primary's ends raise their
+interrupts in the primary's VIC: the send queue's not-full interrupt and the
+receive queue's not-empty interrupt, the two the device tree's RM node names
+(`Vms.link`: the measured numbers, or the machine's under `gunyah boot`).
 """
 
 from __future__ import annotations
 
 from ..abi import cspace as cs
-from ..abi.devicetree import RM_LINK
 from ..rm import Link, ResourceManager
 from ..rm.memparcel import Parcels
-from .vms import VMID_HYP, VMID_RM, Msgqueue, Thread, Vms
+from .vms import VMID_HYP, VMID_RM, Msgqueue, Thread, VirqSource, Vms
 
 _QUEUE = cs.RIGHTS["msgqueue"]
 SEND, RECEIVE = 1 << _QUEUE["send"], 1 << _QUEUE["receive"]
@@ -34,8 +36,11 @@ def boot_resource_manager(vms: Vms, client: int) -> ResourceManager:
     rm_vcpu = Thread(VMID_RM, 0, state="on")
     rm_vm.vcpus[0] = rm_vcpu
     rm_vm.objects += [to_rm, from_rm]
-    primary.grant(to_rm, "msgqueue", SEND, RM_LINK.tx_cap)
-    primary.grant(from_rm, "msgqueue", RECEIVE, RM_LINK.rx_cap)
+    link = vms.link
+    to_rm.send_source = VirqSource(primary.vic, link.tx_intid)
+    from_rm.rcv_source = VirqSource(primary.vic, link.rx_intid)
+    primary.grant(to_rm, "msgqueue", SEND, link.tx_cap)
+    primary.grant(from_rm, "msgqueue", RECEIVE, link.rx_cap)
     primary.grant(rm_vcpu, "thread", AFFINITY, 2)
     rx_cap = rm_vm.grant(to_rm, "msgqueue", RECEIVE)
     tx_cap = rm_vm.grant(from_rm, "msgqueue", SEND)

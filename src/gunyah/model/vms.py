@@ -10,7 +10,8 @@ the hypervisor's error code, never changing anything first.
 
 Sources: quic/gunyah-hypervisor 36ca3a2 (hyp/core/cspace_twolevel for
 capability states and lookups, hyp/mem/addrspace for stage 2 and VMMIO
-ranges, hyp/vm/vcpu_run for the owner's view of a vCPU);
+ranges, hyp/vm/vcpu_run for the owner's view of a vCPU, hyp/ipc/msgqueue
+for when a queue raises its interrupts);
 quic/gunyah-resource-manager bf31a9a (include/rm_types.h for the VMIDs,
 src/vm_config/vm_config.c vm_config_add_vcpu for the owner's vCPU rights,
 src/vm_mgnt/vm_mgnt.c for the exit type of a halted VM).
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ..abi import cspace as cs
-from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK
+from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK, RmRpc
 from ..abi.errors import Error
 
 if TYPE_CHECKING:
@@ -70,11 +71,61 @@ class HypError(ValueError):
 
 # -- objects ---------------------------------------------------------------------
 @dataclass(eq=False)
+class Vic:
+    """A VM's virtual interrupt controller, as far as the model goes: the
+    virqs (interrupt IDs) asserted for the VM and not yet handed to whatever
+    runs it, each once (an edge-triggered virq asserted twice before it is
+    taken is one interrupt), oldest first."""
+
+    pending: list[int] = field(default_factory=list)
+
+    def assert_virq(self, virq: int) -> None:
+        if virq not in self.pending:
+            self.pending.append(virq)
+
+    def clear(self, virq: int) -> None:
+        if virq in self.pending:
+            self.pending.remove(virq)
+
+    def take(self, limit: int | None = None) -> list[int]:
+        """The pending virqs, oldest first, at most `limit` of them; those
+        are no longer pending (the list stays the same object: a compiled
+        serving loop looks at its length)."""
+        end = len(self.pending) if limit is None else limit
+        taken = self.pending[:end]
+        del self.pending[:end]
+        return taken
+
+
+@dataclass(frozen=True)
+class VirqSource:
+    """A virq bound to a VM's VIC (virq_source_t once vic_bind_shared has
+    bound it): what a queue asserts and clears."""
+
+    vic: Vic
+    virq: int
+
+    def assert_virq(self) -> None:
+        self.vic.assert_virq(self.virq)
+
+    def clear(self) -> None:
+        self.vic.clear(self.virq)
+
+
+@dataclass(eq=False)
 class Msgqueue:
     """A message queue (hyp/ipc/msgqueue): depth, message size, thresholds,
     and the messages waiting, oldest first. `notify`, when set, is told after
-    each message sent to it or taken from it: the other end's program runs
-    then (the resource manager, for the primary VM's queues)."""
+    each message a guest sends to it or takes from it: the other end's
+    program runs then (the resource manager, for the primary VM's queues).
+
+    Its two interrupts are raised as msgqueue_common.c and msgqueue.c raise
+    them: the receiver's (`rcv_source`) when a send brings the count up to
+    the not-empty threshold or asks for a push, the sender's (`send_source`)
+    when a receive brings it down to the not-full threshold; a flush of a
+    queue that held messages asserts the sender's and clears the
+    receiver's; a new threshold asserts its side's interrupt where the count
+    already meets it and clears it where not. An unbound source is skipped."""
 
     depth: int = RM_LINK.queue_depth
     max_msg_size: int = RM_LINK.message_size
@@ -82,10 +133,59 @@ class Msgqueue:
     notempty_thd: int = 1
     messages: deque[bytes] = field(default_factory=deque)
     notify: Callable[[], None] | None = None
+    send_source: VirqSource | None = None
+    rcv_source: VirqSource | None = None
 
     @property
     def full(self) -> bool:
         return len(self.messages) == self.depth
+
+    def send(self, message: bytes, push: bool = False) -> bool:
+        """msgqueue_send_msg once the message is copied in (the caller has
+        checked there is room): queued; whether the queue is still not full."""
+        self.messages.append(message)
+        if (push or len(self.messages) == self.notempty_thd) and self.rcv_source is not None:
+            self.rcv_source.assert_virq()
+        return not self.full
+
+    def receive(self) -> bytes:
+        """msgqueue_receive_msg once the oldest message is copied out (the
+        caller has checked there is one): that message, taken off."""
+        message = self.messages.popleft()
+        if len(self.messages) == self.notfull_thd and self.send_source is not None:
+            self.send_source.assert_virq()
+        return message
+
+    def flush(self) -> None:
+        """msgqueue_flush_queue: every message dropped."""
+        if self.messages:
+            if self.send_source is not None:
+                self.send_source.assert_virq()
+            if self.rcv_source is not None:
+                self.rcv_source.clear()
+        self.messages.clear()
+
+    def configure_send(self, notfull_thd: int) -> None:
+        """msgqueue_configure_send with a new, checked threshold."""
+        self.notfull_thd = notfull_thd
+        if self.send_source is not None:
+            if len(self.messages) <= notfull_thd:
+                self.send_source.assert_virq()
+            else:
+                self.send_source.clear()
+
+    def configure_receive(self, notempty_thd: int | None) -> None:
+        """msgqueue_configure_receive with a new, checked threshold; None is
+        MSGQUEUE_THRESHOLD_MAXIMUM, the depth, which raises and clears nothing."""
+        if notempty_thd is None:
+            self.notempty_thd = self.depth
+            return
+        self.notempty_thd = notempty_thd
+        if self.rcv_source is not None:
+            if len(self.messages) >= notempty_thd:
+                self.rcv_source.assert_virq()
+            else:
+                self.rcv_source.clear()
 
 
 @dataclass(eq=False)
@@ -266,6 +366,7 @@ class Vm:
     vcpus: dict[int, Thread] = field(default_factory=dict)
     objects: list[object] = field(default_factory=list)
     runner: SecondaryVm | None = None  # its vCPUs as vcpu_run runs them (model.proxy)
+    vic: Vic = field(default_factory=Vic)  # the virqs raised in it, not yet delivered
 
     def grant(self, obj: object, object_type: str, rights: int, cap_id: int | None = None) -> int:
         """A cap to `obj` with `rights` in this VM's cspace; its ID."""
@@ -286,8 +387,9 @@ class Vms:
     """Every VM the hypervisor holds and the physical RAM they map: the
     hypervisor's side of the resource manager's requests."""
 
-    def __init__(self, loses_exits: bool = False) -> None:
+    def __init__(self, loses_exits: bool = False, link: RmRpc = RM_LINK) -> None:
         self.loses_exits = loses_exits  # a persona's quirk: no VM's end reaches the RM
+        self.link = link  # the RM link's interrupts in the machine's GIC, and its free virqs
         self.vms: dict[int, Vm] = {}
         self.ram: list[RamRegion] = []
         self.on_vm_exit: Callable[[int, int, int], None] | None = None
@@ -400,12 +502,30 @@ class Vms:
         vm, holder = self[vmid], self[owner]
         if not 0 <= index < 64 or index in vm.vcpus:
             raise HypError(Error.ARGUMENT_INVALID, f"VM {vmid:#x} has vCPU {index} or no room")
-        virq = self._next_virq.get(owner, RM_LINK.free_irq_start)
+        virq = self._free_virq(owner)
         thread = Thread(vmid, index, wake_virq=virq)
         cap_id = holder.grant(thread, "thread", VCPU_RUN_RIGHTS)
         vm.vcpus[index] = thread
         self._next_virq[owner] = virq + 1
         return cap_id, virq
+
+    def _free_virq(self, owner: int) -> int:
+        """The next virq to hand out in VM `owner`: from the link's
+        free_irq_start up, past the link's own two, which the RM took from
+        the same range first (measured: free-irq-start 0x3c0, the queues
+        0x3c0 and 0x3c1, the first vCPU's wake-up virq 0x3c2;
+        docs/real-gunyah.md sections 9 and 11)."""
+        virq = self._next_virq.get(owner, self.link.free_irq_start)
+        while virq in (self.link.tx_intid, self.link.rx_intid):
+            virq += 1
+        return virq
+
+    def raise_virq(self, vmid: int, virq: int | None) -> None:
+        """Assert `virq` in VM `vmid`'s VIC; nothing for a VM that is gone
+        or no virq."""
+        vm = self.vms.get(vmid)
+        if vm is not None and virq is not None:
+            vm.vic.assert_virq(virq)
 
     def _vcpu(self, vmid: int, index: int) -> Thread:
         thread = self[vmid].vcpus.get(index)

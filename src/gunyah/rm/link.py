@@ -19,8 +19,9 @@ class Link:
     and then gets MSGQUEUE_FULL, as from the real one, and nothing grows past
     one reply. Notifications no request caused (a VM's end) wait in the RM's
     outbox and go out the same way, in the order they came. It answers at
-    once; the real one took 20-50 ms, and signals a reply with a virtual
-    interrupt, which the model cannot raise yet."""
+    once (the real one took 20-50 ms); its sends and receives go through the
+    queues' own `send` and `receive`, so they raise the client's interrupts
+    as the hypervisor does: a reply's arrival, a request's room freed."""
 
     def __init__(self, server: ResourceManager, tx: Msgqueue, rx: Msgqueue) -> None:
         self.server, self.tx, self.rx = server, tx, rx
@@ -33,7 +34,7 @@ class Link:
             while outbox:
                 pending.append(outbox.popleft())
             while pending and not rx.full:
-                rx.messages.append(pending.popleft())
+                rx.send(pending.popleft())
             if pending or not tx.messages:
                 return
-            pending.extend(self.server.receive(tx.messages.popleft()))
+            pending.extend(self.server.receive(tx.receive()))

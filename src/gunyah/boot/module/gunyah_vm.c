@@ -19,26 +19,43 @@
  * tears the VM down: VM_STOP with force while it runs, VM_RESET, VM_STATUS
  * RESET awaited, MEM_RECLAIM of each parcel, VM_DEALLOCATE, the pages unpinned.
  *
- * The RM is reached in one place, rm_pump(), which polls the receive queue
- * under rm.lock and hands each message out: the awaited reply to rm_call,
- * each notification to the VM it names. Waiting on the queues' interrupts
- * instead changes rm_pump and rm_sleep alone.
+ * The RM is reached in one place, rm_pump(), which takes one message off
+ * the receive queue under rm.lock and hands it out: the awaited reply to
+ * rm_call, each notification to the VM it names. Nothing polls: the RM node
+ * of the device tree (its compatible) names the queues' two interrupts,
+ * rm_pump receives only after the receive interrupt came or the last
+ * receive said more were waiting, and whoever waits for the RM sleeps on
+ * rm.wq until the receive interrupt or another waiter's news wakes it; a
+ * send the queue refuses as full waits for the send interrupt. A vCPU that
+ * waits (vcpu_run's EXPECTS_WAKEUP) sleeps until its wake-up interrupt,
+ * the virq VM_GET_HYP_RESOURCES names, mapped through the GIC as an SPI.
+ * The first receive, at load, takes whatever an earlier client left (its
+ * interrupt, long gone, is cleared then). The counters (module parameters
+ * rx_interrupts, tx_interrupts, empty_receives; a line at each VM's
+ * teardown with the wake-up interrupts too) show it: every later receive
+ * that finds the queue empty is one an interrupt or a receive promised.
  *
  * Numbers come from gunyah_abi.h and gunyah_uapi.h, written from the
  * project's ABI tables by its module builder.
  */
 #include <linux/anon_inodes.h>
 #include <linux/arm-smccc.h>
-#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/interrupt.h>
+#include <linux/irq.h>
+#include <linux/irqdomain.h>
 #include <linux/kref.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/of.h>
+#include <linux/of_irq.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
+#include <dt-bindings/interrupt-controller/arm-gic.h>
 
 #include "gunyah_abi.h"
 #include "gunyah_uapi.h"
@@ -48,6 +65,9 @@
 #define RM_TIMEOUT (5 * HZ)
 #define RESET_TIMEOUT (5 * HZ)
 #define EXITED_TIMEOUT (2 * HZ)
+#define WAKE_TIMEOUT HZ /* a vCPU that waits looks again after this long all the same */
+#define FIRST_SPI 32
+#define LAST_SPI 1019 /* the series' arch_gh_fill_irq_fwspec_params: a virq is an SPI */
 
 #define MAX_REGIONS 16
 #define MAX_VCPUS 8
@@ -69,7 +89,56 @@ static struct {
 	size_t reply_len, reply_cap;
 	int fragments_left;
 	struct list_head vms;
+	/* the queues' interrupts */
+	struct device_node *node, *gic;
+	int tx_irq, rx_irq;
+	wait_queue_head_t wq; /* woken by the receive and send interrupts, and by news */
+	unsigned long ready;  /* RM_RX_READY, RM_TX_READY: an interrupt came since the last look */
+	bool more;	      /* the last receive said the queue holds more (or none yet was made) */
+	bool looked;	      /* a receive was made: the first one, at load, may find nothing */
+	unsigned long news;   /* messages handed out so far: another waiter's reply came */
 } rm;
+
+enum { RM_RX_READY, RM_TX_READY };
+
+static unsigned int rx_interrupts, tx_interrupts, empty_receives;
+static atomic_t wake_count = ATOMIC_INIT(0);
+module_param(rx_interrupts, uint, 0444);
+MODULE_PARM_DESC(rx_interrupts, "the RM receive queue's interrupts taken");
+module_param(tx_interrupts, uint, 0444);
+MODULE_PARM_DESC(tx_interrupts, "the RM send queue's interrupts taken");
+module_param(empty_receives, uint, 0444);
+MODULE_PARM_DESC(empty_receives, "receives from the RM that found the queue empty");
+
+static irqreturn_t rm_rx_interrupt(int irq, void *data)
+{
+	rx_interrupts++; /* one handler of an IRQ runs at a time */
+	set_bit(RM_RX_READY, &rm.ready);
+	wake_up_all(&rm.wq);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t rm_tx_interrupt(int irq, void *data)
+{
+	tx_interrupts++;
+	set_bit(RM_TX_READY, &rm.ready);
+	wake_up_all(&rm.wq);
+	return IRQ_HANDLED;
+}
+
+/* The jiffies left until `until`, at least 1. */
+static long rm_left(unsigned long until)
+{
+	long left = (long)(until - jiffies);
+
+	return left > 0 ? left : 1;
+}
+
+/* Something to look at since `seen` (rm.news read under rm.lock). */
+static bool rm_news(unsigned long seen)
+{
+	return test_bit(RM_RX_READY, &rm.ready) || READ_ONCE(rm.news) != seen;
+}
 
 static u64 le_get(const u8 *p, int bytes)
 {
@@ -129,27 +198,48 @@ static void rm_notification(u32 id, const u8 *p, size_t len)
 	}
 }
 
+static void rm_hand_out(size_t len);
+
 /*
- * Receive one message and hand it out. 1: a message was taken; 0: the
- * queue is empty; negative: the queue failed. Under rm.lock.
+ * Receive one message and hand it out, where the receive interrupt came or
+ * the last receive said more were waiting. 1: a message was taken; 0: none
+ * is known to wait; negative: the queue failed. Under rm.lock.
  */
 static int rm_pump(void)
 {
 	struct arm_smccc_res res;
-	size_t len, body;
+
+	if (!test_and_clear_bit(RM_RX_READY, &rm.ready) && !rm.more)
+		return 0;
+	arm_smccc_1_1_hvc(GUNYAH_MSGQ_RECV, GUNYAH_RM_RX_CAP, (uintptr_t)rm.msg,
+			  GUNYAH_RM_MESSAGE_SIZE, 0, 0, &res);
+	if (res.a0 == GUNYAH_ERROR_MSGQUEUE_EMPTY) {
+		if (rm.looked) /* an interrupt or a receive said a message waited */
+			empty_receives++;
+		rm.looked = true;
+		rm.more = false;
+		return 0;
+	}
+	rm.looked = true;
+	if (res.a0)
+		return -EIO;
+	rm.more = res.a2 != 0; /* not_empty */
+	rm_hand_out(min_t(size_t, res.a1, GUNYAH_RM_MESSAGE_SIZE));
+	WRITE_ONCE(rm.news, rm.news + 1);
+	wake_up_all(&rm.wq); /* another waiter's reply or notification may be in */
+	return 1;
+}
+
+/* The message in rm.msg to whoever waits for it; under rm.lock. */
+static void rm_hand_out(size_t len)
+{
+	size_t body;
 	u8 type, fragments;
 	u32 id;
 	u16 seq;
 
-	arm_smccc_1_1_hvc(GUNYAH_MSGQ_RECV, GUNYAH_RM_RX_CAP, (uintptr_t)rm.msg,
-			  GUNYAH_RM_MESSAGE_SIZE, 0, 0, &res);
-	if (res.a0 == GUNYAH_ERROR_MSGQUEUE_EMPTY)
-		return 0;
-	if (res.a0)
-		return -EIO;
-	len = min_t(size_t, res.a1, GUNYAH_RM_MESSAGE_SIZE);
 	if (len < GUNYAH_RM_HEADER_SIZE || rm.msg[0] != GUNYAH_RM_VERSION_BYTE)
-		return 1; /* not a message of this RPC: dropped */
+		return; /* not a message of this RPC: dropped */
 	type = rm.msg[1] & 3;
 	fragments = rm.msg[1] >> 2;
 	seq = le_get(rm.msg + 2, 2);
@@ -158,15 +248,15 @@ static int rm_pump(void)
 	if (type == GUNYAH_RM_TYPE_NOTIFICATION) {
 		if (!fragments) /* a long notification is none we read: dropped */
 			rm_notification(id, rm.msg + GUNYAH_RM_HEADER_SIZE, body);
-		return 1;
+		return;
 	}
 	if (!rm.waiting || rm.done || seq != rm.want_seq || id != rm.want_id)
-		return 1;
+		return;
 	if (type == GUNYAH_RM_TYPE_REPLY && rm.fragments_left < 0) {
 		rm.fragments_left = fragments;
 		rm.reply_len = 0;
 	} else if (type != GUNYAH_RM_TYPE_CONTINUATION || rm.fragments_left <= 0) {
-		return 1;
+		return;
 	} else {
 		rm.fragments_left--;
 	}
@@ -175,7 +265,6 @@ static int rm_pump(void)
 		       min(body, rm.reply_cap - rm.reply_len));
 	rm.reply_len += body;
 	rm.done = rm.fragments_left == 0;
-	return 1;
 }
 
 /* Every waiting message handed out; under rm.lock. */
@@ -186,11 +275,6 @@ static void rm_drain(void)
 	do
 		n = rm_pump();
 	while (n > 0);
-}
-
-static void rm_sleep(void)
-{
-	usleep_range(100, 300);
 }
 
 static int rm_send(u32 id, const u8 *payload, size_t len)
@@ -219,7 +303,9 @@ static int rm_send(u32 id, const u8 *payload, size_t len)
 				break;
 			if (time_after(jiffies, until))
 				return -ETIMEDOUT;
-			rm_sleep();
+			/* full: until a receive brings it down to its not-full threshold */
+			wait_event_timeout(rm.wq, test_and_clear_bit(RM_TX_READY, &rm.ready),
+					   rm_left(until));
 		}
 		if (res.a0)
 			return -EIO;
@@ -264,13 +350,15 @@ static int rm_call(u32 id, const void *payload, size_t len, void *out, size_t ca
 		if (ret < 0)
 			break;
 		if (ret == 0) {
+			unsigned long seen = rm.news;
+
 			if (time_after(jiffies, until)) {
 				pr_info("gunyah-vm: RM request %#x: no reply\n", id);
 				ret = -ETIMEDOUT;
 				break;
 			}
 			mutex_unlock(&rm.lock);
-			rm_sleep();
+			wait_event_timeout(rm.wq, rm_news(seen), rm_left(until));
 			mutex_lock(&rm.lock);
 		}
 	}
@@ -330,6 +418,13 @@ struct gvm {
 	u32 vcpu_ids;		  /* bound GH_FN_VCPU ids */
 	u64 vcpu_caps[MAX_VCPUS]; /* from VM_GET_HYP_RESOURCES */
 	u32 vcpu_capped;
+	struct gvm_wake {
+		struct gvm *vm;
+		unsigned int index;
+		unsigned int irq; /* vcpu_run's wake-up interrupt; 0: none */
+	} wakes[MAX_VCPUS];
+	unsigned long woken; /* a bit a vCPU: its wake-up interrupt came */
+	wait_queue_head_t wake_wq;
 	/* from the RM's notifications, under rm.lock */
 	u8 rm_state;
 	bool rm_exited;
@@ -362,23 +457,27 @@ static void gvm_notified(struct gvm *vm, u32 id, const u8 *p, size_t len)
 	}
 }
 
-/* Poll the RM until cond(vm) holds (under rm.lock) or `timeout` passes
- * (0: look once). */
+/* Wait for the RM until cond(vm) holds (under rm.lock) or `timeout` passes
+ * (0: look once), sleeping between looks until there is news. */
 static bool gvm_wait(struct gvm *vm, bool (*cond)(struct gvm *), unsigned long timeout,
 		     bool interruptible)
 {
-	unsigned long until = jiffies + timeout;
+	unsigned long until = jiffies + timeout, seen;
 	bool ok;
 
 	for (;;) {
 		mutex_lock(&rm.lock);
 		rm_drain();
 		ok = cond(vm);
+		seen = rm.news;
 		mutex_unlock(&rm.lock);
-		if (ok || !timeout || time_after(jiffies, until) ||
+		if (ok || !timeout || time_after_eq(jiffies, until) ||
 		    (interruptible && signal_pending(current)))
 			return ok;
-		rm_sleep();
+		if (interruptible)
+			wait_event_interruptible_timeout(rm.wq, rm_news(seen), rm_left(until));
+		else
+			wait_event_timeout(rm.wq, rm_news(seen), rm_left(until));
 	}
 }
 
@@ -390,6 +489,55 @@ static bool gvm_exited(struct gvm *vm)
 static bool gvm_reset(struct gvm *vm)
 {
 	return vm->rm_state == GUNYAH_VM_STATE_RESET;
+}
+
+static irqreturn_t gvm_wake_interrupt(int irq, void *data)
+{
+	struct gvm_wake *w = data;
+
+	atomic_inc(&wake_count);
+	set_bit(w->index, &w->vm->woken);
+	wake_up_all(&w->vm->wake_wq);
+	return IRQ_HANDLED;
+}
+
+/* vCPU `index`'s wake-up virq (an interrupt ID) as a Linux IRQ through the
+ * GIC's fwspec, as the series maps it, and requested; 0 where it cannot be. */
+static void gvm_bind_wake(struct gvm *vm, unsigned int index, u32 virq)
+{
+	struct gvm_wake *w = &vm->wakes[index];
+	struct irq_fwspec fwspec = {
+		.fwnode = of_node_to_fwnode(rm.gic),
+		.param_count = 3,
+		.param = { GIC_SPI, virq - FIRST_SPI, IRQ_TYPE_EDGE_RISING },
+	};
+	unsigned int irq;
+
+	if (w->irq || virq < FIRST_SPI || virq > LAST_SPI)
+		return;
+	irq = irq_create_fwspec_mapping(&fwspec);
+	if (!irq)
+		return;
+	w->vm = vm;
+	w->index = index;
+	if (request_irq(irq, gvm_wake_interrupt, 0, "gunyah-vcpu-wake", w)) {
+		irq_dispose_mapping(irq);
+		return;
+	}
+	w->irq = irq;
+}
+
+static void gvm_unbind_wakes(struct gvm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_VCPUS; i++) {
+		if (vm->wakes[i].irq) {
+			free_irq(vm->wakes[i].irq, &vm->wakes[i]);
+			irq_dispose_mapping(vm->wakes[i].irq);
+			vm->wakes[i].irq = 0;
+		}
+	}
 }
 
 static void gvm_unpin(struct gvm_region *r)
@@ -508,6 +656,7 @@ static int gvm_hyp_resources(struct gvm *vm)
 			    label < MAX_VCPUS) {
 				vm->vcpu_caps[label] = le_get(e + GUNYAH_RM_HYP_RESOURCE_CAP_ID, 8);
 				vm->vcpu_capped |= 1U << label;
+				gvm_bind_wake(vm, label, le_get(e + GUNYAH_RM_HYP_RESOURCE_VIRQ, 4));
 			}
 		}
 	}
@@ -606,7 +755,12 @@ static void gvm_teardown(struct kref *ref)
 		gvm_unpin(r);
 	}
 	rm_vmid_call(GUNYAH_RM_VM_DEALLOCATE, vm->vmid);
+	gvm_unbind_wakes(vm);
 	pr_info("gunyah-vm: VM %u torn down\n", vm->vmid);
+	mutex_lock(&rm.lock);
+	pr_info("gunyah-vm: RM interrupts: %u rx, %u tx, %d wake-up; %u empty receives\n",
+		rx_interrupts, tx_interrupts, atomic_read(&wake_count), empty_receives);
+	mutex_unlock(&rm.lock);
 	account_locked_vm(vm->mm, pages, false);
 	mmdrop(vm->mm);
 	mutex_lock(&rm.lock);
@@ -779,6 +933,7 @@ static long gvcpu_run(struct gvcpu *vcpu)
 			ret = -ERESTARTSYS;
 			break;
 		}
+		clear_bit(vcpu->id, &vm->woken); /* a wake-up from now on is news */
 		arm_smccc_1_2_hvc(&args, &res);
 		args.a2 = args.a3 = args.a4 = 0;
 		if ((long)res.a0 == GUNYAH_ERROR_RETRY) {
@@ -795,7 +950,10 @@ static long gvcpu_run(struct gvcpu *vcpu)
 			continue;
 		case GUNYAH_VCPU_STATE_EXPECTS_WAKEUP:
 		case GUNYAH_VCPU_STATE_BLOCKED:
-			rm_sleep(); /* until the wake-up interrupt is waited on */
+			/* until its wake-up interrupt (or, without one, a tick) */
+			wait_event_interruptible_timeout(vm->wake_wq,
+							 test_bit(vcpu->id, &vm->woken),
+							 vm->wakes[vcpu->id].irq ? WAKE_TIMEOUT : 1);
 			continue;
 		case GUNYAH_VCPU_STATE_ADDRSPACE_VMMIO_READ:
 		case GUNYAH_VCPU_STATE_ADDRSPACE_VMMIO_WRITE: {
@@ -820,7 +978,8 @@ static long gvcpu_run(struct gvcpu *vcpu)
 			if (!gvm_wait(vm, gvcpu_stop_wait, 0, true)) {
 				if (res.a1 == GUNYAH_VCPU_STATE_POWERED_OFF &&
 				    !(res.a2 & GUNYAH_VCPU_POWEROFF_EXITED)) {
-					rm_sleep(); /* not started yet, or on its way out */
+					/* not started yet, or on its way out: the RM's news */
+					gvm_wait(vm, gvcpu_stop_wait, WAKE_TIMEOUT, true);
 					continue;
 				}
 				if (!gvm_wait(vm, gvcpu_stop_wait, EXITED_TIMEOUT, true))
@@ -1007,6 +1166,7 @@ static long gvm_create(void)
 		return -ENOMEM;
 	kref_init(&vm->ref);
 	mutex_init(&vm->lock);
+	init_waitqueue_head(&vm->wake_wq);
 	ret = rm_call(GUNYAH_RM_VM_ALLOCATE, req, sizeof(req), vmid, sizeof(vmid), &got);
 	if (!ret && got < 4)
 		ret = -EBADMSG;
@@ -1052,17 +1212,77 @@ static struct miscdevice gunyah_dev = {
 	.fops = &gunyah_dev_fops,
 };
 
+static void rm_unbind(void)
+{
+	if (rm.rx_irq > 0) {
+		free_irq(rm.rx_irq, &rm);
+		irq_dispose_mapping(rm.rx_irq);
+	}
+	if (rm.tx_irq > 0) {
+		free_irq(rm.tx_irq, &rm);
+		irq_dispose_mapping(rm.tx_irq);
+	}
+	of_node_put(rm.gic);
+	of_node_put(rm.node);
+}
+
+/* The RM node's two interrupts (tx, rx), requested; its GIC, for the
+ * wake-up virqs' mappings. */
+static int rm_bind(void)
+{
+	int ret;
+
+	rm.node = of_find_compatible_node(NULL, NULL, GUNYAH_RM_COMPATIBLE);
+	if (!rm.node) {
+		pr_info("gunyah-vm: no " GUNYAH_RM_COMPATIBLE " node in the device tree\n");
+		return -ENODEV;
+	}
+	rm.gic = of_irq_find_parent(rm.node);
+	rm.tx_irq = irq_of_parse_and_map(rm.node, 0);
+	rm.rx_irq = irq_of_parse_and_map(rm.node, 1);
+	if (!rm.gic || rm.tx_irq <= 0 || rm.rx_irq <= 0) {
+		pr_info("gunyah-vm: the RM node's interrupts do not map\n");
+		ret = -ENXIO;
+		goto fail;
+	}
+	/* an edge an earlier client left pending: its messages are the first look's */
+	irq_set_irqchip_state(rm.rx_irq, IRQCHIP_STATE_PENDING, false);
+	irq_set_irqchip_state(rm.tx_irq, IRQCHIP_STATE_PENDING, false);
+	rm.more = true;
+	ret = request_irq(rm.rx_irq, rm_rx_interrupt, 0, "gunyah-rm-rx", &rm);
+	if (ret) {
+		rm.rx_irq = 0;
+		goto fail;
+	}
+	ret = request_irq(rm.tx_irq, rm_tx_interrupt, 0, "gunyah-rm-tx", &rm);
+	if (ret) {
+		rm.tx_irq = 0;
+		goto fail;
+	}
+	return 0;
+fail:
+	rm_unbind();
+	return ret;
+}
+
 static int __init gunyah_vm_init(void)
 {
 	int ret;
 
 	mutex_init(&rm.lock);
 	INIT_LIST_HEAD(&rm.vms);
+	init_waitqueue_head(&rm.wq);
 	rm.msg = kzalloc(GUNYAH_RM_MESSAGE_SIZE, GFP_KERNEL);
 	if (!rm.msg)
 		return -ENOMEM;
+	ret = rm_bind();
+	if (ret) {
+		kfree(rm.msg);
+		return ret;
+	}
 	ret = misc_register(&gunyah_dev);
 	if (ret) {
+		rm_unbind();
 		kfree(rm.msg);
 		return ret;
 	}
@@ -1073,6 +1293,9 @@ static int __init gunyah_vm_init(void)
 static void __exit gunyah_vm_exit(void)
 {
 	misc_deregister(&gunyah_dev);
+	rm_unbind();
+	pr_info("gunyah-vm: RM interrupts: %u rx, %u tx, %d wake-up; %u empty receives\n",
+		rx_interrupts, tx_interrupts, atomic_read(&wake_count), empty_receives);
 	kfree(rm.msg);
 }
 

@@ -21,6 +21,9 @@
 #define STAGE2_POOL          0x7ff22000  /* the level-3 tables it points at */
 #define STAGE2_WINDOW        0x40000000  /* the GiB that table covers */
 #define NUM_REGS             18          /* X0..X17 each way */
+#define IRQ_BITS             16          /* response.irqs: interrupt IDs of this many bits */
+#define IRQ_SLOTS            4           /* at most this many in one response */
+#define RESPONSE_IRQS        5           /* word index of irqs in struct response */
 #define RECORD_HEADER_WORDS  6           /* a request's or response's words before x[] */
 #define RECORD_WORDS         24
 #define MAILBOX_REQ_SEQ      0           /* word indexes in struct mailbox */
@@ -28,7 +31,7 @@
 #define MAILBOX_REQ          4
 #define MAILBOX_RESP         28
 #define MAILBOX_MMU          52
-#define CONFIG_MAGIC         0x3230474643485947ull
+#define CONFIG_MAGIC         0x3330474643485947ull
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -41,6 +44,7 @@ struct shim_config {
     uint64_t cpus;               /* vCPUs in the VM */
     uint64_t ram_base;           /* the guest's RAM, 2 MiB aligned, below 4 GiB */
     uint64_t ram_end;
+    uint64_t host_irqs;          /* SPIs from this ID up: raised by the host, in a call */
 };
 
 /* One trapped call, shim -> host. */
@@ -61,7 +65,7 @@ struct response {
     uint64_t mpidr;              /* ACT_CPU_ON: its MPIDR */
     uint64_t entry;              /* ACT_CPU_ON: where it starts at EL1 */
     uint64_t context;            /* ACT_CPU_ON: its x0 */
-    uint64_t pad;
+    uint64_t irqs;               /* interrupt IDs to set pending, IRQ_BITS each, 0 ends */
     uint64_t x[18];
 };
 
@@ -104,12 +108,13 @@ struct stage2_control {
 enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5 };
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
 
-_Static_assert(sizeof(struct shim_config) == 48, "struct shim_config");
+_Static_assert(sizeof(struct shim_config) == 56, "struct shim_config");
 _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");
 _Static_assert(sizeof(struct mailbox) == 448, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
+_Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");
 _Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, req) == 8 * MAILBOX_REQ, "mailbox.req");

@@ -10,7 +10,9 @@
  * never hears of it.
  * A WFI is trapped: the shim waits in its place, and tells the host when
  * nothing could ever wake the vCPU, so a guest that has stopped for good
- * ends the boot at once.
+ * ends the boot at once. The interrupts the model raised in the guest during
+ * a call come with its answer; the shim sets them pending in the GIC before
+ * the guest resumes.
  * It saves no FP state: built without FP/SIMD (toolchain.NO_FP). */
 #include "layout.h"   /* generated from gunyah/boot/layout.py */
 
@@ -120,8 +122,11 @@ static volatile struct mailbox *mailbox(uint64_t cpu)
     return (volatile struct mailbox *)(SHIM_MAILBOXES + cpu * MAILBOX_SIZE);
 }
 
+static void set_pending(uint64_t irqs);
+
 /* Post the request in the vCPU's mailbox and wait for the answer there; the
- * host polls every mailbox, so nothing needs to wake it. */
+ * host polls every mailbox, so nothing needs to wake it. The interrupts the
+ * answer names are pending before it returns. */
 static void exchange(uint64_t cpu, struct request *req, struct response *resp)
 {
     volatile struct mailbox *box = mailbox(cpu);
@@ -139,6 +144,8 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
     uint64_t *to = (uint64_t *)resp;
     for (unsigned i = 0; i < sizeof *resp / 8; i++)
         to[i] = from[i];
+    if (resp->irqs)
+        set_pending(resp->irqs);
 }
 
 /* The guest's IPA space, identity-mapped: devices (not fw_cfg), then RAM. */
@@ -260,6 +267,7 @@ static int config_ok(uint64_t index)
 {
     uint64_t base = config->ram_base, end = config->ram_end;
     return config->magic == CONFIG_MAGIC && index < SHIM_MAX_CPUS && index < config->cpus
+        && config->host_irqs >= 32
         && base >= GUEST_DEVICES_END && base < end && end <= SHIM_BASE
         && base % SZ_2M == 0 && end % SZ_2M == 0;
 }
@@ -322,6 +330,9 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define GICD_CTLR      0x000
 #define GICD_TYPER     0x004
 #define GICD_ISENABLER 0x100
+#define GICD_ISPENDR   0x200
+#define GICD_LINES(typer) (32u * (((typer) & 0x1fu) + 1))  /* ITLinesNumber */
+#define FIRST_SPI      32
 #define GICD_PIDR2     0xfe8
 #define GICC_CTLR      0x000
 #define GIC_ENABLES    0x3u            /* Group 0 and Group 1 */
@@ -336,10 +347,30 @@ static uint32_t gic(uint64_t base, uint64_t offset)
     return *(volatile uint32_t *)(base + offset);
 }
 
+/* Set pending each interrupt ID the host's answer names (IRQ_SLOTS of
+ * IRQ_BITS, the first 0 ending them): a write of its bit to GICD_ISPENDR
+ * (IHI 0048B 4.3.7), which changes no other interrupt's state. Only SPIs
+ * the distributor has: an SGI or PPI ID, or one past its lines, is refused. */
+static void set_pending(uint64_t irqs)
+{
+    uint32_t lines = GICD_LINES(gic(GICD_BASE, GICD_TYPER));
+    for (unsigned n = 0; n < IRQ_SLOTS; n++) {
+        uint32_t id = (uint32_t)(irqs >> (n * IRQ_BITS)) & ((1u << IRQ_BITS) - 1);
+        if (id == 0)
+            break;
+        if (id < FIRST_SPI || id >= lines)
+            continue;
+        *(volatile uint32_t *)(GICD_BASE + GICD_ISPENDR + 4ull * (id / 32)) = 1u << (id % 32);
+    }
+    __asm__ volatile("dsb sy" ::: "memory");
+}
+
 /* Could anything but another vCPU wake this one from WFI? An armed EL1
  * timer whose interrupt is enabled, or any other enabled interrupt but an
- * SGI, with the distributor and this CPU's interface passing them on. A GIC
- * that is not the GICv2 we know: assume something could. */
+ * SGI or an SPI only the host raises (from config->host_irqs up: the host
+ * raises those during some vCPU's call, so only another vCPU could bring
+ * one), with the distributor and this CPU's interface passing them on. A
+ * GIC that is not the GICv2 we know: assume something could. */
 static int can_wake(void)
 {
     if ((gic(GICD_BASE, GICD_PIDR2) >> 4 & 0xf) != 2)
@@ -354,9 +385,16 @@ static int can_wake(void)
     if (banked & ~(SGIS | TIMER_PPIS))
         return 1;
     uint32_t words = (gic(GICD_BASE, GICD_TYPER) & 0x1f) + 1;
-    for (uint32_t n = 1; n < words; n++)
-        if (gic(GICD_BASE, GICD_ISENABLER + 4 * n))
+    uint64_t host = config->host_irqs;
+    for (uint32_t n = 1; n < words; n++) {
+        uint32_t enabled = gic(GICD_BASE, GICD_ISENABLER + 4 * n);
+        if (host <= 32 * n)
+            enabled = 0;                /* all the host's */
+        else if (host < 32 * (n + 1))
+            enabled &= (1u << (host - 32 * n)) - 1;
+        if (enabled)
             return 1;                   /* an SPI: a device may raise it */
+    }
     return 0;
 }
 

@@ -13,6 +13,7 @@ import secrets
 import time
 
 from ...abi import cspace as cs
+from ...abi import msgqueue
 from ...abi.errors import Error
 from ...smccc import MASK32, MASK64
 from ..context import Args, Caps, Context
@@ -109,7 +110,7 @@ def _msgqueue_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     """msgqueue_send_msg (msgqueue_common.c). A copy from the guest that fails
     (more than a message, or an address its translation refuses) is not
     reported: OK and not_full 1, nothing queued, as the hypervisor does.
-    The push flag would raise the receiver's interrupt; there is none here."""
+    The push flag raises the receiver's interrupt whatever the count."""
     q = _queue(caps)
     if q.full:
         return (Error.MSGQUEUE_FULL, 0)
@@ -119,8 +120,7 @@ def _msgqueue_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     message = b"" if size == 0 else (ctx.memory.read(data, size) if ctx.memory else None)
     if message is None:
         return (Error.OK, 1)
-    q.messages.append(message)
-    not_full = int(not q.full)
+    not_full = int(q.send(message, push=bool(args[3] & msgqueue.PUSH)))
     if q.notify is not None:
         q.notify()
     return (Error.OK, not_full)
@@ -142,7 +142,7 @@ def _msgqueue_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
                                                             and mem.write(buffer, message)))
     if not copied:
         return (Error.OK, 0, 1)
-    q.messages.popleft()
+    q.receive()
     not_empty = int(bool(q.messages))
     if q.notify is not None:
         q.notify()
@@ -151,13 +151,13 @@ def _msgqueue_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
 
 @native("msgqueue_flush")
 def _msgqueue_flush(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
-    q = _queue(caps)
-    q.messages.clear()
+    _queue(caps).flush()
     return (Error.OK,)
 
 
 @native("msgqueue_configure_send")
 def _msgqueue_configure_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    """msgqueue_configure_send (msgqueue.c)."""
     q = _queue(caps)
     thres, delay = args[1], args[2]
     if delay != MSGQUEUE_UNCHANGED:
@@ -165,12 +165,13 @@ def _msgqueue_configure_send(ctx: Context, args: Args, caps: Caps) -> tuple[int,
     if thres >= q.depth and thres != MSGQUEUE_UNCHANGED:
         return (Error.ARGUMENT_INVALID,)
     if thres != MSGQUEUE_UNCHANGED:
-        q.notfull_thd = thres
+        q.configure_send(thres)
     return (Error.OK,)
 
 
 @native("msgqueue_configure_receive")
 def _msgqueue_configure_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    """msgqueue_configure_receive (msgqueue.c)."""
     q = _queue(caps)
     thres, delay = args[1], args[2]
     if delay != MSGQUEUE_UNCHANGED:
@@ -179,9 +180,9 @@ def _msgqueue_configure_receive(ctx: Context, args: Args, caps: Caps) -> tuple[i
     if thres == 0 or (thres > q.depth and thres not in special):
         return (Error.ARGUMENT_INVALID,)
     if thres == MSGQUEUE_THRESHOLD_MAXIMUM:
-        q.notempty_thd = q.depth
+        q.configure_receive(None)
     elif thres != MSGQUEUE_UNCHANGED:
-        q.notempty_thd = thres
+        q.configure_receive(thres)
     return (Error.OK,)
 
 
