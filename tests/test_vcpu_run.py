@@ -373,6 +373,10 @@ def test_the_window_is_the_rms() -> None:
         (lambda: [Region(BASE, bytearray(0x1001))], "pages"),
         (lambda: [Region(BASE, bytearray(0x2000)), Region(BASE + 0x1000, bytearray(0x1000))],
          "overlaps"),
+        (lambda: [Region(BASE + 0x1000, bytearray(0x2000)), Region(BASE, bytearray(0x2000))],
+         "overlaps"),  # one that begins before it
+        (lambda: [Region(BASE + 0x3000, bytearray(0x1000)), Region(BASE, bytearray(0x1000)),
+                  Region(BASE + 0x3000, bytearray(0x1000))], "overlaps"),  # an equal one
         (lambda: [Region(BASE, bytes(0x1000))], "writable"),
         (lambda: [Region(1 << 48, bytearray(0x1000))], "48-bit"),
         (lambda: [Region(BASE, bytearray(0x1000), rights=8)], "rights"),

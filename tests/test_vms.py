@@ -187,6 +187,34 @@ def test_physical_access_never_raises(phys: int, size: int) -> None:
     assert vms.write_phys(phys, data) == (phys >= 0x4000_0000 and phys + len(data) <= 0x4000_1000)
 
 
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 63), st.integers(1, 6)), max_size=30))
+def test_maps_and_unmaps_agree_with_a_page_table(ops: list[tuple[bool, int, int]]) -> None:
+    """Any mix of maps and unmaps (whole, part or none of a mapping) leaves
+    the mappings sorted and apart, each page where a dictionary says."""
+    vms = Vms()
+    vms.vm_create(SVM, VMID_HLOS)
+    pages: dict[int, int] = {}
+    for i, (is_map, page, count) in enumerate(ops):
+        span = range(page, page + count)
+        if is_map:
+            phys_page = 0x100 * (i + 1)
+            try:
+                vms.map(SVM, page * PAGE, phys_page * PAGE, count * PAGE, RWX)
+            except HypError:
+                assert any(p in pages for p in span)
+                continue
+            pages.update({p: phys_page + p - page for p in span})
+        else:
+            vms.unmap(SVM, page * PAGE, count * PAGE)
+            for p in span:
+                pages.pop(p, None)
+    maps = vms.vms[SVM].addrspace.mappings
+    assert all(a.end <= b.ipa for a, b in zip(maps, maps[1:], strict=False))
+    for p in range(72):
+        got = vms.translate(SVM, p * PAGE, PAGE)
+        assert got == (pages[p] * PAGE if p in pages else None)
+
+
 @given(st.lists(st.tuples(st.integers(0, 63), st.integers(1, 4)), max_size=12),
        st.integers(0, 70), st.integers(1, 8))  # fmt: skip
 def test_translate_agrees_with_a_page_table(maps: list[tuple[int, int]], at: int, n: int) -> None:

@@ -20,6 +20,7 @@ and reaped, whatever ends the boot.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import mmap
 import os
 import secrets
@@ -262,6 +263,8 @@ def _run(
         try:
             assert proc.stdout is not None
             console = Console(proc.stdout, nonce, opts.capture, channel.ended)
+            if channel.hyp.rm is not None:  # while the kernel boots, not inside a VM_START
+                importlib.import_module("gunyah.vcpu.secondary").warm()
             stopped_by = _watch(proc, channel, console, start + opts.timeout, cancel)
         finally:
             if proc.poll() is None:

@@ -233,6 +233,10 @@ class Mapping:
         return self.ipa + self.size
 
 
+def _ipa_of(m: Mapping) -> int:
+    return m.ipa
+
+
 class Addrspace:
     """A VM's stage 2 (hyp/mem/addrspace): mappings sorted by IPA, never
     overlapping, and the ranges whose accesses go to the VM's owner."""
@@ -242,8 +246,9 @@ class Addrspace:
         self.vmmio: list[tuple[int, int]] = []  # (ipa, size)
 
     def _first_at_or_after(self, ipa: int) -> int:
-        """Index of the first mapping that ends after `ipa`."""
-        i = bisect.bisect_right([m.ipa for m in self.mappings], ipa)
+        """Index of the first mapping that ends after `ipa` (a binary search:
+        a VM may hold hundreds of mappings, one per page a parcel names)."""
+        i = bisect.bisect_right(self.mappings, ipa, key=_ipa_of)
         return i - 1 if i and self.mappings[i - 1].end > ipa else i
 
     def translate(self, ipa: int, size: int) -> int | None:
@@ -271,16 +276,16 @@ class Addrspace:
 
     def unmap(self, ipa: int, size: int) -> None:
         end = ipa + size
+        first = last = self._first_at_or_after(ipa)
+        while last < len(self.mappings) and self.mappings[last].ipa < end:
+            last += 1  # the mappings [first, last) meet the hole
         kept: list[Mapping] = []
-        for m in self.mappings:
-            if m.end <= ipa or m.ipa >= end:
-                kept.append(m)
-                continue
+        for m in self.mappings[first:last]:
             if m.ipa < ipa:  # the part before the hole stays
                 kept.append(Mapping(m.ipa, m.phys, ipa - m.ipa, m.rights))
             if m.end > end:  # and the part after it
                 kept.append(Mapping(end, m.phys + (end - m.ipa), m.end - end, m.rights))
-        self.mappings = kept
+        self.mappings[first:last] = kept
 
 
 # -- capability spaces -----------------------------------------------------------

@@ -36,6 +36,7 @@
 #define SYS_clock_gettime 113
 #define SYS_munmap 215
 #define SYS_mmap 222
+#define SYS_madvise 233
 #define AT_FDCWD (-100)
 #define O_RDONLY 0
 #define O_RDWR 02
@@ -45,7 +46,7 @@
 #define MAP_SHARED 1
 #define MAP_PRIVATE 2
 #define MAP_ANONYMOUS 0x20
-#define MAP_POPULATE 0x8000
+#define MADV_HUGEPAGE 14
 #define EINTR 4
 #define CLOCK_MONOTONIC 1
 
@@ -55,6 +56,7 @@
 #define DT_ROOM 0x10000UL   /* the DTB's room to grow: the RM edits it in place */
 #define MAX_EXITS (1UL << 20)
 #define PAGE 4096UL
+#define HUGE (2UL << 20)    /* a transparent huge page: 512 pages in one physical run */
 
 __asm__(".globl _start\n"
         "_start:\n"
@@ -369,10 +371,17 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	if (mem_size < 2 * PAGE || mem_size > MAX_MEM || mem_size % PAGE || base % PAGE ||
 	    base + mem_size < base)
 		fail("MEM_SIZE", -22);
-	mem = (unsigned char *)sys6(SYS_mmap, 0, (long)mem_size, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	/* 2 MiB aligned and asked for as huge pages, so that the VM's memory is a
+	 * few physical runs, each one entry of the parcel's SGL, not 512 scattered
+	 * pages; where the kernel gives small pages all the same it still works */
+	mem = (unsigned char *)sys6(SYS_mmap, 0, (long)(mem_size + HUGE), PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if ((long)mem < 0 && (long)mem > -4096)
 		fail("mmap", (long)mem);
+	mem = (unsigned char *)(((unsigned long)mem + HUGE - 1) & ~(HUGE - 1));
+	sys(SYS_madvise, (long)mem, (long)mem_size, MADV_HUGEPAGE);
+	for (unsigned long off = 0; off < mem_size; off += PAGE)
+		mem[off] = 0; /* every page now: the VM manager pins them all */
 	image_size = load(argv[1], mem, mem_size - PAGE, "IMAGE");
 	dt_off = image_span(mem, image_size);
 	if (dt_off > mem_size - PAGE)

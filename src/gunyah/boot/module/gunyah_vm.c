@@ -53,6 +53,7 @@
 #include <linux/of_irq.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
 #include <dt-bindings/interrupt-controller/arm-gic.h>
@@ -109,6 +110,10 @@ module_param(tx_interrupts, uint, 0444);
 MODULE_PARM_DESC(tx_interrupts, "the RM send queue's interrupts taken");
 module_param(empty_receives, uint, 0444);
 MODULE_PARM_DESC(empty_receives, "receives from the RM that found the queue empty");
+
+static unsigned int rm_bench;
+module_param(rm_bench, uint, 0444);
+MODULE_PARM_DESC(rm_bench, "at load, time this many VM_GET_VMID round trips (at most 10000)");
 
 static irqreturn_t rm_rx_interrupt(int irq, void *data)
 {
@@ -1265,6 +1270,45 @@ fail:
 	return ret;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * rm_bench=N: N VM_GET_VMID requests, each timed from before its send to
+ * after its reply was received (send, the receive interrupt, receive), for
+ * the bench (bench/run.py, rm-round-trip). One line: the mean, the median.
+ */
+static void rm_time_round_trips(unsigned int n)
+{
+	u64 *ns, total = 0;
+	unsigned int i, done = 0;
+	u8 self[4];
+	size_t got;
+
+	n = min(n, 10000U);
+	ns = kcalloc(n, sizeof(*ns), GFP_KERNEL);
+	if (!ns)
+		return;
+	for (i = 0; i < n; i++, done++) {
+		u64 t = ktime_get_ns();
+
+		if (rm_call(GUNYAH_RM_VM_GET_VMID, NULL, 0, self, sizeof(self), &got))
+			break;
+		ns[i] = ktime_get_ns() - t;
+		total += ns[i];
+	}
+	if (done) {
+		sort(ns, done, sizeof(*ns), cmp_u64, NULL);
+		pr_info("gunyah-vm: rm round trip: %u calls, %llu ns each, median %llu ns\n", done,
+			total / done, ns[done / 2]);
+	}
+	kfree(ns);
+}
+
 static int __init gunyah_vm_init(void)
 {
 	int ret;
@@ -1287,6 +1331,8 @@ static int __init gunyah_vm_init(void)
 		return ret;
 	}
 	pr_info("gunyah-vm: /dev/gunyah ready\n");
+	if (rm_bench)
+		rm_time_round_trips(rm_bench);
 	return 0;
 }
 
