@@ -6,12 +6,10 @@ runs it first); each boot takes a few seconds.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,44 +28,6 @@ MODULES = Path(__file__).resolve().parent / "modules"
 
 def names(d: dict[str, Any]) -> list[str | None]:
     return [c["name"] for c in d["calls"]]
-
-
-@functools.cache
-def kernel_matrix() -> tuple[subprocess.CompletedProcess[str], str]:
-    """`gunyah conformance --kernel --junit F --json` (its output and F),
-    every persona booted once a session for the tests that read it (an
-    xdist group: one worker)."""
-    with tempfile.TemporaryDirectory(prefix="gunyah-matrix-") as tmp:
-        junit = Path(tmp) / "matrix.xml"
-        p = conformance("--junit", str(junit), "--json")
-        return p, junit.read_text() if junit.exists() else ""
-
-
-@pytest.mark.xdist_group("kernel-matrix")
-@pytest.mark.parametrize("persona", [p.name for p in PERSONAS])
-def test_kernel_boots_and_our_module_reaches_the_personas_verdict(persona: str) -> None:
-    """Each persona's row of the matrix on the real kernel: our module's
-    verdict, its log, how the boot ended and the calls behind it."""
-    p, _ = kernel_matrix()
-    (row,) = [r for r in json.loads(p.stdout)["rows"] if r["persona"] == persona]
-    expected = DEFAULT_REFERENCE.expected_verdict(get_persona(persona))
-    assert (row["expected"], row["observed"], row["passed"]) == (expected, expected, True)
-    log = row["module_log"]
-    assert any(f"gunyah-verdict: {expected}" in line for line in log)
-    # under Gunyah, the resource manager answered through the queues, its
-    # buffers followed through the kernel's own page tables
-    rm_lines = [line for line in log if "gunyah-rm:" in line]
-    assert rm_lines == (["gunyah-rm: VMID 3"] if expected == "supported" else []), rm_lines
-    # a clean end: SYSTEM_OFF reached the model, or, without PSCI, the kernel's power-down
-    assert row["stopped_by"] == ("halted" if persona == "none" else "poweroff")
-    calls = row["calls"]
-    if persona != "none":
-        assert calls[-1]["name"] == "PSCI_SYSTEM_OFF"
-        # PSCI 1.1 (dirty-upper's upper half is not part of the answer)
-        assert any(c["name"] == "PSCI_VERSION" and c["results"][0] & 0xFFFF_FFFF == 0x10001
-                   for c in calls)  # fmt: skip
-    else:
-        assert all(c["results"][0] == 0xFFFF_FFFF_FFFF_FFFF for c in calls)
 
 
 @pytest.mark.parametrize(("persona", "status"), [("gunyah", 0), ("kvm", 1)])
@@ -358,21 +318,47 @@ def conformance(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=env, timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
-@pytest.mark.xdist_group("kernel-matrix")
-def test_kernel_matrix_our_module_passes_every_persona() -> None:
+def test_kernel_matrix_our_module_passes_every_persona(tmp_path: Path) -> None:
+    """`gunyah conformance --kernel`: every persona booted, each row our
+    module's verdict, its log, how the boot ended and the calls behind it."""
     import xml.etree.ElementTree as ET
 
-    p, junit = kernel_matrix()
+    junit = tmp_path / "matrix.xml"
+    p = conformance("--junit", str(junit), "--json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert (d["total"], d["failed"]) == (len(PERSONAS), 0)
     assert {r["persona"] for r in d["rows"]} == {p.name for p in PERSONAS}
     assert all(r["calls"] and r["seconds"] > 0 for r in d["rows"])
-    suite = ET.fromstring(junit).find("testsuite")
+    suite = ET.parse(junit).getroot().find("testsuite")
     cases = suite.findall("testcase")
     assert len(cases) == len(PERSONAS) and suite.get("failures") == "0"
     assert all(c.find("failure") is None and "PSCI_SYSTEM_OFF" in c.find("system-out").text
                for c in cases if c.get("name") != "none")  # fmt: skip
+    for row in d["rows"]:
+        _a_row_reaches_the_personas_verdict(row)
+
+
+def _a_row_reaches_the_personas_verdict(row: dict[str, Any]) -> None:
+    persona = row["persona"]
+    expected = DEFAULT_REFERENCE.expected_verdict(get_persona(persona))
+    assert (row["expected"], row["observed"], row["passed"]) == (expected, expected, True), persona
+    log = row["module_log"]
+    assert any(f"gunyah-verdict: {expected}" in line for line in log), persona
+    # under Gunyah, the resource manager answered through the queues, its
+    # buffers followed through the kernel's own page tables
+    rm_lines = [line for line in log if "gunyah-rm:" in line]
+    assert rm_lines == (["gunyah-rm: VMID 3"] if expected == "supported" else []), persona
+    # a clean end: SYSTEM_OFF reached the model, or, without PSCI, the kernel's power-down
+    assert row["stopped_by"] == ("halted" if persona == "none" else "poweroff"), persona
+    calls = row["calls"]
+    if persona != "none":
+        assert calls[-1]["name"] == "PSCI_SYSTEM_OFF", persona
+        # PSCI 1.1 (dirty-upper's upper half is not part of the answer)
+        assert any(c["name"] == "PSCI_VERSION" and c["results"][0] & 0xFFFF_FFFF == 0x10001
+                   for c in calls), persona  # fmt: skip
+    else:
+        assert all(c["results"][0] == 0xFFFF_FFFF_FFFF_FFFF for c in calls), persona
 
 
 def test_kernel_matrix_a_failing_row_does_not_stop_the_others(tmp_path: Path) -> None:
