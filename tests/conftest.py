@@ -50,7 +50,6 @@ def modules_built(tmp_path_factory: pytest.TempPathFactory) -> None:
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return
     import fcntl
-    from concurrent.futures import ThreadPoolExecutor
 
     from gunyah.boot import modules
     from gunyah.boot.kernel import MissingPart, find_parts
@@ -60,15 +59,12 @@ def modules_built(tmp_path_factory: pytest.TempPathFactory) -> None:
     except MissingPart:
         return  # the boot tests say so themselves
     made_by_the_test = {"broken.c", "semihosting.c"}  # a compiler error; a template
-    sources = [modules.IDENTIFY_SOURCE, *(src for src in sorted(MODULES_SRC.rglob("*.c"))
+    sources = [modules.IDENTIFY_SOURCE, modules.VM_MANAGER_SOURCE,
+               *(src for src in sorted(MODULES_SRC.rglob("*.c"))
                                           if src.name not in made_by_the_test)]  # fmt: skip
-
-    def build(source: Path) -> None:
-        with contextlib.suppress(modules.ModuleError):  # the boot that needs it says why
-            modules.build(source, headers)
 
     # every worker's base directory is in the same one
     with open(tmp_path_factory.getbasetemp().parent / "modules.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with ThreadPoolExecutor(os.cpu_count()) as pool:
-            list(pool.map(build, sources))
+        with contextlib.suppress(modules.ModuleError):  # the boot that needs one says why
+            modules.build_all(sources, headers)  # one kbuild run for them all

@@ -94,6 +94,7 @@ def prepare_modules(opts: BootOptions, parts: Parts) -> list[Path]:
         if m.suffix not in (".c", ".ko"):
             raise ModuleError(f"--module takes a .c or .ko file, not {m}")
     sources = ([modules.IDENTIFY_SOURCE] if opts.identify_module else []) + list(opts.modules)
+    modules.build_all([s for s in sources if s.suffix == ".c"], parts.headers)  # in one go
     built: list[Path] = []
     for src in sources:
         built.append(modules.build(src, parts.headers) if src.suffix == ".c" else src)

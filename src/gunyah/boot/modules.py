@@ -18,6 +18,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -152,9 +153,19 @@ def _first_errors(output: str, limit: int = 5) -> str:
     return "\n".join((errors or output.strip().splitlines()[-limit:])[:limit])
 
 
-def build(source: Path, headers: Path | None) -> Path:
-    """A .ko from one C file, built against `headers`; cached. ModuleError
-    with the compiler's first errors when it does not build."""
+@dataclass(frozen=True)
+class _Job:
+    """One module to build: its name, its code and where its .ko is cached."""
+
+    source: Path
+    name: str
+    code: bytes
+    cached: Path
+
+
+def _job(source: Path, headers: Path | None) -> _Job:
+    """What building `source` against `headers` takes, checked; ModuleError
+    for what no build could mend."""
     if headers is None:
         raise ModuleError(
             f"no kernel headers to build {source.name} against: run `{SETUP_COMMAND}`, "
@@ -168,49 +179,101 @@ def build(source: Path, headers: Path | None) -> Path:
         code = source.read_bytes()
     except OSError as e:
         raise ModuleError(f"cannot read {source}: {e.strerror}") from None
-    header = abi_header()
-    uapi = uapi_header()
     if (
         shutil.which(f"{CROSS_COMPILE}gcc-12") is None
         and shutil.which(f"{CROSS_COMPILE}gcc") is None
     ):
         raise ModuleError(f"the arm64 cross compiler is not installed: run `{SETUP_COMMAND}`")
-    parts = [code, header.encode(), uapi.encode(), str(headers.resolve()).encode(), name.encode()]
+    parts = [code, abi_header().encode(), uapi_header().encode(),
+             str(headers.resolve()).encode(), name.encode()]  # fmt: skip
     key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:24]
-    cached = cache_dir() / "modules" / key / f"{name}.ko"
-    if cached.is_file():
-        return cached
-    with tempfile.TemporaryDirectory(prefix="gunyah-module-") as tmp:
-        work = Path(tmp)
-        (work / f"{name}.c").write_bytes(code)
-        (work / "gunyah_abi.h").write_text(header)
-        (work / "gunyah_uapi.h").write_text(uapi)
-        (work / "Kbuild").write_text(f"obj-m := {name}.o\nccflags-y := -I$(src)\n")
-        cmd = ["make", "-s", "-C", str(headers), f"M={work}", "ARCH=arm64",
-               f"CROSS_COMPILE={CROSS_COMPILE}", "modules"]  # fmt: skip
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
-                               stdin=subprocess.DEVNULL)  # fmt: skip
-        except subprocess.TimeoutExpired:
-            raise ModuleError(f"building {source.name} took over {BUILD_TIMEOUT} s") from None
-        except FileNotFoundError:
-            raise ModuleError(f"make is not installed: run `{SETUP_COMMAND}`") from None
-        built = work / f"{name}.ko"
+    return _Job(source, name, code, cache_dir() / "modules" / key / f"{name}.ko")
+
+
+def _kbuild(jobs: list[_Job], headers: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One kbuild run for every job, in a directory of its own (the caller's
+    to remove): kbuild's own start costs more than a small module's build."""
+    work = Path(tempfile.mkdtemp(prefix="gunyah-module-"))
+    for j in jobs:
+        (work / f"{j.name}.c").write_bytes(j.code)
+    (work / "gunyah_abi.h").write_text(abi_header())
+    (work / "gunyah_uapi.h").write_text(uapi_header())
+    objects = " ".join(f"{j.name}.o" for j in jobs)
+    (work / "Kbuild").write_text(f"obj-m := {objects}\nccflags-y := -I$(src)\n")
+    cmd = ["make", "-s", "-k", f"-j{os.cpu_count() or 1}", "-C", str(headers), f"M={work}",
+           "ARCH=arm64", f"CROSS_COMPILE={CROSS_COMPILE}", "modules"]  # fmt: skip
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+                           stdin=subprocess.DEVNULL)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        shutil.rmtree(work, ignore_errors=True)
+        raise ModuleError(f"building {jobs[0].source.name} took over {BUILD_TIMEOUT} s") from None
+    except FileNotFoundError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise ModuleError(f"make is not installed: run `{SETUP_COMMAND}`") from None
+    return work, p
+
+
+def _keep(built: Path, cached: Path) -> None:
+    """`built` into the cache, through a file of this build's own renamed into
+    place: two builds of one module at once (parallel boots) never read each
+    other's half."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=cached.parent, suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(built, partial)
+        os.replace(partial, cached)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+
+
+def build(source: Path, headers: Path | None) -> Path:
+    """A .ko from one C file, built against `headers`; cached. ModuleError
+    with the compiler's first errors when it does not build."""
+    job = _job(source, headers)
+    if job.cached.is_file():
+        return job.cached
+    assert headers is not None  # _job refuses None
+    work, p = _kbuild([job], headers)
+    try:
+        built = work / f"{job.name}.ko"
         if p.returncode != 0 or not built.is_file():
             why = _first_errors(p.stderr + p.stdout)
             raise ModuleError(f"{source} does not build against {headers}:\n{why}")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        # a file of this build's own, renamed into place: two builds of one
-        # module at once (parallel boots) never read each other's half
-        fd, partial = tempfile.mkstemp(dir=cached.parent, suffix=".part")
-        os.close(fd)
-        try:
-            shutil.copyfile(built, partial)
-            os.replace(partial, cached)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
-    return cached
+        _keep(built, job.cached)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return job.cached
+
+
+def build_all(sources: list[Path], headers: Path | None) -> None:
+    """Every one of `sources` that is not cached yet, built in one kbuild run
+    and cached; one that does not build is left out (`build` says why)."""
+    jobs: dict[str, _Job] = {}
+    for source in sources:
+        with contextlib.suppress(ModuleError):
+            job = _job(source, headers)
+            if not job.cached.is_file():
+                jobs.setdefault(job.name, job)  # one of each name in a kbuild directory
+    if not jobs or headers is None:
+        return
+    work, _ = _kbuild(list(jobs.values()), headers)
+    left = []
+    try:
+        for job in jobs.values():
+            if (work / f"{job.name}.ko").is_file():
+                _keep(work / f"{job.name}.ko", job.cached)
+            else:
+                left.append(job)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if len(left) < len(jobs):
+        return
+    for job in left if len(left) > 1 else []:  # one that fails stops kbuild's modpost for all
+        with contextlib.suppress(ModuleError):
+            build(job.source, headers)
 
 
 def vermagic(path: Path) -> str:
