@@ -28,6 +28,7 @@ import fdt
 
 from ..abi import rm
 from ..rm import vm_config
+from ..rm.vm_config import set_property, subnode
 from ..vmm.devicetree import DEFAULT_BASE, VMMIO_END, TreeError, VmTree
 from ..vmm.devicetree import build as build_tree
 from . import initramfs
@@ -153,20 +154,6 @@ def files(spec: VmSpec, p: VmPlan, vmm: bytes) -> tuple[tuple[str, bytes], ...]:
 
 
 # -- the user's tree -----------------------------------------------------------------
-def _subnode(parent: fdt.Node, name: str) -> fdt.Node:
-    node = parent.get_subnode(name)
-    if node is None:
-        node = fdt.Node(name)
-        parent.append(node)
-    return node
-
-
-def _set(node: fdt.Node, prop: fdt.Property) -> None:
-    if node.get_property(prop.name) is not None:
-        node.remove_property(prop.name)
-    node.append(prop)
-
-
 def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]:
     """The user's tree with what the RM and our VMM need, and the memory base
     it names: a `gunyah-vm-config` node (added when it has none: image name,
@@ -184,23 +171,23 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]
     root = tree.fdt.root
     config = root.get_subnode("gunyah-vm-config") or root.get_subnode("qcom,vm-config")
     if config is None:
-        config = _subnode(root, "gunyah-vm-config")
+        config = subnode(root, "gunyah-vm-config")
     if config.get_property("image-name") is None:
-        _set(config, fdt.PropStrings("image-name", IMAGE_NAME))
-    memory = _subnode(config, "memory")
+        set_property(config, fdt.PropStrings("image-name", IMAGE_NAME))
+    memory = subnode(config, "memory")
     if memory.get_property("base-address") is None:
         cells = config.get_property("#address-cells")
         n = 2 if cells is None else vm_config.u32(config, "#address-cells")
         if n not in (1, 2):
             raise VmError(f"{what}: its {config.name} has #address-cells {n}; give 2")
         words = [DEFAULT_BASE >> 32, DEFAULT_BASE & 0xFFFF_FFFF][-n:]
-        _set(memory, fdt.PropWords("base-address", *words))
-    _set(_subnode(config, "vcpus"), fdt.PropStrings("affinity", "proxy"))
-    chosen = _subnode(root, "chosen")
+        set_property(memory, fdt.PropWords("base-address", *words))
+    set_property(subnode(config, "vcpus"), fdt.PropStrings("affinity", "proxy"))
+    chosen = subnode(root, "chosen")
     if cmdline is not None:
         if "\0" in cmdline or not cmdline.isascii() or len(cmdline) >= 2048:
             raise VmError("--vm-cmdline: ASCII, no NUL, under 2048 characters")
-        _set(chosen, fdt.PropBytes("bootargs", data=cmdline.encode() + b"\0"))
+        set_property(chosen, fdt.PropBytes("bootargs", data=cmdline.encode() + b"\0"))
     out = vm_config.serialize(root)
     again = vm_config.load(out)
     cfg = "it no longer reads as a tree" if again is None else vm_config.parse_or_why(again)

@@ -614,13 +614,15 @@ def _text(name: str, *values: str) -> fdt.Property:
     return fdt.PropBytes(name, data=b"".join(v.encode() + b"\0" for v in values))
 
 
-def _set(node: fdt.Node, prop: fdt.Property) -> None:
+def set_property(node: fdt.Node, prop: fdt.Property) -> None:
+    """`prop` on `node`, in place of one of its name."""
     if node.get_property(prop.name) is not None:
         node.remove_property(prop.name)
     node.append(prop)
 
 
-def _subnode(parent: fdt.Node, name: str) -> fdt.Node:
+def subnode(parent: fdt.Node, name: str) -> fdt.Node:
+    """`parent`'s child `name`, made where it has none."""
     node = parent.get_subnode(name)
     if node is None:
         node = fdt.Node(name)
@@ -652,11 +654,11 @@ def rewrite(tree: Tree, cfg: VmConfig, facts: Facts) -> bytes | None:
         resmem.append(_words("#size-cells", size_cells))
         resmem.append(fdt.Property("ranges"))
         root.append(resmem)
-    _set(chosen, fdt.PropBytes("kaslr-seed", data=facts.kaslr_seed[:8].ljust(8, b"\0")))
-    memory = _subnode(root, "memory")
-    _set(memory, _text("device_type", "memory"))
+    set_property(chosen, fdt.PropBytes("kaslr-seed", data=facts.kaslr_seed[:8].ljust(8, b"\0")))
+    memory = subnode(root, "memory")
+    set_property(memory, _text("device_type", "memory"))
     base, size = facts.memory
-    _set(memory, _words("reg", *_cells(base, addr_cells), *_cells(size, size_cells)))
+    set_property(memory, _words("reg", *_cells(base, addr_cells), *_cells(size, size_cells)))
     if root.get_subnode("vsoc") is None:
         vsoc = fdt.Node("vsoc")
         vsoc.append(_words("#address-cells", 2))
@@ -682,10 +684,11 @@ def rewrite(tree: Tree, cfg: VmConfig, facts: Facts) -> bytes | None:
         return None  # the GIC the parser found is gone from the tree read again
     if gic is not None:
         a, s = cfg.vgic_cells
-        _set(gic, _text("compatible", "arm,gic-v3"))
-        _set(gic, _words("#redistributor-regions", 1))
-        _set(gic, fdt.PropBytes("redistributor-stride", data=cfg.gicr_stride.to_bytes(8, "big")))
-        _set(
+        set_property(gic, _text("compatible", "arm,gic-v3"))
+        set_property(gic, _words("#redistributor-regions", 1))
+        stride = cfg.gicr_stride.to_bytes(8, "big")
+        set_property(gic, fdt.PropBytes("redistributor-stride", data=stride))
+        set_property(
             gic,
             _words(
                 "reg",
