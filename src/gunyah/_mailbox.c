@@ -184,7 +184,9 @@ static PyObject *serve(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "serve: a mailbox outside the buffer");
             goto release_seq;
         }
-        answered[cpu] = ((volatile uint64_t *)mb.buf)[boxes[cpu] + REQ_SEQ];
+        /* what each mailbox last had answered, not its request number: a
+         * request posted before this first look is served all the same */
+        answered[cpu] = ((volatile uint64_t *)mb.buf)[boxes[cpu] + RESP_SEQ];
     }
     l.words = mb.buf;
     l.words_len = mb.len / 8;

@@ -189,7 +189,9 @@ class Channel:
         the same steps, and the reference for them."""
         words = self._words
         vcpus = [(cpu, box + REQ_SEQ, box) for cpu, box in enumerate(boxes)]
-        answered = [words[box + REQ_SEQ] for box in boxes]
+        # what each mailbox last had answered: a request posted before this
+        # thread first looked is served all the same
+        answered = [words[box + RESP_SEQ] for box in boxes]
         answer, keep, stop = self._answer, self._keep, self._stop
         clock, sleep = time.monotonic, time.sleep
         last, spins = clock(), 0
