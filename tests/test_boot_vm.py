@@ -178,7 +178,8 @@ def test_boot_vm_runs_a_raw_binary_and_reports_its_console_and_end(tmp_path: Pat
                 ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
     image = tmp_path / "image"
     image.write_bytes(flat_binary(elf))
-    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image))
+    # 64 MiB: past what small pages fit in one parcel; the VMM's huge pages do
+    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image), "--vm-memory", "64M")
     said = [ln for ln in d["console"] if ln.startswith("vmm: ") and "started" not in ln]
     ended = ["vmm: exit powered-off type 1 reason 0x0", "vmm: vcpu_run returned 7 times"]
     assert said[:3] == ["vmm: console hi vm", *ended] and said[4:] == ["vmm: done"], err
@@ -186,7 +187,7 @@ def test_boot_vm_runs_a_raw_binary_and_reports_its_console_and_end(tmp_path: Pat
     assert life.isdigit() and d["vm"]["life_cycle_us"] == int(life) > 0
     assert status == 0 and d["problem"] is None
     v = d["vm"]
-    assert (v["image"], v["kind"], v["memory"], v["base"]) == (str(image), "raw", 2 << 20,
+    assert (v["image"], v["kind"], v["memory"], v["base"]) == (str(image), "raw", 64 << 20,
                                                                 0x8000_0000)  # fmt: skip
     assert v["vmid"] == 0x80  # the RM's first dynamic VMID
     assert v["console"] == ["hi vm"] and v["exits"] == 7  # six bytes to the PL011, SYSTEM_OFF

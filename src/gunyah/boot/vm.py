@@ -300,8 +300,8 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
 HINTS = {
     # E2BIG: the VM manager shares a region as a parcel of at most 512 runs of
     # contiguous pages (src/gunyah/boot/module/gunyah_vm.c MAX_SGL); the
-    # VMM's anonymous memory is seldom contiguous past 2 MiB (docs/boot.md
-    # section 10)
+    # VMM asks for huge pages, and where the kernel gives small ones its
+    # memory is seldom contiguous past 2 MiB (docs/boot.md section 10)
     "error GH_VM_SET_USER_MEM_REGION errno 7": " (the VM's memory is in too many pieces for one "
     "memory parcel: give less with --vm-memory, such as 2M)",
     "error IMAGE errno 27": " (the image does not fit: give more with --vm-memory)",
