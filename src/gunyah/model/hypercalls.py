@@ -80,23 +80,35 @@ def _smccc_value(ctype: str, mask: int, v: int) -> int:
 
 class NativeAbi:
     """The native table and its SMCCC form for one VM: a route per call
-    number, made once."""
+    number, made at its first call and kept (a VM's hypervisor is made at
+    each VM_START, and most VMs make a handful of the calls)."""
 
     def __init__(self, ctx: Context, features: frozenset[str], pc: Callable[[], int]) -> None:
         self.ctx = ctx
         self.pc = pc  # the trapping instruction's address, for X9
-        entries = {n: c for n, c in DECLARED.items() if c.feature in (None, *features)}
-        self.native: dict[int, Route] = {n: self._native(c) for n, c in entries.items()}
-        self.smccc: dict[int, Route] = {n: self._smccc(c) for n, c in entries.items()}
+        self.entries = {n: c for n, c in DECLARED.items() if c.feature in (None, *features)}
+        self.native: dict[int, Route] = {}
+        self.smccc: dict[int, Route] = {}
 
     def native_route(self, number: int) -> Route:
         route = self.native.get(number)
         if route is not None:
             return route
-        return self._hole if number < TABLE_SIZE else _past_table
+        call = self.entries.get(number)
+        if call is None:
+            return self._hole if number < TABLE_SIZE else _past_table
+        route = self.native[number] = self._native(call)
+        return route
 
     def smccc_route(self, number: int) -> Route:
-        return self.smccc.get(number, _past_table)
+        route = self.smccc.get(number)
+        if route is not None:
+            return route
+        call = self.entries.get(number)
+        if call is None:
+            return _past_table
+        route = self.smccc[number] = self._smccc(call)
+        return route
 
     def _sanitise(self, regs: list[int], values: list[int]) -> None:
         regs[0:8] = values
