@@ -293,6 +293,16 @@ def test_a_guest_calling_the_hypervisor_for_ever_is_ready_each_call() -> None:
         assert g.cpu.run() == (0, vr.READY, 0, 0, 0)
 
 
+def test_a_guest_looping_in_its_own_exceptions_is_ready_each_call() -> None:
+    """Its vector is an undefined instruction: each exception taken raises the
+    next, and no instruction completes to spend the budget. A bound on the
+    exceptions one call injects ends it, as a host interrupt would."""
+    g = guest(raw(0xD518C000, 0x00000000))  # msr vbar_el1, x0 (the base); udf #0
+    g.cpu.poweron(BASE, BASE)  # x0: the vectors at the base, zeros (udf) at +0x200
+    for _ in range(3):
+        assert g.cpu.run() == (0, vr.READY, 0, 0, 0)
+
+
 def test_garbage_without_vectors_is_a_fault(images: dict[str, Image]) -> None:
     g = case(images, 6)
     assert g.exit_of_run() == (0, vr.FAULT, 0, 0, 0)

@@ -263,6 +263,15 @@ def test_each_way_a_vm_fails_is_said_in_one_line(lines: list[str], says: str,
     assert not r["ok"] and says in r["problem"] and "\n" not in r["problem"]
 
 
+def test_a_linux_secondary_that_never_ends_says_what_the_model_lacks() -> None:
+    spec = bvm.VmSpec(Path("Image"))
+    linux = bvm.VmPlan("linux", 4, 128 << 20, DEFAULT_BASE, b"")
+    r = bvm.report(["vmm: started VM"], linux, spec, 0x80)
+    assert r["problem"].startswith("the VM never ended") and "unicorn engine" in r["problem"]
+    raw = bvm.VmPlan("raw", 4, 2 << 20, DEFAULT_BASE, b"")
+    assert "unicorn" not in bvm.report(["vmm: started VM"], raw, spec, 0x80)["problem"]
+
+
 def test_the_first_end_counts_and_the_console_is_bounded(tmp_path: Path) -> None:
     p, spec = _plan(tmp_path)
     lines = ["vmm: started VM"] + [f"vmm: console {i}" for i in range(bvm.MAX_LINES + 5)] + [

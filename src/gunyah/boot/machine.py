@@ -206,6 +206,7 @@ def boot(
             result = _run(cmd, fds, channel, opts, kos, nonce, cancel, log, vm_plan)
             return dataclasses.replace(result, kernel_kind=guest.kind)
         finally:
+            hyp.vms.drop_runners()  # a VM still running holds views of the RAM
             channel.close()
             hyp.vms.stage2.pop(PRIMARY_VM_ID, None)
             hyp.attach_memory(None)

@@ -133,6 +133,7 @@ def result(stopped_by: str, seconds: float, channel: Channel, console: Console,
         status = outcome.EXIT_GUEST_FAILED
         problem = _failure(stopped_by, channel, opts, stderr)
     capture_bytes, capture_problem = capture(console) if opts.capture else (None, None)
+    channel.hyp.vms.drop_runners()  # a VM still running holds views of the RAM
     channel.close()  # its thread stopped: what it kept holds still
     halted = halted_because(channel) if stopped_by == outcome.HALTED else None
     calls, calls_dropped = channel.calls, channel.calls_dropped

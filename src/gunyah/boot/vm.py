@@ -292,9 +292,14 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
         "vmm": vmm_end,
         "vmm_status": vmm_status,
         "ok": ok,
-        "problem": None if ok else problem(started, end, vmm_end, vmm_status),
+        "problem": None if ok else problem(started, end, vmm_end, vmm_status) + (
+            LINUX_NOT_YET if p.kind == "linux" and end is None else ""),
     }
 
+
+# a Linux secondary that never ends: what the model lacks (docs/boot.md section 10)
+LINUX_NOT_YET = (" (a Linux secondary does not boot on the model yet: its vCPU runs on the "
+                 "unicorn engine, which has no interrupt controller or timer)")  # fmt: skip
 
 # what to do next, for the failures a user can do something about
 HINTS = {

@@ -20,6 +20,7 @@ src/vm_mgnt/vm_mgnt.c for the exit type of a halted VM).
 from __future__ import annotations
 
 import bisect
+import gc
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -550,6 +551,16 @@ class Vms:
                 proxy.start(self, vmid)
             assert thread.runner is not None
             thread.runner.poweron(entry, context)
+
+    def drop_runners(self) -> None:
+        """Let go of every secondary VM's engines and the views of RAM they
+        hold, at a boot's end, VMs still running or not: the RAM is unmapped
+        next, and a view still exported would stop that."""
+        for vm in self.vms.values():
+            vm.runner = None
+            for thread in vm.vcpus.values():
+                thread.runner = None
+        gc.collect()  # an engine's hooks refer back to its vCPU: a cycle
 
     def vm_stop(self, vmid: int) -> None:
         vm = self[vmid]
