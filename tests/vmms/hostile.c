@@ -8,6 +8,7 @@
  * Built with the project's toolchain and carried into a boot by the tests.
  */
 #include "gunyah_uapi.h"
+#include "nolibc.h" /* _start, sys6, memset, memcpy */
 
 #define SYS_ioctl 29
 #define SYS_openat 56
@@ -29,31 +30,6 @@
 #define UC_X0 (184 / 8)    /* arm64 struct ucontext: uc_mcontext.regs[0] */
 #define UC_PC (440 / 8)    /* and uc_mcontext.pc */
 #define SI_CODE (8 / 4)    /* siginfo_t.si_code, in ints */
-
-__asm__(".globl _start\n_start:\n  mov x0, sp\n  and sp, x0, #~15\n  bl entry\n");
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
-	return x0;
-}
-
-void *memset(void *d, int c, unsigned long n)
-{
-	volatile unsigned char *p = d;
-
-	while (n--)
-		*p++ = (unsigned char)c;
-	return d;
-}
 
 static void say(const char *name, long ret)
 {

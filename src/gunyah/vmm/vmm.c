@@ -26,6 +26,7 @@
  * it runs in a boot's busybox initramfs. Built by `python -m gunyah.toolchain`.
  */
 #include "gunyah_uapi.h"
+#include "nolibc.h" /* _start, sys6, memset, memcpy */
 
 #define SYS_ioctl 29
 #define SYS_openat 56
@@ -57,48 +58,6 @@
 #define MAX_EXITS (1UL << 20)
 #define PAGE 4096UL
 #define HUGE (2UL << 20)    /* a transparent huge page: 512 pages in one physical run */
-
-__asm__(".globl _start\n"
-        "_start:\n"
-        "  mov x0, sp\n"
-        "  and sp, x0, #~15\n"
-        "  bl entry\n");
-
-/* The compiler's zeroing and copying of structs call these. */
-void *memset(void *d, int c, unsigned long n)
-{
-	volatile unsigned char *p = d;
-
-	while (n--)
-		*p++ = (unsigned char)c;
-	return d;
-}
-
-void *memcpy(void *d, const void *s, unsigned long n)
-{
-	volatile unsigned char *p = d;
-	const unsigned char *q = s;
-
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-	__asm__ volatile("svc #0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
-	return x0;
-}
 
 static long sys(long n, long a, long b, long c)
 {
