@@ -218,6 +218,11 @@ def boot(
             os.close(fd)
 
 
+def _loads_vm_manager(mods: tuple[Path, ...]) -> bool:
+    """Whether the boot inserts our VM manager (as C or built)."""
+    return any(m.stem == modules.VM_MANAGER_SOURCE.stem for m in mods)
+
+
 def _with_vm(opts: BootOptions, linux: bool, rm: bool
              ) -> tuple[BootOptions, vm.VmPlan, tuple[tuple[str, bytes], ...]]:  # fmt: skip
     """--vm: the boot's options with our VM manager module and our VMM's
@@ -240,7 +245,7 @@ def _with_vm(opts: BootOptions, linux: bool, rm: bool
     except (vm.VmError, OSError) as e:
         raise BadKernel(str(e)) from None
     mods = opts.modules
-    if not any(m.stem == modules.VM_MANAGER_SOURCE.stem for m in mods):
+    if not _loads_vm_manager(mods):
         mods = (*mods, modules.VM_MANAGER_SOURCE)
     return dataclasses.replace(opts, modules=mods, run=plan.run), plan, files
 
@@ -265,7 +270,8 @@ def _run(
         try:
             assert proc.stdout is not None
             console = Console(proc.stdout, nonce, opts.capture, channel.ended)
-            if channel.hyp.rm is not None:  # while the kernel boots, not inside a VM_START
+            if _loads_vm_manager(opts.modules):
+                # a boot that may start a VM: while the kernel boots, not inside VM_START
                 importlib.import_module("gunyah.vcpu.secondary").warm()
             stopped_by = _watch(proc, channel, console, start + opts.timeout, cancel)
         finally:

@@ -556,11 +556,14 @@ class Vms:
         """Let go of every secondary VM's engines and the views of RAM they
         hold, at a boot's end, VMs still running or not: the RAM is unmapped
         next, and a view still exported would stop that."""
+        dropped = False
         for vm in self.vms.values():
+            dropped |= vm.runner is not None
             vm.runner = None
             for thread in vm.vcpus.values():
                 thread.runner = None
-        gc.collect()  # an engine's hooks refer back to its vCPU: a cycle
+        if dropped:  # (a boot that ran no VM has nothing to collect)
+            gc.collect()  # an engine's hooks refer back to its vCPU: a cycle
 
     def vm_stop(self, vmid: int) -> None:
         vm = self[vmid]
