@@ -7,7 +7,10 @@ cycles, each timed against a baseline taken in the same run.
 5 more) under the compiled serving loop and its Python reference, driven
 from another process as the shim drives it; `cpu-cycle` boots the real
 kernel and turns CPU 1 off and on 1000 times (the race between CPU_OFF and
-CPU_ON) under two personas. Each checks what the short test checks and
+CPU_ON) under two personas; `console-flood` boots it with a module that
+prints 6 MiB of four-byte characters, half as much again as the console
+keeps, and checks the host kept within its byte bound and the README's
+memory. Each checks what the short test checks and
 exits 1 when it does not hold; it prints the time per operation of the
 subject and of its baseline and their ratio, which is what to compare
 between machines.
@@ -29,6 +32,8 @@ from run import report  # the bench's one row printer, beside this file
 
 HERE = Path(__file__).resolve().parent
 CPU_CYCLE = HERE.parent / "tests" / "modules" / "hostile" / "cpu_cycle.c"
+FLOOD = HERE.parent / "tests" / "modules" / "hostile" / "flood.c"
+README_MEMORY_MIB = 400  # the README's promise for a boot, whatever the guest does
 UID = [0xCD8FD5C1, 0xDB5F53A4, 0x36CE6592, 0x145F3D67]  # the Gunyah persona's CALL_UID
 MAILBOXES = 0x1000  # the mailbox's offset in the shared memory file
 
@@ -162,9 +167,48 @@ def bench_cpu_cycle(cycles: int = 1000) -> list[dict[str, Any]]:
     return rows
 
 
+# `gunyah boot ARGS` in a process that reports its own peak memory (not QEMU's)
+_MEASURED = """import resource, sys
+from gunyah.cli import main
+rc = main(sys.argv[1:])
+print(f"peak-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def _flood_boot(kib: int) -> tuple[dict[str, Any], int]:
+    """The boot's report and the host's peak MiB with `kib` KiB flooded."""
+    p = subprocess.run([sys.executable, "-c", _MEASURED, "boot", "--module", str(FLOOD),
+                        "--module-args", f"flood=kib={kib}", "--json", "--timeout", "600"],
+                       capture_output=True, text=True, timeout=900,
+                       stdin=subprocess.DEVNULL)  # fmt: skip
+    check(p.returncode == 0, f"gunyah boot failed: {p.stderr.strip()[-500:]}")
+    return json.loads(p.stdout), int(p.stderr.split("peak-kib ")[1].split()[0]) >> 10
+
+
+def bench_console_flood() -> list[dict[str, Any]]:
+    from gunyah.boot.console import MAX_CONSOLE
+
+    kib = MAX_CONSOLE * 3 // 2 >> 10
+    base, base_mib = _flood_boot(0)
+    d, peak_mib = _flood_boot(kib)
+    kept = sum(sys.getsizeof(line) for line in d["console"])
+    check(kept <= MAX_CONSOLE and d["console_dropped"] > 0,
+          f"{kept} bytes of console kept, {d['console_dropped']} lines dropped")  # fmt: skip
+    check(peak_mib < README_MEMORY_MIB, f"the host took {peak_mib} MiB")
+    return [
+        {"name": "console-flood", "subject": f"boot, {kib} KiB printed by a module",
+         "seconds": d["boot_seconds"], "baseline": "the same boot printing nothing",
+         "baseline_seconds": base["boot_seconds"],
+         "ratio": d["boot_seconds"] / base["boot_seconds"], "target": "",
+         "note": f"host peak {peak_mib} MiB ({base_mib} without); {kept >> 10} KiB kept"},
+    ]  # fmt: skip
+
+
 BENCHES: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "ring": bench_ring,
     "cpu-cycle": bench_cpu_cycle,
+    "console-flood": bench_console_flood,
 }
 
 
