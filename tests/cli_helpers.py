@@ -1,24 +1,73 @@
-"""Run the `gunyah` command as a user does: the installed console script."""
+"""Run the `gunyah` command as a user does: the installed console script, or
+its entry point in this process.
+
+Commands that start nothing of their own (no QEMU, no compiler) run here,
+through `gunyah.cli.main`, which the console script calls: the same parser,
+output and exit status, without a Python start-up per call (a quarter of a
+CPU-second each; the suite makes hundreds). Boots, and the tests of the
+process itself (signals, closed streams, peak memory, the console script),
+start the installed command; `GUNYAH_TEST_SUBPROCESS=1` starts it for every
+call.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from gunyah.cli import main
+
 _SCRIPT = Path(sys.executable).parent / "gunyah"
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [shutil.which("gunyah") or "gunyah"]
+# the commands that start no process of their own; conformance only without --kernel
+IN_PROCESS = frozenset({"identify", "run", "call", "rm", "decode", "explain", "conformance",
+                        "probe", "trace", "personas"})  # fmt: skip
 
 
 def gunyah(
     *args: str, stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    if _in_process(args):
+        return _run_here(args, stdin)
     return subprocess.run(
         [*COMMAND, *args], capture_output=True, text=True, input=stdin, timeout=timeout
     )
+
+
+def _in_process(args: tuple[str, ...]) -> bool:
+    return (bool(args) and args[0] in IN_PROCESS and "--kernel" not in args
+            and not os.environ.get("GUNYAH_TEST_SUBPROCESS"))  # fmt: skip
+
+
+def _run_here(args: tuple[str, ...], stdin: str | None) -> subprocess.CompletedProcess[str]:
+    """`main(args)` with its standard streams in memory, as the console script
+    runs it: what sys.exit would make of its return or of a SystemExit."""
+    streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+               for _ in range(2)]  # fmt: skip
+    given = io.TextIOWrapper(io.BufferedReader(io.BytesIO((stdin or "").encode())),
+                             encoding="utf-8")  # fmt: skip
+    saved = sys.stdin
+    sys.stdin = given
+    try:
+        with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
+            try:
+                code: Any = main(list(args))
+            except SystemExit as e:
+                code = e.code
+            if code is not None and not isinstance(code, int):
+                print(code, file=sys.stderr)
+                code = 1
+    finally:
+        sys.stdin = saved
+    out, err = (s.buffer.getvalue().decode() for s in streams)  # type: ignore[attr-defined]
+    return subprocess.CompletedProcess([*COMMAND, *args], code or 0, out, err)
 
 
 def gunyah_json(*args: str) -> tuple[int, Any]:
