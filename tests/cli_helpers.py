@@ -5,9 +5,9 @@ Commands that start nothing of their own (no QEMU, no compiler) run here,
 through `gunyah.cli.main`, which the console script calls: the same parser,
 output and exit status, without a Python start-up per call (a quarter of a
 CPU-second each; the suite makes hundreds). Boots, and the tests of the
-process itself (signals, closed streams, peak memory, the console script,
-a bound on time), start the installed command; `GUNYAH_TEST_SUBPROCESS=1` starts it for every
-call.
+process itself (signals, closed streams, peak memory, the console script, a
+bound on time), start the installed command; `GUNYAH_TEST_SUBPROCESS=1`
+starts it for every call.
 """
 
 from __future__ import annotations
