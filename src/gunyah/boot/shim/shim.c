@@ -13,7 +13,12 @@
  * ends the boot at once. The interrupts the model raised in the guest during
  * a call come with its answer; the shim sets them pending in the GIC before
  * the guest resumes.
- * It saves no FP state: built without FP/SIMD (toolchain.NO_FP). */
+ * It saves no FP state: built without FP/SIMD (toolchain.NO_FP).
+ * A secondary VM's vCPU runs here too, inside the primary's vcpu_run call:
+ * while the host answers that call it may ask, through the calling CPU's
+ * mailbox (run_seq, world), for the vCPU to run on this CPU; the shim
+ * switches worlds (run_guest), and its next exception from EL1 comes back
+ * to the host as the vCPU's exit (docs/boot.md section 12). */
 #include "layout.h"   /* generated from gunyah/boot/layout.py */
 
 #define EC_WFX      0x01
@@ -38,12 +43,22 @@
 #define HCR_RW   (1ull << 31)
 #define HCR_TWI  (1ull << 13)
 #define HCR_TSC  (1ull << 19)
+#define HCR_FMO  (1ull << 3)
+#define HCR_IMO  (1ull << 4)
+#define HCR_AMO  (1ull << 5)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
 
 /* Stage 2, 4 KiB granule, 32-bit IPA from level 1 (VMSAv8-64). */
 #define VTCR_VALUE ((1ull << 31) | (3ull << 12) | (1ull << 10) | (1ull << 8) | (1ull << 6) | 32)
+/* A secondary's: 40-bit IPA (T0SZ 24) from level 0 (SL0 2), PS 44 bits (a
+ * walk from level 0 with PS of 42 bits or less is inconsistent: Arm ARM
+ * AArch64.S2InconsistentSL; a cortex-a57 has 44), inner shareable
+ * write-back walks; VS 0: 8-bit VMIDs */
+#define VTCR_GUEST ((1ull << 31) | (4ull << 16) | (3ull << 12) | (1ull << 10) | (1ull << 8) \
+                    | (2ull << 6) | (64 - GUEST_IPA_BITS))
+#define VTTBR_BADDR 0x0000fffffffffffeull
 #define S2_TABLE   3ull
 #define S2_BLOCK   1ull
 #define S2_PAGE    3ull
@@ -111,6 +126,8 @@ static __attribute__((noreturn)) void power_off(void)
     for (;;) __asm__ volatile("wfe");
 }
 
+static uint64_t hcr_primary;            /* HCR_EL2 while the primary runs */
+
 static uint64_t cpu_index(void)
 {
     uint64_t mpidr = sysreg_read(mpidr_el1);
@@ -123,6 +140,7 @@ static volatile struct mailbox *mailbox(uint64_t cpu)
 }
 
 static void set_pending(uint64_t irqs);
+static void run_guest(volatile struct mailbox *box);
 
 /* Post the request in the vCPU's mailbox and wait for the answer there; the
  * host polls every mailbox, so nothing needs to wake it. The interrupts the
@@ -137,8 +155,12 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
     uint64_t seq = box->req_seq + 1;
     __asm__ volatile("dmb ish" ::: "memory");
     box->req_seq = seq;
-    while (box->resp_seq != seq)
-        __asm__ volatile("yield");
+    while (box->resp_seq != seq) {
+        if (box->run_seq != box->exit_seq)   /* the host runs a secondary here */
+            run_guest(box);
+        else
+            __asm__ volatile("yield");
+    }
     __asm__ volatile("dmb ish" ::: "memory");
     const volatile uint64_t *from = (const volatile uint64_t *)&box->resp;
     uint64_t *to = (uint64_t *)resp;
@@ -252,6 +274,7 @@ static void setup_el2(void)
     sysreg_write(vtcr_el2, VTCR_VALUE);
     sysreg_write(vttbr_el2, (uint64_t)s2_l1);        /* VMID 0 */
     sysreg_write(hcr_el2, hcr);
+    hcr_primary = hcr;
     sysreg_write(cptr_el2, 0x33ff);                 /* no FP/SIMD traps */
     sysreg_write(hstr_el2, 0);
     sysreg_write(cnthctl_el2, 3);                   /* EL1 reads the physical counter and timer */
@@ -330,6 +353,7 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define GICD_CTLR      0x000
 #define GICD_TYPER     0x004
 #define GICD_ISENABLER 0x100
+#define GICD_ICENABLER 0x180
 #define GICD_ISPENDR   0x200
 #define GICD_LINES(typer) (32u * (((typer) & 0x1fu) + 1))  /* ITLinesNumber */
 #define FIRST_SPI      32
@@ -337,6 +361,7 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define GICC_CTLR      0x000
 #define GIC_ENABLES    0x3u            /* Group 0 and Group 1 */
 #define SGIS           0xffffu         /* only another vCPU sends one */
+#define PPI_HTIMER     26              /* the EL2 physical timer's (virt.c ARCH_TIMER_NS_EL2_IRQ) */
 #define PPI_VTIMER     27
 #define PPI_PTIMER     30
 #define TIMER_PPIS     ((1u << 26) | (1u << PPI_VTIMER) | (1u << 29) | (1u << PPI_PTIMER))
@@ -496,6 +521,129 @@ void shim_trap(uint64_t *frame)
     default:
         break;
     }
+}
+
+/* -- the world switch (docs/boot.md section 12) ---------------------------- */
+
+/* The EL1 registers a guest can write, in layout.EL1_SYSREGS's order */
+#define EL1_SYSREGS(X) X(sctlr_el1) X(ttbr0_el1) X(ttbr1_el1) X(tcr_el1) X(mair_el1) \
+    X(amair_el1) X(vbar_el1) X(contextidr_el1) X(tpidr_el0) X(tpidr_el1) X(tpidrro_el0) \
+    X(esr_el1) X(far_el1) X(afsr0_el1) X(afsr1_el1) X(par_el1) X(sp_el0) X(sp_el1) \
+    X(elr_el1) X(spsr_el1) X(cpacr_el1) X(cntkctl_el1) X(csselr_el1) X(mdscr_el1) \
+    X(cntv_ctl_el0) X(cntv_cval_el0) X(cntp_ctl_el0) X(cntp_cval_el0)
+#define COUNT_ONE(r) +1
+_Static_assert(0 EL1_SYSREGS(COUNT_ONE) == sizeof(((struct vcpu_context *)0)->sysregs) / 8,
+               "EL1_SYSREGS matches layout.EL1_SYSREGS");
+
+static void el1_save(uint64_t *to)
+{
+    unsigned n = 0;
+#define SAVE_ONE(r) to[n++] = sysreg_read(r);
+    EL1_SYSREGS(SAVE_ONE)
+#undef SAVE_ONE
+}
+
+static void el1_load(const uint64_t *from)
+{
+    unsigned n = 0;
+    /* the timers' controls off first: neither world's timer fires in the
+     * other's compare value on the way */
+    sysreg_write(cntv_ctl_el0, 0);
+    sysreg_write(cntp_ctl_el0, 0);
+#define LOAD_ONE(r) sysreg_write(r, from[n++]);
+    EL1_SYSREGS(LOAD_ONE)
+#undef LOAD_ONE
+}
+
+extern uint64_t world_switch(volatile struct vcpu_context *ctx);
+
+#define SLICE_HZ 100        /* a secondary's run lasts at most 10 ms */
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Whether the host's request names a context slot and a stage-2 root of the
+ * shim's own regions: nothing else may become a guest's state or tables. */
+static int world_ok(uint64_t context, uint64_t vttbr)
+{
+    uint64_t root = vttbr & VTTBR_BADDR;
+    uint64_t vmid = vttbr >> 48 & 0xff;
+    return context >= VCPU_CONTEXTS_BASE
+        && context < VCPU_CONTEXTS_BASE + VCPU_CONTEXTS * (uint64_t)VCPU_CONTEXT_SIZE
+        && (context - VCPU_CONTEXTS_BASE) % VCPU_CONTEXT_SIZE == 0
+        && root >= GUEST_STAGE2_POOL && root < GUEST_STAGE2_POOL + GUEST_STAGE2_PAGES * 0x1000ull
+        && root % 0x1000 == 0 && vmid != 0 && (vttbr & ~(VTTBR_BADDR | 0xffull << 48)) == 0;
+}
+
+/* Run the secondary's vCPU the host names in `box->world` on this CPU until
+ * it traps or an interrupt comes for the host, then come back to the primary
+ * exactly as it was: its EL1 registers, FP/SIMD, timers, ELR/SPSR_EL2, its
+ * stage 2 (VMID 0) and HCR_EL2. Physical interrupts are routed here (IMO,
+ * FMO, AMO) only while the secondary runs; the primary takes its own at EL1
+ * once it resumes, as it always did. */
+static void run_guest(volatile struct mailbox *box)
+{
+    uint64_t run = box->run_seq;
+    __asm__ volatile("dmb ish" ::: "memory");   /* the request after its number */
+    uint64_t context = box->world.context, vttbr = box->world.vttbr, flush = box->world.flush;
+    if (!world_ok(context, vttbr)) {
+        if (context >= VCPU_CONTEXTS_BASE
+            && context < VCPU_CONTEXTS_BASE + VCPU_CONTEXTS * (uint64_t)VCPU_CONTEXT_SIZE)
+            ((volatile struct vcpu_context *)(context - context % 8))->exit = EXIT_REFUSED;
+        __asm__ volatile("dmb ish" ::: "memory");
+        box->exit_seq = run;
+        return;
+    }
+    volatile struct vcpu_context *ctx = (volatile struct vcpu_context *)context;
+    uint64_t primary[sizeof ctx->sysregs / 8];
+    uint64_t elr = sysreg_read(elr_el2), spsr = sysreg_read(spsr_el2);
+    uint64_t vmpidr = sysreg_read(vmpidr_el2);
+
+    /* The primary's timers stop while the secondary's are loaded: the EL2
+     * timer stands in for them, at the earlier of their deadlines, and ends
+     * the run at the latest a slice from now, so the host's tick, or the
+     * slice, brings the CPU back whatever the secondary does. */
+    uint64_t deadline = sysreg_read(cntpct_el0) + sysreg_read(cntfrq_el0) / SLICE_HZ;
+    if (CNT_ARMED(sysreg_read(cntv_ctl_el0)))
+        deadline = min_u64(deadline, sysreg_read(cntv_cval_el0));   /* CNTVOFF 0 */
+    if (CNT_ARMED(sysreg_read(cntp_ctl_el0)))
+        deadline = min_u64(deadline, sysreg_read(cntp_cval_el0));
+    el1_save(primary);
+    el1_load((const uint64_t *)ctx->sysregs);
+    sysreg_write(cnthp_cval_el2, deadline);
+    sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
+    *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked: this CPU's */
+    sysreg_write(vmpidr_el2, ctx->vmpidr);
+    sysreg_write(cntvoff_el2, ctx->cntvoff);
+    sysreg_write(vtcr_el2, VTCR_GUEST);
+    sysreg_write(vttbr_el2, vttbr);
+    sysreg_write(hcr_el2, hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO);
+    __asm__ volatile("isb" ::: "memory");
+    if (flush)      /* a VMID new to these tables: nothing cached for it may serve */
+        __asm__ volatile("tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
+
+    uint64_t exit = world_switch(ctx);
+
+    ctx->exit = exit;
+    ctx->esr = sysreg_read(esr_el2);
+    ctx->far = sysreg_read(far_el2);
+    ctx->hpfar = sysreg_read(hpfar_el2);
+    ctx->cntvoff = sysreg_read(cntvoff_el2);
+    el1_save((uint64_t *)ctx->sysregs);
+    sysreg_write(cnthp_ctl_el2, 0);                 /* its level falls: nothing pending */
+    *(volatile uint32_t *)(GICD_BASE + GICD_ICENABLER) = 1u << PPI_HTIMER;
+    sysreg_write(hcr_el2, hcr_primary);
+    sysreg_write(vtcr_el2, VTCR_VALUE);
+    sysreg_write(vttbr_el2, (uint64_t)s2_l1);   /* VMID 0 */
+    sysreg_write(cntvoff_el2, 0);
+    sysreg_write(vmpidr_el2, vmpidr);
+    el1_load(primary);
+    sysreg_write(elr_el2, elr);
+    sysreg_write(spsr_el2, spsr);
+    __asm__ volatile("isb; dmb ish" ::: "memory");
+    box->exit_seq = run;
 }
 
 /* Any other exception: tell the host what and where, then power off. */
