@@ -734,3 +734,38 @@ def test_console_notes_the_lines_a_boot_ends_on(
     c = _console(line.encode() + b"\n", capture=False)
     assert (c.panic_at is not None, c.panic_ended, c.power_down_at is not None) == (
         panic, ended, power_down)  # fmt: skip
+
+
+def test_a_secondarys_run_is_posted_in_the_calling_cpus_mailbox_and_waits_for_its_exit() -> None:
+    """Channel.run_world (docs/boot.md section 12): the context, VTTBR and
+    flush in `struct world` of that CPU's mailbox, run_seq bumped after them,
+    and back once the shim sets exit_seq to it; the call's own sequence
+    words untouched. A boot that stops meanwhile, or a CPU with no mailbox,
+    is an error, not a wait for ever."""
+    import threading
+
+    with _Mailbox(True, cpus=2) as m:
+        box = m.box + layout.MAILBOX_SIZE // 8  # CPU 1's
+        seen: list[list[int]] = []
+
+        def shim() -> None:
+            deadline = time.monotonic() + 10
+            while m.words[box + channel.RUN_SEQ] == m.words[box + channel.EXIT_SEQ]:
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+            seen.append(m.words[box + channel.WORLD_AT : box + channel.WORLD_AT + 3].tolist())
+            m.words[box + channel.EXIT_SEQ] = m.words[box + channel.RUN_SEQ]
+
+        t = threading.Thread(target=shim)
+        t.start()
+        m.ch.run_world(1, layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, True)
+        t.join()
+        assert seen == [[layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, 1]]
+        assert m.words[box + channel.RUN_SEQ] == m.words[box + channel.EXIT_SEQ] == 1
+        assert m.words[box + channel.REQ_SEQ] == m.words[box + channel.RESP_SEQ] == 0
+        assert m.ch.world_runs == 1
+        with pytest.raises(RuntimeError, match="no mailbox"):
+            m.ch.run_world(2, layout.VCPU_CONTEXTS_BASE, 0, False)
+        m.ch._stop[0] = 1  # the boot ends while nothing comes back
+        with pytest.raises(RuntimeError, match="boot ended"):
+            m.ch.run_world(0, layout.VCPU_CONTEXTS_BASE, 0, False)
