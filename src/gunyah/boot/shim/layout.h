@@ -37,6 +37,10 @@
 #define GUEST_STAGE2_POOL    0x7ffe2000  /* the secondaries' stage-2 tables */
 #define GUEST_STAGE2_PAGES   30
 #define GUEST_IPA_BITS       40          /* the secondaries' IPA size */
+#define SYSREG_CNTV_CTL      24          /* indexes in vcpu_context.sysregs */
+#define SYSREG_CNTV_CVAL     25
+#define SYSREG_CNTP_CTL      26
+#define SYSREG_CNTP_CVAL     27
 #define CTX_X                0           /* byte offsets in struct vcpu_context, for start.S */
 #define CTX_PC               248
 #define CTX_PSTATE           256

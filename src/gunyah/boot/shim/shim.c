@@ -50,13 +50,14 @@
 #define HCR_API  (1ull << 41)
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
 
-/* Stage 2, 4 KiB granule, 32-bit IPA from level 1 (VMSAv8-64). */
-#define VTCR_VALUE ((1ull << 31) | (3ull << 12) | (1ull << 10) | (1ull << 8) | (1ull << 6) | 32)
-/* A secondary's: 40-bit IPA (T0SZ 24) from level 0 (SL0 2), PS 44 bits (a
- * walk from level 0 with PS of 42 bits or less is inconsistent: Arm ARM
- * AArch64.S2InconsistentSL; a cortex-a57 has 44), inner shareable
- * write-back walks; VS 0: 8-bit VMIDs */
-#define VTCR_GUEST ((1ull << 31) | (4ull << 16) | (3ull << 12) | (1ull << 10) | (1ull << 8) \
+/* Stage 2, 4 KiB granule (VMSAv8-64), the primary's and every secondary's
+ * alike, so a world switch never rewrites VTCR_EL2 (each write of it, as of
+ * VTTBR_EL2, SCTLR_EL1 or TCR_EL1, flushes QEMU's whole TLB): 40-bit IPA
+ * (T0SZ 24) from level 0 (SL0 2), PS 44 bits (a walk from level 0 with PS
+ * of 42 bits or less is inconsistent: Arm ARM AArch64.S2InconsistentSL; a
+ * cortex-a57 has 44), inner shareable write-back walks; VS 0: 8-bit VMIDs.
+ * The primary's map covers the first 4 GiB (s2_l1's first four entries). */
+#define VTCR_VALUE ((1ull << 31) | (4ull << 16) | (3ull << 12) | (1ull << 10) | (1ull << 8) \
                     | (2ull << 6) | (64 - GUEST_IPA_BITS))
 #define VTTBR_BADDR 0x0000fffffffffffeull
 #define S2_TABLE   3ull
@@ -89,7 +90,8 @@ struct cpu_slot {
 };
 
 static struct cpu_slot slots[SHIM_MAX_CPUS];
-static uint64_t s2_l1[4] __attribute__((aligned(4096)));
+static uint64_t s2_l0[512] __attribute__((aligned(4096)));
+static uint64_t s2_l1[512] __attribute__((aligned(4096)));
 static uint64_t s2_l2[4][512] __attribute__((aligned(4096)));
 static uint64_t s2_l3[512] __attribute__((aligned(4096)));   /* the 2 MiB around fw_cfg */
 #define config ((volatile struct shim_config *)SHIM_CONFIG)
@@ -174,6 +176,7 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
 static void build_stage2(uint64_t ram_base, uint64_t ram_end)
 {
     uint64_t fw_block = FW_CFG_PAGE & ~(SZ_2M - 1);
+    s2_l0[0] = (uint64_t)s2_l1 | S2_TABLE;
     for (uint64_t gib = 0; gib < 4; gib++)
         s2_l1[gib] = (uint64_t)s2_l2[gib] | S2_TABLE;
     for (uint64_t i = 0; i < GUEST_DEVICES_END / SZ_2M; i++) {
@@ -272,7 +275,7 @@ static void setup_el2(void)
     if (isar1 & (0xffull << 4 | 0xffull << 24))   /* APA/API or GPA/GPI: pointer auth */
         hcr |= HCR_API | HCR_APK;
     sysreg_write(vtcr_el2, VTCR_VALUE);
-    sysreg_write(vttbr_el2, (uint64_t)s2_l1);        /* VMID 0 */
+    sysreg_write(vttbr_el2, (uint64_t)s2_l0);        /* VMID 0 */
     sysreg_write(hcr_el2, hcr);
     hcr_primary = hcr;
     sysreg_write(cptr_el2, 0x33ff);                 /* no FP/SIMD traps */
@@ -353,7 +356,6 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define GICD_CTLR      0x000
 #define GICD_TYPER     0x004
 #define GICD_ISENABLER 0x100
-#define GICD_ICENABLER 0x180
 #define GICD_ISPENDR   0x200
 #define GICD_LINES(typer) (32u * (((typer) & 0x1fu) + 1))  /* ITLinesNumber */
 #define FIRST_SPI      32
@@ -543,16 +545,22 @@ static void el1_save(uint64_t *to)
 #undef SAVE_ONE
 }
 
-static void el1_load(const uint64_t *from)
+/* From the EL1 registers `now` holds (as el1_save left them) to `want`,
+ * writing only those that differ: under QEMU a write of SCTLR, TCR or a
+ * TTBR with another ASID flushes its whole TLB, and the worlds often agree
+ * on them. A timer whose control or compare value changes is turned off
+ * first, so that neither world's timer fires in the other's compare value
+ * on the way. */
+static void el1_switch(const uint64_t *now, const uint64_t *want)
 {
     unsigned n = 0;
-    /* the timers' controls off first: neither world's timer fires in the
-     * other's compare value on the way */
-    sysreg_write(cntv_ctl_el0, 0);
-    sysreg_write(cntp_ctl_el0, 0);
-#define LOAD_ONE(r) sysreg_write(r, from[n++]);
-    EL1_SYSREGS(LOAD_ONE)
-#undef LOAD_ONE
+    if (now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL] || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL])
+        sysreg_write(cntv_ctl_el0, 0);
+    if (now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL] || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL])
+        sysreg_write(cntp_ctl_el0, 0);
+#define SWITCH_ONE(r) if (now[n] != want[n]) sysreg_write(r, want[n]); n++;
+    EL1_SYSREGS(SWITCH_ONE)
+#undef SWITCH_ONE
 }
 
 extern uint64_t world_switch(volatile struct vcpu_context *ctx);
@@ -611,13 +619,14 @@ static void run_guest(volatile struct mailbox *box)
     if (CNT_ARMED(sysreg_read(cntp_ctl_el0)))
         deadline = min_u64(deadline, sysreg_read(cntp_cval_el0));
     el1_save(primary);
-    el1_load((const uint64_t *)ctx->sysregs);
+    el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
     *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked: this CPU's */
-    sysreg_write(vmpidr_el2, ctx->vmpidr);
-    sysreg_write(cntvoff_el2, ctx->cntvoff);
-    sysreg_write(vtcr_el2, VTCR_GUEST);
+    if (ctx->vmpidr != vmpidr)
+        sysreg_write(vmpidr_el2, ctx->vmpidr);
+    if (ctx->cntvoff != 0)                          /* the primary's is 0 */
+        sysreg_write(cntvoff_el2, ctx->cntvoff);
     sysreg_write(vttbr_el2, vttbr);
     sysreg_write(hcr_el2, hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO);
     __asm__ volatile("isb" ::: "memory");
@@ -633,13 +642,13 @@ static void run_guest(volatile struct mailbox *box)
     ctx->cntvoff = sysreg_read(cntvoff_el2);
     el1_save((uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_ctl_el2, 0);                 /* its level falls: nothing pending */
-    *(volatile uint32_t *)(GICD_BASE + GICD_ICENABLER) = 1u << PPI_HTIMER;
     sysreg_write(hcr_el2, hcr_primary);
-    sysreg_write(vtcr_el2, VTCR_VALUE);
-    sysreg_write(vttbr_el2, (uint64_t)s2_l1);   /* VMID 0 */
-    sysreg_write(cntvoff_el2, 0);
-    sysreg_write(vmpidr_el2, vmpidr);
-    el1_load(primary);
+    sysreg_write(vttbr_el2, (uint64_t)s2_l0);   /* VMID 0 */
+    if (ctx->cntvoff != 0)
+        sysreg_write(cntvoff_el2, 0);
+    if (ctx->vmpidr != vmpidr)
+        sysreg_write(vmpidr_el2, vmpidr);
+    el1_switch((const uint64_t *)ctx->sysregs, primary);
     sysreg_write(elr_el2, elr);
     sysreg_write(spsr_el2, spsr);
     __asm__ volatile("isb; dmb ish" ::: "memory");
