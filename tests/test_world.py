@@ -230,3 +230,20 @@ def test_vms_get_distinct_vmids_slots_and_tables_back_when_they_go() -> None:
         raise AssertionError("more vCPUs than slots")
     except HypError as e:
         assert e.error == Error.NOMEM
+
+
+def test_a_run_the_shim_refused_is_an_error_not_an_exit() -> None:
+    """The shim refuses a context it would not run (outside its slots, or a
+    PSTATE not AArch64 EL0 or EL1: an ERET to EL2 would hand it over); the
+    host hears EXIT_REFUSED, which is a bug of its own, never a guest's exit."""
+    import pytest
+
+    world, shim = _world()
+    (v,) = world.start(0x80, [Mapping(BASE, 0x4020_0000, 2 << 20, RIGHTS_RWX)], [0]).values()
+    v.poweron(BASE, 0)
+    shim.exit = (layout.EXIT_REFUSED, 0, 0, 0, BASE)
+    with pytest.raises(RuntimeError, match="refused"):
+        v.enter(1000)
+    for kind in (layout.EXIT_FIQ, layout.EXIT_SERROR):  # the host's interrupts: ready
+        shim.exit = (kind, 0, 0, 0, BASE)
+        assert v.enter(1000) is None

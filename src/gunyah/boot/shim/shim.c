@@ -82,6 +82,9 @@
 #define PSR_SSBS  (1ull << 12)
 #define PSR_DAIF  (0xfull << 6)
 #define PSR_EL1H  0x5ull
+#define PSR_EL1T  0x4ull
+#define PSR_EL0T  0x0ull
+#define PSR_MODE  0x1full                   /* M[4:0]: M[4] set is AArch32 */
 #define SCTLR_SPAN   (1ull << 23)
 #define SCTLR_DSSBS  (1ull << 44)
 
@@ -554,9 +557,11 @@ static void el1_save(uint64_t *to)
 static void el1_switch(const uint64_t *now, const uint64_t *want)
 {
     unsigned n = 0;
-    if (now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL] || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL])
+    if (now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL]
+        || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL])
         sysreg_write(cntv_ctl_el0, 0);
-    if (now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL] || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL])
+    if (now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL]
+        || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL])
         sysreg_write(cntp_ctl_el0, 0);
 #define SWITCH_ONE(r) if (now[n] != want[n]) sysreg_write(r, want[n]); n++;
     EL1_SYSREGS(SWITCH_ONE)
@@ -573,7 +578,10 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 }
 
 /* Whether the host's request names a context slot and a stage-2 root of the
- * shim's own regions: nothing else may become a guest's state or tables. */
+ * shim's own regions: nothing else may become a guest's state or tables.
+ * (run_guest also refuses a context whose PSTATE is not AArch64 EL0 or EL1:
+ * the slot is the host's to write, and an ERET to EL2 would hand the shim
+ * over.) */
 static int world_ok(uint64_t context, uint64_t vttbr)
 {
     uint64_t root = vttbr & VTTBR_BADDR;
@@ -596,7 +604,9 @@ static void run_guest(volatile struct mailbox *box)
     uint64_t run = box->run_seq;
     __asm__ volatile("dmb ish" ::: "memory");   /* the request after its number */
     uint64_t context = box->world.context, vttbr = box->world.vttbr, flush = box->world.flush;
-    if (!world_ok(context, vttbr)) {
+    uint64_t mode = world_ok(context, vttbr)
+        ? ((volatile struct vcpu_context *)context)->pstate & PSR_MODE : ~0ull;
+    if (mode != PSR_EL0T && mode != PSR_EL1T && mode != PSR_EL1H) {  /* AArch64 EL0 or EL1 */
         if (context >= VCPU_CONTEXTS_BASE
             && context < VCPU_CONTEXTS_BASE + VCPU_CONTEXTS * (uint64_t)VCPU_CONTEXT_SIZE)
             ((volatile struct vcpu_context *)(context - context % 8))->exit = EXIT_REFUSED;
@@ -622,7 +632,7 @@ static void run_guest(volatile struct mailbox *box)
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
-    *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked: this CPU's */
+    *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked */
     if (ctx->vmpidr != vmpidr)
         sysreg_write(vmpidr_el2, ctx->vmpidr);
     if (ctx->cntvoff != 0)                          /* the primary's is 0 */
