@@ -132,6 +132,11 @@ static __attribute__((noreturn)) void power_off(void)
 }
 
 static uint64_t hcr_primary;            /* HCR_EL2 while the primary runs */
+/* Whether this CPU's EL2 timer PPI is enabled in the distributor since the
+ * CPU last started: the primary's GIC driver disables every PPI as it
+ * brings a CPU up (after the shim's start), and never touches this one
+ * after (a kernel at EL1 does not use the EL2 timer). */
+static uint8_t htimer_enabled[SHIM_MAX_CPUS];
 
 static uint64_t cpu_index(void)
 {
@@ -285,6 +290,7 @@ static void setup_el2(void)
     sysreg_write(hstr_el2, 0);
     sysreg_write(cnthctl_el2, 3);                   /* EL1 reads the physical counter and timer */
     sysreg_write(cntvoff_el2, 0);
+    sysreg_write(cnthp_ctl_el2, 0);                 /* the EL2 timer: only while a secondary runs */
     sysreg_write(vpidr_el2, sysreg_read(midr_el1));
     sysreg_write(vmpidr_el2, sysreg_read(mpidr_el1));
     sysreg_write(mdcr_el2, (sysreg_read(pmcr_el0) >> 11) & 0x1f);  /* HPMN = PMCR.N */
@@ -307,6 +313,7 @@ void __attribute__((noreturn)) shim_main(uint64_t index)
         say("gunyah-shim: no valid configuration from the host; powering off\n");
         power_off();
     }
+    htimer_enabled[index] = 0;          /* its kernel's GIC set-up is to come */
     if (index == 0) {
         build_stage2(config->ram_base, config->ram_end);
         setup_el2();
@@ -601,6 +608,7 @@ static int world_ok(uint64_t context, uint64_t vttbr)
  * once it resumes, as it always did. */
 static void run_guest(volatile struct mailbox *box)
 {
+    uint64_t cpu = cpu_index();
     uint64_t run = box->run_seq;
     __asm__ volatile("dmb ish" ::: "memory");   /* the request after its number */
     uint64_t context = box->world.context, vttbr = box->world.vttbr, flush = box->world.flush;
@@ -632,7 +640,11 @@ static void run_guest(volatile struct mailbox *box)
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
-    *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked */
+    if (cpu >= SHIM_MAX_CPUS || !htimer_enabled[cpu]) {   /* an MMIO write costs 26 us */
+        *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked */
+        if (cpu < SHIM_MAX_CPUS)
+            htimer_enabled[cpu] = 1;
+    }
     if (ctx->vmpidr != vmpidr)
         sysreg_write(vmpidr_el2, ctx->vmpidr);
     if (ctx->cntvoff != 0)                          /* the primary's is 0 */
