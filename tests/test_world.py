@@ -247,3 +247,32 @@ def test_a_run_the_shim_refused_is_an_error_not_an_exit() -> None:
     for kind in (layout.EXIT_FIQ, layout.EXIT_SERROR):  # the host's interrupts: ready
         shim.exit = (kind, 0, 0, 0, BASE)
         assert v.enter(1000) is None
+
+
+@given(st.sampled_from([layout.EXIT_SYNC, layout.EXIT_IRQ, layout.EXIT_FIQ, layout.EXIT_SERROR]),
+       st.integers(0, (1 << 64) - 1), st.integers(0, (1 << 64) - 1),
+       st.integers(0, (1 << 64) - 1), st.integers(0, (1 << 64) - 1),
+       st.lists(st.integers(0, (1 << 64) - 1), min_size=31, max_size=31))  # fmt: skip
+def test_any_exit_reads_back_as_a_syndrome_or_ready(kind: int, esr: int, far: int, hpfar: int,
+                                                    pc: int, regs: list[int]) -> None:  # fmt: skip
+    """Whatever the guest left in its registers and the hardware in the
+    syndrome registers, a run comes back as one Syndrome (the vCPU's X0..X30,
+    a 32-bit ESR, an IPA only for a stage-2 abort that has one) or None."""
+    world, shim = _world()
+    (v,) = world.start(0x80, [Mapping(BASE, 0x4020_0000, 2 << 20, RIGHTS_RWX)], [0]).values()
+    v.poweron(BASE, 0)
+    v.write_regs(dict(enumerate(regs)))
+    shim.exit = (kind, esr, far, hpfar, pc)
+    s = v.enter(1)
+    if kind != layout.EXIT_SYNC:
+        assert s is None
+        return
+    assert s is not None and s.regs == tuple(regs) and 0 <= s.esr < 1 << 32
+    assert s.esr == esr & 0xFFFF_FFFF and s.far == far
+    assert s.pc == ((pc - 4) % (1 << 64) if s.ec == vmmio.EC_HVC64 else pc)
+    abort = s.ec in (vmmio.EC_DATA_ABORT_LOWER, vmmio.EC_INST_ABORT_LOWER)
+    if not abort or not 0x04 <= esr & 0x3F < 0x10:
+        assert s.ipa is None
+    else:
+        assert s.ipa is not None and s.ipa % 4096 == far % 4096 and s.ipa < 1 << 52
+    vmmio.decode_access(s)  # never raises
