@@ -49,10 +49,33 @@ def test_the_layout_gives_the_switch_its_own_regions_and_the_records_the_shim_re
     assert (X, PC, PSTATE, EXIT) == (0, 31, 32, 33)
     # every EL1 register the brief of the switch names, and the timers
     assert set(layout.EL1_SYSREGS) >= {
-        "sctlr_el1", "ttbr0_el1", "ttbr1_el1", "tcr_el1", "mair_el1", "amair_el1", "vbar_el1",
-        "contextidr_el1", "tpidr_el0", "tpidr_el1", "tpidrro_el0", "esr_el1", "far_el1",
-        "afsr0_el1", "afsr1_el1", "par_el1", "sp_el0", "sp_el1", "elr_el1", "spsr_el1",
-        "cpacr_el1", "cntkctl_el1", "csselr_el1", "mdscr_el1", "cntv_ctl_el0", "cntv_cval_el0"}
+        "sctlr_el1",
+        "ttbr0_el1",
+        "ttbr1_el1",
+        "tcr_el1",
+        "mair_el1",
+        "amair_el1",
+        "vbar_el1",
+        "contextidr_el1",
+        "tpidr_el0",
+        "tpidr_el1",
+        "tpidrro_el0",
+        "esr_el1",
+        "far_el1",
+        "afsr0_el1",
+        "afsr1_el1",
+        "par_el1",
+        "sp_el0",
+        "sp_el1",
+        "elr_el1",
+        "spsr_el1",
+        "cpacr_el1",
+        "cntkctl_el1",
+        "csselr_el1",
+        "mdscr_el1",
+        "cntv_ctl_el0",
+        "cntv_cval_el0",
+    }
     assert layout.EXITS == {"EXIT_SYNC": 0, "EXIT_IRQ": 1, "EXIT_FIQ": 2, "EXIT_SERROR": 3,
                             "EXIT_REFUSED": 4}  # fmt: skip
     header = layout.c_header()
@@ -63,8 +86,10 @@ def test_the_layout_gives_the_switch_its_own_regions_and_the_records_the_shim_re
 
 def test_a_vms_tables_map_its_parcels_in_blocks_and_pages_and_nothing_else() -> None:
     t = _pool()
-    maps = [Mapping(BASE, 0x4020_0000, 4 << 20, RIGHTS_RWX),  # two 2 MiB blocks
-            Mapping(BASE + (4 << 20), 0x4100_1000, 0x3000, RIGHT_R | RIGHT_X)]  # pages
+    maps = [
+        Mapping(BASE, 0x4020_0000, 4 << 20, RIGHTS_RWX),  # two 2 MiB blocks
+        Mapping(BASE + (4 << 20), 0x4100_1000, 0x3000, RIGHT_R | RIGHT_X),
+    ]  # pages
     root = t.build(0x80, maps)
     assert root == POOL and len(t.owner) == 4  # a table at each level 0 to 3
     assert t.walk(root, BASE) == stage2.block_descriptor(0x4020_0000, RIGHTS_RWX)
