@@ -58,17 +58,39 @@ def _is_fp_simd(word: int) -> bool:
     )
 
 
-def test_shim_touches_no_fp_or_simd_register() -> None:
-    """The FP/SIMD registers are the guest's and the shim saves none of them
-    (zig's clang ignores -mgeneral-regs-only: toolchain.NO_FP turns them off)."""
+def _q_pair(word: int) -> tuple[str, int, int] | None:
+    """("ldp" or "stp", Qt, Qt2) for an LDP or STP of two Q registers with a
+    signed offset (Arm ARM C4.1.94: opc 10, V 1, 101 then 0, index 10)."""
+    if word >> 23 & 0x1FF != 0b10_101_1_010:
+        return None
+    return ("ldp" if word >> 22 & 1 else "stp"), word & 0x1F, word >> 10 & 0x1F
+
+
+def test_shim_touches_fp_and_simd_registers_only_to_switch_them() -> None:
+    """The FP/SIMD registers are the guests': the shim's C code uses none of
+    them (zig's clang ignores -mgeneral-regs-only: toolchain.NO_FP turns them
+    off), and the world switch (start.S, world_switch to world_switch_end)
+    only moves Q0..Q31 whole, four times each: the primary's saved and the
+    secondary's loaded at the switch in, the other way at the switch out."""
     from elftools.elf.elffile import ELFFile
 
     with SHIM_ELF.open("rb") as f:
-        text = ELFFile(f).get_section_by_name(".text").data()
+        elf = ELFFile(f)
+        section = elf.get_section_by_name(".text")
+        text, base = section.data(), section["sh_addr"]
+        symbols = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols()}
     words = array("I", text[: len(text) // 4 * 4])
     assert len(words) > 500
-    fp = [f"{4 * i:#x}: {w:#010x}" for i, w in enumerate(words) if _is_fp_simd(w)]
-    assert fp == []
+    lo, hi = symbols["world_switch"] - base, symbols["world_switch_end"] - base
+    outside = [f"{4 * i:#x}: {w:#010x}" for i, w in enumerate(words)
+               if _is_fp_simd(w) and not lo <= 4 * i < hi]  # fmt: skip
+    assert outside == []
+    inside = [w for w in words[lo // 4 : hi // 4] if _is_fp_simd(w)]
+    pairs = [_q_pair(w) for w in inside]
+    assert None not in pairs, [f"{w:#010x}" for w in inside]
+    for kind in ("ldp", "stp"):
+        regs = sorted(r for p in pairs if p is not None and p[0] == kind for r in p[1:])
+        assert regs == sorted(list(range(32)) * 2), kind
 
 
 def test_generated_layout_files_are_fresh() -> None:
@@ -91,11 +113,14 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
         "action", "target", "mpidr", "entry", "context", "irqs"]  # fmt: skip
     assert layout.RESPONSE_IRQS == channel.IRQS_AT == 5 and layout.IRQ_SLOTS * layout.IRQ_BITS == 64
     # struct mailbox: the two sequence words, two pads (no doorbell), the request,
-    # the response, then the EL1 translation the host walks guest addresses with
+    # the response, then the EL1 translation the host walks guest addresses with,
+    # then the world switch's two sequence words and what to run
     assert [f.name for f in layout.MAILBOX.fields] == [
-        "req_seq", "resp_seq", "pad", "req", "resp", "mmu"]  # fmt: skip
+        "req_seq", "resp_seq", "pad", "req", "resp", "mmu", "run_seq", "exit_seq", "world"]
     assert (channel.REQ_SEQ, channel.RESP_SEQ, channel.REQ_AT, channel.RESP_AT,
             channel.MMU_AT) == (0, 1, 4, 28, 52)  # fmt: skip
+    assert (channel.RUN_SEQ, channel.EXIT_SEQ, channel.WORLD_AT) == (56, 57, 58)
+    assert [f.name for f in layout.WORLD.fields] == ["context", "vttbr", "flush"]
     assert [f.name for f in layout.TRANSLATION.fields] == list(Translation.__dataclass_fields__)
     assert 8 * layout.MAILBOX.words <= layout.MAILBOX_SIZE == channel.MAILBOX_SIZE
     # struct shim_config, with its magic "GYHCFG03"; nothing in it names a host path;
@@ -709,3 +734,38 @@ def test_console_notes_the_lines_a_boot_ends_on(
     c = _console(line.encode() + b"\n", capture=False)
     assert (c.panic_at is not None, c.panic_ended, c.power_down_at is not None) == (
         panic, ended, power_down)  # fmt: skip
+
+
+def test_a_secondarys_run_is_posted_in_the_calling_cpus_mailbox_and_waits_for_its_exit() -> None:
+    """Channel.run_world (docs/boot.md section 12): the context, VTTBR and
+    flush in `struct world` of that CPU's mailbox, run_seq bumped after them,
+    and back once the shim sets exit_seq to it; the call's own sequence
+    words untouched. A boot that stops meanwhile, or a CPU with no mailbox,
+    is an error, not a wait for ever."""
+    import threading
+
+    with _Mailbox(True, cpus=2) as m:
+        box = m.box + layout.MAILBOX_SIZE // 8  # CPU 1's
+        seen: list[list[int]] = []
+
+        def shim() -> None:
+            deadline = time.monotonic() + 10
+            while m.words[box + channel.RUN_SEQ] == m.words[box + channel.EXIT_SEQ]:
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+            seen.append(m.words[box + channel.WORLD_AT : box + channel.WORLD_AT + 3].tolist())
+            m.words[box + channel.EXIT_SEQ] = m.words[box + channel.RUN_SEQ]
+
+        t = threading.Thread(target=shim)
+        t.start()
+        m.ch.run_world(1, layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, True)
+        t.join()
+        assert seen == [[layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, 1]]
+        assert m.words[box + channel.RUN_SEQ] == m.words[box + channel.EXIT_SEQ] == 1
+        assert m.words[box + channel.REQ_SEQ] == m.words[box + channel.RESP_SEQ] == 0
+        assert m.ch.world_runs == 1
+        with pytest.raises(RuntimeError, match="no mailbox"):
+            m.ch.run_world(2, layout.VCPU_CONTEXTS_BASE, 0, False)
+        m.ch._stop[0] = 1  # the boot ends while nothing comes back
+        with pytest.raises(RuntimeError, match="boot ended"):
+            m.ch.run_world(0, layout.VCPU_CONTEXTS_BASE, 0, False)

@@ -225,3 +225,47 @@ def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
     text = render.boot_report(d, False, False).splitlines()
     assert "vm problem: the VM ended crashed: SOFTWARE_ERROR, reason NORMAL" in text
     assert not any(ln.startswith("problem: ") for ln in text)  # said once
+
+
+# What the hostile guest (tests/guests/secondary/confine.S) reports, in order:
+# an external abort at its own vector (ESR_EL1 EC 0x25, IL, FSC 0x10; FAR the
+# address) for each read or write of what is not its own, an instruction
+# abort (EC 0x21) for its jump into the primary's RAM, VMMIO reads for the
+# GIC and fw_cfg (in its VMMIO window), then 0 registers of its own changed
+CONFINED = [
+    *(f"vmm: mmio write {at:#x} 8 {v:#x}" for addr in (0x4000_0000, 0x4020_0000, 0x7FE0_0000,
+                                                       0x7FF1_0000, 0x7FFE_2000)
+      for at, v in ((0x7000, 0x9600_0010), (0x7008, addr))),
+    "vmm: mmio write 0x7000 8 0x86000010", "vmm: mmio write 0x7008 8 0x40000000",
+    "vmm: mmio read 0x8000000 8 -> 0x0", "vmm: mmio read 0x9020000 8 -> 0x0",
+    "vmm: mmio write 0x7010 8 0x0", "vmm: exit powered-off type 1 reason 0x0",
+]  # fmt: skip
+
+
+def test_a_secondary_reaches_nothing_but_its_own_and_both_worlds_keep_their_registers(
+    tmp_path: Path,
+) -> None:
+    """The world switch (docs/boot.md section 12) with a hostile guest: its
+    reads and writes of the primary's RAM, the shim, a mailbox and its own
+    stage-2 tables, and a jump into the primary's RAM, each get the external
+    abort at its own vector; the GIC and fw_cfg are only VMMIO exits. Its 100
+    ms spin is ended "ready" by the host's interrupts again and again (the
+    primary keeps running: the boot ends as it should), its odd EL1, timer
+    and FP/SIMD registers are its own after every switch, and our VMM's
+    registers (Q0..Q31, FPCR, TPIDR_EL0, TPIDRRO_EL0, CNTKCTL_EL1's EL0
+    counter access) are its own after every vcpu_run: it fails with
+    CALLER_STATE otherwise."""
+    elf = build([SECONDARY / "confine.S"], tmp_path / "confine.elf",
+                ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
+    image = tmp_path / "confine"
+    image.write_bytes(flat_binary(elf))
+    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image), "--vm-memory", "2M")
+    said = [ln for ln in d["console"] if ln.startswith(("vmm: mmio", "vmm: exit"))]
+    assert said == CONFINED, err
+    assert status == 0 and d["problem"] is None and d["stopped_by"] == "poweroff"
+    v = d["vm"]
+    assert (v["vmm"], v["vmm_status"], v["ok"]) == ("done", 0, True)
+    runs = [c["results"] for c in d["calls"] if c["name"] == "vcpu_run" and c["vmid"] == 3]
+    ready = [r for r in runs if r[:2] == [0, 0]]  # error OK, state READY
+    assert len(ready) >= 5, runs  # 100 ms of spinning, 10 ms slices at the most
+    assert runs[-1][1:3] == [2, 1]  # powered off, exited

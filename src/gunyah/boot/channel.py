@@ -64,10 +64,13 @@ REQ_SEQ, RESP_SEQ = layout.MAILBOX_REQ_SEQ, layout.MAILBOX_RESP_SEQ
 REQ_AT = layout.MAILBOX_REQ
 RESP_AT = layout.MAILBOX_RESP
 MMU_AT = layout.MAILBOX_MMU  # struct translation: SCTLR, TCR, TTBR0, TTBR1 (EL1)
+RUN_SEQ, EXIT_SEQ = layout.MAILBOX_RUN_SEQ, layout.MAILBOX_EXIT_SEQ  # the world switch's
+WORLD_AT = layout.MAILBOX_WORLD  # struct world: context, vttbr, flush
 _unpack, _pack = RECORD.unpack, RECORD.pack_into
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
 SPINS_PER_LOOK = 64  # polls of the mailboxes between looks at the clock
+RUN_SECONDS = 60.0  # the longest a secondary's run may last (the primary's tick ends it)
 
 
 # A call as kept on the hot path: bytes in a ring, not objects (objects kept
@@ -123,6 +126,7 @@ class Channel:
         self.fault: ShimFault | None = None
         self._vic = hyp.vm.vic  # the interrupts raised in the primary VM, not yet delivered
         self.irq_count = 0  # interrupt IDs handed to the shim so far
+        self.world_runs = 0  # a secondary's runs on the shim (world switches in and out)
         self.error: BaseException | None = None  # an error of ours, on the serving thread
         self.ended = threading.Event()  # news for the watcher (the console sets it too)
         self._stop = array("Q", [0])  # 1: the serving loop stops (a word the C loop reads too)
@@ -139,6 +143,35 @@ class Channel:
         """The EL1 translation registers vCPU `cpu` trapped with (its mailbox)."""
         at = self._first + cpu * MAILBOX_SIZE // 8 + MMU_AT
         return Translation(*self._words[at : at + 4].tolist())
+
+    def run_world(self, cpu: int, context: int, vttbr: int, flush: bool) -> None:
+        """Run a secondary's vCPU on physical CPU `cpu`, inside the call of
+        that CPU's being answered (its vcpu_run): name the context and the
+        VM's VTTBR in its mailbox, bump run_seq, and wait until the shim sets
+        exit_seq to it (docs/boot.md section 12). Only the serving thread
+        calls it. RuntimeError when the boot stops meanwhile or the shim
+        never comes back."""
+        if not 0 <= cpu < self.cpus:
+            raise RuntimeError(f"a secondary run on CPU {cpu}, which has no mailbox")
+        box = self._first + cpu * MAILBOX_SIZE // 8
+        words = self._words
+        words[box + WORLD_AT : box + WORLD_AT + 3] = array("Q", [context, vttbr, int(flush)])
+        seq = (words[box + RUN_SEQ] + 1) & ((1 << 64) - 1)
+        words[box + RUN_SEQ] = seq  # last: the shim reads the request after it
+        start = time.monotonic()
+        spins = 0
+        while words[box + EXIT_SEQ] != seq:
+            spins += 1
+            if spins < SPINS_PER_LOOK:
+                continue
+            spins = 0
+            if self._stop[0]:
+                raise RuntimeError("the boot ended while a secondary ran")
+            quiet = time.monotonic() - start
+            if quiet > RUN_SECONDS:
+                raise RuntimeError(f"no exit from a secondary in {RUN_SECONDS} s")
+            time.sleep(0 if quiet < POLL_SECONDS else min(WAKE_SECONDS, quiet / 4))
+        self.world_runs += 1
 
     @property
     def call_count(self) -> int:

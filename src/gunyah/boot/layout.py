@@ -113,11 +113,34 @@ STAGE2_SIZE = STAGE2_POOL + STAGE2_POOL_PAGES * 0x1000 - STAGE2_BASE
 STAGE2_DESIRED_WORD = (STAGE2_DESIRED - STAGE2_BASE) // 8  # word indexes in the region
 STAGE2_POOL_WORD = (STAGE2_POOL - STAGE2_BASE) // 8
 
+# A secondary VM's vCPU runs on the physical CPU whose primary called
+# vcpu_run, entered by the shim with a world switch (docs/boot.md section 12).
+# Its whole state (struct vcpu_context) lives in one of VCPU_CONTEXTS slots
+# between the mailboxes and the primary's stage 2: the shim loads it at the
+# switch in and saves it at the switch out, the host reads and edits it
+# between runs (the vCPU's registers as vcpu_run's backend sees them). Each
+# secondary VM's stage-2 tables (IPA -> the primary's physical pages, its
+# parcels and nothing else) come from a pool after the primary's: the host
+# builds them when the VM starts (boot/world.py). No guest's stage 2 maps
+# either region.
+VCPU_CONTEXTS_BASE = SHIM_MAILBOXES + MAX_CPUS * MAILBOX_SIZE
+VCPU_CONTEXT_SIZE = 0x800
+VCPU_CONTEXTS = (STAGE2_BASE - VCPU_CONTEXTS_BASE) // VCPU_CONTEXT_SIZE
+GUEST_STAGE2_POOL = STAGE2_BASE + STAGE2_SIZE
+GUEST_STAGE2_PAGES = (SHIM_BASE + SHIM_SIZE - GUEST_STAGE2_POOL) // 0x1000
+# The secondaries' stage 2: 40-bit IPAs (VTCR_EL2.T0SZ 24), walked from level 0
+# (SL0 2), 4 KiB granule, 8-bit VMIDs; the primary keeps VMID 0
+GUEST_IPA_BITS = 40
+PRIMARY_HW_VMID = 0
+HW_VMIDS = 256
+
 REGIONS = (
     Region("code, data and stacks", SHIM_BASE, SHIM_CONFIG - SHIM_BASE),
     Region("configuration", SHIM_CONFIG, CONFIG_SIZE),
     Region("mailboxes", SHIM_MAILBOXES, MAX_CPUS * MAILBOX_SIZE),
+    Region("vcpu contexts", VCPU_CONTEXTS_BASE, VCPU_CONTEXTS * VCPU_CONTEXT_SIZE),
     Region("stage 2", STAGE2_BASE, STAGE2_SIZE),
+    Region("secondaries' stage 2", GUEST_STAGE2_POOL, GUEST_STAGE2_PAGES * 0x1000),
 )
 
 
@@ -202,6 +225,64 @@ TRANSLATION = Record(
      Field("ttbr1", "TTBR1_EL1")),
 )  # fmt: skip
 
+WORLD = Record(
+    "world",
+    "What the host asks the shim to run, host -> shim, read when run_seq moves.",
+    (
+        Field("context", "the vCPU's struct vcpu_context (a slot's physical address)"),
+        Field("vttbr", "its VM's stage-2 root and hardware VMID (VTTBR_EL2)"),
+        Field("flush", "1: invalidate the VMID's TLB entries first (a new VM on it)"),
+    ),
+)
+
+# EL1 registers a guest can write, saved and restored whole at every switch,
+# in the order of struct vcpu_context (shim.c names each one's MRS/MSR)
+EL1_SYSREGS = (
+    "sctlr_el1", "ttbr0_el1", "ttbr1_el1", "tcr_el1", "mair_el1", "amair_el1", "vbar_el1",
+    "contextidr_el1", "tpidr_el0", "tpidr_el1", "tpidrro_el0", "esr_el1", "far_el1",
+    "afsr0_el1", "afsr1_el1", "par_el1", "sp_el0", "sp_el1", "elr_el1", "spsr_el1",
+    "cpacr_el1", "cntkctl_el1", "csselr_el1", "mdscr_el1",
+    "cntv_ctl_el0", "cntv_cval_el0", "cntp_ctl_el0", "cntp_cval_el0",
+)  # fmt: skip
+
+VCPU_CONTEXT = Record(
+    "vcpu_context",
+    "A secondary VM's vCPU, whole, in its slot at VCPU_CONTEXTS_BASE: the shim\n"
+    "loads it at the switch in and saves it at the switch out (with why it\n"
+    "came back); the host reads and sets it between runs.",
+    (
+        Field("x", "X0..X30", 31, array=True),
+        Field("pc", "ELR_EL2: where it goes on"),
+        Field("pstate", "SPSR_EL2"),
+        Field("exit", "shim: EXIT_*, why it came back"),
+        Field("esr", "shim: ESR_EL2 of a trap"),
+        Field("far", "shim: FAR_EL2"),
+        Field("hpfar", "shim: HPFAR_EL2"),
+        Field("vmpidr", "VMPIDR_EL2: the MPIDR the vCPU reads"),
+        Field("cntvoff", "CNTVOFF_EL2"),
+        Field("sysregs", "EL1 registers, in layout.EL1_SYSREGS's order", len(EL1_SYSREGS),
+              array=True),
+        Field("fpcr"),
+        Field("fpsr"),
+        Field("pad", "Q0 16-byte aligned"),
+        Field("q", "Q0..Q31, two words each (16-byte aligned)", 64, array=True),
+    ),
+)
+VCPU_CONTEXT_X = VCPU_CONTEXT.offset("x")
+VCPU_CONTEXT_PC = VCPU_CONTEXT.offset("pc")
+VCPU_CONTEXT_PSTATE = VCPU_CONTEXT.offset("pstate")
+VCPU_CONTEXT_EXIT = VCPU_CONTEXT.offset("exit")
+VCPU_CONTEXT_SYSREGS = VCPU_CONTEXT.offset("sysregs")
+VCPU_CONTEXT_FPCR = VCPU_CONTEXT.offset("fpcr")
+VCPU_CONTEXT_Q = VCPU_CONTEXT.offset("q")
+# Why a secondary came back (vcpu_context.exit): the lower EL's exception
+# vector it took (synchronous: a trap with ESR_EL2; IRQ, FIQ or SError: the
+# host's interrupt), or the host's request refused (a context or table
+# outside the shim's regions)
+EXIT_SYNC, EXIT_IRQ, EXIT_FIQ, EXIT_SERROR, EXIT_REFUSED = range(5)
+EXITS = {"EXIT_SYNC": EXIT_SYNC, "EXIT_IRQ": EXIT_IRQ, "EXIT_FIQ": EXIT_FIQ,
+         "EXIT_SERROR": EXIT_SERROR, "EXIT_REFUSED": EXIT_REFUSED}  # fmt: skip
+
 MAILBOX = Record(
     "mailbox",
     "A vCPU's mailbox in the shim's memory, which the host maps too (the\n"
@@ -216,6 +297,10 @@ MAILBOX = Record(
         Field("req", struct=REQUEST),
         Field("resp", struct=RESPONSE),
         Field("mmu", "written with each HVC or SMC request", struct=TRANSLATION),
+        Field("run_seq", "host: bumped to run `world`, inside a call of this CPU's",
+              volatile=True),
+        Field("exit_seq", "shim: set to run_seq once the secondary came back", volatile=True),
+        Field("world", struct=WORLD),
     ),
 )
 
@@ -231,7 +316,8 @@ STAGE2_CONTROL_RECORD = Record(
     ),
 )
 
-RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, MAILBOX, STAGE2_CONTROL_RECORD)
+RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, WORLD, MAILBOX,
+           STAGE2_CONTROL_RECORD, VCPU_CONTEXT)
 
 # The interrupts the model raised in the guest during a call ride on its
 # response: up to IRQ_SLOTS interrupt IDs, IRQ_BITS each from bit 0, the
@@ -283,6 +369,9 @@ MAILBOX_REQ = MAILBOX.offset("req")
 MAILBOX_RESP = MAILBOX.offset("resp")
 MAILBOX_MMU = MAILBOX.offset("mmu")
 RESPONSE_IRQS = RESPONSE.offset("irqs")  # word index in a response
+MAILBOX_RUN_SEQ = MAILBOX.offset("run_seq")
+MAILBOX_EXIT_SEQ = MAILBOX.offset("exit_seq")
+MAILBOX_WORLD = MAILBOX.offset("world")
 
 _DEFINES = (
     ("RAM_BASE", RAM_BASE, "QEMU virt's RAM"),
@@ -314,6 +403,27 @@ _DEFINES = (
     ("MAILBOX_REQ", MAILBOX_REQ, ""),
     ("MAILBOX_RESP", MAILBOX_RESP, ""),
     ("MAILBOX_MMU", MAILBOX_MMU, ""),
+    ("VCPU_CONTEXTS_BASE", VCPU_CONTEXTS_BASE, "struct vcpu_context slots"),
+    ("VCPU_CONTEXT_SIZE", VCPU_CONTEXT_SIZE, ""),
+    ("VCPU_CONTEXTS", VCPU_CONTEXTS, ""),
+    ("GUEST_STAGE2_POOL", GUEST_STAGE2_POOL, "the secondaries' stage-2 tables"),
+    ("GUEST_STAGE2_PAGES", GUEST_STAGE2_PAGES, ""),
+    ("GUEST_IPA_BITS", GUEST_IPA_BITS, "the secondaries' IPA size"),
+    ("SYSREG_CNTV_CTL", EL1_SYSREGS.index("cntv_ctl_el0"), "indexes in vcpu_context.sysregs"),
+    ("SYSREG_CNTV_CVAL", EL1_SYSREGS.index("cntv_cval_el0"), ""),
+    ("SYSREG_CNTP_CTL", EL1_SYSREGS.index("cntp_ctl_el0"), ""),
+    ("SYSREG_CNTP_CVAL", EL1_SYSREGS.index("cntp_cval_el0"), ""),
+    ("CTX_X", 8 * VCPU_CONTEXT_X, "byte offsets in struct vcpu_context, for start.S"),
+    ("CTX_PC", 8 * VCPU_CONTEXT_PC, ""),
+    ("CTX_PSTATE", 8 * VCPU_CONTEXT_PSTATE, ""),
+    ("CTX_EXIT", 8 * VCPU_CONTEXT_EXIT, ""),
+    ("CTX_FPCR", 8 * VCPU_CONTEXT_FPCR, ""),
+    ("CTX_Q", 8 * VCPU_CONTEXT_Q, ""),
+    ("EXIT_SYNC", EXIT_SYNC, "vcpu_context.exit"),
+    ("EXIT_IRQ", EXIT_IRQ, ""),
+    ("EXIT_FIQ", EXIT_FIQ, ""),
+    ("EXIT_SERROR", EXIT_SERROR, ""),
+    ("EXIT_REFUSED", EXIT_REFUSED, ""),
 )
 
 
@@ -370,6 +480,13 @@ def c_header() -> str:
                         ("RESP", "resp"), ("MMU", "mmu")):  # fmt: skip
         out.append(f"_Static_assert(__builtin_offsetof(struct mailbox, {field}) == "
                    f"8 * MAILBOX_{name}, \"mailbox.{field}\");")  # fmt: skip
+    for name, field in (("X", "x"), ("PC", "pc"), ("PSTATE", "pstate"), ("EXIT", "exit"),
+                        ("FPCR", "fpcr"), ("Q", "q")):  # fmt: skip
+        out.append(f"_Static_assert(__builtin_offsetof(struct vcpu_context, {field}) == "
+                   f"CTX_{name}, \"vcpu_context.{field}\");")  # fmt: skip
+    out.append("_Static_assert(CTX_Q % 16 == 0, \"vcpu_context.q is 16-byte aligned\");")
+    out.append("_Static_assert(sizeof(struct vcpu_context) <= VCPU_CONTEXT_SIZE, "
+               "\"a vcpu_context fits its slot\");")
     out += ["#endif", "#endif", ""]
     return "\n".join(out)
 

@@ -20,7 +20,6 @@ and reaped, whatever ends the boot.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import mmap
 import os
 import secrets
@@ -70,6 +69,7 @@ from .options import (
 from .results import BootResult as BootResult
 from .results import result
 from .stage2 import Stage2
+from .world import World
 
 # cryptomgr.notests: the crypto self-tests test nothing of ours and cost a
 # fifth of a boot under TCG (docs/boot.md section 2, the command line).
@@ -202,12 +202,18 @@ def boot(
         # secondary VM's vCPU runs in the pages they name
         hyp.attach_ram(RAM_BASE, memory.ram)
         hyp.vms.stage2[PRIMARY_VM_ID] = stage2.check
+        # a secondary VM's vCPUs run on the shim, behind their own stage 2
+        # (docs/boot.md section 12)
+        world = World.over_ram(ram, channel, lambda: hyp.cpu)
+        hyp.vms.backends = world
         try:
             result = _run(cmd, fds, channel, opts, kos, nonce, cancel, log, vm_plan)
             return dataclasses.replace(result, kernel_kind=guest.kind)
         finally:
             hyp.vms.drop_runners()  # a VM still running holds views of the RAM
             channel.close()
+            hyp.vms.backends = None
+            world.close()
             hyp.vms.stage2.pop(PRIMARY_VM_ID, None)
             hyp.attach_memory(None)
             memory.close()
@@ -270,9 +276,6 @@ def _run(
         try:
             assert proc.stdout is not None
             console = Console(proc.stdout, nonce, opts.capture, channel.ended)
-            if _loads_vm_manager(opts.modules):
-                # a boot that may start a VM: while the kernel boots, not inside VM_START
-                importlib.import_module("gunyah.vcpu.secondary").warm()
             stopped_by = _watch(proc, channel, console, start + opts.timeout, cancel)
         finally:
             if proc.poll() is None:

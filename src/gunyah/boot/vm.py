@@ -297,9 +297,10 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     }
 
 
-# a Linux secondary that never ends: what the model lacks (docs/boot.md section 10)
+# a Linux secondary that never ends: what the model lacks (docs/boot.md section 12)
 LINUX_NOT_YET = (" (a Linux secondary does not boot on the model yet: its vCPU runs on the "
-                 "unicorn engine, which has no interrupt controller or timer)")  # fmt: skip
+                 "CPU behind the shim, but no virtual interrupt controller brings it its "
+                 "timer's interrupts)")  # fmt: skip
 
 # what to do next, for the failures a user can do something about
 HINTS = {

@@ -4,7 +4,8 @@ vcpu_run (docs/real-gunyah.md section 13).
 When the resource manager powers on a secondary VM's vCPU (VM_START), the
 VM gets a runner: its stage 2 as it stands then (every mapping, over the
 physical RAM the model holds, no copy), its VMMIO ranges, and one
-`SecondaryVcpu` per vCPU on the unicorn backend, with the VM's own
+`SecondaryVcpu` per vCPU on the unicorn backend (or, in a boot, on the
+shim: `Vms.backends`), with the VM's own
 hypervisor for its calls. The vCPU's thread keeps its runner; `vcpu_run`
 on a cap to the thread runs it. When a vCPU becomes runnable (powered on,
 woken from WFI) its thread's wake-up virq, the one VM_GET_HYP_RESOURCES
@@ -20,10 +21,10 @@ RM maps only the image parcel, at VM_START (docs/real-gunyah.md section 12).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from .vcpu_run import SecondaryVcpu, SecondaryVm, secondary_hypervisor
+from .vcpu_run import SecondaryVcpu, SecondaryVm, VcpuBackend, secondary_hypervisor
 
 if TYPE_CHECKING:
     from .vms import Thread, Vms
@@ -36,6 +37,30 @@ class NoMemory(ValueError):
 def start(vms: Vms, vmid: int) -> SecondaryVm:
     """The runner of VM `vmid`, made at its first vCPU's power-on: a
     SecondaryVcpu on each of its threads (`thread.runner`)."""
+    vm = vms[vmid]
+    backends: Mapping[int, VcpuBackend]
+    if vms.backends is not None:  # a boot's: the shim runs them (boot/world.py)
+        backends = vms.backends.start(vmid, vm.addrspace.mappings, sorted(vm.vcpus))
+    else:
+        backends = _unicorn(vms, vmid)
+    svm = SecondaryVm(vmid, vm.owner, memory=[(m.ipa, m.size) for m in vm.addrspace.mappings],
+                      vmmio=list(vm.addrspace.vmmio), on_vm_exit=vms.exited)  # fmt: skip
+    # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
+    handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
+    if vms.log is not None:  # the run keeps the VM's calls, each with its ID
+        vms.log.vm_started(vmid)
+        handler = vms.log.wrap(vmid, handler)
+    for index in sorted(vm.vcpus):
+        thread: Thread = vm.vcpus[index]
+        thread.runner = SecondaryVcpu(svm, index, backends[index], handler,
+                                      on_wakeup=_raiser(vms, vm.owner, thread))  # fmt: skip
+    vm.runner = svm
+    return svm
+
+
+def _unicorn(vms: Vms, vmid: int) -> dict[int, VcpuBackend]:
+    """A unicorn engine for each vCPU of VM `vmid`, over the RAM its
+    mappings name (no copy); NoMemory for a mapping outside it."""
     from ..vcpu.secondary import Region, UnicornSecondary  # unicorn, only when a VM runs
 
     vm = vms[vmid]
@@ -46,19 +71,7 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
             raise NoMemory(f"VM {vmid:#x}: IPA {m.ipa:#x} maps {m.phys:#x}, outside RAM")
         view = memoryview(ram.data)[m.phys - ram.base : m.phys - ram.base + m.size]
         regions.append(Region(m.ipa, view, m.rights))
-    svm = SecondaryVm(vmid, vm.owner, memory=[(m.ipa, m.size) for m in vm.addrspace.mappings],
-                      vmmio=list(vm.addrspace.vmmio), on_vm_exit=vms.exited)  # fmt: skip
-    # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
-    handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
-    if vms.log is not None:  # the run keeps the VM's calls, each with its ID
-        vms.log.vm_started(vmid)
-        handler = vms.log.wrap(vmid, handler)
-    for index in sorted(vm.vcpus):
-        thread: Thread = vm.vcpus[index]
-        thread.runner = SecondaryVcpu(svm, index, UnicornSecondary(regions), handler,
-                                      on_wakeup=_raiser(vms, vm.owner, thread))  # fmt: skip
-    vm.runner = svm
-    return svm
+    return {index: UnicornSecondary(regions) for index in sorted(vm.vcpus)}
 
 
 def _raiser(vms: Vms, owner: int, thread: Thread) -> Callable[[int], None]:

@@ -7,9 +7,10 @@ vcpu_run.c; docs/real-gunyah.md section 13). `SecondaryVcpu.run` is that call
 once the capability lookup has found the vCPU: it returns (error, state,
 data0, data1, data2), which the native table puts in x0, x1, x2..x4.
 
-The guest itself runs on a backend (`VcpuBackend`: the unicorn engine today,
-the EL2 shim later) that stops where the hardware would trap to EL2 and hands
-over the syndrome (`model.vmmio.Syndrome`). What the model does with it is
+The guest itself runs on a backend (`VcpuBackend`: the unicorn engine, or
+in `gunyah boot` the CPU itself, entered by the EL2 shim's world switch:
+boot/world.py, docs/boot.md section 12) that stops where the hardware would
+trap to EL2 and hands over the syndrome (`model.vmmio.Syndrome`). What the model does with it is
 the hypervisor's (docs/real-gunyah.md section 17 gathers what the sources
 decide beyond the measured table):
 

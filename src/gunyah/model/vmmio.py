@@ -1,7 +1,7 @@
 """A guest's trap to EL2 as the hardware reports it (the syndrome), and the
 VMMIO access a data abort's syndrome describes.
 
-Every vCPU backend (the unicorn engine today, the EL2 shim later) hands the
+Every vCPU backend (the unicorn engine, the EL2 shim's world switch) hands the
 model the same thing the hardware hands the hypervisor: ESR_EL2 (exception
 class, and for a data abort ISV, SAS, SSE, SRT, SF, AR, WnR, DFSC), FAR, the
 IPA (HPFAR_EL2 with FAR's page offset), X0..X30 and the PC. What the model does

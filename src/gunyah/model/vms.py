@@ -25,15 +25,18 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..abi import cspace as cs
 from ..abi.devicetree import PRIMARY_VM_ID, RM_LINK, RmRpc
 from ..abi.errors import Error
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping as AnyMapping
+    from collections.abc import Sequence
+
     from .secondary_log import SecondaryLog
-    from .vcpu_run import SecondaryVcpu, SecondaryVm
+    from .vcpu_run import SecondaryVcpu, SecondaryVm, VcpuBackend
 
 VMID_HYP = 0x00  # include/rm_types.h
 VMID_HLOS = PRIMARY_VM_ID  # 0x03
@@ -379,6 +382,17 @@ class Vm:
         return self.cspace.insert(cs.Cap(object_type, rights, obj), cap_id)
 
 
+class Backends(Protocol):
+    """What runs secondary VMs' vCPUs instead of the unicorn engine: a
+    backend for each vCPU of a starting VM, and a VM's resources back when
+    it goes (boot/world.py's World)."""
+
+    def start(self, vmid: int, mappings: Sequence[Mapping], vcpus: Sequence[int]
+              ) -> AnyMapping[int, VcpuBackend]: ...  # fmt: skip
+
+    def release(self, vmid: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class RamRegion:
     base: int
@@ -406,6 +420,9 @@ class Vms:
         # the range changed; it refuses one it cannot carry with a HypError,
         # and then the change is undone
         self.stage2: dict[int, Callable[[list[Mapping], int, int], None]] = {}
+        # what runs a secondary's vCPUs where not the unicorn engine (a
+        # boot's: the shim, boot/world.py); told when a VM goes
+        self.backends: Backends | None = None
 
     def __getitem__(self, vmid: int) -> Vm:
         vm = self.vms.get(vmid)
@@ -451,6 +468,8 @@ class Vms:
         cspace, reads as revoked from now on."""
         vm = self[vmid]
         del self.vms[vmid]
+        if self.backends is not None:
+            self.backends.release(vmid)
         gone = {id(o) for o in (*vm.vcpus.values(), *vm.objects)}
         for other in self.vms.values():
             other.cspace.revoke(gone)
@@ -560,6 +579,8 @@ class Vms:
         for vm in self.vms.values():
             dropped |= vm.runner is not None
             vm.runner = None
+            if self.backends is not None:
+                self.backends.release(vm.vmid)
             for thread in vm.vcpus.values():
                 thread.runner = None
         if dropped:  # (a boot that ran no VM has nothing to collect)

@@ -105,13 +105,6 @@ def access_syndrome_iss(word: int) -> dict[str, int | bool] | None:
 MAX_INJECTED = 1024
 
 
-def warm() -> None:
-    """Load unicorn and the AArch64 parts it loads at its first engine, so
-    that a boot pays for them while its kernel starts, not inside the
-    VM_START whose vCPU needs them (about 10 ms)."""
-    el1_engine()
-
-
 class UnicornSecondary:
     """vcpu_run's backend on unicorn (model.vcpu_run.VcpuBackend)."""
 

@@ -17,6 +17,8 @@
  *   vmm: exit powered-off type T reason 0xR | vmm: exit crashed type T reason 0xR
  *   vmm: exit load-failed | vmm: exit unknown | vmm: error STEP errno N
  *   vmm: vcpu_run returned N times         (every exit, the PL011's included)
+ *   vmm: caller's registers changed by vcpu_run: 0xBITS, then vmm: error CALLER_STATE errno 1
+ *                                          (see witnessed_run: never, when all is well)
  *   vmm: life cycle N us                   (GH_CREATE_VM to the VM's teardown, all of it)
  *
  * Reads are answered from a small table (0x6018 and 0x6028, the measured
@@ -144,6 +146,77 @@ static unsigned long parse(const char *s, const char *what)
 		fail(what, -22);
 	return v;
 }
+
+/*
+ * long witnessed_run(long fd, unsigned long request, unsigned long seed,
+ *                    unsigned long *changed)
+ *
+ * ioctl(fd, request, 0) with this thread's own registers set to values a
+ * secondary never has: Q0..Q31 (seed + n and its complement), FPCR, and
+ * TPIDR_EL0 (seed); afterwards *changed has bit n set for each Qn that
+ * came back different, bit 32 for FPCR, 33 for TPIDR_EL0, 34 for
+ * TPIDRRO_EL0, and CNTVCT_EL0 is read (it traps if CNTKCTL_EL1 came back
+ * changed). GH_VCPU_RUN runs the secondary on this very CPU, inside the
+ * call: what it left in the CPU would show here (docs/boot.md section 12).
+ * D8..D15 are saved around it (AAPCS64), FPCR is 0 again after.
+ */
+__asm__(".arch_extension fp\n"
+	".arch_extension simd\n"
+	".text\n"
+	".globl witnessed_run\n"
+	"witnessed_run:\n"
+	"  stp d8, d9, [sp, #-64]!\n"
+	"  stp d10, d11, [sp, #16]\n"
+	"  stp d12, d13, [sp, #32]\n"
+	"  stp d14, d15, [sp, #48]\n"
+	"  mov x9, x2\n"
+	"  .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+	"  add x10, x9, #\\n\n"
+	"  mvn x11, x10\n"
+	"  fmov d\\n, x10\n"
+	"  mov v\\n\\().d[1], x11\n"
+	"  .endr\n"
+	"  mov x10, #0x03000000\n"
+	"  msr fpcr, x10\n"
+	"  msr tpidr_el0, x9\n"
+	"  mrs x12, tpidrro_el0\n"
+	"  mov x2, #0\n"
+	"  mov x8, #29\n" /* ioctl */
+	"  svc #0\n"
+	"  mov x13, #0\n"
+	"  .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+	"  add x10, x9, #\\n\n"
+	"  mvn x11, x10\n"
+	"  fmov x14, d\\n\n"
+	"  mov x15, v\\n\\().d[1]\n"
+	"  cmp x14, x10\n"
+	"  ccmp x15, x11, #0, eq\n"
+	"  cset x14, ne\n"
+	"  orr x13, x13, x14, lsl #\\n\n"
+	"  .endr\n"
+	"  mrs x14, fpcr\n"
+	"  mov x10, #0x03000000\n"
+	"  cmp x14, x10\n"
+	"  cset x14, ne\n"
+	"  orr x13, x13, x14, lsl #32\n"
+	"  mrs x14, tpidr_el0\n"
+	"  cmp x14, x9\n"
+	"  cset x14, ne\n"
+	"  orr x13, x13, x14, lsl #33\n"
+	"  mrs x14, tpidrro_el0\n"
+	"  cmp x14, x12\n"
+	"  cset x14, ne\n"
+	"  orr x13, x13, x14, lsl #34\n"
+	"  mrs x14, cntvct_el0\n"
+	"  msr fpcr, xzr\n"
+	"  msr tpidr_el0, xzr\n"
+	"  str x13, [x3]\n"
+	"  ldp d10, d11, [sp, #16]\n"
+	"  ldp d12, d13, [sp, #32]\n"
+	"  ldp d14, d15, [sp, #48]\n"
+	"  ldp d8, d9, [sp], #64\n"
+	"  ret\n");
+long witnessed_run(long fd, unsigned long request, unsigned long seed, unsigned long *changed);
 
 /* Read a whole file into [at, at+room); its size. */
 static unsigned long load(const char *path, unsigned char *at, unsigned long room, const char *what)
@@ -307,7 +380,7 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	long argc = sp[0];
 	const char **argv = (const char **)(sp + 1);
 	unsigned long mem_size = DEFAULT_MEM, base = DEFAULT_BASE, image_size, dt_off, dt_size,
-		      dt_room, uart, exits = 0;
+		      dt_room, uart, exits = 0, changed = 0;
 	struct gh_userspace_memory_region region;
 	struct gh_vm_dtb_config dtb;
 	struct gh_fn_vcpu_arg vcpu_arg;
@@ -400,7 +473,13 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	emit(&l);
 
 	for (;;) {
-		ret = sys(SYS_ioctl, vcpu, GH_VCPU_RUN, 0);
+		ret = witnessed_run(vcpu, GH_VCPU_RUN, 0x6b65707400000000UL + (exits << 8), &changed);
+		if (changed) {
+			put(&l, "vmm: caller's registers changed by vcpu_run: ");
+			put_number(&l, changed, 16);
+			emit(&l);
+			fail("CALLER_STATE", -1);
+		}
 		if (ret == -EINTR)
 			continue;
 		if (ret < 0)

@@ -31,6 +31,27 @@
 #define MAILBOX_REQ          4
 #define MAILBOX_RESP         28
 #define MAILBOX_MMU          52
+#define VCPU_CONTEXTS_BASE   0x7ff12000  /* struct vcpu_context slots */
+#define VCPU_CONTEXT_SIZE    2048
+#define VCPU_CONTEXTS        28
+#define GUEST_STAGE2_POOL    0x7ffe2000  /* the secondaries' stage-2 tables */
+#define GUEST_STAGE2_PAGES   30
+#define GUEST_IPA_BITS       40          /* the secondaries' IPA size */
+#define SYSREG_CNTV_CTL      24          /* indexes in vcpu_context.sysregs */
+#define SYSREG_CNTV_CVAL     25
+#define SYSREG_CNTP_CTL      26
+#define SYSREG_CNTP_CVAL     27
+#define CTX_X                0           /* byte offsets in struct vcpu_context, for start.S */
+#define CTX_PC               248
+#define CTX_PSTATE           256
+#define CTX_EXIT             264
+#define CTX_FPCR             536
+#define CTX_Q                560
+#define EXIT_SYNC            0           /* vcpu_context.exit */
+#define EXIT_IRQ             1
+#define EXIT_FIQ             2
+#define EXIT_SERROR          3
+#define EXIT_REFUSED         4
 #define CONFIG_MAGIC         0x3330474643485947ull
 
 #ifndef __ASSEMBLER__
@@ -80,6 +101,13 @@ struct translation {
     uint64_t ttbr1;              /* TTBR1_EL1 */
 };
 
+/* What the host asks the shim to run, host -> shim, read when run_seq moves. */
+struct world {
+    uint64_t context;            /* the vCPU's struct vcpu_context (a slot's physical address) */
+    uint64_t vttbr;              /* its VM's stage-2 root and hardware VMID (VTTBR_EL2) */
+    uint64_t flush;              /* 1: invalidate the VMID's TLB entries first (a new VM on it) */
+};
+
 /* A vCPU's mailbox in the shim's memory, which the host maps too (the
  * guest's RAM is a shared memory file) and the guest cannot reach (it is
  * outside its stage-2 map). The shim writes a request, then bumps req_seq;
@@ -93,6 +121,9 @@ struct mailbox {
     struct request req;
     struct response resp;
     struct translation mmu;      /* written with each HVC or SMC request */
+    volatile uint64_t run_seq;   /* host: bumped to run `world`, inside a call of this CPU's */
+    volatile uint64_t exit_seq;  /* shim: set to run_seq once the secondary came back */
+    struct world world;
 };
 
 /* At STAGE2_CONTROL: the host bumps gen once the desired tables are written;
@@ -105,6 +136,27 @@ struct stage2_control {
     volatile uint64_t lock;      /* shim: 1 while a vCPU swaps */
 };
 
+/* A secondary VM's vCPU, whole, in its slot at VCPU_CONTEXTS_BASE: the shim
+ * loads it at the switch in and saves it at the switch out (with why it
+ * came back); the host reads and sets it between runs.
+ */
+struct vcpu_context {
+    uint64_t x[31];              /* X0..X30 */
+    uint64_t pc;                 /* ELR_EL2: where it goes on */
+    uint64_t pstate;             /* SPSR_EL2 */
+    uint64_t exit;               /* shim: EXIT_*, why it came back */
+    uint64_t esr;                /* shim: ESR_EL2 of a trap */
+    uint64_t far;                /* shim: FAR_EL2 */
+    uint64_t hpfar;              /* shim: HPFAR_EL2 */
+    uint64_t vmpidr;             /* VMPIDR_EL2: the MPIDR the vCPU reads */
+    uint64_t cntvoff;            /* CNTVOFF_EL2 */
+    uint64_t sysregs[28];        /* EL1 registers, in layout.EL1_SYSREGS's order */
+    uint64_t fpcr;
+    uint64_t fpsr;
+    uint64_t pad;                /* Q0 16-byte aligned */
+    uint64_t q[64];              /* Q0..Q31, two words each (16-byte aligned) */
+};
+
 enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5 };
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
 
@@ -112,13 +164,23 @@ _Static_assert(sizeof(struct shim_config) == 56, "struct shim_config");
 _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");
-_Static_assert(sizeof(struct mailbox) == 448, "struct mailbox");
+_Static_assert(sizeof(struct world) == 24, "struct world");
+_Static_assert(sizeof(struct mailbox) == 488, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
+_Static_assert(sizeof(struct vcpu_context) == 1072, "struct vcpu_context");
 _Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");
 _Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, req) == 8 * MAILBOX_REQ, "mailbox.req");
 _Static_assert(__builtin_offsetof(struct mailbox, resp) == 8 * MAILBOX_RESP, "mailbox.resp");
 _Static_assert(__builtin_offsetof(struct mailbox, mmu) == 8 * MAILBOX_MMU, "mailbox.mmu");
+_Static_assert(__builtin_offsetof(struct vcpu_context, x) == CTX_X, "vcpu_context.x");
+_Static_assert(__builtin_offsetof(struct vcpu_context, pc) == CTX_PC, "vcpu_context.pc");
+_Static_assert(__builtin_offsetof(struct vcpu_context, pstate) == CTX_PSTATE, "vcpu_context.pstate");
+_Static_assert(__builtin_offsetof(struct vcpu_context, exit) == CTX_EXIT, "vcpu_context.exit");
+_Static_assert(__builtin_offsetof(struct vcpu_context, fpcr) == CTX_FPCR, "vcpu_context.fpcr");
+_Static_assert(__builtin_offsetof(struct vcpu_context, q) == CTX_Q, "vcpu_context.q");
+_Static_assert(CTX_Q % 16 == 0, "vcpu_context.q is 16-byte aligned");
+_Static_assert(sizeof(struct vcpu_context) <= VCPU_CONTEXT_SIZE, "a vcpu_context fits its slot");
 #endif
 #endif

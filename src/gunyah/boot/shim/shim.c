@@ -13,7 +13,12 @@
  * ends the boot at once. The interrupts the model raised in the guest during
  * a call come with its answer; the shim sets them pending in the GIC before
  * the guest resumes.
- * It saves no FP state: built without FP/SIMD (toolchain.NO_FP). */
+ * It saves no FP state: built without FP/SIMD (toolchain.NO_FP).
+ * A secondary VM's vCPU runs here too, inside the primary's vcpu_run call:
+ * while the host answers that call it may ask, through the calling CPU's
+ * mailbox (run_seq, world), for the vCPU to run on this CPU; the shim
+ * switches worlds (run_guest), and its next exception from EL1 comes back
+ * to the host as the vCPU's exit (docs/boot.md section 12). */
 #include "layout.h"   /* generated from gunyah/boot/layout.py */
 
 #define EC_WFX      0x01
@@ -38,12 +43,23 @@
 #define HCR_RW   (1ull << 31)
 #define HCR_TWI  (1ull << 13)
 #define HCR_TSC  (1ull << 19)
+#define HCR_FMO  (1ull << 3)
+#define HCR_IMO  (1ull << 4)
+#define HCR_AMO  (1ull << 5)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
 
-/* Stage 2, 4 KiB granule, 32-bit IPA from level 1 (VMSAv8-64). */
-#define VTCR_VALUE ((1ull << 31) | (3ull << 12) | (1ull << 10) | (1ull << 8) | (1ull << 6) | 32)
+/* Stage 2, 4 KiB granule (VMSAv8-64), the primary's and every secondary's
+ * alike, so a world switch never rewrites VTCR_EL2 (each write of it, as of
+ * VTTBR_EL2, SCTLR_EL1 or TCR_EL1, flushes QEMU's whole TLB): 40-bit IPA
+ * (T0SZ 24) from level 0 (SL0 2), PS 44 bits (a walk from level 0 with PS
+ * of 42 bits or less is inconsistent: Arm ARM AArch64.S2InconsistentSL; a
+ * cortex-a57 has 44), inner shareable write-back walks; VS 0: 8-bit VMIDs.
+ * The primary's map covers the first 4 GiB (s2_l1's first four entries). */
+#define VTCR_VALUE ((1ull << 31) | (4ull << 16) | (3ull << 12) | (1ull << 10) | (1ull << 8) \
+                    | (2ull << 6) | (64 - GUEST_IPA_BITS))
+#define VTTBR_BADDR 0x0000fffffffffffeull
 #define S2_TABLE   3ull
 #define S2_BLOCK   1ull
 #define S2_PAGE    3ull
@@ -66,6 +82,9 @@
 #define PSR_SSBS  (1ull << 12)
 #define PSR_DAIF  (0xfull << 6)
 #define PSR_EL1H  0x5ull
+#define PSR_EL1T  0x4ull
+#define PSR_EL0T  0x0ull
+#define PSR_MODE  0x1full                   /* M[4:0]: M[4] set is AArch32 */
 #define SCTLR_SPAN   (1ull << 23)
 #define SCTLR_DSSBS  (1ull << 44)
 
@@ -74,7 +93,8 @@ struct cpu_slot {
 };
 
 static struct cpu_slot slots[SHIM_MAX_CPUS];
-static uint64_t s2_l1[4] __attribute__((aligned(4096)));
+static uint64_t s2_l0[512] __attribute__((aligned(4096)));
+static uint64_t s2_l1[512] __attribute__((aligned(4096)));
 static uint64_t s2_l2[4][512] __attribute__((aligned(4096)));
 static uint64_t s2_l3[512] __attribute__((aligned(4096)));   /* the 2 MiB around fw_cfg */
 #define config ((volatile struct shim_config *)SHIM_CONFIG)
@@ -111,6 +131,13 @@ static __attribute__((noreturn)) void power_off(void)
     for (;;) __asm__ volatile("wfe");
 }
 
+static uint64_t hcr_primary;            /* HCR_EL2 while the primary runs */
+/* Whether this CPU's EL2 timer PPI is enabled in the distributor since the
+ * CPU last started: the primary's GIC driver disables every PPI as it
+ * brings a CPU up (after the shim's start), and never touches this one
+ * after (a kernel at EL1 does not use the EL2 timer). */
+static uint8_t htimer_enabled[SHIM_MAX_CPUS];
+
 static uint64_t cpu_index(void)
 {
     uint64_t mpidr = sysreg_read(mpidr_el1);
@@ -123,6 +150,7 @@ static volatile struct mailbox *mailbox(uint64_t cpu)
 }
 
 static void set_pending(uint64_t irqs);
+static void run_guest(volatile struct mailbox *box);
 
 /* Post the request in the vCPU's mailbox and wait for the answer there; the
  * host polls every mailbox, so nothing needs to wake it. The interrupts the
@@ -137,8 +165,12 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
     uint64_t seq = box->req_seq + 1;
     __asm__ volatile("dmb ish" ::: "memory");
     box->req_seq = seq;
-    while (box->resp_seq != seq)
-        __asm__ volatile("yield");
+    while (box->resp_seq != seq) {
+        if (box->run_seq != box->exit_seq)   /* the host runs a secondary here */
+            run_guest(box);
+        else
+            __asm__ volatile("yield");
+    }
     __asm__ volatile("dmb ish" ::: "memory");
     const volatile uint64_t *from = (const volatile uint64_t *)&box->resp;
     uint64_t *to = (uint64_t *)resp;
@@ -152,6 +184,7 @@ static void exchange(uint64_t cpu, struct request *req, struct response *resp)
 static void build_stage2(uint64_t ram_base, uint64_t ram_end)
 {
     uint64_t fw_block = FW_CFG_PAGE & ~(SZ_2M - 1);
+    s2_l0[0] = (uint64_t)s2_l1 | S2_TABLE;
     for (uint64_t gib = 0; gib < 4; gib++)
         s2_l1[gib] = (uint64_t)s2_l2[gib] | S2_TABLE;
     for (uint64_t i = 0; i < GUEST_DEVICES_END / SZ_2M; i++) {
@@ -250,12 +283,14 @@ static void setup_el2(void)
     if (isar1 & (0xffull << 4 | 0xffull << 24))   /* APA/API or GPA/GPI: pointer auth */
         hcr |= HCR_API | HCR_APK;
     sysreg_write(vtcr_el2, VTCR_VALUE);
-    sysreg_write(vttbr_el2, (uint64_t)s2_l1);        /* VMID 0 */
+    sysreg_write(vttbr_el2, (uint64_t)s2_l0);        /* VMID 0 */
     sysreg_write(hcr_el2, hcr);
+    hcr_primary = hcr;
     sysreg_write(cptr_el2, 0x33ff);                 /* no FP/SIMD traps */
     sysreg_write(hstr_el2, 0);
     sysreg_write(cnthctl_el2, 3);                   /* EL1 reads the physical counter and timer */
     sysreg_write(cntvoff_el2, 0);
+    sysreg_write(cnthp_ctl_el2, 0);                 /* the EL2 timer: only while a secondary runs */
     sysreg_write(vpidr_el2, sysreg_read(midr_el1));
     sysreg_write(vmpidr_el2, sysreg_read(mpidr_el1));
     sysreg_write(mdcr_el2, (sysreg_read(pmcr_el0) >> 11) & 0x1f);  /* HPMN = PMCR.N */
@@ -278,6 +313,7 @@ void __attribute__((noreturn)) shim_main(uint64_t index)
         say("gunyah-shim: no valid configuration from the host; powering off\n");
         power_off();
     }
+    htimer_enabled[index] = 0;          /* its kernel's GIC set-up is to come */
     if (index == 0) {
         build_stage2(config->ram_base, config->ram_end);
         setup_el2();
@@ -337,6 +373,7 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define GICC_CTLR      0x000
 #define GIC_ENABLES    0x3u            /* Group 0 and Group 1 */
 #define SGIS           0xffffu         /* only another vCPU sends one */
+#define PPI_HTIMER     26              /* the EL2 physical timer's (virt.c ARCH_TIMER_NS_EL2_IRQ) */
 #define PPI_VTIMER     27
 #define PPI_PTIMER     30
 #define TIMER_PPIS     ((1u << 26) | (1u << PPI_VTIMER) | (1u << 29) | (1u << PPI_PTIMER))
@@ -496,6 +533,148 @@ void shim_trap(uint64_t *frame)
     default:
         break;
     }
+}
+
+/* -- the world switch (docs/boot.md section 12) ---------------------------- */
+
+/* The EL1 registers a guest can write, in layout.EL1_SYSREGS's order */
+#define EL1_SYSREGS(X) X(sctlr_el1) X(ttbr0_el1) X(ttbr1_el1) X(tcr_el1) X(mair_el1) \
+    X(amair_el1) X(vbar_el1) X(contextidr_el1) X(tpidr_el0) X(tpidr_el1) X(tpidrro_el0) \
+    X(esr_el1) X(far_el1) X(afsr0_el1) X(afsr1_el1) X(par_el1) X(sp_el0) X(sp_el1) \
+    X(elr_el1) X(spsr_el1) X(cpacr_el1) X(cntkctl_el1) X(csselr_el1) X(mdscr_el1) \
+    X(cntv_ctl_el0) X(cntv_cval_el0) X(cntp_ctl_el0) X(cntp_cval_el0)
+#define COUNT_ONE(r) +1
+_Static_assert(0 EL1_SYSREGS(COUNT_ONE) == sizeof(((struct vcpu_context *)0)->sysregs) / 8,
+               "EL1_SYSREGS matches layout.EL1_SYSREGS");
+
+static void el1_save(uint64_t *to)
+{
+    unsigned n = 0;
+#define SAVE_ONE(r) to[n++] = sysreg_read(r);
+    EL1_SYSREGS(SAVE_ONE)
+#undef SAVE_ONE
+}
+
+/* From the EL1 registers `now` holds (as el1_save left them) to `want`,
+ * writing only those that differ: under QEMU a write of SCTLR, TCR or a
+ * TTBR with another ASID flushes its whole TLB, and the worlds often agree
+ * on them. A timer whose control or compare value changes is turned off
+ * first, so that neither world's timer fires in the other's compare value
+ * on the way. */
+static void el1_switch(const uint64_t *now, const uint64_t *want)
+{
+    unsigned n = 0;
+    if (now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL]
+        || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL])
+        sysreg_write(cntv_ctl_el0, 0);
+    if (now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL]
+        || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL])
+        sysreg_write(cntp_ctl_el0, 0);
+#define SWITCH_ONE(r) if (now[n] != want[n]) sysreg_write(r, want[n]); n++;
+    EL1_SYSREGS(SWITCH_ONE)
+#undef SWITCH_ONE
+}
+
+extern uint64_t world_switch(volatile struct vcpu_context *ctx);
+
+#define SLICE_HZ 100        /* a secondary's run lasts at most 10 ms */
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Whether the host's request names a context slot and a stage-2 root of the
+ * shim's own regions: nothing else may become a guest's state or tables.
+ * (run_guest also refuses a context whose PSTATE is not AArch64 EL0 or EL1:
+ * the slot is the host's to write, and an ERET to EL2 would hand the shim
+ * over.) */
+static int world_ok(uint64_t context, uint64_t vttbr)
+{
+    uint64_t root = vttbr & VTTBR_BADDR;
+    uint64_t vmid = vttbr >> 48 & 0xff;
+    return context >= VCPU_CONTEXTS_BASE
+        && context < VCPU_CONTEXTS_BASE + VCPU_CONTEXTS * (uint64_t)VCPU_CONTEXT_SIZE
+        && (context - VCPU_CONTEXTS_BASE) % VCPU_CONTEXT_SIZE == 0
+        && root >= GUEST_STAGE2_POOL && root < GUEST_STAGE2_POOL + GUEST_STAGE2_PAGES * 0x1000ull
+        && root % 0x1000 == 0 && vmid != 0 && (vttbr & ~(VTTBR_BADDR | 0xffull << 48)) == 0;
+}
+
+/* Run the secondary's vCPU the host names in `box->world` on this CPU until
+ * it traps or an interrupt comes for the host, then come back to the primary
+ * exactly as it was: its EL1 registers, FP/SIMD, timers, ELR/SPSR_EL2, its
+ * stage 2 (VMID 0) and HCR_EL2. Physical interrupts are routed here (IMO,
+ * FMO, AMO) only while the secondary runs; the primary takes its own at EL1
+ * once it resumes, as it always did. */
+static void run_guest(volatile struct mailbox *box)
+{
+    uint64_t cpu = cpu_index();
+    uint64_t run = box->run_seq;
+    __asm__ volatile("dmb ish" ::: "memory");   /* the request after its number */
+    uint64_t context = box->world.context, vttbr = box->world.vttbr, flush = box->world.flush;
+    uint64_t mode = world_ok(context, vttbr)
+        ? ((volatile struct vcpu_context *)context)->pstate & PSR_MODE : ~0ull;
+    if (mode != PSR_EL0T && mode != PSR_EL1T && mode != PSR_EL1H) {  /* AArch64 EL0 or EL1 */
+        if (context >= VCPU_CONTEXTS_BASE
+            && context < VCPU_CONTEXTS_BASE + VCPU_CONTEXTS * (uint64_t)VCPU_CONTEXT_SIZE)
+            ((volatile struct vcpu_context *)(context - context % 8))->exit = EXIT_REFUSED;
+        __asm__ volatile("dmb ish" ::: "memory");
+        box->exit_seq = run;
+        return;
+    }
+    volatile struct vcpu_context *ctx = (volatile struct vcpu_context *)context;
+    uint64_t primary[sizeof ctx->sysregs / 8];
+    uint64_t elr = sysreg_read(elr_el2), spsr = sysreg_read(spsr_el2);
+    uint64_t vmpidr = sysreg_read(vmpidr_el2);
+
+    /* The primary's timers stop while the secondary's are loaded: the EL2
+     * timer stands in for them, at the earlier of their deadlines, and ends
+     * the run at the latest a slice from now, so the host's tick, or the
+     * slice, brings the CPU back whatever the secondary does. */
+    uint64_t deadline = sysreg_read(cntpct_el0) + sysreg_read(cntfrq_el0) / SLICE_HZ;
+    if (CNT_ARMED(sysreg_read(cntv_ctl_el0)))
+        deadline = min_u64(deadline, sysreg_read(cntv_cval_el0));   /* CNTVOFF 0 */
+    if (CNT_ARMED(sysreg_read(cntp_ctl_el0)))
+        deadline = min_u64(deadline, sysreg_read(cntp_cval_el0));
+    el1_save(primary);
+    el1_switch(primary, (const uint64_t *)ctx->sysregs);
+    sysreg_write(cnthp_cval_el2, deadline);
+    sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
+    if (cpu >= SHIM_MAX_CPUS || !htimer_enabled[cpu]) {   /* an MMIO write costs 26 us */
+        *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked */
+        if (cpu < SHIM_MAX_CPUS)
+            htimer_enabled[cpu] = 1;
+    }
+    if (ctx->vmpidr != vmpidr)
+        sysreg_write(vmpidr_el2, ctx->vmpidr);
+    if (ctx->cntvoff != 0)                          /* the primary's is 0 */
+        sysreg_write(cntvoff_el2, ctx->cntvoff);
+    sysreg_write(vttbr_el2, vttbr);
+    sysreg_write(hcr_el2, hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO);
+    __asm__ volatile("isb" ::: "memory");
+    if (flush)      /* a VMID new to these tables: nothing cached for it may serve */
+        __asm__ volatile("tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
+
+    uint64_t exit = world_switch(ctx);
+
+    ctx->exit = exit;
+    ctx->esr = sysreg_read(esr_el2);
+    ctx->far = sysreg_read(far_el2);
+    ctx->hpfar = sysreg_read(hpfar_el2);
+    ctx->cntvoff = sysreg_read(cntvoff_el2);
+    el1_save((uint64_t *)ctx->sysregs);
+    sysreg_write(cnthp_ctl_el2, 0);                 /* its level falls: nothing pending */
+    sysreg_write(hcr_el2, hcr_primary);
+    sysreg_write(vttbr_el2, (uint64_t)s2_l0);   /* VMID 0 */
+    if (ctx->cntvoff != 0)
+        sysreg_write(cntvoff_el2, 0);
+    if (ctx->vmpidr != vmpidr)
+        sysreg_write(vmpidr_el2, vmpidr);
+    el1_switch((const uint64_t *)ctx->sysregs, primary);
+    sysreg_write(elr_el2, elr);
+    sysreg_write(spsr_el2, spsr);
+    __asm__ volatile("isb; dmb ish" ::: "memory");
+    box->exit_seq = run;
 }
 
 /* Any other exception: tell the host what and where, then power off. */

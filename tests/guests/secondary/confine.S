@@ -1,0 +1,212 @@
+/*
+ * A hostile secondary VM's guest for the world switch (docs/boot.md section
+ * 12). Linked at 0x80000000; it reports through stores to 0x7000, in its
+ * VMMIO window, which its VMM prints as "vmm: mmio write 0x7000 8 VALUE".
+ *
+ * 1. With its own vectors, it reads and writes what is not its own: the
+ *    primary's RAM (its first page, its kernel), the shim's code, vCPU 0's
+ *    mailbox, the secondaries' stage-2 tables, and jumps into the primary's
+ *    RAM. Each must be an external abort at its own vector, which stores
+ *    ESR_EL1 to 0x7000 and FAR_EL1 to 0x7008 and goes on past the access
+ *    (a jump: back to the link register). Then it reads the GIC's
+ *    distributor and fw_cfg: VMMIO reads its VMM answers.
+ * 2. It sets every EL1 register it can write, the timers, FPCR and Q0..Q31
+ *    to odd values (its VMM checks that its own stayed its own).
+ * 3. It spins for 100 ms of its virtual counter (CNTFRQ / 10 ticks): the
+ *    host's interrupts end vcpu_run "ready" meanwhile, again and again.
+ * 4. It checks that its registers still hold what it wrote, across all
+ *    those switches, and stores the number that do not to 0x7010.
+ * 5. PSCI SYSTEM_OFF over HVC.
+ */
+#define REPORT 0x7000
+
+	.arch_extension fp
+	.arch_extension simd
+
+	.macro	tryload addr
+	ldr	x1, =\addr
+	ldr	x2, [x1]
+	.endm
+
+	.macro	trystore addr
+	ldr	x1, =\addr
+	str	x1, [x1]
+	.endm
+
+	.text
+	.global _start
+_start:
+	mov	x19, #REPORT
+	adr	x1, vectors
+	msr	vbar_el1, x1
+	isb
+
+	/* 1: what is not its own */
+	tryload	0x40000000		/* the primary's RAM: its first page */
+	trystore 0x40200000		/* the primary's kernel */
+	tryload	0x7fe00000		/* the shim's code */
+	trystore 0x7ff10000		/* vCPU 0's mailbox: a forged request */
+	tryload	0x7ffe2000		/* the secondaries' stage-2 tables */
+	ldr	x1, =0x40000000
+	blr	x1			/* run the primary's RAM */
+	tryload	0x08000000		/* the GIC's distributor: a VMMIO read */
+	tryload	0x09020000		/* fw_cfg: a VMMIO read */
+
+	/* 2: odd values everywhere a guest writes */
+	mov	x1, #(3 << 20)		/* CPACR_EL1.FPEN: FP/SIMD on at EL1 */
+	msr	cpacr_el1, x1
+	isb
+	ldr	x1, =0x5a5a00005a5a0000
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	add	x2, x1, #\n
+	mvn	x3, x2
+	fmov	d\n, x2
+	mov	v\n\().d[1], x3
+	.endr
+	ldr	x2, =0x03c00000		/* FPCR: AHP off, DN, FZ, RMode toward zero */
+	msr	fpcr, x2
+	ldr	x2, =0x08000000		/* FPSR: QC */
+	msr	fpsr, x2
+	bl	odd_values
+	bl	set_sysregs
+
+	/* 3: spin 100 ms of the virtual counter */
+	mrs	x4, cntfrq_el0
+	mov	x5, #10
+	udiv	x4, x4, x5
+	isb
+	mrs	x5, cntvct_el0
+	add	x5, x5, x4
+1:	isb
+	mrs	x6, cntvct_el0
+	cmp	x6, x5
+	b.lo	1b
+
+	/* 4: still its own? */
+	mov	x7, #0			/* registers that changed */
+	ldr	x1, =0x5a5a00005a5a0000
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	add	x2, x1, #\n
+	mvn	x3, x2
+	fmov	x4, d\n
+	mov	x5, v\n\().d[1]
+	cmp	x4, x2
+	ccmp	x5, x3, #0, eq
+	cinc	x7, x7, ne
+	.endr
+	mrs	x2, fpcr
+	ldr	x3, =0x03c00000
+	cmp	x2, x3
+	cinc	x7, x7, ne
+	mrs	x2, fpsr
+	ldr	x3, =0x08000000
+	cmp	x2, x3
+	cinc	x7, x7, ne
+	bl	odd_values
+	.macro	same reg
+	mrs	x2, \reg
+	ldr	x3, [x20], #8
+	cmp	x2, x3
+	cinc	x7, x7, ne
+	.endm
+	same	tpidr_el0
+	same	tpidrro_el0
+	same	tpidr_el1
+	same	contextidr_el1
+	same	ttbr0_el1
+	same	ttbr1_el1
+	same	tcr_el1
+	same	mair_el1
+	same	par_el1
+	same	sp_el0
+	same	elr_el1
+	same	spsr_el1
+	same	cntkctl_el1
+	same	mdscr_el1
+	same	cntv_cval_el0
+	same	cntp_cval_el0
+	same	cntv_ctl_el0
+	same	cntp_ctl_el0
+	str	x7, [x19, #16]		/* 0x7010: how many changed */
+
+	/* 5: off */
+	movz	w0, #0x8400, lsl #16
+	movk	w0, #0x0008		/* PSCI SYSTEM_OFF */
+	hvc	#0
+	b	.
+
+/* x20: the odd values' table */
+odd_values:
+	adr	x20, values
+	ret
+
+/* Each register of the table gets its value (in the table's order). */
+set_sysregs:
+	mov	x21, x30
+	bl	odd_values
+	.macro	put reg
+	ldr	x2, [x20], #8
+	msr	\reg, x2
+	.endm
+	put	tpidr_el0
+	put	tpidrro_el0
+	put	tpidr_el1
+	put	contextidr_el1
+	put	ttbr0_el1
+	put	ttbr1_el1
+	put	tcr_el1
+	put	mair_el1
+	put	par_el1
+	put	sp_el0
+	put	elr_el1
+	put	spsr_el1
+	put	cntkctl_el1
+	put	mdscr_el1
+	put	cntv_cval_el0
+	put	cntp_cval_el0
+	put	cntv_ctl_el0
+	put	cntp_ctl_el0
+	isb
+	ret	x21
+
+	.balign	8
+values:
+	.quad	0x1111222233334444	/* TPIDR_EL0 */
+	.quad	0x5555666677778888	/* TPIDRRO_EL0 */
+	.quad	0x99990000aaaabbbb	/* TPIDR_EL1 */
+	.quad	0x00000000c0ffee01	/* CONTEXTIDR_EL1 (32 bits) */
+	.quad	0x0000000080fff000	/* TTBR0_EL1 (the MMU stays off) */
+	.quad	0x0001000080ffe000	/* TTBR1_EL1, ASID 1 */
+	.quad	0x0000000000803510	/* TCR_EL1 */
+	.quad	0x00000000004404ff	/* MAIR_EL1 */
+	.quad	0x0000000000000800	/* PAR_EL1: F clear, PA 0 */
+	.quad	0x0000000080ffff00	/* SP_EL0 */
+	.quad	0x0000000080123454	/* ELR_EL1 */
+	.quad	0x00000000000003c5	/* SPSR_EL1 */
+	.quad	0x0000000000000000	/* CNTKCTL_EL1: no EL0 counter access */
+	.quad	0x0000000000001000	/* MDSCR_EL1: TDCC */
+	.quad	0x7fffffffffff0000	/* CNTV_CVAL_EL0: far off */
+	.quad	0x7ffffffffffe0000	/* CNTP_CVAL_EL0 */
+	.quad	0x0000000000000003	/* CNTV_CTL_EL0: enabled, masked */
+	.quad	0x0000000000000002	/* CNTP_CTL_EL0: masked */
+
+/* Its own vectors: only the current EL with SP_EL1's synchronous entry is
+ * used (it runs at EL1h). */
+	.balign	0x800
+vectors:
+	.space	0x200
+	mrs	x9, esr_el1
+	str	x9, [x19]		/* 0x7000: ESR_EL1 */
+	mrs	x9, far_el1
+	str	x9, [x19, #8]		/* 0x7008: FAR_EL1 */
+	mrs	x9, esr_el1
+	lsr	x9, x9, #26
+	cmp	x9, #0x21		/* an instruction abort: back where the jump came from */
+	b.eq	2f
+	mrs	x9, elr_el1
+	add	x9, x9, #4
+	msr	elr_el1, x9
+	eret
+2:	msr	elr_el1, x30
+	eret
+	.ltorg
