@@ -217,8 +217,9 @@ def test_the_mailbox_carries_the_translation_after_the_response() -> None:
     from gunyah.boot import layout
 
     assert [f.name for f in layout.TRANSLATION.fields] == ["sctlr", "tcr", "ttbr0", "ttbr1"]
-    assert layout.MAILBOX.fields[-1].name == "mmu"
-    assert layout.MAILBOX.fields[-1].struct is layout.TRANSLATION
+    names = [f.name for f in layout.MAILBOX.fields]
+    mmu = layout.MAILBOX.fields[names.index("mmu")]
+    assert names[names.index("mmu") - 1] == "resp" and mmu.struct is layout.TRANSLATION
     assert channel.MMU_AT == layout.MAILBOX.offset("mmu") == channel.RESP_AT + 24
     assert 8 * (channel.MMU_AT + 4) <= channel.MAILBOX_SIZE
     assert list(Translation.__dataclass_fields__) == ["sctlr", "tcr", "ttbr0", "ttbr1"]
