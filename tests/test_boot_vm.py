@@ -11,6 +11,8 @@ import pytest
 from boot_helpers import _TMP, boot, no_orphans, qemus_in  # noqa: F401
 
 from gunyah import outcome, render
+from gunyah.boot import modules
+from gunyah.boot.kernel import find_parts
 from gunyah.boot.modules import VM_MANAGER_SOURCE
 from gunyah.toolchain import VMM_ELF, build, flat_binary
 from gunyah.vmm.devicetree import VmTree
@@ -211,12 +213,23 @@ def test_boot_vm_runs_a_raw_binary_and_reports_its_console_and_end(tmp_path: Pat
 def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
     """An undefined instruction with no vectors: the VM halts with a fault,
     ends as SOFTWARE_ERROR, and the boot that would exit 0 says so and exits
-    EXIT_VM_FAILED."""
+    EXIT_VM_FAILED. The VM manager is the user's (--no-vm-manager with
+    --module), as the Linux series' would be: here ours under another file
+    name stands in for it, and it is the only one inserted (ours beside it
+    would fail to load, its module name taken)."""
     image = tmp_path / "udf"
     image.write_bytes(bytes(4))  # udf #0, and VBAR_EL1 0 lies outside the VM's memory
-    status, d, err = boot("--vm", str(image), "--vm-memory", "2M")
+    standin = tmp_path / "standin_vm.ko"
+    standin.write_bytes(modules.build(VM_MANAGER_SOURCE, find_parts().headers).read_bytes())
+    status, d, err = boot("--vm", str(image), "--vm-memory", "2M", "--no-vm-manager",
+                          "--module", str(standin))  # fmt: skip
     assert status == outcome.EXIT_VM_FAILED == 6, err
+    console = d["console"]
+    assert "gunyah-boot: loaded standin_vm.ko" in console
+    assert not any("gunyah_vm.ko" in ln for ln in console)
+    assert sum("gunyah-vm: /dev/gunyah ready" in ln for ln in console) == 1
     v = d["vm"]
+    assert v["own_manager"] and v["started"]
     assert v["memory"] == 2 << 20 and v["console"] == [] and not v["ok"]
     assert (v["end"]["status"], v["end"]["exit_type_name"]) == ("crashed", "SOFTWARE_ERROR")
     assert v["hypervisor_end"]["exit_type_name"] == "SOFTWARE_ERROR"

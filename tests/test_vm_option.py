@@ -197,11 +197,16 @@ def test_refusals_come_before_any_boot_as_one_line(tmp_path: Path) -> None:
                        "no resource manager")  # fmt: skip
     assert_usage_error(gunyah("boot", "--vm", str(raw), "--run", "true"),
                        "cannot go with --run")  # fmt: skip
+    assert_usage_error(gunyah("boot", "--no-vm-manager", "--module", str(raw)),
+                       "--no-vm-manager: for the VM of --vm IMAGE; give --vm too")  # fmt: skip
+    assert_usage_error(gunyah("boot", "--vm", str(raw), "--no-vm-manager"),
+                       "--no-vm-manager: give your VM manager with --module")  # fmt: skip
 
 
 def test_help_explains_each_option_and_the_vm_exit_status() -> None:
     text = " ".join(gunyah("boot", "--help").stdout.split())
-    for option in ("--vm IMAGE", "--vm-memory SIZE", "--vm-cmdline STRING", "--vm-dtb FILE"):
+    for option in ("--vm IMAGE", "--vm-memory SIZE", "--vm-cmdline STRING", "--vm-dtb FILE",
+                   "--no-vm-manager"):  # fmt: skip
         assert option in text
     assert f"{outcome.EXIT_VM_FAILED} with --vm when the boot would exit 0" in text
     assert outcome.EXIT_VM_FAILED not in (0, 1, 2, 3, 4, 5, 125)  # no other meaning

@@ -251,7 +251,11 @@ def _with_vm(opts: BootOptions, linux: bool, rm: bool
     except (vm.VmError, OSError) as e:
         raise BadKernel(str(e)) from None
     mods = opts.modules
-    if not _loads_vm_manager(mods):
+    if opts.vm.own_manager:
+        if not mods:
+            raise BadKernel("--no-vm-manager: give your VM manager with --module "
+                            "(a .ko or .c that offers /dev/gunyah)")  # fmt: skip
+    elif not _loads_vm_manager(mods):
         mods = (*mods, modules.VM_MANAGER_SOURCE)
     return dataclasses.replace(opts, modules=mods, run=plan.run), plan, files
 

@@ -67,6 +67,9 @@ class VmSpec:
     memory: int | None = None  # bytes; None: the image kind's default
     cmdline: str | None = None  # /chosen/bootargs
     dtb: Path | None = None  # the user's own tree
+    # the user's --module gives /dev/gunyah (the series' VM manager, say) and
+    # ours is not inserted: two drivers would both claim the RM's node
+    own_manager: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
         "memory": p.memory,
         "base": p.base,
         "own_dtb": spec.dtb is not None,
+        "own_manager": spec.own_manager,
         "vmid": vmid,
         "started": started,
         "console": console,

@@ -165,7 +165,9 @@ def _vm_spec(args: argparse.Namespace) -> VmSpec | None:
 
     if args.vm is None:
         given = [o for o, v in (("--vm-memory", args.vm_memory), ("--vm-cmdline", args.vm_cmdline),
-                                ("--vm-dtb", args.vm_dtb)) if v is not None]  # fmt: skip
+                                ("--vm-dtb", args.vm_dtb),
+                                ("--no-vm-manager", args.no_vm_manager or None))
+                 if v is not None]  # fmt: skip
         if given:
             raise UsageError(f"{', '.join(given)}: for the VM of --vm IMAGE; give --vm too")
         return None
@@ -175,7 +177,11 @@ def _vm_spec(args: argparse.Namespace) -> VmSpec | None:
     if not get_persona(args.persona).rm:
         raise UsageError(f"--vm: the persona {args.persona} has no resource manager to create "
                          "a VM with; use --persona gunyah or gunyah-qemu")  # fmt: skip
-    spec = vm.VmSpec(args.vm, args.vm_memory, args.vm_cmdline, args.vm_dtb)
+    if args.no_vm_manager and not args.module:
+        raise UsageError("--no-vm-manager: give your VM manager with --module (a .ko or .c "
+                         "that offers /dev/gunyah)")  # fmt: skip
+    spec = vm.VmSpec(args.vm, args.vm_memory, args.vm_cmdline, args.vm_dtb,
+                     own_manager=args.no_vm_manager)  # fmt: skip
     try:
         vm.plan(spec)
         vm.vmm_elf()
@@ -339,6 +345,10 @@ def register(sub: Any) -> None:
                    "proxy-scheduled vCPUs; /chosen). A tree the RM would refuse (no cpus, no "
                    "GICv3, a memory node) is refused before the boot. Default: ours, with a "
                    "PL011 console at 0x9000000")  # fmt: skip
+    p.add_argument("--no-vm-manager", action="store_true",
+                   help="with --vm: do not insert our VM manager; yours, given with --module "
+                   "(such as the Linux series' drivers/virt/gunyah built for the kernel), "
+                   "offers the /dev/gunyah our VMM drives (the series' v14 ioctls)")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="print the whole console")
     p.add_argument("--trace", action="store_true",
                    help="print every call the kernel made, and with --vm the VM's, each "
