@@ -20,9 +20,11 @@ from hypothesis import strategies as st
 from rm_fakes import HLOS_RAM, RecordingHyp
 
 from gunyah.abi import rm
+from gunyah.abi.errors import Error
 from gunyah.guest.vm_tree import vm_device_tree as guest_tree
 from gunyah.rm import ResourceManager
 from gunyah.rm import vm_config as vc
+from gunyah.rm.hyp import rm_error_from_hyp
 from gunyah.rm.memparcel import Parcels
 
 ID = rm.MESSAGE_IDS
@@ -672,6 +674,45 @@ def test_vm_start_powers_on_every_boot_vcpu() -> None:
     assert rig.hyp.named("vcpu_poweron") == [
         ("vcpu_poweron", VMID, i, 0x80000000, 0x80001000) for i in (0, 2)]
     assert len(rig.hyp.named("vcpu_create")) == 3
+
+
+def test_a_power_on_the_hypervisor_refuses_fails_the_start_as_its_error() -> None:
+    """vm_firmware_vm_start_default replies rm_error_from_hyp of the
+    vcpu_poweron's error and VM_START leaves the VM INIT_FAILED
+    (src/vm_firmware/vm_firmware.c, src/vm_mgnt/vm_mgnt.c); in a boot the
+    shim's room for a VM's stage 2 runs out there (NOMEM), and a reset
+    recovers the VM as from any failed start."""
+
+    def refuse(vmid: int, index: int, entry: int, context: int) -> None:
+        raise Refused(Error.NOMEM)
+
+    rig = Rig()
+    ready(rig)
+    rig.hyp.vcpu_poweron = refuse  # type: ignore[method-assign]
+    started = rig.send("VM_START", vmid_word())
+    assert started == [status(2, 8), reply(rig, ID["VM_START"], E["NOMEM"])]
+    assert rig.vm().state == 8
+    assert [m[2] for m in rig.send("VM_RESET", vmid_word())][1] == ID["VM_RESET"]
+    assert rig.vm().state == 11 and rig.ask("VM_DEALLOCATE", vmid_word()) == (0, b"")
+
+
+class Refused(ValueError):
+    def __init__(self, error: int | None) -> None:
+        super().__init__("refused")
+        self.error = error
+
+
+def test_hypervisor_errors_become_the_rms_as_rm_error_from_hyp_maps_them() -> None:
+    """src/resource-manager.c rm_error_from_hyp, case by case; every other
+    code, and a refusal without one, is DENIED."""
+    expect = {Error.OK: 0x0, Error.UNIMPLEMENTED: 0xFFFFFFFF, Error.NOMEM: 0x1,
+              Error.NORESOURCES: 0x2, Error.DENIED: 0x3, Error.BUSY: 0x5,
+              Error.ADDR_INVALID: 0xA, Error.ADDR_OVERFLOW: 0xA, Error.ADDR_UNDERFLOW: 0xA,
+              Error.ARGUMENT_INVALID: 0x6}  # fmt: skip
+    for code in Error:
+        assert rm_error_from_hyp(Refused(code)) == expect.get(code, 0x3), code
+    assert rm_error_from_hyp(Refused(None)) == rm_error_from_hyp(ValueError("no code")) == 0x3
+    assert rm_error_from_hyp(Refused(12345)) == 0x3
 
 
 def test_an_android_vm_without_its_firmware_does_not_start() -> None:

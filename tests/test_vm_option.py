@@ -252,6 +252,7 @@ def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
         (["vmm: started VM", "vmm: error GH_VCPU_RUN errno 22"],
          "our VMM failed: error GH_VCPU_RUN"),
         (["vmm: error GH_VM_SET_USER_MEM_REGION errno 7"], "give less with --vm-memory"),
+        (["vmm: error GH_VM_START errno 12"], "no room for this VM: give less with --vm-memory"),
         (["vmm: started VM"], "the VM never ended"),
         (["vmm: started VM", "vmm: exit crashed type 5 reason 0x1", "vmm: done"],
          "the VM ended crashed: SOFTWARE_ERROR, reason SOFTWARE_ERROR"),

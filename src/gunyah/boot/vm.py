@@ -315,6 +315,12 @@ HINTS = {
     "error GH_VM_SET_USER_MEM_REGION errno 7": " (the VM's memory is in too many pieces for one "
     "memory parcel: give less with --vm-memory, such as 2M)",
     "error IMAGE errno 27": " (the image does not fit: give more with --vm-memory)",
+    # ENOMEM: the RM's VM_START refused with NOMEM, the hypervisor having no
+    # room to power the VM on (the RM's rm_error_from_hyp; in a boot, the
+    # shim's pool for a VM's stage 2 tables, its vCPU slots or VMIDs), as
+    # when a VM manager of the user's shares memory in small pages
+    "error GH_VM_START errno 12": " (the model's shim has no room for this VM: give less "
+    "with --vm-memory, or let the primary's kernel use huge pages)",
 }
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from ..abi import rm
+from ..abi.errors import Error
+
 # Exit types `on_vm_exit` reports (include/vm_mgnt.h exit_type_t)
 EXIT_PLATFORM_OFF = 1  # PSCI SYSTEM_OFF on the VM's last vCPU
 EXIT_PLATFORM_RESET = 2  # PSCI SYSTEM_RESET
@@ -51,9 +54,37 @@ class Hyp(Protocol):
         """(the cap ID in the owner's cspace with the vcpu_run right, the
         wake-up virq raised in the owner when the vCPU can run again)."""
 
-    def vcpu_poweron(self, vmid: int, index: int, entry: int, context: int) -> None: ...
+    def vcpu_poweron(self, vmid: int, index: int, entry: int, context: int) -> None:
+        """A power-on the hypervisor refuses raises ValueError, its `error`
+        the hypervisor's code where it has one (NOMEM: no room for the
+        VM's vCPUs or their stage 2)."""
 
     def vm_stop(self, vmid: int) -> None:
         """Every vCPU of the VM halted now."""
 
     def random_bytes(self, n: int) -> bytes: ...
+
+
+# The RM error a hypervisor error becomes (quic/gunyah-resource-manager
+# src/resource-manager.c rm_error_from_hyp); any other code is DENIED
+_FROM_HYP: dict[int, str] = {
+    Error.OK: "OK",
+    Error.UNIMPLEMENTED: "UNIMPLEMENTED",
+    Error.NOMEM: "NOMEM",
+    Error.NORESOURCES: "NORESOURCE",
+    Error.DENIED: "DENIED",
+    Error.BUSY: "BUSY",
+    Error.ADDR_INVALID: "MEM_INVALID",
+    Error.ADDR_OVERFLOW: "MEM_INVALID",
+    Error.ADDR_UNDERFLOW: "MEM_INVALID",
+    Error.ARGUMENT_INVALID: "ARGUMENT_INVALID",
+}
+
+
+def rm_error_from_hyp(refused: ValueError) -> int:
+    """The RM error for a call the hypervisor refused: by its `error` code
+    as rm_error_from_hyp maps it; DENIED for a code it does not name or a
+    refusal without one."""
+    code = getattr(refused, "error", None)
+    name = _FROM_HYP.get(code, "DENIED") if isinstance(code, int) else "DENIED"
+    return rm.ERROR_CODES[name]

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from ..abi import rm
 from ..abi.devicetree import PRIMARY_VM_ID
 from . import vm_config
-from .hyp import Hyp
+from .hyp import Hyp, rm_error_from_hyp
 
 Reply = tuple[int, bytes]
 
@@ -360,7 +360,10 @@ class VmManager:
         entry, context = cfg.base + vm.image_offset, cfg.base + vm.dt_offset
         for i, cpu in enumerate(cfg.cpus):
             if cpu.boot:
-                self.hyp.vcpu_poweron(vm.vmid, i, entry, context)
+                try:
+                    self.hyp.vcpu_poweron(vm.vmid, i, entry, context)
+                except ValueError as refused:  # vm_firmware_vm_start_default's reply
+                    return rm_error_from_hyp(refused)
         return rm.OK
 
     def _process_resource(self, vm: GuestVm, cfg: vm_config.VmConfig) -> bool:
