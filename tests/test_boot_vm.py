@@ -196,6 +196,7 @@ def test_boot_vm_runs_a_raw_binary_and_reports_its_console_and_end(tmp_path: Pat
     assert v["end"] == {"status": "powered-off", "exit_type": 1, "exit_type_name": "PLATFORM_OFF",
                         "reason": 0, "reason_name": "NORMAL"}  # fmt: skip
     assert (v["vmm"], v["vmm_status"], v["ok"], v["problem"]) == ("done", 0, True, None)
+    assert v["own_manager"] is False and "gunyah-boot: loaded gunyah_vm.ko" in d["console"]
     hyp = v["hypervisor_end"]  # the model's own record agrees with the VMM's word
     assert (hyp["exit_type"], hyp["reason"]) == (v["end"]["exit_type"], v["end"]["reason"])
     calls = d["calls"]
