@@ -330,7 +330,8 @@ def register(sub: Any) -> None:
                    "loaded at the VM's memory base, 0x80000000), runs it and reports every "
                    "exit; the VM's console (the PL011 at 0x9000000 its tree names) and how it "
                    "ended (VM_EXITED's exit type and reason) are printed beside the primary's "
-                   "(needs a persona with the resource manager: gunyah, gunyah-qemu)")  # fmt: skip
+                   "(needs a persona with the resource manager: gunyah, gunyah-qemu); with "
+                   "--no-vm-manager, your VM manager instead of ours")  # fmt: skip
     p.add_argument("--vm-memory", type=memory_size, metavar="SIZE",
                    help=f"the VM's memory, as --memory takes it: {MIN_VM_MEMORY >> 20}M to "
                    f"{MAX_VM_MEMORY >> 20}M in steps of {VM_MEMORY_GRANULE >> 20}M (default "
