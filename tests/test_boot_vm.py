@@ -82,7 +82,7 @@ def test_the_rm_is_waited_on_with_its_interrupts_not_polled(
     vm_boot: tuple[int, list[str], str],
 ) -> None:
     """The module takes each reply and notification on the RM's receive
-    interrupt (SPI 0xe1 of the boot's tree, which the model raises and the
+    interrupt (SPI 0xc1 of the boot's tree, which the model raises and the
     shim sets pending): every receive of the VM's whole life found a message,
     none the queue empty; and the vCPU's wake-up interrupt came when the RM
     powered it on (VM_START)."""

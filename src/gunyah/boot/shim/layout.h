@@ -8,14 +8,16 @@
 #define SHIM_CONFIG          0x7ff00000  /* the host's configuration block */
 #define SHIM_MAILBOXES       0x7ff10000  /* struct mailbox, one per vCPU */
 #define MAILBOX_SIZE         1024
-#define SHIM_MAX_CPUS        8           /* the virt machine's GICv2 serves 8 CPUs */
+#define SHIM_MAX_CPUS        8           /* the project's bound: MPIDR Aff0 0 to 7 */
 #define SHIM_STACK           0x4000      /* per vCPU */
 #define FRAME_SIZE           256         /* x0..x30 and a pad */
 #define GUEST_DEVICES_END    0x40000000  /* the guest's devices: all below it but fw_cfg */
 #define FW_CFG_PAGE          0x9020000   /* its DMA interface writes physical memory */
 #define UART_BASE            0x9000000   /* PL011: the shim's last words before any guest runs */
-#define GICD_BASE            0x8000000   /* the virt machine's GICv2: distributor */
-#define GICC_BASE            0x8010000   /* and CPU interface */
+#define GICD_BASE            0x8000000   /* the virt machine's GICv3: distributor */
+#define GICR_BASE            0x80a0000   /* CPU 0's redistributor (RD_base) */
+#define GICR_STRIDE          0x20000     /* one a CPU, in CPU index order */
+#define GICR_SGI_FRAME       0x10000     /* SGI_base from RD_base */
 #define STAGE2_CONTROL       0x7ff20000  /* struct stage2_control */
 #define STAGE2_DESIRED       0x7ff21000  /* the level-2 table the host wants */
 #define STAGE2_POOL          0x7ff22000  /* the level-3 tables it points at */

@@ -48,6 +48,7 @@
 #define HCR_AMO  (1ull << 5)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
+#define ICC_SRE_EL2_VALUE 0xfull   /* GICv3: Enable (EL1 may use ICC_SRE_EL1), DIB, DFB, SRE */
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
 
 /* Stage 2, 4 KiB granule (VMSAv8-64), the primary's and every secondary's
@@ -141,7 +142,7 @@ static uint8_t htimer_enabled[SHIM_MAX_CPUS];
 static uint64_t cpu_index(void)
 {
     uint64_t mpidr = sysreg_read(mpidr_el1);
-    return (mpidr & 0xff) + ((mpidr >> 8) & 0xff) * 8;  /* QEMU virt: 8 per cluster */
+    return (mpidr & 0xff) + ((mpidr >> 8) & 0xff) * 16;  /* QEMU virt, GICv3: 16 per cluster */
 }
 
 static volatile struct mailbox *mailbox(uint64_t cpu)
@@ -291,6 +292,8 @@ static void setup_el2(void)
     sysreg_write(cnthctl_el2, 3);                   /* EL1 reads the physical counter and timer */
     sysreg_write(cntvoff_el2, 0);
     sysreg_write(cnthp_ctl_el2, 0);                 /* the EL2 timer: only while a secondary runs */
+    sysreg_write(icc_sre_el2, ICC_SRE_EL2_VALUE);   /* the GICv3's system registers at EL1 */
+    sysreg_write(ich_hcr_el2, 0);                   /* no virtual CPU interface for the primary */
     sysreg_write(vpidr_el2, sysreg_read(midr_el1));
     sysreg_write(vmpidr_el2, sysreg_read(mpidr_el1));
     sysreg_write(mdcr_el2, (sysreg_read(pmcr_el0) >> 11) & 0x1f);  /* HPMN = PMCR.N */
@@ -362,16 +365,19 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
     return r == 0 ? 0 : PSCI_INTERNAL_FAILURE;
 }
 
-/* GICv2 registers (IHI 0048B, 4.3 and 4.4) and the virt machine's timer PPIs */
-#define GICD_CTLR      0x000
-#define GICD_TYPER     0x004
-#define GICD_ISENABLER 0x100
-#define GICD_ISPENDR   0x200
+/* The GICv3's registers (Arm IHI 0069: 12.9 the distributor, 12.10 the
+ * redistributor, 12.2 the CPU interface's system registers) and the virt
+ * machine's timer PPIs */
+#define GICD_CTLR      0x0000
+#define GICD_TYPER     0x0004
+#define GICD_ISENABLER 0x0100
+#define GICD_ISPENDR   0x0200
+#define GICD_PIDR2     0xffe8
 #define GICD_LINES(typer) (32u * (((typer) & 0x1fu) + 1))  /* ITLinesNumber */
+#define GICR_ISENABLER0 0x0100         /* in the SGI_base frame */
+#define GIC_ARCH_REV(pidr2) ((pidr2) >> 4 & 0xf)
 #define FIRST_SPI      32
-#define GICD_PIDR2     0xfe8
-#define GICC_CTLR      0x000
-#define GIC_ENABLES    0x3u            /* Group 0 and Group 1 */
+#define GIC_ENABLES    0x3u            /* GICD_CTLR: Group 0 and Group 1 (DS 1: no EL3) */
 #define SGIS           0xffffu         /* only another vCPU sends one */
 #define PPI_HTIMER     26              /* the EL2 physical timer's (virt.c ARCH_TIMER_NS_EL2_IRQ) */
 #define PPI_VTIMER     27
@@ -384,9 +390,16 @@ static uint32_t gic(uint64_t base, uint64_t offset)
     return *(volatile uint32_t *)(base + offset);
 }
 
+/* This CPU's redistributor's SGI_base frame: QEMU lays them out in CPU index
+ * order (hw/intc/arm_gicv3_common.c), one GICR_STRIDE each. */
+static uint64_t gicr_sgi(uint64_t cpu)
+{
+    return GICR_BASE + cpu * GICR_STRIDE + GICR_SGI_FRAME;
+}
+
 /* Set pending each interrupt ID the host's answer names (IRQ_SLOTS of
  * IRQ_BITS, the first 0 ending them): a write of its bit to GICD_ISPENDR
- * (IHI 0048B 4.3.7), which changes no other interrupt's state. Only SPIs
+ * (IHI 0069 12.9.21), which changes no other interrupt's state. Only SPIs
  * the distributor has: an SGI or PPI ID, or one past its lines, is refused. */
 static void set_pending(uint64_t irqs)
 {
@@ -406,15 +419,17 @@ static void set_pending(uint64_t irqs)
  * timer whose interrupt is enabled, or any other enabled interrupt but an
  * SGI or an SPI only the host raises (from config->host_irqs up: the host
  * raises those during some vCPU's call, so only another vCPU could bring
- * one), with the distributor and this CPU's interface passing them on. A
- * GIC that is not the GICv2 we know: assume something could. */
-static int can_wake(void)
+ * one), with the distributor and this CPU's interface (ICC_IGRPEN0/1_EL1,
+ * the primary's own while it runs: HCR_EL2.IMO is clear) passing them on.
+ * A GIC that is not the GICv3 we know: assume something could. */
+static int can_wake(uint64_t cpu)
 {
-    if ((gic(GICD_BASE, GICD_PIDR2) >> 4 & 0xf) != 2)
+    if (GIC_ARCH_REV(gic(GICD_BASE, GICD_PIDR2)) != 3 || cpu >= SHIM_MAX_CPUS)
         return 1;
-    if (!(gic(GICD_BASE, GICD_CTLR) & GIC_ENABLES) || !(gic(GICC_BASE, GICC_CTLR) & GIC_ENABLES))
+    uint64_t groups = (sysreg_read(icc_igrpen0_el1) | sysreg_read(icc_igrpen1_el1)) & 1;
+    if (!(gic(GICD_BASE, GICD_CTLR) & GIC_ENABLES) || !groups)
         return 0;                       /* no interrupt reaches this vCPU */
-    uint32_t banked = gic(GICD_BASE, GICD_ISENABLER);   /* this vCPU's SGIs and PPIs */
+    uint32_t banked = gic(gicr_sgi(cpu), GICR_ISENABLER0);  /* its SGIs and PPIs */
     if ((banked & 1u << PPI_VTIMER) && CNT_ARMED(sysreg_read(cntv_ctl_el0)))
         return 1;
     if ((banked & 1u << PPI_PTIMER) && CNT_ARMED(sysreg_read(cntp_ctl_el0)))
@@ -442,7 +457,7 @@ static void wait_for_interrupt(uint64_t cpu, struct request *req)
 {
     struct response resp;
     sysreg_write(elr_el2, req->pc + 4);
-    if (can_wake()) {
+    if (can_wake(cpu)) {
         __asm__ volatile("dsb sy; wfi" ::: "memory");
         return;
     }
@@ -640,10 +655,9 @@ static void run_guest(volatile struct mailbox *box)
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
-    if (cpu >= SHIM_MAX_CPUS || !htimer_enabled[cpu]) {   /* an MMIO write costs 26 us */
-        *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked */
-        if (cpu < SHIM_MAX_CPUS)
-            htimer_enabled[cpu] = 1;
+    if (cpu < SHIM_MAX_CPUS && !htimer_enabled[cpu]) {   /* an MMIO write costs 26 us */
+        *(volatile uint32_t *)(gicr_sgi(cpu) + GICR_ISENABLER0) = 1u << PPI_HTIMER;
+        htimer_enabled[cpu] = 1;
     }
     if (ctx->vmpidr != vmpidr)
         sysreg_write(vmpidr_el2, ctx->vmpidr);
