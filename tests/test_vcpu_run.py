@@ -423,3 +423,28 @@ def test_the_vgics_accesses_are_emulated_not_exits() -> None:
     assert g.exit_of_run() == (0, vr.VMMIO_WRITE, 0, 8, 0x30)
     assert g.exit_of_run() == (0, vr.VMMIO_WRITE, 0, 8, 0)  # ProcessorSleep clear
     assert g.vm.vgic.redist[0].sleep is False
+
+
+def test_a_wfi_with_an_interrupt_for_it_completes_at_once() -> None:
+    """With an interrupt deliverable to it in its vGIC a vCPU's WFI does not
+    wait (no EXPECTS_WAKEUP); without one it does."""
+    from gunyah.model import vgic as vg
+    from gunyah.rm import vm_config
+
+    for deliverable in (True, False):
+        g = guest(raw(
+            0xD503207F,  # wfi
+            0xD2800003,  # movz x3, #0
+            0xF9000062,  # str x2, [x3]: a VMMIO write
+        ))  # fmt: skip
+        gic = vg.VGic(1, vm_config.GICD_BASE, vm_config.GICR_BASE)
+        d = vm_config.GICD_BASE
+        gic.access(0, d + vg.GICD_IGROUPR + 4, 4, True, 1 << 8)  # ID 40, Group 1
+        gic.access(0, d + vg.GICD_ISENABLER + 4, 4, True, 1 << 8)
+        gic.access(0, d + vg.GICD_CTLR, 4, True, 2)
+        if deliverable:
+            gic.raise_irq(40)
+        g.vm.vgic = gic
+        g.cpu.poweron(BASE, DT)
+        state = g.exit_of_run()[1]
+        assert state == (vr.VMMIO_WRITE if deliverable else vr.EXPECTS_WAKEUP)

@@ -272,6 +272,11 @@ VCPU_CONTEXT = Record(
         Field("hpfar", "shim: HPFAR_EL2"),
         Field("vmpidr", "VMPIDR_EL2: the MPIDR the vCPU reads"),
         Field("cntvoff", "CNTVOFF_EL2"),
+        Field("flags", "host: RUN_* for this run"),
+        Field("ich_vmcr", "ICH_VMCR_EL2: the virtual CPU interface's state"),
+        Field("ich_ap0r", "ICH_AP0R0_EL2"),
+        Field("ich_ap1r", "ICH_AP1R0_EL2"),
+        Field("ich_lr", "ICH_LR0..3_EL2: the vGIC's list registers", 4, array=True),
         Field("sysregs", "EL1 registers, in layout.EL1_SYSREGS's order", len(EL1_SYSREGS),
               array=True),
         Field("fpcr"),
@@ -292,6 +297,11 @@ VCPU_CONTEXT_Q = VCPU_CONTEXT.offset("q")
 # host's interrupt), or the host's request refused (a context or table
 # outside the shim's regions)
 EXIT_SYNC, EXIT_IRQ, EXIT_FIQ, EXIT_SERROR, EXIT_REFUSED = range(5)
+# vcpu_context.flags, the host's for one run: RUN_VGIC, the virtual CPU
+# interface on (ICH_HCR_EL2.En) with the list registers, VMCR and active
+# priorities loaded and saved back (docs/boot.md section 12)
+RUN_VGIC = 1
+ICH_LRS = 4  # ICH_VTR_EL2.ListRegs + 1 on QEMU's cortex-a57: model.vgic.LIST_REGISTERS
 EXITS = {"EXIT_SYNC": EXIT_SYNC, "EXIT_IRQ": EXIT_IRQ, "EXIT_FIQ": EXIT_FIQ,
          "EXIT_SERROR": EXIT_SERROR, "EXIT_REFUSED": EXIT_REFUSED}  # fmt: skip
 
@@ -438,6 +448,7 @@ _DEFINES = (
     ("EXIT_FIQ", EXIT_FIQ, ""),
     ("EXIT_SERROR", EXIT_SERROR, ""),
     ("EXIT_REFUSED", EXIT_REFUSED, ""),
+    ("RUN_VGIC", RUN_VGIC, "vcpu_context.flags"),
 )
 
 

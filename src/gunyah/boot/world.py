@@ -40,6 +40,7 @@ from ..abi.errors import Error
 from ..model import vmmio
 from ..model.psci import mpidr_of
 from ..model.vcpu_run import PSTATE_DAIF, PSTATE_EL1H
+from ..model.vgic import VGic
 from ..model.vmmio import Syndrome
 from ..model.vms import HypError, Mapping
 from . import layout
@@ -53,6 +54,7 @@ X, PC, PSTATE = layout.VCPU_CONTEXT_X, layout.VCPU_CONTEXT_PC, layout.VCPU_CONTE
 EXIT = layout.VCPU_CONTEXT_EXIT
 ESR, FAR, HPFAR = CONTEXT.offset("esr"), CONTEXT.offset("far"), CONTEXT.offset("hpfar")
 VMPIDR = CONTEXT.offset("vmpidr")
+FLAGS, ICH_LR = CONTEXT.offset("flags"), CONTEXT.offset("ich_lr")
 MASK64 = vmmio.MASK64
 
 # A vCPU out of reset (Arm ARM: SCTLR_EL1's RES1 bits, MMU and caches off;
@@ -266,6 +268,7 @@ class ShimSecondary:
 
     def __init__(self, world: World, vm: GuestVm, slot: int, index: int) -> None:
         self.world, self.vm, self.slot, self.index = world, vm, slot, index
+        self.vgic: VGic | None = None  # its VM's, once attached
         self.at = slot * CONTEXT_WORDS
         self.address = layout.VCPU_CONTEXTS_BASE + slot * layout.VCPU_CONTEXT_SIZE
 
@@ -288,12 +291,27 @@ class ShimSecondary:
         self._set(SYSREG["sctlr_el1"], SCTLR_EL1_RESET)
         self._set(VMPIDR, MPIDR_RES1 | mpidr_of(self.index))
 
+    def attach_vgic(self, vgic: VGic) -> None:
+        """Deliver its VM's vGIC's interrupts to this vCPU through the list
+        registers (docs/boot.md section 12)."""
+        self.vgic = vgic
+
     def enter(self, budget: int) -> Syndrome | None:
         """One run on the calling CPU (`budget` is not used: the CPU's own
-        interrupts end a run that does not trap)."""
-        vm = self.vm
+        interrupts end a run that does not trap). With a vGIC, its
+        interrupts for this vCPU go in the list registers and come back, as
+        the run left them, at the exit."""
+        vm, vgic = self.vm, self.vgic
+        flags = 0
+        if vgic is not None:
+            flags |= layout.RUN_VGIC
+            for n, word in enumerate(vgic.load(self.index, layout.ICH_LRS)):
+                self._set(ICH_LR + n, word)
+        self._set(FLAGS, flags)
         self.world.mailboxes.run_world(self.world.cpu(), self.address, vm.vttbr, not vm.flushed)
         vm.flushed = True
+        if vgic is not None:
+            vgic.save(self.index, [self._get(ICH_LR + n) for n in range(layout.ICH_LRS)])
         exit_kind = self._get(EXIT)
         if exit_kind == layout.EXIT_REFUSED:
             raise RuntimeError(f"the shim refused to run vCPU slot {self.slot}")

@@ -49,6 +49,10 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
     if vm.vgic is not None:  # its distributor and redistributors: emulated, never exits
         gicd, gicr, stride, count = vm.vgic
         svm.vgic = VGic(count, gicd, gicr, stride)
+        for backend in backends.values():  # the shim's deliver it (boot/world.py)
+            attach = getattr(backend, "attach_vgic", None)
+            if attach is not None:
+                attach(svm.vgic)
     # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
     handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
     if vms.log is not None:  # the run keeps the VM's calls, each with its ID

@@ -335,7 +335,11 @@ class SecondaryVcpu:
         if ec in (vmmio.EC_HVC64, vmmio.EC_SMC64):
             self._call(s)
         elif ec == vmmio.EC_WFX:
-            self.in_wfi = True
+            vgic = self.vm.vgic
+            if vgic is not None and vgic.deliverable(self.index):
+                self.backend.skip()  # an interrupt for it: the WFI completes at once
+            else:
+                self.in_wfi = True
         elif ec == vmmio.EC_DATA_ABORT_LOWER:
             access = vmmio.decode_access(s)
             vgic = self.vm.vgic

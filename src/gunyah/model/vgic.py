@@ -159,6 +159,16 @@ class VGic:
         self.statusr = 0
         self.spis = [_Irq() for _ in range(SPI_NUM)]
         self.redist = [_Redistributor() for _ in range(vcpus)]
+        # the interrupts that may be pending, active or listed, by key (_key):
+        # delivery looks at these only, not at all 1020 a run
+        self._hot: set[int] = set()
+
+    @staticmethod
+    def _key(vcpu: int, intid: int) -> int:
+        return intid if intid >= PRIVATE else (vcpu + 1) << 16 | intid
+
+    def _touch(self, vcpu: int, intid: int) -> None:
+        self._hot.add(self._key(vcpu, intid))
 
     # -- the guest's accesses ------------------------------------------------
     def claims(self, ipa: int) -> bool:
@@ -216,8 +226,10 @@ class VGic:
                     irq.enabled = kind == GICD_ISENABLER
                 elif kind in (GICD_ISPENDR, GICD_ICPENDR):
                     irq.pending = kind == GICD_ISPENDR
+                    self._touch(vcpu, first + bit)
                 else:
                     irq.active = kind == GICD_ISACTIVER
+                    self._touch(vcpu, first + bit)
             state = {GICD_IGROUPR: irq.group1, GICD_ISENABLER: irq.enabled,
                      GICD_ICENABLER: irq.enabled, GICD_ISPENDR: irq.pending,
                      GICD_ICPENDR: irq.pending}.get(kind, irq.active)  # fmt: skip
@@ -286,6 +298,7 @@ class VGic:
             line = self._irq(vcpu, value & 0x3FF)
             if line is not None and value & 0x3FF >= PRIVATE and offset != GICD_SGIR:
                 line.pending = offset == GICD_SETSPI_NSR
+                self._touch(vcpu, value & 0x3FF)
             return 0
         if offset == GICD_STATUSR:
             if write:
@@ -355,6 +368,7 @@ class VGic:
         if irq is None:
             return False
         irq.pending = True
+        self._touch(vcpu, intid)
         return True
 
     def _target(self, intid: int, irq: _Irq) -> int:
@@ -365,7 +379,7 @@ class VGic:
         highest priority (lowest value) first, then lowest ID: pending, not
         active, enabled, and its group enabled in the distributor."""
         found = []
-        for intid in range(PRIVATE + SPI_NUM):
+        for intid in self._candidates(vcpu):
             irq = self._irq(vcpu, intid)
             assert irq is not None
             if intid >= PRIVATE and self._target(intid, irq) != vcpu:
@@ -381,7 +395,7 @@ class VGic:
         its EOI finds them, then what `deliverable` names; each is listed
         there, with its pending and active state, until `save`."""
         count = max(0, min(count, LIST_REGISTERS))
-        active = [i for i in range(PRIVATE + SPI_NUM) if self._is_active_in(vcpu, i)]
+        active = [i for i in self._candidates(vcpu) if self._is_active_in(vcpu, i)]
         words = []
         for intid in (active + self.deliverable(vcpu))[:count]:
             irq = self._irq(vcpu, intid)
@@ -390,6 +404,19 @@ class VGic:
             irq.listed, irq.pending, irq.active = True, False, False
             words.append(ListRegister(intid, state, irq.priority, irq.group1).encode())
         return words + [0] * (count - len(words))
+
+    def _candidates(self, vcpu: int) -> list[int]:
+        """The IDs of vCPU `vcpu`'s bank and the SPIs that may be pending,
+        active or listed, lowest first; the rest are dropped from the set."""
+        ids = []
+        for key in sorted(self._hot):
+            bank, intid = key >> 16, key & 0xFFFF
+            irq = self._irq(max(bank - 1, 0), intid)
+            if irq is None or not (irq.pending or irq.active or irq.listed):
+                self._hot.discard(key)
+            elif bank in (0, vcpu + 1):
+                ids.append(intid)
+        return ids
 
     def _is_active_in(self, vcpu: int, intid: int) -> bool:
         irq = self._irq(vcpu, intid)

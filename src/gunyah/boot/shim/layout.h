@@ -47,13 +47,14 @@
 #define CTX_PC               248
 #define CTX_PSTATE           256
 #define CTX_EXIT             264
-#define CTX_FPCR             536
-#define CTX_Q                560
+#define CTX_FPCR             600
+#define CTX_Q                624
 #define EXIT_SYNC            0           /* vcpu_context.exit */
 #define EXIT_IRQ             1
 #define EXIT_FIQ             2
 #define EXIT_SERROR          3
 #define EXIT_REFUSED         4
+#define RUN_VGIC             1           /* vcpu_context.flags */
 #define CONFIG_MAGIC         0x3330474643485947ull
 
 #ifndef __ASSEMBLER__
@@ -152,6 +153,11 @@ struct vcpu_context {
     uint64_t hpfar;              /* shim: HPFAR_EL2 */
     uint64_t vmpidr;             /* VMPIDR_EL2: the MPIDR the vCPU reads */
     uint64_t cntvoff;            /* CNTVOFF_EL2 */
+    uint64_t flags;              /* host: RUN_* for this run */
+    uint64_t ich_vmcr;           /* ICH_VMCR_EL2: the virtual CPU interface's state */
+    uint64_t ich_ap0r;           /* ICH_AP0R0_EL2 */
+    uint64_t ich_ap1r;           /* ICH_AP1R0_EL2 */
+    uint64_t ich_lr[4];          /* ICH_LR0..3_EL2: the vGIC's list registers */
     uint64_t sysregs[28];        /* EL1 registers, in layout.EL1_SYSREGS's order */
     uint64_t fpcr;
     uint64_t fpsr;
@@ -169,7 +175,7 @@ _Static_assert(sizeof(struct translation) == 32, "struct translation");
 _Static_assert(sizeof(struct world) == 24, "struct world");
 _Static_assert(sizeof(struct mailbox) == 488, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
-_Static_assert(sizeof(struct vcpu_context) == 1072, "struct vcpu_context");
+_Static_assert(sizeof(struct vcpu_context) == 1136, "struct vcpu_context");
 _Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");
 _Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");

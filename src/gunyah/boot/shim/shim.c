@@ -48,6 +48,7 @@
 #define HCR_AMO  (1ull << 5)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
+#define ICH_HCR_EN 1ull              /* ICH_HCR_EL2.En: the virtual CPU interface on */
 #define ICC_SRE_EL2_VALUE 0xfull   /* GICv3: Enable (EL1 may use ICC_SRE_EL1), DIB, DFB, SRE */
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
 
@@ -663,6 +664,17 @@ static void run_guest(volatile struct mailbox *box)
         sysreg_write(vmpidr_el2, ctx->vmpidr);
     if (ctx->cntvoff != 0)                          /* the primary's is 0 */
         sysreg_write(cntvoff_el2, ctx->cntvoff);
+    uint64_t flags = ctx->flags;
+    if (flags & RUN_VGIC) {       /* its virtual CPU interface (ICC_* reach it: IMO) */
+        sysreg_write(ich_ap0r0_el2, ctx->ich_ap0r);
+        sysreg_write(ich_ap1r0_el2, ctx->ich_ap1r);
+        sysreg_write(ich_lr0_el2, ctx->ich_lr[0]);
+        sysreg_write(ich_lr1_el2, ctx->ich_lr[1]);
+        sysreg_write(ich_lr2_el2, ctx->ich_lr[2]);
+        sysreg_write(ich_lr3_el2, ctx->ich_lr[3]);
+        sysreg_write(ich_vmcr_el2, ctx->ich_vmcr);
+        sysreg_write(ich_hcr_el2, ICH_HCR_EN);
+    }
     sysreg_write(vttbr_el2, vttbr);
     sysreg_write(hcr_el2, hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO);
     __asm__ volatile("isb" ::: "memory");
@@ -677,6 +689,16 @@ static void run_guest(volatile struct mailbox *box)
     ctx->hpfar = sysreg_read(hpfar_el2);
     ctx->cntvoff = sysreg_read(cntvoff_el2);
     el1_save((uint64_t *)ctx->sysregs);
+    if (flags & RUN_VGIC) {
+        sysreg_write(ich_hcr_el2, 0);
+        ctx->ich_lr[0] = sysreg_read(ich_lr0_el2);
+        ctx->ich_lr[1] = sysreg_read(ich_lr1_el2);
+        ctx->ich_lr[2] = sysreg_read(ich_lr2_el2);
+        ctx->ich_lr[3] = sysreg_read(ich_lr3_el2);
+        ctx->ich_vmcr = sysreg_read(ich_vmcr_el2);
+        ctx->ich_ap0r = sysreg_read(ich_ap0r0_el2);
+        ctx->ich_ap1r = sysreg_read(ich_ap1r0_el2);
+    }
     sysreg_write(cnthp_ctl_el2, 0);                 /* its level falls: nothing pending */
     sysreg_write(hcr_el2, hcr_primary);
     sysreg_write(vttbr_el2, (uint64_t)s2_l0);   /* VMID 0 */
