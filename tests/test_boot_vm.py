@@ -232,7 +232,7 @@ def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
 # address) for each read or write of what is not its own, an instruction
 # abort (EC 0x21) for its jump into the primary's RAM, VMMIO reads for the
 # GIC and fw_cfg (in its VMMIO window), then 0 registers of its own changed,
-# then the INTID its vGIC gave it for the SPI it set pending
+# then the INTIDs its vGIC gave it for the SPI it set pending and its timer
 CONFINED = [
     *(f"vmm: mmio write {at:#x} 8 {v:#x}" for addr in (0x4000_0000, 0x4020_0000, 0x7FE0_0000,
                                                        0x7FF1_0000, 0x7FFE_2000)
@@ -241,6 +241,7 @@ CONFINED = [
     "vmm: mmio read 0x8000000 8 -> 0x0", "vmm: mmio read 0x9020000 8 -> 0x0",
     "vmm: mmio write 0x7010 8 0x0",
     "vmm: mmio write 0x7018 8 0x28",  # its SPI 8 (ID 40), through its vGIC
+    "vmm: mmio write 0x7018 8 0x1b",  # its virtual timer's PPI 27, through its vGIC
     "vmm: exit powered-off type 1 reason 0x0",
 ]  # fmt: skip
 

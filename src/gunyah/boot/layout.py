@@ -299,8 +299,14 @@ VCPU_CONTEXT_Q = VCPU_CONTEXT.offset("q")
 EXIT_SYNC, EXIT_IRQ, EXIT_FIQ, EXIT_SERROR, EXIT_REFUSED = range(5)
 # vcpu_context.flags, the host's for one run: RUN_VGIC, the virtual CPU
 # interface on (ICH_HCR_EL2.En) with the list registers, VMCR and active
-# priorities loaded and saved back (docs/boot.md section 12)
-RUN_VGIC = 1
+# priorities loaded and saved back (docs/boot.md section 13). RUN_WFI_WAITS:
+# its WFI waits on the CPU (HCR_EL2.TWI clear) instead of trapping, for a
+# vCPU whose virtual timer is armed: its timer, or the slice's end, ends the
+# run. RUN_VTIMER_FIRED,
+# the shim's at the exit: the vCPU's virtual timer fired (ENABLE and ISTATUS,
+# IMASK clear) and the shim set its IMASK, so that its level falls and the
+# vCPU can run; the host makes its PPI 27 pending in the vGIC
+RUN_VGIC, RUN_WFI_WAITS, RUN_VTIMER_FIRED = 1, 2, 4
 ICH_LRS = 4  # ICH_VTR_EL2.ListRegs + 1 on QEMU's cortex-a57: model.vgic.LIST_REGISTERS
 EXITS = {"EXIT_SYNC": EXIT_SYNC, "EXIT_IRQ": EXIT_IRQ, "EXIT_FIQ": EXIT_FIQ,
          "EXIT_SERROR": EXIT_SERROR, "EXIT_REFUSED": EXIT_REFUSED}  # fmt: skip
@@ -449,6 +455,8 @@ _DEFINES = (
     ("EXIT_SERROR", EXIT_SERROR, ""),
     ("EXIT_REFUSED", EXIT_REFUSED, ""),
     ("RUN_VGIC", RUN_VGIC, "vcpu_context.flags"),
+    ("RUN_WFI_WAITS", RUN_WFI_WAITS, ""),
+    ("RUN_VTIMER_FIRED", RUN_VTIMER_FIRED, ""),
 )
 
 

@@ -55,6 +55,8 @@
 #define EXIT_SERROR          3
 #define EXIT_REFUSED         4
 #define RUN_VGIC             1           /* vcpu_context.flags */
+#define RUN_WFI_WAITS        2
+#define RUN_VTIMER_FIRED     4
 #define CONFIG_MAGIC         0x3330474643485947ull
 
 #ifndef __ASSEMBLER__

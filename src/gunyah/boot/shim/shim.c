@@ -385,6 +385,9 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define PPI_PTIMER     30
 #define TIMER_PPIS     ((1u << 26) | (1u << PPI_VTIMER) | (1u << 29) | (1u << PPI_PTIMER))
 #define CNT_ARMED(ctl) (((ctl) & 3) == 1)   /* ENABLE set, IMASK clear */
+#define CNT_IMASK      2ull
+#define CNT_STATE      7ull                  /* ENABLE, IMASK, ISTATUS */
+#define CNT_FIRED      5ull                  /* ENABLE and ISTATUS, IMASK clear */
 
 static uint32_t gic(uint64_t base, uint64_t offset)
 {
@@ -576,19 +579,26 @@ static void el1_save(uint64_t *to)
  * TTBR with another ASID flushes its whole TLB, and the worlds often agree
  * on them. A timer whose control or compare value changes is turned off
  * first, so that neither world's timer fires in the other's compare value
- * on the way. */
+ * on the way, and its control is then written whatever `now` held: equal
+ * saved controls (both worlds' timers armed, say) must not leave it off. */
 static void el1_switch(const uint64_t *now, const uint64_t *want)
 {
     unsigned n = 0;
-    if (now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL]
-        || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL])
+    int vtimer_off = now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL]
+        || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL];
+    int ptimer_off = now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL]
+        || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL];
+    if (vtimer_off)
         sysreg_write(cntv_ctl_el0, 0);
-    if (now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL]
-        || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL])
+    if (ptimer_off)
         sysreg_write(cntp_ctl_el0, 0);
 #define SWITCH_ONE(r) if (now[n] != want[n]) sysreg_write(r, want[n]); n++;
     EL1_SYSREGS(SWITCH_ONE)
 #undef SWITCH_ONE
+    if (vtimer_off && now[SYSREG_CNTV_CTL] == want[SYSREG_CNTV_CTL])
+        sysreg_write(cntv_ctl_el0, want[SYSREG_CNTV_CTL]);
+    if (ptimer_off && now[SYSREG_CNTP_CTL] == want[SYSREG_CNTP_CTL])
+        sysreg_write(cntp_ctl_el0, want[SYSREG_CNTP_CTL]);
 }
 
 extern uint64_t world_switch(volatile struct vcpu_context *ctx);
@@ -675,13 +685,21 @@ static void run_guest(volatile struct mailbox *box)
         sysreg_write(ich_vmcr_el2, ctx->ich_vmcr);
         sysreg_write(ich_hcr_el2, ICH_HCR_EN);
     }
+    uint64_t hcr = hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO;
+    if (flags & RUN_WFI_WAITS)
+        hcr &= ~HCR_TWI;
     sysreg_write(vttbr_el2, vttbr);
-    sysreg_write(hcr_el2, hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO);
+    sysreg_write(hcr_el2, hcr);
     __asm__ volatile("isb" ::: "memory");
     if (flush)      /* a VMID new to these tables: nothing cached for it may serve */
         __asm__ volatile("tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
 
     uint64_t exit = world_switch(ctx);
+    uint64_t vtimer = sysreg_read(cntv_ctl_el0);
+    if ((vtimer & CNT_STATE) == CNT_FIRED) {   /* its timer fired: masked before it goes on */
+        sysreg_write(cntv_ctl_el0, vtimer | CNT_IMASK);
+        ctx->flags = flags | RUN_VTIMER_FIRED;
+    }
 
     ctx->exit = exit;
     ctx->esr = sysreg_read(esr_el2);
