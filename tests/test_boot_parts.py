@@ -785,3 +785,18 @@ def test_a_secondarys_run_is_posted_in_the_calling_cpus_mailbox_and_waits_for_it
         m.ch._stop[0] = 1  # the boot ends while nothing comes back
         with pytest.raises(RuntimeError, match="boot ended"):
             m.ch.run_world(0, layout.VCPU_CONTEXTS_BASE, 0, False)
+
+
+def test_a_secondarys_panic_relayed_by_our_vmm_is_not_the_primarys() -> None:
+    """Our VMM prints a secondary's console as "vmm: console ..." lines: a
+    Linux secondary's panic or power-down there is kept but does not end the
+    boot as the primary's would."""
+    panic = console.PANIC.encode()
+    c = _console(b"vmm: console [ 20.4] " + panic + b": VFS\n" + b"vmm: console "
+                 + console.POWER_DOWN.encode() + b"\n")  # fmt: skip
+    c.thread.join()
+    assert c.panic_at is None and c.power_down_at is None and c.count == 2
+    c = _console(b"[ 20.4] " + panic + b": VFS\n")
+    c.thread.join()
+    assert c.panic_at is not None
+
