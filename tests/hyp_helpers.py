@@ -96,6 +96,9 @@ class RecordingHyp:
     def add_vmmio(self, vmid: int, ipa: int, size: int) -> None:
         self.calls.append(("add_vmmio", vmid, ipa, size))
 
+    def add_vgic(self, vmid: int, gicd: int, gicr: int, stride: int, count: int) -> None:
+        self.calls.append(("add_vgic", vmid, gicd, gicr, stride, count))
+
     def vcpu_create(self, vmid: int, index: int, owner: int) -> tuple[int, int]:
         self.calls.append(("vcpu_create", vmid, index, owner))
         return 3, 0x3C2

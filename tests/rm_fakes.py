@@ -49,6 +49,9 @@ class RecordingHyp:
     def add_vmmio(self, vmid: int, ipa: int, size: int) -> None:
         self.calls.append(("add_vmmio", vmid, ipa, size))
 
+    def add_vgic(self, vmid: int, gicd: int, gicr: int, stride: int, count: int) -> None:
+        self.calls.append(("add_vgic", vmid, gicd, gicr, stride, count))
+
     def read_phys(self, phys: int, size: int) -> bytes | None:
         at = phys - HLOS_RAM
         return bytes(self.ram[at : at + size]) if at >= 0 and at + size <= len(self.ram) else None

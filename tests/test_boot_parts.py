@@ -260,10 +260,10 @@ def test_device_tree_edit(qemu_dtb: bytes, gunyah: bool) -> None:
             "qcom,gunyah-hypervisor-1.0", "qcom,gunyah-hypervisor", "simple-bus"]  # fmt: skip
         vm = tree.get_property("compatible", "/hypervisor/qcom,gunyah-vm").data
         assert list(vm) == ["qcom,gunyah-vm-id-1.0", "qcom,gunyah-vm-id"]
-        # the RM's queue interrupts: the machine's SPIs 0xe0 (tx), 0xe1 (rx), rising edge
+        # the RM's queue interrupts: the machine's SPIs 0xc0 (tx), 0xc1 (rx), rising edge
         rpc = "/hypervisor/qcom,resource-manager-rpc@0000000000000000"
-        assert list(tree.get_property("interrupts", rpc).data) == [0, 0xE0, 1, 0, 0xE1, 1]
-        assert list(tree.get_property("qcom,free-irq-start", rpc).data) == [0x102]
+        assert list(tree.get_property("interrupts", rpc).data) == [0, 0xC0, 1, 0, 0xC1, 1]
+        assert list(tree.get_property("qcom,free-irq-start", rpc).data) == [0xE2]
     # fw_cfg is gone (its DMA writes physical memory); the rest of QEMU's machine is untouched
     assert not tree.exist_node(devicetree.FW_CFG_NODE)
     assert tree.exist_node("cpus/cpu@1") and tree.exist_node("pl011@9000000")
@@ -281,15 +281,17 @@ def _device_spis(tree) -> set[int]:
 
 
 def test_the_boots_rm_interrupts_are_in_the_machines_gic_and_no_devices(qemu_dtb: bytes) -> None:
-    """hw/arm/virt.c: NUM_IRQS 256 SPIs; a15irqmap's devices at SPIs 1..9 and
-    16..175 (the platform bus's 64 from 112 the last). The measured numbers
-    (SPIs 0x3a0/0x3a1, IDs from 0x3c0) are past this GIC's 288 lines; the
-    boot's are inside it, and no device of QEMU's own tree names them."""
+    """The virt machine's GICv3: 224 SPIs (measured, docs/boot.md section 11);
+    a15irqmap's devices at SPIs 1..9 and 16..175 (the platform bus's 64 from
+    112 the last). The measured numbers (SPIs 0x3a0/0x3a1, IDs from 0x3c0)
+    are past this GIC's 256 lines; the boot's are inside it, and no device
+    of QEMU's own tree names them. The host's IDs fill one enable word."""
     link = layout.BOOT_RM_LINK
-    assert layout.GIC_LINES == 288
+    assert layout.GIC_LINES == 256
     assert [(r.start, r.stop) for r in layout.VIRT_DEVICE_SPIS] == [(1, 10), (16, 176)]
     ours = {link.tx_virq, link.rx_virq, link.free_irq_start - 32}
-    assert (link.tx_virq, link.rx_virq, link.free_irq_start) == (0xE0, 0xE1, 0x102)
+    assert (link.tx_virq, link.rx_virq, link.free_irq_start) == (0xC0, 0xC1, 0xE2)
+    assert (link.tx_intid, layout.GIC_LINES) == (32 * 7, 32 * 8)  # GICD_ISENABLER7 whole
     assert all(32 + spi < layout.GIC_LINES for spi in ours)
     assert not any(spi in r for spi in ours for r in layout.VIRT_DEVICE_SPIS)
     device_spis = _device_spis(fdt.parse_dtb(qemu_dtb))
@@ -317,18 +319,32 @@ def test_qemus_virt_machine_is_where_the_layout_says(qemu_dtb: bytes) -> None:
     assert _reg(tree, f"/memory@{layout.RAM_BASE:x}") == [layout.RAM_BASE, layout.RAM_SIZE]
     assert _reg(tree, f"/pl011@{layout.UART_BASE:x}")[0] == layout.UART_BASE
     gic = _reg(tree, f"/intc@{layout.GICD_BASE:x}")
-    assert (gic[0], gic[2]) == (layout.GICD_BASE, layout.GICC_BASE)
-    assert "arm,cortex-a15-gic" in tree.get_property("compatible", f"/intc@{layout.GICD_BASE:x}")
+    assert (gic[0], gic[2]) == (layout.GICD_BASE, layout.GICR_BASE)
+    assert gic[3] // layout.GICR_STRIDE >= layout.MAX_CPUS  # a redistributor each
+    assert "arm,gic-v3" in tree.get_property("compatible", f"/intc@{layout.GICD_BASE:x}")
+    assert tree.get_property("#redistributor-regions", f"/intc@{layout.GICD_BASE:x}").value == 1
+    assert not [
+        n for n in tree.get_node(f"/intc@{layout.GICD_BASE:x}").nodes if "its" in n.name
+    ]  # its=off: no LPIs the halted detection cannot see
     devices = [n for n in tree.root.nodes if "@" in n.name and not n.name.startswith("memory")]
     assert all(int(n.name.split("@")[1], 16) < layout.GUEST_DEVICES_END for n in devices)
 
 
-def test_qemu_takes_max_cpus_and_not_one_more() -> None:
-    """MAX_CPUS is the virt machine's limit with its GICv2: QEMU refuses one more."""
+def test_qemu_numbers_max_cpus_as_the_shim_does() -> None:
+    """MAX_CPUS is the project's bound, within the GICv3 machine's (one
+    redistributor a CPU): QEMU takes that many, gives them MPIDR Aff0 0 up
+    (16 in a cluster with a GICv3), the index the shim's cpu_index reads and
+    its redistributor's place; QEMU itself refuses past its redistributors."""
     parts = find_parts()
-    assert qemu.qemu_dtb(parts, layout.MAX_CPUS)
-    with pytest.raises(options.BootError, match=f"exceeds max CPUs.*\\({layout.MAX_CPUS}\\)"):
-        qemu.qemu_dtb(parts, layout.MAX_CPUS + 1)
+    tree = fdt.parse_dtb(qemu.qemu_dtb(parts, layout.MAX_CPUS))
+    cpus = [n for n in tree.get_node("/cpus").nodes if n.name.startswith("cpu@")]
+    assert sorted(tree.get_property("reg", f"/cpus/{n.name}").value for n in cpus) == list(
+        range(layout.MAX_CPUS)
+    )
+    redistributors = _reg(tree, f"/intc@{layout.GICD_BASE:x}")[3] // layout.GICR_STRIDE
+    assert redistributors == 123
+    with pytest.raises(options.BootError, match=f"redist regions\\({redistributors}\\)"):
+        qemu.qemu_dtb(parts, redistributors + 1)
 
 
 @given(st.text(alphabet=st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]),
@@ -769,3 +785,18 @@ def test_a_secondarys_run_is_posted_in_the_calling_cpus_mailbox_and_waits_for_it
         m.ch._stop[0] = 1  # the boot ends while nothing comes back
         with pytest.raises(RuntimeError, match="boot ended"):
             m.ch.run_world(0, layout.VCPU_CONTEXTS_BASE, 0, False)
+
+
+def test_a_secondarys_panic_relayed_by_our_vmm_is_not_the_primarys() -> None:
+    """Our VMM prints a secondary's console as "vmm: console ..." lines: a
+    Linux secondary's panic or power-down there is kept but does not end the
+    boot as the primary's would."""
+    panic = console.PANIC.encode()
+    c = _console(b"vmm: console [ 20.4] " + panic + b": VFS\n" + b"vmm: console "
+                 + console.POWER_DOWN.encode() + b"\n")  # fmt: skip
+    c.thread.join()
+    assert c.panic_at is None and c.power_down_at is None and c.count == 2
+    c = _console(b"[ 20.4] " + panic + b": VFS\n")
+    c.thread.join()
+    assert c.panic_at is not None
+

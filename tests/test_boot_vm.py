@@ -84,7 +84,7 @@ def test_the_rm_is_waited_on_with_its_interrupts_not_polled(
     vm_boot: tuple[int, list[str], str],
 ) -> None:
     """The module takes each reply and notification on the RM's receive
-    interrupt (SPI 0xe1 of the boot's tree, which the model raises and the
+    interrupt (SPI 0xc1 of the boot's tree, which the model raises and the
     shim sets pending): every receive of the VM's whole life found a message,
     none the queue empty; and the vCPU's wake-up interrupt came when the RM
     powered it on (VM_START)."""
@@ -245,14 +245,18 @@ def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
 # an external abort at its own vector (ESR_EL1 EC 0x25, IL, FSC 0x10; FAR the
 # address) for each read or write of what is not its own, an instruction
 # abort (EC 0x21) for its jump into the primary's RAM, VMMIO reads for the
-# GIC and fw_cfg (in its VMMIO window), then 0 registers of its own changed
+# GIC and fw_cfg (in its VMMIO window), then 0 registers of its own changed,
+# then the INTIDs its vGIC gave it for the SPI it set pending and its timer
 CONFINED = [
     *(f"vmm: mmio write {at:#x} 8 {v:#x}" for addr in (0x4000_0000, 0x4020_0000, 0x7FE0_0000,
                                                        0x7FF1_0000, 0x7FFE_2000)
       for at, v in ((0x7000, 0x9600_0010), (0x7008, addr))),
     "vmm: mmio write 0x7000 8 0x86000010", "vmm: mmio write 0x7008 8 0x40000000",
     "vmm: mmio read 0x8000000 8 -> 0x0", "vmm: mmio read 0x9020000 8 -> 0x0",
-    "vmm: mmio write 0x7010 8 0x0", "vmm: exit powered-off type 1 reason 0x0",
+    "vmm: mmio write 0x7010 8 0x0",
+    "vmm: mmio write 0x7018 8 0x28",  # its SPI 8 (ID 40), through its vGIC
+    "vmm: mmio write 0x7018 8 0x1b",  # its virtual timer's PPI 27, through its vGIC
+    "vmm: exit powered-off type 1 reason 0x0",
 ]  # fmt: skip
 
 

@@ -395,3 +395,56 @@ def test_the_window_is_the_rms() -> None:
 def test_regions_it_refuses(regions: Callable[[], list[Region]], why: str) -> None:
     with pytest.raises(RegionError, match=why):
         UnicornSecondary(regions())
+
+
+def test_the_vgics_accesses_are_emulated_not_exits() -> None:
+    """A load of the vGIC's GICD_PIDR2 (at the RM's 0x40010000, outside the
+    VMMIO window) gets the real vGIC's 0x30 in its register with no exit,
+    and a store to its redistributor's GICR_WAKER is taken: only the
+    guest's two stores to VMMIO, of what it read, come back."""
+    from gunyah.model.vgic import VGic
+    from gunyah.rm import vm_config
+
+    g = guest(raw(
+        0xD2A80021,  # movz x1, #0x4001, lsl #16
+        0xF29FFD01,  # movk x1, #0xffe8: GICD_PIDR2
+        0xB9400022,  # ldr w2, [x1]
+        0xD2800003,  # movz x3, #0
+        0xF9000062,  # str x2, [x3]: a VMMIO write of what it read
+        0xD2A80041,  # movz x1, #0x4002, lsl #16
+        0x91005021,  # add x1, x1, #0x14: GICR_WAKER
+        0x52800004,  # mov w4, #0: awake
+        0xB9000024,  # str w4, [x1]
+        0xB9400025,  # ldr w5, [x1]
+        0xF9000065,  # str x5, [x3]
+    ))  # fmt: skip
+    g.vm.vgic = VGic(1, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    g.cpu.poweron(BASE, DT)
+    assert g.exit_of_run() == (0, vr.VMMIO_WRITE, 0, 8, 0x30)
+    assert g.exit_of_run() == (0, vr.VMMIO_WRITE, 0, 8, 0)  # ProcessorSleep clear
+    assert g.vm.vgic.redist[0].sleep is False
+
+
+def test_a_wfi_with_an_interrupt_for_it_completes_at_once() -> None:
+    """With an interrupt deliverable to it in its vGIC a vCPU's WFI does not
+    wait (no EXPECTS_WAKEUP); without one it does."""
+    from gunyah.model import vgic as vg
+    from gunyah.rm import vm_config
+
+    for deliverable in (True, False):
+        g = guest(raw(
+            0xD503207F,  # wfi
+            0xD2800003,  # movz x3, #0
+            0xF9000062,  # str x2, [x3]: a VMMIO write
+        ))  # fmt: skip
+        gic = vg.VGic(1, vm_config.GICD_BASE, vm_config.GICR_BASE)
+        d = vm_config.GICD_BASE
+        gic.access(0, d + vg.GICD_IGROUPR + 4, 4, True, 1 << 8)  # ID 40, Group 1
+        gic.access(0, d + vg.GICD_ISENABLER + 4, 4, True, 1 << 8)
+        gic.access(0, d + vg.GICD_CTLR, 4, True, 2)
+        if deliverable:
+            gic.raise_irq(40)
+        g.vm.vgic = gic
+        g.cpu.poweron(BASE, DT)
+        state = g.exit_of_run()[1]
+        assert state == (vr.VMMIO_WRITE if deliverable else vr.EXPECTS_WAKEUP)

@@ -90,6 +90,18 @@ def test_the_vm_tree_is_one_the_rm_takes() -> None:
     assert cfg.vgic_phandle == 1
 
 
+def test_the_vm_tree_names_the_timers_ppis_a_linux_guest_needs() -> None:
+    """Without an arm,armv8-timer node a Linux secondary has no clock (docs/boot.md
+    section 13): the virt machine's PPIs, secure and non-secure physical 13 and
+    14, virtual 11, hypervisor 10, level-triggered (GIC_PPI 1, flags 4)."""
+    import fdt
+
+    tree = fdt.parse_dtb(build(VmTree()))
+    assert tree.get_property("compatible", "/timer").value == "arm,armv8-timer"
+    assert list(tree.get_property("interrupts", "/timer").data) == [
+        1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]  # fmt: skip
+
+
 @given(
     name=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=79),
     base=st.integers(0x200, 0xFFFF).map(lambda n: n << 21),

@@ -30,6 +30,7 @@ HYP_METHODS = {
     "vm_create": ("vmid", "owner"), "vm_destroy": ("vmid",),
     "translate": ("vmid", "ipa", "size"), "map": ("vmid", "ipa", "phys", "size", "rights"),
     "unmap": ("vmid", "ipa", "size"), "add_vmmio": ("vmid", "ipa", "size"),
+    "add_vgic": ("vmid", "gicd", "gicr", "stride", "count"),
     "read_phys": ("phys", "size"), "write_phys": ("phys", "data"),
     "vcpu_create": ("vmid", "index", "owner"),
     "vcpu_poweron": ("vmid", "index", "entry", "context"), "vm_stop": ("vmid",),

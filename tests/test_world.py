@@ -25,6 +25,7 @@ from gunyah.boot.world import (
 )
 from gunyah.model import vmmio
 from gunyah.model.vcpu_run import SYNC_CURRENT_SPX
+from gunyah.model.vgic import LIST_REGISTERS
 from gunyah.model.vms import RIGHT_R, RIGHT_W, RIGHT_X, RIGHTS_RWX, HypError, Mapping
 
 BASE = 0x8000_0000  # our VMM's memory base (gunyah.vmm.devicetree DEFAULT_BASE)
@@ -45,7 +46,12 @@ def test_the_layout_gives_the_switch_its_own_regions_and_the_records_the_shim_re
     assert 8 * layout.VCPU_CONTEXT.words <= layout.VCPU_CONTEXT_SIZE and ctx.start % 4096 == 0
     # Q0..Q31 16-byte aligned for LDP/STP of Q registers; X0..X30 first, as start.S
     # copies them; PC and PSTATE next
-    assert (8 * layout.VCPU_CONTEXT_Q) % 16 == 0 and layout.VCPU_CONTEXT.offset("q") == 70
+    assert (8 * layout.VCPU_CONTEXT_Q) % 16 == 0 and layout.VCPU_CONTEXT.offset("q") == 78
+    # the virtual CPU interface's state, loaded and saved with RUN_VGIC: four
+    # list registers (QEMU's cortex-a57 has ICH_VTR_EL2.ListRegs 3), as the vGIC fills
+    ich = [layout.VCPU_CONTEXT.offset(f) for f in ("flags", "ich_vmcr", "ich_ap0r", "ich_ap1r",
+                                                     "ich_lr")]  # fmt: skip
+    assert ich == [39, 40, 41, 42, 43] and layout.ICH_LRS == LIST_REGISTERS == 4
     assert (X, PC, PSTATE, EXIT) == (0, 31, 32, 33)
     # every EL1 register the brief of the switch names, and the timers
     assert set(layout.EL1_SYSREGS) >= {

@@ -3,7 +3,7 @@
  * (-DWAKER=...), for `gunyah boot`'s "waiting with nothing to wake it":
  *
  *   WAKER_NONE   CPU 0 waits with the GIC on and only the SPIs the host
- *                raises enabled (interrupt IDs 256 to 287: the RM link's
+ *                raises enabled (interrupt IDs 224 to 255: the RM link's
  *                and the wake-up virqs, boot/layout.py BOOT_RM_LINK), which
  *                it raises only during a call: nothing can wake it, and the
  *                boot ends as halted at once.
@@ -14,8 +14,11 @@
  *                turns the distributor on, sends CPU 0 an SGI and turns
  *                itself off. Woken, CPU 0 powers off. (--smp 2)
  *
- * The virt machine's GICv2 (IHI 0048B): distributor at GICD_BASE, CPU
- * interface at GICC_BASE (the boot's layout); the virtual timer is PPI 27.
+ * The virt machine's GICv3 (Arm IHI 0069): distributor at GICD_BASE, one
+ * redistributor a CPU from GICR_BASE (the boot's layout), the CPU interface
+ * in ICC_* system registers; no EL3, so one security state (GICD_CTLR.DS):
+ * Group 1 interrupts, enabled by GICD_CTLR.EnableGrp1 and ICC_IGRPEN1_EL1.
+ * The virtual timer is PPI 27.
  */
 #include "bare.h"
 
@@ -27,13 +30,19 @@
 #endif
 
 #define GICD(off) ((volatile u32 *)(GICD_BASE + (off)))
-#define GICC(off) ((volatile u32 *)(GICC_BASE + (off)))
-#define GICD_CTLR 0x000
-#define GICD_ISENABLER0 0x100
-#define HOST_SPIS_WORD 8  /* GICD_ISENABLER8: IDs 256..287, all the host's */
-#define GICD_SGIR 0xf00
-#define GICC_CTLR 0x000
-#define GICC_PMR 0x004
+#define GICR(cpu, off) ((volatile u32 *)(GICR_BASE + (cpu) * GICR_STRIDE + (off)))
+#define GICR_SGI(cpu, off) GICR(cpu, GICR_SGI_FRAME + (off))
+#define GICD_CTLR 0x0000
+#define GICD_CTLR_ON 0x12u  /* ARE, EnableGrp1 */
+#define GICD_IGROUPR 0x0080
+#define GICD_ISENABLER 0x0100
+#define HOST_SPIS_WORD 7  /* GICD_ISENABLER7: IDs 224..255, all the host's */
+#define GICR_WAKER 0x0014
+#define GICR_WAKER_SLEEP 0x2u  /* ProcessorSleep */
+#define GICR_WAKER_ASLEEP 0x4u  /* ChildrenAsleep */
+#define GICR_IGROUPR0 0x0080
+#define GICR_ISENABLER0 0x0100
+#define SGI_WAKE 1
 #define PPI_VTIMER 27
 
 BARE_SMP_START(2);
@@ -46,35 +55,49 @@ static void wait(void)
 	__asm__ volatile("dsb sy; wfi" ::: "memory");
 }
 
+/* CPU 0's redistributor awake, its SGIs and PPIs Group 1, and its CPU
+ * interface passing every priority of Group 1 on. */
+static void cpu0_interface_on(void)
+{
+	*GICR(0, GICR_WAKER) &= ~GICR_WAKER_SLEEP;
+	while (*GICR(0, GICR_WAKER) & GICR_WAKER_ASLEEP)
+		barrier();
+	*GICR_SGI(0, GICR_IGROUPR0) = 0xffffffffu;
+	sysreg_write(icc_pmr_el1, 0xff);
+	sysreg_write(icc_igrpen1_el1, 1);
+}
+
 void cpu_main(u64 index)
 {
 	if (index == 1) {  /* WAKER_CPU's second CPU */
 		u64 until = sysreg_read(cntvct_el0) + sysreg_read(cntfrq_el0);
 		while (sysreg_read(cntvct_el0) < until)
 			barrier();
-		*GICD(GICD_CTLR) = 1;
+		*GICD(GICD_CTLR) = GICD_CTLR_ON;
 		/* said first: once woken, CPU 0 powers off, maybe before a line after */
 		put("wfi: CPU 1 sends CPU 0 an SGI\n");
 		barrier();
-		*GICD(GICD_SGIR) = (1u << 16) | 1;  /* SGI 1 to CPU 0 */
+		sysreg_write(icc_sgi1r_el1, (u64)SGI_WAKE << 24 | 1);  /* to Aff0 0: CPU 0 */
 		barrier();
 		psci(PSCI_CPU_OFF, 0, 0, 0);
 		return;
 	}
-	*GICC(GICC_PMR) = 0xff;  /* this CPU's interface passes every priority on */
-	*GICC(GICC_CTLR) = 1;
+	cpu0_interface_on();
 	if (WAKER == WAKER_TIMER) {
-		*GICD(GICD_ISENABLER0) = 1u << PPI_VTIMER;
-		*GICD(GICD_CTLR) = 1;
+		*GICR_SGI(0, GICR_ISENABLER0) = 1u << PPI_VTIMER;
+		*GICD(GICD_CTLR) = GICD_CTLR_ON;
 		sysreg_write(cntv_tval_el0, sysreg_read(cntfrq_el0) / 10);
 		sysreg_write(cntv_ctl_el0, 1);  /* enabled, not masked */
 	}
 	if (WAKER == WAKER_NONE) {
-		*GICD(GICD_ISENABLER0 + 4 * HOST_SPIS_WORD) = 0xffffffffu;
-		*GICD(GICD_CTLR) = 1;
+		*GICD(GICD_IGROUPR + 4 * HOST_SPIS_WORD) = 0xffffffffu;
+		*GICD(GICD_ISENABLER + 4 * HOST_SPIS_WORD) = 0xffffffffu;
+		*GICD(GICD_CTLR) = GICD_CTLR_ON;
 	}
-	if (WAKER == WAKER_CPU)
+	if (WAKER == WAKER_CPU) {  /* the SGI enabled, the distributor off: only CPU 1 */
+		*GICR_SGI(0, GICR_ISENABLER0) = 1u << SGI_WAKE;
 		psci(PSCI_CPU_ON, 1, (u64)secondary, 1);
+	}
 	put("wfi: CPU 0 waits\n");
 	wait();
 	if (WAKER == WAKER_NONE) {  /* woken by nothing: not meant to get here */

@@ -29,6 +29,9 @@ MAX_CAPTURE = 16 << 20  # bytes of base64 the guest's capture may take
 PANIC = console_text("panic")
 PANIC_END = console_text("panic-end")
 POWER_DOWN = console_text("power-down")
+# our VMM relays a secondary's console as lines of its own (src/gunyah/vmm/vmm.c):
+# a secondary Linux's panic or power-down there ends nothing of the primary's boot
+SECONDARY_CONSOLE = "vmm: console "
 _STAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
@@ -77,6 +80,9 @@ class Console:
     def _line(self, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
         now = time.monotonic()
+        if line.startswith(SECONDARY_CONSOLE):
+            self._keep(line)  # a secondary's console, relayed: its panic is not the primary's
+            return
         if PANIC in line and self.panic_at is None:
             self.panic_at = now
             self.wake.set()
@@ -101,6 +107,9 @@ class Console:
                 return
         if self.verdict is None and line.startswith(self._verdict_prefix):
             self.verdict = line[len(self._verdict_prefix) :]
+        self._keep(line)
+
+    def _keep(self, line: str) -> None:
         self.count += 1
         cost = sys.getsizeof(line)
         self.lines.append(line)

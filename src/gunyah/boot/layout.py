@@ -38,25 +38,35 @@ SHIM_DIR = Path(__file__).resolve().parent / "shim"
 RAM_BASE = 0x4000_0000
 RAM_SIZE = 1 << 30
 GUEST_DEVICES_END = RAM_BASE  # the guest's device window: every device below its RAM
-GICD_BASE = 0x0800_0000  # the GICv2 distributor
-GICC_BASE = 0x0801_0000  # and CPU interface
+# The machine's GIC is a GICv3 (gic-version=3), as the real hypervisor's QEMU
+# machine and every Snapdragon have (docs/boot.md section 2): its distributor,
+# then one redistributor a CPU, in CPU index order, each two 64 KiB frames
+# (RD_base, then SGI_base with the SGIs' and PPIs' registers: Arm IHI 0069
+# 12.10). Its CPU interface is system registers (ICC_*).
+GICD_BASE = 0x0800_0000  # the GICv3 distributor
+GICR_BASE = 0x080A_0000  # the first CPU's redistributor
+GICR_STRIDE = 0x2_0000  # RD_base and SGI_base
+GICR_SGI_FRAME = 0x1_0000  # SGI_base from RD_base
 UART_BASE = 0x0900_0000  # the PL011
 FW_CFG_PAGE = 0x0902_0000  # fw_cfg: its DMA interface writes physical memory, the shim's too
 
-# QEMU virt's GIC (hw/arm/virt.c): NUM_IRQS 256 external lines, SPIs 0..255
-# after the 32 SGIs and PPIs, a GICv2 or a GICv3 alike. Its a15irqmap gives
-# the machine's devices SPIs 1..9 (the UART, the RTC, PCIe's INTx 3..6, GPIO,
-# the secure UART, ACPI's GED) and 16..175 (32 virtio-mmio transports,
-# GICv2m's 64, the SMMU's 4 from 74, the platform bus's 64 from 112).
-GIC_LINES = SPI_BASE + 256
+# QEMU virt's GIC: its GICv3 has 224 SPIs, interrupt IDs 32..255 (measured:
+# GICD_TYPER.ITLinesNumber 7, bookworm's kernel says "GICv3: 224 SPIs
+# implemented"; the GICv2 of before had 256, hw/arm/virt.c NUM_IRQS).
+# hw/arm/virt.c's a15irqmap gives the machine's devices SPIs 1..9 (the UART,
+# the RTC, PCIe's INTx 3..6, GPIO, the secure UART, ACPI's GED) and 16..175
+# (32 virtio-mmio transports, GICv2m's 64 on a GICv2, the SMMU's 4 from 74,
+# the platform bus's 64 from 112).
+GIC_LINES = SPI_BASE + 224
 VIRT_DEVICE_SPIS = (range(1, 10), range(16, 176))
 # The RM link's interrupts under `gunyah boot` (docs/boot.md section 11): the
 # measured SPIs 0x3a0 and 0x3a1 are not in this GIC, so the tree names
-# SPIs 0xe0 (tx) and 0xe1 (rx), which no virt device uses, and the
-# virqs the model hands out (vcpu_run's wake-up ones) start at the next
-# interrupt ID, 0x102, up to the GIC's last, 287.
+# SPIs 0xc0 (tx) and 0xc1 (rx), interrupt IDs 0xe0 and 0xe1, which no virt
+# device uses, and the virqs the model hands out (vcpu_run's wake-up ones)
+# start at the next interrupt ID, 0xe2, up to the GIC's last, 255: the
+# host's are the 32 IDs of GICD_ISENABLER7, all of them.
 BOOT_RM_LINK = dataclasses.replace(
-    RM_LINK, tx_virq=0xE0, rx_virq=0xE1, free_irq_start=SPI_BASE + 0xE2
+    RM_LINK, tx_virq=0xC0, rx_virq=0xC1, free_irq_start=SPI_BASE + 0xC2
 )
 
 # The shim's 2 MiB at the top of RAM
@@ -66,10 +76,12 @@ SHIM_CONFIG = SHIM_BASE + 0x10_0000  # the host's configuration block
 CONFIG_SIZE = 0x1_0000
 SHIM_MAILBOXES = SHIM_CONFIG + CONFIG_SIZE  # struct mailbox, one per vCPU
 MAILBOX_SIZE = 0x400
-# At most 8 vCPUs: the virt machine's GICv2 has 8 CPU interfaces, and QEMU
-# refuses `-smp 9` for it ("exceeds max CPUs supported by machine 'mach-virt'
-# (8)"). The shim's slots and stacks, the mailboxes and the compiled loop's
-# arrays are all sized by this one number.
+# At most 8 vCPUs: the project's bound, not the machine's (the virt machine's
+# GICv3 has room for 123 redistributors below 4 GiB: 0xf60000 bytes of them,
+# 0x20000 each). The shim's slots and stacks, the mailboxes and the compiled
+# loop's arrays are all sized by this one number; QEMU numbers up to 16 CPUs
+# in a cluster with a GICv3 (hw/arm/virt.c virt_cpu_mp_affinity), so 8 are
+# MPIDR Aff0 0 to 7.
 MAX_CPUS = 8
 SHIM_STACK = 0x4000  # per vCPU, and one more for the boot CPU's start
 FRAME_SIZE = 32 * 8  # an exception frame on the shim's stack: x0..x30 and a pad
@@ -260,6 +272,11 @@ VCPU_CONTEXT = Record(
         Field("hpfar", "shim: HPFAR_EL2"),
         Field("vmpidr", "VMPIDR_EL2: the MPIDR the vCPU reads"),
         Field("cntvoff", "CNTVOFF_EL2"),
+        Field("flags", "host: RUN_* for this run"),
+        Field("ich_vmcr", "ICH_VMCR_EL2: the virtual CPU interface's state"),
+        Field("ich_ap0r", "ICH_AP0R0_EL2"),
+        Field("ich_ap1r", "ICH_AP1R0_EL2"),
+        Field("ich_lr", "ICH_LR0..3_EL2: the vGIC's list registers", 4, array=True),
         Field("sysregs", "EL1 registers, in layout.EL1_SYSREGS's order", len(EL1_SYSREGS),
               array=True),
         Field("fpcr"),
@@ -280,6 +297,17 @@ VCPU_CONTEXT_Q = VCPU_CONTEXT.offset("q")
 # host's interrupt), or the host's request refused (a context or table
 # outside the shim's regions)
 EXIT_SYNC, EXIT_IRQ, EXIT_FIQ, EXIT_SERROR, EXIT_REFUSED = range(5)
+# vcpu_context.flags, the host's for one run: RUN_VGIC, the virtual CPU
+# interface on (ICH_HCR_EL2.En) with the list registers, VMCR and active
+# priorities loaded and saved back (docs/boot.md section 13). RUN_WFI_WAITS:
+# its WFI waits on the CPU (HCR_EL2.TWI clear) instead of trapping, for a
+# vCPU whose virtual timer is armed: its timer, or the slice's end, ends the
+# run. RUN_VTIMER_FIRED,
+# the shim's at the exit: the vCPU's virtual timer fired (ENABLE and ISTATUS,
+# IMASK clear) and the shim set its IMASK, so that its level falls and the
+# vCPU can run; the host makes its PPI 27 pending in the vGIC
+RUN_VGIC, RUN_WFI_WAITS, RUN_VTIMER_FIRED = 1, 2, 4
+ICH_LRS = 4  # ICH_VTR_EL2.ListRegs + 1 on QEMU's cortex-a57: model.vgic.LIST_REGISTERS
 EXITS = {"EXIT_SYNC": EXIT_SYNC, "EXIT_IRQ": EXIT_IRQ, "EXIT_FIQ": EXIT_FIQ,
          "EXIT_SERROR": EXIT_SERROR, "EXIT_REFUSED": EXIT_REFUSED}  # fmt: skip
 
@@ -380,14 +408,16 @@ _DEFINES = (
     ("SHIM_CONFIG", SHIM_CONFIG, "the host's configuration block"),
     ("SHIM_MAILBOXES", SHIM_MAILBOXES, "struct mailbox, one per vCPU"),
     ("MAILBOX_SIZE", MAILBOX_SIZE, ""),
-    ("SHIM_MAX_CPUS", MAX_CPUS, "the virt machine's GICv2 serves 8 CPUs"),
+    ("SHIM_MAX_CPUS", MAX_CPUS, "the project's bound: MPIDR Aff0 0 to 7"),
     ("SHIM_STACK", SHIM_STACK, "per vCPU"),
     ("FRAME_SIZE", FRAME_SIZE, "x0..x30 and a pad"),
     ("GUEST_DEVICES_END", GUEST_DEVICES_END, "the guest's devices: all below it but fw_cfg"),
     ("FW_CFG_PAGE", FW_CFG_PAGE, "its DMA interface writes physical memory"),
     ("UART_BASE", UART_BASE, "PL011: the shim's last words before any guest runs"),
-    ("GICD_BASE", GICD_BASE, "the virt machine's GICv2: distributor"),
-    ("GICC_BASE", GICC_BASE, "and CPU interface"),
+    ("GICD_BASE", GICD_BASE, "the virt machine's GICv3: distributor"),
+    ("GICR_BASE", GICR_BASE, "CPU 0's redistributor (RD_base)"),
+    ("GICR_STRIDE", GICR_STRIDE, "one a CPU, in CPU index order"),
+    ("GICR_SGI_FRAME", GICR_SGI_FRAME, "SGI_base from RD_base"),
     ("STAGE2_CONTROL", STAGE2_CONTROL, "struct stage2_control"),
     ("STAGE2_DESIRED", STAGE2_DESIRED, "the level-2 table the host wants"),
     ("STAGE2_POOL", STAGE2_POOL, "the level-3 tables it points at"),
@@ -424,6 +454,9 @@ _DEFINES = (
     ("EXIT_FIQ", EXIT_FIQ, ""),
     ("EXIT_SERROR", EXIT_SERROR, ""),
     ("EXIT_REFUSED", EXIT_REFUSED, ""),
+    ("RUN_VGIC", RUN_VGIC, "vcpu_context.flags"),
+    ("RUN_WFI_WAITS", RUN_WFI_WAITS, ""),
+    ("RUN_VTIMER_FIRED", RUN_VTIMER_FIRED, ""),
 )
 
 

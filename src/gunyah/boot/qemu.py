@@ -21,8 +21,11 @@ from .layout import RAM_SIZE
 from .options import BootError
 
 CPU_MODEL = "cortex-a57"  # -cpu max boots too but 6x slower (docs/boot.md section 2, the CPU model)
-# highmem=off: every device below 4 GiB, the shim's 32-bit stage-2 map covers them
-MACHINE = "virt,virtualization=on,highmem=off"
+# highmem=off: every device below 4 GiB, the shim's 32-bit stage-2 map covers them.
+# gic-version=3: a GICv3, as the real hypervisor's QEMU machine and every Snapdragon
+# have; its=off: no ITS, so no LPIs the shim's halted detection cannot see (no device
+# of this machine sends an MSI). docs/boot.md section 2.
+MACHINE = "virt,virtualization=on,highmem=off,gic-version=3,its=off"
 # QEMU's chr-testdev on a virtio console, as kvm-unit-tests' runner gives it: the
 # guest writes its status and QEMU exits with (status << 1) | 1
 TESTDEV = ["-device", "virtio-serial-device", "-device", "virtconsole,chardev=ctd",

@@ -301,10 +301,10 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     }
 
 
-# a Linux secondary that never ends: what the model lacks (docs/boot.md section 12)
-LINUX_NOT_YET = (" (a Linux secondary does not boot on the model yet: its vCPU runs on the "
-                 "CPU behind the shim, but no virtual interrupt controller brings it its "
-                 "timer's interrupts)")  # fmt: skip
+# a Linux secondary that never ends: it boots to its init (docs/boot.md section
+# 13), and without a root file system it panics and stays there
+LINUX_NOT_YET = (" (a Linux secondary with no root file system panics and stays there: "
+                 "give it --vm-cmdline with panic=-1 to have it reset)")  # fmt: skip
 
 # what to do next, for the failures a user can do something about
 HINTS = {

@@ -40,6 +40,7 @@ from ..abi.errors import Error
 from ..model import vmmio
 from ..model.psci import mpidr_of
 from ..model.vcpu_run import PSTATE_DAIF, PSTATE_EL1H
+from ..model.vgic import VGic
 from ..model.vmmio import Syndrome
 from ..model.vms import HypError, Mapping
 from . import layout
@@ -53,6 +54,9 @@ X, PC, PSTATE = layout.VCPU_CONTEXT_X, layout.VCPU_CONTEXT_PC, layout.VCPU_CONTE
 EXIT = layout.VCPU_CONTEXT_EXIT
 ESR, FAR, HPFAR = CONTEXT.offset("esr"), CONTEXT.offset("far"), CONTEXT.offset("hpfar")
 VMPIDR = CONTEXT.offset("vmpidr")
+FLAGS, ICH_LR = CONTEXT.offset("flags"), CONTEXT.offset("ich_lr")
+PPI_VTIMER = 27  # the virtual timer's on the virt machine (hw/arm/virt.c ARCH_TIMER_VIRT_IRQ)
+CNT_ENABLE, CNT_IMASK = 1, 2  # CNTV_CTL_EL0 (Arm ARM)
 MASK64 = vmmio.MASK64
 
 # A vCPU out of reset (Arm ARM: SCTLR_EL1's RES1 bits, MMU and caches off;
@@ -266,6 +270,7 @@ class ShimSecondary:
 
     def __init__(self, world: World, vm: GuestVm, slot: int, index: int) -> None:
         self.world, self.vm, self.slot, self.index = world, vm, slot, index
+        self.vgic: VGic | None = None  # its VM's, once attached
         self.at = slot * CONTEXT_WORDS
         self.address = layout.VCPU_CONTEXTS_BASE + slot * layout.VCPU_CONTEXT_SIZE
 
@@ -288,13 +293,23 @@ class ShimSecondary:
         self._set(SYSREG["sctlr_el1"], SCTLR_EL1_RESET)
         self._set(VMPIDR, MPIDR_RES1 | mpidr_of(self.index))
 
+    def attach_vgic(self, vgic: VGic) -> None:
+        """Deliver its VM's vGIC's interrupts to this vCPU through the list
+        registers (docs/boot.md section 12)."""
+        self.vgic = vgic
+
     def enter(self, budget: int) -> Syndrome | None:
         """One run on the calling CPU (`budget` is not used: the CPU's own
-        interrupts end a run that does not trap)."""
-        vm = self.vm
-        self.world.mailboxes.run_world(self.world.cpu(), self.address, vm.vttbr, not vm.flushed)
-        vm.flushed = True
-        exit_kind = self._get(EXIT)
+        interrupts end a run that does not trap). With a vGIC, its
+        interrupts for this vCPU go in the list registers and come back, as
+        the run left them, at the exit; a virtual timer that fired in the run
+        (the shim masked it) is made pending as PPI 27 (by emulation, no HW
+        bit: the guest's handler sets a new compare value and unmasks it).
+        A WFI that trapped while its timer is armed (armed in the same run)
+        is run again at once, to wait on the CPU."""
+        exit_kind = self._run_once()
+        if exit_kind == layout.EXIT_SYNC and self._wfi_waits() and self._is_wfi():
+            exit_kind = self._run_once()
         if exit_kind == layout.EXIT_REFUSED:
             raise RuntimeError(f"the shim refused to run vCPU slot {self.slot}")
         if exit_kind != layout.EXIT_SYNC:
@@ -311,6 +326,37 @@ class ShimSecondary:
             pc -= 4  # ELR_EL2 is past an HVC
         regs = tuple(int(v) for v in self.world.contexts[self.at + X : self.at + X + 31])
         return Syndrome(esr=esr, far=far, ipa=ipa, regs=regs, pc=pc & MASK64)
+
+    def _wfi_waits(self) -> bool:
+        """Whether a WFI of this vCPU waits on the CPU in its next run: it
+        has a vGIC and its virtual timer is armed (ENABLE, IMASK clear), so
+        the timer's firing, or the slice's end, ends the wait."""
+        ctl = self.sysreg("cntv_ctl_el0")
+        return self.vgic is not None and ctl & (CNT_ENABLE | CNT_IMASK) == CNT_ENABLE
+
+    def _is_wfi(self) -> bool:
+        esr = self._get(ESR) & 0xFFFF_FFFF
+        return vmmio.ESR.get(esr, "EC") == vmmio.EC_WFX and esr & 1 == 0
+
+    def _run_once(self) -> int:
+        """One switch into the vCPU and back; its EXIT_* (the vGIC's list
+        registers loaded before and saved after)."""
+        vm, vgic = self.vm, self.vgic
+        flags = 0
+        if vgic is not None:
+            flags |= layout.RUN_VGIC
+            for n, word in enumerate(vgic.load(self.index, layout.ICH_LRS)):
+                self._set(ICH_LR + n, word)
+        if self._wfi_waits():
+            flags |= layout.RUN_WFI_WAITS
+        self._set(FLAGS, flags)
+        self.world.mailboxes.run_world(self.world.cpu(), self.address, vm.vttbr, not vm.flushed)
+        vm.flushed = True
+        if vgic is not None:
+            vgic.save(self.index, [self._get(ICH_LR + n) for n in range(layout.ICH_LRS)])
+            if self._get(FLAGS) & layout.RUN_VTIMER_FIRED:  # masked by the shim
+                vgic.raise_irq(PPI_VTIMER, self.index)
+        return self._get(EXIT)
 
     def write_regs(self, values: dict[int, int]) -> None:
         for n, v in values.items():

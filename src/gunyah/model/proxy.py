@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .vcpu_run import SecondaryVcpu, SecondaryVm, VcpuBackend, secondary_hypervisor
+from .vgic import VGic
 
 if TYPE_CHECKING:
     from .vms import Thread, Vms
@@ -45,6 +46,13 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
         backends = _unicorn(vms, vmid)
     svm = SecondaryVm(vmid, vm.owner, memory=[(m.ipa, m.size) for m in vm.addrspace.mappings],
                       vmmio=list(vm.addrspace.vmmio), on_vm_exit=vms.exited)  # fmt: skip
+    if vm.vgic is not None:  # its distributor and redistributors: emulated, never exits
+        gicd, gicr, stride, count = vm.vgic
+        svm.vgic = VGic(count, gicd, gicr, stride)
+        for backend in backends.values():  # the shim's deliver it (boot/world.py)
+            attach = getattr(backend, "attach_vgic", None)
+            if attach is not None:
+                attach(svm.vgic)
     # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
     handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
     if vms.log is not None:  # the run keeps the VM's calls, each with its ID

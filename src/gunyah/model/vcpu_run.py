@@ -51,6 +51,7 @@ from .. import smccc
 from ..abi.devicetree import PRIMARY_VM_ID
 from ..conduit import NUM_REGS, Action, Kind, TrapHandler
 from . import vmmio
+from .vgic import VGic
 from .vmmio import Syndrome
 
 # vcpu_run_state (hyp/interfaces/vcpu_run/vcpu_run.tc; 4 and 5 from
@@ -160,6 +161,7 @@ class SecondaryVm:
     vmmio: list[tuple[int, int]] = field(default_factory=lambda: [VMMIO_WINDOW])
     vcpus: list[SecondaryVcpu] = field(default_factory=list)
     on_vm_exit: Callable[[int, int, int], bool | None] | None = None
+    vgic: VGic | None = None  # its virtual GICv3, emulated here (model.vgic)
     exited: bool = False
     exit_type: int | None = None
 
@@ -333,10 +335,17 @@ class SecondaryVcpu:
         if ec in (vmmio.EC_HVC64, vmmio.EC_SMC64):
             self._call(s)
         elif ec == vmmio.EC_WFX:
-            self.in_wfi = True
+            vgic = self.vm.vgic
+            if vgic is not None and vgic.deliverable(self.index):
+                self.backend.skip()  # an interrupt for it: the WFI completes at once
+            else:
+                self.in_wfi = True
         elif ec == vmmio.EC_DATA_ABORT_LOWER:
             access = vmmio.decode_access(s)
-            if access is not None and self.vm.in_vmmio(access.ipa, access.size):
+            vgic = self.vm.vgic
+            if access is not None and vgic is not None and vgic.claims(access.ipa):
+                self._emulate_vgic(vgic, access)
+            elif access is not None and self.vm.in_vmmio(access.ipa, access.size):
                 self.pending = access
             else:
                 self._abort(s, vmmio.EC_DATA_ABORT)
@@ -344,6 +353,16 @@ class SecondaryVcpu:
             self._abort(s, vmmio.EC_INST_ABORT)
         else:  # nothing else traps here; a backend that says otherwise
             self._halt_fault()
+
+    def _emulate_vgic(self, vgic: VGic, access: vmmio.Access) -> None:
+        """An access to the VM's vGIC: answered by the model as the
+        hypervisor answers it (hyp/vm/vgic/src/vdevice.c), a load's value in
+        its register as vdevice.c writes it back, and the vCPU goes on."""
+        value = vgic.access(self.index, access.ipa, access.size, access.write, access.value)
+        wb = None if access.write else access.writeback(value)
+        if wb is not None:
+            self.backend.write_regs({wb[0]: wb[1]})
+        self.backend.skip()
 
     def _abort(self, s: Syndrome, ec_el1: int) -> None:
         """inject_inst_data_abort: a synchronous external abort to the guest's

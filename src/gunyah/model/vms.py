@@ -376,6 +376,8 @@ class Vm:
     objects: list[object] = field(default_factory=list)
     runner: SecondaryVm | None = None  # its vCPUs as vcpu_run runs them (model.proxy)
     vic: Vic = field(default_factory=Vic)  # the virqs raised in it, not yet delivered
+    vgic: tuple[int, int, int, int] | None = None  # its vGIC: distributor, redistributors,
+    # their stride and count (add_vgic); the runner's model.vgic.VGic is made from it
 
     def grant(self, obj: object, object_type: str, rights: int, cap_id: int | None = None) -> int:
         """A cap to `obj` with `rights` in this VM's cspace; its ID."""
@@ -519,6 +521,15 @@ class Vms:
         vm = self[vmid]
         self._range(ipa, size, "VMMIO")
         vm.addrspace.vmmio.append((ipa, size))
+
+    def add_vgic(self, vmid: int, gicd: int, gicr: int, stride: int, count: int) -> None:
+        vm = self[vmid]
+        if not 0 < count <= 64 or stride < 0x2_0000 or stride % 0x1_0000:
+            why = f"a vGIC of {count} redistributors {stride:#x} apart"
+            raise HypError(Error.ARGUMENT_INVALID, why)
+        self._range(gicd, 0x1_0000, "GICD")
+        self._range(gicr, stride * count, "GICR")
+        vm.vgic = (gicd, gicr, stride, count)
 
     # -- vCPUs -------------------------------------------------------------------
     def vcpu_create(self, vmid: int, index: int, owner: int) -> tuple[int, int]:

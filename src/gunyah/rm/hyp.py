@@ -46,6 +46,12 @@ class Hyp(Protocol):
         """Accesses there by the VM's vCPUs come back to the vCPU's owner as
         vcpu_run exits."""
 
+    def add_vgic(self, vmid: int, gicd: int, gicr: int, stride: int, count: int) -> None:
+        """The VM's virtual GICv3: its distributor at `gicd`, `count`
+        redistributors from `gicr`, `stride` apart. The hypervisor emulates
+        accesses there (hyp/vm/vgic/src/vdevice.c); they are never vcpu_run
+        exits."""
+
     def read_phys(self, phys: int, size: int) -> bytes | None: ...
 
     def write_phys(self, phys: int, data: bytes) -> bool: ...

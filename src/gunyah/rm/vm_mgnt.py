@@ -324,6 +324,11 @@ class VmManager:
             return E["NORESOURCE"]
         self.hyp.add_vmmio(vm.vmid, vm_config.VMMIO_BASE, vm_config.VMMIO_SIZE)
         vm.vcpus = [self.hyp.vcpu_create(vm.vmid, i, vm.owner) for i in range(len(cfg.cpus))]
+        # the vGIC where the VM's tree puts it, else where the rewrite will (vm_config.rewrite)
+        gicd = vm_config.GICD_BASE if cfg.gicd is None else cfg.gicd
+        gicr = vm_config.GICR_BASE if cfg.gicr is None else cfg.gicr
+        stride = cfg.gicr_stride or vm_config.GICR_SIZE
+        self.hyp.add_vgic(vm.vmid, gicd, gicr, stride, len(cfg.cpus))
         return rm.OK
 
     @staticmethod

@@ -74,6 +74,14 @@ def build(t: VmTree) -> bytes:
         uart.append(fdt.PropStrings("compatible", "arm,pl011", "arm,primecell"))
         uart.append(_words("reg", *_pair(t.pl011), 0, PAGE))
         extra.append(uart)
+    # the architected timer (Linux's arm,armv8-timer binding): its PPIs on
+    # the vGIC, as QEMU's virt machine names them (secure and non-secure
+    # physical 13 and 14, virtual 11, hypervisor 10; level), GIC_PPI 1
+    timer = fdt.Node("timer")
+    timer.append(fdt.PropStrings("compatible", "arm,armv8-timer"))
+    timer.append(_words("interrupts", 1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4))
+    timer.append(fdt.Property("always-on"))
+    extra.append(timer)
     chosen = fdt.Node("chosen")
     if t.cmdline is not None:
         # as bytes: the library's string class refuses an empty string

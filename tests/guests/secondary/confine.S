@@ -16,7 +16,21 @@
  *    host's interrupts end vcpu_run "ready" meanwhile, again and again.
  * 4. It checks that its registers still hold what it wrote, across all
  *    those switches, and stores the number that do not to 0x7010.
- * 5. PSCI SYSTEM_OFF over HVC.
+ * 5. Its vGIC (the RM's GICv3: distributor at 0x40010000, redistributor at
+ *    0x40020000, each access emulated by the host's model): it wakes its
+ *    redistributor, puts SPI 8 (interrupt ID 40) in Group 1 and enables it,
+ *    turns the distributor's Group 1 on and its CPU interface's
+ *    (ICC_PMR_EL1, ICC_IGRPEN1_EL1: the virtual interface, HCR_EL2.IMO),
+ *    unmasks IRQs and sets the SPI pending itself (GICD_SETSPI_NSR), then
+ *    waits for it, a second at most. Its IRQ vector acknowledges
+ *    (ICC_IAR1_EL1), stores the INTID to 0x7018, turns its timer off and
+ *    ends the interrupt (ICC_EOIR1_EL1). No interrupt within the second:
+ *    it stores 0 there. Then the same for its virtual timer: PPI 27 in
+ *    Group 1 and enabled in its redistributor, the timer armed 10 ms
+ *    ahead, waiting in WFI (with its timer armed the WFI waits on the CPU,
+ *    untrapped; the timer fires while the vCPU runs: the shim masks it, the
+ *    host makes PPI 27 pending in the vGIC).
+ * 6. PSCI SYSTEM_OFF over HVC.
  */
 #define REPORT 0x7000
 
@@ -129,7 +143,61 @@ _start:
 	same	cntp_ctl_el0
 	str	x7, [x19, #16]		/* 0x7010: how many changed */
 
-	/* 5: off */
+	/* 5: an interrupt through its vGIC */
+	ldr	x1, =0x40020000		/* its redistributor's RD_base */
+	str	wzr, [x1, #0x14]	/* GICR_WAKER: awake */
+	ldr	x1, =0x40010000		/* its distributor */
+	mov	w2, #(1 << 8)		/* ID 40: bit 8 of the second word */
+	str	w2, [x1, #0x84]		/* GICD_IGROUPR1: Group 1 */
+	str	w2, [x1, #0x104]	/* GICD_ISENABLER1 */
+	mov	w2, #2
+	str	w2, [x1]		/* GICD_CTLR: EnableGrp1 */
+	mov	x2, #0xff
+	msr	icc_pmr_el1, x2
+	mov	x2, #1
+	msr	icc_igrpen1_el1, x2
+	isb
+	mov	x10, #0			/* the IRQ vector sets it */
+	mrs	x4, cntfrq_el0
+	mrs	x5, cntvct_el0
+	add	x5, x5, x4		/* a second at most */
+	msr	daifclr, #2		/* IRQs on */
+	mov	w2, #40
+	str	w2, [x1, #0x40]		/* GICD_SETSPI_NSR: ID 40 pending */
+1:	cbnz	x10, 2f
+	isb
+	mrs	x6, cntvct_el0
+	cmp	x6, x5
+	b.lo	1b
+	str	xzr, [x19, #24]		/* 0x7018: no interrupt came */
+2:	msr	daifset, #2
+
+	/* 5b: its virtual timer, PPI 27, through its vGIC */
+	ldr	x1, =0x40030000		/* its redistributor's SGI_base */
+	mov	w2, #(1 << 27)
+	str	w2, [x1, #0x80]		/* GICR_IGROUPR0: PPI 27 in Group 1 */
+	str	w2, [x1, #0x100]	/* GICR_ISENABLER0 */
+	mov	x10, #0
+	mrs	x4, cntfrq_el0
+	mov	x5, #100
+	udiv	x5, x4, x5
+	msr	cntv_tval_el0, x5	/* 10 ms */
+	mov	x2, #1
+	msr	cntv_ctl_el0, x2	/* enabled, not masked */
+	isb
+	mrs	x5, cntvct_el0
+	add	x5, x5, x4		/* a second at most */
+	msr	daifclr, #2		/* IRQs on */
+3:	cbnz	x10, 4f
+	wfi				/* its timer ends the wait (it does not trap) */
+	isb
+	mrs	x6, cntvct_el0
+	cmp	x6, x5
+	b.lo	3b
+	str	xzr, [x19, #24]		/* 0x7018: no interrupt came */
+4:	msr	daifset, #2
+
+	/* 6: off */
 	movz	w0, #0x8400, lsl #16
 	movk	w0, #0x0008		/* PSCI SYSTEM_OFF */
 	hvc	#0
@@ -208,5 +276,13 @@ vectors:
 	msr	elr_el1, x9
 	eret
 2:	msr	elr_el1, x30
+	eret
+	.balign	0x80			/* IRQ, current EL with SP_ELx (vectors + 0x280) */
+	mrs	x9, icc_iar1_el1
+	str	x9, [x19, #24]		/* 0x7018: the INTID */
+	msr	cntv_ctl_el0, xzr	/* the timer off (a no-op for the SPI) */
+	isb
+	msr	icc_eoir1_el1, x9
+	mov	x10, #1
 	eret
 	.ltorg

@@ -11,7 +11,7 @@
 #include <linux/kernel.h>
 #include <linux/module.h>
 
-#define GICD_BASE 0x08000000UL   /* the virt machine's GICv2 distributor */
+#define GICD_BASE 0x08000000UL   /* the virt machine's GICv3 distributor */
 
 static int __init wfi_forever_init(void)
 {
@@ -23,7 +23,7 @@ static int __init wfi_forever_init(void)
 	}
 	pr_info("hostile-wfi: turning the distributor off and waiting for ever\n");
 	local_irq_disable();
-	writel_relaxed(0, gicd);          /* GICD_CTLR: forward nothing */
+	writel_relaxed(0, gicd);          /* GICD_CTLR: no group enabled, nothing forwarded */
 	for (;;)
 		asm volatile("dsb sy; wfi" ::: "memory");
 	return 0;

@@ -8,14 +8,16 @@
 #define SHIM_CONFIG          0x7ff00000  /* the host's configuration block */
 #define SHIM_MAILBOXES       0x7ff10000  /* struct mailbox, one per vCPU */
 #define MAILBOX_SIZE         1024
-#define SHIM_MAX_CPUS        8           /* the virt machine's GICv2 serves 8 CPUs */
+#define SHIM_MAX_CPUS        8           /* the project's bound: MPIDR Aff0 0 to 7 */
 #define SHIM_STACK           0x4000      /* per vCPU */
 #define FRAME_SIZE           256         /* x0..x30 and a pad */
 #define GUEST_DEVICES_END    0x40000000  /* the guest's devices: all below it but fw_cfg */
 #define FW_CFG_PAGE          0x9020000   /* its DMA interface writes physical memory */
 #define UART_BASE            0x9000000   /* PL011: the shim's last words before any guest runs */
-#define GICD_BASE            0x8000000   /* the virt machine's GICv2: distributor */
-#define GICC_BASE            0x8010000   /* and CPU interface */
+#define GICD_BASE            0x8000000   /* the virt machine's GICv3: distributor */
+#define GICR_BASE            0x80a0000   /* CPU 0's redistributor (RD_base) */
+#define GICR_STRIDE          0x20000     /* one a CPU, in CPU index order */
+#define GICR_SGI_FRAME       0x10000     /* SGI_base from RD_base */
 #define STAGE2_CONTROL       0x7ff20000  /* struct stage2_control */
 #define STAGE2_DESIRED       0x7ff21000  /* the level-2 table the host wants */
 #define STAGE2_POOL          0x7ff22000  /* the level-3 tables it points at */
@@ -45,13 +47,16 @@
 #define CTX_PC               248
 #define CTX_PSTATE           256
 #define CTX_EXIT             264
-#define CTX_FPCR             536
-#define CTX_Q                560
+#define CTX_FPCR             600
+#define CTX_Q                624
 #define EXIT_SYNC            0           /* vcpu_context.exit */
 #define EXIT_IRQ             1
 #define EXIT_FIQ             2
 #define EXIT_SERROR          3
 #define EXIT_REFUSED         4
+#define RUN_VGIC             1           /* vcpu_context.flags */
+#define RUN_WFI_WAITS        2
+#define RUN_VTIMER_FIRED     4
 #define CONFIG_MAGIC         0x3330474643485947ull
 
 #ifndef __ASSEMBLER__
@@ -150,6 +155,11 @@ struct vcpu_context {
     uint64_t hpfar;              /* shim: HPFAR_EL2 */
     uint64_t vmpidr;             /* VMPIDR_EL2: the MPIDR the vCPU reads */
     uint64_t cntvoff;            /* CNTVOFF_EL2 */
+    uint64_t flags;              /* host: RUN_* for this run */
+    uint64_t ich_vmcr;           /* ICH_VMCR_EL2: the virtual CPU interface's state */
+    uint64_t ich_ap0r;           /* ICH_AP0R0_EL2 */
+    uint64_t ich_ap1r;           /* ICH_AP1R0_EL2 */
+    uint64_t ich_lr[4];          /* ICH_LR0..3_EL2: the vGIC's list registers */
     uint64_t sysregs[28];        /* EL1 registers, in layout.EL1_SYSREGS's order */
     uint64_t fpcr;
     uint64_t fpsr;
@@ -167,7 +177,7 @@ _Static_assert(sizeof(struct translation) == 32, "struct translation");
 _Static_assert(sizeof(struct world) == 24, "struct world");
 _Static_assert(sizeof(struct mailbox) == 488, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
-_Static_assert(sizeof(struct vcpu_context) == 1072, "struct vcpu_context");
+_Static_assert(sizeof(struct vcpu_context) == 1136, "struct vcpu_context");
 _Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");
 _Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");

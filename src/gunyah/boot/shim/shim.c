@@ -48,6 +48,8 @@
 #define HCR_AMO  (1ull << 5)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
+#define ICH_HCR_EN 1ull              /* ICH_HCR_EL2.En: the virtual CPU interface on */
+#define ICC_SRE_EL2_VALUE 0xfull   /* GICv3: Enable (EL1 may use ICC_SRE_EL1), DIB, DFB, SRE */
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
 
 /* Stage 2, 4 KiB granule (VMSAv8-64), the primary's and every secondary's
@@ -141,7 +143,7 @@ static uint8_t htimer_enabled[SHIM_MAX_CPUS];
 static uint64_t cpu_index(void)
 {
     uint64_t mpidr = sysreg_read(mpidr_el1);
-    return (mpidr & 0xff) + ((mpidr >> 8) & 0xff) * 8;  /* QEMU virt: 8 per cluster */
+    return (mpidr & 0xff) + ((mpidr >> 8) & 0xff) * 16;  /* QEMU virt, GICv3: 16 per cluster */
 }
 
 static volatile struct mailbox *mailbox(uint64_t cpu)
@@ -291,6 +293,8 @@ static void setup_el2(void)
     sysreg_write(cnthctl_el2, 3);                   /* EL1 reads the physical counter and timer */
     sysreg_write(cntvoff_el2, 0);
     sysreg_write(cnthp_ctl_el2, 0);                 /* the EL2 timer: only while a secondary runs */
+    sysreg_write(icc_sre_el2, ICC_SRE_EL2_VALUE);   /* the GICv3's system registers at EL1 */
+    sysreg_write(ich_hcr_el2, 0);                   /* no virtual CPU interface for the primary */
     sysreg_write(vpidr_el2, sysreg_read(midr_el1));
     sysreg_write(vmpidr_el2, sysreg_read(mpidr_el1));
     sysreg_write(mdcr_el2, (sysreg_read(pmcr_el0) >> 11) & 0x1f);  /* HPMN = PMCR.N */
@@ -362,31 +366,44 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
     return r == 0 ? 0 : PSCI_INTERNAL_FAILURE;
 }
 
-/* GICv2 registers (IHI 0048B, 4.3 and 4.4) and the virt machine's timer PPIs */
-#define GICD_CTLR      0x000
-#define GICD_TYPER     0x004
-#define GICD_ISENABLER 0x100
-#define GICD_ISPENDR   0x200
+/* The GICv3's registers (Arm IHI 0069: 12.9 the distributor, 12.10 the
+ * redistributor, 12.2 the CPU interface's system registers) and the virt
+ * machine's timer PPIs */
+#define GICD_CTLR      0x0000
+#define GICD_TYPER     0x0004
+#define GICD_ISENABLER 0x0100
+#define GICD_ISPENDR   0x0200
+#define GICD_PIDR2     0xffe8
 #define GICD_LINES(typer) (32u * (((typer) & 0x1fu) + 1))  /* ITLinesNumber */
+#define GICR_ISENABLER0 0x0100         /* in the SGI_base frame */
+#define GIC_ARCH_REV(pidr2) ((pidr2) >> 4 & 0xf)
 #define FIRST_SPI      32
-#define GICD_PIDR2     0xfe8
-#define GICC_CTLR      0x000
-#define GIC_ENABLES    0x3u            /* Group 0 and Group 1 */
+#define GIC_ENABLES    0x3u            /* GICD_CTLR: Group 0 and Group 1 (DS 1: no EL3) */
 #define SGIS           0xffffu         /* only another vCPU sends one */
 #define PPI_HTIMER     26              /* the EL2 physical timer's (virt.c ARCH_TIMER_NS_EL2_IRQ) */
 #define PPI_VTIMER     27
 #define PPI_PTIMER     30
 #define TIMER_PPIS     ((1u << 26) | (1u << PPI_VTIMER) | (1u << 29) | (1u << PPI_PTIMER))
 #define CNT_ARMED(ctl) (((ctl) & 3) == 1)   /* ENABLE set, IMASK clear */
+#define CNT_IMASK      2ull
+#define CNT_STATE      7ull                  /* ENABLE, IMASK, ISTATUS */
+#define CNT_FIRED      5ull                  /* ENABLE and ISTATUS, IMASK clear */
 
 static uint32_t gic(uint64_t base, uint64_t offset)
 {
     return *(volatile uint32_t *)(base + offset);
 }
 
+/* This CPU's redistributor's SGI_base frame: QEMU lays them out in CPU index
+ * order (hw/intc/arm_gicv3_common.c), one GICR_STRIDE each. */
+static uint64_t gicr_sgi(uint64_t cpu)
+{
+    return GICR_BASE + cpu * GICR_STRIDE + GICR_SGI_FRAME;
+}
+
 /* Set pending each interrupt ID the host's answer names (IRQ_SLOTS of
  * IRQ_BITS, the first 0 ending them): a write of its bit to GICD_ISPENDR
- * (IHI 0048B 4.3.7), which changes no other interrupt's state. Only SPIs
+ * (IHI 0069 12.9.21), which changes no other interrupt's state. Only SPIs
  * the distributor has: an SGI or PPI ID, or one past its lines, is refused. */
 static void set_pending(uint64_t irqs)
 {
@@ -406,15 +423,17 @@ static void set_pending(uint64_t irqs)
  * timer whose interrupt is enabled, or any other enabled interrupt but an
  * SGI or an SPI only the host raises (from config->host_irqs up: the host
  * raises those during some vCPU's call, so only another vCPU could bring
- * one), with the distributor and this CPU's interface passing them on. A
- * GIC that is not the GICv2 we know: assume something could. */
-static int can_wake(void)
+ * one), with the distributor and this CPU's interface (ICC_IGRPEN0/1_EL1,
+ * the primary's own while it runs: HCR_EL2.IMO is clear) passing them on.
+ * A GIC that is not the GICv3 we know: assume something could. */
+static int can_wake(uint64_t cpu)
 {
-    if ((gic(GICD_BASE, GICD_PIDR2) >> 4 & 0xf) != 2)
+    if (GIC_ARCH_REV(gic(GICD_BASE, GICD_PIDR2)) != 3 || cpu >= SHIM_MAX_CPUS)
         return 1;
-    if (!(gic(GICD_BASE, GICD_CTLR) & GIC_ENABLES) || !(gic(GICC_BASE, GICC_CTLR) & GIC_ENABLES))
+    uint64_t groups = (sysreg_read(icc_igrpen0_el1) | sysreg_read(icc_igrpen1_el1)) & 1;
+    if (!(gic(GICD_BASE, GICD_CTLR) & GIC_ENABLES) || !groups)
         return 0;                       /* no interrupt reaches this vCPU */
-    uint32_t banked = gic(GICD_BASE, GICD_ISENABLER);   /* this vCPU's SGIs and PPIs */
+    uint32_t banked = gic(gicr_sgi(cpu), GICR_ISENABLER0);  /* its SGIs and PPIs */
     if ((banked & 1u << PPI_VTIMER) && CNT_ARMED(sysreg_read(cntv_ctl_el0)))
         return 1;
     if ((banked & 1u << PPI_PTIMER) && CNT_ARMED(sysreg_read(cntp_ctl_el0)))
@@ -442,7 +461,7 @@ static void wait_for_interrupt(uint64_t cpu, struct request *req)
 {
     struct response resp;
     sysreg_write(elr_el2, req->pc + 4);
-    if (can_wake()) {
+    if (can_wake(cpu)) {
         __asm__ volatile("dsb sy; wfi" ::: "memory");
         return;
     }
@@ -560,19 +579,26 @@ static void el1_save(uint64_t *to)
  * TTBR with another ASID flushes its whole TLB, and the worlds often agree
  * on them. A timer whose control or compare value changes is turned off
  * first, so that neither world's timer fires in the other's compare value
- * on the way. */
+ * on the way, and its control is then written whatever `now` held: equal
+ * saved controls (both worlds' timers armed, say) must not leave it off. */
 static void el1_switch(const uint64_t *now, const uint64_t *want)
 {
     unsigned n = 0;
-    if (now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL]
-        || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL])
+    int vtimer_off = now[SYSREG_CNTV_CTL] != want[SYSREG_CNTV_CTL]
+        || now[SYSREG_CNTV_CVAL] != want[SYSREG_CNTV_CVAL];
+    int ptimer_off = now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL]
+        || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL];
+    if (vtimer_off)
         sysreg_write(cntv_ctl_el0, 0);
-    if (now[SYSREG_CNTP_CTL] != want[SYSREG_CNTP_CTL]
-        || now[SYSREG_CNTP_CVAL] != want[SYSREG_CNTP_CVAL])
+    if (ptimer_off)
         sysreg_write(cntp_ctl_el0, 0);
 #define SWITCH_ONE(r) if (now[n] != want[n]) sysreg_write(r, want[n]); n++;
     EL1_SYSREGS(SWITCH_ONE)
 #undef SWITCH_ONE
+    if (vtimer_off && now[SYSREG_CNTV_CTL] == want[SYSREG_CNTV_CTL])
+        sysreg_write(cntv_ctl_el0, want[SYSREG_CNTV_CTL]);
+    if (ptimer_off && now[SYSREG_CNTP_CTL] == want[SYSREG_CNTP_CTL])
+        sysreg_write(cntp_ctl_el0, want[SYSREG_CNTP_CTL]);
 }
 
 extern uint64_t world_switch(volatile struct vcpu_context *ctx);
@@ -640,22 +666,40 @@ static void run_guest(volatile struct mailbox *box)
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
-    if (cpu >= SHIM_MAX_CPUS || !htimer_enabled[cpu]) {   /* an MMIO write costs 26 us */
-        *(volatile uint32_t *)(GICD_BASE + GICD_ISENABLER) = 1u << PPI_HTIMER;   /* banked */
-        if (cpu < SHIM_MAX_CPUS)
-            htimer_enabled[cpu] = 1;
+    if (cpu < SHIM_MAX_CPUS && !htimer_enabled[cpu]) {   /* an MMIO write costs 26 us */
+        *(volatile uint32_t *)(gicr_sgi(cpu) + GICR_ISENABLER0) = 1u << PPI_HTIMER;
+        htimer_enabled[cpu] = 1;
     }
     if (ctx->vmpidr != vmpidr)
         sysreg_write(vmpidr_el2, ctx->vmpidr);
     if (ctx->cntvoff != 0)                          /* the primary's is 0 */
         sysreg_write(cntvoff_el2, ctx->cntvoff);
+    uint64_t flags = ctx->flags;
+    if (flags & RUN_VGIC) {       /* its virtual CPU interface (ICC_* reach it: IMO) */
+        sysreg_write(ich_ap0r0_el2, ctx->ich_ap0r);
+        sysreg_write(ich_ap1r0_el2, ctx->ich_ap1r);
+        sysreg_write(ich_lr0_el2, ctx->ich_lr[0]);
+        sysreg_write(ich_lr1_el2, ctx->ich_lr[1]);
+        sysreg_write(ich_lr2_el2, ctx->ich_lr[2]);
+        sysreg_write(ich_lr3_el2, ctx->ich_lr[3]);
+        sysreg_write(ich_vmcr_el2, ctx->ich_vmcr);
+        sysreg_write(ich_hcr_el2, ICH_HCR_EN);
+    }
+    uint64_t hcr = hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO;
+    if (flags & RUN_WFI_WAITS)
+        hcr &= ~HCR_TWI;
     sysreg_write(vttbr_el2, vttbr);
-    sysreg_write(hcr_el2, hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO);
+    sysreg_write(hcr_el2, hcr);
     __asm__ volatile("isb" ::: "memory");
     if (flush)      /* a VMID new to these tables: nothing cached for it may serve */
         __asm__ volatile("tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
 
     uint64_t exit = world_switch(ctx);
+    uint64_t vtimer = sysreg_read(cntv_ctl_el0);
+    if ((vtimer & CNT_STATE) == CNT_FIRED) {   /* its timer fired: masked before it goes on */
+        sysreg_write(cntv_ctl_el0, vtimer | CNT_IMASK);
+        ctx->flags = flags | RUN_VTIMER_FIRED;
+    }
 
     ctx->exit = exit;
     ctx->esr = sysreg_read(esr_el2);
@@ -663,6 +707,16 @@ static void run_guest(volatile struct mailbox *box)
     ctx->hpfar = sysreg_read(hpfar_el2);
     ctx->cntvoff = sysreg_read(cntvoff_el2);
     el1_save((uint64_t *)ctx->sysregs);
+    if (flags & RUN_VGIC) {
+        sysreg_write(ich_hcr_el2, 0);
+        ctx->ich_lr[0] = sysreg_read(ich_lr0_el2);
+        ctx->ich_lr[1] = sysreg_read(ich_lr1_el2);
+        ctx->ich_lr[2] = sysreg_read(ich_lr2_el2);
+        ctx->ich_lr[3] = sysreg_read(ich_lr3_el2);
+        ctx->ich_vmcr = sysreg_read(ich_vmcr_el2);
+        ctx->ich_ap0r = sysreg_read(ich_ap0r0_el2);
+        ctx->ich_ap1r = sysreg_read(ich_ap1r0_el2);
+    }
     sysreg_write(cnthp_ctl_el2, 0);                 /* its level falls: nothing pending */
     sysreg_write(hcr_el2, hcr_primary);
     sysreg_write(vttbr_el2, (uint64_t)s2_l0);   /* VMID 0 */
