@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,19 @@ def pytest_configure(config: pytest.Config) -> None:
     import gunyah
 
     compileall.compile_dir(Path(gunyah.__file__).parent, quiet=2)
+
+
+@pytest.fixture(autouse=True)
+def _no_reserve_map_shared_between_tests() -> Iterator[None]:
+    """The fdt library's trees share one reserve list (FDT's default
+    argument), to which parse_dtb appends what each tree reserves: emptied
+    after every test, so that trees a property test parsed by the thousand
+    neither slow nor change another test's (docs/boot.md section 2)."""
+    yield
+    import fdt
+
+    shared = fdt.FDT.__init__.__defaults__[1]
+    shared.clear()
 
 
 GUESTS_SRC = Path(__file__).resolve().parent / "guests"

@@ -355,6 +355,29 @@ def test_device_tree_carries_any_command_line(qemu_dtb: bytes, text: str) -> Non
     assert _bootargs(tree) == text.encode() + b"\0"
 
 
+def _reserves(dtb: bytes) -> bytes:
+    """The first entry of a tree's memory reserve map, as a kernel reads it."""
+    at = struct.unpack_from(">I", dtb, 16)[0]
+    return dtb[at : at + 16]
+
+
+def test_memory_reserved_in_a_tree_parsed_before_reaches_no_tree_of_ours(qemu_dtb: bytes) -> None:
+    """The fdt library appends every parsed tree's /memreserve/ entries to
+    one list its trees share: a tree parsed earlier in the process (a user's,
+    a VM's) must not reserve memory in the ones we write."""
+    from gunyah.guest.vm_tree import vm_device_tree
+
+    reserving = fdt.parse_dtb(qemu_dtb)
+    reserving.entries = [{"address": 0x4800_0000, "size": 0x1000}]
+    blob = reserving.to_dtb(version=17)
+    fdt.parse_dtb(blob)  # the library's shared list now holds the entry
+    e = devicetree.Edit("hvc", 0x4000_0000, 0x3FE0_0000, "", None, True)
+    assert _reserves(devicetree.edit(qemu_dtb, e)) == bytes(16)
+    assert _reserves(vm_device_tree()) == bytes(16)
+    with pytest.raises(devicetree.DeviceTreeError, match="reserves memory"):
+        devicetree.edit(blob, e)
+
+
 def test_device_tree_that_is_not_qemus() -> None:
     with pytest.raises(devicetree.DeviceTreeError):
         devicetree.edit(

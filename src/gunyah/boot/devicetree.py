@@ -12,6 +12,7 @@ RPC node of its link to the resource manager.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import fdt
@@ -87,6 +88,15 @@ def edit(dtb: bytes, e: Edit) -> bytes:
         tree = fdt.parse_dtb(dtb)
     except Exception as err:  # the library raises bare Exceptions on bad input
         raise DeviceTreeError(f"QEMU's device tree does not parse: {err}") from None
+    # The fdt library (0.3.3) gives every tree it parses one shared reserve
+    # list, its FDT's default argument, and appends each tree's /memreserve/
+    # entries to it: what any earlier parse in this process reserved would be
+    # written into this tree too. QEMU's virt tree reserves nothing, so this
+    # one's list is empty, and a tree that reserves is not QEMU's.
+    rsvmap = struct.unpack_from(">I", dtb, 16)[0] if len(dtb) >= 20 else 0
+    if dtb[rsvmap : rsvmap + 16] != bytes(16):
+        raise DeviceTreeError("QEMU's device tree reserves memory: not a virt machine's")
+    tree.entries = []
     if not tree.exist_node("psci"):
         raise DeviceTreeError("QEMU's device tree has no /psci node")
     memory = f"memory@{e.memory_base:x}"

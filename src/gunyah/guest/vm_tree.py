@@ -76,6 +76,6 @@ def vm_device_tree(*, config: str = "gunyah-vm-config", image_name: str | None =
         names.add(node.name)
         node.set_parent(root)
         root.nodes.append(node)
-    tree = fdt.FDT()
+    tree = fdt.FDT(entries=[])  # its own reserve map: the library's default list is shared
     tree.root = root
     return bytes(tree.to_dtb(version=17))

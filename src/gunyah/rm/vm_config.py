@@ -176,7 +176,7 @@ def load(blob: bytes) -> Tree | None:
         return None
     if root is None or stack:
         return None
-    tree = fdt.FDT()
+    tree = fdt.FDT(entries=[])  # its own reserve map: the library's default list is shared
     tree.root = root
     return Tree(tree, order)
 
