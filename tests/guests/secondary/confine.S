@@ -187,10 +187,14 @@ _start:
 	isb
 	mrs	x5, cntvct_el0
 	add	x5, x5, x4		/* a second at most */
-	msr	daifclr, #2		/* IRQs on */
+	/* IRQs stay masked from the check to the WFI (a pending one still ends
+	 * the wait: Arm ARM, WFI wake-up events), and are taken after it: one
+	 * taken between the check and the WFI would leave it waiting for good */
 3:	cbnz	x10, 4f
 	wfi				/* its timer ends the wait (it does not trap) */
+	msr	daifclr, #2		/* take it */
 	isb
+	msr	daifset, #2
 	mrs	x6, cntvct_el0
 	cmp	x6, x5
 	b.lo	3b
