@@ -1,4 +1,6 @@
-"""Shared test settings: a hypothesis profile that suits shared, noisy machines."""
+"""Shared test settings: a hypothesis profile that suits shared, noisy machines,
+the package's bytecode compiled once, and no state of the fdt library kept
+from one test to the next."""
 
 from __future__ import annotations
 
