@@ -223,10 +223,11 @@ class World:
             raise HypError(Error.NOMEM, "every hardware VMID is taken")
         return free[0]
 
-    def start(self, vmid: int, mappings: Sequence[Mapping], vcpus: Sequence[int]
-              ) -> dict[int, ShimSecondary]:  # fmt: skip
-        """The backends of VM `vmid`'s vCPUs (by index), its stage 2 built;
-        HypError (nothing kept) when the shim has no room for it."""
+    def start(self, vmid: int, mappings: Sequence[Mapping], vcpus: Sequence[int],
+              vgic: VGic | None = None) -> dict[int, ShimSecondary]:  # fmt: skip
+        """The backends of VM `vmid`'s vCPUs (by index), its stage 2 built,
+        each delivering `vgic`'s interrupts through its list registers (docs/
+        boot.md section 12); HypError (nothing kept) when the shim has no room."""
         self.release(vmid)
         if len(vcpus) > len(self._slots_free):
             raise HypError(Error.NOMEM, f"VM {vmid:#x}: {len(vcpus)} vCPUs, "
@@ -239,7 +240,7 @@ class World:
         for index in vcpus:
             slot = self._slots_free.pop(0)
             vm.slots.append(slot)
-            backends[index] = ShimSecondary(self, vm, slot, index)
+            backends[index] = ShimSecondary(self, vm, slot, index, vgic)
         return backends
 
     def release(self, vmid: int) -> None:
@@ -268,9 +269,10 @@ class ShimSecondary:
     """vcpu_run's backend on the shim (model.vcpu_run.VcpuBackend): the vCPU's
     context in slot `slot`, run on the calling CPU."""
 
-    def __init__(self, world: World, vm: GuestVm, slot: int, index: int) -> None:
+    def __init__(self, world: World, vm: GuestVm, slot: int, index: int,
+                 vgic: VGic | None = None) -> None:  # fmt: skip
         self.world, self.vm, self.slot, self.index = world, vm, slot, index
-        self.vgic: VGic | None = None  # its VM's, once attached
+        self.vgic = vgic  # its VM's, if it has one
         self.at = slot * CONTEXT_WORDS
         self.address = layout.VCPU_CONTEXTS_BASE + slot * layout.VCPU_CONTEXT_SIZE
 
@@ -292,11 +294,6 @@ class ShimSecondary:
         self._set(PSTATE, RESET_PSTATE)
         self._set(SYSREG["sctlr_el1"], SCTLR_EL1_RESET)
         self._set(VMPIDR, MPIDR_RES1 | mpidr_of(self.index))
-
-    def attach_vgic(self, vgic: VGic) -> None:
-        """Deliver its VM's vGIC's interrupts to this vCPU through the list
-        registers (docs/boot.md section 12)."""
-        self.vgic = vgic
 
     def enter(self, budget: int) -> Syndrome | None:
         """One run on the calling CPU (`budget` is not used: the CPU's own

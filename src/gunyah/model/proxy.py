@@ -39,20 +39,16 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
     """The runner of VM `vmid`, made at its first vCPU's power-on: a
     SecondaryVcpu on each of its threads (`thread.runner`)."""
     vm = vms[vmid]
-    backends: Mapping[int, VcpuBackend]
-    if vms.backends is not None:  # a boot's: the shim runs them (boot/world.py)
-        backends = vms.backends.start(vmid, vm.addrspace.mappings, sorted(vm.vcpus))
-    else:
-        backends = _unicorn(vms, vmid)
     svm = SecondaryVm(vmid, vm.owner, memory=[(m.ipa, m.size) for m in vm.addrspace.mappings],
                       vmmio=list(vm.addrspace.vmmio), on_vm_exit=vms.exited)  # fmt: skip
     if vm.vgic is not None:  # its distributor and redistributors: emulated, never exits
         gicd, gicr, stride, count = vm.vgic
         svm.vgic = VGic(count, gicd, gicr, stride)
-        for backend in backends.values():  # the shim's deliver it (boot/world.py)
-            attach = getattr(backend, "attach_vgic", None)
-            if attach is not None:
-                attach(svm.vgic)
+    backends: Mapping[int, VcpuBackend]
+    if vms.backends is not None:  # a boot's: the shim runs them, delivering the vGIC's
+        backends = vms.backends.start(vmid, vm.addrspace.mappings, sorted(vm.vcpus), svm.vgic)
+    else:
+        backends = _unicorn(vms, vmid)
     # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
     handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
     if vms.log is not None:  # the run keeps the VM's calls, each with its ID

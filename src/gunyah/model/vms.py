@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from .secondary_log import SecondaryLog
     from .vcpu_run import SecondaryVcpu, SecondaryVm, VcpuBackend
+    from .vgic import VGic
 
 VMID_HYP = 0x00  # include/rm_types.h
 VMID_HLOS = PRIMARY_VM_ID  # 0x03
@@ -389,8 +390,8 @@ class Backends(Protocol):
     backend for each vCPU of a starting VM, and a VM's resources back when
     it goes (boot/world.py's World)."""
 
-    def start(self, vmid: int, mappings: Sequence[Mapping], vcpus: Sequence[int]
-              ) -> AnyMapping[int, VcpuBackend]: ...  # fmt: skip
+    def start(self, vmid: int, mappings: Sequence[Mapping], vcpus: Sequence[int],
+              vgic: VGic | None) -> AnyMapping[int, VcpuBackend]: ...  # fmt: skip
 
     def release(self, vmid: int) -> None: ...
 
