@@ -241,6 +241,27 @@ def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
     assert not any(ln.startswith("problem: ") for ln in text)  # said once
 
 
+def test_a_linux_secondary_boots_to_our_init_and_powers_off() -> None:
+    """The boot's own kernel as the secondary (docs/boot.md section 14): it
+    finds our VMM's PL011 as a device (the AMBA bus reads its IDs, its driver
+    binds, /dev/console works), unpacks our initramfs, runs our /init, whose
+    line reaches the boot's report through the VM's console, and powers off
+    with PSCI SYSTEM_OFF: the VM ends PLATFORM_OFF and the boot exits 0.
+    `quiet`: the kernel's own lines would cost two exits a character."""
+    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(find_parts().image),
+                          "--vm-cmdline", "console=ttyAMA0 quiet")  # fmt: skip
+    v = d["vm"]
+    assert status == 0 and d["problem"] is None, (v["problem"], v["console"][-20:], err)
+    assert (v["kind"], v["memory"], v["ok"]) == ("linux", 128 << 20, True)
+    assert v["end"]["exit_type_name"] == v["hypervisor_end"]["exit_type_name"] == "PLATFORM_OFF"
+    assert v["initrd"]["ours"] and v["initrd"]["address"] % 4096 == 0
+    inits = [ln for ln in v["console"] if ln.startswith("gunyah-vm-init: pid 1 up ")]
+    assert len(inits) == 1 and v["init_seconds"] is not None and v["init_seconds"] > 0
+    assert any(ln.endswith("reboot: Power down") for ln in v["console"])
+    calls = [c["name"] for c in d["calls"] if c["vmid"] == 0x80]
+    assert calls[-1] == "PSCI_SYSTEM_OFF" and "PSCI_VERSION" in calls
+
+
 # What the hostile guest (tests/guests/secondary/confine.S) reports, in order:
 # an external abort at its own vector (ESR_EL1 EC 0x25, IL, FSC 0x10; FAR the
 # address) for each read or write of what is not its own, an instruction

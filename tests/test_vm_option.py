@@ -12,6 +12,7 @@ import pytest
 from cli_helpers import assert_usage_error, gunyah
 from hypothesis import given
 from hypothesis import strategies as st
+from test_boot_parts import _read_newc
 
 from gunyah import outcome, render
 from gunyah.abi import rm
@@ -22,6 +23,7 @@ from gunyah.conduit import TrapRecord
 from gunyah.guest.vm_tree import vm_device_tree
 from gunyah.model.secondary_log import MAX_CALLS, SecondaryLog, merge
 from gunyah.rm import vm_config as vc
+from gunyah.toolchain import VM_INIT_ELF
 from gunyah.trace import runlog
 from gunyah.vmm.devicetree import DEFAULT_BASE
 
@@ -85,6 +87,82 @@ def test_an_image_gets_more_memory_and_its_bss_is_counted(tmp_path: Path) -> Non
 def test_vm_memory_out_of_bounds_is_refused(size: int, tmp_path: Path) -> None:
     with pytest.raises(bvm.VmError, match="2 to 256 MiB, in steps of 2 MiB"):
         bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW), memory=size))
+
+
+def _chosen_initrd(blob: bytes) -> tuple[int, int]:
+    tree = fdt.parse_dtb(blob)
+    start, end = (list(tree.get_property(f"linux,initrd-{n}", "/chosen").data)
+                  for n in ("start", "end"))  # fmt: skip
+    return start[0] << 32 | start[1], end[0] << 32 | end[1]
+
+
+def test_an_image_gets_our_initramfs_at_the_top_of_its_memory(tmp_path: Path) -> None:
+    """A Linux secondary boots to an init and powers off (docs/boot.md section
+    14): ours, /init (vmm/vm_init.c) and /dev/console (5, 1) in a newc archive
+    at the top of the VM's memory, page-aligned, its place in /chosen as
+    Linux's drivers/of/fdt.c reads it (the end exclusive)."""
+    p = bvm.plan(bvm.VmSpec(write(tmp_path, "Image", image())))
+    files = dict(bvm.files(bvm.VmSpec(tmp_path / "Image"), p, b"vmm"))
+    archive = _read_newc(files["/vm/initrd"])
+    assert archive["init"] == (0o100755, VM_INIT_ELF.read_bytes(), (0, 0))
+    assert archive["dev/console"][0::2] == (0o20600, (5, 1))
+    size = len(files["/vm/initrd"])
+    assert p.initrd_bytes == size and p.initrd_offset == (128 << 20) - -(-size // 4096) * 4096
+    assert _chosen_initrd(p.tree) == (DEFAULT_BASE + p.initrd_offset,
+                                      DEFAULT_BASE + p.initrd_offset + size)  # fmt: skip
+    assert p.run == f"/vmm /vm/image /vm/dtb 0x8000000 0x80000000 /vm/initrd {p.initrd_offset:#x}"
+    raw = bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW)))  # a raw binary: none unless given
+    assert raw.initrd_bytes == 0 and "/vm/initrd" not in raw.run
+    assert "/vm/initrd" not in dict(bvm.files(bvm.VmSpec(tmp_path / "raw"), raw, b"vmm"))
+
+
+def test_a_users_initramfs_goes_where_theirs_would_and_must_fit(tmp_path: Path) -> None:
+    rd = write(tmp_path, "rd", b"\x1f\x8b" + bytes(5000))
+    spec = bvm.VmSpec(write(tmp_path, "raw", RAW), initrd=rd)
+    p = bvm.plan(spec)
+    assert (p.initrd_bytes, p.initrd_offset) == (5002, (2 << 20) - 0x2000)
+    assert dict(bvm.files(spec, p, b""))["/vm/initrd"] == rd.read_bytes()
+    blob = vm_device_tree(config="gunyah-vm-config")  # the user's tree gets the place too
+    own = bvm.plan(bvm.VmSpec(tmp_path / "raw", dtb=write(tmp_path, "dtb", blob), initrd=rd))
+    assert _chosen_initrd(own.tree) == (DEFAULT_BASE + own.initrd_offset,
+                                        DEFAULT_BASE + own.initrd_offset + 5002)  # fmt: skip
+    with pytest.raises(bvm.VmError, match="empty; give a cpio archive"):
+        bvm.plan(bvm.VmSpec(tmp_path / "raw", initrd=write(tmp_path, "e", b"")))
+    too_big = write(tmp_path, "too-big", bytes(3 << 20))
+    with pytest.raises(bvm.VmError, match="3072 KiB, more than the VM's 2 MiB; give more"):
+        bvm.plan(bvm.VmSpec(tmp_path / "raw", initrd=too_big))
+    with pytest.raises(bvm.VmError, match="over 2048 KiB"):  # not read past the VM's memory
+        bvm.plan(bvm.VmSpec(tmp_path / "raw", initrd=too_big, memory=2 << 20))
+    # image, tree and its room to grow (64 KiB), initramfs: 2 MiB cannot hold them all
+    big = write(tmp_path, "big", bytes((2 << 20) - 0x11000))
+    with pytest.raises(bvm.VmError, match="its room to grow and the initramfs .* give more"):
+        bvm.plan(bvm.VmSpec(big, initrd=rd))
+    assert bvm.plan(bvm.VmSpec(big, initrd=rd, memory=4 << 20)).initrd_bytes == 5002
+
+
+@given(span=st.integers(1, 64), rd=st.integers(1, 64), mb=st.integers(1, 4))
+def test_the_image_tree_and_initramfs_never_overlap(span: int, rd: int, mb: int) -> None:
+    """Any sizes: refused, or laid out as our VMM checks it (vmm.c: the
+    initramfs page-aligned, past the tree's room, inside the memory)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        im = write(Path(d), "Image", image(image_size=span << 15))
+        spec = bvm.VmSpec(im, memory=mb << 21, initrd=write(Path(d), "rd", bytes(rd << 15)))
+        try:
+            p = bvm.plan(spec)
+        except bvm.VmError as e:
+            assert "give more with --vm-memory" in str(e)
+            return
+    dt_off = max(-(-(span << 15) // 4096) * 4096, 4096)
+    room = max(min(bvm.DT_ROOM, p.memory - dt_off), len(p.tree))
+    assert p.initrd_offset % 4096 == 0 and dt_off + room <= p.initrd_offset
+    assert p.initrd_offset + p.initrd_bytes <= p.memory
+
+
+def test_the_vmms_room_for_the_tree_is_the_plans() -> None:
+    source = (VM_INIT_ELF.parent / "vmm.c").read_text()
+    assert f"#define DT_ROOM {bvm.DT_ROOM:#x}UL" in source
 
 
 def test_an_image_bigger_than_the_vm_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
@@ -153,7 +231,7 @@ def test_a_memory_node_is_refused_as_the_rm_refuses_it(tmp_path: Path) -> None:
 @given(st.binary(max_size=512))
 def test_any_bytes_as_a_tree_are_taken_or_refused_in_one_line(data: bytes) -> None:
     try:
-        out, base = bvm.user_tree(data, Path("dtb"), None)
+        out, base = bvm.user_tree(data, Path("dtb"), None, None)
     except bvm.VmError as e:
         assert "\n" not in str(e)
     else:
@@ -171,7 +249,7 @@ def test_a_users_tree_is_one_the_rm_takes_or_refused(config: str, name: str | No
                           root_parent=parent, chosen=chosen,
                           vcpus=[fdt.PropStrings("affinity", affinity)])  # fmt: skip
     try:
-        out, base = bvm.user_tree(blob, Path("dtb"), "x")
+        out, base = bvm.user_tree(blob, Path("dtb"), "x", None)
     except bvm.VmError as e:
         assert "\n" not in str(e) and str(e).startswith("--vm-dtb dtb: ")
         assert not (0 < cpus <= 8 and parent) or (name is not None and len(name) >= 80)
@@ -193,6 +271,9 @@ def test_refusals_come_before_any_boot_as_one_line(tmp_path: Path) -> None:
     assert_usage_error(gunyah("boot", "--vm", str(raw), "--vm-dtb", str(raw)),
                        "not a device tree blob")  # fmt: skip
     assert_usage_error(gunyah("boot", "--vm-memory", "4M"), "give --vm too")
+    assert_usage_error(gunyah("boot", "--vm-initrd", str(raw)), "--vm-initrd: for the VM of")
+    assert_usage_error(gunyah("boot", "--vm", str(raw), "--vm-initrd", str(tmp_path)),
+                       f"--vm-initrd {tmp_path}: not a regular file")  # fmt: skip
     assert_usage_error(gunyah("boot", "--vm", str(raw), "--persona", "kvm"),
                        "no resource manager")  # fmt: skip
     assert_usage_error(gunyah("boot", "--vm", str(raw), "--run", "true"),
@@ -206,7 +287,7 @@ def test_refusals_come_before_any_boot_as_one_line(tmp_path: Path) -> None:
 def test_help_explains_each_option_and_the_vm_exit_status() -> None:
     text = " ".join(gunyah("boot", "--help").stdout.split())
     for option in ("--vm IMAGE", "--vm-memory SIZE", "--vm-cmdline STRING", "--vm-dtb FILE",
-                   "--no-vm-manager"):  # fmt: skip
+                   "--vm-initrd FILE", "--no-vm-manager"):  # fmt: skip
         assert option in text
     assert f"{outcome.EXIT_VM_FAILED} with --vm when the boot would exit 0" in text
     assert outcome.EXIT_VM_FAILED not in (0, 1, 2, 3, 4, 5, 125)  # no other meaning
@@ -270,16 +351,32 @@ def test_each_way_a_vm_fails_is_said_in_one_line(lines: list[str], says: str,
 
 
 def test_a_linux_secondary_that_never_ends_says_what_to_do() -> None:
-    """A Linux secondary boots to its init (docs/boot.md section 13); one that
-    never ends has most likely panicked with no root file system: the
-    problem says how to have it reset. A raw one gets no such hint."""
+    """A Linux secondary boots to its init (docs/boot.md section 14); one that
+    never ends has most likely found no init in the user's initramfs and
+    panicked: the problem says what to do. A raw one gets no such hint."""
     spec = bvm.VmSpec(Path("Image"))
     linux = bvm.VmPlan("linux", 4, 128 << 20, DEFAULT_BASE, b"")
     r = bvm.report(["vmm: started VM"], linux, spec, 0x80)
     assert r["problem"].startswith("the VM never ended")
-    assert "--vm-cmdline with panic=-1" in r["problem"]
+    assert "--vm-cmdline with panic=-1" in r["problem"] and "leave out --vm-initrd" in r["problem"]
     raw = bvm.VmPlan("raw", 4, 2 << 20, DEFAULT_BASE, b"")
     assert "panic" not in bvm.report(["vmm: started VM"], raw, spec, 0x80)["problem"]
+
+
+def test_our_inits_uptime_is_read_from_its_line_and_shown(tmp_path: Path) -> None:
+    p = bvm.plan(bvm.VmSpec(write(tmp_path, "Image", image())))
+    line = "vmm: console gunyah-vm-init: pid 1 up 1.517386 s, powering off"
+    lines = ["vmm: started VM", "vmm: console gunyah-vm-init: pid 1 up 9 s, powering off",
+             line, line.replace("1.5", "7.5"), "vmm: exit powered-off type 1 reason 0x0",
+             "vmm: done", f"{initramfs.RAN}0"]  # fmt: skip
+    r = bvm.report(lines, p, bvm.VmSpec(tmp_path / "Image"), 0x80)
+    assert r["init_seconds"] == 1.517386 and r["ok"]  # the first well-formed one
+    assert r["initrd"] == {"bytes": p.initrd_bytes, "address": DEFAULT_BASE + p.initrd_offset,
+                           "ours": True}  # fmt: skip
+    head = render.vm_report(r)[0]
+    assert head.endswith(f"our initramfs of {p.initrd_bytes} bytes at "
+                         f"{DEFAULT_BASE + p.initrd_offset:#x}, VMID 0x80) console:")  # fmt: skip
+    assert bvm.report(lines[:1], p, bvm.VmSpec(tmp_path / "Image"), 0x80)["init_seconds"] is None
 
 
 def test_the_first_end_counts_and_the_console_is_bounded(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ RM's parser takes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from gunyah.abi import devicetree
 from gunyah.boot import modules
 from gunyah.boot.kernel import find_parts
 from gunyah.rm import vm_config as vc
-from gunyah.toolchain import VMM_ELF, build_vmm
+from gunyah.toolchain import VM_INIT_ELF, VMM_ELF, build_vm_init, build_vmm
 from gunyah.vmm.devicetree import DEFAULT_BASE, TreeError, VmTree, build
 
 # docs/real-gunyah.md section 11 (the launch that works) and section 13 (vcpu_run)
@@ -71,12 +72,15 @@ def test_the_vm_manager_module_builds_for_the_boots_kernel() -> None:
     assert modules.vermagic(ko).startswith("6.1.")
 
 
-def test_the_shipped_vmm_is_built_from_its_source(tmp_path: Path) -> None:
-    fresh = build_vmm(tmp_path / "vmm.elf")
-    assert fresh.read_bytes() == VMM_ELF.read_bytes(), (
-        "vmm.elf is stale: run python -m gunyah.toolchain and commit it"
+@pytest.mark.parametrize(("shipped", "builder"), [(VMM_ELF, build_vmm),
+                                                  (VM_INIT_ELF, build_vm_init)])  # fmt: skip
+def test_the_shipped_programs_are_built_from_their_source(
+        tmp_path: Path, shipped: Path, builder: Callable[[Path], Path]) -> None:  # fmt: skip
+    fresh = builder(tmp_path / shipped.name)
+    assert fresh.read_bytes() == shipped.read_bytes(), (
+        f"{shipped.name} is stale: run python -m gunyah.toolchain and commit it"
     )
-    with VMM_ELF.open("rb") as f:
+    with shipped.open("rb") as f:
         elf = ELFFile(f)
         assert (elf["e_machine"], elf["e_type"]) == ("EM_AARCH64", "ET_EXEC")
         assert not any(s.name == ".interp" for s in elf.iter_sections())  # static

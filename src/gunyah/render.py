@@ -319,8 +319,11 @@ def vm_report(v: dict[str, Any]) -> list[str]:
     """`gunyah boot --vm`'s secondary: its console (the guest's, so printed
     as printable text), how it ended and how its VMM did."""
     vmid = "VMID unknown" if v["vmid"] is None else f"VMID {v['vmid']:#x}"
+    rd = v.get("initrd")
+    initrd = "" if not rd else (f", {'our' if rd['ours'] else 'your'} initramfs of "
+                                f"{rd['bytes']} bytes at {rd['address']:#x}")  # fmt: skip
     out = [f"vm: {printable(v['image'])} ({v['kind']}, {v['memory'] >> 20} MiB at "
-           f"{v['base']:#x}, {vmid}) console:"]  # fmt: skip
+           f"{v['base']:#x}{initrd}, {vmid}) console:"]  # fmt: skip
     if v["console_dropped"]:
         out.append(f"  ({v['console_dropped']} earlier VM console lines not kept)")
     out.extend(f"  | {printable(ln)}" for ln in v["console"])

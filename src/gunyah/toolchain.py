@@ -22,6 +22,7 @@ ACTIVE_ELF = PROBE_DIR / "active.elf"
 VMM_DIR = Path(__file__).resolve().parent / "vmm"
 VMM_ELF = VMM_DIR / "vmm.elf"
 VMM_UAPI_HEADER = VMM_DIR / "gunyah_uapi.h"  # written from gunyah.abi.vm_manager
+VM_INIT_ELF = VMM_DIR / "vm_init.elf"  # a Linux secondary's /init (gunyah boot --vm)
 # Code that must not touch FP/SIMD registers (they are the guest's, and it
 # saves none): the features off, since zig's clang ignores -mgeneral-regs-only.
 NO_FP = "-neon-fp_armv8"
@@ -114,6 +115,12 @@ def build_vmm(output: Path = VMM_ELF) -> Path:
     return build([VMM_DIR / "vmm.c"], output, ("-Wl,-e,_start", "-Os", f"-I{VMM_DIR}"))
 
 
+def build_vm_init(output: Path = VM_INIT_ELF) -> Path:
+    """(Re)build the /init `gunyah boot --vm` gives a Linux secondary: it
+    reports its uptime and powers the VM off."""
+    return build([VMM_DIR / "vm_init.c"], output, ("-Wl,-e,_start", "-Os"))
+
+
 if __name__ == "__main__":
     from .boot.layout import write_generated
 
@@ -123,3 +130,4 @@ if __name__ == "__main__":
     print(build_active())
     print(write_uapi_header())
     print(build_vmm())
+    print(build_vm_init())

@@ -217,3 +217,14 @@ def build(
             entries.append(Entry(d, stat.S_IFDIR | 0o755))
         entries.append(Entry(name, stat.S_IFREG | 0o755, data))
     return gzip.compress(_newc(entries), compresslevel=1, mtime=0)
+
+
+def secondary(init: bytes) -> bytes:
+    """The initramfs `gunyah boot --vm` gives a Linux secondary: /init (the
+    program given, src/gunyah/vmm/vm_init.c) and /dev/console for its
+    output. Not compressed: the secondary unpacks it under TCG."""
+    return _newc([
+        Entry("dev", stat.S_IFDIR | 0o755),
+        Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)),
+        Entry("init", stat.S_IFREG | 0o755, init),
+    ])  # fmt: skip

@@ -2,11 +2,13 @@
 primary, and what its VMM reported.
 
 Before the boot: the image (a Linux arm64 Image, told by its header's magic,
-or a raw binary entered at its first byte), the VM's memory and its device
+or a raw binary entered at its first byte), the VM's memory, its device
 tree (ours, gunyah.vmm.devicetree's, with a PL011 console at QEMU virt's
-address; or the user's, with what the RM and our VMM need put in), each
-checked, a refusal being one `VmError` line. They go into our initramfs
-with our VMM (src/gunyah/vmm/vmm.c), which init runs.
+address; or the user's, with what the RM and our VMM need put in) and its
+initramfs (the user's, or for a Linux Image ours: an /init that reports and
+powers off, src/gunyah/vmm/vm_init.c), each checked, a refusal being one
+`VmError` line. They go into our initramfs with our VMM
+(src/gunyah/vmm/vmm.c), which init runs.
 
 After it: the VMM's lines on the primary's console (`vmm: ...`, written by
 the primary, so untrusted) read by `report` in one bounded pass: the
@@ -35,7 +37,7 @@ from . import initramfs
 from .kernel import IMAGE_HEADER, IMAGE_MAGIC
 
 # where the VMM and the VM's files go in our initramfs, and init's command
-VMM_PATH, IMAGE_PATH, DTB_PATH = "/vmm", "/vm/image", "/vm/dtb"
+VMM_PATH, IMAGE_PATH, DTB_PATH, INITRD_PATH = "/vmm", "/vm/image", "/vm/dtb", "/vm/initrd"
 # The VM's memory: at most what our VMM maps (src/gunyah/vmm/vmm.c MAX_MEM),
 # in steps of the 2 MiB the RM aligns a VM's memory base to (rm/vm_config.py)
 MAX_VM_MEMORY = 256 << 20
@@ -47,6 +49,9 @@ DEFAULT_LINUX_MEMORY = 128 << 20
 UART = 0x900_0000  # QEMU virt's PL011: where a guest built for virt writes
 IMAGE_NAME = "vm"
 IPA_LIMIT = 1 << 48
+DT_ROOM = 0x10000  # the tree's room to grow in place after the image (vmm.c DT_ROOM)
+# our /init's line (src/gunyah/vmm/vm_init.c), on the VM's console
+_INIT_UP = re.compile(r"gunyah-vm-init: pid 1 up (\d{1,6}\.\d{6}) s, powering off")
 
 POWER_OFF = rm.EXIT_TYPE["PLATFORM_OFF"]  # VM_EXITED's exit type after SYSTEM_OFF
 
@@ -67,6 +72,7 @@ class VmSpec:
     memory: int | None = None  # bytes; None: the image kind's default
     cmdline: str | None = None  # /chosen/bootargs
     dtb: Path | None = None  # the user's own tree
+    initrd: Path | None = None  # the user's own initramfs; None: ours for a Linux Image
     # the user's --module gives /dev/gunyah (the series' VM manager, say) and
     # ours is not inserted: two drivers would both claim the RM's node
     own_manager: bool = False
@@ -82,10 +88,15 @@ class VmPlan:
     memory: int
     base: int
     tree: bytes
+    initrd_bytes: int = 0  # 0: none
+    initrd_offset: int = 0  # from the memory's base, page-aligned, at its top
 
     @property
     def run(self) -> str:
-        return f"{VMM_PATH} {IMAGE_PATH} {DTB_PATH} {self.memory:#x} {self.base:#x}"
+        cmd = f"{VMM_PATH} {IMAGE_PATH} {DTB_PATH} {self.memory:#x} {self.base:#x}"
+        if self.initrd_bytes:
+            cmd += f" {INITRD_PATH} {self.initrd_offset:#x}"
+        return cmd
 
 
 def _read(path: Path, limit: int, what: str) -> bytes:
@@ -117,6 +128,19 @@ def check_memory(size: int) -> None:
                       f"{VM_MEMORY_GRANULE >> 20} MiB")  # fmt: skip
 
 
+def _initrd(spec: VmSpec, kind: str, limit: int) -> bytes | None:
+    """The VM's initramfs: the user's, else ours for a Linux Image, else none."""
+    if spec.initrd is not None:
+        data = _read(spec.initrd, limit, "--vm-initrd")
+        if not data:
+            raise VmError(f"--vm-initrd {spec.initrd}: empty; give a cpio archive (newc), "
+                          "compressed or not")  # fmt: skip
+        return data
+    if kind == "linux":
+        return initramfs.secondary(vm_init_elf().read_bytes())
+    return None
+
+
 def plan(spec: VmSpec) -> VmPlan:
     """The VM, checked: VmError for what cannot work, in one line."""
     if spec.memory is not None:
@@ -130,38 +154,61 @@ def plan(spec: VmSpec) -> VmPlan:
     span = len(image)
     if kind == "linux":  # the Image's image_size: its bss must stay free too
         span = max(span, IMAGE_HEADER.unpack_from(image)[3])
+    rd = _initrd(spec, kind, limit)
+    # the initramfs at the top of the memory, the tree after the image
+    rd_off = memory - -(-len(rd) // PAGE) * PAGE if rd else memory
+    if rd_off <= 0:
+        raise VmError(f"--vm-initrd {spec.initrd}: {len(rd or b'') >> 10} KiB, more than the "
+                      f"VM's {memory >> 20} MiB; give more with --vm-memory")  # fmt: skip
     if spec.dtb is None:
+        base = DEFAULT_BASE
+        where = None if not rd else (base + rd_off, base + rd_off + len(rd))
         try:
-            tree = build_tree(VmTree(image_name=IMAGE_NAME, pl011=UART, cmdline=spec.cmdline))
+            tree = build_tree(VmTree(image_name=IMAGE_NAME, pl011=UART, cmdline=spec.cmdline,
+                                     initrd=where))  # fmt: skip
         except TreeError as e:
             raise VmError(f"--vm-cmdline: {e}") from None
-        base = DEFAULT_BASE
-    else:
-        tree, base = user_tree(_read(spec.dtb, vm_config.MAX_DT_SIZE, "--vm-dtb"),
-                               spec.dtb, spec.cmdline)  # fmt: skip
-    need = -(-span // PAGE) * PAGE + len(tree)
-    if need > memory:
+    else:  # the initramfs's place depends on the base the user's tree names
+        blob = _read(spec.dtb, vm_config.MAX_DT_SIZE, "--vm-dtb")
+        tree, base = user_tree(blob, spec.dtb, spec.cmdline, None)
+        if rd:
+            where = (base + rd_off, base + rd_off + len(rd))
+            tree = user_tree(blob, spec.dtb, spec.cmdline, where)[0]
+    dt_off = max(-(-span // PAGE) * PAGE, PAGE)  # where our VMM puts it
+    room = max(min(DT_ROOM, memory - dt_off), len(tree)) if rd else len(tree)
+    if dt_off + room > rd_off:
+        what = "" if not rd else f", its room to grow and the initramfs ({len(rd)} bytes)"
+        need = -(-(dt_off + room + memory - rd_off) // 1024)
         raise VmError(f"--vm {spec.image}: the image ({span} bytes with what it must keep "
-                      f"free) and its device tree need {-(-need // 1024)} KiB, more than the VM's "
+                      f"free), its device tree{what} need {need} KiB, more than the VM's "
                       f"{memory >> 20} MiB; give more with --vm-memory")  # fmt: skip
     if base + memory > IPA_LIMIT:
         raise VmError(f"--vm-dtb: memory at {base:#x} for {memory >> 20} MiB leaves the "
                       "48-bit address space")  # fmt: skip
-    return VmPlan(kind, len(image), memory, base, tree)
+    return VmPlan(kind, len(image), memory, base, tree, len(rd or b""), rd_off if rd else 0)
 
 
 def files(spec: VmSpec, p: VmPlan, vmm: bytes) -> tuple[tuple[str, bytes], ...]:
-    """The initramfs's files for the VM (the image read again: it was checked)."""
+    """The initramfs's files for the VM (the image and initramfs read again:
+    they were checked)."""
     image = _read(spec.image, p.image_bytes, "--vm")
-    return ((VMM_PATH, vmm), (IMAGE_PATH, image), (DTB_PATH, p.tree))
+    out = [(VMM_PATH, vmm), (IMAGE_PATH, image), (DTB_PATH, p.tree)]
+    rd = _initrd(spec, p.kind, p.initrd_bytes)
+    if rd is not None:
+        if len(rd) != p.initrd_bytes:
+            raise VmError(f"--vm-initrd {spec.initrd}: it changed since it was checked")
+        out.append((INITRD_PATH, rd))
+    return tuple(out)
 
 
 # -- the user's tree -----------------------------------------------------------------
-def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]:
+def user_tree(blob: bytes, path: Path, cmdline: str | None,
+              initrd: tuple[int, int] | None) -> tuple[bytes, int]:  # fmt: skip
     """The user's tree with what the RM and our VMM need, and the memory base
     it names: a `gunyah-vm-config` node (added when it has none: image name,
     memory base-address 0x80000000) whose vCPUs are proxy-scheduled (our VMM
-    runs them with vcpu_run), and /chosen (bootargs from --vm-cmdline).
+    runs them with vcpu_run), and /chosen (bootargs from --vm-cmdline, the
+    initramfs's place, [start, end), when there is one).
     Everything else as given. VmError when the RM would refuse it at VM_INIT
     or VM_START (quic/gunyah-resource-manager: src/vm_config/vm_config_parser.c,
     src/vm_creation/vm_creation.c), or our VMM could not map it."""
@@ -191,6 +238,11 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None) -> tuple[bytes, int]
         if "\0" in cmdline or not cmdline.isascii() or len(cmdline) >= 2048:
             raise VmError("--vm-cmdline: ASCII, no NUL, under 2048 characters")
         set_property(chosen, fdt.PropBytes("bootargs", data=cmdline.encode() + b"\0"))
+    if initrd is not None:
+        set_property(chosen, fdt.PropWords("linux,initrd-start", initrd[0] >> 32,
+                                           initrd[0] & 0xFFFF_FFFF))  # fmt: skip
+        set_property(chosen, fdt.PropWords("linux,initrd-end", initrd[1] >> 32,
+                                           initrd[1] & 0xFFFF_FFFF))  # fmt: skip
     out = vm_config.serialize(root)
     again = vm_config.load(out)
     cfg = "it no longer reads as a tree" if again is None else vm_config.parse_or_why(again)
@@ -239,6 +291,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     end: dict[str, Any] | None = None
     vmm_end: str | None = None
     vmm_status: int | None = None
+    init_up: float | None = None  # our /init's uptime, as it reported it
     for line in lines:
         if line.startswith(initramfs.RAN):
             digits = line[len(initramfs.RAN) :].strip()
@@ -251,6 +304,8 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
         if text.startswith("console "):
             console_lines += 1
             console.append(text[len("console ") :])
+            if init_up is None and (m := _INIT_UP.fullmatch(console[-1])) is not None:
+                init_up = float(m[1])
             if len(console) > MAX_LINES:
                 del console[: len(console) - MAX_LINES]
         elif text.startswith("mmio "):
@@ -282,6 +337,10 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
         "memory": p.memory,
         "base": p.base,
         "own_dtb": spec.dtb is not None,
+        "initrd": None if not p.initrd_bytes else {
+            "bytes": p.initrd_bytes, "address": p.base + p.initrd_offset,
+            "ours": spec.initrd is None},  # fmt: skip
+        "init_seconds": init_up,
         "own_manager": spec.own_manager,
         "vmid": vmid,
         "started": started,
@@ -301,10 +360,11 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     }
 
 
-# a Linux secondary that never ends: it boots to its init (docs/boot.md section
-# 13), and without a root file system it panics and stays there
-LINUX_NOT_YET = (" (a Linux secondary with no root file system panics and stays there: "
-                 "give it --vm-cmdline with panic=-1 to have it reset)")  # fmt: skip
+# a Linux secondary that never ends: one whose initramfs has no init that
+# powers it off (docs/boot.md section 14) panics or waits there for good
+LINUX_NOT_YET = (" (a Linux secondary whose initramfs has no /init, or one that does not "
+                 "power off, stays there: leave out --vm-initrd for ours, or give it "
+                 "--vm-cmdline with panic=-1 to have a panic reset it)")  # fmt: skip
 
 # what to do next, for the failures a user can do something about
 HINTS = {
@@ -343,9 +403,19 @@ def problem(started: bool, end: dict[str, Any] | None, vmm_end: str | None,
     return f"our VMM exited {vmm_status}"
 
 
+def _program(path: Path) -> Path:
+    if not os.path.isfile(path):
+        raise VmError(f"{path} is missing; build it with 'python -m gunyah.toolchain'")
+    return path
+
+
 def vmm_elf() -> Path:
     from ..toolchain import VMM_ELF
 
-    if not os.path.isfile(VMM_ELF):
-        raise VmError(f"{VMM_ELF} is missing; build it with 'python -m gunyah.toolchain'")
-    return VMM_ELF
+    return _program(VMM_ELF)
+
+
+def vm_init_elf() -> Path:
+    from ..toolchain import VM_INIT_ELF
+
+    return _program(VM_INIT_ELF)

@@ -165,7 +165,7 @@ def _vm_spec(args: argparse.Namespace) -> VmSpec | None:
 
     if args.vm is None:
         given = [o for o, v in (("--vm-memory", args.vm_memory), ("--vm-cmdline", args.vm_cmdline),
-                                ("--vm-dtb", args.vm_dtb),
+                                ("--vm-dtb", args.vm_dtb), ("--vm-initrd", args.vm_initrd),
                                 ("--no-vm-manager", args.no_vm_manager or None))
                  if v is not None]  # fmt: skip
         if given:
@@ -180,7 +180,7 @@ def _vm_spec(args: argparse.Namespace) -> VmSpec | None:
     if args.no_vm_manager and not args.module:
         raise UsageError("--no-vm-manager: give your VM manager with --module (a .ko or .c "
                          "that offers /dev/gunyah)")  # fmt: skip
-    spec = vm.VmSpec(args.vm, args.vm_memory, args.vm_cmdline, args.vm_dtb,
+    spec = vm.VmSpec(args.vm, args.vm_memory, args.vm_cmdline, args.vm_dtb, args.vm_initrd,
                      own_manager=args.no_vm_manager)  # fmt: skip
     try:
         vm.plan(spec)
@@ -346,6 +346,11 @@ def register(sub: Any) -> None:
                    "proxy-scheduled vCPUs; /chosen). A tree the RM would refuse (no cpus, no "
                    "GICv3, a memory node) is refused before the boot. Default: ours, with a "
                    "PL011 console at 0x9000000")  # fmt: skip
+    p.add_argument("--vm-initrd", type=Path, metavar="FILE",
+                   help="the VM's initramfs (a cpio archive, as Linux takes one), loaded at the "
+                   "top of its memory, its place in the tree's /chosen (linux,initrd-start and "
+                   "-end). Default for an Image: ours, whose /init prints 'gunyah-vm-init: pid 1 "
+                   "up S s' and powers the VM off")  # fmt: skip
     p.add_argument("--no-vm-manager", action="store_true",
                    help="with --vm: do not insert our VM manager; yours, given with --module "
                    "(such as the Linux series' drivers/virt/gunyah built for the kernel), "

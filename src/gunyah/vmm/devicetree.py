@@ -10,6 +10,14 @@ vCPU with vcpu_run); `/cpus/cpu@0`; a PSCI node (SYSTEM_OFF needs it); a
 GICv3 named by the root's `interrupt-parent`, without `reg` (the RM places
 the vGIC and writes its registers); `/chosen`. No `/memory`: the real RM
 refuses a tree with one (docs/real-gunyah.md section 16), and writes its own.
+
+The PL011 is described as QEMU's virt machine describes its own, so that
+Linux's amba-pl011 driver binds to it and /dev/console works (docs/boot.md
+section 14): an interrupt (SPI 1, never raised: the driver transmits by
+polling when nothing fills its FIFO) and a 24 MHz fixed clock for both its
+`uartclk` and the AMBA bus's `apb_pclk`. An initramfs's place goes in
+/chosen as `linux,initrd-start` and `-end` (the end exclusive: Linux's
+drivers/of/fdt.c takes their difference as the size).
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ VMMIO_END = 0x4000_0000  # the RM registers [0, 1 GiB) as the VM's VMMIO window
 PAGE = 0x1000
 MAX_NAME = 79  # include/rm_types.h VM_MAX_NAME_LEN, without its NUL
 MAX_CMDLINE = 2048  # Linux's arm64 COMMAND_LINE_SIZE, with its NUL
+GIC_PHANDLE = 1  # gunyah.guest.vm_tree's GICv3
+CLOCK_PHANDLE = 2
+UART_CLOCK_HZ = 24_000_000  # QEMU virt's apb-pclk (hw/arm/virt.c)
+UART_SPI = 1  # QEMU virt's UART0 (hw/arm/virt.c VIRT_UART)
 
 
 class TreeError(ValueError):
@@ -39,6 +51,7 @@ class VmTree:
     base: int = DEFAULT_BASE
     pl011: int | None = None  # the console's guest address, in the VMMIO window
     cmdline: str | None = None  # /chosen/bootargs, for a Linux guest
+    initrd: tuple[int, int] | None = None  # its guest addresses [start, end)
 
 
 def _words(name: str, *values: int) -> fdt.PropWords:
@@ -62,6 +75,10 @@ def _check(t: VmTree) -> None:
     if t.cmdline is not None and (len(t.cmdline) >= MAX_CMDLINE or not t.cmdline.isascii()
                                   or "\0" in t.cmdline):  # fmt: skip
         raise TreeError(f"command line: ASCII, no NUL, under {MAX_CMDLINE} characters")
+    if t.initrd is not None and not (t.base <= t.initrd[0] < t.initrd[1] < 1 << 48
+                                     and t.initrd[0] % PAGE == 0):  # fmt: skip
+        raise TreeError(f"initramfs at {t.initrd[0]:#x}..{t.initrd[1]:#x}: a page-aligned "
+                        "range in the VM's memory")  # fmt: skip
 
 
 def build(t: VmTree) -> bytes:
@@ -70,9 +87,18 @@ def build(t: VmTree) -> bytes:
     _check(t)
     extra = []
     if t.pl011 is not None:
+        clock = fdt.Node("apb-pclk")
+        clock.append(fdt.PropStrings("compatible", "fixed-clock"))
+        clock.append(_words("#clock-cells", 0))
+        clock.append(_words("clock-frequency", UART_CLOCK_HZ))
+        clock.append(_words("phandle", CLOCK_PHANDLE))
+        extra.append(clock)
         uart = fdt.Node(f"pl011@{t.pl011:x}")
         uart.append(fdt.PropStrings("compatible", "arm,pl011", "arm,primecell"))
         uart.append(_words("reg", *_pair(t.pl011), 0, PAGE))
+        uart.append(_words("interrupts", 0, UART_SPI, 4))  # GIC_SPI, level high
+        uart.append(_words("clocks", CLOCK_PHANDLE, CLOCK_PHANDLE))
+        uart.append(fdt.PropStrings("clock-names", "uartclk", "apb_pclk"))
         extra.append(uart)
     # the architected timer (Linux's arm,armv8-timer binding): its PPIs on
     # the vGIC, as QEMU's virt machine names them (secure and non-secure
@@ -88,6 +114,9 @@ def build(t: VmTree) -> bytes:
         chosen.append(fdt.PropBytes("bootargs", data=t.cmdline.encode() + b"\0"))
     if t.pl011 is not None:
         chosen.append(fdt.PropStrings("stdout-path", f"/pl011@{t.pl011:x}"))
+    if t.initrd is not None:
+        chosen.append(_words("linux,initrd-start", *_pair(t.initrd[0])))
+        chosen.append(_words("linux,initrd-end", *_pair(t.initrd[1])))
     extra.append(chosen)
     return vm_device_tree(image_name=t.image_name, chosen=False, extra=extra,
                           memory_props=[_words("base-address", *_pair(t.base))])  # fmt: skip

@@ -1,13 +1,15 @@
 /*
- * vmm IMAGE DTB [MEM_SIZE [BASE]]: our VMM, run in a primary VM over
- * /dev/gunyah (the Linux series' v14 ioctls, gunyah_uapi.h).
+ * vmm IMAGE DTB [MEM_SIZE [BASE [INITRD OFFSET]]]: our VMM, run in a
+ * primary VM over /dev/gunyah (the Linux series' v14 ioctls, gunyah_uapi.h).
  *
  * It maps MEM_SIZE bytes (2 MiB unless given) of anonymous memory, copies
  * IMAGE to its start and DTB to the next 4 KiB boundary after it (after the
  * image_size an arm64 Image's header gives, where that is more: the kernel's
  * bss must stay free; Linux: Documentation/arch/arm64/booting.rst), gives the
  * memory to a new VM at guest address BASE (0x80000000 unless given; the
- * DTB's gunyah-vm-config must name the same base), names the DTB's place
+ * DTB's gunyah-vm-config must name the same base), INITRD, if given, to
+ * OFFSET in the memory (page-aligned, past the DTB's room: the DTB's /chosen
+ * says where it is, as the host wrote it), names the DTB's place
  * and room (GH_VM_SET_DTB_CONFIG), adds vCPU 0, starts the VM and runs the
  * vCPU, printing one line per exit:
  *
@@ -22,7 +24,11 @@
  *   vmm: life cycle N us                   (GH_CREATE_VM to the VM's teardown, all of it)
  *
  * Reads are answered from a small table (0x6018 and 0x6028, the measured
- * guest's loads: docs/real-gunyah.md section 13), and 0 elsewhere.
+ * guest's loads: docs/real-gunyah.md section 13), and 0 elsewhere. The
+ * PL011 is an idle one that never fills (docs/boot.md section 14): its flag
+ * register reads both FIFOs empty, its ID registers read a PL011's (so that
+ * Linux's AMBA bus matches its driver), its other registers read what was
+ * last written, and none of its accesses is printed.
  *
  * A static AArch64 Linux program with no C library, like probe/active.c:
  * it runs in a boot's busybox initramfs. Built by `python -m gunyah.toolchain`.
@@ -364,7 +370,26 @@ static const struct answer answers[] = {
 	{ 0x6028, 0xa5a5a5a5UL },
 };
 
+/* The PL011's registers (Arm's PL011 TRM, section 3.2; as QEMU's hw/char/pl011.c answers) */
 #define UART_DR 0x00
+#define UART_FR 0x18
+#define UART_FR_IDLE 0x90 /* TXFE | RXFE: both FIFOs empty, not busy, TXFF clear */
+#define UART_ID 0xfe0     /* UARTPeriphID0..3, UARTPCellID0..3, one byte a word */
+#define UART_REGS 64      /* the registers a write is kept for: 0x000..0x0fc */
+static const unsigned char uart_id[8] = { 0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
+static unsigned uart_reg[UART_REGS];
+
+/* What a read of the PL011 at offset `off` answers. */
+static unsigned long uart_read(unsigned long off)
+{
+	if (off == UART_FR)
+		return UART_FR_IDLE;
+	if (off >= UART_ID && off < UART_ID + 32 && off % 4 == 0)
+		return uart_id[(off - UART_ID) / 4];
+	if (off != UART_DR && off / 4 < UART_REGS && off % 4 == 0)
+		return uart_reg[off / 4];
+	return 0;
+}
 
 static unsigned long le_bytes(const unsigned char *p, unsigned long n)
 {
@@ -380,7 +405,7 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	long argc = sp[0];
 	const char **argv = (const char **)(sp + 1);
 	unsigned long mem_size = DEFAULT_MEM, base = DEFAULT_BASE, image_size, dt_off, dt_size,
-		      dt_room, uart, exits = 0, changed = 0;
+		      dt_room, uart, exits = 0, changed = 0, rd_off = 0, rd_size = 0;
 	struct gh_userspace_memory_region region;
 	struct gh_vm_dtb_config dtb;
 	struct gh_fn_vcpu_arg vcpu_arg;
@@ -391,8 +416,8 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	long dev, vm, vcpu, ret, map;
 	unsigned long began;
 
-	if (argc < 3 || argc > 5) {
-		put(&l, "usage: vmm IMAGE DTB [MEM_SIZE [BASE]]");
+	if (argc < 3 || argc == 6 || argc > 7) {
+		put(&l, "usage: vmm IMAGE DTB [MEM_SIZE [BASE [INITRD OFFSET]]]");
 		emit(&l);
 		quit(2);
 	}
@@ -426,6 +451,12 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	if (dt_size > dt_room)
 		dt_room = dt_size;
 	uart = find_pl011(mem + dt_off, dt_size);
+	if (argc > 5) {
+		rd_off = parse(argv[6], "OFFSET");
+		if (rd_off % PAGE || rd_off < dt_off + dt_room || rd_off >= mem_size)
+			fail("OFFSET", -22); /* over the DTB's room, or outside the memory */
+		rd_size = load(argv[5], mem + rd_off, mem_size - rd_off, "INITRD");
+	}
 
 	dev = sys(SYS_openat, AT_FDCWD, (long)"/dev/gunyah", O_RDWR | O_CLOEXEC);
 	if (dev < 0)
@@ -470,6 +501,12 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	put_number(&l, base, 16);
 	put(&l, ", DTB at ");
 	put_number(&l, base + dt_off, 16);
+	if (rd_size) {
+		put(&l, ", initrd ");
+		put_number(&l, rd_size, 16);
+		put(&l, " bytes at ");
+		put_number(&l, base + rd_off, 16);
+	}
 	emit(&l);
 
 	for (;;) {
@@ -511,6 +548,18 @@ __attribute__((noreturn, used)) void entry(long *sp)
 					console.text[console.len++] = c >= ' ' && c <= '~' ? c : '?';
 				continue;
 			}
+			if (uart && addr >= uart && addr < uart + PAGE) {
+				unsigned long off = addr - uart;
+
+				if (!run->mmio.is_write) {
+					value = uart_read(off);
+					for (i = 0; i < 8; i++)
+						run->mmio.data[i] = (unsigned char)(value >> (8 * i));
+				} else if (off / 4 < UART_REGS && off % 4 == 0) {
+					uart_reg[off / 4] = (unsigned)le_bytes(run->mmio.data, 4);
+				}
+				continue; /* the console's registers: not printed */
+			}
 			if (run->mmio.is_write) {
 				put(&l, "vmm: mmio write ");
 				put_number(&l, addr, 16);
@@ -526,8 +575,6 @@ __attribute__((noreturn, used)) void entry(long *sp)
 					value = answers[i].value;
 			for (i = 0; i < 8; i++)
 				run->mmio.data[i] = (unsigned char)(value >> (8 * i));
-			if (uart && addr >= uart && addr < uart + PAGE)
-				continue; /* the UART's registers read 0: never busy */
 			put(&l, "vmm: mmio read ");
 			put_number(&l, addr, 16);
 			put(&l, " ");
