@@ -13,6 +13,7 @@ import struct
 import subprocess
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
@@ -808,6 +809,73 @@ def test_a_secondarys_run_is_posted_in_the_calling_cpus_mailbox_and_waits_for_it
         m.ch._stop[0] = 1  # the boot ends while nothing comes back
         with pytest.raises(RuntimeError, match="boot ended"):
             m.ch.run_world(0, layout.VCPU_CONTEXTS_BASE, 0, False)
+
+
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_another_cpus_vcpu_run_is_answered_while_a_secondary_runs(compiled: bool) -> None:
+    """While CPU 0's call runs a secondary (Channel.run_world waits for its
+    exit), CPU 1's vcpu_run, in its SMCCC and its native form, is answered
+    at once, and the model's record of the caller is CPU 0's again after it
+    (docs/boot.md section 15); CPU 1's other calls wait for CPU 0's answer,
+    and nothing is answered twice (both serving loops)."""
+
+    from gunyah.abi.calls import HYPERCALL_NUMBERS, hypercall_id, native_imm
+    from gunyah.model import Hypervisor
+
+    number = HYPERCALL_NUMBERS["vcpu_run"]
+    hyp = Hypervisor("gunyah", cpus=2)
+    seen: list[tuple[int, int]] = []  # (the CPU served, whether CPU 0's run is in flight)
+    after: list[int] = []
+
+    def handle(regs: list[int], kind: str, imm: int, cpu: int = 0, pc: int = 0) -> None:
+        hyp.cpu = cpu
+        seen.append((cpu, int(0 in ch._running)))
+        if cpu == 0 and regs[1] == 0xA:  # CPU 0's vcpu_run: a run, until the shim's exit
+            ch.run_world(0, layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL, False)
+            after.append(hyp.cpu)
+        regs[0] = 0
+        return None
+
+    hyp.handle = handle  # type: ignore[method-assign]
+    ram = qemu.memfd("test-ram", size=1 << 16)
+    ch = channel.Channel(hyp, 2, ram, 0x1000, compiled)
+    words, boxes = ch._words, [ch._first, ch._first + layout.MAILBOX_SIZE // 8]
+
+    def post(cpu: int, imm: int, regs: list[int]) -> int:
+        box = boxes[cpu]
+        words[box + channel.REQ_AT : box + channel.REQ_AT + 6] = array(
+            "Q", [cpu, channel.REQ_HVC, imm, 0x1000, 0, 0])
+        words[box + channel.REQ_AT + 6 : box + channel.REQ_AT + 24] = array(
+            "Q", regs + [0] * (18 - len(regs)))  # fmt: skip
+        seq = words[box + channel.REQ_SEQ] + 1
+        words[box + channel.REQ_SEQ] = seq
+        return seq
+
+    def until(cond: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not cond():
+            assert time.monotonic() < deadline and ch.error is None, ch.error
+            time.sleep(0.001)
+
+    try:
+        post(0, 0, [hypercall_id(number), 0xA])
+        until(lambda: words[boxes[0] + channel.RUN_SEQ] == 1)  # CPU 0's secondary runs
+        s1 = post(1, 0, [hypercall_id(number), 0xB])
+        until(lambda: words[boxes[1] + channel.RESP_SEQ] == s1)
+        s2 = post(1, native_imm(number), [0xB])
+        until(lambda: words[boxes[1] + channel.RESP_SEQ] == s2)
+        s3 = post(1, 0, [0x84000000])  # PSCI_VERSION: waits for CPU 0's answer
+        time.sleep(0.05)
+        assert words[boxes[1] + channel.RESP_SEQ] == s2
+        assert words[boxes[0] + channel.RESP_SEQ] == 0
+        words[boxes[0] + channel.EXIT_SEQ] = 1  # the secondary comes back
+        until(lambda: words[boxes[1] + channel.RESP_SEQ] == s3)
+        until(lambda: words[boxes[0] + channel.RESP_SEQ] == 1)
+    finally:
+        ch.close()
+        os.close(ram)
+    assert seen == [(0, 0), (1, 1), (1, 1), (1, 0)] and after == [0]
+    assert ch.call_count == 4 and ch.error is None
 
 
 def test_a_secondarys_panic_relayed_by_our_vmm_is_not_the_primarys() -> None:

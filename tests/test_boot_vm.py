@@ -241,14 +241,49 @@ def test_a_vm_that_crashes_makes_the_boot_exit_6(tmp_path: Path) -> None:
     assert not any(ln.startswith("problem: ") for ln in text)  # said once
 
 
-def test_a_linux_secondary_boots_to_our_init_and_powers_off() -> None:
-    """The boot's own kernel as the secondary (docs/boot.md section 14): it
-    finds our VMM's PL011 as a device (the AMBA bus reads its IDs, its driver
-    binds, /dev/console works), unpacks our initramfs, runs our /init, whose
-    line reaches the boot's report through the VM's console, and powers off
-    with PSCI SYSTEM_OFF: the VM ends PLATFORM_OFF and the boot exits 0.
-    `quiet`: the kernel's own lines would cost two exits a character."""
-    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(find_parts().image),
+def test_a_secondary_with_two_vcpus_starts_the_second_with_cpu_on(tmp_path: Path) -> None:
+    """`--vm-cpus 2`: our tree names two cpus, the RM makes two vCPUs, our VMM
+    runs each in a thread of its own; vCPU 0's PSCI CPU_ON starts vCPU 1 at
+    its entry with its context in x0 and its own MPIDR (aff0 1, bit 31), the
+    two share the VM's memory, CPU_ON of a vCPU that is on answers
+    ALREADY_ON (-4), and vCPU 0's SYSTEM_OFF ends the VM whatever vCPU 1
+    does (tests/guests/secondary/smp.S)."""
+    elf = build([SECONDARY / "smp.S"], tmp_path / "smp.elf",
+                ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
+    image = tmp_path / "smp"
+    image.write_bytes(flat_binary(elf))
+    status, d, err = boot("--persona", "gunyah-qemu", "--smp", "2", "--vm", str(image),
+                          "--vm-cpus", "2")  # two physical CPUs: the vCPUs run at once
+    said = [ln for ln in d["console"] if ln.startswith("vmm: ") and "mmio" in ln]
+    assert [ln for ln in said if not ln.startswith("vmm: cpu1 ")] == [
+        "vmm: mmio write 0x7000 8 0x0",  # CPU_ON: SUCCESS
+        "vmm: mmio write 0x7008 8 0x5eee",  # vCPU 1's store, seen by vCPU 0
+        "vmm: mmio write 0x7018 8 0xfffffffffffffffc"], (said, err)  # ALREADY_ON
+    # vCPU 1's MPIDR, said before it could store what vCPU 0 saw (the two
+    # run at once: vCPU 0's first line may come before it or after)
+    mine = "vmm: cpu1 mmio write 0x7010 8 0x80000001"
+    assert said.count(mine) == 1 and said.index(mine) < said.index(
+        "vmm: mmio write 0x7008 8 0x5eee"), said
+    v = d["vm"]
+    assert status == 0 and v["ok"] and v["cpus"] == 2, (v["problem"], err)
+    assert v["end"]["exit_type_name"] == "PLATFORM_OFF"
+    calls = [(c["name"], c["cpu"]) for c in d["calls"] if c["vmid"] == 0x80]  # its vCPU's
+    assert [n for n, cpu in calls if cpu == 0] == ["PSCI_CPU_ON", "PSCI_CPU_ON", "PSCI_SYSTEM_OFF"]
+    assert [n for n, cpu in calls if cpu == 1] in ([], ["PSCI_CPU_OFF"])  # before the end, or not
+    assert "2 vCPUs" in render.boot_report(d, False, False)
+
+
+def test_a_linux_secondary_with_two_vcpus_boots_to_our_init_and_powers_off() -> None:
+    """The boot's own kernel as the secondary (docs/boot.md sections 14 and
+    15): it finds our VMM's PL011 as a device (the AMBA bus reads its IDs,
+    its driver binds, /dev/console works), brings up its second vCPU with
+    PSCI CPU_ON and its IPIs (SGIs through the vGIC), unpacks our initramfs,
+    runs our /init, whose line (with the 2 CPUs it runs on) reaches the
+    boot's report through the VM's console, and powers off with PSCI
+    SYSTEM_OFF: the VM ends PLATFORM_OFF and the boot exits 0. `quiet`: the
+    kernel's own lines would cost two exits a character."""
+    status, d, err = boot("--persona", "gunyah-qemu", "--smp", "2", "--vm",
+                          str(find_parts().image), "--vm-cpus", "2",
                           "--vm-cmdline", "console=ttyAMA0 quiet")  # fmt: skip
     v = d["vm"]
     assert status == 0 and d["problem"] is None, (v["problem"], v["console"][-20:], err)
@@ -257,9 +292,10 @@ def test_a_linux_secondary_boots_to_our_init_and_powers_off() -> None:
     assert v["initrd"]["ours"] and v["initrd"]["address"] % 4096 == 0
     inits = [ln for ln in v["console"] if ln.startswith("gunyah-vm-init: pid 1 up ")]
     assert len(inits) == 1 and v["init_seconds"] is not None and v["init_seconds"] > 0
+    assert v["init_cpus"] == v["cpus"] == 2
     assert any(ln.endswith("reboot: Power down") for ln in v["console"])
     calls = [c["name"] for c in d["calls"] if c["vmid"] == 0x80]
-    assert calls[-1] == "PSCI_SYSTEM_OFF" and "PSCI_VERSION" in calls
+    assert calls[-1] == "PSCI_SYSTEM_OFF" and "PSCI_VERSION" in calls and "PSCI_CPU_ON" in calls
 
 
 # What the hostile guest (tests/guests/secondary/confine.S) reports, in order:

@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gunyah.model import vcpu_run as vr
+from gunyah.model import vmmio
 from gunyah.model.vcpu_run import SecondaryVcpu, SecondaryVm, secondary_hypervisor
+from gunyah.model.vmmio import Syndrome
 from gunyah.vcpu.loader import Image, Segment
 from gunyah.vcpu.secondary import Region, RegionError, UnicornSecondary
 
@@ -448,3 +450,74 @@ def test_a_wfi_with_an_interrupt_for_it_completes_at_once() -> None:
         g.cpu.poweron(BASE, DT)
         state = g.exit_of_run()[1]
         assert state == (vr.VMMIO_WRITE if deliverable else vr.EXPECTS_WAKEUP)
+
+
+# -- SGIs between a secondary's vCPUs ------------------------------------------------------
+@dataclass
+class _Scripted:
+    """A backend that traps as it is told: each run gives the next syndrome
+    (None: the host's interrupt came). Under `gunyah boot` the shim's world
+    switch gives these, the GIC's system registers being real there."""
+
+    traps: list[Syndrome | None]
+    skipped: int = 0
+
+    def poweron(self, entry: int, context: int) -> None:
+        pass
+
+    def enter(self, budget: int) -> Syndrome | None:
+        return self.traps.pop(0) if self.traps else None
+
+    def write_regs(self, values: dict[int, int]) -> None:
+        pass
+
+    def skip(self) -> None:
+        self.skipped += 1
+
+    def exception_state(self) -> tuple[int, int, int]:
+        return (vr.PSTATE_EL1H, 0, BASE)
+
+    def inject(self, esr_el1: int, far: int, offset: int) -> None:
+        pass
+
+
+def _msr(reg: tuple[int, int, int, int, int], value: int, read: bool = False) -> Syndrome:
+    op0, op1, crn, crm, op2 = reg
+    regs = (0, 0, value) + (0,) * 28
+    return Syndrome(vmmio.sysreg_esr(op0, op1, crn, crm, op2, rt=2, read=read), regs=regs, pc=BASE)
+
+
+def test_an_sgi_write_is_emulated_and_wakes_the_vcpu_waiting_for_it() -> None:
+    """A trapped MSR ICC_SGI1R_EL1 (hyp/vm/vgic/src/sysregs.c): the SGI goes
+    pending in the target's bank, the writer goes on past the MSR, and the
+    target, waiting in WFI with the SGI enabled, is woken (its owner's
+    wake-up interrupt). Any other trapped system register halts the vCPU, as
+    before."""
+    from gunyah.model import vgic as vg
+    from gunyah.rm import vm_config
+
+    vm = SecondaryVm(VMID, OWNER)
+    gic = vm.vgic = vg.VGic(2, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    sgi_base = vm_config.GICR_BASE + vg.GICR_SIZE + vg.FRAME  # vCPU 1's
+    gic.access(1, sgi_base + vg.GICR_IGROUPR0, 4, True, 1 << 3)
+    gic.access(1, sgi_base + vg.GICR_ISENABLER0, 4, True, 1 << 3)
+    gic.access(0, vm_config.GICD_BASE + vg.GICD_CTLR, 4, True, 2)  # EnableGrp1
+    hyp = secondary_hypervisor(cpus=2)
+    woken: list[int] = []
+    wfi = Syndrome(vmmio.ESR.encode({"EC": vmmio.EC_WFX, "IL": True}), pc=BASE)
+    a = SecondaryVcpu(vm, 0, _Scripted([_msr(vg.ICC_SGI1R_EL1, 0x0300_0002)]), hyp,
+                      on_wakeup=woken.append)  # fmt: skip
+    b = SecondaryVcpu(vm, 1, _Scripted([wfi]), hyp, on_wakeup=woken.append)
+    a.poweron(BASE, 0)
+    b.poweron(BASE, 0)
+    assert b.run()[1] == vr.EXPECTS_WAKEUP
+    woken.clear()
+    assert a.run()[1] == vr.READY and a.backend.skipped == 1  # type: ignore[attr-defined]
+    assert woken == [1] and gic.deliverable(1) == [3]
+    assert b.run()[1] == vr.READY  # its WFI completed: it runs again
+    for trap in (_msr(vg.ICC_SGI1R_EL1, 0x0300_0002, read=True), _msr((3, 0, 12, 12, 5), 0)):
+        c = SecondaryVcpu(SecondaryVm(VMID, OWNER, vgic=vg.VGic(1, vm_config.GICD_BASE,
+                                                                 vm_config.GICR_BASE)),
+                          0, _Scripted([trap]), hyp)  # fmt: skip
+        c.poweron(BASE, 0)
+        assert c.run()[1] == vr.FAULT  # a read of it, or ICC_SGI1R's neighbour

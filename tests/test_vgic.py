@@ -206,3 +206,60 @@ def test_an_spis_registers_read_back_at_its_own_bit_and_byte(spi: int, prio: int
     )
     g.access(0, GICD + vgic.GICD_CLRSPI_NSR, 4, True, intid)
     assert g.access(0, GICD + vgic.GICD_ICPENDR + 4 * word, 4, False) == 0
+
+
+# -- SGIs: ICC_SGI1R_EL1, ICC_ASGI1R_EL1, ICC_SGI0R_EL1 ------------------------------------
+def test_the_sgi_registers_and_their_fields_are_the_hypervisors() -> None:
+    """hyp/arch/aarch64/include/asm/system_registers.h ISS_MRS_MSR_ICC_*;
+    hyp/platform/gicv3/aarch64/gicv3-regs.tc ICC_SGIR_EL1."""
+    assert vgic.ICC_SGI1R_EL1 == (3, 0, 12, 11, 5)
+    assert vgic.ICC_ASGI1R_EL1 == (3, 0, 12, 11, 6)
+    assert vgic.ICC_SGI0R_EL1 == (3, 0, 12, 11, 7)
+    word = vgic.SGIR.encode({"TargetList": 0xABCD, "Aff1": 0x12, "INTID": 0xF, "Aff2": 0x34,
+                             "IRM": True, "RS": 0x9, "Aff3": 0x56})  # fmt: skip
+    assert word == 0x0056_9134_0F12_ABCD
+
+
+def _sgir(targets: int, intid: int, irm: bool = False, rs: int = 0, aff1: int = 0) -> int:
+    return vgic.SGIR.encode({"TargetList": targets, "INTID": intid, "IRM": irm, "RS": rs,
+                             "Aff1": aff1})  # fmt: skip
+
+
+def test_an_sgi_goes_to_the_vcpus_its_targets_name() -> None:
+    """vgic_icc_generate_sgi: TargetList bits name vCPUs by Aff0 (plus 16 x
+    RS); IRM, every vCPU but the sender; a target no vCPU has, or one with
+    Aff1..3 set (no vCPU has them), is ignored."""
+    gic = VGic(4, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    assert gic.generate_sgi(0, _sgir(0b0110, 3), True) == [1, 2]
+    assert [gic.redist[v].irqs[3].pending for v in range(4)] == [False, True, True, False]
+    assert gic.generate_sgi(2, _sgir(0, 5, irm=True), True) == [0, 1, 3]
+    assert gic.generate_sgi(0, _sgir(0b1, 6, rs=1), True) == []  # Aff0 16: no such vCPU
+    assert gic.generate_sgi(0, _sgir(0b10, 6, aff1=1), True) == []
+    assert gic.generate_sgi(0, _sgir(0b1, 7), True) == [0]  # itself, by name
+    assert gic.generate_sgi(9, _sgir(0b1, 7), True) == []  # no such sender
+
+
+def test_sgi0r_and_asgi1r_do_not_make_group_1_sgis_pending() -> None:
+    """deliver.c vgic_send_sgi: a write that is not SGI1R skips a target that
+    has the SGI in Group 1; SGI1R makes it pending whatever its group."""
+    gic = VGic(2, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    sgi_base = vm_config.GICR_BASE + vgic.GICR_SIZE + vgic.FRAME  # vCPU 1's SGI_base
+    gic.access(1, sgi_base + vgic.GICR_IGROUPR0, 4, True, 1 << 4)  # its SGI 4: Group 1
+    assert gic.generate_sgi(0, _sgir(0b10, 4), False) == []
+    assert gic.generate_sgi(0, _sgir(0b10, 5), False) == [1]  # SGI 5 is Group 0
+    assert gic.generate_sgi(0, _sgir(0b10, 4), True) == [1]
+
+
+@given(st.integers(0, (1 << 64) - 1), st.integers(1, 8), st.integers(0, 7), st.booleans())
+def test_any_sgir_value_is_taken_and_names_only_vcpus_it_may(
+        value: int, vcpus: int, sender: int, group1: bool) -> None:  # fmt: skip
+    gic = VGic(vcpus, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    sent = gic.generate_sgi(sender, value, group1)
+    f = vgic.SGIR.decode(value)
+    assert sent == sorted(set(sent)) and all(0 <= v < vcpus for v in sent)
+    if sender >= vcpus or (not f["IRM"] and (f["Aff1"] or f["Aff2"] or f["Aff3"])):
+        assert sent == []
+    if f["IRM"]:
+        assert sender not in sent
+    for v in sent:
+        assert gic.redist[v].irqs[int(f["INTID"])].pending

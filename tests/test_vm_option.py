@@ -365,12 +365,12 @@ def test_a_linux_secondary_that_never_ends_says_what_to_do() -> None:
 
 def test_our_inits_uptime_is_read_from_its_line_and_shown(tmp_path: Path) -> None:
     p = bvm.plan(bvm.VmSpec(write(tmp_path, "Image", image())))
-    line = "vmm: console gunyah-vm-init: pid 1 up 1.517386 s, powering off"
-    lines = ["vmm: started VM", "vmm: console gunyah-vm-init: pid 1 up 9 s, powering off",
+    line = "vmm: console gunyah-vm-init: pid 1 up 1.517386 s on 2 CPUs, powering off"
+    lines = ["vmm: started VM", "vmm: console gunyah-vm-init: pid 1 up 9 s on 1 CPUs, powering off",
              line, line.replace("1.5", "7.5"), "vmm: exit powered-off type 1 reason 0x0",
              "vmm: done", f"{initramfs.RAN}0"]  # fmt: skip
     r = bvm.report(lines, p, bvm.VmSpec(tmp_path / "Image"), 0x80)
-    assert r["init_seconds"] == 1.517386 and r["ok"]  # the first well-formed one
+    assert (r["init_seconds"], r["init_cpus"]) == (1.517386, 2) and r["ok"]  # the first well-formed
     assert r["initrd"] == {"bytes": p.initrd_bytes, "address": DEFAULT_BASE + p.initrd_offset,
                            "ours": True}  # fmt: skip
     head = render.vm_report(r)[0]

@@ -156,7 +156,6 @@ static PyObject *serve(PyObject *self, PyObject *args)
     PyObject *boxes_obj, *handle, *act, *other, *seq_obj, *pending, *irqs;
     double poll, wake;
     Py_ssize_t boxes[MAX_CPUS], cpus, cpu;
-    uint64_t answered[MAX_CPUS];
     struct loop l;
     PyThreadState *ts;
     double last;
@@ -184,9 +183,6 @@ static PyObject *serve(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "serve: a mailbox outside the buffer");
             goto release_seq;
         }
-        /* what each mailbox last had answered, not its request number: a
-         * request posted before this first look is served all the same */
-        answered[cpu] = ((volatile uint64_t *)mb.buf)[boxes[cpu] + RESP_SEQ];
     }
     l.words = mb.buf;
     l.words_len = mb.len / 8;
@@ -207,10 +203,12 @@ static PyObject *serve(PyObject *self, PyObject *args)
     last = monotonic();
     for (;;) {
         for (cpu = 0; cpu < cpus; cpu++) {
+            /* answered: its response's number is its request's (a request
+             * posted before this loop began is served all the same, and one
+             * a run's wait answered, Channel.run_world, is not again) */
             uint64_t seq = __atomic_load_n(&l.words[boxes[cpu] + REQ_SEQ], __ATOMIC_ACQUIRE);
-            if (seq == answered[cpu])
+            if (seq == l.words[boxes[cpu] + RESP_SEQ])
                 continue;
-            answered[cpu] = seq;
             PyEval_RestoreThread(ts);
             failed = answer(&l, cpu, boxes[cpu], seq) < 0;
             ts = PyEval_SaveThread();

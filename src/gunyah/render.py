@@ -322,8 +322,10 @@ def vm_report(v: dict[str, Any]) -> list[str]:
     rd = v.get("initrd")
     initrd = "" if not rd else (f", {'our' if rd['ours'] else 'your'} initramfs of "
                                 f"{rd['bytes']} bytes at {rd['address']:#x}")  # fmt: skip
+    n = v.get("cpus", 1)
+    cpus = "" if n == 1 else f", {n} vCPUs"
     out = [f"vm: {printable(v['image'])} ({v['kind']}, {v['memory'] >> 20} MiB at "
-           f"{v['base']:#x}{initrd}, {vmid}) console:"]  # fmt: skip
+           f"{v['base']:#x}{cpus}{initrd}, {vmid}) console:"]  # fmt: skip
     if v["console_dropped"]:
         out.append(f"  ({v['console_dropped']} earlier VM console lines not kept)")
     out.extend(f"  | {printable(ln)}" for ln in v["console"])

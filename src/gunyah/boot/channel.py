@@ -36,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .. import psci
+from ..abi.calls import HYPERCALL_NUMBERS, hypercall_id, native_imm
 from ..conduit import NUM_REGS, RESULT_REGS, Action, Kind, TrapRecord
 from ..mem import Translation
 from ..model import Hypervisor
@@ -71,6 +72,9 @@ POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleep
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
 SPINS_PER_LOOK = 64  # polls of the mailboxes between looks at the clock
 RUN_SECONDS = 60.0  # the longest a secondary's run may last (the primary's tick ends it)
+# vcpu_run, in its native form (hvc #0x6065) and its SMCCC one (x0 0xc6008065)
+_VCPU_RUN_NATIVE = native_imm(HYPERCALL_NUMBERS["vcpu_run"])
+_VCPU_RUN_SMCCC = hypercall_id(HYPERCALL_NUMBERS["vcpu_run"])
 
 
 # A call as kept on the hot path: bytes in a ring, not objects (objects kept
@@ -127,6 +131,7 @@ class Channel:
         self._vic = hyp.vm.vic  # the interrupts raised in the primary VM, not yet delivered
         self.irq_count = 0  # interrupt IDs handed to the shim so far
         self.world_runs = 0  # a secondary's runs on the shim (world switches in and out)
+        self._running: set[int] = set()  # CPUs whose secondary runs now (run_world)
         self.error: BaseException | None = None  # an error of ours, on the serving thread
         self.ended = threading.Event()  # news for the watcher (the console sets it too)
         self._stop = array("Q", [0])  # 1: the serving loop stops (a word the C loop reads too)
@@ -160,17 +165,22 @@ class Channel:
         words[box + RUN_SEQ] = seq  # last: the shim reads the request after it
         start = time.monotonic()
         spins = 0
-        while words[box + EXIT_SEQ] != seq:
-            spins += 1
-            if spins < SPINS_PER_LOOK:
-                continue
-            spins = 0
-            if self._stop[0]:
-                raise RuntimeError("the boot ended while a secondary ran")
-            quiet = time.monotonic() - start
-            if quiet > RUN_SECONDS:
-                raise RuntimeError(f"no exit from a secondary in {RUN_SECONDS} s")
-            time.sleep(0 if quiet < POLL_SECONDS else min(WAKE_SECONDS, quiet / 4))
+        self._running.add(cpu)
+        try:
+            while words[box + EXIT_SEQ] != seq:
+                spins += 1
+                if spins < SPINS_PER_LOOK:
+                    continue
+                spins = 0
+                if self._stop[0]:
+                    raise RuntimeError("the boot ended while a secondary ran")
+                self._serve_runs_meanwhile()
+                quiet = time.monotonic() - start
+                if quiet > RUN_SECONDS:
+                    raise RuntimeError(f"no exit from a secondary in {RUN_SECONDS} s")
+                time.sleep(0 if quiet < POLL_SECONDS else min(WAKE_SECONDS, quiet / 4))
+        finally:
+            self._running.discard(cpu)
         self.world_runs += 1
 
     @property
@@ -221,22 +231,18 @@ class Channel:
         """The serving loop where the compiled one (_mailbox.c) is not built:
         the same steps, and the reference for them."""
         words = self._words
-        vcpus = [(cpu, box + REQ_SEQ, box) for cpu, box in enumerate(boxes)]
-        # what each mailbox last had answered: a request posted before this
-        # thread first looked is served all the same
-        answered = [words[box + RESP_SEQ] for box in boxes]
-        answer, keep, stop = self._answer, self._keep, self._stop
+        vcpus = [(cpu, box + REQ_SEQ, box + RESP_SEQ, box) for cpu, box in enumerate(boxes)]
+        stop = self._stop
         clock, sleep = time.monotonic, time.sleep
         last, spins = clock(), 0
         while True:
-            for cpu, seq_at, box in vcpus:
+            for cpu, seq_at, answered_at, box in vcpus:
+                # answered: its response's number is its request's (a request
+                # posted before this loop began is served all the same, and
+                # one a run's wait answered, run_world, is not again)
                 seq = words[seq_at]
-                if seq != answered[cpu]:
-                    answered[cpu] = seq
-                    request = answer(cpu, words, box)
-                    words[box + RESP_SEQ] = seq
-                    if request is not None:  # kept once the guest has its answer
-                        keep(request, (box + RESP_AT) * 8)
+                if seq != words[answered_at]:
+                    self._serve_one(cpu, box, seq)
                     last, spins = clock(), 0
             spins += 1
             if spins < SPINS_PER_LOOK:  # the clock and the stop word, now and then
@@ -247,6 +253,43 @@ class Channel:
             quiet = clock() - last
             if quiet > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
                 sleep(min(WAKE_SECONDS, quiet / 4))
+
+    def _serve_one(self, cpu: int, box: int, seq: int) -> None:
+        """Answer the request numbered `seq` in CPU `cpu`'s mailbox, number
+        the answer, and keep the call."""
+        words = self._words
+        request = self._answer(cpu, words, box)
+        words[box + RESP_SEQ] = seq
+        if request is not None:  # kept once the guest has its answer
+            self._keep(request, (box + RESP_AT) * 8)
+
+    def _serve_runs_meanwhile(self) -> None:
+        """While a secondary runs on one CPU, another CPU's vcpu_run is
+        answered here, inside the first's wait (docs/boot.md section 15):
+        each CPU that asks runs its secondary vCPU at the same time, as the
+        hypervisor runs each vCPU on the CPU that called for it. Only
+        vcpu_run: every other call waits for the serving loop, so nothing
+        else of the model changes under a run (the RM's requests, a VM's
+        teardown). A CPU whose run is in flight is not asked again."""
+        words = self._words
+        for cpu in range(self.cpus):
+            if cpu in self._running:
+                continue
+            box = self._first + cpu * MAILBOX_SIZE // 8
+            seq = words[box + REQ_SEQ]
+            if seq == words[box + RESP_SEQ]:
+                continue
+            req = box + REQ_AT
+            kind, imm, x0 = words[req + 1], words[req + 2], words[req + HEADER_WORDS]
+            if kind == REQ_HVC and (imm == _VCPU_RUN_NATIVE or (
+                    imm == 0 and x0 & 0xFFFF_FFFF == _VCPU_RUN_SMCCC)):  # fmt: skip
+                # the model's record of whose call it serves is the outer
+                # call's again afterwards: its run goes on on its own CPU
+                hyp, cpu_was, pc_was = self.hyp, self.hyp.cpu, self.hyp.pc
+                try:
+                    self._serve_one(cpu, box, seq)
+                finally:
+                    hyp.cpu, hyp.pc = cpu_was, pc_was
 
     def _handle_and_post(
         self, regs: list[int], kind: Kind, imm: int, cpu: int = 0, pc: int = 0

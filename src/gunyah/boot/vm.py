@@ -51,7 +51,8 @@ IMAGE_NAME = "vm"
 IPA_LIMIT = 1 << 48
 DT_ROOM = 0x10000  # the tree's room to grow in place after the image (vmm.c DT_ROOM)
 # our /init's line (src/gunyah/vmm/vm_init.c), on the VM's console
-_INIT_UP = re.compile(r"gunyah-vm-init: pid 1 up (\d{1,6}\.\d{6}) s, powering off")
+_INIT_UP = re.compile(r"gunyah-vm-init: pid 1 up (\d{1,6}\.\d{6}) s on (\d{1,3}) CPUs, "
+                      "powering off")
 
 POWER_OFF = rm.EXIT_TYPE["PLATFORM_OFF"]  # VM_EXITED's exit type after SYSTEM_OFF
 
@@ -73,6 +74,7 @@ class VmSpec:
     cmdline: str | None = None  # /chosen/bootargs
     dtb: Path | None = None  # the user's own tree
     initrd: Path | None = None  # the user's own initramfs; None: ours for a Linux Image
+    cpus: int = 1  # vCPUs, in our tree (the user's tree names its own)
     # the user's --module gives /dev/gunyah (the series' VM manager, say) and
     # ours is not inserted: two drivers would both claim the RM's node
     own_manager: bool = False
@@ -90,6 +92,7 @@ class VmPlan:
     tree: bytes
     initrd_bytes: int = 0  # 0: none
     initrd_offset: int = 0  # from the memory's base, page-aligned, at its top
+    cpus: int = 1  # the vCPUs its tree names, which our VMM runs
 
     @property
     def run(self) -> str:
@@ -165,11 +168,13 @@ def plan(spec: VmSpec) -> VmPlan:
         where = None if not rd else (base + rd_off, base + rd_off + len(rd))
         try:
             tree = build_tree(VmTree(image_name=IMAGE_NAME, pl011=UART, cmdline=spec.cmdline,
-                                     initrd=where))  # fmt: skip
+                                     initrd=where, cpus=spec.cpus))  # fmt: skip
         except TreeError as e:
-            raise VmError(f"--vm-cmdline: {e}") from None
+            raise VmError(f"--vm-{'cpus' if 'vCPUs' in str(e) else 'cmdline'}: {e}") from None
     else:  # the initramfs's place depends on the base the user's tree names
         blob = _read(spec.dtb, vm_config.MAX_DT_SIZE, "--vm-dtb")
+        if spec.cpus != 1:
+            raise VmError("--vm-cpus: for our tree; yours names its vCPUs (/cpus/cpu@N)")
         tree, base = user_tree(blob, spec.dtb, spec.cmdline, None)
         if rd:
             where = (base + rd_off, base + rd_off + len(rd))
@@ -185,7 +190,13 @@ def plan(spec: VmSpec) -> VmPlan:
     if base + memory > IPA_LIMIT:
         raise VmError(f"--vm-dtb: memory at {base:#x} for {memory >> 20} MiB leaves the "
                       "48-bit address space")  # fmt: skip
-    return VmPlan(kind, len(image), memory, base, tree, len(rd or b""), rd_off if rd else 0)
+    cpus = spec.cpus
+    if spec.dtb is not None:  # checked by user_tree: the RM takes it
+        loaded = vm_config.load(tree)
+        cfg = None if loaded is None else vm_config.parse(loaded)
+        cpus = 1 if cfg is None else len(cfg.cpus)
+    return VmPlan(kind, len(image), memory, base, tree, len(rd or b""), rd_off if rd else 0,
+                  cpus)  # fmt: skip
 
 
 def files(spec: VmSpec, p: VmPlan, vmm: bytes) -> tuple[tuple[str, bytes], ...]:
@@ -292,6 +303,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     vmm_end: str | None = None
     vmm_status: int | None = None
     init_up: float | None = None  # our /init's uptime, as it reported it
+    init_cpus: int | None = None  # and the CPUs it had
     for line in lines:
         if line.startswith(initramfs.RAN):
             digits = line[len(initramfs.RAN) :].strip()
@@ -305,7 +317,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
             console_lines += 1
             console.append(text[len("console ") :])
             if init_up is None and (m := _INIT_UP.fullmatch(console[-1])) is not None:
-                init_up = float(m[1])
+                init_up, init_cpus = float(m[1]), int(m[2])
             if len(console) > MAX_LINES:
                 del console[: len(console) - MAX_LINES]
         elif text.startswith("mmio "):
@@ -337,10 +349,12 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
         "memory": p.memory,
         "base": p.base,
         "own_dtb": spec.dtb is not None,
+        "cpus": p.cpus,
         "initrd": None if not p.initrd_bytes else {
             "bytes": p.initrd_bytes, "address": p.base + p.initrd_offset,
             "ours": spec.initrd is None},  # fmt: skip
         "init_seconds": init_up,
+        "init_cpus": init_cpus,
         "own_manager": spec.own_manager,
         "vmid": vmid,
         "started": started,

@@ -166,6 +166,7 @@ def _vm_spec(args: argparse.Namespace) -> VmSpec | None:
     if args.vm is None:
         given = [o for o, v in (("--vm-memory", args.vm_memory), ("--vm-cmdline", args.vm_cmdline),
                                 ("--vm-dtb", args.vm_dtb), ("--vm-initrd", args.vm_initrd),
+                                ("--vm-cpus", args.vm_cpus),
                                 ("--no-vm-manager", args.no_vm_manager or None))
                  if v is not None]  # fmt: skip
         if given:
@@ -181,6 +182,7 @@ def _vm_spec(args: argparse.Namespace) -> VmSpec | None:
         raise UsageError("--no-vm-manager: give your VM manager with --module (a .ko or .c "
                          "that offers /dev/gunyah)")  # fmt: skip
     spec = vm.VmSpec(args.vm, args.vm_memory, args.vm_cmdline, args.vm_dtb, args.vm_initrd,
+                     1 if args.vm_cpus is None else args.vm_cpus,
                      own_manager=args.no_vm_manager)  # fmt: skip
     try:
         vm.plan(spec)
@@ -346,11 +348,15 @@ def register(sub: Any) -> None:
                    "proxy-scheduled vCPUs; /chosen). A tree the RM would refuse (no cpus, no "
                    "GICv3, a memory node) is refused before the boot. Default: ours, with a "
                    "PL011 console at 0x9000000")  # fmt: skip
+    p.add_argument("--vm-cpus", type=int, metavar="N",
+                   help="the VM's vCPUs in our tree (1 to 8; default 1): our VMM runs each in a "
+                   "thread of its own with vcpu_run, and vCPU 0 starts the others with PSCI "
+                   "CPU_ON")  # fmt: skip
     p.add_argument("--vm-initrd", type=Path, metavar="FILE",
                    help="the VM's initramfs (a cpio archive, as Linux takes one), loaded at the "
                    "top of its memory, its place in the tree's /chosen (linux,initrd-start and "
                    "-end). Default for an Image: ours, whose /init prints 'gunyah-vm-init: pid 1 "
-                   "up S s' and powers the VM off")  # fmt: skip
+                   "up S s on N CPUs' and powers the VM off")  # fmt: skip
     p.add_argument("--no-vm-manager", action="store_true",
                    help="with --vm: do not insert our VM manager; yours, given with --module "
                    "(such as the Linux series' drivers/virt/gunyah built for the kernel), "

@@ -51,7 +51,7 @@ from .. import smccc
 from ..abi.devicetree import PRIMARY_VM_ID
 from ..conduit import NUM_REGS, Action, Kind, TrapHandler
 from . import vmmio
-from .vgic import VGic
+from .vgic import ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1, VGic
 from .vmmio import Syndrome
 
 # vcpu_run_state (hyp/interfaces/vcpu_run/vcpu_run.tc; 4 and 5 from
@@ -94,6 +94,7 @@ EXIT_VM_STOP_FORCED = 7
 # The VMMIO window the RM registers for a VM (docs/real-gunyah.md section 12)
 VMMIO_WINDOW = (0, 0x4000_0000)
 
+SGI_REGISTERS = (ICC_SGI1R_EL1, ICC_ASGI1R_EL1, ICC_SGI0R_EL1)
 DEFAULT_BUDGET = 1_000_000  # instructions a call runs without a trap before "ready"
 DEFAULT_MAX_TRAPS = 256  # traps served in the hypervisor a call before "ready"
 
@@ -351,8 +352,28 @@ class SecondaryVcpu:
                 self._abort(s, vmmio.EC_DATA_ABORT)
         elif ec == vmmio.EC_INST_ABORT_LOWER:
             self._abort(s, vmmio.EC_INST_ABORT)
+        elif ec == vmmio.EC_SYSREG and self._sysreg(s):
+            self.backend.skip()
         else:  # nothing else traps here; a backend that says otherwise
             self._halt_fault()
+
+    def _sysreg(self, s: Syndrome) -> bool:
+        """A trapped MSR the vGIC emulates (hyp/vm/vgic/src/sysregs.c): the SGI
+        generation registers, whose writes trap while HCR_EL2.IMO/FMO are set;
+        each target that waits in WFI for an interrupt it can now take is woken
+        (vcpu_wakeup: its owner gets its wake-up interrupt). False for any
+        other register: the vCPU then halts as before."""
+        f = vmmio.SYSREG_ISS.decode(s.iss)
+        reg = (f["Op0"], f["Op1"], f["CRn"], f["CRm"], f["Op2"])
+        vgic = self.vm.vgic
+        if vgic is None or f["Direction"] or reg not in SGI_REGISTERS:
+            return False
+        sent = vgic.generate_sgi(self.index, s.reg(int(f["Rt"])), reg == ICC_SGI1R_EL1)
+        for v in sent:
+            target = self.vm.vcpus[v] if v < len(self.vm.vcpus) else None
+            if target is not None and target is not self and vgic.deliverable(v):
+                target.wake()
+        return True
 
     def _emulate_vgic(self, vgic: VGic, access: vmmio.Access) -> None:
         """An access to the VM's vGIC: answered by the model as the

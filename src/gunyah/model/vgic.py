@@ -40,6 +40,18 @@ PIDR2 = 0x30  # hyp/vm/vgic/vgic.tc VGIC_PIDR2: ArchRev 3, a GICv3
 IIDR = 0x47 << 24 | 0x070  # vdevice.c: ProductID 'G', Implementer JEP106 0x70
 LIST_REGISTERS = 4  # ICH_VTR_EL2.ListRegs + 1 on QEMU's cortex-a57 (config/arch: CPU_GICH_LR_COUNT)
 
+# The SGI generation registers (IHI 0069 12.11.15, 12.11.3, 12.11.14), as
+# (Op0, Op1, CRn, CRm, Op2): writes trap to EL2 while HCR_EL2.IMO/FMO are set,
+# and the hypervisor emulates them (hyp/vm/vgic/src/sysregs.c)
+ICC_SGI1R_EL1 = (3, 0, 12, 11, 5)
+ICC_ASGI1R_EL1 = (3, 0, 12, 11, 6)  # an alias of SGI0R: virtual accesses are non-secure
+ICC_SGI0R_EL1 = (3, 0, 12, 11, 7)
+SGIR = Bitfield(  # gicv3-regs.tc ICC_SGIR_EL1
+    "ICC_SGIR_EL1", 64,
+    Field("TargetList", 0, 16), Field("Aff1", 16, 8), Field("INTID", 24, 4), Field("Aff2", 32, 8),
+    flag("IRM", 40), Field("RS", 44, 4), Field("Aff3", 48, 8),
+)  # fmt: skip
+
 # Frames (IHI 0069 12.1): the distributor's 64 KiB, each redistributor's two
 FRAME = 0x1_0000
 GICD_SIZE = FRAME
@@ -370,6 +382,36 @@ class VGic:
         irq.pending = True
         self._touch(vcpu, intid)
         return True
+
+    def generate_sgi(self, sender: int, value: int, group1: bool) -> list[int]:
+        """A write of ICC_SGIR_EL1 `value` by vCPU `sender` (ICC_SGI1R_EL1:
+        `group1`; ICC_SGI0R_EL1 and ICC_ASGI1R_EL1: not), as
+        vgic_icc_generate_sgi does it (hyp/vm/vgic/src/deliver.c): every vCPU
+        but the sender with IRM, else each TargetList bit's vCPU (Aff0 the
+        bit plus 16 times RS, with Aff1..3: vCPU n is Aff0 n, the rest 0; a
+        target no vCPU has is ignored); the SGI made pending there, unless
+        the write is not group 1 and the target has that SGI in Group 1.
+        The vCPUs it was made pending for, lowest first."""
+        if not 0 <= sender < self.vcpus:
+            return []
+        f = SGIR.decode(value)
+        intid = int(f["INTID"])
+        if f["IRM"]:
+            targets = [v for v in range(self.vcpus) if v != sender]
+        elif f["Aff1"] or f["Aff2"] or f["Aff3"]:
+            targets = []
+        else:
+            base, bits = 16 * int(f["RS"]), int(f["TargetList"])
+            targets = [base + b for b in range(16) if bits >> b & 1 and base + b < self.vcpus]
+        sent = []
+        for v in targets:
+            irq = self.redist[v].irqs[intid]
+            if not group1 and irq.group1:
+                continue  # SGI0R and ASGI1R do not generate group 1 SGIs
+            irq.pending = True
+            self._touch(v, intid)
+            sent.append(v)
+        return sent
 
     def _target(self, intid: int, irq: _Irq) -> int:
         return irq.route if intid >= PRIVATE and irq.route < self.vcpus else 0

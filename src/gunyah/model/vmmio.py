@@ -53,11 +53,28 @@ EC_WFX = 0x01
 EC_SVC64 = 0x15
 EC_HVC64 = 0x16
 EC_SMC64 = 0x17
+EC_SYSREG = 0x18  # MSR, MRS or system instruction trapped
 EC_INST_ABORT_LOWER = 0x20
 EC_INST_ABORT = 0x21  # from the same EL: what the guest's own vector sees
 EC_DATA_ABORT_LOWER = 0x24
 EC_DATA_ABORT = 0x25
 EC_BRK = 0x3C
+
+# ESR_EL2.ISS for EC_SYSREG (Arm ARM D17.2.37; hyp/core/base/armv8/*.tc
+# ESR_EL2_ISS_MSR_MRS): Direction 1 is a read (MRS)
+SYSREG_ISS = Bitfield(
+    "ESR_EL2.ISS (MSR/MRS)", 25,
+    flag("Direction", 0), Field("CRm", 1, 4), Field("Rt", 5, 5), Field("CRn", 10, 4),
+    Field("Op1", 14, 3), Field("Op2", 17, 3), Field("Op0", 20, 2),
+)  # fmt: skip
+
+
+def sysreg_esr(op0: int, op1: int, crn: int, crm: int, op2: int, rt: int, read: bool) -> int:
+    """ESR_EL2 of a trapped MSR (read False) or MRS of S<op0>_<op1>_C<crn>_C<crm>_<op2>."""
+    iss = SYSREG_ISS.encode({"Op0": op0, "Op1": op1, "CRn": crn, "CRm": crm, "Op2": op2,
+                             "Rt": rt, "Direction": read})  # fmt: skip
+    return ESR.encode({"EC": EC_SYSREG, "IL": True, "ISS": iss})
+
 
 # Fault status codes (ISS.DFSC / IFSC)
 FSC_TRANSLATION = (0x04, 0x05, 0x06, 0x07)  # levels 0..3

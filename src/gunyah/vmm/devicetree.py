@@ -34,6 +34,7 @@ PAGE = 0x1000
 MAX_NAME = 79  # include/rm_types.h VM_MAX_NAME_LEN, without its NUL
 MAX_CMDLINE = 2048  # Linux's arm64 COMMAND_LINE_SIZE, with its NUL
 GIC_PHANDLE = 1  # gunyah.guest.vm_tree's GICv3
+MAX_CPUS = 8  # the RM's cores (rm/vm_config.py MAX_CORES), our VMM's MAX_VCPUS
 CLOCK_PHANDLE = 2
 UART_CLOCK_HZ = 24_000_000  # QEMU virt's apb-pclk (hw/arm/virt.c)
 UART_SPI = 1  # QEMU virt's UART0 (hw/arm/virt.c VIRT_UART)
@@ -52,6 +53,7 @@ class VmTree:
     pl011: int | None = None  # the console's guest address, in the VMMIO window
     cmdline: str | None = None  # /chosen/bootargs, for a Linux guest
     initrd: tuple[int, int] | None = None  # its guest addresses [start, end)
+    cpus: int = 1  # /cpus/cpu@0.. : the VM's vCPUs
 
 
 def _words(name: str, *values: int) -> fdt.PropWords:
@@ -75,6 +77,8 @@ def _check(t: VmTree) -> None:
     if t.cmdline is not None and (len(t.cmdline) >= MAX_CMDLINE or not t.cmdline.isascii()
                                   or "\0" in t.cmdline):  # fmt: skip
         raise TreeError(f"command line: ASCII, no NUL, under {MAX_CMDLINE} characters")
+    if not 1 <= t.cpus <= MAX_CPUS:
+        raise TreeError(f"{t.cpus} vCPUs: the RM gives a VM 1 to {MAX_CPUS}")
     if t.initrd is not None and not (t.base <= t.initrd[0] < t.initrd[1] < 1 << 48
                                      and t.initrd[0] % PAGE == 0):  # fmt: skip
         raise TreeError(f"initramfs at {t.initrd[0]:#x}..{t.initrd[1]:#x}: a page-aligned "
@@ -118,5 +122,5 @@ def build(t: VmTree) -> bytes:
         chosen.append(_words("linux,initrd-start", *_pair(t.initrd[0])))
         chosen.append(_words("linux,initrd-end", *_pair(t.initrd[1])))
     extra.append(chosen)
-    return vm_device_tree(image_name=t.image_name, chosen=False, extra=extra,
+    return vm_device_tree(image_name=t.image_name, chosen=False, extra=extra, cpus=t.cpus,
                           memory_props=[_words("base-address", *_pair(t.base))])  # fmt: skip

@@ -10,15 +10,18 @@
  * DTB's gunyah-vm-config must name the same base), INITRD, if given, to
  * OFFSET in the memory (page-aligned, past the DTB's room: the DTB's /chosen
  * says where it is, as the host wrote it), names the DTB's place
- * and room (GH_VM_SET_DTB_CONFIG), adds vCPU 0, starts the VM and runs the
- * vCPU, printing one line per exit:
+ * and room (GH_VM_SET_DTB_CONFIG), adds a vCPU for each cpu node under the
+ * DTB's /cpus (1 to 8), starts the VM and runs each vCPU in a thread of its
+ * own (vCPU 0 in the first), printing one line per exit, those of vCPU N > 0
+ * with "cpuN " after "vmm: ":
  *
  *   vmm: mmio write 0xADDR LEN 0xVALUE    (VALUE: the 8 bytes it gave)
  *   vmm: mmio read 0xADDR LEN -> 0xVALUE  (VALUE: what it was answered)
  *   vmm: console TEXT                      (a line the guest wrote to the PL011 its DTB names)
  *   vmm: exit powered-off type T reason 0xR | vmm: exit crashed type T reason 0xR
+ *                                          (once: the first vCPU to see the VM's end)
  *   vmm: exit load-failed | vmm: exit unknown | vmm: error STEP errno N
- *   vmm: vcpu_run returned N times         (every exit, the PL011's included)
+ *   vmm: vcpu_run returned N times         (every exit of every vCPU, the PL011's included)
  *   vmm: caller's registers changed by vcpu_run: 0xBITS, then vmm: error CALLER_STATE errno 1
  *                                          (see witnessed_run: never, when all is well)
  *   vmm: life cycle N us                   (GH_CREATE_VM to the VM's teardown, all of it)
@@ -42,6 +45,8 @@
 #define SYS_read 63
 #define SYS_write 64
 #define SYS_exit 93
+#define SYS_exit_group 94
+#define SYS_futex 98
 #define SYS_clock_gettime 113
 #define SYS_munmap 215
 #define SYS_mmap 222
@@ -63,7 +68,12 @@
 #define DEFAULT_BASE 0x80000000UL
 #define MAX_MEM (256UL << 20)
 #define DT_ROOM 0x10000UL   /* the DTB's room to grow: the RM edits it in place */
-#define MAX_EXITS (1UL << 20)
+#define MAX_EXITS (1UL << 20)   /* a vCPU's */
+#define MAX_VCPUS 8             /* our VM manager's, and the RM's cores */
+#define STACK (64UL << 10)      /* a vCPU thread's */
+/* a thread of this process (clone(2)), its ID cleared and woken at its exit */
+#define CLONE_THREAD_FLAGS (0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x100000 | 0x200000)
+#define FUTEX_WAIT 0
 #define PAGE 4096UL
 #define HUGE (2UL << 20)    /* a transparent huge page: 512 pages in one physical run */
 
@@ -115,7 +125,7 @@ static unsigned long now_us(void)
 
 static __attribute__((noreturn)) void quit(int code)
 {
-	sys(SYS_exit, code, 0, 0);
+	sys(SYS_exit_group, code, 0, 0); /* every thread */
 	__builtin_unreachable();
 }
 
@@ -266,18 +276,26 @@ static int streq(const char *a, const char *b)
 	return *a == *b;
 }
 
+struct tree_facts {
+	unsigned long uart; /* the PL011's guest address, or 0 */
+	unsigned cpus;      /* nodes cpu or cpu@N under /cpus */
+};
+
 /*
- * The guest address of the PL011 the DTB names (a node compatible with
- * "arm,pl011" whose reg starts with a 64-bit address), or 0. Bounded: every
- * offset is checked against the blob's size, and the walk is one pass.
+ * What the DTB says that our VMM needs: the PL011 it names (a node
+ * compatible with "arm,pl011" whose reg starts with a 64-bit address), and
+ * how many cpus. Bounded: every offset is checked against the blob's size,
+ * and the walk is one pass, which stops where the blob stops being a tree.
  */
-static unsigned long find_pl011(const unsigned char *dtb, unsigned long size)
+static void scan_tree(const unsigned char *dtb, unsigned long size, struct tree_facts *f)
 {
 	unsigned long off_struct, off_strings, len_struct, len_strings, at, end, reg = 0;
-	int pl011 = 0;
+	int pl011 = 0, depth = 0, in_cpus = 0;
 
+	f->uart = 0;
+	f->cpus = 0;
 	if (size < 40 || be32(dtb) != 0xd00dfeed || be32(dtb + 4) > size)
-		return 0;
+		return;
 	size = be32(dtb + 4);
 	off_struct = be32(dtb + 8);
 	off_strings = be32(dtb + 12);
@@ -285,7 +303,7 @@ static unsigned long find_pl011(const unsigned char *dtb, unsigned long size)
 	len_struct = be32(dtb + 36);
 	if (off_struct > size || len_struct > size - off_struct || off_strings > size ||
 	    len_strings > size - off_strings)
-		return 0;
+		return;
 	at = off_struct;
 	end = off_struct + len_struct;
 	while (at + 4 <= end) {
@@ -293,28 +311,39 @@ static unsigned long find_pl011(const unsigned char *dtb, unsigned long size)
 
 		at += 4;
 		if (token == 1) { /* FDT_BEGIN_NODE: a name, padded */
+			const char *name = (const char *)dtb + at;
+			unsigned long n = 0;
+
 			pl011 = 0;
 			reg = 0;
-			while (at < end && dtb[at])
-				at++;
-			at = (at + 4) & ~3UL;
+			while (at + n < end && name[n])
+				n++;
+			if (at + n == end) /* no NUL in the block: not a tree */
+				return;
+			depth++;
+			if (depth == 2 && streq(name, "cpus"))
+				in_cpus = 1;
+			else if (depth == 3 && in_cpus && n >= 3 && name[0] == 'c' && name[1] == 'p' &&
+				 name[2] == 'u' && (n == 3 || name[3] == '@'))
+				f->cpus++;
+			at = (at + n + 4) & ~3UL;
 		} else if (token == 3) { /* FDT_PROP */
 			unsigned long len, name;
 
 			if (at + 8 > end)
-				return 0;
+				return;
 			len = be32(dtb + at);
 			name = be32(dtb + at + 4);
 			at += 8;
 			if (len > end - at || name >= len_strings)
-				return 0;
+				return;
 			const char *pname = (const char *)dtb + off_strings + name;
 			unsigned long room = len_strings - name, k;
 
 			for (k = 0; k < room && pname[k]; k++)
 				;
 			if (k == room)
-				return 0;
+				return;
 			if (streq(pname, "compatible")) {
 				unsigned long i = 0;
 
@@ -333,16 +362,18 @@ static unsigned long find_pl011(const unsigned char *dtb, unsigned long size)
 			}
 			at = (at + len + 3) & ~3UL;
 		} else if (token == 2) { /* FDT_END_NODE */
-			if (pl011 && reg)
-				return reg;
+			if (pl011 && reg && !f->uart)
+				f->uart = reg;
 			pl011 = 0;
+			if (depth == 2)
+				in_cpus = 0;
+			depth--;
 		} else if (token == 9) { /* FDT_END */
 			break;
 		} else if (token != 4) { /* not FDT_NOP either: not a tree */
-			return 0;
+			return;
 		}
 	}
-	return 0;
 }
 
 #define IMAGE_MAGIC 0x644d5241U /* "ARM\x64" at byte 56 of an arm64 Image */
@@ -400,21 +431,215 @@ static unsigned long le_bytes(const unsigned char *p, unsigned long n)
 	return v;
 }
 
+static unsigned long uart; /* the PL011's guest address (scan_tree), or 0 */
+
+/* One vCPU: its file, its run structure, and what its thread saw. */
+struct vcpu {
+	long fd;
+	struct gh_vcpu_run *run;
+	unsigned long exits;
+	int tid; /* its thread's ID while it runs (CLONE_PARENT_SETTID, CHILD_CLEARTID) */
+	unsigned index;
+};
+
+static struct vcpu vcpus[MAX_VCPUS];
+static unsigned char stacks[MAX_VCPUS][STACK] __attribute__((aligned(16)));
+static struct line console;        /* the PL011's line so far: every vCPU writes it */
+static int console_lock, end_said; /* the first vCPU to see the VM's end says it */
+
+static void lock(int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		;
+}
+
+static void unlock(int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+/* "vmm: " and, for vCPU N > 0, "cpuN " */
+static void start_line(struct line *l, const struct vcpu *v)
+{
+	put(l, "vmm: ");
+	if (v->index) {
+		put(l, "cpu");
+		put_number(l, v->index, 10);
+		put(l, " ");
+	}
+}
+
+static void flush_console(void)
+{
+	struct line l = { .len = 0 };
+
+	if (!console.len)
+		return;
+	put(&l, "vmm: console ");
+	for (unsigned long i = 0; i < console.len; i++)
+		l.text[l.len++] = console.text[i];
+	emit(&l);
+	console.len = 0;
+}
+
+/*
+ * long spawn(unsigned long flags, void *stack_top, int *tid, void (*fn)(struct vcpu *),
+ *            struct vcpu *arg)
+ *
+ * clone(2) a thread that runs fn(arg) on the stack given and exits (this
+ * thread only); the parent gets its ID, or -errno. *tid is the thread's ID
+ * from before clone returns until the thread has exited, then 0 (a futex).
+ */
+__asm__(".text\n"
+	".globl spawn\n"
+	"spawn:\n"
+	"  stp x3, x4, [x1, #-16]!\n" /* fn and arg on top of the new stack */
+	"  mov x4, x2\n"              /* child_tidptr */
+	"  mov x3, xzr\n"             /* tls */
+	"  mov x8, #220\n"            /* clone(flags, newsp, parent_tidptr, tls, child_tidptr) */
+	"  svc #0\n"
+	"  cbz x0, 1f\n"
+	"  ret\n"
+	"1:ldp x3, x0, [sp], #16\n"
+	"  blr x3\n"
+	"  mov x0, #0\n"
+	"  mov x8, #93\n"             /* exit: this thread */
+	"  svc #0\n");
+long spawn(unsigned long flags, void *stack_top, int *tid, void (*fn)(struct vcpu *),
+	   struct vcpu *arg);
+
+/* Run one vCPU until its VM ends (or it fails): its exits, one line each. */
+static void run_vcpu(struct vcpu *v)
+{
+	struct gh_vcpu_run *run = v->run;
+	struct line l = { .len = 0 };
+	unsigned long changed = 0;
+	long ret;
+
+	for (;;) {
+		ret = witnessed_run(v->fd, GH_VCPU_RUN,
+				    0x6b65707400000000UL + (v->exits << 8) + v->index, &changed);
+		if (changed) {
+			start_line(&l, v);
+			put(&l, "caller's registers changed by vcpu_run: ");
+			put_number(&l, changed, 16);
+			emit(&l);
+			fail("CALLER_STATE", -1);
+		}
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			fail("GH_VCPU_RUN", ret);
+		if (++v->exits > MAX_EXITS) {
+			start_line(&l, v);
+			put(&l, "stopped after ");
+			put_number(&l, MAX_EXITS, 10);
+			put(&l, " exits");
+			emit(&l);
+			quit(1);
+		}
+		if (run->exit_reason == GH_VCPU_EXIT_MMIO) {
+			unsigned long addr = run->mmio.phys_addr, len = run->mmio.len, value = 0;
+			unsigned long i;
+
+			if (len > 8)
+				len = 8;
+			if (run->mmio.is_write && uart && addr == uart + UART_DR) {
+				char c = (char)run->mmio.data[0];
+
+				lock(&console_lock);
+				if (c == '\n' || console.len >= 120)
+					flush_console();
+				if (c != '\n' && c != '\r')
+					console.text[console.len++] = c >= ' ' && c <= '~' ? c : '?';
+				unlock(&console_lock);
+				continue;
+			}
+			if (uart && addr >= uart && addr < uart + PAGE) {
+				unsigned long off = addr - uart;
+
+				if (!run->mmio.is_write) {
+					value = uart_read(off);
+					for (i = 0; i < 8; i++)
+						run->mmio.data[i] = (unsigned char)(value >> (8 * i));
+				} else if (off / 4 < UART_REGS && off % 4 == 0) {
+					uart_reg[off / 4] = (unsigned)le_bytes(run->mmio.data, 4);
+				}
+				continue; /* the console's registers: not printed */
+			}
+			start_line(&l, v);
+			if (run->mmio.is_write) {
+				put(&l, "mmio write ");
+				put_number(&l, addr, 16);
+				put(&l, " ");
+				put_number(&l, len, 10);
+				put(&l, " ");
+				put_number(&l, le_bytes(run->mmio.data, 8), 16);
+				emit(&l);
+				continue;
+			}
+			for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+				if (answers[i].addr == addr)
+					value = answers[i].value;
+			for (i = 0; i < 8; i++)
+				run->mmio.data[i] = (unsigned char)(value >> (8 * i));
+			put(&l, "mmio read ");
+			put_number(&l, addr, 16);
+			put(&l, " ");
+			put_number(&l, len, 10);
+			put(&l, " -> ");
+			put_number(&l, value, 16);
+			emit(&l);
+			continue;
+		}
+		if (run->exit_reason == GH_VCPU_EXIT_STATUS) {
+			unsigned long reason = le_bytes(run->status.exit_info.reason,
+							run->status.exit_info.reason_size > 8
+								? 8 : run->status.exit_info.reason_size);
+
+			if (__atomic_exchange_n(&end_said, 1, __ATOMIC_ACQ_REL))
+				return; /* another vCPU said it */
+			lock(&console_lock);
+			flush_console();
+			unlock(&console_lock);
+			if (run->status.status == GH_VM_STATUS_LOAD_FAILED) {
+				put(&l, "vmm: exit load-failed");
+			} else {
+				put(&l, run->status.status == GH_VM_STATUS_CRASHED ? "vmm: exit crashed type "
+										  : "vmm: exit powered-off type ");
+				put_number(&l, run->status.exit_info.type, 10);
+				put(&l, " reason ");
+				put_number(&l, reason, 16);
+			}
+			emit(&l);
+			return;
+		}
+		lock(&console_lock);
+		flush_console();
+		unlock(&console_lock);
+		start_line(&l, v);
+		put(&l, "exit unknown");
+		emit(&l);
+		return;
+	}
+}
+
 __attribute__((noreturn, used)) void entry(long *sp)
 {
 	long argc = sp[0];
 	const char **argv = (const char **)(sp + 1);
 	unsigned long mem_size = DEFAULT_MEM, base = DEFAULT_BASE, image_size, dt_off, dt_size,
-		      dt_room, uart, exits = 0, changed = 0, rd_off = 0, rd_size = 0;
+		      dt_room, exits = 0, rd_off = 0, rd_size = 0;
 	struct gh_userspace_memory_region region;
 	struct gh_vm_dtb_config dtb;
 	struct gh_fn_vcpu_arg vcpu_arg;
 	struct gh_fn_desc desc;
-	struct gh_vcpu_run *run;
-	struct line l = { .len = 0 }, console = { .len = 0 };
+	struct tree_facts facts;
+	struct line l = { .len = 0 };
 	unsigned char *mem;
-	long dev, vm, vcpu, ret, map;
+	long dev, vm, ret, map = 0;
 	unsigned long began;
+	unsigned n;
 
 	if (argc < 3 || argc == 6 || argc > 7) {
 		put(&l, "usage: vmm IMAGE DTB [MEM_SIZE [BASE [INITRD OFFSET]]]");
@@ -450,7 +675,12 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	dt_room = mem_size - dt_off < DT_ROOM ? mem_size - dt_off : DT_ROOM;
 	if (dt_size > dt_room)
 		dt_room = dt_size;
-	uart = find_pl011(mem + dt_off, dt_size);
+	scan_tree(mem + dt_off, dt_size, &facts);
+	uart = facts.uart;
+	if (facts.cpus > MAX_VCPUS)
+		fail("DTB", -7); /* E2BIG: more cpus than a VM may have */
+	if (!facts.cpus)
+		facts.cpus = 1; /* the RM refuses it at VM_INIT: let it say so */
 	if (argc > 5) {
 		rd_off = parse(argv[6], "OFFSET");
 		if (rd_off % PAGE || rd_off < dt_off + dt_room || rd_off >= mem_size)
@@ -478,20 +708,25 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	ret = sys(SYS_ioctl, vm, GH_VM_SET_DTB_CONFIG, (long)&dtb);
 	if (ret < 0)
 		fail("GH_VM_SET_DTB_CONFIG", ret);
-	vcpu_arg.id = 0;
-	desc.type = GH_FN_VCPU;
-	desc.arg_size = sizeof(vcpu_arg);
-	desc.arg = (unsigned long)&vcpu_arg;
-	vcpu = sys(SYS_ioctl, vm, GH_VM_ADD_FUNCTION, (long)&desc);
-	if (vcpu < 0)
-		fail("GH_VM_ADD_FUNCTION", vcpu);
-	map = sys(SYS_ioctl, vcpu, GH_VCPU_MMAP_SIZE, 0);
-	if (map < (long)sizeof(*run))
-		fail("GH_VCPU_MMAP_SIZE", map < 0 ? map : -22);
-	run = (struct gh_vcpu_run *)sys6(SYS_mmap, 0, map, PROT_READ | PROT_WRITE, MAP_SHARED,
-					 vcpu, 0);
-	if ((long)run < 0 && (long)run > -4096)
-		fail("mmap vcpu", (long)run);
+	for (n = 0; n < facts.cpus; n++) {
+		struct vcpu *v = &vcpus[n];
+
+		v->index = n;
+		vcpu_arg.id = n;
+		desc.type = GH_FN_VCPU;
+		desc.arg_size = sizeof(vcpu_arg);
+		desc.arg = (unsigned long)&vcpu_arg;
+		v->fd = sys(SYS_ioctl, vm, GH_VM_ADD_FUNCTION, (long)&desc);
+		if (v->fd < 0)
+			fail("GH_VM_ADD_FUNCTION", v->fd);
+		map = sys(SYS_ioctl, v->fd, GH_VCPU_MMAP_SIZE, 0);
+		if (map < (long)sizeof(*v->run))
+			fail("GH_VCPU_MMAP_SIZE", map < 0 ? map : -22);
+		v->run = (struct gh_vcpu_run *)sys6(SYS_mmap, 0, map, PROT_READ | PROT_WRITE,
+						    MAP_SHARED, v->fd, 0);
+		if ((long)v->run < 0 && (long)v->run > -4096)
+			fail("mmap vcpu", (long)v->run);
+	}
 	ret = sys(SYS_ioctl, vm, GH_VM_START, 0);
 	if (ret < 0)
 		fail("GH_VM_START", ret);
@@ -509,115 +744,28 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	}
 	emit(&l);
 
-	for (;;) {
-		ret = witnessed_run(vcpu, GH_VCPU_RUN, 0x6b65707400000000UL + (exits << 8), &changed);
-		if (changed) {
-			put(&l, "vmm: caller's registers changed by vcpu_run: ");
-			put_number(&l, changed, 16);
-			emit(&l);
-			fail("CALLER_STATE", -1);
-		}
-		if (ret == -EINTR)
-			continue;
+	for (n = 1; n < facts.cpus; n++) {
+		ret = spawn(CLONE_THREAD_FLAGS, stacks[n] + STACK, &vcpus[n].tid, run_vcpu, &vcpus[n]);
 		if (ret < 0)
-			fail("GH_VCPU_RUN", ret);
-		if (++exits > MAX_EXITS) {
-			put(&l, "vmm: stopped after ");
-			put_number(&l, MAX_EXITS, 10);
-			put(&l, " exits");
-			emit(&l);
-			quit(1);
-		}
-		if (run->exit_reason == GH_VCPU_EXIT_MMIO) {
-			unsigned long addr = run->mmio.phys_addr, len = run->mmio.len, value = 0;
-			unsigned long i;
-
-			if (len > 8)
-				len = 8;
-			if (run->mmio.is_write && uart && addr == uart + UART_DR) {
-				char c = (char)run->mmio.data[0];
-
-				if (c == '\n' || console.len >= 120) {
-					put(&l, "vmm: console ");
-					for (i = 0; i < console.len; i++)
-						l.text[l.len++] = console.text[i];
-					emit(&l);
-					console.len = 0;
-				}
-				if (c != '\n' && c != '\r')
-					console.text[console.len++] = c >= ' ' && c <= '~' ? c : '?';
-				continue;
-			}
-			if (uart && addr >= uart && addr < uart + PAGE) {
-				unsigned long off = addr - uart;
-
-				if (!run->mmio.is_write) {
-					value = uart_read(off);
-					for (i = 0; i < 8; i++)
-						run->mmio.data[i] = (unsigned char)(value >> (8 * i));
-				} else if (off / 4 < UART_REGS && off % 4 == 0) {
-					uart_reg[off / 4] = (unsigned)le_bytes(run->mmio.data, 4);
-				}
-				continue; /* the console's registers: not printed */
-			}
-			if (run->mmio.is_write) {
-				put(&l, "vmm: mmio write ");
-				put_number(&l, addr, 16);
-				put(&l, " ");
-				put_number(&l, len, 10);
-				put(&l, " ");
-				put_number(&l, le_bytes(run->mmio.data, 8), 16);
-				emit(&l);
-				continue;
-			}
-			for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
-				if (answers[i].addr == addr)
-					value = answers[i].value;
-			for (i = 0; i < 8; i++)
-				run->mmio.data[i] = (unsigned char)(value >> (8 * i));
-			put(&l, "vmm: mmio read ");
-			put_number(&l, addr, 16);
-			put(&l, " ");
-			put_number(&l, len, 10);
-			put(&l, " -> ");
-			put_number(&l, value, 16);
-			emit(&l);
-			continue;
-		}
-		if (console.len) {
-			put(&l, "vmm: console ");
-			for (unsigned long i = 0; i < console.len; i++)
-				l.text[l.len++] = console.text[i];
-			emit(&l);
-			console.len = 0;
-		}
-		if (run->exit_reason == GH_VCPU_EXIT_STATUS) {
-			unsigned long reason = le_bytes(run->status.exit_info.reason,
-							run->status.exit_info.reason_size > 8
-								? 8 : run->status.exit_info.reason_size);
-
-			if (run->status.status == GH_VM_STATUS_LOAD_FAILED) {
-				put(&l, "vmm: exit load-failed");
-			} else {
-				put(&l, run->status.status == GH_VM_STATUS_CRASHED ? "vmm: exit crashed type "
-										  : "vmm: exit powered-off type ");
-				put_number(&l, run->status.exit_info.type, 10);
-				put(&l, " reason ");
-				put_number(&l, reason, 16);
-			}
-			emit(&l);
-			break;
-		}
-		put(&l, "vmm: exit unknown");
-		emit(&l);
-		break;
+			fail("clone", ret);
 	}
+	run_vcpu(&vcpus[0]);
+	for (n = 1; n < facts.cpus; n++) {
+		int tid;
+
+		while ((tid = __atomic_load_n(&vcpus[n].tid, __ATOMIC_ACQUIRE)) != 0)
+			sys6(SYS_futex, (long)&vcpus[n].tid, FUTEX_WAIT, tid, 0, 0, 0);
+	}
+	for (n = 0; n < facts.cpus; n++)
+		exits += vcpus[n].exits;
 	put(&l, "vmm: vcpu_run returned ");
 	put_number(&l, exits, 10);
 	put(&l, " times");
 	emit(&l);
-	sys(SYS_munmap, (long)run, map, 0);
-	sys(SYS_close, vcpu, 0, 0);
+	for (n = 0; n < facts.cpus; n++) {
+		sys(SYS_munmap, (long)vcpus[n].run, map, 0);
+		sys(SYS_close, vcpus[n].fd, 0, 0);
+	}
 	sys(SYS_close, vm, 0, 0); /* the last close tears the VM down, before it returns */
 	sys(SYS_close, dev, 0, 0);
 	put(&l, "vmm: life cycle ");

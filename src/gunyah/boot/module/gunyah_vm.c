@@ -503,6 +503,7 @@ static irqreturn_t gvm_wake_interrupt(int irq, void *data)
 	atomic_inc(&wake_count);
 	set_bit(w->index, &w->vm->woken);
 	wake_up_all(&w->vm->wake_wq);
+	wake_up_all(&rm.wq); /* a vCPU not started yet waits there too (gvcpu_wait_off) */
 	return IRQ_HANDLED;
 }
 
@@ -889,6 +890,28 @@ static bool gvcpu_stop_wait(struct gvm *vm)
 	return vm->rm_exited;
 }
 
+/*
+ * A vCPU powered off but its VM not ended (not started yet, or off by PSCI
+ * CPU_OFF): until its wake-up interrupt (another vCPU's CPU_ON: the
+ * hypervisor raises it when the vCPU can run) or the RM's news (the VM's
+ * end), or WAKE_TIMEOUT all the same.
+ */
+static void gvcpu_wait_off(struct gvcpu *vcpu)
+{
+	struct gvm *vm = vcpu->vm;
+	unsigned long seen;
+	bool stop;
+
+	mutex_lock(&rm.lock);
+	rm_drain();
+	stop = gvcpu_stop_wait(vm);
+	seen = rm.news;
+	mutex_unlock(&rm.lock);
+	if (!stop)
+		wait_event_interruptible_timeout(rm.wq, rm_news(seen) ||
+						 test_bit(vcpu->id, &vm->woken), WAKE_TIMEOUT);
+}
+
 static void gvcpu_status(struct gvcpu *vcpu, u32 status)
 {
 	struct gvm *vm = vcpu->vm;
@@ -983,8 +1006,7 @@ static long gvcpu_run(struct gvcpu *vcpu)
 			if (!gvm_wait(vm, gvcpu_stop_wait, 0, true)) {
 				if (res.a1 == GUNYAH_VCPU_STATE_POWERED_OFF &&
 				    !(res.a2 & GUNYAH_VCPU_POWEROFF_EXITED)) {
-					/* not started yet, or on its way out: the RM's news */
-					gvm_wait(vm, gvcpu_stop_wait, WAKE_TIMEOUT, true);
+					gvcpu_wait_off(vcpu);
 					continue;
 				}
 				if (!gvm_wait(vm, gvcpu_stop_wait, EXITED_TIMEOUT, true))

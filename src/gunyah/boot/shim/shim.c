@@ -604,6 +604,7 @@ static void el1_switch(const uint64_t *now, const uint64_t *want)
 extern uint64_t world_switch(volatile struct vcpu_context *ctx);
 
 #define SLICE_HZ 100        /* a secondary's run lasts at most 10 ms */
+#define QUANTUM_HZ 1000     /* and, unless a host interrupt comes, at least 1 ms */
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -656,12 +657,19 @@ static void run_guest(volatile struct mailbox *box)
     /* The primary's timers stop while the secondary's are loaded: the EL2
      * timer stands in for them, at the earlier of their deadlines, and ends
      * the run at the latest a slice from now, so the host's tick, or the
-     * slice, brings the CPU back whatever the secondary does. */
-    uint64_t deadline = sysreg_read(cntpct_el0) + sysreg_read(cntfrq_el0) / SLICE_HZ;
+     * slice, brings the CPU back whatever the secondary does. Not before a
+     * quantum from now: a deadline that passed while this CPU waited for
+     * the host (serving another CPU's run) would end the run before the
+     * secondary's first instruction, again and again (docs/boot.md section
+     * 15); the primary's tick is then late by at most the quantum. */
+    uint64_t now = sysreg_read(cntpct_el0), frq = sysreg_read(cntfrq_el0);
+    uint64_t deadline = now + frq / SLICE_HZ;
     if (CNT_ARMED(sysreg_read(cntv_ctl_el0)))
         deadline = min_u64(deadline, sysreg_read(cntv_cval_el0));   /* CNTVOFF 0 */
     if (CNT_ARMED(sysreg_read(cntp_ctl_el0)))
         deadline = min_u64(deadline, sysreg_read(cntp_cval_el0));
+    if (deadline < now + frq / QUANTUM_HZ)
+        deadline = now + frq / QUANTUM_HZ;
     el1_save(primary);
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
