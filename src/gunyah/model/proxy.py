@@ -44,6 +44,8 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
     if vm.vgic is not None:  # its distributor and redistributors: emulated, never exits
         gicd, gicr, stride, count = vm.vgic
         svm.vgic = VGic(count, gicd, gicr, stride)
+        for virq in vm.vic.take():  # a doorbell's level asserted before the VM ran
+            svm.vgic.assert_spi(virq)
     backends: Mapping[int, VcpuBackend]
     if vms.backends is not None:  # a boot's: the shim runs them, delivering the vGIC's
         backends = vms.backends.start(vmid, vm.addrspace.mappings, sorted(vm.vcpus), svm.vgic)

@@ -371,6 +371,25 @@ class VGic:
         self._touch(vcpu, intid)
         return True
 
+    def assert_spi(self, intid: int, edge_only: bool = False) -> bool:
+        """virq_assert of a bound SPI (hyp/vm/vgic/src/distrib.c): pending,
+        unless `edge_only` and the guest configured it level-triggered
+        (GICD_ICFGR), when nothing happens. Whether it was made pending.
+        A level assertion is taken once: it is not held until withdrawn."""
+        irq = self._irq(0, intid) if PRIVATE <= intid < PRIVATE + SPI_NUM else None
+        if irq is None or edge_only and not irq.edge:
+            return False
+        irq.pending = True
+        self._touch(0, intid)
+        return True
+
+    def clear_spi(self, intid: int) -> None:
+        """virq_clear: a level-triggered SPI's assertion withdrawn while it
+        waits (pending, not yet listed); an edge-triggered one keeps it."""
+        irq = self._irq(0, intid) if PRIVATE <= intid < PRIVATE + SPI_NUM else None
+        if irq is not None and not irq.edge and not irq.listed:
+            irq.pending = False
+
     def _target(self, intid: int, irq: _Irq) -> int:
         return irq.route if intid >= PRIVATE and irq.route < self.vcpus else 0
 
