@@ -56,9 +56,17 @@ def test_the_hypercall_numbers_and_rights_are_the_hypervisors() -> None:
     """hyp/interfaces/doorbell/doorbell.hvc 0x10..0x15; cap_rights_doorbell
     send 0, receive 1, bind 2 (doorbell.tc); made with every flag enabled
     (doorbell_handle_object_create_doorbell: enable_mask = ~ack_mask)."""
-    assert [BY_NAME[n].number for n in ("doorbell_bind_virq", "doorbell_unbind_virq",
-                                        "doorbell_send", "doorbell_receive", "doorbell_reset",
-                                        "doorbell_mask")] == [0x10, 0x11, 0x12, 0x13, 0x14, 0x15]
+    assert [
+        BY_NAME[n].number
+        for n in (
+            "doorbell_bind_virq",
+            "doorbell_unbind_virq",
+            "doorbell_send",
+            "doorbell_receive",
+            "doorbell_reset",
+            "doorbell_mask",
+        )
+    ] == [0x10, 0x11, 0x12, 0x13, 0x14, 0x15]
     assert (SEND, RECEIVE) == (1, 2)
     bell = Doorbell()
     assert (bell.flags, bell.enable_mask, bell.ack_mask) == (0, FLAGS_ALL, 0)
@@ -122,9 +130,11 @@ def test_the_owner_rings_with_its_cap_and_the_vm_only_receives(hyp: Hypervisor) 
     assert hyp.call(theirs, 1, 0, imm=imm("doorbell_send"))[:2] == [0, 1 << 32]
     # the owner's cap has no receive right; the VM's cap is not in the owner's cspace
     assert hyp.call(theirs, 1, 0, imm=imm("doorbell_receive"))[0] == (
-        Error.CSPACE_INSUFFICIENT_RIGHTS)
+        Error.CSPACE_INSUFFICIENT_RIGHTS
+    )
     assert hyp.call(theirs, 1, 1, 0, imm=imm("doorbell_mask"))[0] == (
-        Error.CSPACE_INSUFFICIENT_RIGHTS)
+        Error.CSPACE_INSUFFICIENT_RIGHTS
+    )
     assert hyp.call(theirs, 0, imm=imm("doorbell_reset"))[0] == Error.CSPACE_INSUFFICIENT_RIGHTS
     assert hyp.call(0, 1, 0, imm=imm("doorbell_send"))[0] == Error.CSPACE_WRONG_OBJECT_TYPE
     assert hyp.call(5, 1, 0, imm=imm("doorbell_send"))[0] == Error.CSPACE_CAP_NULL

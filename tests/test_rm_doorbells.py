@@ -92,7 +92,7 @@ def test_a_peer_default_doorbell_is_made_and_given_to_the_owner() -> None:
     _, data = rig.ask("VM_GET_HYP_RESOURCES", vmid_word())
     assert data[:4] == struct.pack("<I", 2)
     assert data[4 + 44 : 4 + 44 + 28] == bytes.fromhex(
-        "00008000" "00000000" "07000000" "0400000000000000" "00000000" "00000000")
+        "00008000" "00000000" "07000000" "0400000000000000" "00000000" "00000000")  # fmt: skip
 
 
 def test_the_vm_is_given_the_doorbell_in_its_tree() -> None:
@@ -102,12 +102,20 @@ def test_the_vm_is_given_the_doorbell_in_its_tree() -> None:
     node = vc.find(started_tree(rig), "/hypervisor/qcom,doorbell@0")
     assert node is not None
     assert vc.strings(node, "compatible") == [
-        "vendor,bell", "qcom,gunyah-doorbell", "qcom,gunyah-capability"]
+        "vendor,bell",
+        "qcom,gunyah-doorbell",
+        "qcom,gunyah-capability",
+    ]
     assert vc.raw(node, "reg") == struct.pack(">II", 0, 0)  # the VM's cap ID, 64 bits
     assert vc.raw(node, "interrupts") == struct.pack(">3I", 0, 960 - 32, 1)  # SPI 928, edge
     assert (vc.u32(node, "qcom,label"), vc.u32(node, "label")) == (5, 5)
     assert [p.name for p in node.props] == [
-        "compatible", "reg", "interrupts", "qcom,label", "label"]
+        "compatible",
+        "reg",
+        "interrupts",
+        "qcom,label",
+        "label",
+    ]
 
 
 def test_the_virqs_the_vm_asks_for_and_those_picked() -> None:
@@ -117,7 +125,8 @@ def test_the_virqs_the_vm_asks_for_and_those_picked() -> None:
     assert [c[2] for c in rig.hyp.named("doorbell_create")] == [960, 40, 961]
     t = started_tree(rig)
     assert vc.raw(vc.find(t, "/hypervisor/qcom,doorbell@1"), "interrupts") == struct.pack(
-        ">3I", 0, 8, 4)
+        ">3I", 0, 8, 4
+    )
     # an SPI asked for that is mapped already, a PPI, an extended SPI: NORESOURCE
     for refused in (tree(bell("a", spi), bell("b", spi)),
                     tree(bell("b", fdt.PropWords("interrupts", 1, 3, 4))),
@@ -142,8 +151,9 @@ def test_the_vms_own_virqs_run_out_at_1019() -> None:
 def test_the_parsers_checks() -> None:
     assert init_error(tree(bell(peer_default=False))) == E["MEM_INVALID"]  # no peer
     push = [f"v,{i}" for i in range(7)]
-    assert init_error(tree(bell("b", fdt.PropStrings("push-compatible", *push)))) == (
-        E["MEM_INVALID"])
+    assert (
+        init_error(tree(bell("b", fdt.PropStrings("push-compatible", *push)))) == (E["MEM_INVALID"])
+    )
     assert init_error(tree(bell("b", fdt.PropStrings("push-compatible", *push[:6])))) == 0
     # qcom,label first; one of the wrong size gives way to label; neither: 0
     for props, label in (([fdt.PropWords("qcom,label", 1), fdt.PropWords("label", 2)], 1),
@@ -171,8 +181,10 @@ def test_a_doorbell_source_is_read_but_not_made() -> None:
     rig = Rig()
     ready(rig, tree(bell("b", kind="doorbell-source")))
     assert rig.hyp.named("doorbell_create") == []
-    assert init_error(tree(bell("b", kind="doorbell-source", peer_default=False))) == (
-        E["MEM_INVALID"])
+    assert (
+        init_error(tree(bell("b", kind="doorbell-source", peer_default=False)))
+        == (E["MEM_INVALID"])
+    )
 
 
 def test_the_node_goes_where_generate_says() -> None:
@@ -215,5 +227,7 @@ def test_an_interrupt_number_wraps_as_the_rms_u32_does() -> None:
     node = fdt.Node("b")
     node.append(fdt.PropWords("interrupts", 0, 0xFFFFFFF0, 1))  # + 32 wraps to 16
     assert vc.read_interrupt(node) == vc.Interrupt(16, False, True)
-    assert init_error(tree(bell("b", fdt.PropWords("interrupts", 0, 0xFFFFFFF0, 1)))) == (
-        E["NORESOURCE"])
+    assert (
+        init_error(tree(bell("b", fdt.PropWords("interrupts", 0, 0xFFFFFFF0, 1))))
+        == (E["NORESOURCE"])
+    )
