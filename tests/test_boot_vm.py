@@ -390,4 +390,5 @@ def test_the_host_rings_a_secondary_through_an_irqfd_while_it_waits(tmp_path: Pa
              if c["name"] == "vcpu_run" and c["results"][1] == 1]  # fmt: skip
     assert waits, "the vCPU was not waiting when the doorbell rang"
     after = [c["results"][1] for c in calls[send:] if c["name"] == "vcpu_run"]
-    assert after[0] == 5 and after[-1] == 2  # the INTID's store, then powered off
+    # the INTID's store (runs the host's interrupts end come back ready), then powered off
+    assert [s for s in after if s != 0][:1] == [5] and after[-1] == 2, after

@@ -11,7 +11,7 @@ the hypervisor's error code, never changing anything first.
 Sources: quic/gunyah-hypervisor 36ca3a2 (hyp/core/cspace_twolevel for
 capability states and lookups, hyp/mem/addrspace for stage 2 and VMMIO
 ranges, hyp/vm/vcpu_run for the owner's view of a vCPU, hyp/ipc/msgqueue
-for when a queue raises its interrupts);
+for when a queue raises its interrupts, hyp/ipc/doorbell for a doorbell's);
 quic/gunyah-resource-manager bf31a9a (include/rm_types.h for the VMIDs,
 src/vm_config/vm_config.c vm_config_add_vcpu for the owner's vCPU rights,
 src/vm_mgnt/vm_mgnt.c for the exit type of a halted VM).
