@@ -253,3 +253,61 @@ def test_the_vgic_takes_spis_only() -> None:
     g.clear_spi(32)  # level: withdrawn
     assert not g.spis[0].pending
     g.clear_spi(5000)  # nothing there: ignored
+
+
+def ended(g: VGic, intid: int) -> None:
+    """The guest takes `intid` from its list register and ends it (EOI)."""
+    lrs = g.load(0)
+    assert vgic.ListRegister.decode(lrs[0]).vintid == intid
+    g.save(0, [vgic.ListRegister(intid, vgic.LR_INVALID).encode(), 0, 0, 0])
+
+
+def test_a_level_holds_while_an_enabled_flag_is_set() -> None:
+    """doorbell_handle_virq_check_pending: a level-triggered SPI the guest
+    ends is pending again while the doorbell has an enabled flag set; with
+    the series' level irqfd masks (enable GH_BELL_NONBLOCK, acknowledge
+    all) one send is one interrupt."""
+    vms = Vms()
+    vms.vm_create(HLOS, 0xFF)
+    vms.vm_create(SVM, HLOS)
+    vms.doorbell_create(SVM, VIRQ, HLOS, SEND)
+    svm, _, _ = running(vms)
+    g = svm.vgic
+    assert g is not None
+    (bell,) = [o for o in vms[SVM].objects if isinstance(o, Doorbell)]
+    g.level_checks[VIRQ] = bell.asserted  # as model.proxy.start binds it
+    bell.send(1 << 32)  # default masks: the flag stays set
+    ended(g, VIRQ)
+    assert g.deliverable(0) == [VIRQ]  # again, and again: the line is high
+    bell.receive(1 << 32)  # the receiver clears the flag: the level falls at the next end
+    ended(g, VIRQ)
+    assert g.deliverable(0) == [] and not g.spis[VIRQ - 32].level
+    bell.mask(enable_mask=1 << 32, ack_mask=FLAGS_ALL)
+    bell.send(1 << 32)
+    ended(g, VIRQ)
+    assert g.deliverable(0) == []
+    # an edge-triggered SPI is one interrupt an assertion, level or not
+    g.access(0, GICD + vgic.GICD_ICFGR + 4 * (VIRQ // 16), 4, True, 2 << 2 * (VIRQ % 16))
+    bell.mask(enable_mask=FLAGS_ALL, ack_mask=0)
+    bell.send(1)
+    ended(g, VIRQ)
+    assert g.deliverable(0) == []
+
+
+def test_a_vm_that_starts_gets_its_doorbells_and_what_they_asserted() -> None:
+    """model.proxy.start: the new vGIC asks each doorbell of the VM again at
+    an end, and a level asserted before the start is pending in it."""
+    from gunyah.model import proxy
+
+    vms = Vms()
+    vms.vm_create(HLOS, 0xFF)
+    vms.vm_create(SVM, HLOS)
+    vms.vcpu_create(SVM, 0, HLOS)
+    vms.add_vgic(SVM, GICD, GICR, vgic.GICR_SIZE, 1)
+    _, theirs = vms.doorbell_create(SVM, VIRQ, HLOS, SEND)
+    (bell,) = [o for o in vms[SVM].objects if isinstance(o, Doorbell)]
+    bell.send(1)
+    svm = proxy.start(vms, SVM)
+    assert svm.vgic is not None and svm.vgic.level_checks[VIRQ] == bell.asserted
+    assert svm.vgic.spis[VIRQ - 32].pending and vms[SVM].vic.pending == []
+    vms.drop_runners()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from .vcpu_run import SecondaryVcpu, SecondaryVm, VcpuBackend, secondary_hypervisor
 from .vgic import VGic
+from .vms import Doorbell
 
 if TYPE_CHECKING:
     from .vms import Thread, Vms
@@ -44,6 +45,9 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
     if vm.vgic is not None:  # its distributor and redistributors: emulated, never exits
         gicd, gicr, stride, count = vm.vgic
         svm.vgic = VGic(count, gicd, gicr, stride)
+        for obj in vm.objects:  # its doorbells: asked again when the guest ends theirs
+            if isinstance(obj, Doorbell) and obj.source is not None:
+                svm.vgic.level_checks[obj.source.virq] = obj.asserted
         for virq in vm.vic.take():  # a doorbell's level asserted before the VM ran
             svm.vgic.assert_spi(virq)
     backends: Mapping[int, VcpuBackend]

@@ -254,6 +254,11 @@ class Doorbell:
             self.flags &= ~self.ack_mask
         return old
 
+    def asserted(self) -> bool:
+        """doorbell_handle_virq_check_pending: whether its level holds when
+        the receiver ends the interrupt (an enabled flag is set)."""
+        return self.flags & self.enable_mask != 0
+
     def receive(self, clear_flags: int) -> int:
         """doorbell_receive once clear_flags is checked non-zero: the flags
         before, those named cleared."""
