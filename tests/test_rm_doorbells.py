@@ -12,9 +12,20 @@ from __future__ import annotations
 import struct
 
 import fdt
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_rm_vms import DT_OFFSET, ID, VMID, Rig, init_error, ready, status, vmid_word
+from test_rm_vms import (
+    DT_OFFSET,
+    ID,
+    VMID,
+    Rig,
+    config_image,
+    init_error,
+    ready,
+    share,
+    status,
+    vmid_word,
+)
 
 from gunyah.abi import cspace as cs
 from gunyah.abi import rm
@@ -231,3 +242,38 @@ def test_an_interrupt_number_wraps_as_the_rms_u32_does() -> None:
         init_error(tree(bell("b", fdt.PropWords("interrupts", 0, 0xFFFFFFF0, 1))))
         == (E["NORESOURCE"])
     )
+
+
+DOORBELL_PROPS = ("vdevice-type", "peer-default", "peer", "label", "qcom,label", "interrupts",
+                  "push-compatible", "generate", "source-can-clear")  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(DOORBELL_PROPS), st.binary(max_size=24)),
+       st.booleans())  # fmt: skip
+def test_any_doorbell_node_is_made_or_refused_and_never_raises(
+    props: dict[str, bytes], is_doorbell: bool
+) -> None:
+    """Hostile vdevice properties: VM_INIT answers OK, MEM_INVALID (the
+    parser refused the node) or NORESOURCE (no virq or doorbell for it), and
+    a VM that initialised starts or answers NORESOURCE (a `generate` that
+    is no path), each doorbell made giving the owner one entry."""
+    node = fdt.Node("b")
+    if is_doorbell:
+        props = {**props, "vdevice-type": b"doorbell\0"}
+    for name, value in props.items():
+        node.append(fdt.PropBytes(name, data=value) if value else fdt.Property(name))
+    rig = Rig()
+    rig.ask("VM_ALLOCATE", bytes(4))
+    share(rig)
+    rig.place(tree(node))
+    rig.send("VM_CONFIG_IMAGE", config_image())
+    error = int.from_bytes(rig.send("VM_INIT", vmid_word())[-1][3][:4], "little")
+    assert error in (0, E["MEM_INVALID"], E["NORESOURCE"])
+    if error:
+        return
+    made = rig.hyp.named("doorbell_create")
+    owners = [c for c in made if c[3] is not None]
+    assert [e["resource_type"] for e in resources(rig)] == [4] + [0] * len(owners)
+    started = int.from_bytes(rig.send("VM_START", vmid_word())[-1][3][:4], "little")
+    assert started in (0, E["NORESOURCE"])
