@@ -311,3 +311,25 @@ def test_a_vm_that_starts_gets_its_doorbells_and_what_they_asserted() -> None:
     assert svm.vgic is not None and svm.vgic.level_checks[VIRQ] == bell.asserted
     assert svm.vgic.spis[VIRQ - 32].pending and vms[SVM].vic.pending == []
     vms.drop_runners()
+
+
+def test_the_vm_receives_with_its_own_cap_and_cannot_ring(hyp: Hypervisor) -> None:
+    """The VM's own calls look caps up in the cspace the RM filled
+    (model.proxy.start hands it to the VM's hypervisor): its cap (the `reg`
+    of its tree's doorbell node) receives, masks and resets; it has no send
+    right; the owner's cap ID names nothing there."""
+    from gunyah.model.vcpu_run import secondary_hypervisor
+
+    mine, theirs = hyp.vms.doorbell_create(SVM, VIRQ, HLOS, SEND)
+    (bell,) = [o for o in hyp.vms[SVM].objects if isinstance(o, Doorbell)]
+    bell.send(0b101)
+    guest = secondary_hypervisor(vm=hyp.vms[SVM])
+    assert isinstance(guest, Hypervisor)
+    assert guest.call(mine, 0b001, 0, imm=imm("doorbell_receive"))[:2] == [0, 0b101]
+    assert bell.flags == 0b100
+    refused = guest.call(mine, 1, 0, imm=imm("doorbell_send"))[0]
+    assert refused == Error.CSPACE_INSUFFICIENT_RIGHTS
+    assert guest.call(mine, 0, 0, 0, imm=imm("doorbell_mask"))[0] == 0
+    assert guest.call(mine, 0, imm=imm("doorbell_reset"))[0] == 0 and bell.flags == 0
+    assert (mine, theirs) == (0, 3)
+    assert guest.call(theirs, 1, 0, imm=imm("doorbell_send"))[0] == Error.CSPACE_CAP_NULL

@@ -56,7 +56,9 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
     else:
         backends = _unicorn(vms, vmid)
     # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
-    handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
+    handler = secondary_hypervisor(
+        cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner, vm=vm
+    )
     if vms.log is not None:  # the run keeps the VM's calls, each with its ID
         vms.log.vm_started(vmid)
         handler = vms.log.wrap(vmid, handler)
