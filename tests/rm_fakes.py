@@ -21,6 +21,7 @@ class RecordingHyp:
         ] = {}  # vmid -> (ipa, phys, size, rights)
         self.on_vm_exit: Callable[[int, int, int], None] | None = None
         self.next_cap, self.next_virq = 3, 0x3C2  # as the real one picked its first
+        self.next_receiver_cap: dict[int, int] = {}  # a secondary's cspace: slot 0 first
 
     def vm_create(self, vmid: int, owner: int) -> None:
         self.calls.append(("vm_create", vmid, owner))
@@ -68,6 +69,16 @@ class RecordingHyp:
         cap, virq = self.next_cap, self.next_virq
         self.next_cap, self.next_virq = cap + 1, virq + 1
         return cap, virq
+
+    def doorbell_create(self, receiver: int, virq: int, sender: int | None,
+                        sender_rights: int) -> tuple[int, int | None]:  # fmt: skip
+        self.calls.append(("doorbell_create", receiver, virq, sender, sender_rights))
+        mine = self.next_receiver_cap.get(receiver, 0)
+        self.next_receiver_cap[receiver] = mine + 1
+        theirs = None
+        if sender is not None:
+            theirs, self.next_cap = self.next_cap, self.next_cap + 1
+        return mine, theirs
 
     def vcpu_poweron(self, vmid: int, index: int, entry: int, context: int) -> None:
         self.calls.append(("vcpu_poweron", vmid, index, entry, context))

@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import fdt
 import pytest
 from boot_helpers import _TMP, boot, no_orphans, qemus_in  # noqa: F401
 
 from gunyah import outcome, render
+from gunyah.abi.errors import Error
 from gunyah.boot import modules
 from gunyah.boot.kernel import find_parts
 from gunyah.boot.modules import VM_MANAGER_SOURCE
+from gunyah.rm import vm_config
 from gunyah.toolchain import VMM_ELF, build, flat_binary
 from gunyah.vmm.devicetree import VmTree
 from gunyah.vmm.devicetree import build as build_tree
@@ -344,3 +347,84 @@ def test_a_secondary_reaches_nothing_but_its_own_and_both_worlds_keep_their_regi
     ready = [r for r in runs if r[:2] == [0, 0]]  # error OK, state READY
     assert len(ready) >= 5, runs  # 100 ms of spinning, 10 ms slices at the most
     assert runs[-1][1:3] == [2, 1]  # powered off, exited
+
+
+# What the irqfd VMM (tests/vmms/irqfd.c) is answered and hears: the series'
+# errnos (android14-6.1 drivers/virt/gunyah/vm_mgr.c, gunyah_irqfd.c), the
+# guest's readiness, the interrupt ID it took (the RM's first virq for a VM,
+# 960), its end
+IRQFD = {
+    "image": "= 0", "dtb": "= 0", "create_vm": "= 0", "region": "= 0", "dtb_config": "= 0",
+    "vcpu": "= 0", "arg_size": "errno 22", "arg_pointer": "errno 14",
+    "reserved_flag": "errno 22", "no_such_fd": "errno 9", "not_an_eventfd": "errno 22",
+    "bind": "= 0", "bind_clearable": "= 0", "same_label": "errno 17", "no_doorbell": "= 0",
+    "remove_unknown": "= 0",
+    "ready": "= 0", "intid": "= 960", "exit_type": "= 1", "remove": "= 0", "done": "= 0",
+}  # fmt: skip
+
+
+def test_the_host_rings_a_secondary_through_an_irqfd_while_it_waits(tmp_path: Path) -> None:
+    """GH_FN_IRQFD end to end (docs/boot.md section 16): the VM's tree asks
+    the RM for a doorbell (a `doorbell` vdevice, peer-default, label 0); the
+    guest enables the doorbell's SPI, says it is ready and waits in WFI
+    (vcpu_run: EXPECTS_WAKEUP, and our module sleeps on the wake-up
+    interrupt); another process signals the eventfd, our module rings the
+    doorbell (doorbell_send on the owner's cap, from that process's CPU), the
+    model makes the SPI pending and wakes the vCPU, raising its wake-up
+    interrupt in the primary within that call; the guest takes ID 960 and
+    powers off. An irqfd without a doorbell rings nothing, and the hostile
+    bindings get the series' errnos. GH_IRQFD_LEVEL's doorbell_mask needs
+    the receive right, which the RM gives the owner only with
+    source-can-clear (vm_config.c configure_doorbell_with_peer): without it
+    (label 0) the mask is refused and the module warns, as the series does;
+    with it (label 1) it is taken."""
+    elf = build([SECONDARY / "doorbell.S"], tmp_path / "doorbell.elf",
+                ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
+    image = tmp_path / "image"
+    image.write_bytes(flat_binary(elf))
+    tree = vm_config.load(build_tree(VmTree(image_name="doorbell")))
+    assert tree is not None
+    vdevices = fdt.Node("vdevices")
+    for label in (0, 1):
+        bell = fdt.Node(f"bell{label}")
+        bell.append(fdt.PropStrings("vdevice-type", "doorbell"))
+        bell.append(fdt.Property("peer-default"))
+        bell.append(fdt.PropWords("label", label))
+        if label:
+            bell.append(fdt.Property("source-can-clear"))
+        vdevices.append(bell)
+    config = vm_config.find(tree, "/gunyah-vm-config")
+    assert config is not None
+    config.append(vdevices)
+    dtb = tmp_path / "dtb"
+    dtb.write_bytes(vm_config.serialize(tree.fdt.root))
+    vmm = build([Path(__file__).resolve().parent / "vmms" / "irqfd.c"], tmp_path / "irqfd.elf",
+                ("-Wl,-e,_start", "-Os", f"-I{VMM_ELF.parent}"))  # fmt: skip
+    status, d, err = boot(
+        "--persona", "gunyah-qemu", "--module", str(VM_MANAGER_SOURCE),
+        "--initramfs-file", f"{vmm}:/irqfd", "--initramfs-file", f"{image}:/vm/image",
+        "--initramfs-file", f"{dtb}:/vm/dtb", "--run", "/irqfd",
+    )  # fmt: skip
+    console = d["console"]
+    tries = [re.fullmatch(r"irqfd: (\w+) (errno \d+|= \d+)", ln) for ln in console]
+    said = {m[1]: m[2] for m in tries if m}
+    runs = int(said.pop("runs").removeprefix("= "))
+    assert said == IRQFD, err
+    assert 3 <= runs <= 6, runs  # ready, the INTID, the end; a wake-up's look again at most
+    # the doorbell rung once; the irqfd without one said so, once, and rang nothing
+    assert any(ln.endswith("gunyah-vm: irqfd: 1 doorbell sends") for ln in console), console
+    assert sum("premature injection of interrupt 9" in ln for ln in console) == 1
+    assert "gunyah-boot: run exited 0" in console and status == 0
+    calls = [c for c in d["calls"] if c["vmid"] == 3]
+    names = [c["name"] for c in calls]
+    masks = [c["results"][0] for c in calls if c["name"] == "doorbell_mask"]  # GH_IRQFD_LEVEL's
+    assert masks == [Error.CSPACE_INSUFFICIENT_RIGHTS, 0]  # label 0's, then label 1's
+    assert sum("irq 0 couldn't be set as level triggered" in ln for ln in console) == 1
+    (send,) = [i for i, n in enumerate(names) if n == "doorbell_send"]
+    assert calls[send]["results"][:2] == [0, 0]  # OK, no flags before
+    waits = [i for i, c in enumerate(calls[:send])
+             if c["name"] == "vcpu_run" and c["results"][1] == 1]  # fmt: skip
+    assert waits, "the vCPU was not waiting when the doorbell rang"
+    after = [c["results"][1] for c in calls[send:] if c["name"] == "vcpu_run"]
+    # the INTID's store (runs the host's interrupts end come back ready), then powered off
+    assert [s for s in after if s != 0][:1] == [5] and after[-1] == 2, after

@@ -532,7 +532,13 @@ def cpu_node(name: str, *props: fdt.Property) -> fdt.Node:
                        fdt.PropStrings("config", "/cpux")]), 10),
     (guest_tree(extra=[cpu_node("memory@80000000", fdt.PropStrings("device_type", "memory"),
                                 words("reg", 0, 0x80000000, 0, 0x200000))]), 10),
+    # a doorbell anywhere is the parser's: without a peer the tree is refused
     (guest_tree(extra=[cpu_node("db", fdt.PropStrings("vdevice-type", "doorbell"),
+                                fdt.PropStrings("device_type", "cpu"))]), 10),
+    (guest_tree(extra=[cpu_node("db", fdt.PropStrings("vdevice-type", "doorbell"),
+                                fdt.Property("peer-default"),
+                                fdt.PropStrings("device_type", "cpu"))]), 0),
+    (guest_tree(extra=[cpu_node("mq", fdt.PropStrings("vdevice-type", "message-queue"),
                                 fdt.PropStrings("device_type", "cpu"))]), 0),  # claimed, not made
     (guest_tree(extra=[cpu_node("memory", fdt.PropStrings("device_type", "memory"),
                                 words("reg", 0, 0x80000000, 0, 0x200000))]), 0),

@@ -41,6 +41,11 @@ MEASURED_DEFINES = {
     "GUNYAH_RM_HYP_RESOURCE_LABEL": 8, "GUNYAH_RM_HYP_RESOURCE_CAP_ID": 12,
     # ... u32 virq handle, u32 virq (vcpu_run's wake-up interrupt: 0x3c2 measured)
     "GUNYAH_RM_HYP_RESOURCE_VIRQ": 24,
+    # the Linux series' arch/arm64/gunyah/gunyah_hypercall.c GH_HYPERCALL_BELL_SEND and
+    # _BELL_SET_MASK (0x8012, 0x8015 as SMC64 fast vendor-hypervisor calls); its
+    # GH_RESOURCE_TYPE_BELL_TX 0 and GH_BELL_NONBLOCK BIT(32) (include/linux/gunyah.h)
+    "GUNYAH_BELL_SEND": 0xC6008012, "GUNYAH_BELL_MASK": 0xC6008015,
+    "GUNYAH_RESOURCE_BELL_TX": 0, "GUNYAH_BELL_NONBLOCK": 1 << 32,
 }  # fmt: skip
 
 

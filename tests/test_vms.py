@@ -35,6 +35,7 @@ HYP_METHODS = {
     "vcpu_create": ("vmid", "index", "owner"),
     "vcpu_poweron": ("vmid", "index", "entry", "context"), "vm_stop": ("vmid",),
     "random_bytes": ("n",),
+    "doorbell_create": ("receiver", "virq", "sender", "sender_rights"),
 }  # fmt: skip
 
 

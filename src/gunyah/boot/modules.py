@@ -25,7 +25,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from .. import abi, smccc
-from ..abi import hvc, msgqueue, rm
+from ..abi import hvc, msgqueue, rm, vm_manager
 from ..abi.devicetree import RM_COMPATIBLE, RM_LINK
 from ..abi.errors import ERRORS_BY_NAME
 from ..abi.vm_manager import c_header as uapi_header
@@ -118,6 +118,10 @@ def abi_header() -> str:
         f"#define GUNYAH_ERROR_BUSY {ERRORS_BY_NAME['BUSY'].code}",
         f"#define GUNYAH_ERROR_MSGQUEUE_FULL {ERRORS_BY_NAME['MSGQUEUE_FULL'].code}",
         f"#define GUNYAH_RESOURCE_VCPU {_RESOURCE['VIRTUAL_CPU']}",
+        f"#define GUNYAH_RESOURCE_BELL_TX {_RESOURCE['DOORBELL_SRC']}",
+        f"#define GUNYAH_BELL_SEND {abi.hypercall_id(hvc.BY_NAME['doorbell_send'].number):#x}U",
+        f"#define GUNYAH_BELL_MASK {abi.hypercall_id(hvc.BY_NAME['doorbell_mask'].number):#x}U",
+        f"#define GUNYAH_BELL_NONBLOCK {vm_manager.BELL_NONBLOCK:#x}ULL",
         f"#define GUNYAH_RM_HYP_RESOURCE_SIZE {_hyp_resource_offset(None)}",
         f"#define GUNYAH_RM_HYP_RESOURCE_TYPE {_hyp_resource_offset('resource_type')}",
         f"#define GUNYAH_RM_HYP_RESOURCE_LABEL {_hyp_resource_offset('label')}",

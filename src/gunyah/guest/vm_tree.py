@@ -19,8 +19,10 @@ def vm_device_tree(*, config: str = "gunyah-vm-config", image_name: str | None =
                    vcpus: list[fdt.Property] | None = None, root_parent: bool = True,
                    interrupts: str | None = None, gic_reg: bool = False, cpus: int = 1,
                    psci: bool = True, chosen: bool = True, extra: Sequence[fdt.Node] = (),
-                   memory_props: list[fdt.Property] | None = None) -> bytes:  # fmt: skip
-    """The tree, as a DTB of version 17."""
+                   memory_props: list[fdt.Property] | None = None,
+                   vdevices: Sequence[fdt.Node] = ()) -> bytes:  # fmt: skip
+    """The tree, as a DTB of version 17 (`vdevices` under the VM config's
+    vdevices node, which is there only with them)."""
     root = fdt.Node("/")
     root.append(fdt.PropWords("#address-cells", 2))
     root.append(fdt.PropWords("#size-cells", 2))
@@ -42,6 +44,11 @@ def vm_device_tree(*, config: str = "gunyah-vm-config", image_name: str | None =
         irq = fdt.Node("interrupts")
         irq.append(fdt.PropStrings("config", interrupts))
         cfg.append(irq)
+    if vdevices:
+        vdev = fdt.Node("vdevices")
+        for node in vdevices:
+            vdev.append(node)
+        cfg.append(vdev)
     root.append(cfg)
     cpu_nodes = fdt.Node("cpus")
     cpu_nodes.append(fdt.PropWords("#address-cells", 1))

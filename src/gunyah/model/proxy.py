@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from .vcpu_run import SecondaryVcpu, SecondaryVm, VcpuBackend, secondary_hypervisor
 from .vgic import VGic
+from .vms import Doorbell
 
 if TYPE_CHECKING:
     from .vms import Thread, Vms
@@ -44,13 +45,20 @@ def start(vms: Vms, vmid: int) -> SecondaryVm:
     if vm.vgic is not None:  # its distributor and redistributors: emulated, never exits
         gicd, gicr, stride, count = vm.vgic
         svm.vgic = VGic(count, gicd, gicr, stride)
+        for obj in vm.objects:  # its doorbells: asked again when the guest ends theirs
+            if isinstance(obj, Doorbell) and obj.source is not None:
+                svm.vgic.level_checks[obj.source.virq] = obj.asserted
+        for virq in vm.vic.take():  # a doorbell's level asserted before the VM ran
+            svm.vgic.assert_spi(virq)
     backends: Mapping[int, VcpuBackend]
     if vms.backends is not None:  # a boot's: the shim runs them, delivering the vGIC's
         backends = vms.backends.start(vmid, vm.addrspace.mappings, sorted(vm.vcpus), svm.vgic)
     else:
         backends = _unicorn(vms, vmid)
     # one hypervisor for the VM's calls: its PSCI turns the VM's vCPUs on and off
-    handler = secondary_hypervisor(cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner)
+    handler = secondary_hypervisor(
+        cpus=max(vm.vcpus, default=0) + 1, vmid=vmid, owner=vm.owner, vm=vm
+    )
     if vms.log is not None:  # the run keeps the VM's calls, each with its ID
         vms.log.vm_started(vmid)
         handler = vms.log.wrap(vmid, handler)

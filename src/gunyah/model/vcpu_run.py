@@ -45,7 +45,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import smccc
 from ..abi.devicetree import PRIMARY_VM_ID
@@ -53,6 +53,9 @@ from ..conduit import NUM_REGS, Action, Kind, TrapHandler
 from . import vmmio
 from .vgic import ICC_ASGI1R_EL1, ICC_SGI0R_EL1, ICC_SGI1R_EL1, VGic
 from .vmmio import Syndrome
+
+if TYPE_CHECKING:
+    from .vms import Vm
 
 # vcpu_run_state (hyp/interfaces/vcpu_run/vcpu_run.tc; 4 and 5 from
 # hyp/mem/addrspace/aarch64/addrspace.tc; 0x100 from hyp/interfaces/psci/psci.tc)
@@ -444,18 +447,24 @@ class SecondaryVcpu:
 
 
 
-def secondary_hypervisor(persona: str = "gunyah-qemu", cpus: int = 1, vmid: int = 0x80,
-                         owner: int = PRIMARY_VM_ID) -> TrapHandler:
+def secondary_hypervisor(
+    persona: str = "gunyah-qemu",
+    cpus: int = 1,
+    vmid: int = 0x80,
+    owner: int = PRIMARY_VM_ID,
+    vm: Vm | None = None,
+) -> TrapHandler:
     """The hypervisor as a secondary VM's own calls reach it: the persona's
     identify (a secondary's answers as the primary's: docs/real-gunyah.md
     section 12) and PSCI for `cpus` vCPUs, calls looked up in the secondary's
-    own cspace: none of the primary's capabilities, its queues to the RM among
-    them."""
+    own cspace (`vm`'s, the one the RM filled: the caps to the doorbells it
+    receives; an empty one without it): none of the primary's capabilities,
+    its queues to the RM among them."""
     from .hypervisor import Hypervisor
     from .vms import Vm
 
     hyp = Hypervisor(persona, cpus)
-    hyp.vm = Vm(vmid, owner)
+    hyp.vm = Vm(vmid, owner) if vm is None else vm
     if hyp.ctx is not None:
         hyp.ctx.vm = hyp.vm
     hyp.rm = None

@@ -26,6 +26,7 @@ is fixed-size arrays, sized when the VM is made.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..bitfield import Bitfield, Field, flag
@@ -150,6 +151,7 @@ class _Irq:
     priority: int = 0
     edge: bool = False
     route: int = 0  # SPIs: GICD_IROUTER's affinity (Aff0 here: the vCPU index)
+    level: bool = False  # asserted as a level by its source, not withdrawn (level_sw)
 
 
 @dataclass
@@ -174,6 +176,9 @@ class VGic:
         # the interrupts that may be pending, active or listed, by key (_key):
         # delivery looks at these only, not at all 1020 a run
         self._hot: set[int] = set()
+        # an SPI's source, asked whether its level still holds when the guest
+        # ends the interrupt (the virq_check_pending event); without one it holds
+        self.level_checks: dict[int, Callable[[], bool]] = {}
 
     @staticmethod
     def _key(vcpu: int, intid: int) -> int:
@@ -413,6 +418,44 @@ class VGic:
             sent.append(v)
         return sent
 
+    def assert_spi(self, intid: int, edge_only: bool = False) -> bool:
+        """virq_assert of a bound SPI (hyp/vm/vgic/src/distrib.c): pending,
+        unless `edge_only` and the guest configured it level-triggered
+        (GICD_ICFGR), when nothing happens. Whether it was made pending. A
+        level assertion of a level-triggered SPI holds: when the guest ends
+        the interrupt, its source is asked again (`save`)."""
+        irq = self._irq(0, intid) if PRIVATE <= intid < PRIVATE + SPI_NUM else None
+        if irq is None or edge_only and not irq.edge:
+            return False
+        irq.pending = True
+        irq.level = irq.level or not edge_only
+        self._touch(0, intid)
+        return True
+
+    def clear_spi(self, intid: int) -> None:
+        """virq_clear: a level assertion withdrawn; a level-triggered SPI
+        waiting (pending, not yet listed) for it no longer is; an
+        edge-triggered one keeps its edge."""
+        irq = self._irq(0, intid) if PRIVATE <= intid < PRIVATE + SPI_NUM else None
+        if irq is None:
+            return
+        irq.level = False
+        if not irq.edge and not irq.listed:
+            irq.pending = False
+
+    def _ended(self, intid: int, irq: _Irq) -> None:
+        """A level-triggered SPI the guest has ended (neither pending nor
+        active): pending again while its source's level holds (doorbell.c
+        doorbell_handle_virq_check_pending), else its level falls."""
+        if not irq.level or irq.edge or irq.pending or irq.active or intid < PRIVATE:
+            return
+        check = self.level_checks.get(intid)
+        if check is None or check():
+            irq.pending = True
+            self._touch(0, intid)
+        else:
+            irq.level = False
+
     def _target(self, intid: int, irq: _Irq) -> int:
         return irq.route if intid >= PRIVATE and irq.route < self.vcpus else 0
 
@@ -480,3 +523,4 @@ class VGic:
             irq.listed = False
             irq.pending = irq.pending or lr.state in (LR_PENDING, LR_PENDING_ACTIVE)
             irq.active = lr.state in (LR_ACTIVE, LR_PENDING_ACTIVE)
+            self._ended(lr.vintid, irq)

@@ -11,7 +11,7 @@ the hypervisor's error code, never changing anything first.
 Sources: quic/gunyah-hypervisor 36ca3a2 (hyp/core/cspace_twolevel for
 capability states and lookups, hyp/mem/addrspace for stage 2 and VMMIO
 ranges, hyp/vm/vcpu_run for the owner's view of a vCPU, hyp/ipc/msgqueue
-for when a queue raises its interrupts);
+for when a queue raises its interrupts, hyp/ipc/doorbell for a doorbell's);
 quic/gunyah-resource-manager bf31a9a (include/rm_types.h for the VMIDs,
 src/vm_config/vm_config.c vm_config_add_vcpu for the owner's vCPU rights,
 src/vm_mgnt/vm_mgnt.c for the exit type of a halted VM).
@@ -207,13 +207,83 @@ class Thread:
     runner: SecondaryVcpu | None = None  # a secondary's vCPU once its VM started (model.proxy)
 
 
+FLAGS_ALL = (1 << 64) - 1  # doorbell_flags_t is 64 bits
+
+
+@dataclass(frozen=True)
+class SpiSource:
+    """A doorbell's virq once doorbell_bind_virq has bound it: SPI `virq` in
+    VM `vmid`'s vGIC (vic_bind_shared takes SPIs only). It reaches the vGIC
+    of the VM's runner once the VM runs; before that a level assertion waits
+    in the VM's `vic` and is made pending when the vGIC is made
+    (model.proxy.start), an edge-only one is lost (an SPI resets as level)."""
+
+    vms: Vms
+    vmid: int
+    virq: int
+
+    def assert_virq(self, edge_only: bool) -> None:
+        self.vms.assert_spi(self.vmid, self.virq, edge_only)
+
+    def clear(self) -> None:
+        self.vms.clear_spi(self.vmid, self.virq)
+
+
 @dataclass(eq=False)
 class Doorbell:
-    """A doorbell (hyp/ipc/doorbell): flags a sender sets for a receiver."""
+    """A doorbell (hyp/ipc/doorbell/src/doorbell.c): flags a sender sets for
+    a receiver, and the receiver's virq, asserted as a level while a flag
+    set is enabled, else as an edge. Made with every flag enabled and none
+    auto-acknowledged (doorbell_handle_object_create_doorbell)."""
 
     flags: int = 0
-    enable_mask: int = 0
+    enable_mask: int = FLAGS_ALL
     ack_mask: int = 0
+    source: SpiSource | None = None
+
+    def send(self, new_flags: int) -> int:
+        """doorbell_send: the flags before; the virq asserted (as a level
+        where an enabled flag is set, then the ack mask's flags cleared;
+        else as an edge only)."""
+        old = self.flags
+        self.flags |= new_flags & FLAGS_ALL
+        edge_only = self.flags & self.enable_mask == 0
+        if self.source is not None:
+            self.source.assert_virq(edge_only)
+        if not edge_only:
+            self.flags &= ~self.ack_mask
+        return old
+
+    def asserted(self) -> bool:
+        """doorbell_handle_virq_check_pending: whether its level holds when
+        the receiver ends the interrupt (an enabled flag is set)."""
+        return self.flags & self.enable_mask != 0
+
+    def receive(self, clear_flags: int) -> int:
+        """doorbell_receive once clear_flags is checked non-zero: the flags
+        before, those named cleared."""
+        old = self.flags
+        self.flags &= ~clear_flags
+        return old
+
+    def reset(self) -> None:
+        """doorbell_reset: a pending level deasserted, flags and masks as made."""
+        if self.source is not None:
+            self.source.clear()
+        self.flags, self.ack_mask, self.enable_mask = 0, 0, FLAGS_ALL
+
+    def mask(self, enable_mask: int, ack_mask: int) -> None:
+        """doorbell_mask: new masks; the level follows the enabled flags."""
+        was = self.flags & self.enable_mask != 0
+        now = self.flags & enable_mask != 0
+        self.enable_mask, self.ack_mask = enable_mask & FLAGS_ALL, ack_mask & FLAGS_ALL
+        if was and not now:
+            if self.source is not None:
+                self.source.clear()
+        elif now:
+            if not was and self.source is not None:
+                self.source.assert_virq(False)
+            self.flags &= ~self.ack_mask
 
 
 @dataclass(eq=False)
@@ -556,6 +626,65 @@ class Vms:
         while virq in (self.link.tx_intid, self.link.rx_intid):
             virq += 1
         return virq
+
+    # -- doorbells ---------------------------------------------------------------
+    def doorbell_create(self, receiver: int, virq: int, sender: int | None,
+                        sender_rights: int) -> tuple[int, int | None]:  # fmt: skip
+        """A doorbell whose virq is SPI `virq` of VM `receiver`, as the RM
+        makes one (quic/gunyah-resource-manager src/vm_config/vm_config.c
+        configure_doorbell_with_peer): a cap with the receive right in the
+        receiver's cspace first, then, where there is a sender, a cap with
+        `sender_rights` in the sender's; the virq bound. (the receiver's cap
+        ID, the sender's or None). The doorbell is the receiver's: it goes,
+        and every cap to it is revoked, with that VM."""
+        vm = self[receiver]
+        holder = None if sender is None else self[sender]
+        if not 32 <= virq <= 1019:  # vic_bind_shared: an SPI only
+            raise HypError(Error.ARGUMENT_INVALID, f"virq {virq} is not an SPI")
+        if any(isinstance(o, Doorbell) and o.source is not None and o.source.virq == virq
+               for o in vm.objects):  # fmt: skip
+            raise HypError(Error.VIRQ_BOUND, f"VM {receiver:#x} has virq {virq} bound")
+        bell = Doorbell()
+        rights = cs.RIGHTS["doorbell"]
+        mine = vm.grant(bell, "doorbell", 1 << rights["receive"])
+        theirs = None
+        if holder is not None:
+            try:
+                theirs = holder.grant(bell, "doorbell", sender_rights)
+            except HypError:
+                del vm.cspace.caps[mine]
+                raise
+        bell.source = SpiSource(self, receiver, virq)
+        vm.objects.append(bell)
+        return mine, theirs
+
+    def assert_spi(self, vmid: int, virq: int, edge_only: bool) -> None:
+        """virq_assert of SPI `virq` in VM `vmid` (hyp/interfaces/virq/include/
+        virq.h): made pending in its vGIC (an edge-only assertion only where
+        the guest configured the SPI as edge-triggered); a vCPU of it
+        waiting in WFI for what is now deliverable to it is woken, which
+        raises its wake-up virq in its owner, here, in the sender's call."""
+        vm = self.vms.get(vmid)
+        if vm is None:
+            return
+        runner = vm.runner
+        if runner is None or runner.vgic is None:
+            if not edge_only:
+                vm.vic.assert_virq(virq)
+            return
+        if runner.vgic.assert_spi(virq, edge_only):
+            for vcpu in runner.vcpus:
+                if vcpu.in_wfi and runner.vgic.deliverable(vcpu.index):
+                    vcpu.wake()
+
+    def clear_spi(self, vmid: int, virq: int) -> None:
+        """virq_clear: a level assertion of SPI `virq` in VM `vmid` withdrawn."""
+        vm = self.vms.get(vmid)
+        if vm is None:
+            return
+        vm.vic.clear(virq)
+        if vm.runner is not None and vm.runner.vgic is not None:
+            vm.runner.vgic.clear_spi(virq)
 
     def raise_virq(self, vmid: int, virq: int | None) -> None:
         """Assert `virq` in VM `vmid`'s VIC; nothing for a VM that is gone

@@ -52,6 +52,16 @@ class Hyp(Protocol):
         accesses there (hyp/vm/vgic/src/vdevice.c); they are never vcpu_run
         exits."""
 
+    def doorbell_create(self, receiver: int, virq: int, sender: int | None,
+                        sender_rights: int) -> tuple[int, int | None]:  # fmt: skip
+        """A doorbell (partition_create_doorbell), a cap to it with the
+        receive right copied into VM `receiver`'s cspace, then one with
+        `sender_rights` into VM `sender`'s where there is one, and its virq
+        bound to SPI `virq` of the receiver (doorbell_bind_virq): (the
+        receiver's cap ID, the sender's). Refused (ValueError, nothing
+        kept) for a virq that is no SPI or is bound already. It goes with
+        the receiver."""
+
     def read_phys(self, phys: int, size: int) -> bytes | None: ...
 
     def write_phys(self, phys: int, data: bytes) -> bool: ...

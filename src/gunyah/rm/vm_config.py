@@ -47,10 +47,19 @@ VMMIO_BASE, VMMIO_SIZE = 0, 0x40000000  # the owner sees accesses here as vcpu_r
 
 CONFIG_PATH = re.compile(r"^/(qcom,|gunyah-)vm-config$")
 AFFINITIES = ("sticky", "pinned", "static", "proxy")
-# the vdevice-type values vm_config_parser.c's listeners claim
-VDEVICE_TYPES = frozenset({"rm-rpc", "shm-doorbell", "shm", "doorbell-source", "doorbell",
-                           "message-queue", "message-queue-pair", "virtio-mmio", "iomem",
-                           "vsmmu-v2", "vrtc-pl031"})  # fmt: skip
+# the vdevice-type values vm_config_parser.c's listeners claim, in its table's order
+VDEVICE_TYPES = ("rm-rpc", "shm-doorbell", "shm", "doorbell-source", "doorbell",
+                 "message-queue", "message-queue-pair", "virtio-mmio", "iomem",
+                 "vsmmu-v2", "vrtc-pl031")  # fmt: skip
+MAX_PUSH_COMPATIBLES = 6  # include/vm_config.h VDEVICE_MAX_PUSH_COMPATIBLES
+# include/dt_linux.h: an `interrupts` triple's class and trigger
+DT_GIC_SPI, DT_GIC_PPI, DT_GIC_ESPI, DT_GIC_EPPI = 0, 1, 2, 3
+DT_GIC_IRQ_TYPE_EDGE_RISING, DT_GIC_IRQ_TYPE_LEVEL_HIGH = 1, 4
+# read_interrupts_config: each class's first interrupt ID, its end, and whether it is a CPU's own
+IRQ_CLASSES = {DT_GIC_SPI: (32, 1020, False), DT_GIC_PPI: (16, 32, True),
+               DT_GIC_ESPI: (4096, 5120, False), DT_GIC_EPPI: (1056, 1120, True)}  # fmt: skip
+DOORBELL_GENERATE = "/hypervisor/qcom,doorbell"  # vm_config.c: where the node goes by default
+DOORBELL_COMPATIBLE = ("qcom,gunyah-doorbell", "qcom,gunyah-capability")  # dto_construct.c
 
 
 # -- reading the blob, bounded ------------------------------------------------------
@@ -323,6 +332,30 @@ class VmConfig:
     gicd: int | None = None  # from the GIC's reg; None: the RM picks and patches
     gicr: int | None = None
     gicr_stride: int = 0
+    doorbells: list[DoorbellConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """interrupt_data_t: an interrupt ID, whether it is a CPU's own, its trigger."""
+
+    irq: int
+    cpu_local: bool
+    edge: bool
+
+
+@dataclass(frozen=True)
+class DoorbellConfig:
+    """A `doorbell` or `doorbell-source` vdevice node (doorbell_data_t)."""
+
+    source: bool  # doorbell-source: the VM rings it; doorbell: the VM is rung
+    peer_default: bool  # its peer is the VM's owner; else `peer` names one
+    peer_id: str | None
+    source_can_clear: bool
+    label: int
+    irq: Interrupt | None  # `interrupts` as read_interrupts_config took it; None: the RM picks
+    generate: str | None
+    push_compatible: tuple[str, ...]
 
 
 class Refused(Exception):
@@ -390,7 +423,12 @@ def _listen(tree: Tree, cfg: VmConfig, node: fdt.Node, path: str, depth: int,
     if re.match(r"^/(qcom,|gunyah-)vm-config/vcpus$", path):
         _vcpus(tree, cfg, node)
         return
-    if VDEVICE_TYPES.intersection(strings(node, "vdevice-type") or ()):
+    types = strings(node, "vdevice-type") or ()
+    claimed = next((t for t in VDEVICE_TYPES if t in types), None)
+    if claimed in ("doorbell", "doorbell-source"):
+        cfg.doorbells.append(_doorbell(node, claimed == "doorbell-source"))
+        return
+    if claimed is not None:
         return  # the parser claims them; this RM makes none of these devices
     if compatible(node, "arm,psci-0.2") or compatible(node, "arm,psci-1.0"):
         cfg.psci = True
@@ -403,6 +441,47 @@ def _listen(tree: Tree, cfg: VmConfig, node: fdt.Node, path: str, depth: int,
         phandle = u32(node, "interrupt-parent")
         if phandle is not None:
             _gic(tree, cfg, phandle)  # a failure waits for the vm-config's interrupts
+
+
+def read_interrupt(node: fdt.Node) -> Interrupt | None:
+    """read_interrupts_config for one interrupt: exactly three cells, a
+    class it knows, an ID below the class's end (the sum taken in 32 bits,
+    as virq_t is), edge rising or level high; else None (none defined)."""
+    value = raw(node, "interrupts")
+    if value is None or len(value) != 12:
+        return None
+    kind, number, flags = struct.unpack(">3I", value)
+    if kind not in IRQ_CLASSES:
+        return None
+    first, end, local = IRQ_CLASSES[kind]
+    irq = (number + first) & 0xFFFFFFFF
+    trigger = flags & 0xF
+    if irq >= end or trigger not in (DT_GIC_IRQ_TYPE_EDGE_RISING, DT_GIC_IRQ_TYPE_LEVEL_HIGH):
+        return None
+    return Interrupt(irq, local, trigger == DT_GIC_IRQ_TYPE_EDGE_RISING)
+
+
+def _doorbell(node: fdt.Node, source: bool) -> DoorbellConfig:
+    """parse_doorbell and parse_doorbell_source: a peer (peer-default or a
+    `peer` string) or the tree is refused; a source defines no interrupt;
+    then the general vdevice properties (parse_general_vdevice_props: the
+    label from qcom,label else label, 0 without; generate; at most six
+    push-compatible strings, more is refused)."""
+    peer_default = raw(node, "peer-default") is not None
+    peer_id = None if peer_default else string(node, "peer")
+    if not peer_default and peer_id is None:
+        raise Refused("a doorbell without peer-default or peer")
+    label = u32(node, "qcom,label")
+    if label is None:
+        label = u32(node, "label")
+    push = strings(node, "push-compatible") or []
+    if len(push) > MAX_PUSH_COMPATIBLES:
+        raise Refused("more push-compatible strings than a vdevice takes")
+    return DoorbellConfig(
+        source=source, peer_default=peer_default, peer_id=peer_id,
+        source_can_clear=raw(node, "source-can-clear") is not None,
+        label=label or 0, irq=None if source else read_interrupt(node),
+        generate=string(node, "generate"), push_compatible=tuple(push))  # fmt: skip
 
 
 def _vm_config(cfg: VmConfig, node: fdt.Node) -> None:
@@ -591,6 +670,20 @@ def _gic_ok(tree: Tree, cfg: VmConfig, phandle: int) -> bool:
 
 # -- the rewrite at VM_START (create_dtbo, applied as an overlay) ----------------------
 @dataclass(frozen=True)
+class DoorbellNode:
+    """A doorbell the VM receives, as dto_create_doorbell writes it: at
+    `generate`@<its cap ID in hex>, compatible the node's push-compatible
+    strings then DOORBELL_COMPATIBLE, reg the cap ID (two cells), its
+    interrupt, qcom,label and label."""
+
+    generate: str
+    cap_id: int
+    irq: Interrupt
+    label: int
+    push_compatible: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the RM writes into the VM's tree."""
 
@@ -600,6 +693,37 @@ class Facts:
     memory: tuple[int, int]  # base, size: the image parcel where the VM sees it
     kaslr_seed: bytes  # 8 bytes
     vcpus: int
+    doorbells: tuple[DoorbellNode, ...] = ()
+
+
+def interrupt_cells(irq: Interrupt) -> tuple[int, int, int] | None:
+    """dto_property_add_interrupts_array: (class, number, trigger), or None
+    for an ID no class holds."""
+    for kind, (first, end, local) in IRQ_CLASSES.items():
+        if local == irq.cpu_local and first <= irq.irq < end:
+            trigger = DT_GIC_IRQ_TYPE_EDGE_RISING if irq.edge else DT_GIC_IRQ_TYPE_LEVEL_HIGH
+            return kind, irq.irq - first, trigger
+    return None
+
+
+def _doorbell_node(root: fdt.Node, bell: DoorbellNode) -> bool:
+    """dto_create_doorbell into the tree (an overlay: nodes on the way made
+    where missing, properties replaced); False for a `generate` that is no
+    absolute path of named nodes (the real RM asserts on one)."""
+    path = f"{bell.generate}@{bell.cap_id:x}"
+    parts = path.split("/")
+    cells = interrupt_cells(bell.irq)
+    if parts[0] or not all(parts[1:]) or not path.isascii() or cells is None:
+        return False
+    node = root
+    for name in parts[1:]:
+        node = subnode(node, name)
+    set_property(node, _text("compatible", *bell.push_compatible, *DOORBELL_COMPATIBLE))
+    set_property(node, _words("reg", *_cells(bell.cap_id, 2)))
+    set_property(node, _words("interrupts", *cells))
+    set_property(node, _words("qcom,label", bell.label))
+    set_property(node, _words("label", bell.label))
+    return True
 
 
 def _words(name: str, *values: int) -> fdt.Property:
@@ -611,7 +735,7 @@ def _cells(value: int, cells: int) -> list[int]:
 
 
 def _text(name: str, *values: str) -> fdt.Property:
-    return fdt.PropBytes(name, data=b"".join(v.encode() + b"\0" for v in values))
+    return fdt.PropBytes(name, data=b"".join(v.encode("latin-1") + b"\0" for v in values))
 
 
 def set_property(node: fdt.Node, prop: fdt.Property) -> None:
@@ -679,6 +803,9 @@ def rewrite(tree: Tree, cfg: VmConfig, facts: Facts) -> bytes | None:
     vm.append(_text("qcom,image-name", facts.image_name))
     hyp.append(vm)
     root.append(hyp)
+    for bell in facts.doorbells:  # create_dt_nodes: the VM's vdevices after the VM's node
+        if not _doorbell_node(root, bell):
+            return None
     gic = by_phandle(tree, cfg.vgic_phandle) if cfg.gicd is None else None
     if cfg.gicd is None and gic is None:
         return None  # the GIC the parser found is gone from the tree read again

@@ -35,6 +35,14 @@ MAX_CRASH_MSG = 192  # include/vm_mgnt.h VM_MAX_CRASH_MSG_LEN
 DTB_BUFFER = 16 << 10  # vm_creation.c MAX_DTB_ALLOC_SIZE: the RM's own scratch for the rewrite
 RIGHTS_RWX = 7
 
+# Virqs the RM gives a VM (src/irq_manager/irq_manager.c irq_manager_vm_init:
+# a VM's own from 960 up; arch/gicv3/src/irq_gic.c: SPIs 32..1019 only)
+VIRQ_ALLOC_BASE = 960
+SPI_FIRST, SPI_LAST = 32, 1019
+# include/guest_rights.h CAP_RIGHTS_DOORBELL_SEND, _RECEIVE
+DOORBELL_SEND, DOORBELL_RECEIVE = 0x1, 0x2
+RESOURCE_DOORBELL_SRC = 0  # include/vm_resource_msg.h RSC_DOORBELL_SRC: the Linux series' BELL_TX
+
 S = rm.VM_STATE
 E = rm.ERROR_CODES
 CONFIG_IMAGE = struct.Struct("<HHIQQQQ")  # vm_config_image_req_t, 40 bytes
@@ -93,6 +101,8 @@ class GuestVm:
     config: vm_config.VmConfig | None = None
     created: bool = False  # the hypervisor holds the VM
     vcpus: list[tuple[int, int]] = field(default_factory=list)  # (cap ID, virq) by index
+    virqs: set[int] = field(default_factory=set)  # the VM's own virqs mapped (irq_manager)
+    bells: list[Bell] = field(default_factory=list)
 
     @property
     def no_shutdown(self) -> bool:
@@ -101,6 +111,18 @@ class GuestVm:
     @property
     def no_reset(self) -> bool:
         return self.config is not None and self.config.no_reset
+
+
+@dataclass(frozen=True)
+class Bell:
+    """A doorbell the RM made for a VM that receives it (struct
+    vdevice_doorbell): the VM's cap to it, its owner's (None where its peer
+    was named, not the default), the virq bound in the VM."""
+
+    config: vm_config.DoorbellConfig
+    cap_id: int
+    owner_cap: int | None
+    irq: vm_config.Interrupt
 
 
 def vmid_of(payload: bytes) -> int:
@@ -329,6 +351,39 @@ class VmManager:
         gicr = vm_config.GICR_BASE if cfg.gicr is None else cfg.gicr
         stride = cfg.gicr_stride or vm_config.GICR_SIZE
         self.hyp.add_vgic(vm.vmid, gicd, gicr, stride, len(cfg.cpus))
+        return self._doorbells(vm, cfg)
+
+    def _doorbells(self, vm: GuestVm, cfg: vm_config.VmConfig) -> int:
+        """handle_doorbell, for each doorbell the VM receives, in the tree's
+        order: its virq (the one its `interrupts` names, which must be an SPI
+        not mapped yet; else the first free from 960), then the doorbell
+        with the VM's cap (receive) and, for peer-default, its owner's
+        (send, and receive with source-can-clear: vm_config.c
+        configure_doorbell_with_peer). A peer named by `peer` is one this
+        RM never finds: the doorbell is made for the VM alone, as the RM
+        makes it for a peer that does not exist yet. Any failure fails
+        VM_INIT with NORESOURCE (second_vm.c). A doorbell-source (the VM
+        rings its owner) is read and checked but not made."""
+        for d in cfg.doorbells:
+            if d.source:
+                continue
+            irq = d.irq
+            if irq is None:
+                free = (i for i in range(VIRQ_ALLOC_BASE, SPI_LAST + 1) if i not in vm.virqs)
+                number = next(free, None)
+                if number is None:
+                    return E["NORESOURCE"]
+                irq = vm_config.Interrupt(number, cpu_local=False, edge=True)  # virq_edge
+            elif not SPI_FIRST <= irq.irq <= SPI_LAST or irq.irq in vm.virqs:
+                return E["NORESOURCE"]  # map_virq: not global, or mapped already
+            sender = vm.owner if d.peer_default else None
+            rights = DOORBELL_SEND | (DOORBELL_RECEIVE if d.source_can_clear else 0)
+            try:
+                mine, theirs = self.hyp.doorbell_create(vm.vmid, irq.irq, sender, rights)
+            except ValueError:
+                return E["NORESOURCE"]
+            vm.virqs.add(irq.irq)
+            vm.bells.append(Bell(d, mine, theirs, irq))
         return rm.OK
 
     @staticmethod
@@ -380,8 +435,12 @@ class VmManager:
         tree = self._read_dt(vm)
         if tree is None:
             return False
+        bells = tuple(
+            vm_config.DoorbellNode(b.config.generate or vm_config.DOORBELL_GENERATE, b.cap_id,
+                                   b.irq, b.config.label, b.config.push_compatible)
+            for b in vm.bells)  # fmt: skip
         facts = vm_config.Facts(vm.vmid, vm.owner, cfg.image_name, (cfg.base, vm.mem_size),
-                                self.hyp.random_bytes(8), len(vm.vcpus))  # fmt: skip
+                                self.hyp.random_bytes(8), len(vm.vcpus), bells)  # fmt: skip
         blob = vm_config.rewrite(tree, cfg, facts)
         if blob is None:
             return False
@@ -437,6 +496,7 @@ class VmManager:
         if vm.created:
             self.hyp.vm_destroy(vm.vmid)
         vm.created, vm.configured, vm.config, vm.vcpus = False, False, None, []
+        vm.virqs, vm.bells = set(), []
         vm.name = vm.uri = vm.crash_msg = b""
         vm.guid, vm.os_state, vm.app_status = bytes(16), 0, 0
         vm.handle = vm.mem_size = vm.image_offset = vm.dt_offset = vm.dt_size = 0
@@ -458,4 +518,10 @@ class VmManager:
             if vm.owner == self.client:
                 entries = [{"resource_type": 4, "label": i, "cap_id": cap, "virq": virq}
                            for i, (cap, virq) in enumerate(vm.vcpus)]  # fmt: skip
+            # get_vdev_doorbell_desc: a doorbell whose peer is the caller and
+            # that has no vdevice of the peer's own: the peer's cap to ring it
+            entries += [{"resource_type": RESOURCE_DOORBELL_SRC, "partner_vmid": vm.vmid,
+                         "label": b.config.label, "cap_id": b.owner_cap, "virq": 0}
+                        for b in vm.bells
+                        if b.owner_cap is not None and vm.owner == self.client]  # fmt: skip
         return rm.OK, rm.encode_reply("VM_GET_HYP_RESOURCES", None, entries)

@@ -17,6 +17,7 @@ typedef unsigned long long __u64;
 #define GH_FN_IRQFD 2
 #define GH_FN_IOEVENTFD 3
 #define GH_FN_MAX_ARG_SIZE 256
+#define GH_IRQFD_LEVEL 1
 #define GH_VM_STATUS_LOAD_FAILED 1
 #define GH_VM_STATUS_EXITED 2
 #define GH_VM_STATUS_CRASHED 3
@@ -52,6 +53,18 @@ struct gh_fn_vcpu_arg {
 };
 _Static_assert(sizeof(struct gh_fn_vcpu_arg) == 4, "gh_fn_vcpu_arg");
 _Static_assert(__builtin_offsetof(struct gh_fn_vcpu_arg, id) == 0, "gh_fn_vcpu_arg.id");
+
+struct gh_fn_irqfd_arg {
+	__u32 fd;
+	__u32 label;
+	__u32 flags;
+	__u32 padding;
+};
+_Static_assert(sizeof(struct gh_fn_irqfd_arg) == 16, "gh_fn_irqfd_arg");
+_Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, fd) == 0, "gh_fn_irqfd_arg.fd");
+_Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, label) == 4, "gh_fn_irqfd_arg.label");
+_Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, flags) == 8, "gh_fn_irqfd_arg.flags");
+_Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, padding) == 12, "gh_fn_irqfd_arg.padding");
 
 struct gh_fn_desc {
 	__u32 type;

@@ -11,7 +11,14 @@
  * answers a vCPU fd whose page (mmap) is the struct gh_vcpu_run, and
  * GH_VM_START (or the first GH_VCPU_RUN) shares the memory, then
  * VM_CONFIG_IMAGE, VM_INIT, VM_GET_HYP_RESOURCES (the vCPUs' caps) and
- * VM_START (docs/real-gunyah.md sections 11 and 16). GH_VCPU_RUN calls
+ * VM_START (docs/real-gunyah.md sections 11 and 16). GH_VM_ADD_FUNCTION with
+ * GH_FN_IRQFD binds an eventfd to the doorbell of its label, as the series'
+ * gunyah_irqfd.c does: each signal of the eventfd rings the doorbell
+ * (doorbell_send with GH_BELL_NONBLOCK on the owner's cap, which
+ * VM_GET_HYP_RESOURCES gives as a BELL_TX entry of that label) and the
+ * hypervisor raises the doorbell's virq in the VM; GH_IRQFD_LEVEL makes the
+ * doorbell acknowledge itself (doorbell_mask: enable NONBLOCK, ack all);
+ * GH_VM_REMOVE_FUNCTION with the same argument unbinds it. GH_VCPU_RUN calls
  * vcpu_run (its SMCCC form, arguments from x1) until the vCPU needs its
  * VMM: a VMMIO access (GH_VCPU_EXIT_MMIO; a read's value comes back from
  * the run page on the next GH_VCPU_RUN) or its end (GH_VCPU_EXIT_STATUS,
@@ -40,6 +47,7 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/arm-smccc.h>
+#include <linux/eventfd.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/interrupt.h>
@@ -51,6 +59,7 @@
 #include <linux/module.h>
 #include <linux/of.h>
 #include <linux/of_irq.h>
+#include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -75,6 +84,7 @@
 #define MAX_REGION_PAGES (1UL << 18) /* 1 GiB of 4 KiB pages in one region */
 #define MAX_SGL 512 /* a parcel's SGL entries: a MEM_SHARE of 29 fragments */
 #define MAX_RESOURCES 64
+#define MAX_IRQFDS 64 /* a VM's: more is ENOSPC (the series has no bound) */
 
 /* ---- the RM's queues ---------------------------------------------------- */
 
@@ -103,6 +113,7 @@ static struct {
 enum { RM_RX_READY, RM_TX_READY };
 
 static unsigned int rx_interrupts, tx_interrupts, empty_receives;
+static atomic_t bell_sends = ATOMIC_INIT(0);
 static atomic_t wake_count = ATOMIC_INIT(0);
 module_param(rx_interrupts, uint, 0444);
 MODULE_PARM_DESC(rx_interrupts, "the RM receive queue's interrupts taken");
@@ -430,6 +441,13 @@ struct gvm {
 	} wakes[MAX_VCPUS];
 	unsigned long woken; /* a bit a vCPU: its wake-up interrupt came */
 	wait_queue_head_t wake_wq;
+	struct list_head irqfds; /* struct gvm_irqfd, under lock */
+	unsigned int n_irqfds;
+	struct gvm_bell {
+		u32 label;
+		u64 cap;
+	} bells[MAX_RESOURCES]; /* the owner's doorbell caps, from VM_GET_HYP_RESOURCES */
+	unsigned int n_bells;
 	/* from the RM's notifications, under rm.lock */
 	u8 rm_state;
 	bool rm_exited;
@@ -640,6 +658,175 @@ static int gvm_share(struct gvm *vm, struct gvm_region *r)
 	return ret;
 }
 
+/* One GH_FN_IRQFD: its argument as given (GH_VM_REMOVE_FUNCTION compares it
+ * whole), its eventfd, and the doorbell cap once the VM's resources name it. */
+struct gvm_irqfd {
+	struct list_head node;
+	struct gh_fn_irqfd_arg arg;
+	struct eventfd_ctx *ctx;
+	wait_queue_entry_t wait;
+	poll_table pt;
+	u64 cap;
+	bool capped; /* cap is set: stored with release, read with acquire */
+};
+
+/* The eventfd was signalled (its wait queue's lock held, interrupts off):
+ * ring the doorbell, as the series' irqfd_wakeup does. */
+static int gvm_irqfd_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync, void *key)
+{
+	struct gvm_irqfd *irqfd = container_of(wait, struct gvm_irqfd, wait);
+	struct arm_smccc_res res;
+
+	if (!(key_to_poll(key) & EPOLLIN))
+		return 0;
+	if (!smp_load_acquire(&irqfd->capped)) {
+		pr_err_ratelimited("gunyah-vm: premature injection of interrupt %u\n", irqfd->arg.label);
+		return 0;
+	}
+	arm_smccc_1_1_hvc(GUNYAH_BELL_SEND, irqfd->cap, GUNYAH_BELL_NONBLOCK, 0, &res);
+	if (res.a0)
+		pr_err_ratelimited("gunyah-vm: failed to inject interrupt %u: %ld\n",
+				   irqfd->arg.label, (long)res.a0);
+	else
+		atomic_inc(&bell_sends);
+	return 0;
+}
+
+static void gvm_irqfd_queue(struct file *file, wait_queue_head_t *wqh, poll_table *pt)
+{
+	struct gvm_irqfd *irqfd = container_of(pt, struct gvm_irqfd, pt);
+
+	add_wait_queue(wqh, &irqfd->wait);
+}
+
+/* The doorbell cap of the irqfd's label, if the RM gave one (the first: the
+ * series' populate takes one resource a ticket); GH_IRQFD_LEVEL's masks set.
+ * Under vm->lock. */
+static void gvm_irqfd_populate(struct gvm *vm, struct gvm_irqfd *irqfd)
+{
+	struct arm_smccc_res res;
+	unsigned int i;
+
+	if (irqfd->capped)
+		return;
+	for (i = 0; i < vm->n_bells; i++) {
+		if (vm->bells[i].label != irqfd->arg.label)
+			continue;
+		irqfd->cap = vm->bells[i].cap;
+		if (irqfd->arg.flags & GH_IRQFD_LEVEL) {
+			arm_smccc_1_1_hvc(GUNYAH_BELL_MASK, irqfd->cap, GUNYAH_BELL_NONBLOCK, ~0ULL, 0,
+					  &res);
+			if (res.a0)
+				pr_warn("gunyah-vm: irq %u couldn't be set as level triggered\n",
+					irqfd->arg.label);
+		}
+		smp_store_release(&irqfd->capped, true);
+		return;
+	}
+}
+
+/* Unbound: off the eventfd's wait queue (whether or not it ever rang: the
+ * series leaves an irqfd that never got its doorbell on the queue), freed.
+ * Under vm->lock. */
+static void gvm_irqfd_free(struct gvm *vm, struct gvm_irqfd *irqfd)
+{
+	u64 cnt;
+
+	eventfd_ctx_remove_wait_queue(irqfd->ctx, &irqfd->wait, &cnt);
+	eventfd_ctx_put(irqfd->ctx);
+	list_del(&irqfd->node);
+	vm->n_irqfds--;
+	kfree(irqfd);
+}
+
+/* GH_VM_ADD_FUNCTION of GH_FN_IRQFD: the series' checks in its order (the
+ * argument copied in, its size, reserved flags, the fd, an eventfd, one irqfd
+ * a label). */
+static long gvm_add_irqfd(struct gvm *vm, const struct gh_fn_desc *d)
+{
+	u8 buf[GH_FN_MAX_ARG_SIZE];
+	struct gh_fn_irqfd_arg a;
+	struct gvm_irqfd *irqfd, *iter;
+	struct eventfd_ctx *ctx;
+	__poll_t events;
+	struct fd f;
+	long ret = 0;
+
+	if (d->arg_size && copy_from_user(buf, u64_to_user_ptr(d->arg), d->arg_size))
+		return -EFAULT;
+	if (d->arg_size != sizeof(a))
+		return -EINVAL;
+	memcpy(&a, buf, sizeof(a));
+	if (a.flags & ~GH_IRQFD_LEVEL)
+		return -EINVAL; /* the series: other bits reserved */
+	irqfd = kzalloc(sizeof(*irqfd), GFP_KERNEL);
+	if (!irqfd)
+		return -ENOMEM;
+	f = fdget(a.fd);
+	if (!f.file) {
+		kfree(irqfd);
+		return -EBADF;
+	}
+	ctx = eventfd_ctx_fileget(f.file);
+	if (IS_ERR(ctx)) {
+		ret = PTR_ERR(ctx);
+		goto out;
+	}
+	irqfd->arg = a;
+	irqfd->ctx = ctx;
+	init_waitqueue_func_entry(&irqfd->wait, gvm_irqfd_wakeup);
+	init_poll_funcptr(&irqfd->pt, gvm_irqfd_queue);
+	mutex_lock(&vm->lock);
+	list_for_each_entry(iter, &vm->irqfds, node) {
+		if (iter->arg.label == a.label) /* the series' resource ticket: one a label */
+			ret = -EEXIST;
+	}
+	if (!ret && vm->n_irqfds >= MAX_IRQFDS)
+		ret = -ENOSPC;
+	if (ret) {
+		mutex_unlock(&vm->lock);
+		eventfd_ctx_put(ctx);
+		goto out;
+	}
+	list_add_tail(&irqfd->node, &vm->irqfds);
+	vm->n_irqfds++;
+	gvm_irqfd_populate(vm, irqfd);
+	events = vfs_poll(f.file, &irqfd->pt);
+	mutex_unlock(&vm->lock);
+	if (events & EPOLLIN)
+		pr_warn("gunyah-vm: premature injection of interrupt %u\n", a.label);
+	fdput(f);
+	return 0;
+out:
+	fdput(f);
+	kfree(irqfd);
+	return ret;
+}
+
+/* GH_VM_REMOVE_FUNCTION: every function of the type whose argument is the
+ * same bytes is unbound (the series' gh_vm_rm_function); 0 whether or not
+ * one was. Our vCPU functions are their fds: closing one removes it. An
+ * argument over GH_FN_MAX_ARG_SIZE matches nothing and is not read. */
+static long gvm_remove_function(struct gvm *vm, const struct gh_fn_desc *d)
+{
+	u8 buf[GH_FN_MAX_ARG_SIZE];
+	struct gvm_irqfd *irqfd, *iter;
+
+	if (!d->arg_size || d->arg_size > sizeof(buf))
+		return 0;
+	if (copy_from_user(buf, u64_to_user_ptr(d->arg), d->arg_size))
+		return -EFAULT;
+	if (d->type != GH_FN_IRQFD || d->arg_size != sizeof(irqfd->arg))
+		return 0;
+	mutex_lock(&vm->lock);
+	list_for_each_entry_safe(irqfd, iter, &vm->irqfds, node) {
+		if (!memcmp(&irqfd->arg, buf, sizeof(irqfd->arg)))
+			gvm_irqfd_free(vm, irqfd);
+	}
+	mutex_unlock(&vm->lock);
+	return 0;
+}
+
 static int gvm_hyp_resources(struct gvm *vm)
 {
 	size_t cap = 4 + GUNYAH_RM_HYP_RESOURCE_SIZE * MAX_RESOURCES, got = 0, i, n;
@@ -663,10 +850,21 @@ static int gvm_hyp_resources(struct gvm *vm)
 				vm->vcpu_caps[label] = le_get(e + GUNYAH_RM_HYP_RESOURCE_CAP_ID, 8);
 				vm->vcpu_capped |= 1U << label;
 				gvm_bind_wake(vm, label, le_get(e + GUNYAH_RM_HYP_RESOURCE_VIRQ, 4));
+			} else if (e[GUNYAH_RM_HYP_RESOURCE_TYPE] == GUNYAH_RESOURCE_BELL_TX &&
+				   vm->n_bells < MAX_RESOURCES) {
+				vm->bells[vm->n_bells].label = label;
+				vm->bells[vm->n_bells++].cap =
+					le_get(e + GUNYAH_RM_HYP_RESOURCE_CAP_ID, 8);
 			}
 		}
 	}
 	kfree(res);
+	if (!ret) { /* the tickets taken before the start get their doorbells now */
+		struct gvm_irqfd *irqfd;
+
+		list_for_each_entry(irqfd, &vm->irqfds, node)
+			gvm_irqfd_populate(vm, irqfd);
+	}
 	return ret;
 }
 
@@ -739,6 +937,10 @@ static void gvm_teardown(struct kref *ref)
 		if (!rm_call(GUNYAH_RM_VM_STOP, stop, sizeof(stop), NULL, 0, NULL))
 			gvm_wait(vm, gvm_exited, EXITED_TIMEOUT, false);
 	}
+	mutex_lock(&vm->lock); /* the functions go before the reset (the series' gh_vm_free) */
+	while (!list_empty(&vm->irqfds))
+		gvm_irqfd_free(vm, list_first_entry(&vm->irqfds, struct gvm_irqfd, node));
+	mutex_unlock(&vm->lock);
 	if (reset) {
 		ret = rm_vmid_call(GUNYAH_RM_VM_RESET, vm->vmid);
 		if (!ret && !gvm_wait(vm, gvm_reset, RESET_TIMEOUT, false))
@@ -763,6 +965,7 @@ static void gvm_teardown(struct kref *ref)
 	rm_vmid_call(GUNYAH_RM_VM_DEALLOCATE, vm->vmid);
 	gvm_unbind_wakes(vm);
 	pr_info("gunyah-vm: VM %u torn down\n", vm->vmid);
+	pr_info("gunyah-vm: irqfd: %d doorbell sends\n", atomic_read(&bell_sends));
 	mutex_lock(&rm.lock);
 	pr_info("gunyah-vm: RM interrupts: %u rx, %u tx, %d wake-up; %u empty receives\n",
 		rx_interrupts, tx_interrupts, atomic_read(&wake_count), empty_receives);
@@ -1159,9 +1362,15 @@ static long gvm_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 			return -EFAULT;
 		if (d.arg_size > GH_FN_MAX_ARG_SIZE)
 			return -EINVAL;
+		if (d.type == GH_FN_IRQFD)
+			return gvm_add_irqfd(vm, &d);
 		if (d.type != GH_FN_VCPU)
 			return -ENOENT; /* the series: no such function */
 		return gvm_add_vcpu(vm, &d);
+	case GH_VM_REMOVE_FUNCTION:
+		if (copy_from_user(&d, uarg, sizeof(d)))
+			return -EFAULT;
+		return gvm_remove_function(vm, &d);
 	default:
 		return -ENOTTY;
 	}
@@ -1194,6 +1403,7 @@ static long gvm_create(void)
 	kref_init(&vm->ref);
 	mutex_init(&vm->lock);
 	init_waitqueue_head(&vm->wake_wq);
+	INIT_LIST_HEAD(&vm->irqfds);
 	ret = rm_call(GUNYAH_RM_VM_ALLOCATE, req, sizeof(req), vmid, sizeof(vmid), &got);
 	if (!ret && got < 4)
 		ret = -EBADMSG;

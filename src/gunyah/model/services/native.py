@@ -18,7 +18,7 @@ from ...abi.errors import Error
 from ...smccc import MASK32, MASK64
 from ..context import Args, Caps, Context
 from ..vcpu_run import POWERED_OFF
-from ..vms import Msgqueue, Thread
+from ..vms import Doorbell, Msgqueue, Thread
 from .registry import native, precheck
 
 
@@ -92,6 +92,40 @@ TRACE_PUBLIC = MASK64 & ~((1 << 0) | (1 << 5))
 def _trace_update(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
     ctx.trace_flags = (ctx.trace_flags | (args[0] & TRACE_PUBLIC)) & ~(args[1] & TRACE_PUBLIC)
     return (Error.OK, ctx.trace_flags)
+
+
+def _bell(caps: Caps) -> Doorbell:
+    """The doorbell a doorbell call looked up."""
+    bell = caps[0].obj
+    assert isinstance(bell, Doorbell)
+    return bell
+
+
+@native("doorbell_send")
+def _doorbell_send(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    """doorbell_send (doorbell.c): any flags, none too; the receiver's virq
+    is asserted each time (model.vms.Doorbell.send)."""
+    return (Error.OK, _bell(caps).send(args[1]))
+
+
+@native("doorbell_receive")
+def _doorbell_receive(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    """doorbell_receive: clearing no flag is invalid."""
+    if args[1] == 0:
+        return (Error.ARGUMENT_INVALID, 0)
+    return (Error.OK, _bell(caps).receive(args[1]))
+
+
+@native("doorbell_reset")
+def _doorbell_reset(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    _bell(caps).reset()
+    return (Error.OK,)
+
+
+@native("doorbell_mask")
+def _doorbell_mask(ctx: Context, args: Args, caps: Caps) -> tuple[int, ...]:
+    _bell(caps).mask(args[1], args[2])
+    return (Error.OK,)
 
 
 MSGQUEUE_UNCHANGED = MASK32  # count_t -1: threshold or delay unchanged

@@ -1,0 +1,62 @@
+/*
+ * A secondary VM's guest that waits for the interrupt its owner sends it: the
+ * doorbell the RM made for its `doorbell` vdevice, bound to the first of the
+ * VM's own virqs, interrupt ID 960 (quic/gunyah-resource-manager
+ * src/irq_manager/irq_manager.c: a VM's virqs from 960; its tree's
+ * /hypervisor/qcom,doorbell@0 says so too). It wakes its redistributor, puts
+ * ID 960 in Group 1 and enables it, turns on GICD_CTLR.EnableGrp1,
+ * ICC_PMR_EL1 and ICC_IGRPEN1_EL1, stores 0 to 0x7000 (ready: its VMM may
+ * ring it now) and waits in WFI with IRQs masked (a pending interrupt still
+ * ends the wait), taking the interrupt after each WFI, at most 64 times. Its
+ * IRQ vector acknowledges (ICC_IAR1_EL1), stores the INTID to 0x7008 and
+ * ends the interrupt (ICC_EOIR1_EL1). No interrupt in 64 waits: it stores 0
+ * to 0x7008. Then PSCI SYSTEM_OFF.
+ * Linked at 0x80000000.
+ */
+	.text
+	.global _start
+_start:
+	mov	x19, #0x7000		/* its VMMIO reports */
+	adr	x1, vectors
+	msr	vbar_el1, x1
+	isb
+	ldr	x1, =0x40020000		/* its redistributor's RD_base */
+	str	wzr, [x1, #0x14]	/* GICR_WAKER: awake */
+	ldr	x1, =0x40010000		/* its distributor */
+	mov	w2, #1			/* ID 960: bit 0 of word 30 */
+	str	w2, [x1, #(0x80 + 4 * 30)]	/* GICD_IGROUPR30: Group 1 */
+	str	w2, [x1, #(0x100 + 4 * 30)]	/* GICD_ISENABLER30 */
+	mov	w2, #2
+	str	w2, [x1]		/* GICD_CTLR: EnableGrp1 */
+	mov	x2, #0xff
+	msr	icc_pmr_el1, x2
+	mov	x2, #1
+	msr	icc_igrpen1_el1, x2
+	isb
+	mov	x10, #0			/* the IRQ vector sets it */
+	mov	x11, #64		/* waits left */
+	str	xzr, [x19]		/* 0x7000: ready */
+1:	cbnz	x10, 2f
+	cbz	x11, 3f
+	sub	x11, x11, #1
+	wfi				/* traps: its owner's vcpu_run says it expects a wake-up */
+	msr	daifclr, #2		/* take it */
+	isb
+	msr	daifset, #2
+	b	1b
+3:	str	xzr, [x19, #8]		/* 0x7008: no interrupt came */
+2:	movz	w0, #0x8400, lsl #16
+	movk	w0, #0x0008		/* PSCI SYSTEM_OFF */
+	hvc	#0
+	b	.
+
+	.balign	0x800
+vectors:
+	.space	0x280
+	/* IRQ, current EL with SP_ELx (vectors + 0x280) */
+	mrs	x9, icc_iar1_el1
+	str	x9, [x19, #8]		/* 0x7008: the INTID */
+	msr	icc_eoir1_el1, x9
+	mov	x10, #1
+	eret
+	.ltorg

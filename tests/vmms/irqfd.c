@@ -1,0 +1,186 @@
+/*
+ * A VMM that sends its VM an interrupt through an irqfd (GH_FN_IRQFD, the
+ * Linux series' v14). One line per step, "irqfd: NAME errno N" or
+ * "irqfd: NAME = N":
+ * 1. nonsense to GH_VM_ADD_FUNCTION for an irqfd (an argument of the wrong
+ *    size, at a bad address, a reserved flag, no such fd, an fd that is no
+ *    eventfd), then an eventfd bound to the doorbell of label 0 (level), one
+ *    to label 1's (level: that doorbell's tree gives the owner the right to
+ *    clear it), a second on label 0 (refused), one on label 9 (the VM has no
+ *    such doorbell) and the removal of one never added;
+ * 2. the VM (/vm/image at the start of 2 MiB at 0x80000000, /vm/dtb a page
+ *    after it, 64 KiB of room) runs: when its guest
+ *    (tests/guests/secondary/doorbell.S) stores to 0x7000 (ready, about to
+ *    wait in WFI), a child process signals label 0's eventfd 0.5 s later,
+ *    while the parent is back in GH_VCPU_RUN; the guest's store to 0x7008
+ *    is the interrupt ID it took ("intid"); its end is "exit_type";
+ * 3. label 9's eventfd is signalled (no doorbell: the module says so and
+ *    rings nothing), removed, and signalled again; then everything closes.
+ * Built with the project's toolchain and carried into a boot by the tests.
+ */
+#include "gunyah_uapi.h"
+#include "nolibc.h" /* _start, sys6 */
+
+#define SYS_eventfd2 19
+#define SYS_ioctl 29
+#define SYS_openat 56
+#define SYS_close 57
+#define SYS_read 63
+#define SYS_write 64
+#define SYS_exit_group 94
+#define SYS_nanosleep 101
+#define SYS_clone 220
+#define SYS_mmap 222
+#define SYS_wait4 260
+#define AT_FDCWD (-100)
+#define O_RDWR 02
+#define PROT_RW 3
+#define MAP_SHARED 1
+#define MAP_PRIVATE_ANON 0x22
+#define SIGCHLD 17
+#define PAGE 4096UL
+#define MEM (2UL << 20)
+#define BASE 0x80000000UL
+#define DT_ROOM 0x10000UL
+
+static void say(const char *name, long ret)
+{
+	char buf[96];
+	unsigned long n = 0, v = ret < 0 ? (unsigned long)-ret : (unsigned long)ret;
+	char digits[24];
+	int k = 0;
+
+	for (const char *s = "irqfd: "; *s; s++)
+		buf[n++] = *s;
+	while (*name && n < 60)
+		buf[n++] = *name++;
+	for (const char *s = ret < 0 ? " errno " : " = "; *s; s++)
+		buf[n++] = *s;
+	do {
+		digits[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (k)
+		buf[n++] = digits[--k];
+	buf[n++] = '\n';
+	sys6(SYS_write, 1, (long)buf, (long)n, 0, 0, 0);
+}
+
+static long io(long fd, unsigned long cmd, const void *arg)
+{
+	return sys6(SYS_ioctl, fd, (long)cmd, (long)arg, 0, 0, 0);
+}
+
+static long irqfd(long vm, unsigned long cmd, unsigned fd, unsigned label, unsigned flags,
+		  unsigned size, const void *at)
+{
+	struct gh_fn_irqfd_arg a = { fd, label, flags, 0 };
+	struct gh_fn_desc d = { GH_FN_IRQFD, size, (unsigned long)(at ? at : &a) };
+
+	return io(vm, cmd, &d);
+}
+
+static long load(const char *path, unsigned char *to, unsigned long room)
+{
+	long fd = sys6(SYS_openat, AT_FDCWD, (long)path, 0, 0, 0, 0), n;
+
+	if (fd < 0)
+		return fd;
+	n = sys6(SYS_read, fd, (long)to, (long)room, 0, 0, 0);
+	sys6(SYS_close, fd, 0, 0, 0, 0, 0);
+	return n;
+}
+
+static void signal_fd(long fd)
+{
+	unsigned long one = 1;
+
+	sys6(SYS_write, fd, (long)&one, sizeof(one), 0, 0, 0);
+}
+
+__attribute__((noreturn, used)) void entry(long *sp)
+{
+	long dev = sys6(SYS_openat, AT_FDCWD, (long)"/dev/gunyah", O_RDWR, 0, 0, 0), vm, vcpu;
+	long bell = sys6(SYS_eventfd2, 0, 0, 0, 0, 0, 0), other = sys6(SYS_eventfd2, 0, 0, 0, 0, 0, 0);
+	long clearable = sys6(SYS_eventfd2, 0, 0, 0, 0, 0, 0);
+	unsigned char *mem = (unsigned char *)sys6(SYS_mmap, 0, (long)MEM, PROT_RW,
+						   MAP_PRIVATE_ANON, -1, 0);
+	unsigned long m = (unsigned long)mem, dt_off;
+	long image, ret, n = 0;
+	struct gh_userspace_memory_region r = { 0, GH_MEM_ALLOW_READ | GH_MEM_ALLOW_WRITE |
+						GH_MEM_ALLOW_EXEC, BASE, MEM, m };
+	struct gh_vm_dtb_config dtb;
+	struct gh_fn_vcpu_arg a = { 0 };
+	struct gh_fn_desc d = { GH_FN_VCPU, sizeof(a), (unsigned long)&a };
+	struct gh_vcpu_run *run;
+	(void)sp;
+
+	image = load("/vm/image", mem, MEM / 2);
+	dt_off = (image + PAGE - 1) & ~(PAGE - 1);
+	say("image", image < 0 ? image : 0);
+	say("dtb", load("/vm/dtb", mem + dt_off, DT_ROOM) < 0 ? -2 : 0);
+	vm = io(dev, GH_CREATE_VM, 0);
+	say("create_vm", vm < 0 ? vm : 0);
+	say("region", io(vm, GH_VM_SET_USER_MEM_REGION, &r));
+	dtb.guest_phys_addr = BASE + dt_off;
+	dtb.size = DT_ROOM;
+	say("dtb_config", io(vm, GH_VM_SET_DTB_CONFIG, &dtb));
+	vcpu = io(vm, GH_VM_ADD_FUNCTION, &d);
+	say("vcpu", vcpu < 0 ? vcpu : 0);
+
+	say("arg_size", irqfd(vm, GH_VM_ADD_FUNCTION, bell, 0, 0, 12, 0));
+	say("arg_pointer", irqfd(vm, GH_VM_ADD_FUNCTION, bell, 0, 0, 16, (void *)8));
+	say("reserved_flag", irqfd(vm, GH_VM_ADD_FUNCTION, bell, 0, 2, 16, 0));
+	say("no_such_fd", irqfd(vm, GH_VM_ADD_FUNCTION, 0xffffffffU, 0, 0, 16, 0));
+	say("not_an_eventfd", irqfd(vm, GH_VM_ADD_FUNCTION, (unsigned)dev, 0, 0, 16, 0));
+	say("bind", irqfd(vm, GH_VM_ADD_FUNCTION, bell, 0, GH_IRQFD_LEVEL, 16, 0));
+	say("bind_clearable", irqfd(vm, GH_VM_ADD_FUNCTION, clearable, 1, GH_IRQFD_LEVEL, 16, 0));
+	say("same_label", irqfd(vm, GH_VM_ADD_FUNCTION, other, 0, 0, 16, 0));
+	say("no_doorbell", irqfd(vm, GH_VM_ADD_FUNCTION, other, 9, 0, 16, 0));
+	say("remove_unknown", irqfd(vm, GH_VM_REMOVE_FUNCTION, other, 5, 0, 16, 0));
+
+	run = (struct gh_vcpu_run *)sys6(SYS_mmap, 0, (long)PAGE, PROT_RW, MAP_SHARED, vcpu, 0);
+	for (;;) {
+		ret = io(vcpu, GH_VCPU_RUN, 0);
+		n++;
+		if (ret < 0) {
+			say("run", ret);
+			break;
+		}
+		if (run->exit_reason == GH_VCPU_EXIT_STATUS) {
+			say("exit_type", run->status.exit_info.type);
+			break;
+		}
+		if (run->exit_reason != GH_VCPU_EXIT_MMIO || !run->mmio.is_write) {
+			say("unexpected_exit", run->exit_reason);
+			break;
+		}
+		if (run->mmio.phys_addr == 0x7000) {
+			say("ready", 0);
+			if (sys6(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0) == 0) {
+				long ts[2] = { 0, 500000000 };
+
+				sys6(SYS_nanosleep, (long)ts, 0, 0, 0, 0, 0);
+				signal_fd(bell);
+				sys6(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+			}
+		} else if (run->mmio.phys_addr == 0x7008) {
+			unsigned long v = 0;
+
+			for (int i = 7; i >= 0; i--)
+				v = v << 8 | run->mmio.data[i];
+			say("intid", (long)v);
+		}
+	}
+	say("runs", n);
+	sys6(SYS_wait4, -1, 0, 0, 0, 0, 0);
+	signal_fd(other);
+	say("remove", irqfd(vm, GH_VM_REMOVE_FUNCTION, other, 9, 0, 16, 0));
+	signal_fd(other);
+	sys6(SYS_close, vcpu, 0, 0, 0, 0, 0);
+	sys6(SYS_close, vm, 0, 0, 0, 0, 0);
+	sys6(SYS_close, dev, 0, 0, 0, 0, 0);
+	say("done", 0);
+	sys6(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+	__builtin_unreachable();
+}
