@@ -121,7 +121,7 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
     assert (channel.REQ_SEQ, channel.RESP_SEQ, channel.REQ_AT, channel.RESP_AT,
             channel.MMU_AT) == (0, 1, 4, 28, 52)  # fmt: skip
     assert (channel.RUN_SEQ, channel.EXIT_SEQ, channel.WORLD_AT) == (56, 57, 58)
-    assert [f.name for f in layout.WORLD.fields] == ["context", "vttbr", "flush"]
+    assert [f.name for f in layout.WORLD.fields] == ["context", "vttbr", "flush", "kick"]
     assert [f.name for f in layout.TRANSLATION.fields] == list(Translation.__dataclass_fields__)
     assert 8 * layout.MAILBOX.words <= layout.MAILBOX_SIZE == channel.MAILBOX_SIZE
     # struct shim_config, with its magic "GYHCFG03"; nothing in it names a host path;
@@ -793,14 +793,15 @@ def test_a_secondarys_run_is_posted_in_the_calling_cpus_mailbox_and_waits_for_it
             while m.words[box + channel.RUN_SEQ] == m.words[box + channel.EXIT_SEQ]:
                 assert time.monotonic() < deadline
                 time.sleep(0.001)
-            seen.append(m.words[box + channel.WORLD_AT : box + channel.WORLD_AT + 3].tolist())
+            seen.append(m.words[box + channel.WORLD_AT : box + channel.WORLD_AT + 4].tolist())
             m.words[box + channel.EXIT_SEQ] = m.words[box + channel.RUN_SEQ]
 
         t = threading.Thread(target=shim)
         t.start()
-        m.ch.run_world(1, layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, True)
+        m.ch.run_world(1, layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, True,
+                       kick=0b1)  # fmt: skip
         t.join()
-        assert seen == [[layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, 1]]
+        assert seen == [[layout.VCPU_CONTEXTS_BASE, layout.GUEST_STAGE2_POOL | 0x80 << 48, 1, 1]]
         assert m.words[box + channel.RUN_SEQ] == m.words[box + channel.EXIT_SEQ] == 1
         assert m.words[box + channel.REQ_SEQ] == m.words[box + channel.RESP_SEQ] == 0
         assert m.ch.world_runs == 1

@@ -461,6 +461,7 @@ class _Scripted:
 
     traps: list[Syndrome | None]
     skipped: int = 0
+    kicked: int = 0
 
     def poweron(self, entry: int, context: int) -> None:
         pass
@@ -479,6 +480,9 @@ class _Scripted:
 
     def inject(self, esr_el1: int, far: int, offset: int) -> None:
         pass
+
+    def kick(self) -> None:
+        self.kicked += 1
 
 
 def _msr(reg: tuple[int, int, int, int, int], value: int, read: bool = False) -> Syndrome:
@@ -514,6 +518,7 @@ def test_an_sgi_write_is_emulated_and_wakes_the_vcpu_waiting_for_it() -> None:
     woken.clear()
     assert a.run()[1] == vr.READY and a.backend.skipped == 1  # type: ignore[attr-defined]
     assert woken == [1] and gic.deliverable(1) == [3]
+    assert b.backend.kicked == 1  # type: ignore[attr-defined]
     assert b.run()[1] == vr.READY  # its WFI completed: it runs again
     for trap in (_msr(vg.ICC_SGI1R_EL1, 0x0300_0002, read=True), _msr((3, 0, 12, 12, 5), 0)):
         c = SecondaryVcpu(SecondaryVm(VMID, OWNER, vgic=vg.VGic(1, vm_config.GICD_BASE,

@@ -165,11 +165,13 @@ class _Shim:
 
     def __init__(self) -> None:
         self.runs: list[tuple[int, int, int, bool]] = []
+        self.kicks: list[int] = []
         self.exit: tuple[int, int, int, int, int] = (layout.EXIT_SYNC, 0, 0, 0, 0)
         self.world: World | None = None
 
-    def run_world(self, cpu: int, context: int, vttbr: int, flush: bool) -> None:
+    def run_world(self, cpu: int, context: int, vttbr: int, flush: bool, kick: int = 0) -> None:
         self.runs.append((cpu, context, vttbr, flush))
+        self.kicks.append(kick)
         assert self.world is not None
         at = (context - layout.VCPU_CONTEXTS_BASE) // 8
         kind, esr, far, hpfar, pc = self.exit
@@ -218,6 +220,29 @@ def test_a_vcpu_powers_on_in_its_slot_and_runs_on_the_calling_cpu_with_its_vmid(
     assert v1.enter(1000) is None
     v1.skip()
     assert world.contexts[at + PC] == BASE + 0x4C
+
+
+def test_a_kick_for_a_vcpu_running_on_another_cpu_goes_with_the_next_run() -> None:
+    """docs/boot.md section 15: news for a vCPU that runs now on another CPU
+    (`kick`) goes with the next run that starts, as a bit for that CPU,
+    once; a vCPU that runs nowhere, or ran on the CPU now starting, gets
+    none."""
+    world, shim = _world()  # the calling CPU is 1
+    vcpus = world.start(0x80, [Mapping(BASE, 0x4020_0000, 2 << 20, RIGHTS_RWX)], [0, 1])
+    v0, v1 = vcpus[0], vcpus[1]
+    v0.poweron(BASE, 0)
+    v1.poweron(BASE, 0)
+    v1.kick()  # runs nowhere: nothing
+    v0.enter(1000)
+    v1.on_cpu = 3  # as while its run waits on CPU 3
+    v1.kick()
+    v1.kick()
+    v0.enter(1000)
+    v0.enter(1000)
+    v1.on_cpu = 1
+    v1.kick()  # the CPU whose run starts next: its own run is over
+    v0.enter(1000)
+    assert shim.kicks == [0, 1 << 3, 0, 0] and v0.on_cpu is None and world.kicks == 0
 
 
 def test_an_abort_injected_enters_the_guests_vector_as_the_hardware_would() -> None:

@@ -149,18 +149,19 @@ class Channel:
         at = self._first + cpu * MAILBOX_SIZE // 8 + MMU_AT
         return Translation(*self._words[at : at + 4].tolist())
 
-    def run_world(self, cpu: int, context: int, vttbr: int, flush: bool) -> None:
+    def run_world(self, cpu: int, context: int, vttbr: int, flush: bool, kick: int = 0) -> None:
         """Run a secondary's vCPU on physical CPU `cpu`, inside the call of
         that CPU's being answered (its vcpu_run): name the context and the
         VM's VTTBR in its mailbox, bump run_seq, and wait until the shim sets
-        exit_seq to it (docs/boot.md section 12). Only the serving thread
-        calls it. RuntimeError when the boot stops meanwhile or the shim
-        never comes back."""
+        exit_seq to it (docs/boot.md section 12); the shim first ends the
+        runs on the CPUs `kick` names (a bit each: section 15). Only the
+        serving thread calls it. RuntimeError when the boot stops meanwhile
+        or the shim never comes back."""
         if not 0 <= cpu < self.cpus:
             raise RuntimeError(f"a secondary run on CPU {cpu}, which has no mailbox")
         box = self._first + cpu * MAILBOX_SIZE // 8
         words = self._words
-        words[box + WORLD_AT : box + WORLD_AT + 3] = array("Q", [context, vttbr, int(flush)])
+        words[box + WORLD_AT : box + WORLD_AT + 4] = array("Q", [context, vttbr, int(flush), kick])
         seq = (words[box + RUN_SEQ] + 1) & ((1 << 64) - 1)
         words[box + RUN_SEQ] = seq  # last: the shim reads the request after it
         start = time.monotonic()
@@ -182,6 +183,7 @@ class Channel:
         finally:
             self._running.discard(cpu)
         self.world_runs += 1
+
 
     @property
     def call_count(self) -> int:

@@ -244,6 +244,7 @@ WORLD = Record(
         Field("context", "the vCPU's struct vcpu_context (a slot's physical address)"),
         Field("vttbr", "its VM's stage-2 root and hardware VMID (VTTBR_EL2)"),
         Field("flush", "1: invalidate the VMID's TLB entries first (a new VM on it)"),
+        Field("kick", "a bit a CPU: send it KICK_SGI first, to end its secondary's run"),
     ),
 )
 
@@ -353,6 +354,11 @@ RECORDS = (SHIM_CONFIG_RECORD, REQUEST, RESPONSE, TRANSLATION, WORLD, MAILBOX,
 # pending in the distributor before the guest resumes; the rest wait for
 # the next response (an ID pending twice is one edge).
 IRQ_BITS = 16
+# The SGI one CPU's shim sends another to end the secondary's run there at
+# once (docs/boot.md section 15): Group 0, so an FIQ, which reaches EL2 while
+# a secondary runs (HCR_EL2.FMO) and is signalled only then (ICC_IGRPEN0_EL1);
+# Linux's GICv3 driver takes SGIs 0 to 7 for its IPIs (gic_smp_init)
+KICK_SGI = 15
 IRQ_SLOTS = 64 // IRQ_BITS
 
 
@@ -424,6 +430,7 @@ _DEFINES = (
     ("STAGE2_WINDOW", STAGE2_WINDOW, "the GiB that table covers"),
     ("NUM_REGS", NUM_REGS, "X0..X17 each way"),
     ("IRQ_BITS", IRQ_BITS, "response.irqs: interrupt IDs of this many bits"),
+    ("KICK_SGI", KICK_SGI, "Group 0 SGI that ends a CPU's secondary run (Linux: 0-7)"),
     ("IRQ_SLOTS", IRQ_SLOTS, "at most this many in one response"),
     ("RESPONSE_IRQS", RESPONSE_IRQS, "word index of irqs in struct response"),
     ("RECORD_HEADER_WORDS", HEADER_WORDS, "a request's or response's words before x[]"),

@@ -79,7 +79,8 @@ RUN_SECONDS = 60.0  # the longest one run waits for the shim (the primary's tick
 class Mailboxes(Protocol):
     """Where a run is posted: the calling CPU's mailbox (boot/channel.py)."""
 
-    def run_world(self, cpu: int, context: int, vttbr: int, flush: bool) -> None: ...
+    def run_world(self, cpu: int, context: int, vttbr: int, flush: bool,
+                  kick: int = 0) -> None: ...  # fmt: skip
 
 
 def _level_shift(level: int) -> int:
@@ -195,6 +196,7 @@ class World:
         self.tables = GuestTables(memoryview(pool))
         self.mailboxes = mailboxes
         self.cpu = cpu  # the physical CPU whose call is being served
+        self.kicks = 0  # CPUs whose runs the next run to start ends first (a bit each)
         self.vms: dict[int, GuestVm] = {}
         self._slots_free = list(range(len(self.contexts) // CONTEXT_WORDS))
         self._maps: list[mmap.mmap] = []
@@ -275,6 +277,7 @@ class ShimSecondary:
         self.vgic = vgic  # its VM's, if it has one
         self.at = slot * CONTEXT_WORDS
         self.address = layout.VCPU_CONTEXTS_BASE + slot * layout.VCPU_CONTEXT_SIZE
+        self.on_cpu: int | None = None  # the CPU it runs on now, if it runs
 
     def _get(self, word: int) -> int:
         return int(self.world.contexts[self.at + word])
@@ -347,13 +350,26 @@ class ShimSecondary:
         if self._wfi_waits():
             flags |= layout.RUN_WFI_WAITS
         self._set(FLAGS, flags)
-        self.world.mailboxes.run_world(self.world.cpu(), self.address, vm.vttbr, not vm.flushed)
+        cpu, world = self.world.cpu(), self.world
+        kick, world.kicks = world.kicks & ~(1 << cpu), 0  # this CPU's own run is over
+        self.on_cpu = cpu
+        try:
+            world.mailboxes.run_world(cpu, self.address, vm.vttbr, not vm.flushed, kick)
+        finally:
+            self.on_cpu = None
         vm.flushed = True
         if vgic is not None:
             vgic.save(self.index, [self._get(ICH_LR + n) for n in range(layout.ICH_LRS)])
             if self._get(FLAGS) & layout.RUN_VTIMER_FIRED:  # masked by the shim
                 vgic.raise_irq(PPI_VTIMER, self.index)
         return self._get(EXIT)
+
+    def kick(self) -> None:
+        """News for this vCPU (an SGI): if it runs now on another CPU, the next
+        run that starts on any CPU first ends that one (a Group 0 SGI from its
+        shim: docs/boot.md section 15), so that its next run delivers it."""
+        if self.on_cpu is not None:
+            self.world.kicks |= 1 << self.on_cpu
 
     def write_regs(self, values: dict[int, int]) -> None:
         for n, v in values.items():

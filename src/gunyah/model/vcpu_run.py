@@ -151,6 +151,12 @@ class VcpuBackend(Protocol):
         ESR_EL1, FAR_EL1 set; PSTATE EL1h with DAIF masked; PC = VBAR_EL1 +
         offset."""
 
+    def kick(self) -> None:
+        """An interrupt is now pending for the vCPU: where it runs at this
+        moment on another CPU, end that run soon, so that its next run takes
+        it (the hypervisor's IPI to the CPU it runs on). Nothing where it
+        does not run, or nothing else runs at once."""
+
 
 @dataclass
 class SecondaryVm:
@@ -166,6 +172,10 @@ class SecondaryVm:
     vcpus: list[SecondaryVcpu] = field(default_factory=list)
     on_vm_exit: Callable[[int, int, int], bool | None] | None = None
     vgic: VGic | None = None  # its virtual GICv3, emulated here (model.vgic)
+    # a wake-up raised in the owner during a run (another vCPU powered on or
+    # woken): the run that raised it ends "ready" after that trap, so that
+    # the owner takes its interrupt now, not at the run's end (_run)
+    owner_news: bool = False
     exited: bool = False
     exit_type: int | None = None
 
@@ -265,6 +275,7 @@ class SecondaryVcpu:
         self.last_state = READY
         if self.on_wakeup is not None:
             self.on_wakeup(self.index)
+            self.vm.owner_news = True
 
     def wake(self) -> None:
         """An interrupt for the vCPU: a WFI it waits in completes."""
@@ -273,6 +284,7 @@ class SecondaryVcpu:
             self.backend.skip()
             if self.on_wakeup is not None:
                 self.on_wakeup(self.index)
+                self.vm.owner_news = True
 
     # -- the hypercall -----------------------------------------------------
     def run(self, resume0: int = 0, resume1: int = 0, resume2: int = 0) -> Result:
@@ -323,6 +335,7 @@ class SecondaryVcpu:
         blocked = self._blocked_state()
         if blocked is not None:
             return blocked
+        self.vm.owner_news = False
         for _ in range(self.max_traps):
             syndrome = self.backend.enter(self.budget)
             if syndrome is None:
@@ -331,6 +344,9 @@ class SecondaryVcpu:
             blocked = self._blocked_state()
             if blocked is not None:
                 return blocked
+            if self.vm.owner_news:  # the hypervisor's IPI would have it at once
+                self.vm.owner_news = False
+                return (READY, 0, 0, 0)
         return (READY, 0, 0, 0)
 
     # -- traps ---------------------------------------------------------------
@@ -376,6 +392,7 @@ class SecondaryVcpu:
             target = self.vm.vcpus[v] if v < len(self.vm.vcpus) else None
             if target is not None and target is not self and vgic.deliverable(v):
                 target.wake()
+                target.backend.kick()
         return True
 
     def _emulate_vgic(self, vgic: VGic, access: vmmio.Access) -> None:

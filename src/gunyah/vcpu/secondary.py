@@ -199,6 +199,9 @@ class UnicornSecondary:
         vbar = uc.reg_read(a64.UC_ARM64_REG_VBAR_EL1)
         uc.reg_write(a64.UC_ARM64_REG_PC, (vbar + offset) & vmmio.MASK64)
 
+    def kick(self) -> None:
+        """Nothing to end: on unicorn one vCPU runs at a time, in its caller."""
+
     # -- registers and words -----------------------------------------------
     def registers(self) -> tuple[list[int], int]:
         """X0..X30 and the PC."""

@@ -24,6 +24,7 @@
 #define STAGE2_WINDOW        0x40000000  /* the GiB that table covers */
 #define NUM_REGS             18          /* X0..X17 each way */
 #define IRQ_BITS             16          /* response.irqs: interrupt IDs of this many bits */
+#define KICK_SGI             15          /* Group 0 SGI that ends a CPU's secondary run (Linux: 0-7) */
 #define IRQ_SLOTS            4           /* at most this many in one response */
 #define RESPONSE_IRQS        5           /* word index of irqs in struct response */
 #define RECORD_HEADER_WORDS  6           /* a request's or response's words before x[] */
@@ -111,6 +112,7 @@ struct world {
     uint64_t context;            /* the vCPU's struct vcpu_context (a slot's physical address) */
     uint64_t vttbr;              /* its VM's stage-2 root and hardware VMID (VTTBR_EL2) */
     uint64_t flush;              /* 1: invalidate the VMID's TLB entries first (a new VM on it) */
+    uint64_t kick;               /* a bit a CPU: send it KICK_SGI first, to end its secondary's run */
 };
 
 /* A vCPU's mailbox in the shim's memory, which the host maps too (the
@@ -174,8 +176,8 @@ _Static_assert(sizeof(struct shim_config) == 56, "struct shim_config");
 _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");
-_Static_assert(sizeof(struct world) == 24, "struct world");
-_Static_assert(sizeof(struct mailbox) == 488, "struct mailbox");
+_Static_assert(sizeof(struct world) == 32, "struct world");
+_Static_assert(sizeof(struct mailbox) == 496, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
 _Static_assert(sizeof(struct vcpu_context) == 1136, "struct vcpu_context");
 _Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");

@@ -50,6 +50,7 @@
 #define HCR_API  (1ull << 41)
 #define ICH_HCR_EN 1ull              /* ICH_HCR_EL2.En: the virtual CPU interface on */
 #define ICC_SRE_EL2_VALUE 0xfull   /* GICv3: Enable (EL1 may use ICC_SRE_EL1), DIB, DFB, SRE */
+#define ICC_CTLR_EOIMODE 2ull      /* ICC_CTLR_EL1.EOImode: EOIR drops priority only */
 #define SCTLR_EL1_RESET 0x30d00800ull   /* RES1 bits only: MMU and caches off */
 
 /* Stage 2, 4 KiB granule (VMSAv8-64), the primary's and every secondary's
@@ -375,7 +376,8 @@ static int64_t start_cpu(uint64_t target, uint64_t mpidr)
 #define GICD_ISPENDR   0x0200
 #define GICD_PIDR2     0xffe8
 #define GICD_LINES(typer) (32u * (((typer) & 0x1fu) + 1))  /* ITLinesNumber */
-#define GICR_ISENABLER0 0x0100         /* in the SGI_base frame */
+#define GICR_IGROUPR0  0x0080          /* in the SGI_base frame */
+#define GICR_ISENABLER0 0x0100
 #define GIC_ARCH_REV(pidr2) ((pidr2) >> 4 & 0xf)
 #define FIRST_SPI      32
 #define GIC_ENABLES    0x3u            /* GICD_CTLR: Group 0 and Group 1 (DS 1: no EL3) */
@@ -633,6 +635,17 @@ static int world_ok(uint64_t context, uint64_t vttbr)
  * stage 2 (VMID 0) and HCR_EL2. Physical interrupts are routed here (IMO,
  * FMO, AMO) only while the secondary runs; the primary takes its own at EL1
  * once it resumes, as it always did. */
+/* Other CPUs' secondaries have news they must take at once (an SGI one of
+ * their vCPUs was sent): end their runs with
+ * KICK_SGI, Aff0 the CPU index as QEMU's virt machine numbers them, Aff1..3
+ * 0 (docs/boot.md section 15). */
+static void send_kicks(uint64_t cpu, uint64_t kick)
+{
+    for (uint64_t t = 0; kick && t < SHIM_MAX_CPUS; t++)
+        if (kick >> t & 1 && t != cpu)
+            sysreg_write(icc_sgi0r_el1, (uint64_t)KICK_SGI << 24 | 1ull << t);
+}
+
 static void run_guest(volatile struct mailbox *box)
 {
     uint64_t cpu = cpu_index();
@@ -674,10 +687,18 @@ static void run_guest(volatile struct mailbox *box)
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
-    if (cpu < SHIM_MAX_CPUS && !htimer_enabled[cpu]) {   /* an MMIO write costs 26 us */
-        *(volatile uint32_t *)(gicr_sgi(cpu) + GICR_ISENABLER0) = 1u << PPI_HTIMER;
+    if (cpu < SHIM_MAX_CPUS && !htimer_enabled[cpu]) {   /* an MMIO access costs 26 us */
+        /* KICK_SGI in Group 0 (the primary's GIC driver put every SGI in
+         * Group 1 as it brought this CPU up, and leaves this one alone) */
+        volatile uint32_t *groups = (volatile uint32_t *)(gicr_sgi(cpu) + GICR_IGROUPR0);
+        *groups = *groups & ~(1u << KICK_SGI);
+        *(volatile uint32_t *)(gicr_sgi(cpu) + GICR_ISENABLER0) =
+            1u << PPI_HTIMER | 1u << KICK_SGI;
         htimer_enabled[cpu] = 1;
     }
+    send_kicks(cpu, box->world.kick);
+    uint64_t group0 = sysreg_read(icc_igrpen0_el1);
+    sysreg_write(icc_igrpen0_el1, 1);   /* Group 0 (a kick) signalled while it runs */
     if (ctx->vmpidr != vmpidr)
         sysreg_write(vmpidr_el2, ctx->vmpidr);
     if (ctx->cntvoff != 0)                          /* the primary's is 0 */
@@ -703,6 +724,15 @@ static void run_guest(volatile struct mailbox *box)
         __asm__ volatile("tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
 
     uint64_t exit = world_switch(ctx);
+    if (exit == EXIT_FIQ) {     /* a kick (the only Group 0 interrupt): taken here, ended */
+        uint64_t id = sysreg_read(icc_iar0_el1);
+        if (id < 1020) {
+            sysreg_write(icc_eoir0_el1, id);
+            if (sysreg_read(icc_ctlr_el1) & ICC_CTLR_EOIMODE)
+                sysreg_write(icc_dir_el1, id);
+        }
+    }
+    sysreg_write(icc_igrpen0_el1, group0);  /* the primary's (Linux leaves it 0) */
     uint64_t vtimer = sysreg_read(cntv_ctl_el0);
     if ((vtimer & CNT_STATE) == CNT_FIRED) {   /* its timer fired: masked before it goes on */
         sysreg_write(cntv_ctl_el0, vtimer | CNT_IMASK);
