@@ -31,28 +31,8 @@
 #define UC_PC (440 / 8)    /* and uc_mcontext.pc */
 #define SI_CODE (8 / 4)    /* siginfo_t.si_code, in ints */
 
-static void say(const char *name, long ret)
-{
-	char buf[96];
-	unsigned long n = 0, v = ret < 0 ? (unsigned long)-ret : (unsigned long)ret;
-	char digits[24];
-	int k = 0;
-
-	for (const char *s = "hostile: "; *s; s++)
-		buf[n++] = *s;
-	while (*name && n < 60)
-		buf[n++] = *name++;
-	for (const char *s = ret < 0 ? " errno " : " = "; *s; s++)
-		buf[n++] = *s;
-	do {
-		digits[k++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (k)
-		buf[n++] = digits[--k];
-	buf[n++] = '\n';
-	sys6(SYS_write, 1, (long)buf, (long)n, 0, 0, 0);
-}
+#define SAY_PREFIX "hostile: "
+#include "say.h" /* say(name, ret) */
 
 /* probe(p): the byte at p, or -1 where reading it raised a signal. */
 long probe(const volatile unsigned char *p);

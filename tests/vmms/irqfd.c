@@ -43,28 +43,8 @@
 #define BASE 0x80000000UL
 #define DT_ROOM 0x10000UL
 
-static void say(const char *name, long ret)
-{
-	char buf[96];
-	unsigned long n = 0, v = ret < 0 ? (unsigned long)-ret : (unsigned long)ret;
-	char digits[24];
-	int k = 0;
-
-	for (const char *s = "irqfd: "; *s; s++)
-		buf[n++] = *s;
-	while (*name && n < 60)
-		buf[n++] = *name++;
-	for (const char *s = ret < 0 ? " errno " : " = "; *s; s++)
-		buf[n++] = *s;
-	do {
-		digits[k++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (k)
-		buf[n++] = digits[--k];
-	buf[n++] = '\n';
-	sys6(SYS_write, 1, (long)buf, (long)n, 0, 0, 0);
-}
+#define SAY_PREFIX "irqfd: "
+#include "say.h" /* say(name, ret) */
 
 static long io(long fd, unsigned long cmd, const void *arg)
 {

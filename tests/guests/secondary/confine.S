@@ -47,6 +47,8 @@
 	str	x1, [x1]
 	.endm
 
+#include "vgic.h" /* VGIC_TAKE_SPI */
+
 	.text
 	.global _start
 _start:
@@ -144,19 +146,7 @@ _start:
 	str	x7, [x19, #16]		/* 0x7010: how many changed */
 
 	/* 5: an interrupt through its vGIC */
-	ldr	x1, =0x40020000		/* its redistributor's RD_base */
-	str	wzr, [x1, #0x14]	/* GICR_WAKER: awake */
-	ldr	x1, =0x40010000		/* its distributor */
-	mov	w2, #(1 << 8)		/* ID 40: bit 8 of the second word */
-	str	w2, [x1, #0x84]		/* GICD_IGROUPR1: Group 1 */
-	str	w2, [x1, #0x104]	/* GICD_ISENABLER1 */
-	mov	w2, #2
-	str	w2, [x1]		/* GICD_CTLR: EnableGrp1 */
-	mov	x2, #0xff
-	msr	icc_pmr_el1, x2
-	mov	x2, #1
-	msr	icc_igrpen1_el1, x2
-	isb
+	VGIC_TAKE_SPI 1, 8		/* ID 40: bit 8 of the second word */
 	mov	x10, #0			/* the IRQ vector sets it */
 	mrs	x4, cntfrq_el0
 	mrs	x5, cntvct_el0

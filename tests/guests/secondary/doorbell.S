@@ -13,6 +13,8 @@
  * to 0x7008. Then PSCI SYSTEM_OFF.
  * Linked at 0x80000000.
  */
+#include "vgic.h" /* VGIC_TAKE_SPI */
+
 	.text
 	.global _start
 _start:
@@ -20,19 +22,7 @@ _start:
 	adr	x1, vectors
 	msr	vbar_el1, x1
 	isb
-	ldr	x1, =0x40020000		/* its redistributor's RD_base */
-	str	wzr, [x1, #0x14]	/* GICR_WAKER: awake */
-	ldr	x1, =0x40010000		/* its distributor */
-	mov	w2, #1			/* ID 960: bit 0 of word 30 */
-	str	w2, [x1, #(0x80 + 4 * 30)]	/* GICD_IGROUPR30: Group 1 */
-	str	w2, [x1, #(0x100 + 4 * 30)]	/* GICD_ISENABLER30 */
-	mov	w2, #2
-	str	w2, [x1]		/* GICD_CTLR: EnableGrp1 */
-	mov	x2, #0xff
-	msr	icc_pmr_el1, x2
-	mov	x2, #1
-	msr	icc_igrpen1_el1, x2
-	isb
+	VGIC_TAKE_SPI 30, 0		/* ID 960: bit 0 of word 30 */
 	mov	x10, #0			/* the IRQ vector sets it */
 	mov	x11, #64		/* waits left */
 	str	xzr, [x19]		/* 0x7000: ready */
