@@ -123,7 +123,7 @@ HOSTILE = {
     "fn_unknown_type": "errno 2", "fn_arg_too_big": "errno 22", "fn_vcpu_arg_size": "errno 22",
     "fn_vcpu_arg_pointer": "errno 14", "fn_vcpu_id_8": "errno 22", "fn_vcpu": "= 0",
     "fn_vcpu_again": "errno 17", "vcpu_mmap_size": "= 4096", "vcpu_mmap_two_pages": "errno 22",
-    "vcpu_mmap_offset": "errno 22", "vcpu_unknown_ioctl": "errno 25",
+    "vcpu_mmap_offset": "errno 22", "vcpu_unknown_ioctl": "errno 22",
     "vm_unknown_ioctl": "errno 25", "start_without_dtb": "errno 22",
     "run_without_dtb": "errno 22",
     # then 2 MiB lent and a page shared to a VM it starts: the lent page

@@ -1239,8 +1239,8 @@ static long gvcpu_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return gvcpu_run(vcpu);
 	case GH_VCPU_MMAP_SIZE:
 		return PAGE_SIZE;
-	default:
-		return -ENOTTY;
+	default: /* EINVAL, not ENOTTY: the series' gh_vcpu_ioctl (docs/real-gunyah.md section 16) */
+		return -EINVAL;
 	}
 }
 
