@@ -4,8 +4,11 @@
  * and writes CPU_ON's result to 0x7000 (VMMIO: its VMM prints it); it then
  * waits, at most 2 s of its counter, for vCPU 1 to set `flag`, writes what
  * it found to 0x7008, tries CPU_ON of vCPU 1 again (which is on: vCPU 1
- * waits for `done`) and writes that result (ALREADY_ON) to 0x7018, sets
- * `done` and calls SYSTEM_OFF. vCPU 1 starts at `second` with x0 the
+ * waits for `done`) and writes that result (ALREADY_ON) to 0x7018, then
+ * writes 300 values of its own to ICC_SGI1R_EL1, ICC_ASGI1R_EL1 and
+ * ICC_SGI0R_EL1 (every field, IRM and Aff1..3 among them: each write traps
+ * to the hypervisor, which makes SGIs pending for the vCPUs they name) and
+ * writes how many to 0x7020, sets `done` and calls SYSTEM_OFF. vCPU 1 starts at `second` with x0 the
  * context: it writes its MPIDR to 0x7010, sets `flag` to context + 1, waits
  * for `done` and calls CPU_OFF (whichever of CPU_OFF and SYSTEM_OFF comes
  * first, the VM ends powered off). Linked at 0x80000000; its MMU stays off.
@@ -38,6 +41,18 @@ _start:
 	mov	x3, #0
 	hvc	#0
 	str	x0, [x20, #0x18]
+	mov	x5, #0			/* SGI register writes */
+	ldr	x6, =0x9e3779b97f4a7c15	/* a 64-bit odd constant: x5 times it scrambles */
+4:	mul	x7, x5, x6
+	msr	icc_sgi1r_el1, x7
+	eor	x7, x7, x7, ror #17
+	msr	icc_asgi1r_el1, x7
+	eor	x7, x7, x7, ror #29
+	msr	icc_sgi0r_el1, x7
+	add	x5, x5, #3
+	cmp	x5, #300
+	b.lo	4b
+	str	x5, [x20, #0x20]
 	mov	x0, #1
 	str	x0, [x21, #8]		/* done */
 	dsb	sy
