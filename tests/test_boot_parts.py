@@ -115,12 +115,15 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
     assert layout.RESPONSE_IRQS == channel.IRQS_AT == 5 and layout.IRQ_SLOTS * layout.IRQ_BITS == 64
     # struct mailbox: the two sequence words, two pads (no doorbell), the request,
     # the response, then the EL1 translation the host walks guest addresses with,
-    # then the world switch's two sequence words and what to run
+    # then the world switch's two sequence words and what to run, then the
+    # counter value an idle CPU wakes at for a secondary's timer
     assert [f.name for f in layout.MAILBOX.fields] == [
-        "req_seq", "resp_seq", "pad", "req", "resp", "mmu", "run_seq", "exit_seq", "world"]
+        "req_seq", "resp_seq", "pad", "req", "resp", "mmu", "run_seq", "exit_seq", "world",
+        "wake_at"]  # fmt: skip
     assert (channel.REQ_SEQ, channel.RESP_SEQ, channel.REQ_AT, channel.RESP_AT,
             channel.MMU_AT) == (0, 1, 4, 28, 52)  # fmt: skip
-    assert (channel.RUN_SEQ, channel.EXIT_SEQ, channel.WORLD_AT) == (56, 57, 58)
+    assert (channel.RUN_SEQ, channel.EXIT_SEQ, channel.WORLD_AT, channel.WAKE_AT) == (
+        56, 57, 58, 62)  # fmt: skip
     assert [f.name for f in layout.WORLD.fields] == ["context", "vttbr", "flush", "kick"]
     assert [f.name for f in layout.TRANSLATION.fields] == list(Translation.__dataclass_fields__)
     assert 8 * layout.MAILBOX.words <= layout.MAILBOX_SIZE == channel.MAILBOX_SIZE
@@ -136,7 +139,7 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
                                "system_reset": 4}  # fmt: skip
     assert set(channel.ACTIONS) - {None} == set(get_args(ActionKind))
     assert layout.REQUESTS == {"REQ_HVC": 0, "REQ_SMC": 1, "REQ_FAULT": 2, "REQ_RESULT": 3,
-                               "REQ_WAIT": 4, "REQ_WOKE": 5}  # fmt: skip
+                               "REQ_WAIT": 4, "REQ_WOKE": 5, "REQ_TICK": 6}  # fmt: skip
 
 
 @given(st.lists(st.integers(0, (1 << 64) - 1), min_size=layout.MAILBOX.words,
@@ -530,6 +533,27 @@ def test_an_answer_carries_the_interrupts_the_model_raised(compiled: bool) -> No
         assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x106]
 
 
+@pytest.mark.parametrize("compiled", LOOPS)
+def test_a_tick_is_told_the_counter_and_its_answer_carries_what_it_raised(compiled: bool) -> None:
+    """REQ_TICK (docs/boot.md section 17): the channel's `tick` hears the
+    counter the shim sent (x[0]) before the answer is written, so the
+    wake-up interrupts it raises go with it; set_wake_at writes every CPU's
+    mailbox; a tick with no one listening is answered all the same."""
+    with _Mailbox(compiled, cpus=2) as m:
+        heard: list[int] = []
+        m.ch.tick = lambda counter: (heard.append(counter), m.ch.hyp.vm.vic.assert_virq(0x104))
+        header, _ = m.call(layout.REQ_TICK, 0, 0x1000, [0x1234_5678])
+        assert heard == [0x1234_5678]
+        assert layout.unpack_irqs(header[layout.RESPONSE_IRQS]) == [0x104]
+        assert m.ch.fault is None and m.ch.call_count == 0  # not a call
+        m.ch.set_wake_at(777)
+        boxes = [m.box, m.box + layout.MAILBOX_SIZE // 8]
+        assert [m.words[b + channel.WAKE_AT] for b in boxes] == [777, 777]
+        m.ch.tick = None
+        header, _ = m.call(layout.REQ_TICK, 0, 0x1000, [1])
+        assert header == [0] * 6 and m.ch.fault is None
+
+
 @given(st.lists(st.integers(1, 0xFFFF), max_size=layout.IRQ_SLOTS))
 def test_an_irqs_word_names_its_ids_back(ids: list[int]) -> None:
     assert layout.unpack_irqs(layout.pack_irqs(ids)) == ids
@@ -574,7 +598,7 @@ def test_a_call_posted_before_the_channel_looks_is_answered(compiled: bool) -> N
         os.close(ram)
 
 
-@given(kind=st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1)),
+@given(kind=st.one_of(st.integers(0, 6), st.integers(0, 2**64 - 1)),
        imm=st.one_of(st.integers(0, 0xFFFF), st.integers(0, 2**64 - 1)),
        regs=st.lists(st.integers(0, 2**64 - 1), min_size=18, max_size=18),
        compiled=st.booleans())  # fmt: skip
@@ -587,8 +611,9 @@ def test_channel_takes_any_mailbox_contents(kind, imm, regs, compiled) -> None:
         assert m.ch.error is None
         valid = kind in (channel.REQ_HVC, channel.REQ_SMC) and imm <= 0xFFFF
         waits = kind == channel.REQ_WAIT  # not a call, but the shim writes it
-        assert (m.ch.fault is None) == (valid or waits)  # a lone result or wake is malformed
-        assert m.ch.waiting == ({0} if waits else set())
+        ticks = kind == channel.REQ_TICK  # nor this
+        assert (m.ch.fault is None) == (valid or waits or ticks)  # a lone result or wake is
+        assert m.ch.waiting == ({0} if waits else set())  # malformed
         if m.ch.fault is not None and kind != channel.REQ_FAULT:
             assert "malformed" in m.ch.fault.describe()
         if valid:  # answered as the model answers, and kept as it was asked and answered

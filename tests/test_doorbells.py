@@ -178,10 +178,13 @@ class Waiting:
     """A vCPU backend stopped at a WFI: what the hypervisor does to it."""
 
     def __init__(self) -> None:
-        self.skipped = 0
+        self.skipped = self.kicked = 0
 
     def skip(self) -> None:
         self.skipped += 1
+
+    def kick(self) -> None:  # it does not run: nothing to end
+        self.kicked += 1
 
 
 def running(vms: Vms, wake_virq: int = 0x3C2) -> tuple[SecondaryVm, SecondaryVcpu, list[int]]:

@@ -462,6 +462,7 @@ class _Scripted:
     traps: list[Syndrome | None]
     skipped: int = 0
     kicked: int = 0
+    sleeping: Callable[[], None] | None = None
 
     def poweron(self, entry: int, context: int) -> None:
         pass
@@ -483,6 +484,9 @@ class _Scripted:
 
     def kick(self) -> None:
         self.kicked += 1
+
+    def sleep(self, wake: Callable[[], None]) -> None:
+        self.sleeping = wake
 
 
 def _msr(reg: tuple[int, int, int, int, int], value: int, read: bool = False) -> Syndrome:

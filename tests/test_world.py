@@ -166,8 +166,12 @@ class _Shim:
     def __init__(self) -> None:
         self.runs: list[tuple[int, int, int, bool]] = []
         self.kicks: list[int] = []
+        self.wake_at: list[int] = []
         self.exit: tuple[int, int, int, int, int] = (layout.EXIT_SYNC, 0, 0, 0, 0)
         self.world: World | None = None
+
+    def set_wake_at(self, counter: int) -> None:
+        self.wake_at.append(counter)
 
     def run_world(self, cpu: int, context: int, vttbr: int, flush: bool, kick: int = 0) -> None:
         self.runs.append((cpu, context, vttbr, flush))
@@ -243,6 +247,44 @@ def test_a_kick_for_a_vcpu_running_on_another_cpu_goes_with_the_next_run() -> No
     v1.kick()  # the CPU whose run starts next: its own run is over
     v0.enter(1000)
     assert shim.kicks == [0, 1 << 3, 0, 0] and v0.on_cpu is None and world.kicks == 0
+
+
+def test_a_vcpu_waiting_for_its_timer_is_woken_at_the_tick_that_passes_it() -> None:
+    """docs/boot.md section 17: a vCPU that waits in WFI with its virtual
+    timer armed is published as every CPU's wake_at (the first such timer);
+    a tick before its compare value does nothing; the one that passes it
+    masks the timer, makes PPI 27 pending in its vGIC and wakes it; a vCPU
+    whose timer is off or masked, or that runs, is not waited for."""
+    from gunyah.model.vgic import VGic
+    from gunyah.rm import vm_config
+
+    world, shim = _world()
+    gic = VGic(2, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    vcpus = world.start(0x80, [Mapping(BASE, 0x4020_0000, 2 << 20, RIGHTS_RWX)], [0, 1], gic)
+    v0, v1 = vcpus[0], vcpus[1]
+    for v in (v0, v1):
+        v.poweron(BASE, 0)
+    ctl, cval = SYSREG["cntv_ctl_el0"], SYSREG["cntv_cval_el0"]
+    woken: list[int] = []
+    world.contexts[v0.at + ctl], world.contexts[v0.at + cval] = 1, 5000  # armed
+    world.contexts[v1.at + ctl], world.contexts[v1.at + cval] = 3, 100  # masked
+    v0.sleep(lambda: woken.append(0))
+    v1.sleep(lambda: woken.append(1))
+    assert shim.wake_at[-1] == 5000 and list(world.sleeping) == [v0]
+    world.tick(4999)
+    assert woken == [] and shim.wake_at[-1] == 5000
+    world.tick(5001)
+    assert woken == [0] and shim.wake_at[-1] == 0 and not world.sleeping
+    assert world.contexts[v0.at + ctl] == 3 and gic.redist[0].irqs[27].pending
+    v0.sleep(lambda: woken.append(0))  # it ran: waited for no more
+    assert shim.wake_at[-1] == 0  # its timer is masked now
+    world.contexts[v0.at + ctl] = 1
+    v0.sleep(lambda: woken.append(0))
+    v0.enter(1000)
+    assert shim.wake_at[-1] == 0 and not world.sleeping
+    v0.sleep(lambda: woken.append(0))
+    world.release(0x80)  # a VM that goes takes its waiting vCPUs along
+    assert shim.wake_at[-1] == 0 and not world.sleeping
 
 
 def test_an_abort_injected_enters_the_guests_vector_as_the_hardware_would() -> None:

@@ -33,6 +33,7 @@ import threading
 import time
 from array import array
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import psci
@@ -53,6 +54,7 @@ HEADER_WORDS = layout.HEADER_WORDS
 RECORD = layout.RECORD  # request and response alike
 REQ_HVC, REQ_SMC, REQ_FAULT = layout.REQ_HVC, layout.REQ_SMC, layout.REQ_FAULT
 REQ_RESULT, REQ_WAIT, REQ_WOKE = layout.REQ_RESULT, layout.REQ_WAIT, layout.REQ_WOKE
+REQ_TICK = layout.REQ_TICK
 IRQS_AT = layout.RESPONSE_IRQS  # the response's irqs word
 IRQ_MAX = (1 << layout.IRQ_BITS) - 1
 ACTIONS = layout.ACTIONS
@@ -66,7 +68,8 @@ REQ_AT = layout.MAILBOX_REQ
 RESP_AT = layout.MAILBOX_RESP
 MMU_AT = layout.MAILBOX_MMU  # struct translation: SCTLR, TCR, TTBR0, TTBR1 (EL1)
 RUN_SEQ, EXIT_SEQ = layout.MAILBOX_RUN_SEQ, layout.MAILBOX_EXIT_SEQ  # the world switch's
-WORLD_AT = layout.MAILBOX_WORLD  # struct world: context, vttbr, flush
+WORLD_AT = layout.MAILBOX_WORLD  # struct world: context, vttbr, flush, kick
+WAKE_AT = layout.MAILBOX_WAKE_AT  # the counter value an idle CPU wakes at, 0 none
 _unpack, _pack = RECORD.unpack, RECORD.pack_into
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
@@ -132,6 +135,8 @@ class Channel:
         self.irq_count = 0  # interrupt IDs handed to the shim so far
         self.world_runs = 0  # a secondary's runs on the shim (world switches in and out)
         self._running: set[int] = set()  # CPUs whose secondary runs now (run_world)
+        # what a REQ_TICK tells (the counter it came at): the boot's World.tick
+        self.tick: Callable[[int], None] | None = None
         self.error: BaseException | None = None  # an error of ours, on the serving thread
         self.ended = threading.Event()  # news for the watcher (the console sets it too)
         self._stop = array("Q", [0])  # 1: the serving loop stops (a word the C loop reads too)
@@ -256,6 +261,12 @@ class Channel:
             if quiet > POLL_SECONDS:  # (no sleep while polling: the shortest is 50 us)
                 sleep(min(WAKE_SECONDS, quiet / 4))
 
+    def set_wake_at(self, counter: int) -> None:
+        """Every CPU's wake_at (docs/boot.md section 17): an idle CPU's WFI
+        ends there and asks with REQ_TICK; 0, none."""
+        for cpu in range(self.cpus):
+            self._words[self._first + cpu * MAILBOX_SIZE // 8 + WAKE_AT] = counter
+
     def _serve_one(self, cpu: int, box: int, seq: int) -> None:
         """Answer the request numbered `seq` in CPU `cpu`'s mailbox, number
         the answer, and keep the call."""
@@ -341,12 +352,18 @@ class Channel:
     def _other(self, cpu: int, box: int) -> None:
         """A request that is not a call: a CPU_ON's outcome, a vCPU that
         waits with nothing to wake it or woke all the same, a fault the shim
-        reports, or one the shim would never write (only the shim writes
-        here, but it is checked all the same)."""
+        reports, the counter come to wake_at (REQ_TICK: the vCPUs whose
+        timers fired are woken first, so that the answer carries their
+        wake-up interrupts), or one the shim would never write (only the
+        shim writes here, but it is checked all the same)."""
         words = self._words
+        _, kind, imm, pc, esr, far = words[box + REQ_AT : box + REQ_AT + HEADER_WORDS].tolist()
+        if kind == REQ_TICK and self.tick is not None:  # before the answer: what it raises
+            self.tick(words[box + REQ_AT + HEADER_WORDS])
         words[box + RESP_AT] = 0
         words[box + RESP_AT + IRQS_AT] = self._irqs() if self._vic.pending else 0
-        _, kind, imm, pc, esr, far = words[box + REQ_AT : box + REQ_AT + HEADER_WORDS].tolist()
+        if kind == REQ_TICK:
+            return
         if kind == REQ_RESULT:
             self._result(cpu, words[box + REQ_AT + HEADER_WORDS])
         elif kind == REQ_FAULT and imm <= 1:

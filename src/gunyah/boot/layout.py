@@ -300,14 +300,12 @@ VCPU_CONTEXT_Q = VCPU_CONTEXT.offset("q")
 EXIT_SYNC, EXIT_IRQ, EXIT_FIQ, EXIT_SERROR, EXIT_REFUSED = range(5)
 # vcpu_context.flags, the host's for one run: RUN_VGIC, the virtual CPU
 # interface on (ICH_HCR_EL2.En) with the list registers, VMCR and active
-# priorities loaded and saved back (docs/boot.md section 13). RUN_WFI_WAITS:
-# its WFI waits on the CPU (HCR_EL2.TWI clear) instead of trapping, for a
-# vCPU whose virtual timer is armed: its timer, or the slice's end, ends the
-# run. RUN_VTIMER_FIRED,
-# the shim's at the exit: the vCPU's virtual timer fired (ENABLE and ISTATUS,
+# priorities loaded and saved back (docs/boot.md section 13). (2 was
+# RUN_WFI_WAITS, a WFI waiting on the CPU: since section 17 every WFI traps.)
+# RUN_VTIMER_FIRED, the shim's at the exit: the vCPU's virtual timer fired (ENABLE and ISTATUS,
 # IMASK clear) and the shim set its IMASK, so that its level falls and the
 # vCPU can run; the host makes its PPI 27 pending in the vGIC
-RUN_VGIC, RUN_WFI_WAITS, RUN_VTIMER_FIRED = 1, 2, 4
+RUN_VGIC, RUN_VTIMER_FIRED = 1, 4
 ICH_LRS = 4  # ICH_VTR_EL2.ListRegs + 1 on QEMU's cortex-a57: model.vgic.LIST_REGISTERS
 EXITS = {"EXIT_SYNC": EXIT_SYNC, "EXIT_IRQ": EXIT_IRQ, "EXIT_FIQ": EXIT_FIQ,
          "EXIT_SERROR": EXIT_SERROR, "EXIT_REFUSED": EXIT_REFUSED}  # fmt: skip
@@ -330,6 +328,9 @@ MAILBOX = Record(
               volatile=True),
         Field("exit_seq", "shim: set to run_seq once the secondary came back", volatile=True),
         Field("world", struct=WORLD),
+        Field("wake_at", "host: the counter value at which the first secondary vCPU waiting "
+              "in WFI has its timer fire, 0 none: this CPU's idle WFI wakes there and asks "
+              "with REQ_TICK", volatile=True),
     ),
 )
 
@@ -385,9 +386,12 @@ def unpack_irqs(word: int) -> list[int]:
 # carrying it out went. REQ_WAIT: the vCPU waits in WFI with nothing that could
 # wake it (no armed timer, no interrupt the GIC would pass on but another
 # vCPU's); REQ_WOKE: it woke all the same (another vCPU changed that).
-REQ_HVC, REQ_SMC, REQ_FAULT, REQ_RESULT, REQ_WAIT, REQ_WOKE = range(6)
+# REQ_TICK: the counter (x[0]) has come to the mailbox's wake_at: a
+# secondary's vCPU waiting in WFI has its timer fire (docs/boot.md section 17).
+REQ_HVC, REQ_SMC, REQ_FAULT, REQ_RESULT, REQ_WAIT, REQ_WOKE, REQ_TICK = range(7)
 REQUESTS = {"REQ_HVC": REQ_HVC, "REQ_SMC": REQ_SMC, "REQ_FAULT": REQ_FAULT,
-            "REQ_RESULT": REQ_RESULT, "REQ_WAIT": REQ_WAIT, "REQ_WOKE": REQ_WOKE}  # fmt: skip
+            "REQ_RESULT": REQ_RESULT, "REQ_WAIT": REQ_WAIT, "REQ_WOKE": REQ_WOKE,
+            "REQ_TICK": REQ_TICK}  # fmt: skip
 # The response's actions (host -> shim), by the model's action kind (None: resume)
 ACT_RESUME, ACT_CPU_ON, ACT_CPU_OFF, ACT_SYSTEM_OFF, ACT_SYSTEM_RESET = range(5)
 ACTIONS = {None: ACT_RESUME, "cpu_on": ACT_CPU_ON, "cpu_off": ACT_CPU_OFF,
@@ -406,6 +410,7 @@ RESPONSE_IRQS = RESPONSE.offset("irqs")  # word index in a response
 MAILBOX_RUN_SEQ = MAILBOX.offset("run_seq")
 MAILBOX_EXIT_SEQ = MAILBOX.offset("exit_seq")
 MAILBOX_WORLD = MAILBOX.offset("world")
+MAILBOX_WAKE_AT = MAILBOX.offset("wake_at")
 
 _DEFINES = (
     ("RAM_BASE", RAM_BASE, "QEMU virt's RAM"),
@@ -462,7 +467,6 @@ _DEFINES = (
     ("EXIT_SERROR", EXIT_SERROR, ""),
     ("EXIT_REFUSED", EXIT_REFUSED, ""),
     ("RUN_VGIC", RUN_VGIC, "vcpu_context.flags"),
-    ("RUN_WFI_WAITS", RUN_WFI_WAITS, ""),
     ("RUN_VTIMER_FIRED", RUN_VTIMER_FIRED, ""),
 )
 

@@ -206,6 +206,7 @@ def boot(
         # (docs/boot.md section 12)
         world = World.over_ram(ram, channel, lambda: hyp.cpu)
         hyp.vms.backends = world
+        channel.tick = world.tick
         try:
             result = _run(cmd, fds, channel, opts, kos, nonce, cancel, log, vm_plan)
             return dataclasses.replace(result, kernel_kind=guest.kind)

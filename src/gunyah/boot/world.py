@@ -82,6 +82,8 @@ class Mailboxes(Protocol):
     def run_world(self, cpu: int, context: int, vttbr: int, flush: bool,
                   kick: int = 0) -> None: ...  # fmt: skip
 
+    def set_wake_at(self, counter: int) -> None: ...
+
 
 def _level_shift(level: int) -> int:
     return 12 + 9 * (3 - level)
@@ -197,6 +199,9 @@ class World:
         self.mailboxes = mailboxes
         self.cpu = cpu  # the physical CPU whose call is being served
         self.kicks = 0  # CPUs whose runs the next run to start ends first (a bit each)
+        # vCPUs waiting in WFI with their timer armed: when it fires (the
+        # counter value) and what wakes them (docs/boot.md section 17)
+        self.sleeping: dict[ShimSecondary, tuple[int, Callable[[], None]]] = {}
         self.vms: dict[int, GuestVm] = {}
         self._slots_free = list(range(len(self.contexts) // CONTEXT_WORDS))
         self._maps: list[mmap.mmap] = []
@@ -245,12 +250,34 @@ class World:
             backends[index] = ShimSecondary(self, vm, slot, index, vgic)
         return backends
 
+    def tick(self, counter: int) -> None:
+        """The counter has come to `counter` (a CPU's REQ_TICK): each vCPU
+        waiting in WFI whose timer fired by then has it taken as the shim
+        takes it in a run (masked, PPI 27 pending in its vGIC) and is woken,
+        which raises its wake-up interrupt in the owner."""
+        due = [(v, wake) for v, (at, wake) in self.sleeping.items() if at <= counter]
+        for v, _ in due:
+            del self.sleeping[v]
+        self._publish()
+        for v, wake in due:
+            v.timer_fired()
+            wake()
+
+    def _publish(self) -> None:
+        """Every CPU's wake_at: the first waiting vCPU's timer, 0 if none."""
+        self.mailboxes.set_wake_at(min((at for at, _ in self.sleeping.values()), default=0))
+
     def release(self, vmid: int) -> None:
         """VM `vmid` is gone: its tables, VMID and slots are free again (its
         VMID's TLB entries are invalidated by the next VM's first run on it)."""
         vm = self.vms.pop(vmid, None)
         if vm is None:
             return
+        gone = [v for v in self.sleeping if v.vm is vm]
+        for v in gone:
+            del self.sleeping[v]
+        if gone:
+            self._publish()
         self.tables.release(vmid)
         for slot in vm.slots:
             at = slot * CONTEXT_WORDS
@@ -305,11 +332,10 @@ class ShimSecondary:
         the run left them, at the exit; a virtual timer that fired in the run
         (the shim masked it) is made pending as PPI 27 (by emulation, no HW
         bit: the guest's handler sets a new compare value and unmasks it).
-        A WFI that trapped while its timer is armed (armed in the same run)
-        is run again at once, to wait on the CPU."""
+        A WFI traps (the model then waits: `sleep`)."""
+        if self.world.sleeping.pop(self, None) is not None:  # it runs: no longer waits
+            self.world._publish()
         exit_kind = self._run_once()
-        if exit_kind == layout.EXIT_SYNC and self._wfi_waits() and self._is_wfi():
-            exit_kind = self._run_once()
         if exit_kind == layout.EXIT_REFUSED:
             raise RuntimeError(f"the shim refused to run vCPU slot {self.slot}")
         if exit_kind != layout.EXIT_SYNC:
@@ -327,16 +353,23 @@ class ShimSecondary:
         regs = tuple(int(v) for v in self.world.contexts[self.at + X : self.at + X + 31])
         return Syndrome(esr=esr, far=far, ipa=ipa, regs=regs, pc=pc & MASK64)
 
-    def _wfi_waits(self) -> bool:
-        """Whether a WFI of this vCPU waits on the CPU in its next run: it
-        has a vGIC and its virtual timer is armed (ENABLE, IMASK clear), so
-        the timer's firing, or the slice's end, ends the wait."""
+    def sleep(self, wake: Callable[[], None]) -> None:
+        """It waits in WFI: if its virtual timer is armed (ENABLE, IMASK
+        clear) and it has a vGIC to take it, `wake` is called when the timer
+        fires (World.tick; the counter is the physical one: CNTVOFF 0)."""
         ctl = self.sysreg("cntv_ctl_el0")
-        return self.vgic is not None and ctl & (CNT_ENABLE | CNT_IMASK) == CNT_ENABLE
+        if self.vgic is None or ctl & (CNT_ENABLE | CNT_IMASK) != CNT_ENABLE:
+            return
+        self.world.sleeping[self] = (self.sysreg("cntv_cval_el0"), wake)
+        self.world._publish()
 
-    def _is_wfi(self) -> bool:
-        esr = self._get(ESR) & 0xFFFF_FFFF
-        return vmmio.ESR.get(esr, "EC") == vmmio.EC_WFX and esr & 1 == 0
+    def timer_fired(self) -> None:
+        """Its virtual timer fired while it did not run: masked, as the shim
+        masks it in a run, and PPI 27 pending in its vGIC."""
+        at = SYSREG["cntv_ctl_el0"]
+        self._set(at, self._get(at) | CNT_IMASK)
+        if self.vgic is not None:
+            self.vgic.raise_irq(PPI_VTIMER, self.index)
 
     def _run_once(self) -> int:
         """One switch into the vCPU and back; its EXIT_* (the vGIC's list
@@ -347,8 +380,6 @@ class ShimSecondary:
             flags |= layout.RUN_VGIC
             for n, word in enumerate(vgic.load(self.index, layout.ICH_LRS)):
                 self._set(ICH_LR + n, word)
-        if self._wfi_waits():
-            flags |= layout.RUN_WFI_WAITS
         self._set(FLAGS, flags)
         cpu, world = self.world.cpu(), self.world
         kick, world.kicks = world.kicks & ~(1 << cpu), 0  # this CPU's own run is over

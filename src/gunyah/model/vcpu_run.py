@@ -151,6 +151,12 @@ class VcpuBackend(Protocol):
         ESR_EL1, FAR_EL1 set; PSTATE EL1h with DAIF masked; PC = VBAR_EL1 +
         offset."""
 
+    def sleep(self, wake: Callable[[], None]) -> None:
+        """The vCPU now waits in WFI (vcpu_run says EXPECTS_WAKEUP): call
+        `wake` when its own timer fires, where the backend can tell (a
+        backend that cannot does nothing: its owner's next vcpu_run runs it
+        again all the same)."""
+
     def kick(self) -> None:
         """An interrupt is now pending for the vCPU: where it runs at this
         moment on another CPU, end that run soon, so that its next run takes
@@ -360,6 +366,7 @@ class SecondaryVcpu:
                 self.backend.skip()  # an interrupt for it: the WFI completes at once
             else:
                 self.in_wfi = True
+                self.backend.sleep(self.wake)
         elif ec == vmmio.EC_DATA_ABORT_LOWER:
             access = vmmio.decode_access(s)
             vgic = self.vm.vgic

@@ -663,7 +663,9 @@ class Vms:
         virq.h): made pending in its vGIC (an edge-only assertion only where
         the guest configured the SPI as edge-triggered); a vCPU of it
         waiting in WFI for what is now deliverable to it is woken, which
-        raises its wake-up virq in its owner, here, in the sender's call."""
+        raises its wake-up virq in its owner, here, in the sender's call,
+        and one running on another CPU is kicked, so that its next run, at
+        once, takes it (docs/boot.md section 15)."""
         vm = self.vms.get(vmid)
         if vm is None:
             return
@@ -674,8 +676,9 @@ class Vms:
             return
         if runner.vgic.assert_spi(virq, edge_only):
             for vcpu in runner.vcpus:
-                if vcpu.in_wfi and runner.vgic.deliverable(vcpu.index):
-                    vcpu.wake()
+                if runner.vgic.deliverable(vcpu.index):
+                    vcpu.wake()  # where it waits in WFI
+                    vcpu.backend.kick()  # where it runs now
 
     def clear_spi(self, vmid: int, virq: int) -> None:
         """virq_clear: a level assertion of SPI `virq` in VM `vmid` withdrawn."""

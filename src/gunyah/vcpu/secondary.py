@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import ctypes
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,6 +202,10 @@ class UnicornSecondary:
 
     def kick(self) -> None:
         """Nothing to end: on unicorn one vCPU runs at a time, in its caller."""
+
+    def sleep(self, wake: Callable[[], None]) -> None:
+        """Nothing to wake it: unicorn has no timer; its owner's next
+        vcpu_run finds it waiting."""
 
     # -- registers and words -----------------------------------------------
     def registers(self) -> tuple[list[int], int]:

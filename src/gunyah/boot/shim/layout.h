@@ -56,7 +56,6 @@
 #define EXIT_SERROR          3
 #define EXIT_REFUSED         4
 #define RUN_VGIC             1           /* vcpu_context.flags */
-#define RUN_WFI_WAITS        2
 #define RUN_VTIMER_FIRED     4
 #define CONFIG_MAGIC         0x3330474643485947ull
 
@@ -131,6 +130,7 @@ struct mailbox {
     volatile uint64_t run_seq;   /* host: bumped to run `world`, inside a call of this CPU's */
     volatile uint64_t exit_seq;  /* shim: set to run_seq once the secondary came back */
     struct world world;
+    volatile uint64_t wake_at;   /* host: the counter value at which the first secondary vCPU waiting in WFI has its timer fire, 0 none: this CPU's idle WFI wakes there and asks with REQ_TICK */
 };
 
 /* At STAGE2_CONTROL: the host bumps gen once the desired tables are written;
@@ -169,7 +169,7 @@ struct vcpu_context {
     uint64_t q[64];              /* Q0..Q31, two words each (16-byte aligned) */
 };
 
-enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5 };
+enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5, REQ_TICK = 6 };
 enum { ACT_RESUME = 0, ACT_CPU_ON = 1, ACT_CPU_OFF = 2, ACT_SYSTEM_OFF = 3, ACT_SYSTEM_RESET = 4 };
 
 _Static_assert(sizeof(struct shim_config) == 56, "struct shim_config");
@@ -177,7 +177,7 @@ _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");
 _Static_assert(sizeof(struct world) == 32, "struct world");
-_Static_assert(sizeof(struct mailbox) == 496, "struct mailbox");
+_Static_assert(sizeof(struct mailbox) == 504, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
 _Static_assert(sizeof(struct vcpu_context) == 1136, "struct vcpu_context");
 _Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");

@@ -154,6 +154,7 @@ static volatile struct mailbox *mailbox(uint64_t cpu)
 
 static void set_pending(uint64_t irqs);
 static void run_guest(volatile struct mailbox *box);
+static void gic_cpu_setup(uint64_t cpu);
 
 /* Post the request in the vCPU's mailbox and wait for the answer there; the
  * host polls every mailbox, so nothing needs to wake it. The interrupts the
@@ -463,6 +464,21 @@ static void wait_for_interrupt(uint64_t cpu, struct request *req)
 {
     struct response resp;
     sysreg_write(elr_el2, req->pc + 4);
+    uint64_t at = cpu < SHIM_MAX_CPUS ? mailbox(cpu)->wake_at : 0;
+    if (at) {   /* a secondary's vCPU waits for its timer: the host hears when it fires */
+        gic_cpu_setup(cpu);
+        sysreg_write(cnthp_cval_el2, at);
+        sysreg_write(cnthp_ctl_el2, 1);             /* ENABLE, IMASK clear */
+        __asm__ volatile("isb; dsb sy; wfi" ::: "memory");
+        sysreg_write(cnthp_ctl_el2, 0);             /* its level falls: the primary never sees it */
+        __asm__ volatile("isb" ::: "memory");
+        if (sysreg_read(cntpct_el0) >= at) {
+            req->kind = REQ_TICK;
+            req->x[0] = sysreg_read(cntpct_el0);
+            exchange(cpu, req, &resp);              /* its answer's interrupts: now pending */
+        }
+        return;
+    }
     if (can_wake(cpu)) {
         __asm__ volatile("dsb sy; wfi" ::: "memory");
         return;
@@ -646,6 +662,20 @@ static void send_kicks(uint64_t cpu, uint64_t kick)
             sysreg_write(icc_sgi0r_el1, (uint64_t)KICK_SGI << 24 | 1ull << t);
 }
 
+/* This CPU's redistributor, once a CPU start, after the primary's GIC
+ * driver has set it up (it leaves these alone afterwards): the EL2 timer's
+ * PPI enabled, and KICK_SGI in Group 0 and enabled (the driver put every SGI
+ * in Group 1). An MMIO access costs 26 us. */
+static void gic_cpu_setup(uint64_t cpu)
+{
+    if (cpu >= SHIM_MAX_CPUS || htimer_enabled[cpu])
+        return;
+    volatile uint32_t *groups = (volatile uint32_t *)(gicr_sgi(cpu) + GICR_IGROUPR0);
+    *groups = *groups & ~(1u << KICK_SGI);
+    *(volatile uint32_t *)(gicr_sgi(cpu) + GICR_ISENABLER0) = 1u << PPI_HTIMER | 1u << KICK_SGI;
+    htimer_enabled[cpu] = 1;
+}
+
 static void run_guest(volatile struct mailbox *box)
 {
     uint64_t cpu = cpu_index();
@@ -687,15 +717,7 @@ static void run_guest(volatile struct mailbox *box)
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
-    if (cpu < SHIM_MAX_CPUS && !htimer_enabled[cpu]) {   /* an MMIO access costs 26 us */
-        /* KICK_SGI in Group 0 (the primary's GIC driver put every SGI in
-         * Group 1 as it brought this CPU up, and leaves this one alone) */
-        volatile uint32_t *groups = (volatile uint32_t *)(gicr_sgi(cpu) + GICR_IGROUPR0);
-        *groups = *groups & ~(1u << KICK_SGI);
-        *(volatile uint32_t *)(gicr_sgi(cpu) + GICR_ISENABLER0) =
-            1u << PPI_HTIMER | 1u << KICK_SGI;
-        htimer_enabled[cpu] = 1;
-    }
+    gic_cpu_setup(cpu);
     send_kicks(cpu, box->world.kick);
     uint64_t group0 = sysreg_read(icc_igrpen0_el1);
     sysreg_write(icc_igrpen0_el1, 1);   /* Group 0 (a kick) signalled while it runs */
@@ -714,9 +736,7 @@ static void run_guest(volatile struct mailbox *box)
         sysreg_write(ich_vmcr_el2, ctx->ich_vmcr);
         sysreg_write(ich_hcr_el2, ICH_HCR_EN);
     }
-    uint64_t hcr = hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO;
-    if (flags & RUN_WFI_WAITS)
-        hcr &= ~HCR_TWI;
+    uint64_t hcr = hcr_primary | HCR_IMO | HCR_FMO | HCR_AMO;   /* TWI: its WFI traps */
     sysreg_write(vttbr_el2, vttbr);
     sysreg_write(hcr_el2, hcr);
     __asm__ volatile("isb" ::: "memory");
