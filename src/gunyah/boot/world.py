@@ -258,12 +258,12 @@ class World:
         due = [(v, wake) for v, (at, wake) in self.sleeping.items() if at <= counter]
         for v, _ in due:
             del self.sleeping[v]
-        self._publish()
+        self.publish_wake_at()
         for v, wake in due:
             v.timer_fired()
             wake()
 
-    def _publish(self) -> None:
+    def publish_wake_at(self) -> None:
         """Every CPU's wake_at: the first waiting vCPU's timer, 0 if none."""
         self.mailboxes.set_wake_at(min((at for at, _ in self.sleeping.values()), default=0))
 
@@ -277,7 +277,7 @@ class World:
         for v in gone:
             del self.sleeping[v]
         if gone:
-            self._publish()
+            self.publish_wake_at()
         self.tables.release(vmid)
         for slot in vm.slots:
             at = slot * CONTEXT_WORDS
@@ -334,7 +334,7 @@ class ShimSecondary:
         bit: the guest's handler sets a new compare value and unmasks it).
         A WFI traps (the model then waits: `sleep`)."""
         if self.world.sleeping.pop(self, None) is not None:  # it runs: no longer waits
-            self.world._publish()
+            self.world.publish_wake_at()
         exit_kind = self._run_once()
         if exit_kind == layout.EXIT_REFUSED:
             raise RuntimeError(f"the shim refused to run vCPU slot {self.slot}")
@@ -361,7 +361,7 @@ class ShimSecondary:
         if self.vgic is None or ctl & (CNT_ENABLE | CNT_IMASK) != CNT_ENABLE:
             return
         self.world.sleeping[self] = (self.sysreg("cntv_cval_el0"), wake)
-        self.world._publish()
+        self.world.publish_wake_at()
 
     def timer_fired(self) -> None:
         """Its virtual timer fired while it did not run: masked, as the shim

@@ -386,9 +386,10 @@ class SecondaryVcpu:
     def _sysreg(self, s: Syndrome) -> bool:
         """A trapped MSR the vGIC emulates (hyp/vm/vgic/src/sysregs.c): the SGI
         generation registers, whose writes trap while HCR_EL2.IMO/FMO are set;
-        each target that waits in WFI for an interrupt it can now take is woken
-        (vcpu_wakeup: its owner gets its wake-up interrupt). False for any
-        other register: the vCPU then halts as before."""
+        each other target that can now take its SGI is woken where it waits in
+        WFI (vcpu_wakeup: its owner gets its wake-up interrupt) and kicked
+        where it runs on another CPU. False for any other register: the vCPU
+        then halts as before."""
         f = vmmio.SYSREG_ISS.decode(s.iss)
         reg = (f["Op0"], f["Op1"], f["CRn"], f["CRm"], f["Op2"])
         vgic = self.vm.vgic
