@@ -160,6 +160,18 @@ def test_the_image_tree_and_initramfs_never_overlap(span: int, rd: int, mb: int)
     assert p.initrd_offset + p.initrd_bytes <= p.memory
 
 
+def test_vm_cpus_are_our_trees_cpus_and_a_users_tree_names_its_own(tmp_path: Path) -> None:
+    """--vm-cpus N: our tree names cpu@0..N-1, which our VMM counts (a thread
+    a vCPU: docs/boot.md section 15); the user's tree's cpus are its own."""
+    p = bvm.plan(bvm.VmSpec(write(tmp_path, "raw", RAW), cpus=3))
+    tree = vc.load(p.tree)
+    cfg = None if tree is None else vc.parse(tree)
+    assert cfg is not None and [c.path for c in cfg.cpus] == [f"/cpus/cpu@{i}" for i in range(3)]
+    assert p.cpus == 3
+    own = write(tmp_path, "dtb", vm_device_tree(cpus=2))
+    assert bvm.plan(bvm.VmSpec(tmp_path / "raw", dtb=own)).cpus == 2
+
+
 def test_the_vmms_room_for_the_tree_is_the_plans() -> None:
     source = (VM_INIT_ELF.parent / "vmm.c").read_text()
     assert f"#define DT_ROOM {bvm.DT_ROOM:#x}UL" in source
@@ -272,6 +284,12 @@ def test_refusals_come_before_any_boot_as_one_line(tmp_path: Path) -> None:
                        "not a device tree blob")  # fmt: skip
     assert_usage_error(gunyah("boot", "--vm-memory", "4M"), "give --vm too")
     assert_usage_error(gunyah("boot", "--vm-initrd", str(raw)), "--vm-initrd: for the VM of")
+    for n in ("0", "9"):
+        assert_usage_error(gunyah("boot", "--vm", str(raw), "--vm-cpus", n),
+                           f"--vm-cpus: {n}; a VM is given 1 to 8 vCPUs")  # fmt: skip
+    assert_usage_error(gunyah("boot", "--vm", str(raw), "--vm-cpus", "2", "--vm-dtb",
+                              str(write(tmp_path, "dtb", vm_device_tree()))),
+                       "--vm-cpus: for our tree")  # fmt: skip
     assert_usage_error(gunyah("boot", "--vm", str(raw), "--vm-initrd", str(tmp_path)),
                        f"--vm-initrd {tmp_path}: not a regular file")  # fmt: skip
     assert_usage_error(gunyah("boot", "--vm", str(raw), "--persona", "kvm"),

@@ -31,7 +31,7 @@ import fdt
 from ..abi import rm
 from ..rm import vm_config
 from ..rm.vm_config import set_property, subnode
-from ..vmm.devicetree import DEFAULT_BASE, VMMIO_END, TreeError, VmTree
+from ..vmm.devicetree import DEFAULT_BASE, MAX_CPUS, VMMIO_END, TreeError, VmTree
 from ..vmm.devicetree import build as build_tree
 from . import initramfs
 from .kernel import IMAGE_HEADER, IMAGE_MAGIC
@@ -148,6 +148,9 @@ def plan(spec: VmSpec) -> VmPlan:
     """The VM, checked: VmError for what cannot work, in one line."""
     if spec.memory is not None:
         check_memory(spec.memory)
+    if not 1 <= spec.cpus <= MAX_CPUS:
+        raise VmError(f"--vm-cpus: {spec.cpus}; a VM is given 1 to {MAX_CPUS} vCPUs (the RM's "
+                      "cores, our VM manager's)")  # fmt: skip
     limit = min(spec.memory or MAX_VM_MEMORY, initramfs.MAX_FILE)
     image = _read(spec.image, limit, "--vm")
     if not image:
@@ -170,7 +173,7 @@ def plan(spec: VmSpec) -> VmPlan:
             tree = build_tree(VmTree(image_name=IMAGE_NAME, pl011=UART, cmdline=spec.cmdline,
                                      initrd=where, cpus=spec.cpus))  # fmt: skip
         except TreeError as e:
-            raise VmError(f"--vm-{'cpus' if 'vCPUs' in str(e) else 'cmdline'}: {e}") from None
+            raise VmError(f"--vm-cmdline: {e}") from None
     else:  # the initramfs's place depends on the base the user's tree names
         blob = _read(spec.dtb, vm_config.MAX_DT_SIZE, "--vm-dtb")
         if spec.cpus != 1:

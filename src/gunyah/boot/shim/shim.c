@@ -652,9 +652,8 @@ static int world_ok(uint64_t context, uint64_t vttbr)
  * FMO, AMO) only while the secondary runs; the primary takes its own at EL1
  * once it resumes, as it always did. */
 /* Other CPUs' secondaries have news they must take at once (an SGI one of
- * their vCPUs was sent): end their runs with
- * KICK_SGI, Aff0 the CPU index as QEMU's virt machine numbers them, Aff1..3
- * 0 (docs/boot.md section 15). */
+ * their vCPUs was sent): end their runs with KICK_SGI, Aff0 the CPU index as
+ * QEMU's virt machine numbers them, Aff1..3 0 (docs/boot.md section 15). */
 static void send_kicks(uint64_t cpu, uint64_t kick)
 {
     for (uint64_t t = 0; kick && t < SHIM_MAX_CPUS; t++)
