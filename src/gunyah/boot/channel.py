@@ -145,13 +145,15 @@ class Channel:
         self._map = mmap.mmap(ram_fd, mailboxes - base + cpus * MAILBOX_SIZE, offset=base)
         self._words = memoryview(self._map).cast("Q")
         self._first = (mailboxes - base) // 8
+        # each CPU's mailbox, as an index into _words
+        self._boxes = [self._first + cpu * MAILBOX_SIZE // 8 for cpu in range(cpus)]
         self.compiled = compiled and _mailbox is not None  # which loop serves
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def translation(self, cpu: int) -> Translation:
         """The EL1 translation registers vCPU `cpu` trapped with (its mailbox)."""
-        at = self._first + cpu * MAILBOX_SIZE // 8 + MMU_AT
+        at = self._boxes[cpu] + MMU_AT
         return Translation(*self._words[at : at + 4].tolist())
 
     def run_world(self, cpu: int, context: int, vttbr: int, flush: bool, kick: int = 0) -> None:
@@ -164,7 +166,7 @@ class Channel:
         or the shim never comes back."""
         if not 0 <= cpu < self.cpus:
             raise RuntimeError(f"a secondary run on CPU {cpu}, which has no mailbox")
-        box = self._first + cpu * MAILBOX_SIZE // 8
+        box = self._boxes[cpu]
         words = self._words
         words[box + WORLD_AT : box + WORLD_AT + 4] = array("Q", [context, vttbr, int(flush), kick])
         seq = (words[box + RUN_SEQ] + 1) & ((1 << 64) - 1)
@@ -221,7 +223,7 @@ class Channel:
         return self.action_count - len(self._actions)
 
     def _serve(self) -> None:
-        boxes = [self._first + cpu * MAILBOX_SIZE // 8 for cpu in range(self.cpus)]
+        boxes = self._boxes
         try:
             if self.compiled:
                 assert _mailbox is not None
@@ -264,8 +266,8 @@ class Channel:
     def set_wake_at(self, counter: int) -> None:
         """Every CPU's wake_at (docs/boot.md section 17): an idle CPU's WFI
         ends there and asks with REQ_TICK; 0, none."""
-        for cpu in range(self.cpus):
-            self._words[self._first + cpu * MAILBOX_SIZE // 8 + WAKE_AT] = counter
+        for box in self._boxes:
+            self._words[box + WAKE_AT] = counter
 
     def _serve_one(self, cpu: int, box: int, seq: int) -> None:
         """Answer the request numbered `seq` in CPU `cpu`'s mailbox, number
@@ -285,10 +287,9 @@ class Channel:
         else of the model changes under a run (the RM's requests, a VM's
         teardown). A CPU whose run is in flight is not asked again."""
         words = self._words
-        for cpu in range(self.cpus):
+        for cpu, box in enumerate(self._boxes):
             if cpu in self._running:
                 continue
-            box = self._first + cpu * MAILBOX_SIZE // 8
             seq = words[box + REQ_SEQ]
             if seq == words[box + RESP_SEQ]:
                 continue
@@ -410,7 +411,7 @@ class Channel:
         the guest received."""
         pending = self._pending.pop(cpu, None)
         if pending is None:
-            self._malformed(cpu, self._words, self._first + cpu * MAILBOX_SIZE // 8 + REQ_AT,
+            self._malformed(cpu, self._words, self._boxes[cpu] + REQ_AT,
                             "a CPU_ON result with no CPU_ON")  # fmt: skip
             return
         call, action = pending
