@@ -243,11 +243,11 @@ def test_a_memory_node_is_refused_as_the_rm_refuses_it(tmp_path: Path) -> None:
 @given(st.binary(max_size=512))
 def test_any_bytes_as_a_tree_are_taken_or_refused_in_one_line(data: bytes) -> None:
     try:
-        out, base = bvm.user_tree(data, Path("dtb"), None, None)
+        out, cfg = bvm.user_tree(data, Path("dtb"), None, None)
     except bvm.VmError as e:
         assert "\n" not in str(e)
     else:
-        assert vc.load(out) is not None and base >= 0x4000_0000
+        assert vc.load(out) is not None and cfg.base >= 0x4000_0000
 
 
 @given(config=st.sampled_from(["gunyah-vm-config", "qcom,vm-config", "other"]),
@@ -261,7 +261,8 @@ def test_a_users_tree_is_one_the_rm_takes_or_refused(config: str, name: str | No
                           root_parent=parent, chosen=chosen,
                           vcpus=[fdt.PropStrings("affinity", affinity)])  # fmt: skip
     try:
-        out, base = bvm.user_tree(blob, Path("dtb"), "x", None)
+        out, cfg = bvm.user_tree(blob, Path("dtb"), "x", None)
+        base = cfg.base
     except bvm.VmError as e:
         assert "\n" not in str(e) and str(e).startswith("--vm-dtb dtb: ")
         assert not (0 < cpus <= 8 and parent) or (name is not None and len(name) >= 80)

@@ -31,7 +31,7 @@ import fdt
 from ..abi import rm
 from ..rm import vm_config
 from ..rm.vm_config import set_property, subnode
-from ..vmm.devicetree import DEFAULT_BASE, MAX_CPUS, VMMIO_END, TreeError, VmTree
+from ..vmm.devicetree import DEFAULT_BASE, MAX_CPUS, VMMIO_END, TreeError, VmTree, initrd_properties
 from ..vmm.devicetree import build as build_tree
 from . import initramfs
 from .kernel import IMAGE_HEADER, IMAGE_MAGIC
@@ -167,7 +167,7 @@ def plan(spec: VmSpec) -> VmPlan:
         raise VmError(f"--vm-initrd {spec.initrd}: {len(rd or b'') >> 10} KiB, more than the "
                       f"VM's {memory >> 20} MiB; give more with --vm-memory")  # fmt: skip
     if spec.dtb is None:
-        base = DEFAULT_BASE
+        base, cpus = DEFAULT_BASE, spec.cpus
         where = None if not rd else (base + rd_off, base + rd_off + len(rd))
         try:
             tree = build_tree(VmTree(image_name=IMAGE_NAME, pl011=UART, cmdline=spec.cmdline,
@@ -178,7 +178,8 @@ def plan(spec: VmSpec) -> VmPlan:
         blob = _read(spec.dtb, vm_config.MAX_DT_SIZE, "--vm-dtb")
         if spec.cpus != 1:
             raise VmError("--vm-cpus: for our tree; yours names its vCPUs (/cpus/cpu@N)")
-        tree, base = user_tree(blob, spec.dtb, spec.cmdline, None)
+        tree, cfg = user_tree(blob, spec.dtb, spec.cmdline, None)
+        base, cpus = cfg.base, len(cfg.cpus)
         if rd:
             where = (base + rd_off, base + rd_off + len(rd))
             tree = user_tree(blob, spec.dtb, spec.cmdline, where)[0]
@@ -193,11 +194,6 @@ def plan(spec: VmSpec) -> VmPlan:
     if base + memory > IPA_LIMIT:
         raise VmError(f"--vm-dtb: memory at {base:#x} for {memory >> 20} MiB leaves the "
                       "48-bit address space")  # fmt: skip
-    cpus = spec.cpus
-    if spec.dtb is not None:  # checked by user_tree: the RM takes it
-        loaded = vm_config.load(tree)
-        cfg = None if loaded is None else vm_config.parse(loaded)
-        cpus = 1 if cfg is None else len(cfg.cpus)
     return VmPlan(kind, len(image), memory, base, tree, len(rd or b""), rd_off if rd else 0,
                   cpus)  # fmt: skip
 
@@ -217,13 +213,13 @@ def files(spec: VmSpec, p: VmPlan, vmm: bytes) -> tuple[tuple[str, bytes], ...]:
 
 # -- the user's tree -----------------------------------------------------------------
 def user_tree(blob: bytes, path: Path, cmdline: str | None,
-              initrd: tuple[int, int] | None) -> tuple[bytes, int]:  # fmt: skip
-    """The user's tree with what the RM and our VMM need, and the memory base
-    it names: a `gunyah-vm-config` node (added when it has none: image name,
-    memory base-address 0x80000000) whose vCPUs are proxy-scheduled (our VMM
-    runs them with vcpu_run), and /chosen (bootargs from --vm-cmdline, the
-    initramfs's place, [start, end), when there is one).
-    Everything else as given. VmError when the RM would refuse it at VM_INIT
+              initrd: tuple[int, int] | None) -> tuple[bytes, vm_config.VmConfig]:  # fmt: skip
+    """The user's tree with what the RM and our VMM need, and the RM's
+    reading of it (its memory base, its cpus): a `gunyah-vm-config` node
+    (added when it has none: image name, memory base-address 0x80000000)
+    whose vCPUs are proxy-scheduled (our VMM runs them with vcpu_run), and
+    /chosen (bootargs from --vm-cmdline, the initramfs's place, [start, end),
+    when there is one). Everything else as given. VmError when the RM would refuse it at VM_INIT
     or VM_START (quic/gunyah-resource-manager: src/vm_config/vm_config_parser.c,
     src/vm_creation/vm_creation.c), or our VMM could not map it."""
     what = f"--vm-dtb {path}"
@@ -252,11 +248,8 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None,
         if "\0" in cmdline or not cmdline.isascii() or len(cmdline) >= 2048:
             raise VmError("--vm-cmdline: ASCII, no NUL, under 2048 characters")
         set_property(chosen, fdt.PropBytes("bootargs", data=cmdline.encode() + b"\0"))
-    if initrd is not None:
-        set_property(chosen, fdt.PropWords("linux,initrd-start", initrd[0] >> 32,
-                                           initrd[0] & 0xFFFF_FFFF))  # fmt: skip
-        set_property(chosen, fdt.PropWords("linux,initrd-end", initrd[1] >> 32,
-                                           initrd[1] & 0xFFFF_FFFF))  # fmt: skip
+    for prop in initrd_properties(*initrd) if initrd is not None else ():
+        set_property(chosen, prop)
     out = vm_config.serialize(root)
     again = vm_config.load(out)
     cfg = "it no longer reads as a tree" if again is None else vm_config.parse_or_why(again)
@@ -276,7 +269,7 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None,
     if cfg.base < VMMIO_END or cfg.base % (2 << 20):
         raise VmError(f"{what}: memory base-address {cfg.base:#x} lies in the VMMIO window "
                       f"[0, {VMMIO_END:#x}); give one at or above it")  # fmt: skip
-    return out, cfg.base
+    return out, cfg
 
 
 # -- what the VMM reported -----------------------------------------------------------

@@ -64,6 +64,11 @@ def _pair(value: int) -> tuple[int, int]:
     return value >> 32, value & 0xFFFF_FFFF
 
 
+def initrd_properties(start: int, end: int) -> list[fdt.Property]:
+    """/chosen's `linux,initrd-start` and `-end` (64-bit, the end exclusive)."""
+    return [_words("linux,initrd-start", *_pair(start)), _words("linux,initrd-end", *_pair(end))]
+
+
 def _check(t: VmTree) -> None:
     if not (t.image_name and len(t.image_name) <= MAX_NAME and t.image_name.isascii()
             and t.image_name.isprintable()):  # fmt: skip
@@ -118,9 +123,8 @@ def build(t: VmTree) -> bytes:
         chosen.append(fdt.PropBytes("bootargs", data=t.cmdline.encode() + b"\0"))
     if t.pl011 is not None:
         chosen.append(fdt.PropStrings("stdout-path", f"/pl011@{t.pl011:x}"))
-    if t.initrd is not None:
-        chosen.append(_words("linux,initrd-start", *_pair(t.initrd[0])))
-        chosen.append(_words("linux,initrd-end", *_pair(t.initrd[1])))
+    for prop in initrd_properties(*t.initrd) if t.initrd is not None else ():
+        chosen.append(prop)
     extra.append(chosen)
     return vm_device_tree(image_name=t.image_name, chosen=False, extra=extra, cpus=t.cpus,
                           memory_props=[_words("base-address", *_pair(t.base))])  # fmt: skip
