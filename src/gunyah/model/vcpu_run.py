@@ -292,6 +292,12 @@ class SecondaryVcpu:
                 self.on_wakeup(self.index)
                 self.vm.owner_news = True
 
+    def interrupt_pending(self) -> None:
+        """An interrupt its vGIC can deliver to it now: woken where it waits
+        in WFI, kicked where it runs on another CPU (docs/boot.md section 15)."""
+        self.wake()
+        self.backend.kick()
+
     # -- the hypercall -----------------------------------------------------
     def run(self, resume0: int = 0, resume1: int = 0, resume2: int = 0) -> Result:
         """vcpu_run once the cap is looked up: (error, state, data0..2).
@@ -399,8 +405,7 @@ class SecondaryVcpu:
         for v in sent:
             target = self.vm.vcpus[v] if v < len(self.vm.vcpus) else None
             if target is not None and target is not self and vgic.deliverable(v):
-                target.wake()
-                target.backend.kick()
+                target.interrupt_pending()
         return True
 
     def _emulate_vgic(self, vgic: VGic, access: vmmio.Access) -> None:

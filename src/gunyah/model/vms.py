@@ -677,8 +677,7 @@ class Vms:
         if runner.vgic.assert_spi(virq, edge_only):
             for vcpu in runner.vcpus:
                 if runner.vgic.deliverable(vcpu.index):
-                    vcpu.wake()  # where it waits in WFI
-                    vcpu.backend.kick()  # where it runs now
+                    vcpu.interrupt_pending()
 
     def clear_spi(self, vmid: int, virq: int) -> None:
         """virq_clear: a level assertion of SPI `virq` in VM `vmid` withdrawn."""
