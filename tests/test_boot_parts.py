@@ -94,6 +94,25 @@ def test_shim_touches_fp_and_simd_registers_only_to_switch_them() -> None:
         assert regs == sorted(list(range(32)) * 2), kind
 
 
+def _x_macro(source: str, name: str) -> list[str]:
+    """The register names of shim.c's X-macro `name` (`#define NAME(X) X(a) X(b) ...`)."""
+    found = re.search(rf"#define {name}\(X\)((?:[^\n]*\\\n)*[^\n]*)", source)
+    assert found, name
+    return re.findall(r"X\((\w+)\)", found[1])
+
+
+def test_the_shims_register_lists_are_the_layouts() -> None:
+    """The shim moves a context's EL1 registers and PMU registers by X-macro
+    lists that must name them in the order of vcpu_context's words
+    (layout.EL1_SYSREGS, layout.PMU_REGS: docs/boot.md sections 12 and 18);
+    a list out of order would load one register's value into another."""
+    source = (SHIM_DIR / "shim.c").read_text()
+    assert _x_macro(source, "EL1_SYSREGS") == list(layout.EL1_SYSREGS)
+    plain = _x_macro(source, "PMU_PLAIN")
+    assert plain == list(layout.PMU_REGS[: len(plain)]) and len(plain) == 5
+    assert _x_macro(source, "PAIRS") == [str(n) for n in range(layout.DEBUG_PAIRS)]
+
+
 def test_generated_layout_files_are_fresh() -> None:
     """shim/layout.h and shim/layout.ld are what boot/layout.py says now: the
     shim and the compiled serving loop build from the Python declaration."""

@@ -307,7 +307,8 @@ def test_a_linux_secondary_with_two_vcpus_boots_to_our_init_and_powers_off() -> 
 # an external abort at its own vector (ESR_EL1 EC 0x25, IL, FSC 0x10; FAR the
 # address) for each read or write of what is not its own, an instruction
 # abort (EC 0x21) for its jump into the primary's RAM, VMMIO reads for the
-# GIC and fw_cfg (in its VMMIO window), then 0 registers of its own changed,
+# GIC and fw_cfg (in its VMMIO window), then 0 registers of its own changed
+# and 0 of its debug and PMU checks failed,
 # then the INTIDs its vGIC gave it for the SPI it set pending and its timer
 CONFINED = [
     *(f"vmm: mmio write {at:#x} 8 {v:#x}" for addr in (0x4000_0000, 0x4020_0000, 0x7FE0_0000,
@@ -316,6 +317,7 @@ CONFINED = [
     "vmm: mmio write 0x7000 8 0x86000010", "vmm: mmio write 0x7008 8 0x40000000",
     "vmm: mmio read 0x8000000 8 -> 0x0", "vmm: mmio read 0x9020000 8 -> 0x0",
     "vmm: mmio write 0x7010 8 0x0",
+    "vmm: mmio write 0x7020 8 0x0",  # its debug and PMU registers its own (section 18)
     "vmm: mmio write 0x7018 8 0x28",  # its SPI 8 (ID 40), through its vGIC
     "vmm: mmio write 0x7018 8 0x1b",  # its virtual timer's PPI 27, through its vGIC
     "vmm: exit powered-off type 1 reason 0x0",

@@ -46,7 +46,7 @@ def test_the_layout_gives_the_switch_its_own_regions_and_the_records_the_shim_re
     assert 8 * layout.VCPU_CONTEXT.words <= layout.VCPU_CONTEXT_SIZE and ctx.start % 4096 == 0
     # Q0..Q31 16-byte aligned for LDP/STP of Q registers; X0..X30 first, as start.S
     # copies them; PC and PSTATE next
-    assert (8 * layout.VCPU_CONTEXT_Q) % 16 == 0 and layout.VCPU_CONTEXT.offset("q") == 78
+    assert (8 * layout.VCPU_CONTEXT_Q) % 16 == 0 and layout.VCPU_CONTEXT.offset("q") == 76
     # the virtual CPU interface's state, loaded and saved with RUN_VGIC: four
     # list registers (QEMU's cortex-a57 has ICH_VTR_EL2.ListRegs 3), as the vGIC fills
     ich = [layout.VCPU_CONTEXT.offset(f) for f in ("flags", "ich_vmcr", "ich_ap0r", "ich_ap1r",
@@ -78,10 +78,19 @@ def test_the_layout_gives_the_switch_its_own_regions_and_the_records_the_shim_re
         "cpacr_el1",
         "cntkctl_el1",
         "csselr_el1",
-        "mdscr_el1",
         "cntv_ctl_el0",
         "cntv_cval_el0",
     }
+    # MDSCR_EL1 is the debug state's, switched lazily with the breakpoints and
+    # watchpoints (docs/boot.md section 18): room for the architecture's 16
+    # of each (ID_AA64DFR0_EL1.BRPs/WRPs are 4 bits, the count less one), and
+    # for 16 event counters beside the PMU's eight other registers
+    assert "mdscr_el1" not in layout.EL1_SYSREGS
+    assert layout.DEBUG_WORDS == 1 + 4 * 16 and layout.PMU_WORDS == 8 + 2 * 16
+    assert layout.PMU_REGS == ("pmcr_el0", "pmselr_el0", "pmuserenr_el0", "pmccfiltr_el0",
+                               "pmccntr_el0", "pmcntenset_el0", "pmintenset_el1",
+                               "pmovsset_el0")  # fmt: skip
+    assert (layout.LAZY_DEBUG, layout.LAZY_PMU) == (1, 2)
     assert layout.EXITS == {"EXIT_SYNC": 0, "EXIT_IRQ": 1, "EXIT_FIQ": 2, "EXIT_SERROR": 3,
                             "EXIT_REFUSED": 4}  # fmt: skip
     header = layout.c_header()

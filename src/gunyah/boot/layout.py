@@ -254,9 +254,24 @@ EL1_SYSREGS = (
     "sctlr_el1", "ttbr0_el1", "ttbr1_el1", "tcr_el1", "mair_el1", "amair_el1", "vbar_el1",
     "contextidr_el1", "tpidr_el0", "tpidr_el1", "tpidrro_el0", "esr_el1", "far_el1",
     "afsr0_el1", "afsr1_el1", "par_el1", "sp_el0", "sp_el1", "elr_el1", "spsr_el1",
-    "cpacr_el1", "cntkctl_el1", "csselr_el1", "mdscr_el1",
+    "cpacr_el1", "cntkctl_el1", "csselr_el1",
     "cntv_ctl_el0", "cntv_cval_el0", "cntp_ctl_el0", "cntp_cval_el0",
 )  # fmt: skip
+
+# A vCPU's debug and PMU registers, switched lazily as the real hypervisor
+# switches them (docs/boot.md section 18): the shim traps them (MDCR_EL2.TDA,
+# TPM, TPMCR) until the vCPU first touches them, then loads its own and
+# switches them at its runs while it uses them. Room for the architecture's
+# 16 breakpoints and 16 watchpoints, and for 16 event counters (more are
+# left to EL2: the secondary's MDCR_EL2.HPMN is at most 16).
+DEBUG_PAIRS = 16
+DEBUG_WORDS = 1 + 4 * DEBUG_PAIRS
+PMU_REGS = ("pmcr_el0", "pmselr_el0", "pmuserenr_el0", "pmccfiltr_el0", "pmccntr_el0",
+            "pmcntenset_el0", "pmintenset_el1", "pmovsset_el0")  # fmt: skip
+PMU_COUNTERS = 16
+PMU_WORDS = len(PMU_REGS) + 2 * PMU_COUNTERS
+# vcpu_context.lazy, the shim's: the vCPU's debug registers, or PMU, are its own now
+LAZY_DEBUG, LAZY_PMU = 1, 2
 
 VCPU_CONTEXT = Record(
     "vcpu_context",
@@ -282,8 +297,12 @@ VCPU_CONTEXT = Record(
               array=True),
         Field("fpcr"),
         Field("fpsr"),
-        Field("pad", "Q0 16-byte aligned"),
         Field("q", "Q0..Q31, two words each (16-byte aligned)", 64, array=True),
+        Field("lazy", "shim: LAZY_* state the vCPU uses, switched at each of its runs"),
+        Field("debug", "LAZY_DEBUG's: MDSCR_EL1, then DBGBVR, DBGBCR, DBGWVR, DBGWCR 0..15",
+              DEBUG_WORDS, array=True),
+        Field("pmu", "LAZY_PMU's: PMU_REGS's, then PMEVCNTR and PMEVTYPER 0..15",
+              PMU_WORDS, array=True),
     ),
 )
 VCPU_CONTEXT_X = VCPU_CONTEXT.offset("x")
@@ -468,6 +487,14 @@ _DEFINES = (
     ("EXIT_REFUSED", EXIT_REFUSED, ""),
     ("RUN_VGIC", RUN_VGIC, "vcpu_context.flags"),
     ("RUN_VTIMER_FIRED", RUN_VTIMER_FIRED, ""),
+    ("LAZY_DEBUG", LAZY_DEBUG, "vcpu_context.lazy"),
+    ("LAZY_PMU", LAZY_PMU, ""),
+    ("DEBUG_PAIRS", DEBUG_PAIRS, "vcpu_context.debug and .pmu"),
+    ("PMU_COUNTERS", PMU_COUNTERS, ""),
+    ("PMU_REGS", len(PMU_REGS), ""),
+    ("PMU_CNTENSET", PMU_REGS.index("pmcntenset_el0"), "indexes in vcpu_context.pmu"),
+    ("PMU_INTENSET", PMU_REGS.index("pmintenset_el1"), ""),
+    ("PMU_OVSSET", PMU_REGS.index("pmovsset_el0"), ""),
 )
 
 

@@ -12,10 +12,18 @@
  *    distributor and fw_cfg: VMMIO reads its VMM answers.
  * 2. It sets every EL1 register it can write, the timers, FPCR and Q0..Q31
  *    to odd values (its VMM checks that its own stayed its own).
+ * 2b. Its debug registers and PMU (docs/boot.md section 18): each is its
+ *    own, zero at its first touch (not the primary's); the OS lock and
+ *    debug ROM registers read as zero and ignore writes. It sets a
+ *    breakpoint's and a watchpoint's value and control registers (not
+ *    enabled), an event counter's type and PMSELR_EL0, and starts its
+ *    cycle counter.
  * 3. It spins for 100 ms of its virtual counter (CNTFRQ / 10 ticks): the
  *    host's interrupts end vcpu_run "ready" meanwhile, again and again.
  * 4. It checks that its registers still hold what it wrote, across all
- *    those switches, and stores the number that do not to 0x7010.
+ *    those switches, and stores the number that do not to 0x7010; the
+ *    number of its debug and PMU checks that failed (2b's, and its values
+ *    of 2b still its own, its cycle counter counted) to 0x7020.
  * 5. Its vGIC (the RM's GICv3: distributor at 0x40010000, redistributor at
  *    0x40020000, each access emulated by the host's model): it wakes its
  *    redistributor, puts SPI 8 (interrupt ID 40) in Group 1 and enables it,
@@ -86,6 +94,26 @@ _start:
 	bl	odd_values
 	bl	set_sysregs
 
+	/* 2b: debug and PMU registers (set_sysregs's MDSCR_EL1 was the first
+	 * touch of its debug registers) */
+	mov	x23, #0			/* checks failed */
+	.macro	zero reg
+	mrs	x2, \reg
+	cmp	x2, #0
+	cinc	x23, x23, ne
+	.endm
+	zero	dbgwvr0_el1		/* its own: zero, whatever the primary's */
+	zero	dbgbcr0_el1
+	zero	pmcntenset_el0		/* the first touch of its PMU */
+	zero	pmselr_el0
+	mov	x2, #1
+	msr	oslar_el1, x2		/* the OS lock: ignored */
+	zero	oslsr_el1
+	zero	mdrar_el1
+	bl	set_debug_pmu
+	isb
+	mrs	x22, pmccntr_el0
+
 	/* 3: spin 100 ms of the virtual counter */
 	mrs	x4, cntfrq_el0
 	mov	x5, #10
@@ -144,6 +172,8 @@ _start:
 	same	cntv_ctl_el0
 	same	cntp_ctl_el0
 	str	x7, [x19, #16]		/* 0x7010: how many changed */
+	bl	check_debug_pmu
+	str	x23, [x19, #32]		/* 0x7020: debug and PMU checks failed */
 
 	/* 5: an interrupt through its vGIC */
 	VGIC_TAKE_SPI 1, 8		/* ID 40: bit 8 of the second word */
@@ -230,6 +260,50 @@ set_sysregs:
 	put	cntp_ctl_el0
 	isb
 	ret	x21
+
+/* 2b's values: a breakpoint and a watchpoint set but not enabled (E clear),
+ * PMSELR_EL0 3, event counter 0 counting CPU_CYCLES (0x11), the cycle
+ * counter on (PMCR_EL0.E, PMCNTENSET_EL0 bit 31) at EL0 and EL1 */
+set_debug_pmu:
+	ldr	x2, =0x80001000
+	msr	dbgbvr0_el1, x2
+	mov	x2, #0x1e4		/* BAS 0xf, PMC EL1, E clear */
+	msr	dbgbcr0_el1, x2
+	ldr	x2, =0x80002000
+	msr	dbgwvr0_el1, x2
+	mov	x2, #0x1fe4		/* BAS 0xff, PAC EL1, E clear */
+	msr	dbgwcr0_el1, x2
+	mov	x2, #3
+	msr	pmselr_el0, x2
+	mov	x2, #0x11
+	msr	pmevtyper0_el0, x2
+	msr	pmccfiltr_el0, xzr
+	mov	x2, #1
+	msr	pmcr_el0, x2
+	mov	x2, #(1 << 31)
+	msr	pmcntenset_el0, x2
+	ret
+
+/* x23 += each of set_debug_pmu's values not as it left them, and 1 if the
+ * cycle counter is not past x22 */
+check_debug_pmu:
+	.macro	still reg, value
+	mrs	x2, \reg
+	ldr	x3, =\value
+	cmp	x2, x3
+	cinc	x23, x23, ne
+	.endm
+	still	dbgbvr0_el1, 0x80001000
+	still	dbgbcr0_el1, 0x1e4
+	still	dbgwvr0_el1, 0x80002000
+	still	dbgwcr0_el1, 0x1fe4
+	still	pmselr_el0, 3
+	still	pmevtyper0_el0, 0x11
+	still	pmcntenset_el0, 0x80000000
+	mrs	x2, pmccntr_el0
+	cmp	x2, x22
+	cinc	x23, x23, ls
+	ret
 
 	.balign	8
 values:

@@ -40,16 +40,16 @@
 #define GUEST_STAGE2_POOL    0x7ffe2000  /* the secondaries' stage-2 tables */
 #define GUEST_STAGE2_PAGES   30
 #define GUEST_IPA_BITS       40          /* the secondaries' IPA size */
-#define SYSREG_CNTV_CTL      24          /* indexes in vcpu_context.sysregs */
-#define SYSREG_CNTV_CVAL     25
-#define SYSREG_CNTP_CTL      26
-#define SYSREG_CNTP_CVAL     27
+#define SYSREG_CNTV_CTL      23          /* indexes in vcpu_context.sysregs */
+#define SYSREG_CNTV_CVAL     24
+#define SYSREG_CNTP_CTL      25
+#define SYSREG_CNTP_CVAL     26
 #define CTX_X                0           /* byte offsets in struct vcpu_context, for start.S */
 #define CTX_PC               248
 #define CTX_PSTATE           256
 #define CTX_EXIT             264
-#define CTX_FPCR             600
-#define CTX_Q                624
+#define CTX_FPCR             592
+#define CTX_Q                608
 #define EXIT_SYNC            0           /* vcpu_context.exit */
 #define EXIT_IRQ             1
 #define EXIT_FIQ             2
@@ -57,6 +57,14 @@
 #define EXIT_REFUSED         4
 #define RUN_VGIC             1           /* vcpu_context.flags */
 #define RUN_VTIMER_FIRED     4
+#define LAZY_DEBUG           1           /* vcpu_context.lazy */
+#define LAZY_PMU             2
+#define DEBUG_PAIRS          16          /* vcpu_context.debug and .pmu */
+#define PMU_COUNTERS         16
+#define PMU_REGS             8
+#define PMU_CNTENSET         5           /* indexes in vcpu_context.pmu */
+#define PMU_INTENSET         6
+#define PMU_OVSSET           7
 #define CONFIG_MAGIC         0x3330474643485947ull
 
 #ifndef __ASSEMBLER__
@@ -162,11 +170,13 @@ struct vcpu_context {
     uint64_t ich_ap0r;           /* ICH_AP0R0_EL2 */
     uint64_t ich_ap1r;           /* ICH_AP1R0_EL2 */
     uint64_t ich_lr[4];          /* ICH_LR0..3_EL2: the vGIC's list registers */
-    uint64_t sysregs[28];        /* EL1 registers, in layout.EL1_SYSREGS's order */
+    uint64_t sysregs[27];        /* EL1 registers, in layout.EL1_SYSREGS's order */
     uint64_t fpcr;
     uint64_t fpsr;
-    uint64_t pad;                /* Q0 16-byte aligned */
     uint64_t q[64];              /* Q0..Q31, two words each (16-byte aligned) */
+    uint64_t lazy;               /* shim: LAZY_* state the vCPU uses, switched at each of its runs */
+    uint64_t debug[65];          /* LAZY_DEBUG's: MDSCR_EL1, then DBGBVR, DBGBCR, DBGWVR, DBGWCR 0..15 */
+    uint64_t pmu[40];            /* LAZY_PMU's: PMU_REGS's, then PMEVCNTR and PMEVTYPER 0..15 */
 };
 
 enum { REQ_HVC = 0, REQ_SMC = 1, REQ_FAULT = 2, REQ_RESULT = 3, REQ_WAIT = 4, REQ_WOKE = 5, REQ_TICK = 6 };
@@ -179,7 +189,7 @@ _Static_assert(sizeof(struct translation) == 32, "struct translation");
 _Static_assert(sizeof(struct world) == 32, "struct world");
 _Static_assert(sizeof(struct mailbox) == 504, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
-_Static_assert(sizeof(struct vcpu_context) == 1136, "struct vcpu_context");
+_Static_assert(sizeof(struct vcpu_context) == 1968, "struct vcpu_context");
 _Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");
 _Static_assert(__builtin_offsetof(struct mailbox, req_seq) == 8 * MAILBOX_REQ_SEQ, "mailbox.req_seq");
 _Static_assert(__builtin_offsetof(struct mailbox, resp_seq) == 8 * MAILBOX_RESP_SEQ, "mailbox.resp_seq");

@@ -578,7 +578,7 @@ void shim_trap(uint64_t *frame)
 #define EL1_SYSREGS(X) X(sctlr_el1) X(ttbr0_el1) X(ttbr1_el1) X(tcr_el1) X(mair_el1) \
     X(amair_el1) X(vbar_el1) X(contextidr_el1) X(tpidr_el0) X(tpidr_el1) X(tpidrro_el0) \
     X(esr_el1) X(far_el1) X(afsr0_el1) X(afsr1_el1) X(par_el1) X(sp_el0) X(sp_el1) \
-    X(elr_el1) X(spsr_el1) X(cpacr_el1) X(cntkctl_el1) X(csselr_el1) X(mdscr_el1) \
+    X(elr_el1) X(spsr_el1) X(cpacr_el1) X(cntkctl_el1) X(csselr_el1) \
     X(cntv_ctl_el0) X(cntv_cval_el0) X(cntp_ctl_el0) X(cntp_cval_el0)
 #define COUNT_ONE(r) +1
 _Static_assert(0 EL1_SYSREGS(COUNT_ONE) == sizeof(((struct vcpu_context *)0)->sysregs) / 8,
@@ -645,12 +645,6 @@ static int world_ok(uint64_t context, uint64_t vttbr)
         && root % 0x1000 == 0 && vmid != 0 && (vttbr & ~(VTTBR_BADDR | 0xffull << 48)) == 0;
 }
 
-/* Run the secondary's vCPU the host names in `box->world` on this CPU until
- * it traps or an interrupt comes for the host, then come back to the primary
- * exactly as it was: its EL1 registers, FP/SIMD, timers, ELR/SPSR_EL2, its
- * stage 2 (VMID 0) and HCR_EL2. Physical interrupts are routed here (IMO,
- * FMO, AMO) only while the secondary runs; the primary takes its own at EL1
- * once it resumes, as it always did. */
 /* Other CPUs' secondaries have news they must take at once (an SGI one of
  * their vCPUs was sent): end their runs with KICK_SGI, Aff0 the CPU index as
  * QEMU's virt machine numbers them, Aff1..3 0 (docs/boot.md section 15). */
@@ -675,6 +669,256 @@ static void gic_cpu_setup(uint64_t cpu)
     htimer_enabled[cpu] = 1;
 }
 
+/* -- a vCPU's debug and PMU registers, switched lazily ---------------------
+ * As the real hypervisor switches them (hyp/vm/vdebug/aarch64/src/vdebug.c,
+ * hyp/vm/arm_vm_pmu/aarch64/src/arm_vm_pmu.c; docs/boot.md section 18): a
+ * secondary runs with its accesses to them trapped (MDCR_EL2.TDA, TPM,
+ * TPMCR) until it first touches them; then its own are loaded (all zero the
+ * first time), the trap lifted and the access retried, here at EL2 with no
+ * exit to the host. They are switched at its runs while it uses them (a
+ * breakpoint or watchpoint enabled with MDSCR_EL1.MDE and KDE, or TDCC, or
+ * SS; its PMU's counters enabled), and trapped again once it does not. The
+ * OS lock and debug ROM registers (TDOSA, TDRA) always trap, and read as
+ * zero and ignore writes once its debug registers are its own, as
+ * sysreg_traps.c's fallbacks answer a debug register. While it does not use
+ * them the primary's breakpoints cannot hit in it (MDSCR_EL1 is 0) and the
+ * primary's counters do not count it (disabled for the run). */
+#define EC_SYSREG   0x18
+#define MDCR_HPMN   0x1full
+#define MDCR_TPMCR  (1ull << 5)
+#define MDCR_TPM    (1ull << 6)
+#define MDCR_TDA    (1ull << 9)
+#define MDCR_TDOSA  (1ull << 10)
+#define MDCR_TDRA   (1ull << 11)
+#define MDSCR_SS    (1ull << 0)
+#define MDSCR_TDCC  (1ull << 12)
+#define MDSCR_KDE   (1ull << 13)
+#define MDSCR_MDE   (1ull << 15)
+#define DBGXCR_E    1ull             /* DBGBCR/DBGWCR.E */
+#define PMCR_E      1ull
+#define DEBUG_WORDS (1 + 4 * DEBUG_PAIRS)
+#define PMU_WORDS   (PMU_REGS + 2 * PMU_COUNTERS)
+#define BVR(n) (1 + (n))
+#define BCR(n) (1 + DEBUG_PAIRS + (n))
+#define WVR(n) (1 + 2 * DEBUG_PAIRS + (n))
+#define WCR(n) (1 + 3 * DEBUG_PAIRS + (n))
+#define PAIRS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) \
+    X(14) X(15)
+/* In layout.PMU_REGS's order; the last three are sets of bits, loaded below */
+#define PMU_PLAIN(X) X(pmcr_el0) X(pmselr_el0) X(pmuserenr_el0) X(pmccfiltr_el0) X(pmccntr_el0)
+_Static_assert(DEBUG_PAIRS == 16 && PMU_COUNTERS == 16 && PMU_REGS == 8, "PAIRS, PMU_PLAIN");
+
+/* The primary's registers while a secondary runs, and what the run lifted. */
+struct lazy_run {
+    uint64_t mdcr;              /* the secondary's MDCR_EL2 now */
+    uint64_t mdscr;             /* the primary's MDSCR_EL1 */
+    uint64_t cntenset, intenset;   /* the primary's enabled counters and overflow interrupts */
+    uint64_t counters;          /* event counters the secondary has: its HPMN */
+    uint64_t debug[DEBUG_WORDS];   /* the primary's, once the secondary's are loaded */
+    uint64_t pmu[PMU_WORDS];
+};
+
+/* This CPU's debug registers into `to` (vcpu_context.debug's layout); whether
+ * they are in use, as debug_save_common judges it
+ * (hyp/core/debug/aarch64/templates/debug_bps.h.tmpl). */
+static int debug_save(volatile uint64_t *to)
+{
+    uint64_t dfr = sysreg_read(id_aa64dfr0_el1), enabled = 0;
+    uint64_t bps = (dfr >> 12 & 0xf) + 1, wps = (dfr >> 20 & 0xf) + 1;
+#define SAVE_PAIR(n) \
+    if (n < bps) { to[BVR(n)] = sysreg_read(dbgbvr##n##_el1); \
+                   enabled |= to[BCR(n)] = sysreg_read(dbgbcr##n##_el1); } \
+    if (n < wps) { to[WVR(n)] = sysreg_read(dbgwvr##n##_el1); \
+                   enabled |= to[WCR(n)] = sysreg_read(dbgwcr##n##_el1); }
+    PAIRS(SAVE_PAIR)
+#undef SAVE_PAIR
+    uint64_t mdscr = to[0] = sysreg_read(mdscr_el1);
+    return ((enabled & DBGXCR_E) && (mdscr & MDSCR_MDE) && (mdscr & MDSCR_KDE))
+        || (mdscr & (MDSCR_TDCC | MDSCR_SS));
+}
+
+/* From the debug registers `now` holds to `want`, writing those that differ. */
+static void debug_switch(const volatile uint64_t *now, const volatile uint64_t *want)
+{
+    uint64_t dfr = sysreg_read(id_aa64dfr0_el1);
+    uint64_t bps = (dfr >> 12 & 0xf) + 1, wps = (dfr >> 20 & 0xf) + 1;
+#define LOAD_ONE(r, i) if (now[i] != want[i]) sysreg_write(r, want[i]);
+#define LOAD_PAIR(n) \
+    if (n < bps) { LOAD_ONE(dbgbvr##n##_el1, BVR(n)) LOAD_ONE(dbgbcr##n##_el1, BCR(n)) } \
+    if (n < wps) { LOAD_ONE(dbgwvr##n##_el1, WVR(n)) LOAD_ONE(dbgwcr##n##_el1, WCR(n)) }
+    PAIRS(LOAD_PAIR)
+#undef LOAD_PAIR
+    LOAD_ONE(mdscr_el1, 0)
+#undef LOAD_ONE
+}
+
+/* This CPU's PMU state into `to` (vcpu_context.pmu's layout), its first
+ * `counters` event counters; whether its counters count (arm_vm_pmu.c
+ * arm_vm_pmu_counters_enabled). */
+static int pmu_save(volatile uint64_t *to, uint64_t counters)
+{
+    unsigned i = 0;
+#define SAVE_REG(r) to[i++] = sysreg_read(r);
+    PMU_PLAIN(SAVE_REG)
+#undef SAVE_REG
+    to[PMU_CNTENSET] = sysreg_read(pmcntenset_el0);
+    to[PMU_INTENSET] = sysreg_read(pmintenset_el1);
+    to[PMU_OVSSET] = sysreg_read(pmovsset_el0);
+#define SAVE_COUNTER(n) if (n < counters) { to[PMU_REGS + n] = sysreg_read(pmevcntr##n##_el0); \
+    to[PMU_REGS + PMU_COUNTERS + n] = sysreg_read(pmevtyper##n##_el0); }
+    PAIRS(SAVE_COUNTER)
+#undef SAVE_COUNTER
+    return (to[0] & PMCR_E) && to[PMU_CNTENSET] != 0;
+}
+
+/* Load the PMU state `from`, in arm_vm_pmu_load_state's order: counters and
+ * their types, interrupts, overflows, the plain registers, the enables. */
+static void pmu_load(const volatile uint64_t *from, uint64_t counters)
+{
+#define LOAD_COUNTER(n) if (n < counters) { \
+    sysreg_write(pmevcntr##n##_el0, from[PMU_REGS + n]); \
+    sysreg_write(pmevtyper##n##_el0, from[PMU_REGS + PMU_COUNTERS + n]); }
+    PAIRS(LOAD_COUNTER)
+#undef LOAD_COUNTER
+    sysreg_write(pmintenclr_el1, ~from[PMU_INTENSET]);
+    sysreg_write(pmintenset_el1, from[PMU_INTENSET]);
+    sysreg_write(pmovsclr_el0, ~from[PMU_OVSSET]);
+    sysreg_write(pmovsset_el0, from[PMU_OVSSET]);
+    unsigned i = 0;
+#define LOAD_REG(r) sysreg_write(r, from[i++]);
+    PMU_PLAIN(LOAD_REG)
+#undef LOAD_REG
+    sysreg_write(pmcntenclr_el0, ~from[PMU_CNTENSET]);
+    sysreg_write(pmcntenset_el0, from[PMU_CNTENSET]);
+}
+
+/* The secondary's MDCR_EL2: its counters (HPMN), and the traps of what is
+ * not its own yet. */
+static void lazy_mdcr(volatile struct vcpu_context *ctx, struct lazy_run *run)
+{
+    run->mdcr = run->counters | MDCR_TDOSA | MDCR_TDRA
+        | (ctx->lazy & LAZY_DEBUG ? 0 : MDCR_TDA)
+        | (ctx->lazy & LAZY_PMU ? 0 : MDCR_TPM | MDCR_TPMCR);
+    sysreg_write(mdcr_el2, run->mdcr);
+}
+
+static void debug_take(volatile struct vcpu_context *ctx, struct lazy_run *run)
+{
+    debug_save(run->debug);
+    run->debug[0] = run->mdscr;         /* MDSCR_EL1 is 0 in hardware now, if it was not */
+    debug_switch(run->debug, ctx->debug);
+}
+
+static void pmu_take(volatile struct vcpu_context *ctx, struct lazy_run *run)
+{
+    pmu_save(run->pmu, run->counters);
+    run->pmu[PMU_CNTENSET] = run->cntenset;   /* as the primary left them */
+    run->pmu[PMU_INTENSET] = run->intenset;
+    pmu_load(ctx->pmu, run->counters);
+}
+
+/* The switch in: what the secondary uses is loaded; what it does not is
+ * trapped, and the primary's breakpoints and counters are off for it. */
+static void lazy_in(volatile struct vcpu_context *ctx, struct lazy_run *run)
+{
+    uint64_t n = (sysreg_read(pmcr_el0) >> 11) & 0x1f;    /* PMCR_EL0.N, as EL2 reads it */
+    run->counters = min_u64(n, PMU_COUNTERS);
+    run->mdscr = sysreg_read(mdscr_el1);
+    run->cntenset = sysreg_read(pmcntenset_el0);
+    run->intenset = sysreg_read(pmintenset_el1);
+    if (ctx->lazy & LAZY_DEBUG)
+        debug_take(ctx, run);
+    else if (run->mdscr)
+        sysreg_write(mdscr_el1, 0);
+    if (ctx->lazy & LAZY_PMU) {
+        pmu_take(ctx, run);
+    } else {
+        if (run->cntenset)
+            sysreg_write(pmcntenclr_el0, ~0ull);
+        if (run->intenset)
+            sysreg_write(pmintenclr_el1, ~0ull);
+    }
+    lazy_mdcr(ctx, run);
+}
+
+/* The switch out: the secondary's saved where it used them (and kept
+ * switched only while it still does), the primary's back. */
+static void lazy_out(volatile struct vcpu_context *ctx, struct lazy_run *run)
+{
+    sysreg_write(mdcr_el2, (sysreg_read(pmcr_el0) >> 11) & MDCR_HPMN);
+    if (ctx->lazy & LAZY_DEBUG) {
+        if (!debug_save(ctx->debug))
+            ctx->lazy &= ~LAZY_DEBUG;
+        debug_switch(ctx->debug, run->debug);
+    } else if (run->mdscr) {
+        sysreg_write(mdscr_el1, run->mdscr);
+    }
+    if (ctx->lazy & LAZY_PMU) {
+        if (!pmu_save(ctx->pmu, run->counters))
+            ctx->lazy &= ~LAZY_PMU;
+        pmu_load(run->pmu, run->counters);
+    } else {
+        if (run->intenset)
+            sysreg_write(pmintenset_el1, run->intenset);
+        if (run->cntenset)
+            sysreg_write(pmcntenset_el0, run->cntenset);
+    }
+}
+
+/* Whether a trapped MSR/MRS (ISS of EC 0x18) names a PMU register that
+ * TPM/TPMCR trap, as arm_vm_pmu_handle_vcpu_trap_sysreg_access lists them. */
+static int pmu_register(uint64_t iss)
+{
+    uint64_t op0 = iss >> 20 & 3, op2 = iss >> 17 & 7, op1 = iss >> 14 & 7;
+    uint64_t crn = iss >> 10 & 0xf, crm = iss >> 1 & 0xf;
+    if (op0 != 3)
+        return 0;
+    if (op1 == 0)       /* PMINTENSET_EL1, PMINTENCLR_EL1 */
+        return crn == 9 && crm == 14 && (op2 == 1 || op2 == 2);
+    if (op1 != 3)
+        return 0;
+    if (crn == 14)      /* PMEVCNTR<n>, PMEVTYPER<n>, PMCCFILTR */
+        return crm >= 8;
+    return crn == 9 && (crm == 12 || (crm == 13 && op2 <= 2) || (crm == 14 && (op2 == 0 || op2 == 3)));
+}
+
+/* A trap of the secondary's that is the shim's to answer: the first touch of
+ * its debug registers or PMU (made its own, then retried), or a debug
+ * register still trapped once they are (read as zero, write ignored). 1 when
+ * answered: the secondary goes on without the host. */
+static int lazy_trap(volatile struct vcpu_context *ctx, struct lazy_run *run)
+{
+    uint64_t esr = sysreg_read(esr_el2);
+    if ((esr >> 26 & 0x3f) != EC_SYSREG)
+        return 0;
+    uint64_t iss = esr & 0x1ffffff;
+    if ((iss >> 20 & 3) == 2) {         /* Op0 2: a debug register */
+        if (!(ctx->lazy & LAZY_DEBUG)) {
+            ctx->lazy |= LAZY_DEBUG;
+            debug_take(ctx, run);
+        } else {
+            uint64_t rt = iss >> 5 & 0x1f;
+            if ((iss & 1) && rt != 31)  /* a read: RAZ */
+                ctx->x[rt] = 0;
+            ctx->pc += 4;
+        }
+    } else if (pmu_register(iss) && !(ctx->lazy & LAZY_PMU)) {
+        ctx->lazy |= LAZY_PMU;
+        pmu_take(ctx, run);
+    } else {
+        return 0;
+    }
+    lazy_mdcr(ctx, run);
+    __asm__ volatile("isb" ::: "memory");
+    return 1;
+}
+
+/* Run the secondary's vCPU the host names in `box->world` on this CPU until
+ * it traps or an interrupt comes for the host, then come back to the primary
+ * exactly as it was: its EL1 registers, FP/SIMD, timers, debug and PMU
+ * registers, ELR/SPSR_EL2, its stage 2 (VMID 0) and HCR_EL2. Physical
+ * interrupts are routed here (IMO, FMO, AMO) only while the secondary runs;
+ * the primary takes its own at EL1 once it resumes, as it always did. */
 static void run_guest(volatile struct mailbox *box)
 {
     uint64_t cpu = cpu_index();
@@ -714,6 +958,8 @@ static void run_guest(volatile struct mailbox *box)
         deadline = now + frq / QUANTUM_HZ;
     el1_save(primary);
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
+    struct lazy_run lazy;
+    lazy_in(ctx, &lazy);
     sysreg_write(cnthp_cval_el2, deadline);
     sysreg_write(cnthp_ctl_el2, 1);                 /* ENABLE, IMASK clear */
     gic_cpu_setup(cpu);
@@ -742,7 +988,10 @@ static void run_guest(volatile struct mailbox *box)
     if (flush)      /* a VMID new to these tables: nothing cached for it may serve */
         __asm__ volatile("tlbi vmalls12e1is; dsb ish; isb" ::: "memory");
 
-    uint64_t exit = world_switch(ctx);
+    uint64_t exit;
+    do
+        exit = world_switch(ctx);
+    while (exit == EXIT_SYNC && lazy_trap(ctx, &lazy));
     if (exit == EXIT_FIQ) {     /* a kick (the only Group 0 interrupt): taken here, ended */
         uint64_t id = sysreg_read(icc_iar0_el1);
         if (id < 1020) {
@@ -764,6 +1013,7 @@ static void run_guest(volatile struct mailbox *box)
     ctx->hpfar = sysreg_read(hpfar_el2);
     ctx->cntvoff = sysreg_read(cntvoff_el2);
     el1_save((uint64_t *)ctx->sysregs);
+    lazy_out(ctx, &lazy);
     if (flags & RUN_VGIC) {
         sysreg_write(ich_hcr_el2, 0);
         ctx->ich_lr[0] = sysreg_read(ich_lr0_el2);
