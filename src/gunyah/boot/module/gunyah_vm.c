@@ -892,14 +892,16 @@ static void gvm_ioeventfd_free(struct gvm *vm, struct gvm_ioeventfd *h)
 /* GH_VM_ADD_FUNCTION of GH_FN_IOEVENTFD: the series' checks in its order
  * (gh_ioeventfd_bind, gh_vm_add_io_handler): the argument copied in, its
  * size, reserved flags, the length (0, 1, 2, 4 or 8), length 0 with
- * DATAMATCH, the fd (EBADF), an eventfd (EINVAL), a handler the same as one
- * the VM has (EEXIST); then ours, at most MAX_IOEVENTFDS (ENOSPC). The
- * series' overflow check of addr + len (overflows_type of a u64 sum) never
- * fails, so a range that wraps is taken, as there. */
+ * DATAMATCH, the fd (EBADF), an eventfd (EINVAL), memory (ENOMEM), a
+ * handler the same as one the VM has (EEXIST); then ours, at most
+ * MAX_IOEVENTFDS (ENOSPC). The series' overflow check of addr + len
+ * (overflows_type of a u64 sum) never fails, so a range that wraps is
+ * taken, as there. */
 static long gvm_add_ioeventfd(struct gvm *vm, const struct gh_fn_desc *d)
 {
 	struct gh_fn_ioeventfd_arg a;
 	struct gvm_ioeventfd *h, *iter;
+	struct eventfd_ctx *ctx;
 	bool datamatch;
 	long ret = gvm_fn_arg(d, &a, sizeof(a));
 
@@ -912,15 +914,15 @@ static long gvm_add_ioeventfd(struct gvm *vm, const struct gh_fn_desc *d)
 	datamatch = a.flags & GH_IOEVENTFD_FLAGS_DATAMATCH;
 	if (!a.len && datamatch)
 		return -EINVAL;
+	ctx = eventfd_ctx_fdget(a.fd);
+	if (IS_ERR(ctx))
+		return PTR_ERR(ctx);
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
-	if (!h)
+	if (!h) {
+		eventfd_ctx_put(ctx);
 		return -ENOMEM;
-	h->ctx = eventfd_ctx_fdget(a.fd);
-	if (IS_ERR(h->ctx)) {
-		ret = PTR_ERR(h->ctx);
-		kfree(h);
-		return ret;
 	}
+	h->ctx = ctx;
 	h->arg = a;
 	h->datamatch = datamatch;
 	h->len = datamatch ? a.len : 0;
