@@ -104,7 +104,7 @@ def _x_macro(source: str, name: str) -> list[str]:
 def test_the_shims_register_lists_are_the_layouts() -> None:
     """The shim moves a context's EL1 registers and PMU registers by X-macro
     lists that must name them in the order of vcpu_context's words
-    (layout.EL1_SYSREGS, layout.PMU_REGS: docs/boot.md sections 12 and 18);
+    (layout.EL1_SYSREGS, layout.PMU_REGS: docs/boot.md sections 12 and 19);
     a list out of order would load one register's value into another."""
     source = (SHIM_DIR / "shim.c").read_text()
     assert _x_macro(source, "EL1_SYSREGS") == list(layout.EL1_SYSREGS)

@@ -317,7 +317,7 @@ CONFINED = [
     "vmm: mmio write 0x7000 8 0x86000010", "vmm: mmio write 0x7008 8 0x40000000",
     "vmm: mmio read 0x8000000 8 -> 0x0", "vmm: mmio read 0x9020000 8 -> 0x0",
     "vmm: mmio write 0x7010 8 0x0",
-    "vmm: mmio write 0x7020 8 0x0",  # its debug and PMU registers its own (section 18)
+    "vmm: mmio write 0x7020 8 0x0",  # its debug and PMU registers its own (section 19)
     "vmm: mmio write 0x7018 8 0x28",  # its SPI 8 (ID 40), through its vGIC
     "vmm: mmio write 0x7018 8 0x1b",  # its virtual timer's PPI 27, through its vGIC
     "vmm: exit powered-off type 1 reason 0x0",
@@ -354,15 +354,42 @@ def test_a_secondary_reaches_nothing_but_its_own_and_both_worlds_keep_their_regi
 
 
 # What the irqfd VMM (tests/vmms/irqfd.c) is answered and hears: the series'
-# errnos (android14-6.1 drivers/virt/gunyah/vm_mgr.c, gunyah_irqfd.c), the
-# guest's readiness, the interrupt ID it took (the RM's first virq for a VM,
-# 960), its end
+# errnos (android14-6.1 drivers/virt/gunyah/vm_mgr.c, gunyah_irqfd.c,
+# gunyah_ioeventfd.c; the handlers' comparison v14's: docs/boot.md section
+# 18), the guest's accesses that
+# no ioeventfd took, each ioeventfd's count, the guest's readiness, the
+# interrupt ID it took (the RM's first virq for a VM, 960), its end
+# The guest's ioeventfd accesses that reach the VMM, in order: at 0x7100 a
+# value no handler has (0x66), 0, a read, a length no handler has, a byte
+# whose register is not the handler's value (0x101 against 1: the whole
+# register is compared); a read where a handler has no DATAMATCH; a write
+# where one was removed
+ACCESSES = [
+    ("io_write_7100_4", "= 102"), ("io_write_7100_4", "= 0"), ("io_read_7100_4", "= 0"),
+    ("io_write_7100_2", "= 85"), ("io_write_7100_1", "= 257"), ("io_read_7200_8", "= 0"),
+    ("io_write_7300_4", "= 0"),
+]  # fmt: skip
 IRQFD = {
     "image": "= 0", "dtb": "= 0", "create_vm": "= 0", "region": "= 0", "dtb_config": "= 0",
     "vcpu": "= 0", "arg_size": "errno 22", "arg_pointer": "errno 14",
     "reserved_flag": "errno 22", "no_such_fd": "errno 9", "not_an_eventfd": "errno 22",
     "bind": "= 0", "bind_clearable": "= 0", "same_label": "errno 17", "no_doorbell": "= 0",
     "remove_unknown": "= 0",
+    "io_arg_size": "errno 22", "io_reserved_flag": "errno 22", "io_len_3": "errno 22",
+    "io_len_0_datamatch": "errno 22", "io_no_such_fd": "errno 9", "io_not_an_eventfd": "errno 22",
+    "io_datamatch": "= 0", "io_datamatch_byte": "= 0",
+    # v14 compares the value: one handler per address, length and value
+    "io_same_value": "errno 17", "io_other_value": "= 0", "io_remove_other_value": "= 0",
+    "io_any_length_there": "errno 17",  # length 0 collides with every length at its address
+    "io_any": "= 0",
+    "io_wraps": "= 0", "io_remove_wraps": "= 0",  # the series' overflow check never fails
+    "io_then_removed": "= 0", "io_remove": "= 0", "io_remove_unknown": "= 0",
+    "io_remove_other_bytes": "= 0",
+    "io_cap": "= 61", "io_over_cap": "errno 28", "io_cap_removed": "= 0",  # 64 a VM, ours
+    "io_count_datamatch": "= 1",  # 0x55 only
+    "io_count_datamatch_byte": "= 1",  # a register of 1 only
+    "io_count_any": "= 2",  # any length, any value
+    "io_count_never": "errno 11",  # removed before the guest wrote there: EAGAIN
     "ready": "= 0", "intid": "= 960", "exit_type": "= 1", "remove": "= 0", "done": "= 0",
 }  # fmt: skip
 
@@ -381,7 +408,12 @@ def test_the_host_rings_a_secondary_through_an_irqfd_while_it_waits(tmp_path: Pa
     the receive right, which the RM gives the owner only with
     source-can-clear (vm_config.c configure_doorbell_with_peer): without it
     (label 0) the mask is refused and the module warns, as the series does;
-    with it (label 1) it is taken."""
+    with it (label 1) it is taken. GH_FN_IOEVENTFD in the same boot (docs/boot.md
+    section 18): before it waits, the guest writes where the VMM bound
+    ioeventfds; the writes a handler matches signal its eventfd inside
+    GH_VCPU_RUN (vcpu_run returned them, the VMM never sees them), the rest
+    and every read reach the VMM as MMIO exits, and the hostile bindings get
+    the series' errnos."""
     elf = build([SECONDARY / "doorbell.S"], tmp_path / "doorbell.elf",
                 ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
     image = tmp_path / "image"
@@ -411,12 +443,17 @@ def test_the_host_rings_a_secondary_through_an_irqfd_while_it_waits(tmp_path: Pa
     )  # fmt: skip
     console = d["console"]
     tries = [re.fullmatch(r"irqfd: (\w+) (errno \d+|= \d+)", ln) for ln in console]
-    said = {m[1]: m[2] for m in tries if m}
+    access = ("io_read_", "io_write_")
+    said = {m[1]: m[2] for m in tries if m and not m[1].startswith(access)}
     runs = int(said.pop("runs").removeprefix("= "))
     assert said == IRQFD, err
-    assert 3 <= runs <= 6, runs  # ready, the INTID, the end; a wake-up's look again at most
+    assert [(m[1], m[2]) for m in tries if m and m[1].startswith(access)] == ACCESSES
+    # ready, seven accesses, the INTID, the end; a wake-up's look again at most
+    assert 10 <= runs <= 13, runs
     # the doorbell rung once; the irqfd without one said so, once, and rang nothing
     assert any(ln.endswith("gunyah-vm: irqfd: 1 doorbell sends") for ln in console), console
+    # four writes signalled in the kernel: vcpu_run returned them, the VMM never saw them
+    assert any(ln.endswith("gunyah-vm: ioeventfd: 4 signals") for ln in console), console
     assert sum("premature injection of interrupt 9" in ln for ln in console) == 1
     assert "gunyah-boot: run exited 0" in console and status == 0
     calls = [c for c in d["calls"] if c["vmid"] == 3]
@@ -424,6 +461,9 @@ def test_the_host_rings_a_secondary_through_an_irqfd_while_it_waits(tmp_path: Pa
     masks = [c["results"][0] for c in calls if c["name"] == "doorbell_mask"]  # GH_IRQFD_LEVEL's
     assert masks == [Error.CSPACE_INSUFFICIENT_RIGHTS, 0]  # label 0's, then label 1's
     assert sum("irq 0 couldn't be set as level triggered" in ln for ln in console) == 1
+    writes = [c["results"][2] for c in calls
+              if c["name"] == "vcpu_run" and c["results"][1] == 5]  # fmt: skip
+    assert [w for w in writes if 0x7100 <= w < 0x7400] == [0x7100] * 6 + [0x7200] * 2 + [0x7300]
     (send,) = [i for i, n in enumerate(names) if n == "doorbell_send"]
     assert calls[send]["results"][:2] == [0, 0]  # OK, no flags before
     waits = [i for i, c in enumerate(calls[:send])

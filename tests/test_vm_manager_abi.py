@@ -35,6 +35,8 @@ EXPECTED_STRUCTS = {
     "gh_vm_dtb_config": (16, {"guest_phys_addr": 0, "size": 8}),
     "gh_fn_vcpu_arg": (4, {"id": 0}),
     "gh_fn_irqfd_arg": (16, {"fd": 0, "label": 4, "flags": 8, "padding": 12}),
+    "gh_fn_ioeventfd_arg": (32, {"datamatch": 0, "addr": 8, "len": 16, "fd": 20, "flags": 24,
+                                 "padding": 28}),
     "gh_fn_desc": (16, {"type": 0, "arg_size": 4, "arg": 8}),
     "gh_vm_exit_info": (16, {"type": 0, "padding": 2, "reason_size": 4, "reason": 8}),
     "gh_vcpu_run": (40, {
@@ -49,7 +51,7 @@ EXPECTED_STRUCTS = {
 EXPECTED_CONSTANTS = {
     "GH_MEM_ALLOW_READ": 1, "GH_MEM_ALLOW_WRITE": 2, "GH_MEM_ALLOW_EXEC": 4,
     "GH_FN_VCPU": 1, "GH_FN_IRQFD": 2, "GH_FN_IOEVENTFD": 3, "GH_FN_MAX_ARG_SIZE": 256,
-    "GH_IRQFD_LEVEL": 1,
+    "GH_IRQFD_LEVEL": 1, "GH_IOEVENTFD_FLAGS_DATAMATCH": 1,
     "GH_VM_STATUS_LOAD_FAILED": 1, "GH_VM_STATUS_EXITED": 2, "GH_VM_STATUS_CRASHED": 3,
     "GH_VM_MAX_EXIT_REASON_SIZE": 8,
     "GH_VCPU_EXIT_UNKNOWN": 0, "GH_VCPU_EXIT_MMIO": 1, "GH_VCPU_EXIT_STATUS": 2,

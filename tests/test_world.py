@@ -82,7 +82,7 @@ def test_the_layout_gives_the_switch_its_own_regions_and_the_records_the_shim_re
         "cntv_cval_el0",
     }
     # MDSCR_EL1 is the debug state's, switched lazily with the breakpoints and
-    # watchpoints (docs/boot.md section 18): room for the architecture's 16
+    # watchpoints (docs/boot.md section 19): room for the architecture's 16
     # of each (ID_AA64DFR0_EL1.BRPs/WRPs are 4 bits, the count less one), and
     # for 16 event counters beside the PMU's eight other registers
     assert "mdscr_el1" not in layout.EL1_SYSREGS

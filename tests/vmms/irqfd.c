@@ -1,6 +1,7 @@
 /*
  * A VMM that sends its VM an interrupt through an irqfd (GH_FN_IRQFD, the
- * Linux series' v14). One line per step, "irqfd: NAME errno N" or
+ * Linux series' v14) and hears its writes through ioeventfds
+ * (GH_FN_IOEVENTFD). One line per step, "irqfd: NAME errno N" or
  * "irqfd: NAME = N":
  * 1. nonsense to GH_VM_ADD_FUNCTION for an irqfd (an argument of the wrong
  *    size, at a bad address, a reserved flag, no such fd, an fd that is no
@@ -8,6 +9,17 @@
  *    to label 1's (level: that doorbell's tree gives the owner the right to
  *    clear it), a second on label 0 (refused), one on label 9 (the VM has no
  *    such doorbell) and the removal of one never added;
+ * 1b. ioeventfds (GH_FN_IOEVENTFD; non-blocking eventfds, names "io_..."):
+ *    nonsense (wrong size, a reserved flag, length 3, length 0 with
+ *    DATAMATCH, no such fd, no eventfd), then 0x7100 4 bytes DATAMATCH 0x55,
+ *    0x7100 1 byte DATAMATCH 1, two that collide with them (EEXIST: the
+ *    same value, and length 0 there), 0x7100 4 bytes of another value
+ *    (taken and removed), 0x7200 without DATAMATCH, a range that wraps (taken and removed),
+ *    0x7300 added and removed, removals that match nothing, and as many
+ *    more as the module takes ("io_cap", then the refusal), all removed;
+ *    the guest's accesses that reach the VMM say "io_read_ADDR_LEN" or
+ *    "io_write_ADDR_LEN = VALUE" (reads are answered 0); after the run each
+ *    eventfd's count ("io_count_*"; errno 11: never signalled);
  * 2. the VM (/vm/image at the start of 2 MiB at 0x80000000, /vm/dtb a page
  *    after it, 64 KiB of room) runs: when its guest
  *    (tests/guests/secondary/doorbell.S) stores to 0x7000 (ready, about to
@@ -42,6 +54,11 @@
 #define MEM (2UL << 20)
 #define BASE 0x80000000UL
 #define DT_ROOM 0x10000UL
+#define EFD_NONBLOCK 04000
+#define ADD GH_VM_ADD_FUNCTION
+#define REMOVE GH_VM_REMOVE_FUNCTION
+#define DM GH_IOEVENTFD_FLAGS_DATAMATCH
+#define IOSZ sizeof(struct gh_fn_ioeventfd_arg)
 
 #define SAY_PREFIX "irqfd: "
 #include "say.h" /* say(name, ret) */
@@ -58,6 +75,46 @@ static long irqfd(long vm, unsigned long cmd, unsigned fd, unsigned label, unsig
 	struct gh_fn_desc d = { GH_FN_IRQFD, size, (unsigned long)(at ? at : &a) };
 
 	return io(vm, cmd, &d);
+}
+
+static long ioeventfd(long vm, unsigned long cmd, unsigned long addr, unsigned len,
+		      unsigned long datamatch, long fd, unsigned flags, unsigned size)
+{
+	struct gh_fn_ioeventfd_arg a = { datamatch, addr, len, (int)fd, flags, 0 };
+	struct gh_fn_desc d = { GH_FN_IOEVENTFD, size, (unsigned long)&a };
+
+	return io(vm, cmd, &d);
+}
+
+/* "io_read_7100_4" or "io_write_7100_4 = value": an access the guest made
+ * where the VMM is asked, not an ioeventfd */
+static void say_access(const struct gh_vcpu_run *run)
+{
+	const char *kind = run->mmio.is_write ? "io_write_" : "io_read_";
+	unsigned long addr = run->mmio.phys_addr, v = 0, n = 0;
+	char name[40];
+	int shift = 60;
+
+	while (*kind)
+		name[n++] = *kind++;
+	while (shift > 0 && !(addr >> shift))
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		name[n++] = "0123456789abcdef"[(addr >> shift) & 15];
+	name[n++] = '_';
+	name[n++] = (char)('0' + run->mmio.len % 10);
+	name[n] = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | run->mmio.data[i];
+	say(name, run->mmio.is_write ? (long)v : 0);
+}
+
+static long count_of(long fd)
+{
+	unsigned long n = 0;
+	long got = sys6(SYS_read, fd, (long)&n, sizeof(n), 0, 0, 0);
+
+	return got < 0 ? got : (long)n;
 }
 
 static long load(const char *path, unsigned char *to, unsigned long room)
@@ -83,6 +140,10 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	long dev = sys6(SYS_openat, AT_FDCWD, (long)"/dev/gunyah", O_RDWR, 0, 0, 0), vm, vcpu;
 	long bell = sys6(SYS_eventfd2, 0, 0, 0, 0, 0, 0), other = sys6(SYS_eventfd2, 0, 0, 0, 0, 0, 0);
 	long clearable = sys6(SYS_eventfd2, 0, 0, 0, 0, 0, 0);
+	long io4 = sys6(SYS_eventfd2, 0, EFD_NONBLOCK, 0, 0, 0, 0);
+	long io1 = sys6(SYS_eventfd2, 0, EFD_NONBLOCK, 0, 0, 0, 0);
+	long any = sys6(SYS_eventfd2, 0, EFD_NONBLOCK, 0, 0, 0, 0);
+	long gone = sys6(SYS_eventfd2, 0, EFD_NONBLOCK, 0, 0, 0, 0);
 	unsigned char *mem = (unsigned char *)sys6(SYS_mmap, 0, (long)MEM, PROT_RW,
 						   MAP_PRIVATE_ANON, -1, 0);
 	unsigned long m = (unsigned long)mem, dt_off;
@@ -119,6 +180,35 @@ __attribute__((noreturn, used)) void entry(long *sp)
 	say("no_doorbell", irqfd(vm, GH_VM_ADD_FUNCTION, other, 9, 0, 16, 0));
 	say("remove_unknown", irqfd(vm, GH_VM_REMOVE_FUNCTION, other, 5, 0, 16, 0));
 
+	say("io_arg_size", ioeventfd(vm, ADD, 0x7100, 4, 0x55, io4, DM, 16));
+	say("io_reserved_flag", ioeventfd(vm, ADD, 0x7100, 4, 0x55, io4, 2, IOSZ));
+	say("io_len_3", ioeventfd(vm, ADD, 0x7100, 3, 0x55, io4, DM, IOSZ));
+	say("io_len_0_datamatch", ioeventfd(vm, ADD, 0x7100, 0, 0x55, io4, DM, IOSZ));
+	say("io_no_such_fd", ioeventfd(vm, ADD, 0x7100, 4, 0x55, -1, DM, IOSZ));
+	say("io_not_an_eventfd", ioeventfd(vm, ADD, 0x7100, 4, 0x55, dev, DM, IOSZ));
+	say("io_datamatch", ioeventfd(vm, ADD, 0x7100, 4, 0x55, io4, DM, IOSZ));
+	say("io_datamatch_byte", ioeventfd(vm, ADD, 0x7100, 1, 1, io1, DM, IOSZ));
+	say("io_same_value", ioeventfd(vm, ADD, 0x7100, 4, 0x55, gone, DM, IOSZ));
+	say("io_other_value", ioeventfd(vm, ADD, 0x7100, 4, 0x77, gone, DM, IOSZ));
+	say("io_remove_other_value", ioeventfd(vm, REMOVE, 0x7100, 4, 0x77, gone, DM, IOSZ));
+	say("io_any_length_there", ioeventfd(vm, ADD, 0x7100, 0, 0, gone, 0, IOSZ));
+	say("io_any", ioeventfd(vm, ADD, 0x7200, 4, 0, any, 0, IOSZ));
+	say("io_wraps", ioeventfd(vm, ADD, -4UL, 8, 0, gone, 0, IOSZ));
+	say("io_remove_wraps", ioeventfd(vm, REMOVE, -4UL, 8, 0, gone, 0, IOSZ));
+	say("io_then_removed", ioeventfd(vm, ADD, 0x7300, 4, 0, gone, 0, IOSZ));
+	say("io_remove", ioeventfd(vm, REMOVE, 0x7300, 4, 0, gone, 0, IOSZ));
+	say("io_remove_unknown", ioeventfd(vm, REMOVE, 0x7400, 4, 0, gone, 0, IOSZ));
+	/* 0x7200's handler as added but another datamatch: not the same bytes, it stays */
+	say("io_remove_other_bytes", ioeventfd(vm, REMOVE, 0x7200, 4, 5, any, 0, IOSZ));
+	for (n = 0; (ret = ioeventfd(vm, ADD, 0x10000 + 8 * n, 0, 0, gone, 0, IOSZ)) == 0; n++)
+		;
+	say("io_cap", n);
+	say("io_over_cap", ret);
+	for (ret = 0; n-- > 0;)
+		ret |= ioeventfd(vm, REMOVE, 0x10000 + 8 * n, 0, 0, gone, 0, IOSZ);
+	say("io_cap_removed", ret);
+	n = 0;
+
 	run = (struct gh_vcpu_run *)sys6(SYS_mmap, 0, (long)PAGE, PROT_RW, MAP_SHARED, vcpu, 0);
 	for (;;) {
 		ret = io(vcpu, GH_VCPU_RUN, 0);
@@ -131,11 +221,18 @@ __attribute__((noreturn, used)) void entry(long *sp)
 			say("exit_type", run->status.exit_info.type);
 			break;
 		}
-		if (run->exit_reason != GH_VCPU_EXIT_MMIO || !run->mmio.is_write) {
+		if (run->exit_reason != GH_VCPU_EXIT_MMIO) {
 			say("unexpected_exit", run->exit_reason);
 			break;
 		}
-		if (run->mmio.phys_addr == 0x7000) {
+		if (run->mmio.phys_addr >= 0x7100 && run->mmio.phys_addr < 0x7400) {
+			say_access(run);
+			for (int i = 0; i < 8; i++)
+				run->mmio.data[i] = 0; /* a read's value */
+		} else if (!run->mmio.is_write) {
+			say("unexpected_read", (long)run->mmio.phys_addr);
+			break;
+		} else if (run->mmio.phys_addr == 0x7000) {
 			say("ready", 0);
 			if (sys6(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0) == 0) {
 				long ts[2] = { 0, 500000000 };
@@ -153,6 +250,10 @@ __attribute__((noreturn, used)) void entry(long *sp)
 		}
 	}
 	say("runs", n);
+	say("io_count_datamatch", count_of(io4));
+	say("io_count_datamatch_byte", count_of(io1));
+	say("io_count_any", count_of(any));
+	say("io_count_never", count_of(gone));
 	sys6(SYS_wait4, -1, 0, 0, 0, 0, 0);
 	signal_fd(other);
 	say("remove", irqfd(vm, GH_VM_REMOVE_FUNCTION, other, 9, 0, 16, 0));

@@ -33,6 +33,9 @@ MEM_ALLOW_ALL = MEM_ALLOW_READ | MEM_ALLOW_WRITE | MEM_ALLOW_EXEC
 FN_VCPU, FN_IRQFD, FN_IOEVENTFD = 1, 2, 3
 FN_MAX_ARG_SIZE = 256
 IRQFD_LEVEL = 1 << 0  # GH_IRQFD_LEVEL: the doorbell behaves as a level-triggered interrupt
+# GH_IOEVENTFD_FLAGS_DATAMATCH: the eventfd is signalled only for writes of
+# the value `datamatch` and the handler's length (docs/boot.md section 18)
+IOEVENTFD_FLAGS_DATAMATCH = 1 << 0
 # The flag the series' irqfd rings its doorbell with, and the only one a
 # level irqfd enables (include/linux/gunyah.h GH_BELL_NONBLOCK; not UAPI)
 BELL_NONBLOCK = 1 << 32
@@ -131,6 +134,10 @@ VM_DTB_CONFIG = _struct("gh_vm_dtb_config", ("guest_phys_addr", U64), ("size", U
 FN_VCPU_ARG = _struct("gh_fn_vcpu_arg", ("id", U32))
 FN_IRQFD_ARG = _struct(
     "gh_fn_irqfd_arg", ("fd", U32), ("label", U32), ("flags", U32), ("padding", U32))  # fmt: skip
+FN_IOEVENTFD_ARG = _struct(
+    "gh_fn_ioeventfd_arg",
+    ("datamatch", U64), ("addr", U64), ("len", U32), ("fd", S32), ("flags", U32), ("padding", U32),
+)  # fmt: skip
 FN_DESC = _struct("gh_fn_desc", ("type", U32), ("arg_size", U32), ("arg", U64))
 VM_EXIT_INFO = _struct(
     "gh_vm_exit_info",
@@ -145,8 +152,8 @@ VCPU_RUN = _struct(
     ("", Record("", (Member("mmio", _MMIO), Member("status", _STATUS)), union=True)),
 )  # fmt: skip
 STRUCTS: tuple[Record, ...] = (
-    USERSPACE_MEMORY_REGION, VM_DTB_CONFIG, FN_VCPU_ARG, FN_IRQFD_ARG, FN_DESC, VM_EXIT_INFO,
-    VCPU_RUN, VM_FIRMWARE_CONFIG,
+    USERSPACE_MEMORY_REGION, VM_DTB_CONFIG, FN_VCPU_ARG, FN_IRQFD_ARG, FN_IOEVENTFD_ARG, FN_DESC,
+    VM_EXIT_INFO, VCPU_RUN, VM_FIRMWARE_CONFIG,
 )  # fmt: skip
 
 
@@ -192,6 +199,7 @@ CONSTANTS: dict[str, int] = {
     "GH_MEM_ALLOW_EXEC": MEM_ALLOW_EXEC,
     "GH_FN_VCPU": FN_VCPU, "GH_FN_IRQFD": FN_IRQFD, "GH_FN_IOEVENTFD": FN_IOEVENTFD,
     "GH_FN_MAX_ARG_SIZE": FN_MAX_ARG_SIZE, "GH_IRQFD_LEVEL": IRQFD_LEVEL,
+    "GH_IOEVENTFD_FLAGS_DATAMATCH": IOEVENTFD_FLAGS_DATAMATCH,
     "GH_VM_STATUS_LOAD_FAILED": VM_STATUS_LOAD_FAILED, "GH_VM_STATUS_EXITED": VM_STATUS_EXITED,
     "GH_VM_STATUS_CRASHED": VM_STATUS_CRASHED,
     "GH_VM_MAX_EXIT_REASON_SIZE": VM_MAX_EXIT_REASON_SIZE,

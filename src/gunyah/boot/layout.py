@@ -259,7 +259,7 @@ EL1_SYSREGS = (
 )  # fmt: skip
 
 # A vCPU's debug and PMU registers, switched lazily as the real hypervisor
-# switches them (docs/boot.md section 18): the shim traps them (MDCR_EL2.TDA,
+# switches them (docs/boot.md section 19): the shim traps them (MDCR_EL2.TDA,
 # TPM, TPMCR) until the vCPU first touches them, then loads its own and
 # switches them at its runs while it uses them. Room for the architecture's
 # 16 breakpoints and 16 watchpoints, and for 16 event counters (more are

@@ -18,6 +18,7 @@ typedef unsigned long long __u64;
 #define GH_FN_IOEVENTFD 3
 #define GH_FN_MAX_ARG_SIZE 256
 #define GH_IRQFD_LEVEL 1
+#define GH_IOEVENTFD_FLAGS_DATAMATCH 1
 #define GH_VM_STATUS_LOAD_FAILED 1
 #define GH_VM_STATUS_EXITED 2
 #define GH_VM_STATUS_CRASHED 3
@@ -65,6 +66,22 @@ _Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, fd) == 0, "gh_fn_irqfd
 _Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, label) == 4, "gh_fn_irqfd_arg.label");
 _Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, flags) == 8, "gh_fn_irqfd_arg.flags");
 _Static_assert(__builtin_offsetof(struct gh_fn_irqfd_arg, padding) == 12, "gh_fn_irqfd_arg.padding");
+
+struct gh_fn_ioeventfd_arg {
+	__u64 datamatch;
+	__u64 addr;
+	__u32 len;
+	__s32 fd;
+	__u32 flags;
+	__u32 padding;
+};
+_Static_assert(sizeof(struct gh_fn_ioeventfd_arg) == 32, "gh_fn_ioeventfd_arg");
+_Static_assert(__builtin_offsetof(struct gh_fn_ioeventfd_arg, datamatch) == 0, "gh_fn_ioeventfd_arg.datamatch");
+_Static_assert(__builtin_offsetof(struct gh_fn_ioeventfd_arg, addr) == 8, "gh_fn_ioeventfd_arg.addr");
+_Static_assert(__builtin_offsetof(struct gh_fn_ioeventfd_arg, len) == 16, "gh_fn_ioeventfd_arg.len");
+_Static_assert(__builtin_offsetof(struct gh_fn_ioeventfd_arg, fd) == 20, "gh_fn_ioeventfd_arg.fd");
+_Static_assert(__builtin_offsetof(struct gh_fn_ioeventfd_arg, flags) == 24, "gh_fn_ioeventfd_arg.flags");
+_Static_assert(__builtin_offsetof(struct gh_fn_ioeventfd_arg, padding) == 28, "gh_fn_ioeventfd_arg.padding");
 
 struct gh_fn_desc {
 	__u32 type;

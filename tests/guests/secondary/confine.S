@@ -12,7 +12,7 @@
  *    distributor and fw_cfg: VMMIO reads its VMM answers.
  * 2. It sets every EL1 register it can write, the timers, FPCR and Q0..Q31
  *    to odd values (its VMM checks that its own stayed its own).
- * 2b. Its debug registers and PMU (docs/boot.md section 18): each is its
+ * 2b. Its debug registers and PMU (docs/boot.md section 19): each is its
  *    own, zero at its first touch (not the primary's); the OS lock and
  *    debug ROM registers read as zero and ignore writes. It sets a
  *    breakpoint's and a watchpoint's value and control registers (not

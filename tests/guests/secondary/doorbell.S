@@ -5,12 +5,17 @@
  * src/irq_manager/irq_manager.c: a VM's virqs from 960; its tree's
  * /hypervisor/qcom,doorbell@0 says so too). It wakes its redistributor, puts
  * ID 960 in Group 1 and enables it, turns on GICD_CTLR.EnableGrp1,
- * ICC_PMR_EL1 and ICC_IGRPEN1_EL1, stores 0 to 0x7000 (ready: its VMM may
- * ring it now) and waits in WFI with IRQs masked (a pending interrupt still
- * ends the wait), taking the interrupt after each WFI, at most 64 times. Its
- * IRQ vector acknowledges (ICC_IAR1_EL1), stores the INTID to 0x7008 and
- * ends the interrupt (ICC_EOIR1_EL1). No interrupt in 64 waits: it stores 0
- * to 0x7008. Then PSCI SYSTEM_OFF.
+ * ICC_PMR_EL1 and ICC_IGRPEN1_EL1. Then it writes and reads where its VMM
+ * bound ioeventfds (GH_FN_IOEVENTFD, tests/vmms/irqfd.c): at 0x7100 (a
+ * 4-byte handler of value 0x55 and a 1-byte one of value 1, both with
+ * DATAMATCH) the 4-byte value, another value, 0, a read, 2 bytes, 1 byte
+ * of a register holding 0x101 (whose low byte is 1) and 1 byte of 1; at 0x7200 (no DATAMATCH: any length) 4 bytes, 1 byte of 0, a
+ * read; at 0x7300 (its handler removed) 4 bytes. It stores 0 to 0x7000
+ * (ready: its VMM may ring it now) and waits in WFI with IRQs masked (a
+ * pending interrupt still ends the wait), taking the interrupt after each
+ * WFI, at most 64 times. Its IRQ vector acknowledges (ICC_IAR1_EL1), stores
+ * the INTID to 0x7008 and ends the interrupt (ICC_EOIR1_EL1). No interrupt
+ * in 64 waits: it stores 0 to 0x7008. Then PSCI SYSTEM_OFF.
  * Linked at 0x80000000.
  */
 #include "vgic.h" /* VGIC_TAKE_SPI */
@@ -25,6 +30,26 @@ _start:
 	VGIC_TAKE_SPI 30, 0		/* ID 960: bit 0 of word 30 */
 	mov	x10, #0			/* the IRQ vector sets it */
 	mov	x11, #64		/* waits left */
+	mov	x20, #0x7100		/* the ioeventfds' addresses */
+	mov	w1, #0x55
+	str	w1, [x20]		/* the datamatch value */
+	mov	w1, #0x66
+	str	w1, [x20]		/* another value, not 0 */
+	str	wzr, [x20]		/* 0 */
+	ldr	w1, [x20]		/* a read */
+	mov	w1, #0x55
+	strh	w1, [x20]		/* a length no handler has */
+	mov	x1, #0x101
+	strb	w1, [x20]		/* byte 0 is 1, but the register is 0x101 */
+	mov	x1, #1
+	strb	w1, [x20]		/* 1 */
+	mov	x20, #0x7200
+	mov	w1, #1
+	str	w1, [x20]		/* 4 bytes */
+	strb	wzr, [x20]		/* 1 byte of 0 */
+	ldr	x1, [x20]		/* a read */
+	mov	x20, #0x7300
+	str	wzr, [x20]		/* where a handler was, and was removed */
 	str	xzr, [x19]		/* 0x7000: ready */
 1:	cbnz	x10, 2f
 	cbz	x11, 3f

@@ -18,7 +18,10 @@
  * VM_GET_HYP_RESOURCES gives as a BELL_TX entry of that label) and the
  * hypervisor raises the doorbell's virq in the VM; GH_IRQFD_LEVEL makes the
  * doorbell acknowledge itself (doorbell_mask: enable NONBLOCK, ack all);
- * GH_VM_REMOVE_FUNCTION with the same argument unbinds it. GH_VCPU_RUN calls
+ * GH_VM_REMOVE_FUNCTION with the same argument unbinds it. GH_FN_IOEVENTFD
+ * binds an eventfd to an MMIO address, as the series' gunyah_ioeventfd.c
+ * does: a VMMIO write it matches signals the eventfd and the vCPU runs on
+ * inside GH_VCPU_RUN (docs/boot.md section 18). GH_VCPU_RUN calls
  * vcpu_run (its SMCCC form, arguments from x1) until the vCPU needs its
  * VMM: a VMMIO access (GH_VCPU_EXIT_MMIO; a read's value comes back from
  * the run page on the next GH_VCPU_RUN) or its end (GH_VCPU_EXIT_STATUS,
@@ -60,6 +63,7 @@
 #include <linux/of.h>
 #include <linux/of_irq.h>
 #include <linux/poll.h>
+#include <linux/rwsem.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -85,6 +89,7 @@
 #define MAX_SGL 512 /* a parcel's SGL entries: a MEM_SHARE of 29 fragments */
 #define MAX_RESOURCES 64
 #define MAX_IRQFDS 64 /* a VM's: more is ENOSPC (the series has no bound) */
+#define MAX_IOEVENTFDS 64 /* a VM's: more is ENOSPC (the series has no bound) */
 
 /* ---- the RM's queues ---------------------------------------------------- */
 
@@ -114,6 +119,7 @@ enum { RM_RX_READY, RM_TX_READY };
 
 static unsigned int rx_interrupts, tx_interrupts, empty_receives;
 static atomic_t bell_sends = ATOMIC_INIT(0);
+static atomic_t io_signals = ATOMIC_INIT(0);
 static atomic_t wake_count = ATOMIC_INIT(0);
 module_param(rx_interrupts, uint, 0444);
 MODULE_PARM_DESC(rx_interrupts, "the RM receive queue's interrupts taken");
@@ -443,6 +449,9 @@ struct gvm {
 	wait_queue_head_t wake_wq;
 	struct list_head irqfds; /* struct gvm_irqfd, under lock */
 	unsigned int n_irqfds;
+	struct rw_semaphore io_lock; /* ioeventfds: written under lock too, read by vCPUs */
+	struct list_head ioeventfds; /* struct gvm_ioeventfd */
+	unsigned int n_ioeventfds;
 	struct gvm_bell {
 		u32 label;
 		u64 cap;
@@ -739,24 +748,35 @@ static void gvm_irqfd_free(struct gvm *vm, struct gvm_irqfd *irqfd)
 	kfree(irqfd);
 }
 
+/* A function's argument into `arg`, as the series takes it: copied in whole
+ * (gh_vm_add_function: EFAULT), then its size checked (each function's bind:
+ * EINVAL). d->arg_size is at most GH_FN_MAX_ARG_SIZE. */
+static int gvm_fn_arg(const struct gh_fn_desc *d, void *arg, size_t size)
+{
+	u8 buf[GH_FN_MAX_ARG_SIZE];
+
+	if (d->arg_size && copy_from_user(buf, u64_to_user_ptr(d->arg), d->arg_size))
+		return -EFAULT;
+	if (d->arg_size != size)
+		return -EINVAL;
+	memcpy(arg, buf, size);
+	return 0;
+}
+
 /* GH_VM_ADD_FUNCTION of GH_FN_IRQFD: the series' checks in its order (the
  * argument copied in, its size, reserved flags, the fd, an eventfd, one irqfd
  * a label). */
 static long gvm_add_irqfd(struct gvm *vm, const struct gh_fn_desc *d)
 {
-	u8 buf[GH_FN_MAX_ARG_SIZE];
 	struct gh_fn_irqfd_arg a;
 	struct gvm_irqfd *irqfd, *iter;
 	struct eventfd_ctx *ctx;
 	__poll_t events;
 	struct fd f;
-	long ret = 0;
+	long ret = gvm_fn_arg(d, &a, sizeof(a));
 
-	if (d->arg_size && copy_from_user(buf, u64_to_user_ptr(d->arg), d->arg_size))
-		return -EFAULT;
-	if (d->arg_size != sizeof(a))
-		return -EINVAL;
-	memcpy(&a, buf, sizeof(a));
+	if (ret)
+		return ret;
 	if (a.flags & ~GH_IRQFD_LEVEL)
 		return -EINVAL; /* the series: other bits reserved */
 	irqfd = kzalloc(sizeof(*irqfd), GFP_KERNEL);
@@ -803,6 +823,136 @@ out:
 	return ret;
 }
 
+/*
+ * One GH_FN_IOEVENTFD: a VM's MMIO write that matches it signals its eventfd
+ * inside GH_VCPU_RUN, and the vCPU goes on without an exit to the VMM (the
+ * series' gunyah_ioeventfd.c, vm_mgr.c gh_vm_mmio_write, gunyah_vcpu.c
+ * gh_handle_mmio). Its handler keeps what the series' gh_ioeventfd_bind
+ * keeps: the address; with GH_IOEVENTFD_FLAGS_DATAMATCH the length and the
+ * value; without it length 0, which matches any length and any value
+ * (docs/boot.md section 18).
+ */
+struct gvm_ioeventfd {
+	struct list_head node;
+	struct gh_fn_ioeventfd_arg arg; /* as given: GH_VM_REMOVE_FUNCTION compares it whole */
+	struct eventfd_ctx *ctx;
+	u32 len;	/* 0: any length */
+	bool datamatch;
+	u64 data;	/* with datamatch: the value a write must have */
+};
+
+/*
+ * Whether a handler (addr, len, datamatch, data) and another, or a write,
+ * are the same to the series: v14's _gh_vm_io_handler_compare (vm_mgr.c)
+ * answering 0. The addresses are equal; then a length 0 on one side and not
+ * the other is a match, else the lengths are equal; then a datamatch flag on
+ * one side and not the other is a match, else the values are equal. A
+ * write's key has the flag and the value vcpu_run gave (the whole register:
+ * gh_vm_mgr_find_io_hdlr). At one address the series' rb-tree holds either
+ * one handler of length 0 or handlers of distinct lengths and values, all
+ * with the flag, so at most one matches a write and a search of a list finds
+ * what the tree's does.
+ */
+static bool gvm_io_same(u64 addr, u32 len, bool datamatch, u64 data,
+			const struct gvm_ioeventfd *h)
+{
+	if (addr != h->arg.addr)
+		return false;
+	if (!len != !h->len)
+		return true;
+	if (len != h->len)
+		return false;
+	return datamatch != h->datamatch || data == h->data;
+}
+
+/* A vCPU's MMIO write: the eventfd of the handler it matches signalled;
+ * false where none matches (the write goes to the VMM). */
+static bool gvm_io_write(struct gvm *vm, u64 addr, u64 len, u64 value)
+{
+	struct gvm_ioeventfd *h;
+	bool found = false;
+
+	down_read(&vm->io_lock);
+	list_for_each_entry(h, &vm->ioeventfds, node) {
+		if (gvm_io_same(addr, min_t(u64, len, sizeof(u64)), true, value, h)) {
+			eventfd_signal(h->ctx, 1);
+			atomic_inc(&io_signals);
+			found = true;
+			break;
+		}
+	}
+	up_read(&vm->io_lock);
+	return found;
+}
+
+/* Unbound: its eventfd put, freed. Under vm->lock and io_lock (write). */
+static void gvm_ioeventfd_free(struct gvm *vm, struct gvm_ioeventfd *h)
+{
+	eventfd_ctx_put(h->ctx);
+	list_del(&h->node);
+	vm->n_ioeventfds--;
+	kfree(h);
+}
+
+/* GH_VM_ADD_FUNCTION of GH_FN_IOEVENTFD: the series' checks in its order
+ * (gh_ioeventfd_bind, gh_vm_add_io_handler): the argument copied in, its
+ * size, reserved flags, the length (0, 1, 2, 4 or 8), length 0 with
+ * DATAMATCH, the fd (EBADF), an eventfd (EINVAL), memory (ENOMEM), a
+ * handler the same as one the VM has (EEXIST); then ours, at most
+ * MAX_IOEVENTFDS (ENOSPC). The series' overflow check of addr + len
+ * (overflows_type of a u64 sum) never fails, so a range that wraps is
+ * taken, as there. */
+static long gvm_add_ioeventfd(struct gvm *vm, const struct gh_fn_desc *d)
+{
+	struct gh_fn_ioeventfd_arg a;
+	struct gvm_ioeventfd *h, *iter;
+	struct eventfd_ctx *ctx;
+	bool datamatch;
+	long ret = gvm_fn_arg(d, &a, sizeof(a));
+
+	if (ret)
+		return ret;
+	if (a.flags & ~GH_IOEVENTFD_FLAGS_DATAMATCH)
+		return -EINVAL; /* the series: other bits reserved */
+	if (a.len > 8 || (a.len & (a.len - 1)))
+		return -EINVAL; /* 0 (any length), 1, 2, 4 or 8 */
+	datamatch = a.flags & GH_IOEVENTFD_FLAGS_DATAMATCH;
+	if (!a.len && datamatch)
+		return -EINVAL;
+	ctx = eventfd_ctx_fdget(a.fd);
+	if (IS_ERR(ctx))
+		return PTR_ERR(ctx);
+	h = kzalloc(sizeof(*h), GFP_KERNEL);
+	if (!h) {
+		eventfd_ctx_put(ctx);
+		return -ENOMEM;
+	}
+	h->ctx = ctx;
+	h->arg = a;
+	h->datamatch = datamatch;
+	h->len = datamatch ? a.len : 0;
+	h->data = datamatch ? a.datamatch : 0;
+	mutex_lock(&vm->lock);
+	list_for_each_entry(iter, &vm->ioeventfds, node) {
+		if (gvm_io_same(a.addr, h->len, h->datamatch, h->data, iter))
+			ret = -EEXIST;
+	}
+	if (!ret && vm->n_ioeventfds >= MAX_IOEVENTFDS)
+		ret = -ENOSPC;
+	if (!ret) {
+		down_write(&vm->io_lock);
+		list_add_tail(&h->node, &vm->ioeventfds);
+		vm->n_ioeventfds++;
+		up_write(&vm->io_lock);
+	}
+	mutex_unlock(&vm->lock);
+	if (ret) {
+		eventfd_ctx_put(h->ctx);
+		kfree(h);
+	}
+	return ret;
+}
+
 /* GH_VM_REMOVE_FUNCTION: every function of the type whose argument is the
  * same bytes is unbound (the series' gh_vm_rm_function); 0 whether or not
  * one was. Our vCPU functions are their fds: closing one removes it. An
@@ -811,17 +961,25 @@ static long gvm_remove_function(struct gvm *vm, const struct gh_fn_desc *d)
 {
 	u8 buf[GH_FN_MAX_ARG_SIZE];
 	struct gvm_irqfd *irqfd, *iter;
+	struct gvm_ioeventfd *h, *next;
 
 	if (!d->arg_size || d->arg_size > sizeof(buf))
 		return 0;
 	if (copy_from_user(buf, u64_to_user_ptr(d->arg), d->arg_size))
 		return -EFAULT;
-	if (d->type != GH_FN_IRQFD || d->arg_size != sizeof(irqfd->arg))
-		return 0;
 	mutex_lock(&vm->lock);
-	list_for_each_entry_safe(irqfd, iter, &vm->irqfds, node) {
-		if (!memcmp(&irqfd->arg, buf, sizeof(irqfd->arg)))
-			gvm_irqfd_free(vm, irqfd);
+	if (d->type == GH_FN_IRQFD && d->arg_size == sizeof(irqfd->arg)) {
+		list_for_each_entry_safe(irqfd, iter, &vm->irqfds, node) {
+			if (!memcmp(&irqfd->arg, buf, sizeof(irqfd->arg)))
+				gvm_irqfd_free(vm, irqfd);
+		}
+	} else if (d->type == GH_FN_IOEVENTFD && d->arg_size == sizeof(h->arg)) {
+		down_write(&vm->io_lock);
+		list_for_each_entry_safe(h, next, &vm->ioeventfds, node) {
+			if (!memcmp(&h->arg, buf, sizeof(h->arg)))
+				gvm_ioeventfd_free(vm, h);
+		}
+		up_write(&vm->io_lock);
 	}
 	mutex_unlock(&vm->lock);
 	return 0;
@@ -940,6 +1098,10 @@ static void gvm_teardown(struct kref *ref)
 	mutex_lock(&vm->lock); /* the functions go before the reset (the series' gh_vm_free) */
 	while (!list_empty(&vm->irqfds))
 		gvm_irqfd_free(vm, list_first_entry(&vm->irqfds, struct gvm_irqfd, node));
+	down_write(&vm->io_lock);
+	while (!list_empty(&vm->ioeventfds))
+		gvm_ioeventfd_free(vm, list_first_entry(&vm->ioeventfds, struct gvm_ioeventfd, node));
+	up_write(&vm->io_lock);
 	mutex_unlock(&vm->lock);
 	if (reset) {
 		ret = rm_vmid_call(GUNYAH_RM_VM_RESET, vm->vmid);
@@ -966,6 +1128,7 @@ static void gvm_teardown(struct kref *ref)
 	gvm_unbind_wakes(vm);
 	pr_info("gunyah-vm: VM %u torn down\n", vm->vmid);
 	pr_info("gunyah-vm: irqfd: %d doorbell sends\n", atomic_read(&bell_sends));
+	pr_info("gunyah-vm: ioeventfd: %d signals\n", atomic_read(&io_signals));
 	mutex_lock(&rm.lock);
 	pr_info("gunyah-vm: RM interrupts: %u rx, %u tx, %d wake-up; %u empty receives\n",
 		rx_interrupts, tx_interrupts, atomic_read(&wake_count), empty_receives);
@@ -1191,6 +1354,8 @@ static long gvcpu_run(struct gvcpu *vcpu)
 			u64 v = cpu_to_le64(res.a4);
 			bool write = res.a1 == GUNYAH_VCPU_STATE_ADDRSPACE_VMMIO_WRITE;
 
+			if (write && gvm_io_write(vm, res.a2, res.a3, res.a4))
+				continue; /* signalled in the kernel: the vCPU goes on */
 			run->exit_reason = GH_VCPU_EXIT_MMIO;
 			run->mmio.phys_addr = res.a2;
 			run->mmio.len = res.a3;
@@ -1364,6 +1529,8 @@ static long gvm_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 			return -EINVAL;
 		if (d.type == GH_FN_IRQFD)
 			return gvm_add_irqfd(vm, &d);
+		if (d.type == GH_FN_IOEVENTFD)
+			return gvm_add_ioeventfd(vm, &d);
 		if (d.type != GH_FN_VCPU)
 			return -ENOENT; /* the series: no such function */
 		return gvm_add_vcpu(vm, &d);
@@ -1404,6 +1571,8 @@ static long gvm_create(void)
 	mutex_init(&vm->lock);
 	init_waitqueue_head(&vm->wake_wq);
 	INIT_LIST_HEAD(&vm->irqfds);
+	init_rwsem(&vm->io_lock);
+	INIT_LIST_HEAD(&vm->ioeventfds);
 	ret = rm_call(GUNYAH_RM_VM_ALLOCATE, req, sizeof(req), vmid, sizeof(vmid), &got);
 	if (!ret && got < 4)
 		ret = -EBADMSG;

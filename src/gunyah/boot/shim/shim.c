@@ -671,7 +671,7 @@ static void gic_cpu_setup(uint64_t cpu)
 
 /* -- a vCPU's debug and PMU registers, switched lazily ---------------------
  * As the real hypervisor switches them (hyp/vm/vdebug/aarch64/src/vdebug.c,
- * hyp/vm/arm_vm_pmu/aarch64/src/arm_vm_pmu.c; docs/boot.md section 18): a
+ * hyp/vm/arm_vm_pmu/aarch64/src/arm_vm_pmu.c; docs/boot.md section 19): a
  * secondary runs with its accesses to them trapped (MDCR_EL2.TDA, TPM,
  * TPMCR) until it first touches them; then its own are loaded (all zero the
  * first time), the trap lifted and the access retried, here at EL2 with no
