@@ -22,6 +22,7 @@ from gunyah.vmm.devicetree import VmTree
 from gunyah.vmm.devicetree import build as build_tree
 
 SECONDARY = Path(__file__).resolve().parent / "guests" / "secondary"
+WATCH_MODULE = Path(__file__).resolve().parent / "modules" / "watch.c"
 
 # docs/real-gunyah.md section 13: the owner's view of the measured guest,
 # as our VMM prints it (a write's value is the 8 bytes vcpu_run gave)
@@ -336,14 +337,31 @@ def test_a_secondary_reaches_nothing_but_its_own_and_both_worlds_keep_their_regi
     and FP/SIMD registers are its own after every switch, and our VMM's
     registers (Q0..Q31, FPCR, TPIDR_EL0, TPIDRRO_EL0, CNTKCTL_EL1's EL0
     counter access) are its own after every vcpu_run: it fails with
-    CALLER_STATE otherwise."""
+    CALLER_STATE otherwise. Its debug registers and PMU are its own too
+    (docs/boot.md section 19), while the primary has a watchpoint and a
+    cycle counter on every CPU, which it finds as it left them."""
     elf = build([SECONDARY / "confine.S"], tmp_path / "confine.elf",
                 ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
     image = tmp_path / "confine"
     image.write_bytes(flat_binary(elf))
-    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image), "--vm-memory", "2M")
+    status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image), "--vm-memory", "2M",
+                          "--module", str(WATCH_MODULE))  # fmt: skip
     said = [ln for ln in d["console"] if ln.startswith(("vmm: mmio", "vmm: exit"))]
     assert said == CONFINED, err
+    # the primary's watchpoint and cycle counters (tests/modules/watch.c),
+    # on every CPU while the guest runs: the guest read none of them as its
+    # own (CONFINED's 0x7020), and the primary finds them as it left them:
+    # the watchpoints see each write after the guest's runs as before them
+    # (one more hit than writes from the start, before any VM, as the
+    # kernel counts them), and the cycle counters count
+    console = d["console"]
+    first = next(i for i, ln in enumerate(console) if ln.startswith("vmm: mmio"))
+    found = [(i, re.search(r"gunyah-watch: (\d+) writes, (\d+) seen, cycles (\w+)", ln))
+             for i, ln in enumerate(console)]  # fmt: skip
+    counts = [(i, int(m[1]), int(m[2]), m[3]) for i, m in found if m]
+    assert sum(i > first for i, *_ in counts) >= 1, counts
+    assert len({seen - writes for _, writes, seen, _ in counts}) == 1, counts
+    assert all(cycles == "counted" for *_, cycles in counts), counts
     assert status == 0 and d["problem"] is None and d["stopped_by"] == "poweroff"
     v = d["vm"]
     assert (v["vmm"], v["vmm_status"], v["ok"]) == ("done", 0, True)
