@@ -802,13 +802,18 @@ static void lazy_mdcr(volatile struct vcpu_context *ctx, struct lazy_run *run)
     sysreg_write(mdcr_el2, run->mdcr);
 }
 
+/* The secondary's debug registers loaded over the primary's, which wait in
+ * `run` (MDSCR_EL1 as the primary left it: the hardware's may be the 0 the
+ * run began with). */
 static void debug_take(volatile struct vcpu_context *ctx, struct lazy_run *run)
 {
     debug_save(run->debug);
-    run->debug[0] = run->mdscr;         /* MDSCR_EL1 is 0 in hardware now, if it was not */
     debug_switch(run->debug, ctx->debug);
+    run->debug[0] = run->mdscr;
 }
 
+/* The secondary's PMU loaded over the primary's, which waits in `run` (its
+ * enables as the primary left them: the run may have begun with them off). */
 static void pmu_take(volatile struct vcpu_context *ctx, struct lazy_run *run)
 {
     pmu_save(run->pmu, run->counters);
