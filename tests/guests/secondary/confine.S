@@ -14,7 +14,8 @@
  *    to odd values (its VMM checks that its own stayed its own).
  * 2b. Its debug registers and PMU (docs/boot.md section 19): each is its
  *    own, zero at its first touch (not the primary's); the OS lock and
- *    debug ROM registers read as zero and ignore writes. It sets a
+ *    debug ROM registers read as zero and ignore writes, 2,000 times over
+ *    with any value. It sets a
  *    breakpoint's and a watchpoint's value and control registers (not
  *    enabled), an event counter's type and PMSELR_EL0, and starts its
  *    cycle counter.
@@ -110,6 +111,24 @@ _start:
 	msr	oslar_el1, x2		/* the OS lock: ignored */
 	zero	oslsr_el1
 	zero	mdrar_el1
+	/* a flood of them, each a trap the shim answers itself: any value
+	 * written to the OS lock and double lock, and what they read */
+	mov	x2, #2000
+	mov	x4, #0			/* what the reads gave, or-ed */
+	ldr	x5, =0x9e3779b97f4a7c15
+1:	mul	x6, x2, x5
+	msr	oslar_el1, x6
+	msr	osdlr_el1, x6
+	mrs	x3, oslsr_el1
+	orr	x4, x4, x3
+	mrs	x3, osdlr_el1
+	orr	x4, x4, x3
+	mrs	x3, mdrar_el1
+	orr	x4, x4, x3
+	subs	x2, x2, #1
+	b.ne	1b
+	cmp	x4, #0
+	cinc	x23, x23, ne
 	bl	set_debug_pmu
 	isb
 	mrs	x22, pmccntr_el0
