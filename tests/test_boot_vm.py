@@ -310,7 +310,7 @@ def test_a_linux_secondary_with_two_vcpus_boots_to_our_init_and_powers_off() -> 
 # abort (EC 0x21) for its jump into the primary's RAM, VMMIO reads for the
 # GIC and fw_cfg (in its VMMIO window), then 0 registers of its own changed
 # and 0 of its debug and PMU checks failed,
-# then the INTIDs its vGIC gave it for the SPI it set pending and its timer
+# then the INTIDs its vGIC gave it for the SPI it set pending and its timers
 CONFINED = [
     *(f"vmm: mmio write {at:#x} 8 {v:#x}" for addr in (0x4000_0000, 0x4020_0000, 0x7FE0_0000,
                                                        0x7FF1_0000, 0x7FFE_2000)
@@ -321,6 +321,7 @@ CONFINED = [
     "vmm: mmio write 0x7020 8 0x0",  # its debug and PMU registers its own (section 19)
     "vmm: mmio write 0x7018 8 0x28",  # its SPI 8 (ID 40), through its vGIC
     "vmm: mmio write 0x7018 8 0x1b",  # its virtual timer's PPI 27, through its vGIC
+    "vmm: mmio write 0x7018 8 0x1e",  # its EL1 physical timer's PPI 30 (section 20)
     "vmm: exit powered-off type 1 reason 0x0",
 ]  # fmt: skip
 

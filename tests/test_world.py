@@ -296,6 +296,33 @@ def test_a_vcpu_waiting_for_its_timer_is_woken_at_the_tick_that_passes_it() -> N
     assert shim.wake_at[-1] == 0 and not world.sleeping
 
 
+def test_a_waiting_vcpus_physical_timer_wakes_it_and_only_what_fired_is_taken() -> None:
+    """docs/boot.md section 20: the EL1 physical timer (CNTP, PPI 30) wakes a
+    waiting vCPU as its virtual timer does. With both armed, wake_at is the
+    earlier; the tick that passes it takes that timer only (masked, its PPI
+    pending); the other stays armed, and the vCPU waits for it next."""
+    from gunyah.model.vgic import VGic
+    from gunyah.rm import vm_config
+
+    world, shim = _world()
+    gic = VGic(1, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    (v0,) = world.start(0x80, [Mapping(BASE, 0x4020_0000, 2 << 20, RIGHTS_RWX)], [0], gic).values()
+    v0.poweron(BASE, 0)
+    vctl, vcval = SYSREG["cntv_ctl_el0"], SYSREG["cntv_cval_el0"]
+    pctl, pcval = SYSREG["cntp_ctl_el0"], SYSREG["cntp_cval_el0"]
+    world.contexts[v0.at + vctl], world.contexts[v0.at + vcval] = 1, 9000
+    world.contexts[v0.at + pctl], world.contexts[v0.at + pcval] = 1, 3000
+    woken: list[int] = []
+    v0.sleep(lambda: woken.append(0))
+    assert shim.wake_at[-1] == 3000
+    world.tick(3000)
+    assert woken == [0] and world.contexts[v0.at + pctl] == 3
+    assert world.contexts[v0.at + vctl] == 1  # not due: still armed
+    assert gic.redist[0].irqs[30].pending and not gic.redist[0].irqs[27].pending
+    v0.sleep(lambda: woken.append(1))
+    assert shim.wake_at[-1] == 9000
+
+
 def test_an_abort_injected_enters_the_guests_vector_as_the_hardware_would() -> None:
     world, _ = _world()
     (v,) = world.start(0x80, [Mapping(BASE, 0x4020_0000, 2 << 20, RIGHTS_RWX)], [0]).values()

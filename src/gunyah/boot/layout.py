@@ -323,8 +323,9 @@ EXIT_SYNC, EXIT_IRQ, EXIT_FIQ, EXIT_SERROR, EXIT_REFUSED = range(5)
 # RUN_WFI_WAITS, a WFI waiting on the CPU: since section 17 every WFI traps.)
 # RUN_VTIMER_FIRED, the shim's at the exit: the vCPU's virtual timer fired (ENABLE and ISTATUS,
 # IMASK clear) and the shim set its IMASK, so that its level falls and the
-# vCPU can run; the host makes its PPI 27 pending in the vGIC
-RUN_VGIC, RUN_VTIMER_FIRED = 1, 4
+# vCPU can run; the host makes its PPI 27 pending in the vGIC. RUN_PTIMER_FIRED
+# the same for its EL1 physical timer and PPI 30 (docs/boot.md section 20).
+RUN_VGIC, RUN_VTIMER_FIRED, RUN_PTIMER_FIRED = 1, 4, 8
 ICH_LRS = 4  # ICH_VTR_EL2.ListRegs + 1 on QEMU's cortex-a57: model.vgic.LIST_REGISTERS
 EXITS = {"EXIT_SYNC": EXIT_SYNC, "EXIT_IRQ": EXIT_IRQ, "EXIT_FIQ": EXIT_FIQ,
          "EXIT_SERROR": EXIT_SERROR, "EXIT_REFUSED": EXIT_REFUSED}  # fmt: skip
@@ -487,6 +488,7 @@ _DEFINES = (
     ("EXIT_REFUSED", EXIT_REFUSED, ""),
     ("RUN_VGIC", RUN_VGIC, "vcpu_context.flags"),
     ("RUN_VTIMER_FIRED", RUN_VTIMER_FIRED, ""),
+    ("RUN_PTIMER_FIRED", RUN_PTIMER_FIRED, ""),
     ("LAZY_DEBUG", LAZY_DEBUG, "vcpu_context.lazy"),
     ("LAZY_PMU", LAZY_PMU, ""),
     ("DEBUG_PAIRS", DEBUG_PAIRS, "vcpu_context.debug and .pmu"),

@@ -56,6 +56,11 @@ ESR, FAR, HPFAR = CONTEXT.offset("esr"), CONTEXT.offset("far"), CONTEXT.offset("
 VMPIDR = CONTEXT.offset("vmpidr")
 FLAGS, ICH_LR = CONTEXT.offset("flags"), CONTEXT.offset("ich_lr")
 PPI_VTIMER = 27  # the virtual timer's on the virt machine (hw/arm/virt.c ARCH_TIMER_VIRT_IRQ)
+PPI_PTIMER = 30  # the EL1 physical timer's (hw/arm/virt.c ARCH_TIMER_NS_EL1_IRQ)
+# A vCPU's EL1 timers: its control register, compare value, PPI and the flag
+# the shim sets when it fired in a run
+TIMERS = (("cntv_ctl_el0", "cntv_cval_el0", PPI_VTIMER, layout.RUN_VTIMER_FIRED),
+          ("cntp_ctl_el0", "cntp_cval_el0", PPI_PTIMER, layout.RUN_PTIMER_FIRED))  # fmt: skip
 CNT_ENABLE, CNT_IMASK = 1, 2  # CNTV_CTL_EL0 (Arm ARM)
 MASK64 = vmmio.MASK64
 
@@ -253,14 +258,14 @@ class World:
     def tick(self, counter: int) -> None:
         """The counter has come to `counter` (a CPU's REQ_TICK): each vCPU
         waiting in WFI whose timer fired by then has it taken as the shim
-        takes it in a run (masked, PPI 27 pending in its vGIC) and is woken,
+        takes it in a run (masked, its PPI pending in its vGIC) and is woken,
         which raises its wake-up interrupt in the owner."""
         due = [(v, wake) for v, (at, wake) in self.sleeping.items() if at <= counter]
         for v, _ in due:
             del self.sleeping[v]
         self.publish_wake_at()
         for v, wake in due:
-            v.timer_fired()
+            v.timers_fired(counter)
             wake()
 
     def publish_wake_at(self) -> None:
@@ -329,9 +334,10 @@ class ShimSecondary:
         """One run on the calling CPU (`budget` is not used: the CPU's own
         interrupts end a run that does not trap). With a vGIC, its
         interrupts for this vCPU go in the list registers and come back, as
-        the run left them, at the exit; a virtual timer that fired in the run
-        (the shim masked it) is made pending as PPI 27 (by emulation, no HW
-        bit: the guest's handler sets a new compare value and unmasks it).
+        the run left them, at the exit; an EL1 timer that fired in the run
+        (the shim masked it) is made pending as its PPI, 27 (virtual) or 30
+        (physical), by emulation, no HW bit: the guest's handler sets a new
+        compare value and unmasks it.
         A WFI traps (the model then waits: `sleep`)."""
         if self.world.sleeping.pop(self, None) is not None:  # it runs: no longer waits
             self.world.publish_wake_at()
@@ -354,22 +360,28 @@ class ShimSecondary:
         return Syndrome(esr=esr, far=far, ipa=ipa, regs=regs, pc=pc & MASK64)
 
     def sleep(self, wake: Callable[[], None]) -> None:
-        """It waits in WFI: if its virtual timer is armed (ENABLE, IMASK
-        clear) and it has a vGIC to take it, `wake` is called when the timer
+        """It waits in WFI: if one of its EL1 timers is armed (ENABLE, IMASK
+        clear) and it has a vGIC to take it, `wake` is called when the first
         fires (World.tick; the counter is the physical one: CNTVOFF 0)."""
-        ctl = self.sysreg("cntv_ctl_el0")
-        if self.vgic is None or ctl & (CNT_ENABLE | CNT_IMASK) != CNT_ENABLE:
+        armed = [self.sysreg(cval) for ctl, cval, _, _ in TIMERS
+                 if self.sysreg(ctl) & (CNT_ENABLE | CNT_IMASK) == CNT_ENABLE]  # fmt: skip
+        if self.vgic is None or not armed:
             return
-        self.world.sleeping[self] = (self.sysreg("cntv_cval_el0"), wake)
+        self.world.sleeping[self] = (min(armed), wake)
         self.world.publish_wake_at()
 
-    def timer_fired(self) -> None:
-        """Its virtual timer fired while it did not run: masked, as the shim
-        masks it in a run, and PPI 27 pending in its vGIC."""
-        at = SYSREG["cntv_ctl_el0"]
-        self._set(at, self._get(at) | CNT_IMASK)
-        if self.vgic is not None:
-            self.vgic.raise_irq(PPI_VTIMER, self.index)
+    def timers_fired(self, counter: int) -> None:
+        """Its EL1 timers armed to fire by `counter` fired while it did not
+        run: masked, as the shim masks them in a run, and their PPIs pending
+        in its vGIC."""
+        for ctl, cval, ppi, _ in TIMERS:
+            at = SYSREG[ctl]
+            control = self._get(at)
+            if control & (CNT_ENABLE | CNT_IMASK) != CNT_ENABLE or self.sysreg(cval) > counter:
+                continue
+            self._set(at, control | CNT_IMASK)
+            if self.vgic is not None:
+                self.vgic.raise_irq(ppi, self.index)
 
     def _run_once(self) -> int:
         """One switch into the vCPU and back; its EXIT_* (the vGIC's list
@@ -391,8 +403,10 @@ class ShimSecondary:
         vm.flushed = True
         if vgic is not None:
             vgic.save(self.index, [self._get(ICH_LR + n) for n in range(layout.ICH_LRS)])
-            if self._get(FLAGS) & layout.RUN_VTIMER_FIRED:  # masked by the shim
-                vgic.raise_irq(PPI_VTIMER, self.index)
+            fired = self._get(FLAGS)
+            for _, _, ppi, flag in TIMERS:
+                if fired & flag:  # masked by the shim
+                    vgic.raise_irq(ppi, self.index)
         return self._get(EXIT)
 
     def kick(self) -> None:

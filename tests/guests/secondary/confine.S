@@ -32,13 +32,14 @@
  *    (ICC_PMR_EL1, ICC_IGRPEN1_EL1: the virtual interface, HCR_EL2.IMO),
  *    unmasks IRQs and sets the SPI pending itself (GICD_SETSPI_NSR), then
  *    waits for it, a second at most. Its IRQ vector acknowledges
- *    (ICC_IAR1_EL1), stores the INTID to 0x7018, turns its timer off and
+ *    (ICC_IAR1_EL1), stores the INTID to 0x7018, turns its timers off and
  *    ends the interrupt (ICC_EOIR1_EL1). No interrupt within the second:
  *    it stores 0 there. Then the same for its virtual timer: PPI 27 in
  *    Group 1 and enabled in its redistributor, the timer armed 10 ms
- *    ahead, waiting in WFI (with its timer armed the WFI waits on the CPU,
- *    untrapped; the timer fires while the vCPU runs: the shim masks it, the
- *    host makes PPI 27 pending in the vGIC).
+ *    ahead, waiting in WFI (which traps: vcpu_run says EXPECTS_WAKEUP, and
+ *    the timer, firing in a run or past the host's tick, is masked and
+ *    made pending as PPI 27 in the vGIC: docs/boot.md section 17). Then its
+ *    EL1 physical timer, PPI 30, the same way (section 20).
  * 6. PSCI SYSTEM_OFF over HVC.
  */
 #define REPORT 0x7000
@@ -240,6 +241,31 @@ _start:
 	str	xzr, [x19, #24]		/* 0x7018: no interrupt came */
 4:	msr	daifset, #2
 
+	/* 5c: its EL1 physical timer, PPI 30, the same way */
+	mov	w2, #(1 << 30)
+	str	w2, [x1, #0x80]		/* GICR_IGROUPR0: PPI 30 in Group 1 */
+	str	w2, [x1, #0x100]	/* GICR_ISENABLER0 */
+	mov	x10, #0
+	mrs	x4, cntfrq_el0
+	mov	x5, #100
+	udiv	x5, x4, x5
+	msr	cntp_tval_el0, x5	/* 10 ms */
+	mov	x2, #1
+	msr	cntp_ctl_el0, x2	/* enabled, not masked */
+	isb
+	mrs	x5, cntvct_el0
+	add	x5, x5, x4		/* a second at most */
+5:	cbnz	x10, 6f
+	wfi
+	msr	daifclr, #2		/* take it */
+	isb
+	msr	daifset, #2
+	mrs	x6, cntvct_el0
+	cmp	x6, x5
+	b.lo	5b
+	str	xzr, [x19, #24]		/* 0x7018: no interrupt came */
+6:	msr	daifset, #2
+
 	/* 6: off */
 	movz	w0, #0x8400, lsl #16
 	movk	w0, #0x0008		/* PSCI SYSTEM_OFF */
@@ -367,7 +393,8 @@ vectors:
 	.balign	0x80			/* IRQ, current EL with SP_ELx (vectors + 0x280) */
 	mrs	x9, icc_iar1_el1
 	str	x9, [x19, #24]		/* 0x7018: the INTID */
-	msr	cntv_ctl_el0, xzr	/* the timer off (a no-op for the SPI) */
+	msr	cntv_ctl_el0, xzr	/* the timers off (a no-op for the SPI) */
+	msr	cntp_ctl_el0, xzr
 	isb
 	msr	icc_eoir1_el1, x9
 	mov	x10, #1

@@ -57,6 +57,7 @@
 #define EXIT_REFUSED         4
 #define RUN_VGIC             1           /* vcpu_context.flags */
 #define RUN_VTIMER_FIRED     4
+#define RUN_PTIMER_FIRED     8
 #define LAZY_DEBUG           1           /* vcpu_context.lazy */
 #define LAZY_PMU             2
 #define DEBUG_PAIRS          16          /* vcpu_context.debug and .pmu */

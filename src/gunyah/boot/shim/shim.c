@@ -1006,11 +1006,16 @@ static void run_guest(volatile struct mailbox *box)
         }
     }
     sysreg_write(icc_igrpen0_el1, group0);  /* the primary's (Linux leaves it 0) */
-    uint64_t vtimer = sysreg_read(cntv_ctl_el0);
+    uint64_t vtimer = sysreg_read(cntv_ctl_el0), ptimer = sysreg_read(cntp_ctl_el0);
     if ((vtimer & CNT_STATE) == CNT_FIRED) {   /* its timer fired: masked before it goes on */
         sysreg_write(cntv_ctl_el0, vtimer | CNT_IMASK);
-        ctx->flags = flags | RUN_VTIMER_FIRED;
+        flags |= RUN_VTIMER_FIRED;
     }
+    if ((ptimer & CNT_STATE) == CNT_FIRED) {   /* its EL1 physical timer, the same */
+        sysreg_write(cntp_ctl_el0, ptimer | CNT_IMASK);
+        flags |= RUN_PTIMER_FIRED;
+    }
+    ctx->flags = flags;
 
     ctx->exit = exit;
     ctx->esr = sysreg_read(esr_el2);
