@@ -132,11 +132,14 @@ HOSTILE = {
     # hypervisor injects: arch/arm64/mm/fault.c, BUS_OBJERR 3), the shared one
     # reads, and the lent one reads again once the VM is torn down and its
     # parcel reclaimed: as 0, since the RM accepts a VM's image parcel with
-    # SANITIZE (vm_creation.c, process_image_memparcel)
+    # SANITIZE (vm_creation.c, process_image_memparcel); an ioeventfd and an
+    # irqfd bound when it goes, their eventfd closed after it
     "lend_dtb_read": "= 0", "lend_region": "= 0", "lend_share_region": "= 0",
-    "lend_dtb": "= 0", "lend_vcpu": "= 0", "lend_start": "= 0", "lent_read": "errno 1",
+    "lend_dtb": "= 0", "lend_vcpu": "= 0", "lend_start": "= 0",
+    "lend_ioeventfd": "= 0", "lend_irqfd": "= 0", "lent_read": "errno 1",
     "lent_signal": "= 7", "lent_code": "= 3", "shared_read": "= 90",
-    "reclaimed_read": "= 0", "reclaimed_signal": "= 0", "done": "= 0",
+    "reclaimed_read": "= 0", "reclaimed_signal": "= 0", "eventfd_after_vm": "= 0",
+    "done": "= 0",
 }  # fmt: skip
 SPIN = (0x1400_0000).to_bytes(4, "little")  # b . : a guest that never stops
 

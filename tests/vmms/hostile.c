@@ -4,12 +4,14 @@
  * Then it lends 2 MiB to a VM it starts (the spinning guest /vm/spin and the
  * tree /vm/dtb) and shares one page more, reads a lent page (a SIGBUS:
  * "lent_signal = 7"), the shared one, and the lent one again once the VM is
- * torn down and its parcel reclaimed.
+ * torn down and its parcel reclaimed; the VM has an ioeventfd and an irqfd
+ * bound (an eventfd that outlives it) when it goes.
  * Built with the project's toolchain and carried into a boot by the tests.
  */
 #include "gunyah_uapi.h"
 #include "nolibc.h" /* _start, sys6, memset, memcpy */
 
+#define SYS_eventfd2 19
 #define SYS_ioctl 29
 #define SYS_openat 56
 #define SYS_close 57
@@ -78,6 +80,11 @@ static void lend(long dev)
 	struct gh_fn_desc d = { GH_FN_VCPU, sizeof(a), (unsigned long)&a };
 	struct gh_userspace_memory_region lent = { 0, 7, base, size, m };
 	struct gh_userspace_memory_region shared = { 1, 7, base + size, PAGE, m + size };
+	struct gh_fn_ioeventfd_arg iofd = { 1, 0x7100, 4, -1, GH_IOEVENTFD_FLAGS_DATAMATCH, 0 };
+	struct gh_fn_desc iod = { GH_FN_IOEVENTFD, sizeof(iofd), (unsigned long)&iofd };
+	struct gh_fn_irqfd_arg irqfd = { 0, 5, 0, 0 };   /* label 5: the VM has no such doorbell */
+	struct gh_fn_desc irqd = { GH_FN_IRQFD, sizeof(irqfd), (unsigned long)&irqfd };
+	long efd;
 
 	sys6(SYS_rt_sigaction, SIGBUS, (long)&act, 0, 8, 0, 0);
 	mem[0] = 0x00, mem[1] = 0x00, mem[2] = 0x00, mem[3] = 0x14;   /* b . */
@@ -94,6 +101,11 @@ static void lend(long dev)
 	vcpu = io(vm, GH_VM_ADD_FUNCTION, &d);
 	say("lend_vcpu", vcpu < 0 ? vcpu : 0);
 	say("lend_start", io(vm, GH_VM_START, 0));
+	efd = sys6(SYS_eventfd2, 0, 0, 0, 0, 0, 0);
+	iofd.fd = (int)efd;
+	irqfd.fd = (unsigned)efd;
+	say("lend_ioeventfd", io(vm, GH_VM_ADD_FUNCTION, &iod));
+	say("lend_irqfd", io(vm, GH_VM_ADD_FUNCTION, &irqd));
 	say("lent_read", probe(mem + 0x20000));
 	say("lent_signal", caught_signal);
 	say("lent_code", caught_code);
@@ -103,6 +115,7 @@ static void lend(long dev)
 	caught_signal = 0;
 	say("reclaimed_read", probe(mem + 0x20000));
 	say("reclaimed_signal", caught_signal);
+	say("eventfd_after_vm", sys6(SYS_close, efd, 0, 0, 0, 0, 0));
 }
 
 __attribute__((noreturn, used)) void entry(long *sp)
