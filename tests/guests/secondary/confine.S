@@ -212,59 +212,41 @@ _start:
 	str	xzr, [x19, #24]		/* 0x7018: no interrupt came */
 2:	msr	daifset, #2
 
-	/* 5b: its virtual timer, PPI 27, through its vGIC */
+	/* 5b: its virtual timer, PPI 27, then its EL1 physical timer, PPI 30,
+	 * through its vGIC */
 	ldr	x1, =0x40030000		/* its redistributor's SGI_base */
-	mov	w2, #(1 << 27)
-	str	w2, [x1, #0x80]		/* GICR_IGROUPR0: PPI 27 in Group 1 */
+	.macro	take_timer ppi, ctl, tval
+	mov	w2, #(1 << \ppi)
+	str	w2, [x1, #0x80]		/* GICR_IGROUPR0: the PPI in Group 1 */
 	str	w2, [x1, #0x100]	/* GICR_ISENABLER0 */
 	mov	x10, #0
 	mrs	x4, cntfrq_el0
 	mov	x5, #100
 	udiv	x5, x4, x5
-	msr	cntv_tval_el0, x5	/* 10 ms */
+	msr	\tval, x5		/* 10 ms */
 	mov	x2, #1
-	msr	cntv_ctl_el0, x2	/* enabled, not masked */
+	msr	\ctl, x2		/* enabled, not masked */
 	isb
 	mrs	x5, cntvct_el0
 	add	x5, x5, x4		/* a second at most */
 	/* IRQs stay masked from the check to the WFI (a pending one still ends
 	 * the wait: Arm ARM, WFI wake-up events), and are taken after it: one
 	 * taken between the check and the WFI would leave it waiting for good */
-3:	cbnz	x10, 4f
-	wfi				/* its timer ends the wait (it does not trap) */
+.Lwait\@:
+	cbnz	x10, .Ltaken\@
+	wfi				/* traps: its owner's vcpu_run says it expects a wake-up */
 	msr	daifclr, #2		/* take it */
 	isb
 	msr	daifset, #2
 	mrs	x6, cntvct_el0
 	cmp	x6, x5
-	b.lo	3b
+	b.lo	.Lwait\@
 	str	xzr, [x19, #24]		/* 0x7018: no interrupt came */
-4:	msr	daifset, #2
-
-	/* 5c: its EL1 physical timer, PPI 30, the same way */
-	mov	w2, #(1 << 30)
-	str	w2, [x1, #0x80]		/* GICR_IGROUPR0: PPI 30 in Group 1 */
-	str	w2, [x1, #0x100]	/* GICR_ISENABLER0 */
-	mov	x10, #0
-	mrs	x4, cntfrq_el0
-	mov	x5, #100
-	udiv	x5, x4, x5
-	msr	cntp_tval_el0, x5	/* 10 ms */
-	mov	x2, #1
-	msr	cntp_ctl_el0, x2	/* enabled, not masked */
-	isb
-	mrs	x5, cntvct_el0
-	add	x5, x5, x4		/* a second at most */
-5:	cbnz	x10, 6f
-	wfi
-	msr	daifclr, #2		/* take it */
-	isb
+.Ltaken\@:
 	msr	daifset, #2
-	mrs	x6, cntvct_el0
-	cmp	x6, x5
-	b.lo	5b
-	str	xzr, [x19, #24]		/* 0x7018: no interrupt came */
-6:	msr	daifset, #2
+	.endm
+	take_timer 27, cntv_ctl_el0, cntv_tval_el0
+	take_timer 30, cntp_ctl_el0, cntp_tval_el0
 
 	/* 6: off */
 	movz	w0, #0x8400, lsl #16
