@@ -1354,8 +1354,10 @@ static long gvcpu_run(struct gvcpu *vcpu)
 			u64 v = cpu_to_le64(res.a4);
 			bool write = res.a1 == GUNYAH_VCPU_STATE_ADDRSPACE_VMMIO_WRITE;
 
-			if (write && gvm_io_write(vm, res.a2, res.a3, res.a4))
+			if (write && gvm_io_write(vm, res.a2, res.a3, res.a4)) {
+				cond_resched(); /* a guest's every write may be one */
 				continue; /* signalled in the kernel: the vCPU goes on */
+			}
 			run->exit_reason = GH_VCPU_EXIT_MMIO;
 			run->mmio.phys_addr = res.a2;
 			run->mmio.len = res.a3;
