@@ -14,8 +14,8 @@
  *    DATAMATCH, no such fd, no eventfd), then 0x7100 4 bytes DATAMATCH 0x55,
  *    0x7100 1 byte DATAMATCH 1, two that collide with them (EEXIST: the
  *    same value, and length 0 there), 0x7100 4 bytes of another value
- *    (taken and removed), 0x7200 without DATAMATCH, a range that wraps (taken and removed),
- *    0x7300 added and removed, removals that match nothing, and as many
+ *    (taken and removed), 0x7200 without DATAMATCH, a range that wraps
+ *    (taken and removed), 0x7300 added and removed, removals that match nothing, and as many
  *    more as the module takes ("io_cap", then the refusal), all removed;
  *    the guest's accesses that reach the VMM say "io_read_ADDR_LEN" or
  *    "io_write_ADDR_LEN = VALUE" (reads are answered 0); after the run each
