@@ -8,7 +8,7 @@ from one declaration; no other module shifts or masks an ABI field by hand.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -22,15 +22,16 @@ class Field:
     width: int = 1
     flag: bool = False
     reserved: bool = False
+    # the largest value the field holds: computed once, as every trap's
+    # decoding reads it
+    top: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "top", (1 << self.width) - 1)
 
     @property
     def msb(self) -> int:
         return self.lsb + self.width - 1
-
-    @property
-    def top(self) -> int:
-        """The largest value the field holds."""
-        return (1 << self.width) - 1
 
     @property
     def mask(self) -> int:

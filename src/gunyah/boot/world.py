@@ -356,7 +356,7 @@ class ShimSecondary:
         pc = self._get(PC)
         if ec == vmmio.EC_HVC64:
             pc -= 4  # ELR_EL2 is past an HVC
-        regs = tuple(int(v) for v in self.world.contexts[self.at + X : self.at + X + 31])
+        regs = tuple(self.world.contexts[self.at + X : self.at + X + 31].tolist())
         return Syndrome(esr=esr, far=far, ipa=ipa, regs=regs, pc=pc & MASK64)
 
     def sleep(self, wake: Callable[[], None]) -> None:

@@ -104,6 +104,7 @@ ICH_LR = Bitfield(
     Field("vINTID", 0, 32), Field("pINTID", 32, 13), Field("Priority", 48, 8), flag("Group", 60),
     flag("HW", 61), Field("State", 62, 2),
 )  # fmt: skip
+_VINTID = ICH_LR["vINTID"]
 LR_INVALID, LR_PENDING, LR_ACTIVE, LR_PENDING_ACTIVE = 0, 1, 2, 3
 LR_EOI = 1 << 41  # HW 0: a maintenance interrupt at the guest's EOI (pINTID's bit 9)
 
@@ -516,10 +517,10 @@ class VGic:
         if not 0 <= vcpu < self.vcpus:
             return
         for word in words[:LIST_REGISTERS]:
-            lr = ListRegister.decode(word)
-            irq = self._irq(vcpu, lr.vintid)
-            if irq is None or not irq.listed:
+            irq = self._irq(vcpu, _VINTID.get(word))
+            if irq is None or not irq.listed:  # an empty one among them: each exit has some
                 continue
+            lr = ListRegister.decode(word)
             irq.listed = False
             irq.pending = irq.pending or lr.state in (LR_PENDING, LR_PENDING_ACTIVE)
             irq.active = lr.state in (LR_ACTIVE, LR_PENDING_ACTIVE)
