@@ -325,6 +325,7 @@ CONFINED = [
     "vmm: mmio write 0x7018 8 0x28",  # its SPI 8 (ID 40), through its vGIC
     "vmm: mmio write 0x7018 8 0x1b",  # its virtual timer's PPI 27, through its vGIC
     "vmm: mmio write 0x7018 8 0x1e",  # its EL1 physical timer's PPI 30 (section 20)
+    "vmm: mmio write 0x7028 8 0x0",  # a timer's PPI pending only while its level holds
     "vmm: exit powered-off type 1 reason 0x0",
 ]  # fmt: skip
 

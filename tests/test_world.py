@@ -15,6 +15,7 @@ from gunyah.boot.world import (
     ESR,
     EXIT,
     FAR,
+    FLAGS,
     HPFAR,
     PC,
     PSTATE,
@@ -177,6 +178,7 @@ class _Shim:
         self.kicks: list[int] = []
         self.wake_at: list[int] = []
         self.exit: tuple[int, int, int, int, int] = (layout.EXIT_SYNC, 0, 0, 0, 0)
+        self.fired = 0  # RUN_*_FIRED the run's end reports
         self.world: World | None = None
 
     def set_wake_at(self, counter: int) -> None:
@@ -190,6 +192,7 @@ class _Shim:
         kind, esr, far, hpfar, pc = self.exit
         for word, value in ((EXIT, kind), (ESR, esr), (FAR, far), (HPFAR, hpfar), (PC, pc)):
             self.world.contexts[at + word] = value
+        self.world.contexts[at + FLAGS] |= self.fired
 
 
 def _world() -> tuple[World, _Shim]:
@@ -321,6 +324,46 @@ def test_a_waiting_vcpus_physical_timer_wakes_it_and_only_what_fired_is_taken() 
     assert gic.redist[0].irqs[30].pending and not gic.redist[0].irqs[27].pending
     v0.sleep(lambda: woken.append(1))
     assert shim.wake_at[-1] == 9000
+
+
+def test_a_timers_ppi_stays_pending_only_while_its_level_holds() -> None:
+    """docs/boot.md section 20: a timer that fired in a run makes its PPI
+    pending; the shim's IMASK keeps it so across later exits; once the guest
+    turns the timer off, moves its compare value on or masks it itself, the
+    PPI is pending no more (a level-sensitive line that fell), though taken
+    it would have been: kvm-unit-tests' timer test asks this of the GIC."""
+    from gunyah.model.vgic import VGic
+    from gunyah.rm import vm_config
+
+    world, shim = _world()
+    gic = VGic(1, vm_config.GICD_BASE, vm_config.GICR_BASE)
+    (v0,) = world.start(0x80, [Mapping(BASE, 0x4020_0000, 2 << 20, RIGHTS_RWX)], [0], gic).values()
+    v0.poweron(BASE, 0)
+    ctl, cval = v0.at + SYSREG["cntv_ctl_el0"], v0.at + SYSREG["cntv_cval_el0"]
+    ppi = gic.redist[0].irqs[27]
+    enabled, masked, istatus = 1, 2, 4
+
+    def exit_with(control: int, fired: int = 0) -> None:
+        world.contexts[ctl] = control  # what the shim saved at the exit
+        shim.fired = fired
+        v0.enter(1000)
+
+    world.contexts[cval] = 500
+    exit_with(enabled | masked | istatus, layout.RUN_VTIMER_FIRED)
+    assert ppi.pending
+    exit_with(enabled | masked | istatus)  # untouched since: still pending
+    assert ppi.pending
+    exit_with(0)  # the guest turned it off
+    assert not ppi.pending
+    exit_with(enabled | masked | istatus, layout.RUN_VTIMER_FIRED)
+    world.contexts[cval] = 900_000  # moved on: ISTATUS falls too
+    exit_with(enabled)
+    assert not ppi.pending
+    # masked by the guest itself (not by the shim): the line falls
+    exit_with(enabled | masked | istatus, layout.RUN_VTIMER_FIRED)
+    world.contexts[cval] = 501
+    exit_with(enabled | masked | istatus)
+    assert not ppi.pending
 
 
 def test_an_abort_injected_enters_the_guests_vector_as_the_hardware_would() -> None:

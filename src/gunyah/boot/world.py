@@ -61,7 +61,7 @@ PPI_PTIMER = 30  # the EL1 physical timer's (hw/arm/virt.c ARCH_TIMER_NS_EL1_IRQ
 # the shim sets when it fired in a run
 TIMERS = (("cntv_ctl_el0", "cntv_cval_el0", PPI_VTIMER, layout.RUN_VTIMER_FIRED),
           ("cntp_ctl_el0", "cntp_cval_el0", PPI_PTIMER, layout.RUN_PTIMER_FIRED))  # fmt: skip
-CNT_ENABLE, CNT_IMASK = 1, 2  # CNTV_CTL_EL0 (Arm ARM)
+CNT_ENABLE, CNT_IMASK, CNT_ISTATUS = 1, 2, 4  # CNTV_CTL_EL0 (Arm ARM)
 MASK64 = vmmio.MASK64
 
 # A vCPU out of reset (Arm ARM: SCTLR_EL1's RES1 bits, MMU and caches off;
@@ -310,6 +310,10 @@ class ShimSecondary:
         self.at = slot * CONTEXT_WORDS
         self.address = layout.VCPU_CONTEXTS_BASE + slot * layout.VCPU_CONTEXT_SIZE
         self.on_cpu: int | None = None  # the CPU it runs on now, if it runs
+        # each EL1 timer the shim or the host masked when it fired: the
+        # control register and compare value it was left with, until the
+        # guest writes either (its IMASK is then the guest's own again)
+        self.masked: dict[str, tuple[int, int]] = {}
 
     def _get(self, word: int) -> int:
         return int(self.world.contexts[self.at + word])
@@ -329,6 +333,7 @@ class ShimSecondary:
         self._set(PSTATE, RESET_PSTATE)
         self._set(SYSREG["sctlr_el1"], SCTLR_EL1_RESET)
         self._set(VMPIDR, MPIDR_RES1 | mpidr_of(self.index))
+        self.masked.clear()
 
     def enter(self, budget: int) -> Syndrome | None:
         """One run on the calling CPU (`budget` is not used: the CPU's own
@@ -380,8 +385,31 @@ class ShimSecondary:
             if control & (CNT_ENABLE | CNT_IMASK) != CNT_ENABLE or self.sysreg(cval) > counter:
                 continue
             self._set(at, control | CNT_IMASK)
+            self.masked[ctl] = ((control | CNT_IMASK) & ~CNT_ISTATUS, self.sysreg(cval))
             if self.vgic is not None:
                 self.vgic.raise_irq(ppi, self.index)
+
+    def _timer_levels(self, fired: int, vgic: VGic) -> None:
+        """After a run: each EL1 timer that fired in it (the shim masked it)
+        makes its PPI pending; each the guest has since turned off, moved on
+        or masked itself lets it fall, as a level-sensitive timer's output
+        does (the real hypervisor's arm_vm_timer checks the timer's level
+        for its virq: arm_vm_timer_handle_virq_check_pending)."""
+        for ctl, cval, ppi, flag in TIMERS:
+            control, compare = self.sysreg(ctl), self.sysreg(cval)
+            written = (control & ~CNT_ISTATUS, compare)  # ISTATUS: the hardware's, not written
+            if fired & flag:
+                self.masked[ctl] = written
+                vgic.raise_irq(ppi, self.index)
+                continue
+            ours = self.masked.get(ctl)
+            if ours is not None and ours != written:
+                del self.masked[ctl]  # the guest wrote it since
+                ours = None
+            masked = control & CNT_IMASK and ours is None
+            if not control & CNT_ENABLE or not control & CNT_ISTATUS or masked:
+                self.masked.pop(ctl, None)
+                vgic.lower_irq(ppi, self.index)
 
     def _run_once(self) -> int:
         """One switch into the vCPU and back; its EXIT_* (the vGIC's list
@@ -403,10 +431,7 @@ class ShimSecondary:
         vm.flushed = True
         if vgic is not None:
             vgic.save(self.index, [self._get(ICH_LR + n) for n in range(layout.ICH_LRS)])
-            fired = self._get(FLAGS)
-            for _, _, ppi, flag in TIMERS:
-                if fired & flag:  # masked by the shim
-                    vgic.raise_irq(ppi, self.index)
+            self._timer_levels(self._get(FLAGS), vgic)
         return self._get(EXIT)
 
     def kick(self) -> None:

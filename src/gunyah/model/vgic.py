@@ -389,6 +389,19 @@ class VGic:
         self._touch(vcpu, intid)
         return True
 
+    def lower_irq(self, intid: int, vcpu: int = 0) -> bool:
+        """A level-sensitive source of `intid` (vCPU `vcpu`'s bank for a PPI)
+        has let its line fall: its pending state goes with it, as the GIC's
+        for a level-sensitive interrupt (GICv3 architecture specification,
+        4.1.1); an active one stays active. False for an ID it lacks."""
+        if not 0 <= vcpu < self.vcpus:
+            return False
+        irq = self._irq(vcpu, intid)
+        if irq is None:
+            return False
+        irq.pending = False
+        return True
+
     def generate_sgi(self, sender: int, value: int, group1: bool) -> list[int]:
         """A write of ICC_SGIR_EL1 `value` by vCPU `sender` (ICC_SGI1R_EL1:
         `group1`; ICC_SGI0R_EL1 and ICC_ASGI1R_EL1: not), as

@@ -39,7 +39,10 @@
  *    ahead, waiting in WFI (which traps: vcpu_run says EXPECTS_WAKEUP, and
  *    the timer, firing in a run or past the host's tick, is masked and
  *    made pending as PPI 27 in the vGIC: docs/boot.md section 17). Then its
- *    EL1 physical timer, PPI 30, the same way (section 20).
+ *    EL1 physical timer, PPI 30, the same way (section 20). Then its
+ *    virtual timer's PPI, disabled, is pending while the timer fires and no
+ *    longer once it turns the timer off; enabled again, it brings no
+ *    interrupt: the number of these checks that failed goes to 0x7028.
  * 6. PSCI SYSTEM_OFF over HVC.
  */
 #define REPORT 0x7000
@@ -247,6 +250,38 @@ _start:
 	.endm
 	take_timer 27, cntv_ctl_el0, cntv_tval_el0
 	take_timer 30, cntp_ctl_el0, cntp_tval_el0
+
+	/* 5c: its timer's PPI is pending while the timer's level holds, and no
+	 * longer once it turns the timer off (as kvm-unit-tests' timer test
+	 * asks: arm/timer.c test_timer_pending); with the PPI disabled, then
+	 * enabled again, no interrupt comes */
+	mov	x24, #0			/* checks failed */
+	mov	w2, #(1 << 27)
+	str	w2, [x1, #0x180]	/* GICR_ICENABLER0: PPI 27 off */
+	mrs	x3, cntvct_el0
+	sub	x3, x3, #1
+	msr	cntv_cval_el0, x3	/* in the past */
+	mov	x3, #1
+	msr	cntv_ctl_el0, x3	/* enabled: its level rises */
+	isb
+	ldr	w3, [x1, #0x200]	/* GICR_ISPENDR0 */
+	tst	w3, #(1 << 27)
+	cinc	x24, x24, eq		/* must be pending */
+	msr	cntv_ctl_el0, xzr	/* off: its level falls */
+	isb
+	ldr	w3, [x1, #0x200]
+	tst	w3, #(1 << 27)
+	cinc	x24, x24, ne		/* must be pending no more */
+	mov	x10, #0
+	str	w2, [x1, #0x100]	/* GICR_ISENABLER0: PPI 27 on again */
+	msr	daifclr, #2
+	isb
+	ldr	w3, [x1, #0x200]	/* an exit, after which the interrupt would come */
+	isb
+	msr	daifset, #2
+	cmp	x10, #0
+	cinc	x24, x24, ne		/* none came */
+	str	x24, [x19, #40]		/* 0x7028: its checks failed */
 
 	/* 6: off */
 	movz	w0, #0x8400, lsl #16
