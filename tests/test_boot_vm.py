@@ -345,10 +345,8 @@ def test_a_secondary_reaches_nothing_but_its_own_and_both_worlds_keep_their_regi
     CALLER_STATE otherwise. Its debug registers and PMU are its own too
     (docs/boot.md section 19), while the primary has a watchpoint and a
     cycle counter on every CPU, which it finds as it left them."""
-    elf = build([SECONDARY / "confine.S"], tmp_path / "confine.elf",
-                ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # fmt: skip
-    image = tmp_path / "confine"
-    image.write_bytes(flat_binary(elf))
+    image = build([SECONDARY / "confine.S"], tmp_path / "confine.elf",
+                  ("-Wl,-T," + str(SECONDARY / "secondary.ld"),))  # its ELF, as --vm takes one
     status, d, err = boot("--persona", "gunyah-qemu", "--vm", str(image), "--vm-memory", "2M",
                           "--module", str(WATCH_MODULE))  # fmt: skip
     said = [ln for ln in d["console"] if ln.startswith(("vmm: mmio", "vmm: exit"))]
@@ -370,7 +368,7 @@ def test_a_secondary_reaches_nothing_but_its_own_and_both_worlds_keep_their_regi
     assert all(cycles == "counted" for *_, cycles in counts), counts
     assert status == 0 and d["problem"] is None and d["stopped_by"] == "poweroff"
     v = d["vm"]
-    assert (v["vmm"], v["vmm_status"], v["ok"]) == ("done", 0, True)
+    assert (v["vmm"], v["vmm_status"], v["ok"], v["kind"]) == ("done", 0, True, "elf")
     runs = [c["results"] for c in d["calls"] if c["name"] == "vcpu_run" and c["vmid"] == 3]
     ready = [r for r in runs if r[:2] == [0, 0]]  # error OK, state READY
     assert len(ready) >= 5, runs  # 100 ms of spinning, 10 ms slices at the most

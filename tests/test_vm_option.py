@@ -55,7 +55,108 @@ def test_the_image_header_magic_is_linuxs() -> None:
 @given(st.binary(max_size=128))
 def test_any_bytes_are_an_image_only_with_the_magic(data: bytes) -> None:
     linux = len(data) >= 64 and data[56:60] == b"ARM\x64"
-    assert bvm.image_kind(data) == ("linux" if linux else "raw")
+    elf = data[:4] == b"\x7fELF"
+    assert bvm.image_kind(data) == ("linux" if linux else "elf" if elf else "raw")
+
+
+# A static ELF for --vm: entered at its first byte, 32 KiB of .bss, and a
+# `stacktop` symbol past its segments, as kvm-unit-tests' .elf files have
+ELF_GUEST = """
+	.text
+	.global _start
+_start:
+	b	.
+	.global later
+later:
+	b	.
+	.globl	stacktop
+	.set	stacktop, STACKTOP
+	.bss
+	.space	0x8000
+"""
+# a static PIE at 0 whose first byte is its entry, as kvm-unit-tests links one
+PIE_LD = """ENTRY(_start)
+SECTIONS
+{
+	. = 0;
+	.text : { *(.text*) }
+	.data : { *(.data*) *(.got*) }
+	.dynamic : { *(.dynamic) }
+	.rela.dyn : { *(.rela*) }
+	.bss : { *(.bss*) }
+	/DISCARD/ : { *(.interp) *(.dynsym) *(.dynstr) *(.hash) *(.gnu.hash) *(.note*) }
+}
+"""
+
+
+def _elf(tmp_path: Path, name: str, stacktop: int, *flags: str) -> Path:
+    from gunyah.toolchain import build
+
+    src = tmp_path / f"{name}.S"
+    src.write_text(ELF_GUEST.replace("STACKTOP", hex(stacktop)))
+    return build([src], tmp_path / f"{name}.elf", flags)
+
+
+def _ld(tmp_path: Path, name: str, text: str) -> str:
+    script = tmp_path / name
+    script.write_text(text)
+    return f"-Wl,-T,{script}"
+
+
+def test_an_elf_goes_whole_from_its_first_address_and_the_tree_past_its_stack(
+    tmp_path: Path,
+) -> None:
+    """An ELF is laid out as one image from its first address, zeros for its
+    .bss and up to its `stacktop`, and a page more: our VMM puts the tree
+    after the image, and kvm-unit-tests asserts the tree lies above its
+    stack's top (lib/arm/setup.c). Linked at the VM's base, or a static PIE,
+    it goes at the base; its memory is a raw binary's."""
+    at_base = _ld(tmp_path, "base.ld", PIE_LD.replace(". = 0;", f". = {DEFAULT_BASE:#x};"))
+    exe = _elf(tmp_path, "exe", DEFAULT_BASE + 0x30000, at_base)
+    spec = bvm.VmSpec(exe)
+    p = bvm.plan(spec)
+    assert (p.kind, p.image_bytes, p.memory, p.base) == ("elf", 0x31000, 2 << 20, DEFAULT_BASE)
+    (data,) = [d for name, d in bvm.files(spec, p, b"vmm") if name == bvm.IMAGE_PATH]
+    assert data[:8] == RAW * 2 and len(data) == 0x31000 and not any(data[8:])
+    pie = _elf(tmp_path, "pie", 0x30000, "-fPIE", "-pie", _ld(tmp_path, "pie.ld", PIE_LD))
+    assert (bvm.plan(bvm.VmSpec(pie)).kind, bvm.plan(bvm.VmSpec(pie)).image_bytes) == (
+        "elf", 0x31000)  # fmt: skip
+
+
+def test_an_elf_the_vm_cannot_run_so_is_refused_in_one_line(tmp_path: Path) -> None:
+    low_ld = _ld(tmp_path, "low.ld", PIE_LD.replace(". = 0;", ". = 0x40000000;"))
+    elsewhere = _elf(tmp_path, "low", 0x40030000, low_ld)
+    with pytest.raises(bvm.VmError, match="linked at 0x40000000, but the VM's memory starts at "
+                       "0x80000000; link it there, or as a static PIE"):  # fmt: skip
+        bvm.plan(bvm.VmSpec(elsewhere))
+    at_base = _ld(tmp_path, "base.ld", PIE_LD.replace(". = 0;", f". = {DEFAULT_BASE:#x};"))
+    secondary_ld = Path(__file__).resolve().parent / "guests" / "secondary" / "secondary.ld"
+    later = _elf(tmp_path, "later", DEFAULT_BASE, f"-Wl,-T,{secondary_ld}", "-Wl,-e,later")
+    with pytest.raises(bvm.VmError, match="entry point 0x80000004 is not its first address"):
+        bvm.plan(bvm.VmSpec(later))
+    big = _elf(tmp_path, "big", DEFAULT_BASE + (4 << 20), at_base)  # its stack past 2 MiB
+    with pytest.raises(bvm.VmError, match="more than the VM's 2 MiB; give more with --vm-memory"):
+        bvm.plan(bvm.VmSpec(big))
+    assert bvm.plan(bvm.VmSpec(big, memory=6 << 20)).image_bytes == (4 << 20) + 0x1000
+    huge = _elf(tmp_path, "huge", DEFAULT_BASE + (300 << 20), at_base)  # past any VM's memory
+    with pytest.raises(bvm.VmError, match="reaches 307200 KiB from its first address, more "
+                       "than the 131072 KiB it may have"):  # fmt: skip
+        bvm.plan(bvm.VmSpec(huge))
+
+
+@given(st.binary(max_size=512))
+def test_any_bytes_after_an_elf_magic_are_taken_or_refused_in_one_line(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "elf"
+        path.write_bytes(b"\x7fELF" + data)
+        try:
+            p = bvm.plan(bvm.VmSpec(path))
+        except bvm.VmError as e:
+            assert "\n" not in str(e) and str(path) in str(e)
+        else:
+            assert p.kind == "elf" and p.image_bytes <= p.memory
 
 
 def test_a_raw_binary_gets_the_measured_vms_memory_and_our_tree(tmp_path: Path) -> None:

@@ -19,8 +19,10 @@ the VMM ended.
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ import fdt
 from ..abi import rm
 from ..rm import vm_config
 from ..rm.vm_config import set_property, subnode
+from ..vcpu.loader import MAX_FILE as MAX_ELF
+from ..vcpu.loader import GuestError, load_elf
 from ..vmm.devicetree import DEFAULT_BASE, MAX_CPUS, VMMIO_END, TreeError, VmTree, initrd_properties
 from ..vmm.devicetree import build as build_tree
 from . import initramfs
@@ -48,6 +52,7 @@ DEFAULT_RAW_MEMORY = 2 << 20  # the measured VM's (docs/real-gunyah.md section 1
 DEFAULT_LINUX_MEMORY = 128 << 20
 UART = 0x900_0000  # QEMU virt's PL011: where a guest built for virt writes
 IMAGE_NAME = "vm"
+ELF_MAGIC = b"\x7fELF"
 IPA_LIMIT = 1 << 48
 DT_ROOM = 0x10000  # the tree's room to grow in place after the image (vmm.c DT_ROOM)
 # our /init's line (src/gunyah/vmm/vm_init.c), on the VM's console
@@ -85,7 +90,7 @@ class VmPlan:
     """The VM as our VMM will make it: the files for the initramfs and
     init's command."""
 
-    kind: str  # "linux" or "raw"
+    kind: str  # "linux", "elf" or "raw"
     image_bytes: int
     memory: int
     base: int
@@ -115,12 +120,85 @@ def _read(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
+def _head(path: Path) -> bytes:
+    """The image's first bytes, enough to tell its kind."""
+    if not path.is_file():  # before opening: a FIFO would not end
+        raise VmError(f"--vm {path}: not a regular file (give the path of a file)")
+    try:
+        with path.open("rb") as f:
+            return f.read(IMAGE_HEADER.size)
+    except OSError as e:
+        raise VmError(f"--vm {path}: {e.strerror}") from None
+
+
 def image_kind(head: bytes) -> str:
     """The kind: "linux" for an arm64 Image (the magic ARM\\x64 at byte 56: Linux's
-    Documentation/arch/arm64/booting.rst), else "raw"."""
+    Documentation/arch/arm64/booting.rst), "elf" for an ELF, else "raw"."""
     if len(head) >= IMAGE_HEADER.size and IMAGE_HEADER.unpack_from(head)[-2] == IMAGE_MAGIC:
         return "linux"
+    if head[:4] == ELF_MAGIC:
+        return "elf"
     return "raw"
+
+
+@dataclass(frozen=True)
+class ElfImage:
+    """A static ELF laid out for the VM as one image from its first address:
+    its segments, zeros between and after them up to a page past its
+    memory's reach (its .bss, and its stack where its symbols say: our VMM
+    puts the device tree after the image, and kvm-unit-tests asserts its
+    tree lies above its stack's top, lib/arm/setup.c), and where it was
+    linked (None: position-independent, placed at the VM's base)."""
+
+    data: bytes
+    linked_at: int | None
+
+
+def _stack_top(path: Path) -> int | None:
+    """The ELF's `stacktop` symbol, if it has one: kvm-unit-tests' stack lies
+    past its segments, up to there (arm/flat.lds), and must stay clear."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    try:
+        with path.open("rb") as f:
+            blob = f.read(MAX_ELF + 1)
+        if len(blob) > MAX_ELF:
+            return None
+        table = ELFFile(io.BytesIO(blob)).get_section_by_name(".symtab")
+        if not isinstance(table, SymbolTableSection):
+            return None
+        found = table.get_symbol_by_name("stacktop")
+        return int(found[0]["st_value"]) if found else None
+    except (OSError, ELFError, struct.error, ValueError, OverflowError, KeyError, IndexError,
+            TypeError):  # fmt: skip
+        return None  # what the ELF library raises on a table that points anywhere
+
+
+def elf_image(path: Path, limit: int) -> ElfImage:
+    """The ELF at `path` as our VMM loads an image: at the VM's memory base,
+    entered at its first byte (kvm-unit-tests' .elf files are such, static
+    PIEs that relocate themselves). VmError for any other, or one that would
+    not fit `limit` bytes."""
+    try:
+        elf = load_elf(path, position_independent=True)
+    except GuestError as e:
+        raise VmError(f"--vm {e}") from None
+    low = min(s.address for s in elf.segments)
+    if elf.entry != low:
+        raise VmError(f"--vm {path}: its entry point {elf.entry:#x} is not its first address "
+                      f"{low:#x}; a VM starts at its image's first byte")  # fmt: skip
+    reach = max(elf.end, _stack_top(path) or 0) - low
+    size = -(-reach // PAGE) * PAGE + PAGE
+    if size > limit:
+        raise VmError(f"--vm {path}: it reaches {reach >> 10} KiB from its first address, "
+                      f"more than the {limit >> 10} KiB it may have")  # fmt: skip
+    data = bytearray(size)
+    for seg in elf.segments:
+        at = seg.address - low
+        data[at : at + len(seg.data)] = seg.data
+    return ElfImage(bytes(data), None if elf.relocatable else low)
 
 
 def check_memory(size: int) -> None:
@@ -152,10 +230,12 @@ def plan(spec: VmSpec) -> VmPlan:
         raise VmError(f"--vm-cpus: {spec.cpus}; a VM is given 1 to {MAX_CPUS} vCPUs (the RM's "
                       "cores, our VM manager's)")  # fmt: skip
     limit = min(spec.memory or MAX_VM_MEMORY, initramfs.MAX_FILE)
-    image = _read(spec.image, limit, "--vm")
+    kind = image_kind(_head(spec.image))
+    elf = elf_image(spec.image, limit) if kind == "elf" else None
+    image = elf.data if elf is not None else _read(spec.image, limit, "--vm")
     if not image:
-        raise VmError(f"--vm {spec.image}: empty; give a Linux arm64 Image or a raw binary")
-    kind = image_kind(image)
+        raise VmError(f"--vm {spec.image}: empty; give a Linux arm64 Image, a static ELF "
+                      "or a raw binary")  # fmt: skip
     memory = spec.memory or (DEFAULT_LINUX_MEMORY if kind == "linux" else DEFAULT_RAW_MEMORY)
     span = len(image)
     if kind == "linux":  # the Image's image_size: its bss must stay free too
@@ -194,6 +274,9 @@ def plan(spec: VmSpec) -> VmPlan:
     if base + memory > IPA_LIMIT:
         raise VmError(f"--vm-dtb: memory at {base:#x} for {memory >> 20} MiB leaves the "
                       "48-bit address space")  # fmt: skip
+    if elf is not None and elf.linked_at not in (None, base):
+        raise VmError(f"--vm {spec.image}: linked at {elf.linked_at:#x}, but the VM's memory "
+                      f"starts at {base:#x}; link it there, or as a static PIE")  # fmt: skip
     return VmPlan(kind, len(image), memory, base, tree, len(rd or b""), rd_off if rd else 0,
                   cpus)  # fmt: skip
 
@@ -201,7 +284,12 @@ def plan(spec: VmSpec) -> VmPlan:
 def files(spec: VmSpec, p: VmPlan, vmm: bytes) -> tuple[tuple[str, bytes], ...]:
     """The initramfs's files for the VM (the image and initramfs read again:
     they were checked)."""
-    image = _read(spec.image, p.image_bytes, "--vm")
+    if p.kind == "elf":
+        image = elf_image(spec.image, p.memory).data
+        if len(image) != p.image_bytes:
+            raise VmError(f"--vm {spec.image}: it changed since it was checked")
+    else:
+        image = _read(spec.image, p.image_bytes, "--vm")
     out = [(VMM_PATH, vmm), (IMAGE_PATH, image), (DTB_PATH, p.tree)]
     rd = _initrd(spec, p.kind, p.initrd_bytes)
     if rd is not None:

@@ -328,8 +328,10 @@ def register(sub: Any) -> None:
     p.add_argument("--vm", type=Path, metavar="IMAGE",
                    help="run a second VM: our VM manager module and our VMM go into the "
                    "primary's initramfs, and the VMM creates a VM from IMAGE (an arm64 Linux "
-                   "Image, told by its header, or a raw binary entered at its first byte, "
-                   "loaded at the VM's memory base, 0x80000000), runs it and reports every "
+                   "Image, told by its header; a static ELF entered at its first address, "
+                   "linked there or a static PIE, such as a kvm-unit-tests .elf; or a raw "
+                   "binary entered at its first byte; loaded at the VM's memory base, "
+                   "0x80000000), runs it and reports every "
                    "exit; the VM's console (the PL011 at 0x9000000 its tree names) and how it "
                    "ended (VM_EXITED's exit type and reason) are printed beside the primary's "
                    "(needs a persona with the resource manager: gunyah, gunyah-qemu); with "
@@ -337,7 +339,7 @@ def register(sub: Any) -> None:
     p.add_argument("--vm-memory", type=memory_size, metavar="SIZE",
                    help=f"the VM's memory, as --memory takes it: {MIN_VM_MEMORY >> 20}M to "
                    f"{MAX_VM_MEMORY >> 20}M in steps of {VM_MEMORY_GRANULE >> 20}M (default "
-                   f"{DEFAULT_RAW_MEMORY >> 20}M for a raw binary, "
+                   f"{DEFAULT_RAW_MEMORY >> 20}M for an ELF or a raw binary, "
                    f"{DEFAULT_LINUX_MEMORY >> 20}M for an Image); the image and its tree "
                    "must fit in it")  # fmt: skip
     p.add_argument("--vm-cmdline", metavar="STRING",

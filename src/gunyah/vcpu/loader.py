@@ -41,6 +41,7 @@ class Image:
     segments: tuple[Segment, ...]
     entry: int
     source: str
+    relocatable: bool = False  # a static PIE (ET_DYN): its addresses are link-time ones
 
     @property
     def end(self) -> int:
@@ -52,8 +53,10 @@ class Image:
         return sum(count for _, count in page_runs(self.segments)) * PAGE
 
 
-def load_elf(path: str | Path) -> Image:
-    """Every PT_LOAD of a static little-endian AArch64 ELF64 executable."""
+def load_elf(path: str | Path, position_independent: bool = False) -> Image:
+    """Every PT_LOAD of a static little-endian AArch64 ELF64 executable (and,
+    with `position_independent`, of a static PIE, ET_DYN, at its link-time
+    addresses: the caller places it)."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
@@ -74,7 +77,9 @@ def load_elf(path: str | Path) -> Image:
         machine = elf.header.e_machine
         if machine != "EM_AARCH64":
             raise GuestError(f"{p}: built for {machine}, not AArch64 (EM_AARCH64)")
-        if elf.header.e_type != "ET_EXEC":
+        if elf.header.e_type != "ET_EXEC" and not (
+            position_independent and elf.header.e_type == "ET_DYN"
+        ):
             raise GuestError(
                 f"{p}: {elf.header.e_type} is not a static executable (link with -static)"
             )
@@ -96,6 +101,7 @@ def load_elf(path: str | Path) -> Image:
             data = blob[h.p_offset : h.p_offset + h.p_filesz]
             segments.append(Segment(h.p_vaddr, data, h.p_memsz))
         entry = elf.header.e_entry
+        relocatable = elf.header.e_type == "ET_DYN"
     except ELFError as e:
         raise GuestError(f"{p}: corrupt ELF: {e}") from None
     except (struct.error, ValueError, OverflowError, KeyError, IndexError, TypeError) as e:
@@ -103,7 +109,7 @@ def load_elf(path: str | Path) -> Image:
         raise GuestError(f"{p}: corrupt or truncated ELF: {e}") from None
     if not segments:
         raise GuestError(f"{p}: no loadable segment")
-    image = Image(tuple(segments), entry, str(p))
+    image = Image(tuple(segments), entry, str(p), relocatable)
     if image.memory > MAX_MEMORY:
         raise GuestError(f"{p}: its segments need {image.memory >> 20} MiB; the vCPU gives a "
                          f"guest at most {MAX_MEMORY >> 20} MiB")  # fmt: skip
