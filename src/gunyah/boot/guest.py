@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..vcpu.loader import GuestError, Segment, load_elf, load_raw
-from .kernel import IMAGE_HEADER, IMAGE_MAGIC, BadKernel, image_size
+from .kernel import IMAGE_HEADER, IMAGE_MAGIC, BadKernel, file_head, image_size
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -31,11 +31,8 @@ class GuestKernel:
 
 
 def _head(path: Path) -> bytes:
-    if not path.is_file():  # before opening: a FIFO would block the open
-        raise BadKernel(f"{path} is not a regular file")
     try:
-        with path.open("rb") as f:
-            return f.read(IMAGE_HEADER.size)
+        return file_head(path)
     except OSError as e:
         raise BadKernel(f"cannot read the kernel {path}: {e.strerror}") from None
 

@@ -46,6 +46,16 @@ class Parts:
     headers: Path | None  # kbuild headers of the kernel; None: no module can be built
 
 
+def file_head(path: Path) -> bytes:
+    """A kernel's or image's first IMAGE_HEADER.size bytes, enough to tell
+    its kind; OSError (its strerror says why) for what is not a regular
+    file, checked before the open: a FIFO would block it."""
+    if not path.is_file():
+        raise OSError(0, "not a regular file (give the path of a file)")
+    with path.open("rb") as f:
+        return f.read(IMAGE_HEADER.size)
+
+
 def image_size(path: Path) -> int:
     """The Image's size from its header; BadKernel if it is not an arm64 Image."""
     if not path.is_file():  # before opening: a FIFO would block the open

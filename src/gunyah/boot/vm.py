@@ -38,7 +38,7 @@ from ..vcpu.loader import GuestError, load_elf
 from ..vmm.devicetree import DEFAULT_BASE, MAX_CPUS, VMMIO_END, TreeError, VmTree, initrd_properties
 from ..vmm.devicetree import build as build_tree
 from . import initramfs
-from .kernel import IMAGE_HEADER, IMAGE_MAGIC
+from .kernel import IMAGE_HEADER, IMAGE_MAGIC, file_head
 
 # where the VMM and the VM's files go in our initramfs, and init's command
 VMM_PATH, IMAGE_PATH, DTB_PATH, INITRD_PATH = "/vmm", "/vm/image", "/vm/dtb", "/vm/initrd"
@@ -122,11 +122,8 @@ def _read(path: Path, limit: int, what: str) -> bytes:
 
 def _head(path: Path) -> bytes:
     """The image's first bytes, enough to tell its kind."""
-    if not path.is_file():  # before opening: a FIFO would not end
-        raise VmError(f"--vm {path}: not a regular file (give the path of a file)")
     try:
-        with path.open("rb") as f:
-            return f.read(IMAGE_HEADER.size)
+        return file_head(path)
     except OSError as e:
         raise VmError(f"--vm {path}: {e.strerror}") from None
 

@@ -380,27 +380,21 @@ class VGic:
     def raise_irq(self, intid: int, vcpu: int = 0) -> bool:
         """Set `intid` pending (a PPI or SGI in vCPU `vcpu`'s bank); False
         for an ID the vGIC does not have."""
-        if not 0 <= vcpu < self.vcpus:
-            return False
-        irq = self._irq(vcpu, intid)
-        if irq is None:
-            return False
-        irq.pending = True
-        self._touch(vcpu, intid)
-        return True
+        irq = self._irq(vcpu, intid) if 0 <= vcpu < self.vcpus else None
+        if irq is not None:
+            irq.pending = True
+            self._touch(vcpu, intid)
+        return irq is not None
 
     def lower_irq(self, intid: int, vcpu: int = 0) -> bool:
         """A level-sensitive source of `intid` (vCPU `vcpu`'s bank for a PPI)
         has let its line fall: its pending state goes with it, as the GIC's
         for a level-sensitive interrupt (GICv3 architecture specification,
         4.1.1); an active one stays active. False for an ID it lacks."""
-        if not 0 <= vcpu < self.vcpus:
-            return False
-        irq = self._irq(vcpu, intid)
-        if irq is None:
-            return False
-        irq.pending = False
-        return True
+        irq = self._irq(vcpu, intid) if 0 <= vcpu < self.vcpus else None
+        if irq is not None:
+            irq.pending = False
+        return irq is not None
 
     def generate_sgi(self, sender: int, value: int, group1: bool) -> list[int]:
         """A write of ICC_SGIR_EL1 `value` by vCPU `sender` (ICC_SGI1R_EL1:
