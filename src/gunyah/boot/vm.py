@@ -33,8 +33,6 @@ import fdt
 from ..abi import rm
 from ..rm import vm_config
 from ..rm.vm_config import set_property, subnode
-from ..vcpu.loader import MAX_FILE as MAX_ELF
-from ..vcpu.loader import GuestError, load_elf
 from ..vmm.devicetree import DEFAULT_BASE, MAX_CPUS, VMMIO_END, TreeError, VmTree, initrd_properties
 from ..vmm.devicetree import build as build_tree
 from . import initramfs
@@ -158,6 +156,8 @@ def _stack_top(path: Path) -> int | None:
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
 
+    from ..vcpu.loader import MAX_FILE as MAX_ELF
+
     try:
         with path.open("rb") as f:
             blob = f.read(MAX_ELF + 1)
@@ -178,6 +178,8 @@ def elf_image(path: Path, limit: int) -> ElfImage:
     entered at its first byte (kvm-unit-tests' .elf files are such, static
     PIEs that relocate themselves). VmError for any other, or one that would
     not fit `limit` bytes."""
+    from ..vcpu.loader import GuestError, load_elf  # not at import: the CLI starts without it
+
     try:
         elf = load_elf(path, position_independent=True)
     except GuestError as e:
