@@ -441,6 +441,19 @@ def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
     assert "  | hi vm" in text and "life cycle (create to teardown) 2.3 ms" in text
     assert "exit type PLATFORM_OFF (1), reason NORMAL (0x0); 9 exits" in text
     assert "as the hypervisor told the RM" not in text  # the two agree
+    assert r["test_status"] is None and "vm test:" not in text
+    # a kvm-unit-tests test's end (lib/arm/io.c: STATUS (code << 1) | 1): its
+    # code 0 passes, 77 >> 1 skips, any other fails the VM; an even STATUS is
+    # no such end
+    for status, code, ok in ((1, 0, True), (77, 38, True), (3, 1, False), (4, None, True)):
+        t = bvm.report(lines[:3] + [f"vmm: console EXIT: STATUS={status}"] + lines[3:], p, spec,
+                       0x80)  # fmt: skip
+        assert (t["test_status"], t["ok"]) == (code, ok), status
+        said = "\n".join(render.vm_report(t))
+        assert (f"vm test: exited {code}" in said) == (code is not None)
+    assert "the VM's test failed: it exited 1 (EXIT: STATUS=3 on its console" in str(
+        bvm.report(lines[:3] + ["vmm: console EXIT: STATUS=3"] + lines[3:], p, spec, 0x80)[
+            "problem"])  # fmt: skip
     lied = "\n".join(render.vm_report(bvm.report(lines, p, spec, 0x80, (5, 1))))
     assert "as the hypervisor told the RM: exit type SOFTWARE_ERROR (5), reason " \
         "SOFTWARE_ERROR (0x1)" in lied  # fmt: skip

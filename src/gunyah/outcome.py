@@ -18,7 +18,8 @@ EXIT_RESET = 4  # the guest asked for a reset (PSCI SYSTEM_RESET, SYSTEM_RESET2)
 EXIT_NO_VERDICT = 5  # the boot ended, but the module under test gave no verdict
 # `gunyah boot --vm`: the primary's boot passed (it would have exited 0), but
 # the secondary VM did not power off cleanly (our VMM failed or was never run,
-# the VM crashed, was reset, stopped with force or never ended)
+# the VM crashed, was reset, stopped with force or never ended), or the test
+# it ran said it failed (kvm-unit-tests' EXIT: STATUS on its console: boot.vm)
 EXIT_VM_FAILED = 6
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug of ours
 EXIT_OUTPUT = 74  # EX_IOERR (sysexits.h): the report could not be written

@@ -338,6 +338,10 @@ def vm_report(v: dict[str, Any]) -> list[str]:
         ended = (f"{end['status']}, exit type {end['exit_type_name']} ({end['exit_type']}), "
                  f"reason {end['reason_name']} ({end['reason']:#x})")  # fmt: skip
     out.append(f"vm ended: {ended}; {v['exits']} exits")
+    test = v.get("test_status")
+    if test is not None:  # a kvm-unit-tests test's own code (boot.vm: 0 passed, 38 skipped)
+        meaning = {0: "passed", 38: "skipped"}.get(test, "failed")
+        out.append(f"vm test: exited {test} ({meaning})")
     hyp = v.get("hypervisor_end")
     said = None if end is None else (end["exit_type"], end["reason"])
     if hyp is not None and said != (hyp["exit_type"], hyp["reason"]):  # the VMM's word differs

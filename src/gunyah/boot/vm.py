@@ -54,6 +54,11 @@ ELF_MAGIC = b"\x7fELF"
 IPA_LIMIT = 1 << 48
 DT_ROOM = 0x10000  # the tree's room to grow in place after the image (vmm.c DT_ROOM)
 # our /init's line (src/gunyah/vmm/vm_init.c), on the VM's console
+# A kvm-unit-tests test's end on its console (lib/arm/io.c exit: the status
+# (code << 1) | 1, as chr-testdev gives it QEMU; its runner takes code 0 as a
+# pass and 77 >> 1 as a skip: lib/report.c report_summary)
+_TEST_EXIT = re.compile(r"EXIT: STATUS=(\d{1,3})")
+TEST_PASS, TEST_SKIP = 0, 77 >> 1
 _INIT_UP = re.compile(r"gunyah-vm-init: pid 1 up (\d{1,6}\.\d{6}) s on (\d{1,3}) CPUs, "
                       "powering off")
 
@@ -387,6 +392,7 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     vmm_status: int | None = None
     init_up: float | None = None  # our /init's uptime, as it reported it
     init_cpus: int | None = None  # and the CPUs it had
+    test: int | None = None  # a kvm-unit-tests test's code, as it printed it
     for line in lines:
         if line.startswith(initramfs.RAN):
             digits = line[len(initramfs.RAN) :].strip()
@@ -401,6 +407,8 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
             console.append(text[len("console ") :])
             if init_up is None and (m := _INIT_UP.fullmatch(console[-1])) is not None:
                 init_up, init_cpus = float(m[1]), int(m[2])
+            elif (m := _TEST_EXIT.fullmatch(console[-1])) is not None and int(m[1]) & 1:
+                test = int(m[1]) >> 1
             if len(console) > MAX_LINES:
                 del console[: len(console) - MAX_LINES]
         elif text.startswith("mmio "):
@@ -426,6 +434,13 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
     powered_off = end is not None and end["status"] == "powered-off" and \
         end["exit_type"] == POWER_OFF  # fmt: skip
     ok = powered_off and vmm_end == "done" and vmm_status == 0
+    why = None
+    if not ok:
+        why = problem(started, end, vmm_end, vmm_status) + (
+            LINUX_NOT_YET if p.kind == "linux" and end is None else "")
+    elif test is not None and test not in (TEST_PASS, TEST_SKIP):
+        why = (f"the VM's test failed: it exited {test} (EXIT: STATUS={test << 1 | 1} on its "
+               "console; kvm-unit-tests' code 0 is a pass, 38 a skip)")  # fmt: skip
     return {
         "image": str(spec.image),
         "kind": p.kind,
@@ -451,9 +466,9 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
             "reason": ended[1], "reason_name": _name(rm.EXIT_CODES, ended[1])},  # fmt: skip
         "vmm": vmm_end,
         "vmm_status": vmm_status,
-        "ok": ok,
-        "problem": None if ok else problem(started, end, vmm_end, vmm_status) + (
-            LINUX_NOT_YET if p.kind == "linux" and end is None else ""),
+        "test_status": test,
+        "ok": why is None,
+        "problem": why,
     }
 
 
