@@ -442,6 +442,10 @@ def test_the_report_names_the_end_and_counts_the_exits(tmp_path: Path) -> None:
     assert "exit type PLATFORM_OFF (1), reason NORMAL (0x0); 9 exits" in text
     assert "as the hypervisor told the RM" not in text  # the two agree
     assert r["test_status"] is None and "vm test:" not in text
+    # a poll: our VMM prints the exit once and counts the rest
+    polled = ["vmm: started VM", "vmm: mmio read 0x7030 8 -> 0x0", "vmm: the same again 99 times",
+              "vmm: cpu1 the same again 5 times", "vmm: the same again x times"]  # fmt: skip
+    assert bvm.report(polled, p, spec, 0x80)["exits"] == 1 + 99 + 5
     # a kvm-unit-tests test's end (lib/arm/io.c: STATUS (code << 1) | 1): its
     # code 0 passes, 77 >> 1 skips, any other fails the VM; an even STATUS is
     # no such end

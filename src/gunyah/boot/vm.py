@@ -367,6 +367,7 @@ def user_tree(blob: bytes, path: Path, cmdline: str | None,
 # -- what the VMM reported -----------------------------------------------------------
 _EXIT = re.compile(r"exit (powered-off|crashed) type (\d{1,10}) reason 0x([0-9a-f]{1,16})")
 _RAN = re.compile(r"vcpu_run returned (\d{1,10}) times")
+_AGAIN = re.compile(r"(?:cpu\d{1,2} )?the same again (\d{1,10}) times")  # exits not printed
 _LIFE = re.compile(r"life cycle (\d{1,12}) us")  # GH_CREATE_VM to teardown
 _ERROR = re.compile(r"error ([ -~]{1,64}) errno (\d{1,10})")
 
@@ -413,6 +414,8 @@ def report(lines: Iterable[str], p: VmPlan, spec: VmSpec, vmid: int | None,
                 del console[: len(console) - MAX_LINES]
         elif text.startswith("mmio "):
             exits += 1
+        elif (m := _AGAIN.fullmatch(text)) is not None:
+            exits += int(m[1])
         elif text.startswith("started VM"):
             started = True
         elif ran is None and (m := _RAN.fullmatch(text)) is not None:

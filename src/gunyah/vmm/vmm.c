@@ -17,6 +17,8 @@
  *
  *   vmm: mmio write 0xADDR LEN 0xVALUE    (VALUE: the 8 bytes it gave)
  *   vmm: mmio read 0xADDR LEN -> 0xVALUE  (VALUE: what it was answered)
+ *   vmm: the same again N times           (the vCPU's last exit N times more, right after it:
+ *                                          a guest that polls a register prints one line)
  *   vmm: console TEXT                      (a line the guest wrote to the PL011 its DTB names)
  *   vmm: exit powered-off type T reason 0xR | vmm: exit crashed type T reason 0xR
  *                                          (once: the first vCPU to see the VM's end)
@@ -440,6 +442,8 @@ struct vcpu {
 	unsigned long exits;
 	int tid; /* its thread's ID while it runs (CLONE_PARENT_SETTID, CHILD_CLEARTID) */
 	unsigned index;
+	struct line last;    /* its last exit's line, printed */
+	unsigned long again; /* the same exit since, not printed yet */
 };
 
 static struct vcpu vcpus[MAX_VCPUS];
@@ -467,6 +471,46 @@ static void start_line(struct line *l, const struct vcpu *v)
 		put_number(l, v->index, 10);
 		put(l, " ");
 	}
+}
+
+/* "vmm: [cpuN ]the same again N times": the exits say_exit counted, if any;
+ * and nothing to count them against after it (other lines come between). */
+static void say_again(struct vcpu *v)
+{
+	struct line l = { .len = 0 };
+
+	v->last.len = 0;
+	if (!v->again)
+		return;
+	start_line(&l, v);
+	put(&l, "the same again ");
+	put_number(&l, v->again, 10);
+	put(&l, " times");
+	emit(&l);
+	v->again = 0;
+}
+
+/* An exit's line: printed, unless it is the vCPU's last line again, right
+ * after it, which is counted instead: each line costs the primary's console
+ * about 2.7 ms, so a guest polling a register would run at that pace
+ * (docs/boot.md section 21). */
+static void say_exit(struct vcpu *v, struct line *l)
+{
+	unsigned long i = 0;
+
+	if (l->len == v->last.len) {
+		while (i < l->len && l->text[i] == v->last.text[i])
+			i++;
+		if (i == l->len) {
+			v->again++;
+			l->len = 0;
+			return;
+		}
+	}
+	say_again(v);
+	memcpy(v->last.text, l->text, l->len);
+	v->last.len = l->len;
+	emit(l);
 }
 
 static void flush_console(void)
@@ -520,6 +564,7 @@ static void run_vcpu(struct vcpu *v)
 		ret = witnessed_run(v->fd, GH_VCPU_RUN,
 				    0x6b65707400000000UL + (v->exits << 8) + v->index, &changed);
 		if (changed) {
+			say_again(v);
 			start_line(&l, v);
 			put(&l, "caller's registers changed by vcpu_run: ");
 			put_number(&l, changed, 16);
@@ -528,9 +573,12 @@ static void run_vcpu(struct vcpu *v)
 		}
 		if (ret == -EINTR)
 			continue;
-		if (ret < 0)
+		if (ret < 0) {
+			say_again(v);
 			fail("GH_VCPU_RUN", ret);
+		}
 		if (++v->exits > MAX_EXITS) {
+			say_again(v);
 			start_line(&l, v);
 			put(&l, "stopped after ");
 			put_number(&l, MAX_EXITS, 10);
@@ -548,8 +596,10 @@ static void run_vcpu(struct vcpu *v)
 				char c = (char)run->mmio.data[0];
 
 				lock(&console_lock);
-				if (c == '\n' || console.len >= 120)
+				if (c == '\n' || console.len >= 120) {
+					say_again(v);
 					flush_console();
+				}
 				if (c != '\n' && c != '\r')
 					console.text[console.len++] = c >= ' ' && c <= '~' ? c : '?';
 				unlock(&console_lock);
@@ -575,7 +625,7 @@ static void run_vcpu(struct vcpu *v)
 				put_number(&l, len, 10);
 				put(&l, " ");
 				put_number(&l, le_bytes(run->mmio.data, 8), 16);
-				emit(&l);
+				say_exit(v, &l);
 				continue;
 			}
 			for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
@@ -589,7 +639,7 @@ static void run_vcpu(struct vcpu *v)
 			put_number(&l, len, 10);
 			put(&l, " -> ");
 			put_number(&l, value, 16);
-			emit(&l);
+			say_exit(v, &l);
 			continue;
 		}
 		if (run->exit_reason == GH_VCPU_EXIT_STATUS) {
@@ -597,6 +647,7 @@ static void run_vcpu(struct vcpu *v)
 							run->status.exit_info.reason_size > 8
 								? 8 : run->status.exit_info.reason_size);
 
+			say_again(v);
 			if (__atomic_exchange_n(&end_said, 1, __ATOMIC_ACQ_REL))
 				return; /* another vCPU said it */
 			lock(&console_lock);
@@ -614,6 +665,7 @@ static void run_vcpu(struct vcpu *v)
 			emit(&l);
 			return;
 		}
+		say_again(v);
 		lock(&console_lock);
 		flush_console();
 		unlock(&console_lock);

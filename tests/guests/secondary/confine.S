@@ -43,6 +43,7 @@
  *    virtual timer's PPI, disabled, is pending while the timer fires and no
  *    longer once it turns the timer off; enabled again, it brings no
  *    interrupt: the number of these checks that failed goes to 0x7028.
+ *    Then it polls 0x7030, 100 reads.
  * 6. PSCI SYSTEM_OFF over HVC.
  */
 #define REPORT 0x7000
@@ -282,6 +283,13 @@ _start:
 	cmp	x10, #0
 	cinc	x24, x24, ne		/* none came */
 	str	x24, [x19, #40]		/* 0x7028: its checks failed */
+
+	/* 5d: a poll, 100 reads of one VMMIO register (its VMM prints the
+	 * first and counts the rest) */
+	mov	x2, #100
+1:	ldr	x3, [x19, #48]		/* 0x7030 */
+	subs	x2, x2, #1
+	b.ne	1b
 
 	/* 6: off */
 	movz	w0, #0x8400, lsl #16
