@@ -142,8 +142,9 @@ def test_layout_spells_the_mailbox_and_records_the_shim_writes() -> None:
     assert (channel.REQ_SEQ, channel.RESP_SEQ, channel.REQ_AT, channel.RESP_AT,
             channel.MMU_AT) == (0, 1, 4, 28, 52)  # fmt: skip
     assert (channel.RUN_SEQ, channel.EXIT_SEQ, channel.WORLD_AT, channel.WAKE_AT) == (
-        56, 57, 58, 62)  # fmt: skip
-    assert [f.name for f in layout.WORLD.fields] == ["context", "vttbr", "flush", "kick"]
+        56, 57, 58, 63)  # fmt: skip
+    assert [f.name for f in layout.WORLD.fields] == ["context", "vttbr", "flush", "kick",
+                                                    "slice_us"]
     assert [f.name for f in layout.TRANSLATION.fields] == list(Translation.__dataclass_fields__)
     assert 8 * layout.MAILBOX.words <= layout.MAILBOX_SIZE == channel.MAILBOX_SIZE
     # struct shim_config, with its magic "GYHCFG03"; nothing in it names a host path;

@@ -68,13 +68,14 @@ REQ_AT = layout.MAILBOX_REQ
 RESP_AT = layout.MAILBOX_RESP
 MMU_AT = layout.MAILBOX_MMU  # struct translation: SCTLR, TCR, TTBR0, TTBR1 (EL1)
 RUN_SEQ, EXIT_SEQ = layout.MAILBOX_RUN_SEQ, layout.MAILBOX_EXIT_SEQ  # the world switch's
-WORLD_AT = layout.MAILBOX_WORLD  # struct world: context, vttbr, flush, kick
+WORLD_AT = layout.MAILBOX_WORLD  # struct world: context, vttbr, flush, kick, slice_us
 WAKE_AT = layout.MAILBOX_WAKE_AT  # the counter value an idle CPU wakes at, 0 none
 _unpack, _pack = RECORD.unpack, RECORD.pack_into
 POLL_SECONDS = 0.0005  # how long the host polls after an answer before it sleeps
 WAKE_SECONDS = 0.001  # the longest a quiet host sleeps between looks
 SPINS_PER_LOOK = 64  # polls of the mailboxes between looks at the clock
 RUN_SECONDS = 60.0  # the longest a secondary's run may last (the primary's tick ends it)
+NESTED_SLICE_US = 1000  # the longest a run served inside another CPU's run lasts
 # vcpu_run, in its native form (hvc #0x6065) and its SMCCC one (x0 0xc6008065)
 _VCPU_RUN_NATIVE = native_imm(HYPERCALL_NUMBERS["vcpu_run"])
 _VCPU_RUN_SMCCC = hypercall_id(HYPERCALL_NUMBERS["vcpu_run"])
@@ -168,7 +169,11 @@ class Channel:
             raise RuntimeError(f"a secondary run on CPU {cpu}, which has no mailbox")
         box = self._boxes[cpu]
         words = self._words
-        words[box + WORLD_AT : box + WORLD_AT + 4] = array("Q", [context, vttbr, int(flush), kick])
+        # a run served inside another's wait is short: the outer CPU's exit
+        # waits for it to end (docs/boot.md section 15)
+        slice_us = NESTED_SLICE_US if self._running else 0
+        words[box + WORLD_AT : box + WORLD_AT + 5] = array(
+            "Q", [context, vttbr, int(flush), kick, slice_us])
         seq = (words[box + RUN_SEQ] + 1) & ((1 << 64) - 1)
         words[box + RUN_SEQ] = seq  # last: the shim reads the request after it
         start = time.monotonic()
@@ -188,6 +193,8 @@ class Channel:
                     raise RuntimeError(f"no exit from a secondary in {RUN_SECONDS} s")
                 if quiet > POLL_SECONDS:  # no sleep while polling, as the serving loop's:
                     time.sleep(min(WAKE_SECONDS, quiet / 4))  # a yield cost an exit 35 us
+                elif len(self._running) > 1:  # but QEMU then has a vCPU thread busy a run:
+                    time.sleep(0)  # the CPUs are theirs before ours
         finally:
             self._running.discard(cpu)
         self.world_runs += 1

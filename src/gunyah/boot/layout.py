@@ -245,6 +245,7 @@ WORLD = Record(
         Field("vttbr", "its VM's stage-2 root and hardware VMID (VTTBR_EL2)"),
         Field("flush", "1: invalidate the VMID's TLB entries first (a new VM on it)"),
         Field("kick", "a bit a CPU: send it KICK_SGI first, to end its secondary's run"),
+        Field("slice_us", "the run's longest time in us, 0: the shim's slice (10 ms)"),
     ),
 )
 

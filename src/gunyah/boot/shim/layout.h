@@ -121,6 +121,7 @@ struct world {
     uint64_t vttbr;              /* its VM's stage-2 root and hardware VMID (VTTBR_EL2) */
     uint64_t flush;              /* 1: invalidate the VMID's TLB entries first (a new VM on it) */
     uint64_t kick;               /* a bit a CPU: send it KICK_SGI first, to end its secondary's run */
+    uint64_t slice_us;           /* the run's longest time in us, 0: the shim's slice (10 ms) */
 };
 
 /* A vCPU's mailbox in the shim's memory, which the host maps too (the
@@ -187,8 +188,8 @@ _Static_assert(sizeof(struct shim_config) == 56, "struct shim_config");
 _Static_assert(sizeof(struct request) == 192, "struct request");
 _Static_assert(sizeof(struct response) == 192, "struct response");
 _Static_assert(sizeof(struct translation) == 32, "struct translation");
-_Static_assert(sizeof(struct world) == 32, "struct world");
-_Static_assert(sizeof(struct mailbox) == 504, "struct mailbox");
+_Static_assert(sizeof(struct world) == 40, "struct world");
+_Static_assert(sizeof(struct mailbox) == 512, "struct mailbox");
 _Static_assert(sizeof(struct stage2_control) == 24, "struct stage2_control");
 _Static_assert(sizeof(struct vcpu_context) == 1968, "struct vcpu_context");
 _Static_assert(__builtin_offsetof(struct response, irqs) == 8 * RESPONSE_IRQS, "response.irqs");

@@ -954,13 +954,18 @@ static void run_guest(volatile struct mailbox *box)
      * secondary's first instruction, again and again (docs/boot.md section
      * 15); the primary's tick is then late by at most the quantum. */
     uint64_t now = sysreg_read(cntpct_el0), frq = sysreg_read(cntfrq_el0);
-    uint64_t deadline = now + frq / SLICE_HZ;
+    uint64_t slice = frq / SLICE_HZ, quantum = frq / QUANTUM_HZ, us = box->world.slice_us;
+    if (us && us < 1000000 / SLICE_HZ) {    /* the host's shorter one (a nested run) */
+        slice = frq * us / 1000000;
+        quantum = min_u64(quantum, slice);
+    }
+    uint64_t deadline = now + slice;
     if (CNT_ARMED(sysreg_read(cntv_ctl_el0)))
         deadline = min_u64(deadline, sysreg_read(cntv_cval_el0));   /* CNTVOFF 0 */
     if (CNT_ARMED(sysreg_read(cntp_ctl_el0)))
         deadline = min_u64(deadline, sysreg_read(cntp_cval_el0));
-    if (deadline < now + frq / QUANTUM_HZ)
-        deadline = now + frq / QUANTUM_HZ;
+    if (deadline < now + quantum)
+        deadline = now + quantum;
     el1_save(primary);
     el1_switch(primary, (const uint64_t *)ctx->sysregs);
     struct lazy_run lazy;
