@@ -710,7 +710,7 @@ _Static_assert(DEBUG_PAIRS == 16 && PMU_COUNTERS == 16 && PMU_REGS == 8, "PAIRS,
 
 /* The primary's registers while a secondary runs, and what the run lifted. */
 struct lazy_run {
-    uint64_t mdcr;              /* the secondary's MDCR_EL2 now */
+    uint64_t mdcr;              /* the primary's MDCR_EL2, put back at the switch out */
     uint64_t mdscr;             /* the primary's MDSCR_EL1 */
     uint64_t cntenset, intenset;   /* the primary's enabled counters and overflow interrupts */
     uint64_t counters;          /* event counters the secondary has: its HPMN */
@@ -796,10 +796,9 @@ static void pmu_load(const volatile uint64_t *from, uint64_t counters)
  * not its own yet. */
 static void lazy_mdcr(volatile struct vcpu_context *ctx, struct lazy_run *run)
 {
-    run->mdcr = run->counters | MDCR_TDOSA | MDCR_TDRA
+    sysreg_write(mdcr_el2, run->counters | MDCR_TDOSA | MDCR_TDRA
         | (ctx->lazy & LAZY_DEBUG ? 0 : MDCR_TDA)
-        | (ctx->lazy & LAZY_PMU ? 0 : MDCR_TPM | MDCR_TPMCR);
-    sysreg_write(mdcr_el2, run->mdcr);
+        | (ctx->lazy & LAZY_PMU ? 0 : MDCR_TPM | MDCR_TPMCR));
 }
 
 /* The secondary's debug registers loaded over the primary's, which wait in
@@ -826,8 +825,8 @@ static void pmu_take(volatile struct vcpu_context *ctx, struct lazy_run *run)
  * trapped, and the primary's breakpoints and counters are off for it. */
 static void lazy_in(volatile struct vcpu_context *ctx, struct lazy_run *run)
 {
-    uint64_t n = (sysreg_read(pmcr_el0) >> 11) & 0x1f;    /* PMCR_EL0.N, as EL2 reads it */
-    run->counters = min_u64(n, PMU_COUNTERS);
+    run->mdcr = sysreg_read(mdcr_el2);     /* its HPMN is PMCR_EL0.N: setup_el2 */
+    run->counters = min_u64(run->mdcr & MDCR_HPMN, PMU_COUNTERS);
     run->mdscr = sysreg_read(mdscr_el1);
     run->cntenset = sysreg_read(pmcntenset_el0);
     run->intenset = sysreg_read(pmintenset_el1);
@@ -850,7 +849,7 @@ static void lazy_in(volatile struct vcpu_context *ctx, struct lazy_run *run)
  * switched only while it still does), the primary's back. */
 static void lazy_out(volatile struct vcpu_context *ctx, struct lazy_run *run)
 {
-    sysreg_write(mdcr_el2, (sysreg_read(pmcr_el0) >> 11) & MDCR_HPMN);
+    sysreg_write(mdcr_el2, run->mdcr);
     if (ctx->lazy & LAZY_DEBUG) {
         if (!debug_save(ctx->debug))
             ctx->lazy &= ~LAZY_DEBUG;
@@ -901,6 +900,7 @@ static int lazy_trap(volatile struct vcpu_context *ctx, struct lazy_run *run)
         if (!(ctx->lazy & LAZY_DEBUG)) {
             ctx->lazy |= LAZY_DEBUG;
             debug_take(ctx, run);
+            lazy_mdcr(ctx, run);        /* TDA lifted */
         } else {
             uint64_t rt = iss >> 5 & 0x1f;
             if ((iss & 1) && rt != 31)  /* a read: RAZ */
@@ -910,10 +910,10 @@ static int lazy_trap(volatile struct vcpu_context *ctx, struct lazy_run *run)
     } else if (pmu_register(iss) && !(ctx->lazy & LAZY_PMU)) {
         ctx->lazy |= LAZY_PMU;
         pmu_take(ctx, run);
+        lazy_mdcr(ctx, run);            /* TPM, TPMCR lifted */
     } else {
         return 0;
     }
-    lazy_mdcr(ctx, run);
     __asm__ volatile("isb" ::: "memory");
     return 1;
 }
