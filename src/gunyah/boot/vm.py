@@ -154,26 +154,20 @@ class ElfImage:
     linked_at: int | None
 
 
-def _stack_top(path: Path) -> int | None:
+def _stack_top(blob: bytes) -> int | None:
     """The ELF's `stacktop` symbol, if it has one: kvm-unit-tests' stack lies
     past its segments, up to there (arm/flat.lds), and must stay clear."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
 
-    from ..vcpu.loader import MAX_FILE as MAX_ELF
-
     try:
-        with path.open("rb") as f:
-            blob = f.read(MAX_ELF + 1)
-        if len(blob) > MAX_ELF:
-            return None
         table = ELFFile(io.BytesIO(blob)).get_section_by_name(".symtab")
         if not isinstance(table, SymbolTableSection):
             return None
         found = table.get_symbol_by_name("stacktop")
         return int(found[0]["st_value"]) if found else None
-    except (OSError, ELFError, struct.error, ValueError, OverflowError, KeyError, IndexError,
+    except (ELFError, struct.error, ValueError, OverflowError, KeyError, IndexError,
             TypeError):  # fmt: skip
         return None  # what the ELF library raises on a table that points anywhere
 
@@ -183,17 +177,19 @@ def elf_image(path: Path, limit: int) -> ElfImage:
     entered at its first byte (kvm-unit-tests' .elf files are such, static
     PIEs that relocate themselves). VmError for any other, or one that would
     not fit `limit` bytes."""
-    from ..vcpu.loader import GuestError, load_elf  # not at import: the CLI starts without it
+    # not at import: the CLI starts without the CPU emulator's package
+    from ..vcpu.loader import GuestError, parse_elf, read_guest
 
     try:
-        elf = load_elf(path, position_independent=True)
+        blob = read_guest(path)
+        elf = parse_elf(blob, path, position_independent=True)
     except GuestError as e:
         raise VmError(f"--vm {e}") from None
     low = min(s.address for s in elf.segments)
     if elf.entry != low:
         raise VmError(f"--vm {path}: its entry point {elf.entry:#x} is not its first address "
                       f"{low:#x}; a VM starts at its image's first byte")  # fmt: skip
-    reach = max(elf.end, _stack_top(path) or 0) - low
+    reach = max(elf.end, _stack_top(blob) or 0) - low
     size = -(-reach // PAGE) * PAGE + PAGE
     if size > limit:
         raise VmError(f"--vm {path}: it reaches {reach >> 10} KiB from its first address, "

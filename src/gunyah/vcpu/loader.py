@@ -57,11 +57,15 @@ def load_elf(path: str | Path, position_independent: bool = False) -> Image:
     """Every PT_LOAD of a static little-endian AArch64 ELF64 executable (and,
     with `position_independent`, of a static PIE, ET_DYN, at its link-time
     addresses: the caller places it)."""
+    p = Path(path)
+    return parse_elf(read_guest(p), p, position_independent)
+
+
+def parse_elf(blob: bytes, p: Path, position_independent: bool = False) -> Image:
+    """load_elf's reading of a file already read (`p` names it in errors)."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
-    p = Path(path)
-    blob = _read_guest(p)
     if blob[:4] != b"\x7fELF":
         raise GuestError(f"{p}: not an ELF file (use --raw ADDR for a raw binary)")
     if len(blob) < 64:
@@ -116,7 +120,7 @@ def load_elf(path: str | Path, position_independent: bool = False) -> Image:
     return image
 
 
-def _read_guest(p: Path) -> bytes:
+def read_guest(p: Path) -> bytes:
     """The whole file, if it is a regular file of at most MAX_FILE bytes."""
     try:
         # non-blocking, so that a FIFO is refused rather than waited on
@@ -135,7 +139,7 @@ def _read_guest(p: Path) -> bytes:
 def load_raw(path: str | Path, address: int) -> Image:
     """A raw binary placed at `address` and entered there."""
     p = Path(path)
-    blob = _read_guest(p)
+    blob = read_guest(p)
     if not blob:
         raise GuestError(f"{p}: empty file")
     if address % 4:
